@@ -1,0 +1,49 @@
+"""Ledger errors, grouped by fault (client, overload, storage, integrity).
+
+The HTTP layer maps each to one status (api/errors.py); messages say what was
+expected and what was found and never carry secrets or stack traces.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "EntryRejected",
+    "EntryTooLarge",
+    "IntegrityFailure",
+    "LedgerError",
+    "OutOfRange",
+    "Pushback",
+    "StorageUnavailable",
+]
+
+
+class LedgerError(Exception):
+    """Base class of everything the ledger raises on purpose."""
+
+
+class EntryRejected(LedgerError):
+    """The client's entry is unacceptable (maps to 400/413/422)."""
+
+
+class EntryTooLarge(EntryRejected):
+    """The entry exceeds 65,535 bytes, the tlog-tiles entry bundle limit (413)."""
+
+
+class Pushback(LedgerError):
+    """Too much work queued: retry later (503 with Retry-After)."""
+
+    def __init__(self, message: str, retry_after: float = 1.0) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class OutOfRange(LedgerError):
+    """An index or size beyond the tree (400/404)."""
+
+
+class StorageUnavailable(LedgerError):
+    """The database cannot be reached or refused the write; nothing was acknowledged."""
+
+
+class IntegrityFailure(LedgerError):
+    """Stored data does not rebuild the signed tree: stop writing and alert."""

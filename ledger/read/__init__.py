@@ -1,0 +1,1 @@
+"""Read side: proofs and tiles from stored data, never taking the writer's lock."""

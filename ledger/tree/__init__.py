@@ -1,0 +1,1 @@
+"""Pure Merkle tree arithmetic: compact ranges, roots, tile coordinates (no I/O)."""
