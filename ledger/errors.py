@@ -13,6 +13,7 @@ __all__ = [
     "LedgerError",
     "OutOfRange",
     "Pushback",
+    "SignerUnavailable",
     "StorageUnavailable",
 ]
 
@@ -47,3 +48,7 @@ class StorageUnavailable(LedgerError):
 
 class IntegrityFailure(LedgerError):
     """Stored data does not rebuild the signed tree: stop writing and alert."""
+
+
+class SignerUnavailable(LedgerError):
+    """The log key could not sign a checkpoint; nothing was acknowledged."""

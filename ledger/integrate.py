@@ -47,9 +47,7 @@ class TreeState:
         return cls(0, (), CompactRange())
 
     @classmethod
-    def from_partials(
-        cls, size: int, partials: Sequence[Sequence[bytes]]
-    ) -> TreeState:
+    def from_partials(cls, size: int, partials: Sequence[Sequence[bytes]]) -> TreeState:
         """Rebuild a state (and its compact range) from stored partial tiles.
 
         Raises:

@@ -43,7 +43,9 @@ class Checkpoint:
             )
         for line in self.extensions:
             if not line or "\n" in line or any(ord(ch) < 0x20 for ch in line):
-                raise MalformedInput("checkpoint: extension lines must be non-empty text")
+                raise MalformedInput(
+                    "checkpoint: extension lines must be non-empty text"
+                )
 
     def to_text(self) -> str:
         """Return the checkpoint body, the exact text that is signed."""
@@ -61,7 +63,9 @@ def parse_checkpoint(text: str) -> Checkpoint:
         raise MalformedInput("checkpoint: body must end with a newline")
     lines = text[:-1].split("\n")
     if len(lines) < 3:
-        raise MalformedInput(f"checkpoint: expected at least 3 lines, found {len(lines)}")
+        raise MalformedInput(
+            f"checkpoint: expected at least 3 lines, found {len(lines)}"
+        )
     origin, size_text, root_text, *extensions = lines
     size = parse_decimal(size_text, "checkpoint size")
     root = b64decode_strict(root_text, "checkpoint root")

@@ -38,7 +38,11 @@ class ProofInvalid(VerificationError):
     """
 
     def __init__(
-        self, message: str, *, expected: str | None = None, calculated: str | None = None
+        self,
+        message: str,
+        *,
+        expected: str | None = None,
+        calculated: str | None = None,
     ) -> None:
         super().__init__(message)
         self.expected = expected

@@ -243,7 +243,9 @@ def sign_note(text: str, signers: Iterable[NoteSigner]) -> bytes:
     return format_note(Note(text, sigs))
 
 
-def verify_note(data: bytes, keys: Sequence[VerifierKey]) -> tuple[Note, list[VerifierKey]]:
+def verify_note(
+    data: bytes, keys: Sequence[VerifierKey]
+) -> tuple[Note, list[VerifierKey]]:
     """Parse a note and check the signatures of the given keys.
 
     Returns the note and the keys whose signatures verified (at least one).

@@ -52,7 +52,10 @@ class TileNodes:
         while len(rows) <= height:
             below = rows[-1]
             rows.append(
-                [hash_children(below[i], below[i + 1]) for i in range(0, len(below) - 1, 2)]
+                [
+                    hash_children(below[i], below[i + 1])
+                    for i in range(0, len(below) - 1, 2)
+                ]
             )
         row = rows[height]
         if offset >= len(row):

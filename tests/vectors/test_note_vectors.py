@@ -111,8 +111,10 @@ def _reject_cases():
             yield case["why"], bytes.fromhex(case["note_hex"]), MalformedInput
     yield "101 signatures", (text + "\n" + line * 101).encode(), MalformedInput
     corrupted = line[:60] + "ABCD" + line[60:]
-    yield "corrupted known signature", (text + "\n" + corrupted).encode(), (
-        SignatureInvalid
+    yield (
+        "corrupted known signature",
+        (text + "\n" + corrupted).encode(),
+        (SignatureInvalid),
     )
     yield "no trusted key", peter_note.encode(), "no-keys"
 
@@ -159,7 +161,9 @@ def test_real_ed25519_checkpoints_verify(cp, vkey):
     if "root_hex" in cp:
         assert checkpoint.root_hash.hex() == cp["root_hex"]
     with pytest.raises(SignatureInvalid):
-        verify_checkpoint(cp["note"].encode(), key, "Go rocks but I might have the wrong ID")
+        verify_checkpoint(
+            cp["note"].encode(), key, "Go rocks but I might have the wrong ID"
+        )
 
 
 def test_real_checkpoint_bit_flips_rejected():

@@ -1,0 +1,67 @@
+"""Ed25519 signer for notes (checkpoints) and, later, records.
+
+Implements ``verifier.note.NoteSigner``. The seed stays inside the object: ``repr``
+shows only the key name and key ID, and there is no accessor for private bytes
+other than ``_seed_for_keyfile``, used by ``keys.keyfile`` alone.
+"""
+
+from __future__ import annotations
+
+import nacl.signing
+
+from verifier.note import KEY_TYPE_ED25519, VerifierKey
+
+__all__ = ["Ed25519Signer"]
+
+
+class Ed25519Signer:
+    """Signs with an Ed25519 key under a signed-note key name."""
+
+    __slots__ = ("_key", "_key_id", "_name", "_public")
+
+    def __init__(self, name: str, seed: bytes) -> None:
+        if len(seed) != 32:
+            raise ValueError("Ed25519 seed must be 32 bytes")
+        self._key = nacl.signing.SigningKey(seed)
+        self._public = bytes(self._key.verify_key)
+        self._name = name
+        # Validates the name too (no spaces, no '+').
+        self._key_id = VerifierKey.from_public_key(name, self._public).key_id
+
+    @classmethod
+    def generate(cls, name: str) -> Ed25519Signer:
+        """A new key from the operating system's CSPRNG."""
+        return cls(name, bytes(nacl.signing.SigningKey.generate()))
+
+    @property
+    def name(self) -> str:
+        """Signed-note key name."""
+        return self._name
+
+    @property
+    def key_id(self) -> bytes:
+        """Signed-note key ID (4 bytes)."""
+        return self._key_id
+
+    @property
+    def public_key(self) -> bytes:
+        """The 32-byte Ed25519 public key."""
+        return self._public
+
+    @property
+    def verifier_key(self) -> VerifierKey:
+        """The public note verifier key (``name+keyid+base64``)."""
+        return VerifierKey(self._name, self._key_id, KEY_TYPE_ED25519, self._public)
+
+    def sign(self, message: bytes) -> bytes:
+        """Return the 64-byte Ed25519 signature of ``message``."""
+        return self._key.sign(message).signature
+
+    def _seed_for_keyfile(self) -> bytes:
+        return bytes(self._key)
+
+    def __repr__(self) -> str:
+        return f"Ed25519Signer({self._name}+{self._key_id.hex()})"
+
+    def __reduce__(self) -> object:
+        raise TypeError("signers cannot be pickled")

@@ -1,0 +1,238 @@
+"""``saksi check``: recompute the whole tree from stored entries and compare.
+
+Streams every entry in index order (memory stays flat), re-hashes it, rebuilds every
+tile and compares it with the stored one, recomputes the root at every stored
+checkpoint's size and verifies that checkpoint's signature, and finally checks the
+tree head. Stops at the first difference and names it: the first bad index or tile
+is what an operator needs to start an investigation.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from ledger.integrate import FullTile, TreeState, integrate
+from ledger.storage.sql import SqlStorage, StoredCheckpoint
+from ledger.tree.tiles import TILE_WIDTH, level_width
+from verifier.checkpoint import verify_checkpoint
+from verifier.errors import VerificationError
+from verifier.note import VerifierKey
+from verifier.rfc6962 import hash_leaf
+
+__all__ = ["CheckReport", "Problem", "check_log"]
+
+_BATCH = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """The first difference found: what kind, where, and a human explanation."""
+
+    kind: str
+    index: int | None
+    tile: str | None
+    message: str
+
+
+@dataclass(slots=True)
+class CheckReport:
+    """Outcome of a full check."""
+
+    size: int = 0
+    entries_checked: int = 0
+    tiles_checked: int = 0
+    checkpoints_checked: int = 0
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True when nothing differed."""
+        return not self.problems
+
+
+class _Stop(Exception):
+    pass
+
+
+class _Checker:
+    def __init__(
+        self,
+        storage: SqlStorage,
+        key: VerifierKey,
+        origin: str,
+        progress: Callable[[int, int], None] | None,
+    ) -> None:
+        self.storage = storage
+        self.key = key
+        self.origin = origin
+        self.progress = progress
+        self.report = CheckReport()
+        self.checkpoints = storage.iter_checkpoints()
+        self.next_checkpoint: StoredCheckpoint | None = next(self.checkpoints, None)
+
+    def fail(
+        self,
+        kind: str,
+        message: str,
+        *,
+        index: int | None = None,
+        tile: str | None = None,
+    ) -> None:
+        self.report.problems.append(Problem(kind, index, tile, message))
+        raise _Stop
+
+    def check_tiles(self, produced: list[FullTile]) -> None:
+        # Stored tiles come ordered by (level, index); produced ones by creation.
+        # Compare level by level through a per-level cursor.
+        for tile in sorted(produced, key=lambda t: (t.level, t.index)):
+            self.compare_tile(tile)
+            self.report.tiles_checked += 1
+
+    def compare_tile(self, tile: FullTile) -> None:
+        name = f"{tile.level}/{tile.index}"
+        rows = self.storage.read_tile_rows(tile.level, tile.index, tile.index + 1)
+        if not rows:
+            self.fail("tile-missing", f"tile {name} is not stored", tile=name)
+        _, hashes, root = rows[0]
+        if not hmac.compare_digest(hashes, tile.hashes):
+            first = next(
+                i
+                for i in range(256)
+                if hashes[32 * i : 32 * i + 32] != tile.hashes[32 * i : 32 * i + 32]
+            )
+            index = (tile.index * 256 + first) * 256**tile.level
+            self.fail(
+                "tile-differs",
+                f"tile {name} differs from the entries at hash {first}",
+                tile=name,
+                index=index,
+            )
+        if not hmac.compare_digest(root, tile.root):
+            self.fail(
+                "tile-root-differs", f"stored root of tile {name} is wrong", tile=name
+            )
+
+    def check_checkpoints(self, state: TreeState) -> None:
+        # run() integrates exactly up to each checkpoint's size, so none is skipped.
+        cp = self.next_checkpoint
+        if cp is not None and cp.size == state.size:
+            self.verify_checkpoint(cp, state.root)
+            self.next_checkpoint = next(self.checkpoints, None)
+
+    def verify_checkpoint(self, cp: StoredCheckpoint, root: bytes) -> None:
+        where = f"checkpoint at size {cp.size}"
+        try:
+            checkpoint, _ = verify_checkpoint(cp.note, self.key, self.origin)
+        except VerificationError as e:
+            self.fail("checkpoint-signature", f"{where}: {e}", index=cp.size)
+        if checkpoint.size != cp.size or checkpoint.root_hash != cp.root:
+            self.fail(
+                "checkpoint-row", f"{where}: row does not match its note", index=cp.size
+            )
+        if not hmac.compare_digest(root, cp.root):
+            self.fail(
+                "checkpoint-root",
+                f"{where}: entries give root {root.hex()}, signed root is "
+                f"{cp.root.hex()}",
+                index=cp.size,
+            )
+        self.report.checkpoints_checked += 1
+
+    def run(self) -> CheckReport:
+        head = self.storage.head()
+        self.report.size = head.size
+        state = TreeState.empty()
+        if self.next_checkpoint is not None and self.next_checkpoint.size == 0:
+            self.verify_checkpoint(self.next_checkpoint, state.root)
+            self.next_checkpoint = next(self.checkpoints, None)
+        expected = 0
+        batch: list[bytes] = []
+        for row in self.storage.iter_entries():
+            if row.index != expected:
+                self.fail(
+                    "entry-missing",
+                    f"entry {expected} is missing (next stored is {row.index})",
+                    index=expected,
+                )
+            if not hmac.compare_digest(hash_leaf(row.data), row.leaf_hash):
+                self.fail(
+                    "entry-differs",
+                    f"entry {row.index}: data does not match its leaf hash",
+                    index=row.index,
+                )
+            batch.append(row.leaf_hash)
+            expected += 1
+            # Integrate up to the next checkpoint boundary so its root can be checked.
+            boundary = self.next_checkpoint.size if self.next_checkpoint else None
+            if len(batch) >= _BATCH or (boundary is not None and expected == boundary):
+                state = self.integrate(state, batch)
+                batch = []
+        state = self.integrate(state, batch)
+        if self.next_checkpoint is not None:
+            cp = self.next_checkpoint
+            self.fail(
+                "entries-truncated",
+                f"a checkpoint covers {cp.size} entries, only {expected} are stored",
+                index=expected,
+            )
+        self.check_head(head.size, head.root, head.note, state)
+        return self.report
+
+    def integrate(self, state: TreeState, batch: list[bytes]) -> TreeState:
+        if not batch:
+            return state
+        state, full = integrate(state, batch)
+        self.check_tiles(full)
+        self.report.entries_checked = state.size
+        self.check_checkpoints(state)
+        if self.progress is not None:
+            self.progress(state.size, self.report.size)
+        return state
+
+    def check_head(self, size: int, root: bytes, note: bytes, state: TreeState) -> None:
+        if state.size != size:
+            self.fail(
+                "head-size",
+                f"tree head says {size} entries, {state.size} stored",
+                index=min(size, state.size),
+            )
+        if not hmac.compare_digest(state.root, root):
+            self.fail(
+                "head-root", "tree head root differs from the entries", index=size
+            )
+        cp = StoredCheckpoint(size, root, note, 0)
+        self.verify_checkpoint(cp, state.root)
+        self.report.checkpoints_checked -= 1  # the head is not a stored checkpoint row
+        self.check_extra_tiles(state)
+
+    def check_extra_tiles(self, state: TreeState) -> None:
+        level = 0
+        while True:
+            full = level_width(state.size, level) // TILE_WIDTH
+            extra = self.storage.read_tile_rows(level, full, 1 << 62)
+            if extra:
+                name = f"{level}/{extra[0][0]}"
+                self.fail("tile-extra", f"tile {name} lies beyond the tree", tile=name)
+            if full == 0:
+                return
+            level += 1
+
+
+def check_log(
+    storage: SqlStorage,
+    key: VerifierKey,
+    origin: str,
+    progress: Callable[[int, int], None] | None = None,
+) -> CheckReport:
+    """Recompute the log from its entries and compare with everything stored.
+
+    Raises:
+        StorageUnavailable: the database cannot be read.
+    """
+    checker = _Checker(storage, key, origin, progress)
+    try:
+        return checker.run()
+    except _Stop:
+        return checker.report

@@ -1,0 +1,242 @@
+"""Operator subcommands of ``saksi`` that concern the log itself: init, check, demo.
+
+``saksi init --db URL --origin ORIGIN --dir DIR`` creates the log, its encrypted key
+(``DIR/log.key``) and its public verifier key (``DIR/log.vkey``).
+``saksi check --db URL --dir DIR`` recomputes the whole tree and exits 1 on any
+difference. Exit codes: 0 ok, 1 check failed, 2 usage, 3 I/O or configuration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from keys import Ed25519Signer, KdfProfile, KeyLoadError, load_key_file, read_passphrase
+from keys.keyfile import write_key_file
+from ledger.check import check_log
+from ledger.checkpoint import CheckpointPublisher
+from ledger.errors import LedgerError
+from ledger.ledger import Ledger
+from ledger.storage.sql import Head, LogMeta, SqlStorage
+from verifier.errors import MalformedInput
+from verifier.note import VerifierKey
+from verifier.rfc6962 import EMPTY_ROOT
+
+__all__ = ["EXIT_FAILED", "EXIT_IO", "EXIT_OK", "add_commands", "open_ledger"]
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_IO = 0, 1, 2, 3
+KEY_FILE, VKEY_FILE, DB_FILE = "log.key", "log.vkey", "saksi.db"
+
+
+class CommandError(Exception):
+    """A failure the user can fix; ``hint`` says how."""
+
+    def __init__(self, message: str, hint: str, code: int = EXIT_IO) -> None:
+        super().__init__(message)
+        self.hint = hint
+        self.code = code
+
+
+def default_db(directory: Path) -> str:
+    """The embedded default: SQLite in the log directory."""
+    return f"sqlite:///{directory.resolve() / DB_FILE}"
+
+
+def emit(args: argparse.Namespace, result: dict[str, Any], text: str) -> None:
+    """Print one result: JSON with --json, else the human line."""
+    if getattr(args, "json", False):
+        print(json.dumps(result, sort_keys=True))
+    else:
+        print(text)
+
+
+def _open_storage(url: str) -> SqlStorage:
+    try:
+        return SqlStorage.open(url)
+    except ValueError as e:
+        raise CommandError(str(e), "use a sqlite:/// or postgresql:// URL", 2) from e
+    except LedgerError as e:
+        raise CommandError(str(e), "check that the database is running and reachable") from e
+
+
+def _load_vkey(directory: Path) -> VerifierKey:
+    path = directory / VKEY_FILE
+    try:
+        return VerifierKey.parse(path.read_text(encoding="utf-8").strip())
+    except OSError as e:
+        raise CommandError(f"cannot read {path}: {e.strerror}",
+                           "pass the --dir that 'saksi init' wrote") from e
+    except MalformedInput as e:
+        raise CommandError(f"{path}: {e}", "restore log.vkey from your records") from e
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    """Create a new log: schema, log key, verifier key, signed empty checkpoint."""
+    directory: Path = args.dir
+    origin: str = args.origin
+    if not origin or any(ch.isspace() for ch in origin) or "+" in origin:
+        raise CommandError(f"invalid origin {origin!r}",
+                           "use a schema-less URL such as example.go.id/saksi", 2)
+    try:
+        passphrase = read_passphrase(args.passphrase_file)
+    except KeyLoadError as e:
+        raise CommandError(str(e), "export SAKSI_KEY_PASSPHRASE=... (8+ bytes)") from e
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    key_path, vkey_path = directory / KEY_FILE, directory / VKEY_FILE
+    if key_path.exists() or vkey_path.exists():
+        raise CommandError(f"{directory} already holds a log key",
+                           "choose an empty --dir; never overwrite a log key", 1)
+    url = args.db or default_db(directory)
+    storage = _open_storage(url)
+    try:
+        storage.migrate()
+        if storage.is_initialized():
+            raise CommandError("this database already holds a log",
+                               "use a new database, or 'saksi check' this one", 1)
+        signer = Ed25519Signer.generate(origin)
+        try:
+            write_key_file(key_path, signer, passphrase, KdfProfile[args.kdf.upper()])
+        except KeyLoadError as e:
+            raise CommandError(str(e), "use a longer passphrase or an empty --dir") from e
+        vkey = signer.verifier_key
+        note = CheckpointPublisher(origin, signer, vkey).sign(0, EMPTY_ROOT)
+        try:
+            storage.initialize(LogMeta(origin, str(vkey)),
+                               Head(0, EMPTY_ROOT, note, int(time.time() * 1000)))
+        except LedgerError:
+            key_path.unlink()  # never used: let the operator retry cleanly
+            raise
+        vkey_path.write_text(f"{vkey}\n", encoding="utf-8")
+    except LedgerError as e:
+        raise CommandError(str(e), "check the database URL and permissions") from e
+    finally:
+        storage.close()
+    emit(args, {"origin": origin, "verifier_key": str(vkey), "db": _redact(url),
+                "key_file": str(key_path), "vkey_file": str(vkey_path)},
+         f"created log {origin}\nverifier key: {vkey}\nkey file: {key_path}")
+    return EXIT_OK
+
+
+def _redact(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def _progress(enabled: bool) -> Any:
+    last = [0.0]
+
+    def show(done: int, total: int) -> None:
+        now = time.monotonic()
+        if enabled and (now - last[0] > 0.5 or done == total):
+            last[0] = now
+            pct = 100.0 * done / total if total else 100.0
+            print(f"\rchecked {done:,}/{total:,} entries ({pct:.0f}%)", end="",
+                  file=sys.stderr, flush=True)
+            if done == total:
+                print(file=sys.stderr)
+
+    return show
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """Recompute the tree from the entries; compare tiles, checkpoints and head."""
+    directory: Path = args.dir
+    vkey = _load_vkey(directory)
+    storage = _open_storage(args.db or default_db(directory))
+    try:
+        meta = storage.meta()
+        if meta.verifier_key != str(vkey):
+            raise CommandError("the database's log key differs from log.vkey",
+                               "point --dir and --db at the same log", 1)
+        report = check_log(storage, vkey, meta.origin,
+                           _progress(args.progress or sys.stderr.isatty()))
+    except LedgerError as e:
+        raise CommandError(str(e), "check that the database is reachable") from e
+    finally:
+        storage.close()
+    result: dict[str, Any] = {
+        "ok": report.ok, "size": report.size, "entries_checked": report.entries_checked,
+        "tiles_checked": report.tiles_checked,
+        "checkpoints_checked": report.checkpoints_checked,
+        "problems": [{"kind": p.kind, "index": p.index, "tile": p.tile,
+                      "message": p.message} for p in report.problems],
+    }
+    if report.ok:
+        text = (f"OK: {report.size} entries, {report.tiles_checked} tiles, "
+                f"{report.checkpoints_checked} checkpoints match")
+    else:
+        first = report.problems[0]
+        where = f" (index {first.index})" if first.index is not None else ""
+        text = f"FAILED: {first.message}{where}"
+    emit(args, result, text)
+    return EXIT_OK if report.ok else EXIT_FAILED
+
+
+def open_ledger(directory: Path, db: str | None, passphrase_file: Path | None) -> Ledger:
+    """Unlock the log key and start a ledger on the log in ``directory``.
+
+    Raises:
+        CommandError: key or database problems, with a hint.
+    """
+    try:
+        signer = load_key_file(directory / KEY_FILE, read_passphrase(passphrase_file))
+    except KeyLoadError as e:
+        raise CommandError(str(e), "check SAKSI_KEY_PASSPHRASE and --dir") from e
+    storage = _open_storage(db or default_db(directory))
+    try:
+        meta = storage.meta()
+        ledger = Ledger(storage, signer, signer.verifier_key, meta.origin, clock=time.time)
+        ledger.start()
+    except LedgerError as e:
+        storage.close()
+        raise CommandError(str(e), "run 'saksi check' to find what differs") from e
+    return ledger
+
+
+def add_commands(sub: Any) -> None:
+    """Register init, check and demo on the ``saksi`` subparsers."""
+    init = sub.add_parser("init", help="create a new log and its key")
+    init.add_argument("--db", help="SQLAlchemy URL (default: sqlite:///DIR/saksi.db)")
+    init.add_argument("--origin", required=True, help="log origin, e.g. example.go.id/saksi")
+    init.add_argument("--dir", type=Path, required=True, help="where log.key and log.vkey go")
+    init.add_argument("--kdf", choices=["interactive", "moderate", "sensitive"],
+                      default="moderate", help="Argon2id cost of the key file")
+    init.add_argument("--passphrase-file", type=Path,
+                      help="read the key passphrase from this file")
+    init.add_argument("--json", action="store_true", help="print JSON")
+    init.set_defaults(func=cmd_init)
+
+    check = sub.add_parser("check", help="recompute the tree and compare with storage")
+    check.add_argument("--db", help="SQLAlchemy URL (default: sqlite:///DIR/saksi.db)")
+    check.add_argument("--dir", type=Path, required=True, help="directory with log.vkey")
+    check.add_argument("--json", action="store_true", help="print JSON")
+    check.add_argument("--progress", action="store_true", help="show progress on stderr")
+    check.set_defaults(func=cmd_check)
+
+    from ledger.demo import add_demo_command
+
+    add_demo_command(sub)
+
+
+def run_command(args: argparse.Namespace) -> int:
+    """Run a parsed subcommand; turn expected failures into a message and exit code."""
+    try:
+        code: int = args.func(args)
+        return code
+    except CommandError as e:
+        if getattr(args, "json", False):
+            print(json.dumps({"ok": False, "error": str(e), "hint": e.hint}))
+        print(f"saksi: error: {e}\nsaksi: hint: {e.hint}", file=sys.stderr)
+        return e.code
+    except KeyboardInterrupt:
+        return 130
+    except OSError as e:
+        print(f"saksi: error: {e.strerror or e}", file=sys.stderr)
+        return EXIT_IO
+

@@ -1,0 +1,373 @@
+"""The sequencer: one writer thread that batches appends (group commit).
+
+Callers enqueue entry bytes and get a future. The writer takes everything waiting
+(up to a bound), drops duplicates (identical bytes get the original index), assigns
+the next indices, integrates the new leaves into the tree, signs the new checkpoint
+and commits entries, new full tiles, the checkpoint and the head in ONE transaction.
+Only then are the futures resolved: an acknowledged entry is durable and provable.
+
+On start it rebuilds the tree's right edge from stored tiles and refuses to write
+unless that rebuilds the last signed root. A storage error fails the batch (nothing
+acknowledged) and the state is reloaded before the next one; an integrity failure
+stops all writes until an operator intervenes.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import deque
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass
+
+from ledger.checkpoint import CheckpointPublisher
+from ledger.errors import (
+    EntryTooLarge,
+    IntegrityFailure,
+    LedgerError,
+    Pushback,
+    SignerUnavailable,
+    StorageUnavailable,
+)
+from ledger.integrate import TreeState, integrate
+from ledger.read.proofs import FullTileCache, TileNodes
+from ledger.storage.sql import EntryRow, Head, SqlStorage
+from ledger.tree.compact import perfect_root
+from ledger.tree.tiles import TILE_WIDTH, level_width
+from verifier.checkpoint import verify_checkpoint
+from verifier.errors import VerificationError
+from verifier.note import VerifierKey
+from verifier.rfc6962 import hash_leaf
+from verifier.tiles import MAX_ENTRY_SIZE
+
+__all__ = ["Committed", "Sequencer", "SequencerConfig", "recover_state"]
+
+log = logging.getLogger("saksi.sequencer")
+
+
+@dataclass(frozen=True, slots=True)
+class SequencerConfig:
+    """Batching and pacing knobs."""
+
+    max_batch: int = 4096
+    max_batch_bytes: int = 32 << 20
+    max_pending: int = 200_000
+    checkpoint_interval: float = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class Committed:
+    """What the writer hands back: where the entry is and the tree it is in."""
+
+    index: int
+    leaf_hash: bytes
+    duplicate: bool
+    state: TreeState
+    head: Head
+
+
+@dataclass(slots=True)
+class _Pending:
+    data: bytes
+    leaf_hash: bytes
+    future: Future[Committed]
+
+
+def recover_state(
+    storage: SqlStorage, verifier_key: VerifierKey, origin: str
+) -> tuple[TreeState, Head]:
+    """Rebuild the tree's right edge from storage and check it against the signed head.
+
+    Steps: (1) the head's note is a valid checkpoint by the log key for the head's
+    size and root; (2) the partial tile at every level is rebuilt from stored
+    entries (level 0, each leaf re-hashed) and full tiles (higher levels, each
+    tile's root recomputed); (3) those rebuild exactly the signed root; (4) no entry
+    lies beyond the head.
+
+    Raises:
+        IntegrityFailure: any step fails.
+        StorageUnavailable: the database cannot be read.
+    """
+    head = storage.head()
+    try:
+        checkpoint, _ = verify_checkpoint(head.note, verifier_key, origin)
+    except VerificationError as e:
+        raise IntegrityFailure(f"stored tree head is not validly signed: {e}") from e
+    if checkpoint.size != head.size or checkpoint.root_hash != head.root:
+        raise IntegrityFailure("stored tree head does not match its signed checkpoint")
+    size = head.size
+    partials: list[list[bytes]] = []
+    level = 0
+    while level_width(size, level):
+        width = level_width(size, level)
+        start = width - width % TILE_WIDTH
+        if level == 0:
+            rows = storage.read_entries(start, width)
+            for offset, row in enumerate(rows):
+                if row.index != start + offset or hash_leaf(row.data) != row.leaf_hash:
+                    raise IntegrityFailure(
+                        f"entry {start + offset} does not match its stored leaf hash"
+                    )
+            hashes = [row.leaf_hash for row in rows]
+        else:
+            tile_rows = storage.read_tile_rows(level - 1, start, width)
+            hashes = []
+            for offset, (index, data, root) in enumerate(tile_rows):
+                if (
+                    index != start + offset
+                    or perfect_root([data[i : i + 32] for i in range(0, len(data), 32)])
+                    != root
+                ):
+                    raise IntegrityFailure(
+                        f"tile {level - 1}/{start + offset} does not match its root"
+                    )
+                hashes.append(root)
+        if len(hashes) != width - start:
+            raise IntegrityFailure(
+                f"level {level}: expected {width - start} stored hashes after "
+                f"index {start}, found {len(hashes)}"
+            )
+        partials.append(hashes)
+        level += 1
+    state = TreeState.from_partials(size, partials)
+    if state.root != head.root:
+        raise IntegrityFailure(
+            f"stored tiles rebuild root {state.root.hex()}, "
+            f"signed root is {head.root.hex()} at size {size}"
+        )
+    if storage.read_entries(size, size + 1):
+        raise IntegrityFailure(f"an entry is stored beyond the signed size {size}")
+    return state, head
+
+
+class Sequencer:
+    """Single writer: group commit of appends, periodic checkpoint refresh."""
+
+    def __init__(
+        self,
+        storage: SqlStorage,
+        publisher: CheckpointPublisher,
+        clock: Callable[[], float],
+        cache: FullTileCache,
+        config: SequencerConfig = SequencerConfig(),
+    ) -> None:
+        self._storage = storage
+        self._publisher = publisher
+        self._clock = clock
+        self._cache = cache
+        self._config = config
+        self._cond = threading.Condition()
+        self._queue: deque[_Pending] = deque()
+        self._thread: threading.Thread | None = None
+        self._stopping = False
+        self._failed: LedgerError | None = None
+        self._needs_recovery = False
+        self._state = TreeState.empty()
+        self._head: Head | None = None
+
+    # -- lifecycle --------------------------------------------------------------
+
+    def start(self) -> None:
+        """Verify storage against the signed head, take the writer lock, run.
+
+        Raises:
+            IntegrityFailure: stored data does not rebuild the signed root.
+            StorageUnavailable: database unreachable, or another writer runs.
+        """
+        meta = self._storage.meta()
+        if meta.verifier_key != str(self._publisher.verifier_key):
+            raise IntegrityFailure(
+                "the log key does not match the key this log was created with"
+            )
+        if meta.origin != self._publisher.origin:
+            raise IntegrityFailure("the configured origin differs from the log's")
+        self._storage.acquire_writer_lock()
+        try:
+            self._state, self._head = recover_state(
+                self._storage, self._publisher.verifier_key, meta.origin
+            )
+        except Exception:
+            self._storage.release_writer_lock()
+            raise
+        self._thread = threading.Thread(
+            target=self._run, name="saksi-sequencer", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Finish queued work, then stop the writer thread."""
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        self._storage.release_writer_lock()
+
+    @property
+    def state(self) -> TreeState:
+        """The last committed tree state."""
+        return self._state
+
+    @property
+    def head(self) -> Head:
+        """The last committed signed head."""
+        if self._head is None:
+            raise StorageUnavailable("sequencer not started")
+        return self._head
+
+    # -- submission -------------------------------------------------------------
+
+    def submit(self, entries: Sequence[bytes]) -> list[Future[Committed]]:
+        """Queue entries; each future resolves after the commit that holds it.
+
+        Raises:
+            EntryTooLarge: an entry exceeds 65,535 bytes (nothing is queued).
+            Pushback: the queue is full.
+            IntegrityFailure: writes are stopped after an integrity failure.
+        """
+        for data in entries:
+            if not isinstance(data, bytes):
+                raise TypeError("entries must be bytes")
+            if len(data) > MAX_ENTRY_SIZE:
+                raise EntryTooLarge(
+                    f"entry of {len(data)} bytes exceeds the {MAX_ENTRY_SIZE}-byte limit"
+                )
+        pending = [_Pending(d, hash_leaf(d), Future()) for d in entries]
+        with self._cond:
+            if self._failed is not None:
+                raise self._failed
+            if self._stopping or self._thread is None:
+                raise StorageUnavailable("the sequencer is not running")
+            if len(self._queue) + len(pending) > self._config.max_pending:
+                raise Pushback(
+                    "too many appends waiting; retry shortly", retry_after=1.0
+                )
+            self._queue.extend(pending)
+            self._cond.notify()
+        return [p.future for p in pending]
+
+    # -- writer thread ----------------------------------------------------------
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._queue and not self._stopping:
+                    wait = self._refresh_due_in()
+                    if wait <= 0:
+                        break
+                    self._cond.wait(timeout=wait)
+                if self._stopping and not self._queue:
+                    return
+                batch = self._take_batch()
+            try:
+                if self._needs_recovery:
+                    self._recover()
+                if batch:
+                    self._commit(batch)
+                else:
+                    self._refresh()
+            except IntegrityFailure as e:
+                log.error("integrity failure; writes stopped: %s", e)
+                with self._cond:
+                    self._failed = e
+                    stranded = list(self._queue)
+                    self._queue.clear()
+                for p in [*batch, *stranded]:
+                    if not p.future.done():
+                        p.future.set_exception(e)
+                return
+            except LedgerError as e:
+                log.warning("batch of %d not committed: %s", len(batch), e)
+                self._needs_recovery = True
+                for p in batch:
+                    if not p.future.done():
+                        p.future.set_exception(e)
+                if not batch:
+                    with self._cond:
+                        self._cond.wait(timeout=1.0)
+
+    def _refresh_due_in(self) -> float:
+        if self._head is None:
+            return self._config.checkpoint_interval
+        age = self._clock() - self._head.made_at_ms / 1000
+        return self._config.checkpoint_interval - age
+
+    def _take_batch(self) -> list[_Pending]:
+        batch: list[_Pending] = []
+        size = 0
+        while self._queue and len(batch) < self._config.max_batch:
+            item = self._queue[0]
+            if batch and size + len(item.data) > self._config.max_batch_bytes:
+                break
+            batch.append(self._queue.popleft())
+            size += len(item.data)
+        return batch
+
+    def _recover(self) -> None:
+        meta = self._storage.meta()
+        self._state, self._head = recover_state(
+            self._storage, self._publisher.verifier_key, meta.origin
+        )
+        self._needs_recovery = False
+
+    def _now_ms(self, previous: Head) -> int:
+        # Strictly increasing checkpoint times, even if the clock steps back.
+        return max(int(self._clock() * 1000), previous.made_at_ms + 1)
+
+    def _sign(self, size: int, root: bytes) -> bytes:
+        try:
+            return self._publisher.sign(size, root)
+        except Exception as e:
+            raise SignerUnavailable(
+                f"checkpoint signing failed ({type(e).__name__})"
+            ) from e
+
+    def _commit(self, batch: list[_Pending]) -> None:
+        state, head = self._state, self.head
+        unique = list(dict.fromkeys(p.leaf_hash for p in batch))
+        found = self._storage.find_leaf_hashes(unique)
+        for leaf_hash, index in found.items():
+            if index >= state.size:
+                raise IntegrityFailure(
+                    f"entry {index} is stored beyond the signed size"
+                )
+        assigned: dict[bytes, int] = dict(found)
+        rows: list[EntryRow] = []
+        for p in batch:
+            if p.leaf_hash not in assigned:
+                index = state.size + len(rows)
+                assigned[p.leaf_hash] = index
+                rows.append(EntryRow(index, p.leaf_hash, p.data))
+        new_state, full_tiles = state, []
+        new_head = head
+        if rows:
+            new_state, full_tiles = integrate(state, [r.leaf_hash for r in rows])
+            note = self._sign(new_state.size, new_state.root)
+            new_head = Head(new_state.size, new_state.root, note, self._now_ms(head))
+            self._storage.commit_batch(state.size, rows, full_tiles, new_head)
+            for tile in full_tiles:
+                self._cache.put(
+                    tile.level, tile.index, TileNodes.from_bytes(tile.hashes)
+                )
+            self._state, self._head = new_state, new_head
+        answered: set[bytes] = set()
+        for p in batch:
+            index = assigned[p.leaf_hash]
+            duplicate = index < state.size or p.leaf_hash in answered
+            answered.add(p.leaf_hash)
+            p.future.set_result(
+                Committed(index, p.leaf_hash, duplicate, new_state, new_head)
+            )
+
+    def _refresh(self) -> None:
+        head = self.head
+        note = self._sign(head.size, head.root)
+        if note != head.note:
+            log.warning(
+                "re-signed checkpoint differs from the stored one; keeping stored"
+            )
+        made_at = self._now_ms(head)
+        self._storage.refresh_head(head, made_at)
+        self._head = Head(head.size, head.root, head.note, made_at)

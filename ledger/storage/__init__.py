@@ -1,0 +1,1 @@
+"""Storage of entries, tiles and checkpoints (SQLAlchemy Core; SQLite and PostgreSQL)."""

@@ -1,0 +1,76 @@
+"""Table definitions (SQLAlchemy Core). Row layer only: no domain objects here.
+
+Append-only tables: ``log_meta``, ``entries``, ``tiles``, ``checkpoints``. The one
+mutable row is ``tree_head``, moved by compare-and-swap on its size. Database
+triggers (created by the migration) refuse UPDATE and DELETE on the append-only
+tables and any head update that would shrink the tree or go back in time.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Column,
+    Integer,
+    LargeBinary,
+    MetaData,
+    PrimaryKeyConstraint,
+    Table,
+    Text,
+)
+
+__all__ = ["checkpoints", "entries", "log_meta", "metadata", "tiles", "tree_head"]
+
+metadata = MetaData()
+
+# INTEGER PRIMARY KEY is SQLite's rowid alias: the fastest layout for an index key.
+_Index = BigInteger().with_variant(Integer(), "sqlite")
+
+log_meta = Table(
+    "log_meta",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("origin", Text, nullable=False),
+    Column("verifier_key", Text, nullable=False),
+    Column("created_at_ms", BigInteger, nullable=False),
+    CheckConstraint("id = 1", name="log_meta_single_row"),
+)
+
+entries = Table(
+    "entries",
+    metadata,
+    Column("idx", _Index, primary_key=True, autoincrement=False),
+    Column("leaf_hash", LargeBinary(32), nullable=False, unique=True),
+    Column("data", LargeBinary, nullable=False),
+)
+
+tiles = Table(
+    "tiles",
+    metadata,
+    Column("level", Integer, nullable=False),
+    Column("idx", BigInteger, nullable=False),
+    Column("hashes", LargeBinary, nullable=False),
+    Column("root", LargeBinary(32), nullable=False),
+    PrimaryKeyConstraint("level", "idx", name="tiles_pk"),
+)
+
+checkpoints = Table(
+    "checkpoints",
+    metadata,
+    Column("size", _Index, primary_key=True, autoincrement=False),
+    Column("root", LargeBinary(32), nullable=False),
+    Column("note", LargeBinary, nullable=False),
+    Column("made_at_ms", BigInteger, nullable=False),
+)
+
+tree_head = Table(
+    "tree_head",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("size", BigInteger, nullable=False),
+    Column("root", LargeBinary(32), nullable=False),
+    Column("note", LargeBinary, nullable=False),
+    Column("made_at_ms", BigInteger, nullable=False),
+    CheckConstraint("id = 1", name="tree_head_single_row"),
+)

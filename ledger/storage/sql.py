@@ -1,0 +1,530 @@
+"""SQLAlchemy Core storage for the log, on SQLite (embedded default) and PostgreSQL.
+
+SQLite runs in WAL mode with synchronous=FULL (a committed append survives power
+loss); PostgreSQL must have fsync and synchronous_commit on. Either is refused with
+weaker settings. One writer at a time: SQLite takes an exclusive lock file beside
+the database, PostgreSQL a session advisory lock. Every write of a batch (entries,
+full tiles, checkpoint, tree head) is one transaction, and the head moves by
+compare-and-swap on its size. Reads never take the writer's lock.
+
+This is the only module that speaks SQL; it turns driver errors into
+``StorageUnavailable`` without echoing connection strings.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from sqlalchemy.engine import URL, Connection, Engine, make_url
+
+from ledger.errors import IntegrityFailure, StorageUnavailable
+from ledger.integrate import FullTile
+from ledger.storage.schema import checkpoints, entries, log_meta, tiles, tree_head
+
+__all__ = ["EntryRow", "Head", "LogMeta", "SqlStorage", "StoredCheckpoint"]
+
+_MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+_ADVISORY_KEY = 0x53414B5349  # "SAKSI"
+_IN_CHUNK = 500
+
+
+@dataclass(frozen=True, slots=True)
+class LogMeta:
+    """What a log is: its origin line and its checkpoint verifier key string."""
+
+    origin: str
+    verifier_key: str
+
+
+@dataclass(frozen=True, slots=True)
+class Head:
+    """The current signed tree head and when it was (re)signed, in Unix ms."""
+
+    size: int
+    root: bytes
+    note: bytes
+    made_at_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class StoredCheckpoint:
+    """The first checkpoint signed at a size."""
+
+    size: int
+    root: bytes
+    note: bytes
+    made_at_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class EntryRow:
+    """One stored entry."""
+
+    index: int
+    leaf_hash: bytes
+    data: bytes
+
+
+def _safe_message(error: Exception) -> str:
+    """First line of a driver error, never the connection URL or parameters."""
+    orig = getattr(error, "orig", None) or error
+    text = str(orig).strip().splitlines()
+    return f"{type(orig).__name__}: {text[0][:200]}" if text else type(orig).__name__
+
+
+def normalize_url(url: str | URL) -> URL:
+    """Parse a database URL; plain ``postgresql://`` means the psycopg 3 driver.
+
+    Raises:
+        ValueError: not a SQLite or PostgreSQL URL.
+    """
+    parsed = make_url(url)
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    if parsed.get_backend_name() not in ("sqlite", "postgresql"):
+        raise ValueError(f"unsupported database {parsed.get_backend_name()!r}")
+    return parsed
+
+
+class SqlStorage:
+    """Entries, tiles, checkpoints and the tree head in one SQL database."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._lock_file: int | None = None
+        self._lock_conn: Connection | None = None
+
+    @classmethod
+    def open(cls, url: str | URL) -> SqlStorage:
+        """Connect, enforce durable settings, and return the storage.
+
+        Raises:
+            StorageUnavailable: the database cannot be reached or is not durable.
+            ValueError: unsupported URL.
+        """
+        parsed = normalize_url(url)
+        if parsed.get_backend_name() == "sqlite":
+            engine = sa.create_engine(parsed, pool_size=8, max_overflow=16)
+
+            @sa.event.listens_for(engine, "connect")
+            def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+                cur = dbapi_conn.cursor()
+                cur.execute("PRAGMA journal_mode=WAL")
+                cur.execute("PRAGMA synchronous=FULL")
+                cur.execute("PRAGMA busy_timeout=30000")
+                cur.close()
+
+        else:
+            engine = sa.create_engine(
+                parsed, pool_size=8, max_overflow=16, pool_pre_ping=True
+            )
+        storage = cls(engine)
+        storage._check_durability()
+        return storage
+
+    @property
+    def dialect(self) -> str:
+        """``sqlite`` or ``postgresql``."""
+        return self._engine.dialect.name
+
+    @property
+    def engine(self) -> Engine:
+        """The SQLAlchemy engine (tests and tools only)."""
+        return self._engine
+
+    @contextlib.contextmanager
+    def _connect(self) -> Iterator[Connection]:
+        try:
+            with self._engine.connect() as conn:
+                yield conn
+        except sa.exc.SQLAlchemyError as e:
+            raise StorageUnavailable(f"database read failed: {_safe_message(e)}") from e
+
+    def _check_durability(self) -> None:
+        with self._connect() as conn:
+            if self.dialect == "sqlite":
+                sync = conn.exec_driver_sql("PRAGMA synchronous").scalar()
+                mode = conn.exec_driver_sql("PRAGMA journal_mode").scalar()
+                database = self._engine.url.database
+                if sync != 2 or (
+                    database not in (None, "", ":memory:") and mode != "wal"
+                ):
+                    raise StorageUnavailable(
+                        f"SQLite must run WAL with synchronous=FULL (found {mode}, {sync})"
+                    )
+            else:
+                fsync = conn.exec_driver_sql("SHOW fsync").scalar()
+                commit = conn.exec_driver_sql("SHOW synchronous_commit").scalar()
+                if fsync != "on" or commit in ("off", "local"):
+                    raise StorageUnavailable(
+                        "PostgreSQL must run with fsync=on and synchronous_commit on "
+                        f"(found fsync={fsync}, synchronous_commit={commit})"
+                    )
+
+    # -- schema ----------------------------------------------------------------
+
+    def migrate(self) -> None:
+        """Bring the schema to the newest migration (Alembic).
+
+        Raises:
+            StorageUnavailable: the migration failed.
+        """
+        config = Config()
+        config.set_main_option("script_location", str(_MIGRATIONS))
+        try:
+            with self._engine.begin() as conn:
+                config.attributes["connection"] = conn
+                command.upgrade(config, "head")
+        except sa.exc.SQLAlchemyError as e:
+            raise StorageUnavailable(f"migration failed: {_safe_message(e)}") from e
+
+    def is_initialized(self) -> bool:
+        """True once a log (meta row and head) exists."""
+        with self._connect() as conn:
+            if not sa.inspect(conn).has_table("tree_head"):
+                return False
+            return (
+                conn.execute(
+                    sa.select(sa.func.count()).select_from(tree_head)
+                ).scalar_one()
+                == 1
+            )
+
+    def initialize(self, meta: LogMeta, head: Head) -> None:
+        """Create the log: its meta row, the size-0 checkpoint and the head.
+
+        Raises:
+            StorageUnavailable: the write failed (e.g. the log already exists).
+        """
+        row = {
+            "size": head.size,
+            "root": head.root,
+            "note": head.note,
+            "made_at_ms": head.made_at_ms,
+        }
+        try:
+            with self._engine.begin() as conn:
+                conn.execute(
+                    sa.insert(log_meta).values(
+                        id=1,
+                        origin=meta.origin,
+                        verifier_key=meta.verifier_key,
+                        created_at_ms=head.made_at_ms,
+                    )
+                )
+                conn.execute(sa.insert(checkpoints).values(**row))
+                conn.execute(sa.insert(tree_head).values(id=1, **row))
+        except sa.exc.SQLAlchemyError as e:
+            raise StorageUnavailable(
+                f"cannot create the log: {_safe_message(e)}"
+            ) from e
+
+    # -- writer ----------------------------------------------------------------
+
+    def acquire_writer_lock(self) -> None:
+        """Become the only writer of this database, or fail at once.
+
+        Raises:
+            StorageUnavailable: another sequencer holds the lock.
+        """
+        if self.dialect == "sqlite":
+            database = self._engine.url.database
+            if not database or database == ":memory:":
+                return
+            fd = os.open(f"{database}.writer-lock", os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError as e:
+                os.close(fd)
+                raise StorageUnavailable(
+                    "another sequencer is writing to this database; stop it first"
+                ) from e
+            self._lock_file = fd
+            return
+        try:
+            conn = self._engine.connect()
+            got = conn.exec_driver_sql(
+                f"SELECT pg_try_advisory_lock({_ADVISORY_KEY})"
+            ).scalar()
+            conn.commit()
+        except sa.exc.SQLAlchemyError as e:
+            raise StorageUnavailable(
+                f"cannot take writer lock: {_safe_message(e)}"
+            ) from e
+        if not got:
+            conn.close()
+            raise StorageUnavailable(
+                "another sequencer holds this database's writer lock; stop it first"
+            )
+        self._lock_conn = conn
+
+    def release_writer_lock(self) -> None:
+        """Give up the writer lock (also released when the process dies)."""
+        if self._lock_file is not None:
+            os.close(self._lock_file)
+            self._lock_file = None
+        if self._lock_conn is not None:
+            with contextlib.suppress(sa.exc.SQLAlchemyError):
+                self._lock_conn.close()
+            self._lock_conn = None
+
+    def commit_batch(
+        self,
+        expected_size: int,
+        rows: Sequence[EntryRow],
+        full_tiles: Sequence[FullTile],
+        head: Head,
+    ) -> None:
+        """Write a batch and move the head from ``expected_size``, in ONE transaction.
+
+        Raises:
+            IntegrityFailure: the head was not at ``expected_size`` or an index or
+                leaf hash already exists (another writer): nothing was written.
+            StorageUnavailable: the database failed; nothing was written.
+        """
+        try:
+            with self._engine.begin() as conn:
+                if rows:
+                    conn.execute(
+                        sa.insert(entries),
+                        [
+                            {"idx": r.index, "leaf_hash": r.leaf_hash, "data": r.data}
+                            for r in rows
+                        ],
+                    )
+                if full_tiles:
+                    conn.execute(
+                        sa.insert(tiles),
+                        [
+                            {
+                                "level": t.level,
+                                "idx": t.index,
+                                "hashes": t.hashes,
+                                "root": t.root,
+                            }
+                            for t in full_tiles
+                        ],
+                    )
+                if head.size > expected_size:
+                    conn.execute(
+                        sa.insert(checkpoints).values(
+                            size=head.size,
+                            root=head.root,
+                            note=head.note,
+                            made_at_ms=head.made_at_ms,
+                        )
+                    )
+                moved = conn.execute(
+                    sa.update(tree_head)
+                    .where(tree_head.c.id == 1, tree_head.c.size == expected_size)
+                    .values(
+                        size=head.size,
+                        root=head.root,
+                        note=head.note,
+                        made_at_ms=head.made_at_ms,
+                    )
+                ).rowcount
+                if moved != 1:
+                    raise IntegrityFailure(
+                        f"tree head is no longer at size {expected_size}: "
+                        "another writer moved it"
+                    )
+        except sa.exc.IntegrityError as e:
+            raise IntegrityFailure(
+                f"conflicting rows already stored: {_safe_message(e)}"
+            ) from e
+        except sa.exc.SQLAlchemyError as e:
+            raise StorageUnavailable(f"append not committed: {_safe_message(e)}") from e
+
+    def refresh_head(self, head: Head, made_at_ms: int) -> None:
+        """Record a fresh signing time for an unchanged head (idle log).
+
+        Raises:
+            IntegrityFailure: the head moved under us.
+            StorageUnavailable: the database failed.
+        """
+        try:
+            with self._engine.begin() as conn:
+                moved = conn.execute(
+                    sa.update(tree_head)
+                    .where(
+                        tree_head.c.id == 1,
+                        tree_head.c.size == head.size,
+                        tree_head.c.made_at_ms == head.made_at_ms,
+                    )
+                    .values(made_at_ms=made_at_ms)
+                ).rowcount
+                if moved != 1:
+                    raise IntegrityFailure("tree head moved during a refresh")
+        except sa.exc.SQLAlchemyError as e:
+            raise StorageUnavailable(
+                f"refresh not committed: {_safe_message(e)}"
+            ) from e
+
+    # -- reads -----------------------------------------------------------------
+
+    def meta(self) -> LogMeta:
+        """The log's origin and verifier key.
+
+        Raises:
+            StorageUnavailable: no log here, or the database failed.
+        """
+        with self._connect() as conn:
+            row = conn.execute(
+                sa.select(log_meta.c.origin, log_meta.c.verifier_key)
+            ).first()
+        if row is None:
+            raise StorageUnavailable("no log in this database: run 'saksi init' first")
+        return LogMeta(row.origin, row.verifier_key)
+
+    def head(self) -> Head:
+        """The current tree head.
+
+        Raises:
+            StorageUnavailable: no log here, or the database failed.
+        """
+        with self._connect() as conn:
+            row = conn.execute(sa.select(tree_head).where(tree_head.c.id == 1)).first()
+        if row is None:
+            raise StorageUnavailable("no tree head in this database: run 'saksi init'")
+        return Head(row.size, bytes(row.root), bytes(row.note), row.made_at_ms)
+
+    def find_leaf_hashes(self, leaf_hashes: Sequence[bytes]) -> dict[bytes, int]:
+        """Map each already-stored leaf hash to its index."""
+        found: dict[bytes, int] = {}
+        with self._connect() as conn:
+            for i in range(0, len(leaf_hashes), _IN_CHUNK):
+                chunk = list(leaf_hashes[i : i + _IN_CHUNK])
+                result = conn.execute(
+                    sa.select(entries.c.leaf_hash, entries.c.idx).where(
+                        entries.c.leaf_hash.in_(chunk)
+                    )
+                )
+                found.update((bytes(h), idx) for h, idx in result)
+        return found
+
+    def read_entries(self, start: int, end: int) -> list[EntryRow]:
+        """Entries with ``start <= index < end``, in index order (gaps stay gaps)."""
+        with self._connect() as conn:
+            result = conn.execute(
+                sa.select(entries.c.idx, entries.c.leaf_hash, entries.c.data)
+                .where(entries.c.idx >= start, entries.c.idx < end)
+                .order_by(entries.c.idx)
+            )
+            return [EntryRow(i, bytes(h), bytes(d)) for i, h, d in result]
+
+    def read_leaf_hashes(self, start: int, end: int) -> list[bytes]:
+        """Stored leaf hashes for ``start <= index < end``, in index order."""
+        with self._connect() as conn:
+            result = conn.execute(
+                sa.select(entries.c.leaf_hash)
+                .where(entries.c.idx >= start, entries.c.idx < end)
+                .order_by(entries.c.idx)
+            )
+            return [bytes(h) for (h,) in result]
+
+    def read_tile(self, level: int, index: int) -> bytes:
+        """A full tile's 8,192 bytes.
+
+        Raises:
+            IntegrityFailure: the tile should exist and does not.
+        """
+        with self._connect() as conn:
+            data = conn.execute(
+                sa.select(tiles.c.hashes).where(
+                    tiles.c.level == level, tiles.c.idx == index
+                )
+            ).scalar()
+        if data is None:
+            raise IntegrityFailure(f"full tile {level}/{index} is missing from storage")
+        return bytes(data)
+
+    def read_tile_rows(
+        self, level: int, start: int, end: int
+    ) -> list[tuple[int, bytes, bytes]]:
+        """(index, hashes, root) of full tiles at ``level`` with start <= index < end."""
+        with self._connect() as conn:
+            result = conn.execute(
+                sa.select(tiles.c.idx, tiles.c.hashes, tiles.c.root)
+                .where(tiles.c.level == level, tiles.c.idx >= start, tiles.c.idx < end)
+                .order_by(tiles.c.idx)
+            )
+            return [(i, bytes(h), bytes(r)) for i, h, r in result]
+
+    def iter_entries(self, start: int = 0, batch: int = 4096) -> Iterator[EntryRow]:
+        """Every entry from ``start`` on, in index order, read in batches."""
+        position = start
+        while True:
+            with self._connect() as conn:
+                result = conn.execute(
+                    sa.select(entries.c.idx, entries.c.leaf_hash, entries.c.data)
+                    .where(entries.c.idx >= position)
+                    .order_by(entries.c.idx)
+                    .limit(batch)
+                )
+                rows = [EntryRow(i, bytes(h), bytes(d)) for i, h, d in result]
+            if not rows:
+                return
+            yield from rows
+            position = rows[-1].index + 1
+
+    def iter_tiles(self, batch: int = 1024) -> Iterator[tuple[int, int, bytes, bytes]]:
+        """Every stored tile as (level, index, hashes, root), by level then index."""
+        position = (-1, -1)
+        while True:
+            with self._connect() as conn:
+                result = conn.execute(
+                    sa.select(tiles.c.level, tiles.c.idx, tiles.c.hashes, tiles.c.root)
+                    .where(sa.tuple_(tiles.c.level, tiles.c.idx) > sa.tuple_(*position))
+                    .order_by(tiles.c.level, tiles.c.idx)
+                    .limit(batch)
+                )
+                rows = [(lv, i, bytes(h), bytes(r)) for lv, i, h, r in result]
+            if not rows:
+                return
+            yield from rows
+            position = (rows[-1][0], rows[-1][1])
+
+    def iter_checkpoints(self, batch: int = 4096) -> Iterator[StoredCheckpoint]:
+        """Every stored checkpoint in size order."""
+        position = -1
+        while True:
+            with self._connect() as conn:
+                result = conn.execute(
+                    sa.select(checkpoints)
+                    .where(checkpoints.c.size > position)
+                    .order_by(checkpoints.c.size)
+                    .limit(batch)
+                )
+                rows = [
+                    StoredCheckpoint(r.size, bytes(r.root), bytes(r.note), r.made_at_ms)
+                    for r in result
+                ]
+            if not rows:
+                return
+            yield from rows
+            position = rows[-1].size
+
+    def checkpoint(self, size: int) -> StoredCheckpoint | None:
+        """The checkpoint first signed at ``size``, if any."""
+        with self._connect() as conn:
+            r = conn.execute(
+                sa.select(checkpoints).where(checkpoints.c.size == size)
+            ).first()
+        if r is None:
+            return None
+        return StoredCheckpoint(r.size, bytes(r.root), bytes(r.note), r.made_at_ms)
+
+    def close(self) -> None:
+        """Release the writer lock and every pooled connection."""
+        self.release_writer_lock()
+        self._engine.dispose()
