@@ -273,7 +273,13 @@ class SqlStorage:
             os.close(self._lock_file)
             self._lock_file = None
         if self._lock_conn is not None:
+            # Closing would only return the session to the pool, lock and all:
+            # unlock, then drop the underlying connection.
             with contextlib.suppress(sa.exc.SQLAlchemyError):
+                self._lock_conn.exec_driver_sql(
+                    f"SELECT pg_advisory_unlock({_ADVISORY_KEY})"
+                )
+                self._lock_conn.invalidate()
                 self._lock_conn.close()
             self._lock_conn = None
 

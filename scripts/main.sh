@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Install Saksi into .venv and run the main job: a fresh log on the embedded SQLite
+# default, then a demo that appends real TPS records and verifies every receipt.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+python3 -m venv .venv
+.venv/bin/pip install --quiet --upgrade pip >/dev/null 2>&1 || true
+.venv/bin/pip install --quiet -e '.[server]'
+export SAKSI_KEY_PASSPHRASE="${SAKSI_KEY_PASSPHRASE:-demo-only-passphrase}"
+DIR="${SAKSI_DEMO_DIR:-demo-data/$(date +%Y%m%d-%H%M%S)}"
+.venv/bin/saksi init --origin demo.saksi.example/pemilu2024 --dir "$DIR"
+.venv/bin/saksi demo --dir "$DIR"
+.venv/bin/saksi check --dir "$DIR"

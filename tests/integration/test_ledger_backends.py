@@ -1,0 +1,193 @@
+"""The same storage suite on SQLite and on a real PostgreSQL (started by the tests)."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+
+import pytest
+import sqlalchemy as sa
+
+from ledger.check import check_log
+from ledger.errors import EntryTooLarge, IntegrityFailure, StorageUnavailable
+from ledger.storage.sql import SqlStorage
+from tests import oracle
+from tests.conftest import ORIGIN, create_log
+from verifier.checkpoint import verify_checkpoint
+from verifier.merkle import verify_consistency, verify_inclusion
+
+
+def entry(i: int) -> bytes:
+    return f"entry-{i:06d}:".encode() + hashlib.sha256(str(i).encode()).digest() * 18
+
+
+def verify_receipt(receipt, signer) -> None:
+    checkpoint, _ = verify_checkpoint(receipt.checkpoint, signer.verifier_key, ORIGIN)
+    assert checkpoint.size == receipt.size
+    verify_inclusion(
+        receipt.index, receipt.size, receipt.leaf_hash, receipt.proof,
+        checkpoint.root_hash,
+    )
+
+
+def test_append_receipts_verify_and_match_oracle(make_ledger, signer):
+    ledger = make_ledger()
+    data = [entry(i) for i in range(700)]
+    receipts = [ledger.append(d) for d in data[:5]] + ledger.append_many(data[5:])
+    assert [r.index for r in receipts] == list(range(700))
+    for r in receipts:
+        verify_receipt(r, signer)
+    leaves = [oracle.leaf(d) for d in data]
+    assert ledger.head.root == oracle.mth(leaves)
+    for old in (1, 5, 256, 511, 699):
+        proof = ledger.consistency_proof(old, 700)
+        assert proof == oracle.proof(old, leaves)
+        verify_consistency(old, 700, oracle.mth(leaves[:old]), ledger.head.root, proof)
+    for index in (0, 255, 256, 699):
+        assert ledger.inclusion_proof(index) == oracle.path(index, leaves)
+        assert ledger.entry(index) == data[index]
+
+
+def test_identical_bytes_return_original_index(make_ledger, signer):
+    ledger = make_ledger()
+    first = ledger.append(b"same bytes")
+    ledger.append_many([entry(i) for i in range(10)])
+    again = ledger.append(b"same bytes")
+    assert again.index == first.index and again.duplicate
+    batch = ledger.append_many([b"x", b"x", b"same bytes", b"y"])
+    assert [r.index for r in batch] == [11, 11, 0, 12]
+    assert [r.duplicate for r in batch] == [False, True, True, False]
+    assert ledger.size == 13
+    for r in batch:
+        verify_receipt(r, signer)
+
+
+def test_oversized_entry_refused_and_nothing_written(make_ledger):
+    ledger = make_ledger()
+    ledger.append(b"a")
+    with pytest.raises(EntryTooLarge, match="65535"):
+        ledger.append(b"x" * 65_536)
+    with pytest.raises(EntryTooLarge):
+        ledger.append_many([b"fine", b"x" * 70_000])
+    assert ledger.append(b"x" * 65_535).index == 1
+    assert ledger.size == 2
+
+
+def test_concurrent_callers_get_contiguous_unique_indices(make_ledger, signer):
+    ledger = make_ledger()
+    results: dict[int, list] = {}
+
+    def worker(n: int) -> None:
+        results[n] = [ledger.append(entry(n * 1000 + i)) for i in range(40)]
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    indices = sorted(r.index for rs in results.values() for r in rs)
+    assert indices == list(range(640))
+    for rs in results.values():
+        for r in rs[::7]:
+            verify_receipt(r, signer)
+    assert check_log(ledger.storage, signer.verifier_key, ORIGIN).ok
+
+
+def test_restart_recovers_state(make_ledger, signer):
+    ledger = make_ledger()
+    ledger.append_many([entry(i) for i in range(300)])
+    root = ledger.head.root
+    ledger.close()
+    again = make_ledger()
+    assert again.size == 300 and again.head.root == root
+    receipt = again.append(entry(300))
+    assert receipt.index == 300
+    verify_receipt(receipt, signer)
+
+
+def test_triggers_refuse_update_and_delete(db_url, signer):
+    storage = create_log(db_url, signer)
+    ledger_rows = [
+        ("entries", "INSERT INTO entries (idx, leaf_hash, data) VALUES (0, :h, :d)"),
+    ]
+    with storage.engine.begin() as conn:
+        conn.execute(sa.text(ledger_rows[0][1]), {"h": b"\x01" * 32, "d": b"x"})
+        conn.execute(
+            sa.text("INSERT INTO tiles (level, idx, hashes, root) VALUES (0, 0, :h, :r)"),
+            {"h": b"\x00" * 8192, "r": b"\x00" * 32},
+        )
+    statements = [
+        "UPDATE entries SET data = X'00'",
+        "DELETE FROM entries",
+        "UPDATE tiles SET root = hashes",
+        "DELETE FROM tiles",
+        "UPDATE checkpoints SET made_at_ms = 0",
+        "DELETE FROM checkpoints",
+        "UPDATE log_meta SET origin = 'evil'",
+        "DELETE FROM log_meta",
+        "DELETE FROM tree_head",
+        "UPDATE tree_head SET size = size - 1",
+        "UPDATE tree_head SET made_at_ms = made_at_ms - 1",
+    ]
+    if storage.dialect == "postgresql":
+        statements = [s.replace("X'00'", "'\\x00'::bytea") for s in statements]
+        statements += ["TRUNCATE entries", "TRUNCATE tree_head"]
+    for statement in statements:
+        with pytest.raises(sa.exc.DBAPIError, match="saksi"), storage.engine.begin() as conn:
+            conn.execute(sa.text(statement))
+    with storage.engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM entries")).scalar() == 1
+    storage.close()
+
+
+def test_unreachable_database_fails_clearly(backend, tmp_path, pg_cluster_or_none=None):
+    if backend == "sqlite":
+        url = f"sqlite:///{tmp_path / 'missing-dir' / 'x.db'}"
+    else:
+        url = f"postgresql+psycopg://postgres@/nowhere?host={tmp_path}&port=1"
+    with pytest.raises(StorageUnavailable) as err:
+        SqlStorage.open(url)
+    assert "password" not in str(err.value).lower()
+
+
+def test_second_writer_refused(make_ledger):
+    make_ledger()
+    with pytest.raises(StorageUnavailable, match="another sequencer"):
+        make_ledger()
+
+
+def test_backends_give_identical_roots(tmp_path, signer, pg_cluster):
+    from tests.conftest import FixedClock
+    from ledger.ledger import Ledger
+
+    roots = []
+    for url in (f"sqlite:///{tmp_path / 'a.db'}", pg_cluster.new_database()):
+        storage = create_log(url, signer)
+        ledger = Ledger(storage, signer, signer.verifier_key, ORIGIN, clock=FixedClock())
+        ledger.start()
+        sizes = []
+        for start, stop in ((0, 1), (1, 300), (300, 301), (301, 1030)):
+            ledger.append_many([entry(i) for i in range(start, stop)])
+            sizes.append((ledger.size, ledger.head.root))
+        roots.append(sizes)
+        ledger.close()
+        storage.close()
+    assert roots[0] == roots[1]
+
+
+def test_tampered_tail_refused_at_start(db_url, signer, make_ledger):
+    ledger = make_ledger()
+    ledger.append_many([entry(i) for i in range(20)])
+    ledger.close()
+    ledger.storage.close()
+    storage = SqlStorage.open(db_url)
+    with storage.engine.begin() as conn:
+        if storage.dialect == "sqlite":
+            conn.execute(sa.text("DROP TRIGGER entries_no_update"))
+            conn.execute(sa.text("UPDATE entries SET data = X'41' WHERE idx = 7"))
+        else:
+            conn.execute(sa.text("ALTER TABLE entries DISABLE TRIGGER USER"))
+            conn.execute(sa.text("UPDATE entries SET data = 'A'::bytea WHERE idx = 7"))
+    storage.close()
+    with pytest.raises(IntegrityFailure, match="entry 7"):
+        make_ledger()
