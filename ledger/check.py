@@ -34,6 +34,8 @@ class Problem:
     index: int | None
     tile: str | None
     message: str
+    end: int | None = None  # when not exact: the bad entry lies in [index, end)
+    end: int | None = None  # the bad entry lies in [index, end) when not exact
 
 
 @dataclass(slots=True)
@@ -69,6 +71,7 @@ class _Checker:
         self.origin = origin
         self.progress = progress
         self.report = CheckReport()
+        self.last_good_size = 0
         self.checkpoints = storage.iter_checkpoints()
         self.next_checkpoint: StoredCheckpoint | None = next(self.checkpoints, None)
 
@@ -79,9 +82,29 @@ class _Checker:
         *,
         index: int | None = None,
         tile: str | None = None,
+        end: int | None = None,
     ) -> None:
-        self.report.problems.append(Problem(kind, index, tile, message))
+        self.report.problems.append(Problem(kind, index, tile, message, end))
         raise _Stop
+
+    def localize(self, low: int, high: int) -> tuple[int, int]:
+        """Narrow a bad root over entries [low, high) to one index if possible.
+
+        Stored full level-0 tiles hold the leaf hashes as they were when the tile
+        was written: the first stored leaf hash that differs is the bad entry.
+        """
+        for tile in range(low // TILE_WIDTH, (high - 1) // TILE_WIDTH + 1):
+            rows = self.storage.read_tile_rows(0, tile, tile + 1)
+            if not rows:
+                continue
+            first = tile * TILE_WIDTH
+            leaves = self.storage.read_leaf_hashes(first, first + TILE_WIDTH)
+            hashes = rows[0][1]
+            for offset, leaf in enumerate(leaves):
+                index = first + offset
+                if low <= index < high and leaf != hashes[32 * offset : 32 * offset + 32]:
+                    return index, index + 1
+        return low, high
 
     def check_tiles(self, produced: list[FullTile]) -> None:
         # Stored tiles come ordered by (level, index); produced ones by creation.
@@ -132,13 +155,17 @@ class _Checker:
                 "checkpoint-row", f"{where}: row does not match its note", index=cp.size
             )
         if not hmac.compare_digest(root, cp.root):
+            low, high = self.localize(self.last_good_size, cp.size)
+            span = f"entry {low}" if high == low + 1 else f"entries {low}..{high - 1}"
             self.fail(
                 "checkpoint-root",
                 f"{where}: entries give root {root.hex()}, signed root is "
-                f"{cp.root.hex()}",
-                index=cp.size,
+                f"{cp.root.hex()}; the change is in {span}",
+                index=low,
+                end=high,
             )
         self.report.checkpoints_checked += 1
+        self.last_good_size = cp.size
 
     def run(self) -> CheckReport:
         head = self.storage.head()
