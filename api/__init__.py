@@ -1,0 +1,1 @@
+"""HTTP API and the `saksi` operator command (the service wiring)."""

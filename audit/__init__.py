@@ -1,0 +1,1 @@
+"""Proof export bundles and audit reports (future work)."""

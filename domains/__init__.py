@@ -1,0 +1,1 @@
+"""Election data streams written through the ledger's append interface."""

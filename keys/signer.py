@@ -63,5 +63,5 @@ class Ed25519Signer:
     def __repr__(self) -> str:
         return f"Ed25519Signer({self._name}+{self._key_id.hex()})"
 
-    def __reduce__(self) -> object:
+    def __reduce__(self) -> str | tuple[object, ...]:
         raise TypeError("signers cannot be pickled")

@@ -35,7 +35,6 @@ class Problem:
     tile: str | None
     message: str
     end: int | None = None  # when not exact: the bad entry lies in [index, end)
-    end: int | None = None  # the bad entry lies in [index, end) when not exact
 
 
 @dataclass(slots=True)
@@ -102,7 +101,10 @@ class _Checker:
             hashes = rows[0][1]
             for offset, leaf in enumerate(leaves):
                 index = first + offset
-                if low <= index < high and leaf != hashes[32 * offset : 32 * offset + 32]:
+                if (
+                    low <= index < high
+                    and leaf != hashes[32 * offset : 32 * offset + 32]
+                ):
                     return index, index + 1
         return low, high
 

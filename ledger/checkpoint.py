@@ -1,4 +1,4 @@
-"""CheckpointPublisher: tree head -> C2SP checkpoint body -> signed note.
+r"""CheckpointPublisher: tree head -> C2SP checkpoint body -> signed note.
 
 The body is exactly ``origin\\nsize\\nbase64(root)\\n`` (no time, no extension lines:
 an idle log's note does not change). Formatting comes from ``verifier.checkpoint``

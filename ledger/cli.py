@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -61,7 +61,9 @@ def _open_storage(url: str) -> SqlStorage:
     except ValueError as e:
         raise CommandError(str(e), "use a sqlite:/// or postgresql:// URL", 2) from e
     except LedgerError as e:
-        raise CommandError(str(e), "check that the database is running and reachable") from e
+        raise CommandError(
+            str(e), "check that the database is running and reachable"
+        ) from e
 
 
 def _load_vkey(directory: Path) -> VerifierKey:
@@ -69,8 +71,10 @@ def _load_vkey(directory: Path) -> VerifierKey:
     try:
         return VerifierKey.parse(path.read_text(encoding="utf-8").strip())
     except OSError as e:
-        raise CommandError(f"cannot read {path}: {e.strerror}",
-                           "pass the --dir that 'saksi init' wrote") from e
+        raise CommandError(
+            f"cannot read {path}: {e.strerror}",
+            "pass the --dir that 'saksi init' wrote",
+        ) from e
     except MalformedInput as e:
         raise CommandError(f"{path}: {e}", "restore log.vkey from your records") from e
 
@@ -80,8 +84,11 @@ def cmd_init(args: argparse.Namespace) -> int:
     directory: Path = args.dir
     origin: str = args.origin
     if not origin or any(ch.isspace() for ch in origin) or "+" in origin:
-        raise CommandError(f"invalid origin {origin!r}",
-                           "use a schema-less URL such as example.go.id/saksi", 2)
+        raise CommandError(
+            f"invalid origin {origin!r}",
+            "use a schema-less URL such as example.go.id/saksi",
+            2,
+        )
     try:
         passphrase = read_passphrase(args.passphrase_file)
     except KeyLoadError as e:
@@ -89,25 +96,35 @@ def cmd_init(args: argparse.Namespace) -> int:
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     key_path, vkey_path = directory / KEY_FILE, directory / VKEY_FILE
     if key_path.exists() or vkey_path.exists():
-        raise CommandError(f"{directory} already holds a log key",
-                           "choose an empty --dir; never overwrite a log key", 1)
+        raise CommandError(
+            f"{directory} already holds a log key",
+            "choose an empty --dir; never overwrite a log key",
+            1,
+        )
     url = args.db or default_db(directory)
     storage = _open_storage(url)
     try:
         storage.migrate()
         if storage.is_initialized():
-            raise CommandError("this database already holds a log",
-                               "use a new database, or 'saksi check' this one", 1)
+            raise CommandError(
+                "this database already holds a log",
+                "use a new database, or 'saksi check' this one",
+                1,
+            )
         signer = Ed25519Signer.generate(origin)
         try:
             write_key_file(key_path, signer, passphrase, KdfProfile[args.kdf.upper()])
         except KeyLoadError as e:
-            raise CommandError(str(e), "use a longer passphrase or an empty --dir") from e
+            raise CommandError(
+                str(e), "use a longer passphrase or an empty --dir"
+            ) from e
         vkey = signer.verifier_key
         note = CheckpointPublisher(origin, signer, vkey).sign(0, EMPTY_ROOT)
         try:
-            storage.initialize(LogMeta(origin, str(vkey)),
-                               Head(0, EMPTY_ROOT, note, int(time.time() * 1000)))
+            storage.initialize(
+                LogMeta(origin, str(vkey)),
+                Head(0, EMPTY_ROOT, note, int(time.time() * 1000)),
+            )
         except LedgerError:
             key_path.unlink()  # never used: let the operator retry cleanly
             raise
@@ -116,9 +133,17 @@ def cmd_init(args: argparse.Namespace) -> int:
         raise CommandError(str(e), "check the database URL and permissions") from e
     finally:
         storage.close()
-    emit(args, {"origin": origin, "verifier_key": str(vkey), "db": _redact(url),
-                "key_file": str(key_path), "vkey_file": str(vkey_path)},
-         f"created log {origin}\nverifier key: {vkey}\nkey file: {key_path}")
+    emit(
+        args,
+        {
+            "origin": origin,
+            "verifier_key": str(vkey),
+            "db": _redact(url),
+            "key_file": str(key_path),
+            "vkey_file": str(vkey_path),
+        },
+        f"created log {origin}\nverifier key: {vkey}\nkey file: {key_path}",
+    )
     return EXIT_OK
 
 
@@ -128,7 +153,7 @@ def _redact(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
-def _progress(enabled: bool) -> Any:
+def _progress(enabled: bool) -> Callable[[int, int], None]:
     last = [0.0]
 
     def show(done: int, total: int) -> None:
@@ -136,8 +161,12 @@ def _progress(enabled: bool) -> Any:
         if enabled and (now - last[0] > 0.5 or done == total):
             last[0] = now
             pct = 100.0 * done / total if total else 100.0
-            print(f"\rchecked {done:,}/{total:,} entries ({pct:.0f}%)", end="",
-                  file=sys.stderr, flush=True)
+            print(
+                f"\rchecked {done:,}/{total:,} entries ({pct:.0f}%)",
+                end="",
+                file=sys.stderr,
+                flush=True,
+            )
             if done == total:
                 print(file=sys.stderr)
 
@@ -152,24 +181,34 @@ def cmd_check(args: argparse.Namespace) -> int:
     try:
         meta = storage.meta()
         if meta.verifier_key != str(vkey):
-            raise CommandError("the database's log key differs from log.vkey",
-                               "point --dir and --db at the same log", 1)
-        report = check_log(storage, vkey, meta.origin,
-                           _progress(args.progress or sys.stderr.isatty()))
+            raise CommandError(
+                "the database's log key differs from log.vkey",
+                "point --dir and --db at the same log",
+                1,
+            )
+        report = check_log(
+            storage, vkey, meta.origin, _progress(args.progress or sys.stderr.isatty())
+        )
     except LedgerError as e:
         raise CommandError(str(e), "check that the database is reachable") from e
     finally:
         storage.close()
     result: dict[str, Any] = {
-        "ok": report.ok, "size": report.size, "entries_checked": report.entries_checked,
+        "ok": report.ok,
+        "size": report.size,
+        "entries_checked": report.entries_checked,
         "tiles_checked": report.tiles_checked,
         "checkpoints_checked": report.checkpoints_checked,
-        "problems": [{"kind": p.kind, "index": p.index, "tile": p.tile,
-                      "message": p.message} for p in report.problems],
+        "problems": [
+            {"kind": p.kind, "index": p.index, "tile": p.tile, "message": p.message}
+            for p in report.problems
+        ],
     }
     if report.ok:
-        text = (f"OK: {report.size} entries, {report.tiles_checked} tiles, "
-                f"{report.checkpoints_checked} checkpoints match")
+        text = (
+            f"OK: {report.size} entries, {report.tiles_checked} tiles, "
+            f"{report.checkpoints_checked} checkpoints match"
+        )
     else:
         first = report.problems[0]
         where = f" (index {first.index})" if first.index is not None else ""
@@ -178,7 +217,9 @@ def cmd_check(args: argparse.Namespace) -> int:
     return EXIT_OK if report.ok else EXIT_FAILED
 
 
-def open_ledger(directory: Path, db: str | None, passphrase_file: Path | None) -> Ledger:
+def open_ledger(
+    directory: Path, db: str | None, passphrase_file: Path | None
+) -> Ledger:
     """Unlock the log key and start a ledger on the log in ``directory``.
 
     Raises:
@@ -191,7 +232,9 @@ def open_ledger(directory: Path, db: str | None, passphrase_file: Path | None) -
     storage = _open_storage(db or default_db(directory))
     try:
         meta = storage.meta()
-        ledger = Ledger(storage, signer, signer.verifier_key, meta.origin, clock=time.time)
+        ledger = Ledger(
+            storage, signer, signer.verifier_key, meta.origin, clock=time.time
+        )
         ledger.start()
     except LedgerError as e:
         storage.close()
@@ -199,24 +242,37 @@ def open_ledger(directory: Path, db: str | None, passphrase_file: Path | None) -
     return ledger
 
 
-def add_commands(sub: Any) -> None:
+def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register init, check and demo on the ``saksi`` subparsers."""
     init = sub.add_parser("init", help="create a new log and its key")
     init.add_argument("--db", help="SQLAlchemy URL (default: sqlite:///DIR/saksi.db)")
-    init.add_argument("--origin", required=True, help="log origin, e.g. example.go.id/saksi")
-    init.add_argument("--dir", type=Path, required=True, help="where log.key and log.vkey go")
-    init.add_argument("--kdf", choices=["interactive", "moderate", "sensitive"],
-                      default="moderate", help="Argon2id cost of the key file")
-    init.add_argument("--passphrase-file", type=Path,
-                      help="read the key passphrase from this file")
+    init.add_argument(
+        "--origin", required=True, help="log origin, e.g. example.go.id/saksi"
+    )
+    init.add_argument(
+        "--dir", type=Path, required=True, help="where log.key and log.vkey go"
+    )
+    init.add_argument(
+        "--kdf",
+        choices=["interactive", "moderate", "sensitive"],
+        default="moderate",
+        help="Argon2id cost of the key file",
+    )
+    init.add_argument(
+        "--passphrase-file", type=Path, help="read the key passphrase from this file"
+    )
     init.add_argument("--json", action="store_true", help="print JSON")
     init.set_defaults(func=cmd_init)
 
     check = sub.add_parser("check", help="recompute the tree and compare with storage")
     check.add_argument("--db", help="SQLAlchemy URL (default: sqlite:///DIR/saksi.db)")
-    check.add_argument("--dir", type=Path, required=True, help="directory with log.vkey")
+    check.add_argument(
+        "--dir", type=Path, required=True, help="directory with log.vkey"
+    )
     check.add_argument("--json", action="store_true", help="print JSON")
-    check.add_argument("--progress", action="store_true", help="show progress on stderr")
+    check.add_argument(
+        "--progress", action="store_true", help="show progress on stderr"
+    )
     check.set_defaults(func=cmd_check)
 
     from ledger.demo import add_demo_command
@@ -239,4 +295,3 @@ def run_command(args: argparse.Namespace) -> int:
     except OSError as e:
         print(f"saksi: error: {e.strerror or e}", file=sys.stderr)
         return EXIT_IO
-

@@ -23,7 +23,9 @@ from verifier.merkle import verify_consistency, verify_inclusion
 
 __all__ = ["add_demo_command"]
 
-DEFAULT_DATA = "../shared/data/sirekap2024/tps_ppwp_dki_sample/tps_ppwp_dki_sample.jsonl"
+DEFAULT_DATA = (
+    "../shared/data/sirekap2024/tps_ppwp_dki_sample/tps_ppwp_dki_sample.jsonl"
+)
 
 
 def _records(path: Path, limit: int) -> list[bytes]:
@@ -32,8 +34,11 @@ def _records(path: Path, limit: int) -> list[bytes]:
         for line in handle:
             doc = json.loads(line)
             record = {"kode_tps": doc["kode_tps"], "data": doc["data"]}
-            out.append(json.dumps(record, sort_keys=True, separators=(",", ":"),
-                                  ensure_ascii=False).encode("utf-8"))
+            out.append(
+                json.dumps(
+                    record, sort_keys=True, separators=(",", ":"), ensure_ascii=False
+                ).encode("utf-8")
+            )
             if len(out) >= limit:
                 break
     return out
@@ -46,8 +51,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     try:
         records = _records(args.data, args.count)
     except (OSError, ValueError, KeyError) as e:
-        raise CommandError(f"cannot read {args.data}: {e}",
-                           "pass --data pointing at tps_ppwp_dki_sample.jsonl", 3) from e
+        raise CommandError(
+            f"cannot read {args.data}: {e}",
+            "pass --data pointing at tps_ppwp_dki_sample.jsonl",
+            3,
+        ) from e
     ledger = open_ledger(args.dir, args.db, args.passphrase_file)
     try:
         key, origin = ledger.verifier_key, ledger.origin
@@ -59,45 +67,62 @@ def cmd_demo(args: argparse.Namespace) -> int:
         receipts += ledger.append_many(records[half:])
         for receipt in receipts:
             checkpoint, _ = verify_checkpoint(receipt.checkpoint, key, origin)
-            verify_inclusion(receipt.index, receipt.size, receipt.leaf_hash,
-                             receipt.proof, checkpoint.root_hash)
+            verify_inclusion(
+                receipt.index,
+                receipt.size,
+                receipt.leaf_hash,
+                receipt.proof,
+                checkpoint.root_hash,
+            )
         first, _ = verify_checkpoint(start_note, key, origin)
         last, _ = verify_checkpoint(ledger.checkpoint(), key, origin)
         if first.size:
             proof = ledger.consistency_proof(first.size, last.size)
-            verify_consistency(first.size, last.size, first.root_hash,
-                               last.root_hash, proof)
+            verify_consistency(
+                first.size, last.size, first.root_hash, last.root_hash, proof
+            )
         again = ledger.append(records[0])
         if again.index != receipts[0].index:
-            raise CommandError("a repeated append got a new index", "report this bug", 1)
+            raise CommandError(
+                "a repeated append got a new index", "report this bug", 1
+            )
         size = ledger.size
     finally:
         ledger.close()
     report = check_log(ledger.storage, key, origin)
     ledger.storage.close()
     result: dict[str, Any] = {
-        "appended": len(receipts), "verified_receipts": len(receipts),
-        "size_before": start_size, "size_after": size,
-        "duplicate_index": again.index, "check_ok": report.ok,
+        "appended": len(receipts),
+        "verified_receipts": len(receipts),
+        "size_before": start_size,
+        "size_after": size,
+        "duplicate_index": again.index,
+        "check_ok": report.ok,
         "checkpoint": last.to_text(),
     }
-    emit(args, result,
-         f"appended {len(receipts)} real TPS records ({start_size} -> {size}), "
-         f"verified {len(receipts)} inclusion proofs against signed checkpoints, "
-         f"consistency {first.size} -> {last.size} ok, repeat returned index "
-         f"{again.index}, full check {'OK' if report.ok else 'FAILED'}")
+    emit(
+        args,
+        result,
+        f"appended {len(receipts)} real TPS records ({start_size} -> {size}), "
+        f"verified {len(receipts)} inclusion proofs against signed checkpoints, "
+        f"consistency {first.size} -> {last.size} ok, repeat returned index "
+        f"{again.index}, full check {'OK' if report.ok else 'FAILED'}",
+    )
     if not args.json:
         print(last.to_text(), end="", file=sys.stdout)
     return 0 if report.ok else 1
 
 
-def add_demo_command(sub: Any) -> None:
+def add_demo_command(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> None:
     """Register ``saksi demo``."""
     demo = sub.add_parser("demo", help="append real TPS records and verify them")
     demo.add_argument("--db", help="SQLAlchemy URL (default: sqlite:///DIR/saksi.db)")
     demo.add_argument("--dir", type=Path, required=True, help="the log's directory")
-    demo.add_argument("--data", type=Path, default=Path(DEFAULT_DATA),
-                      help="JSONL of per-TPS results")
+    demo.add_argument(
+        "--data", type=Path, default=Path(DEFAULT_DATA), help="JSONL of per-TPS results"
+    )
     demo.add_argument("--count", type=int, default=1000, help="records to append")
     demo.add_argument("--passphrase-file", type=Path)
     demo.add_argument("--json", action="store_true", help="print JSON")

@@ -50,7 +50,7 @@ class Ledger:
         origin: str,
         *,
         clock: Callable[[], float],
-        config: SequencerConfig = SequencerConfig(),
+        config: SequencerConfig | None = None,
         cache_tiles: int = 1024,
     ) -> None:
         self.storage = storage
@@ -58,7 +58,9 @@ class Ledger:
         self.verifier_key = verifier_key
         self._cache = FullTileCache(cache_tiles)
         publisher = CheckpointPublisher(origin, signer, verifier_key)
-        self._sequencer = Sequencer(storage, publisher, clock, self._cache, config)
+        self._sequencer = Sequencer(
+            storage, publisher, clock, self._cache, config or SequencerConfig()
+        )
 
     def start(self) -> None:
         """Check storage against the signed head and start the writer.

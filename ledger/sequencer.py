@@ -30,7 +30,7 @@ from ledger.errors import (
     SignerUnavailable,
     StorageUnavailable,
 )
-from ledger.integrate import TreeState, integrate
+from ledger.integrate import FullTile, TreeState, integrate
 from ledger.read.proofs import FullTileCache, TileNodes
 from ledger.storage.sql import EntryRow, Head, SqlStorage
 from ledger.tree.compact import perfect_root
@@ -150,13 +150,13 @@ class Sequencer:
         publisher: CheckpointPublisher,
         clock: Callable[[], float],
         cache: FullTileCache,
-        config: SequencerConfig = SequencerConfig(),
+        config: SequencerConfig | None = None,
     ) -> None:
         self._storage = storage
         self._publisher = publisher
         self._clock = clock
         self._cache = cache
-        self._config = config
+        self._config = config or SequencerConfig()
         self._cond = threading.Condition()
         self._queue: deque[_Pending] = deque()
         self._thread: threading.Thread | None = None
@@ -232,7 +232,8 @@ class Sequencer:
                 raise TypeError("entries must be bytes")
             if len(data) > MAX_ENTRY_SIZE:
                 raise EntryTooLarge(
-                    f"entry of {len(data)} bytes exceeds the {MAX_ENTRY_SIZE}-byte limit"
+                    f"entry of {len(data)} bytes exceeds the "
+                    f"{MAX_ENTRY_SIZE}-byte limit"
                 )
         pending = [_Pending(d, hash_leaf(d), Future()) for d in entries]
         with self._cond:
@@ -328,7 +329,7 @@ class Sequencer:
         state, head = self._state, self.head
         unique = list(dict.fromkeys(p.leaf_hash for p in batch))
         found = self._storage.find_leaf_hashes(unique)
-        for leaf_hash, index in found.items():
+        for index in found.values():
             if index >= state.size:
                 raise IntegrityFailure(
                     f"entry {index} is stored beyond the signed size"
@@ -340,7 +341,7 @@ class Sequencer:
                 index = state.size + len(rows)
                 assigned[p.leaf_hash] = index
                 rows.append(EntryRow(index, p.leaf_hash, p.data))
-        new_state, full_tiles = state, []
+        new_state, full_tiles = state, list[FullTile]()
         new_head = head
         if rows:
             new_state, full_tiles = integrate(state, [r.leaf_hash for r in rows])

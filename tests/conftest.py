@@ -79,9 +79,7 @@ class FixedClock:
 
 
 @pytest.fixture
-def make_ledger(
-    db_url: str, signer: Ed25519Signer
-) -> Iterator[Callable[..., Ledger]]:
+def make_ledger(db_url: str, signer: Ed25519Signer) -> Iterator[Callable[..., Ledger]]:
     opened: list[Ledger] = []
     storage_holder: list[SqlStorage] = []
 
@@ -90,9 +88,15 @@ def make_ledger(
             storage_holder.append(create_log(db_url, signer))
         storage = SqlStorage.open(db_url)
         config = kwargs.pop("config", SequencerConfig())
-        ledger = Ledger(storage, signer, signer.verifier_key, ORIGIN,
-                        clock=kwargs.pop("clock", FixedClock()), config=config,
-                        **kwargs)  # type: ignore[arg-type]
+        ledger = Ledger(
+            storage,
+            signer,
+            signer.verifier_key,
+            ORIGIN,
+            clock=kwargs.pop("clock", FixedClock()),
+            config=config,
+            **kwargs,
+        )  # type: ignore[arg-type]
         ledger.start()
         opened.append(ledger)
         return ledger

@@ -7,6 +7,7 @@ deleted by the fixture that started it.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import pwd
@@ -38,8 +39,9 @@ class PgCluster:
             try:
                 pw = pwd.getpwnam(self.user)
             except KeyError:
-                subprocess.run(["useradd", "--system", "--no-create-home", self.user],
-                               check=True)
+                subprocess.run(
+                    ["useradd", "--system", "--no-create-home", self.user], check=True
+                )
                 pw = pwd.getpwnam(self.user)
             os.chown(self.root, pw.pw_uid, pw.pw_gid)
         self.sock.mkdir()
@@ -48,24 +50,58 @@ class PgCluster:
             os.chown(self.sock, pw.pw_uid, pw.pw_gid)
 
     def _run(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(list(args), check=True, capture_output=True, text=True,
-                              user=self.user, cwd=self.root)
+        return subprocess.run(
+            list(args),
+            check=True,
+            capture_output=True,
+            text=True,
+            user=self.user,
+            cwd=self.root,
+        )
 
     def start(self) -> None:
-        self._run(str(self.bindir / "initdb"), "-D", str(self.data), "-U", "postgres",
-                  "--auth=trust", "-E", "UTF8", "--no-sync", "--no-instructions")
-        opts = (f"-k {self.sock} -c listen_addresses='' -p {self.port} "
-                "-c fsync=on -c synchronous_commit=on -c max_connections=200 "
-                "-c shared_buffers=128MB")
-        self._run(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-o", opts,
-                  "-l", str(self.root / "server.log"), "-w", "-t", "60", "start")
+        self._run(
+            str(self.bindir / "initdb"),
+            "-D",
+            str(self.data),
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "-E",
+            "UTF8",
+            "--no-sync",
+            "--no-instructions",
+        )
+        opts = (
+            f"-k {self.sock} -c listen_addresses='' -p {self.port} "
+            "-c fsync=on -c synchronous_commit=on -c max_connections=200 "
+            "-c shared_buffers=128MB"
+        )
+        self._run(
+            str(self.bindir / "pg_ctl"),
+            "-D",
+            str(self.data),
+            "-o",
+            opts,
+            "-l",
+            str(self.root / "server.log"),
+            "-w",
+            "-t",
+            "60",
+            "start",
+        )
 
     def stop(self) -> None:
-        try:
-            self._run(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m", "immediate",
-                      "-w", "stop")
-        except subprocess.CalledProcessError:
-            pass
+        with contextlib.suppress(subprocess.CalledProcessError):
+            self._run(
+                str(self.bindir / "pg_ctl"),
+                "-D",
+                str(self.data),
+                "-m",
+                "immediate",
+                "-w",
+                "stop",
+            )
         shutil.rmtree(self.root, ignore_errors=True)
 
     def url(self, database: str = "postgres") -> str:

@@ -22,8 +22,18 @@ def imports_of(package: str) -> set[str]:
 
 
 def test_verifier_stays_standalone():
-    banned = {"ledger", "api", "keys", "audit", "sqlalchemy", "fastapi", "pydantic",
-              "alembic", "psycopg", "domains"}
+    banned = {
+        "ledger",
+        "api",
+        "keys",
+        "audit",
+        "sqlalchemy",
+        "fastapi",
+        "pydantic",
+        "alembic",
+        "psycopg",
+        "domains",
+    }
     assert not imports_of("verifier") & banned
 
 
@@ -44,6 +54,11 @@ def test_importing_verifier_loads_only_stdlib_and_nacl():
         " '_distutils_hack'} | {m for m in mods if m.startswith('__editable__')}\n"
         "print(sorted(mods - std))\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True, cwd=ROOT)
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+    )
     assert out.stdout.strip() == "[]"

@@ -1,4 +1,4 @@
-"""C2SP tlog-checkpoint: the signed statement of a log's size and root.
+r"""C2SP tlog-checkpoint: the signed statement of a log's size and root.
 
 Body: ``<origin>\\n<size>\\n<base64 root>\\n`` then optional non-empty extension lines,
 signed as a C2SP signed-note (see :mod:`verifier.note`). ``verify_checkpoint`` pins
@@ -39,7 +39,8 @@ class Checkpoint:
             raise MalformedInput(f"checkpoint: size {self.size} out of range")
         if len(self.root_hash) != HASH_SIZE:
             raise MalformedInput(
-                f"checkpoint: root must be {HASH_SIZE} bytes, found {len(self.root_hash)}"
+                f"checkpoint: root must be {HASH_SIZE} bytes, "
+                f"found {len(self.root_hash)}"
             )
         for line in self.extensions:
             if not line or "\n" in line or any(ord(ch) < 0x20 for ch in line):

@@ -22,7 +22,7 @@ class VerificationError(Exception):
 
 
 class MalformedInput(VerificationError):
-    """Bad encoding: wrong line count, non-canonical base64, oversize, trailing bytes."""
+    """Bad encoding: wrong line count, non-canonical base64, oversize, trailing data."""
 
 
 class SignatureInvalid(VerificationError):

@@ -1,4 +1,4 @@
-"""Merkle proof checking: RFC 9162 section 2.1.3.2 (inclusion) and 2.1.4.2 (consistency).
+"""Merkle proof checking: RFC 9162 sections 2.1.3.2 (inclusion), 2.1.4.2 (consistency).
 
 These are documented primitives, the "hazmat" layer: prefer ``verify_checkpoint`` and
 friends from :mod:`verifier` unless you know which root you trust and why.

@@ -79,7 +79,8 @@ class VerifierKey:
             raise MalformedInput(f"verifier key: unknown key type {self.key_type:#04x}")
         if len(self.public_key) != size:
             raise MalformedInput(
-                f"verifier key: expected a {size}-byte key, found {len(self.public_key)}"
+                f"verifier key: expected a {size}-byte key, "
+                f"found {len(self.public_key)}"
             )
         if self.key_id != compute_key_id(self.name, self.key_type, self.public_key):
             raise MalformedInput("verifier key: key ID does not match name and key")

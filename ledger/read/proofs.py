@@ -129,15 +129,16 @@ class NodeReader:
         else:
             if level >= len(self._partials):
                 raise OutOfRange(f"subtree ({height}, {index}) beyond tree size")
-            nodes = self._partial_nodes.get(level)
-            if nodes is None:
-                nodes = TileNodes(self._partials[level])
-                self._partial_nodes[level] = nodes
+            partial = self._partial_nodes.get(level)
+            if partial is None:
+                partial = TileNodes(self._partials[level])
+                self._partial_nodes[level] = partial
+            nodes = partial
         return nodes.at(sub, offset)
 
 
 def subtree_hash(reader: NodeReader, start: int, end: int) -> bytes:
-    """RFC 6962 MTH of leaves [start, end), where ``start`` is aligned as RFC 6962 splits."""
+    """RFC 6962 MTH of leaves [start, end); ``start`` aligned as RFC 6962 splits."""
     subtrees: list[bytes] = []
     remaining = end - start
     while remaining:

@@ -1,1 +1,1 @@
-"""Storage of entries, tiles and checkpoints (SQLAlchemy Core; SQLite and PostgreSQL)."""
+"""Storage of entries, tiles and checkpoints (SQLAlchemy Core: SQLite, PostgreSQL)."""

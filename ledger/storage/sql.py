@@ -116,7 +116,7 @@ class SqlStorage:
             engine = sa.create_engine(parsed, pool_size=8, max_overflow=16)
 
             @sa.event.listens_for(engine, "connect")
-            def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+            def _pragmas(dbapi_conn: Any, _record: object) -> None:  # noqa: ANN401
                 cur = dbapi_conn.cursor()
                 cur.execute("PRAGMA journal_mode=WAL")
                 cur.execute("PRAGMA synchronous=FULL")
@@ -159,7 +159,8 @@ class SqlStorage:
                     database not in (None, "", ":memory:") and mode != "wal"
                 ):
                     raise StorageUnavailable(
-                        f"SQLite must run WAL with synchronous=FULL (found {mode}, {sync})"
+                        "SQLite must run WAL with synchronous=FULL "
+                        f"(found {mode}, {sync})"
                     )
             else:
                 fsync = conn.exec_driver_sql("SHOW fsync").scalar()
@@ -457,7 +458,7 @@ class SqlStorage:
     def read_tile_rows(
         self, level: int, start: int, end: int
     ) -> list[tuple[int, bytes, bytes]]:
-        """(index, hashes, root) of full tiles at ``level`` with start <= index < end."""
+        """(index, hashes, root) of full tiles at ``level``, start <= index < end."""
         with self._connect() as conn:
             result = conn.execute(
                 sa.select(tiles.c.idx, tiles.c.hashes, tiles.c.root)

@@ -56,7 +56,7 @@ def merkle_root(hashes: Sequence[bytes]) -> bytes:
 
 
 class CompactRange:
-    """The right edge of a growing tree: one perfect-subtree root per set bit of size."""
+    """Right edge of a growing tree: a perfect-subtree root per set bit of size."""
 
     __slots__ = ("_hashes", "_size")
 

@@ -23,8 +23,9 @@ ORIGIN = "test.saksi.example/log"
 def main() -> None:
     url, port_file = sys.argv[1], Path(sys.argv[2])
     signer = Ed25519Signer(ORIGIN, TEST_SEED)
-    ledger = Ledger(SqlStorage.open(url), signer, signer.verifier_key, ORIGIN,
-                    clock=time.time)
+    ledger = Ledger(
+        SqlStorage.open(url), signer, signer.verifier_key, ORIGIN, clock=time.time
+    )
     ledger.start()
 
     class Handler(socketserver.StreamRequestHandler):
@@ -32,7 +33,9 @@ def main() -> None:
             for line in self.rfile:
                 try:
                     receipt = ledger.append(bytes.fromhex(line.decode().strip()))
-                    reply = f"{receipt.index} {receipt.leaf_hash.hex()} {receipt.size}\n"
+                    reply = (
+                        f"{receipt.index} {receipt.leaf_hash.hex()} {receipt.size}\n"
+                    )
                 except LedgerError as e:
                     reply = f"ERR {e}\n"
                 self.wfile.write(reply.encode())

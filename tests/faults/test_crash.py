@@ -36,7 +36,9 @@ def start_child(url: str, tmp: Path, n: int) -> tuple[subprocess.Popen[bytes], i
     port_file = tmp / f"port-{n}"
     child = subprocess.Popen(
         [sys.executable, "-m", "tests.faults.crash_server", url, str(port_file)],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 60
     while not port_file.exists():
@@ -46,8 +48,13 @@ def start_child(url: str, tmp: Path, n: int) -> tuple[subprocess.Popen[bytes], i
     return child, int(port_file.read_text())
 
 
-def client(port: int, rng: random.Random, acked: dict[bytes, int], unacked: list[bytes],
-           lock: threading.Lock) -> None:
+def client(
+    port: int,
+    rng: random.Random,
+    acked: dict[bytes, int],
+    unacked: list[bytes],
+    lock: threading.Lock,
+) -> None:
     try:
         sock = socket.create_connection(("127.0.0.1", port), timeout=30)
     except OSError:
@@ -86,8 +93,10 @@ def test_sigkill_under_load_loses_nothing(db_url, signer, tmp_path):
     for n in range(KILLS):
         child, port = start_child(db_url, tmp_path, n)
         threads = [
-            threading.Thread(target=client, args=(port, random.Random(rng.random()),
-                                                  acked, unacked, lock))
+            threading.Thread(
+                target=client,
+                args=(port, random.Random(rng.random()), acked, unacked, lock),
+            )
             for _ in range(CLIENTS)
         ]
         for t in threads:
@@ -117,13 +126,20 @@ def test_sigkill_under_load_loses_nothing(db_url, signer, tmp_path):
             checkpoint, _ = verify_checkpoint(cp.note, signer.verifier_key, ORIGIN)
             if previous is not None and previous.size > 0:
                 proof = ledger.consistency_proof(previous.size, checkpoint.size)
-                verify_consistency(previous.size, checkpoint.size, previous.root_hash,
-                                   checkpoint.root_hash, proof)
+                verify_consistency(
+                    previous.size,
+                    checkpoint.size,
+                    previous.root_hash,
+                    checkpoint.root_hash,
+                    proof,
+                )
             previous = checkpoint
         report = check_log(storage, signer.verifier_key, ORIGIN)
         assert report.ok, report.problems
-        print(f"\n{storage.dialect}: {KILLS} kills, {len(acked)} acknowledged, "
-              f"{size} stored, {len(notes)} checkpoints consistent")
+        print(
+            f"\n{storage.dialect}: {KILLS} kills, {len(acked)} acknowledged, "
+            f"{size} stored, {len(notes)} checkpoints consistent"
+        )
     finally:
         ledger.close()
         storage.close()

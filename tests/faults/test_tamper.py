@@ -45,8 +45,10 @@ def _row(conn, sql, **params):
 def edit_entry_byte(conn, rng, _):
     i = rng.randrange(SIZE)
     data = _row(conn, "SELECT data FROM entries WHERE idx = :i", i=i)[0]
-    conn.execute(sa.text("UPDATE entries SET data = :d WHERE idx = :i"),
-                 {"d": _flip(bytes(data), rng), "i": i})
+    conn.execute(
+        sa.text("UPDATE entries SET data = :d WHERE idx = :i"),
+        {"d": _flip(bytes(data), rng), "i": i},
+    )
     return i
 
 
@@ -56,16 +58,20 @@ def rewrite_entry_consistently(conn, rng, _):
 
     i = rng.randrange(SIZE)
     data = b"forged result " + rng.randbytes(40)
-    conn.execute(sa.text("UPDATE entries SET data = :d, leaf_hash = :h WHERE idx = :i"),
-                 {"d": data, "h": hashlib.sha256(b"\0" + data).digest(), "i": i})
+    conn.execute(
+        sa.text("UPDATE entries SET data = :d, leaf_hash = :h WHERE idx = :i"),
+        {"d": data, "h": hashlib.sha256(b"\0" + data).digest(), "i": i},
+    )
     return i
 
 
 def edit_leaf_hash(conn, rng, _):
     i = rng.randrange(SIZE)
     h = _row(conn, "SELECT leaf_hash FROM entries WHERE idx = :i", i=i)[0]
-    conn.execute(sa.text("UPDATE entries SET leaf_hash = :h WHERE idx = :i"),
-                 {"h": _flip(bytes(h), rng), "i": i})
+    conn.execute(
+        sa.text("UPDATE entries SET leaf_hash = :h WHERE idx = :i"),
+        {"h": _flip(bytes(h), rng), "i": i},
+    )
     return i
 
 
@@ -80,8 +86,10 @@ def swap_entries(conn, rng, _):
     a = _row(conn, "SELECT data, leaf_hash FROM entries WHERE idx = :i", i=i)
     b = _row(conn, "SELECT data, leaf_hash FROM entries WHERE idx = :i", i=j)
     conn.execute(sa.text("DELETE FROM entries WHERE idx IN (:i, :j)"), {"i": i, "j": j})
-    conn.execute(sa.text("INSERT INTO entries (idx, data, leaf_hash) VALUES (:i, :d, :h)"),
-                 [{"i": i, "d": b[0], "h": b[1]}, {"i": j, "d": a[0], "h": a[1]}])
+    conn.execute(
+        sa.text("INSERT INTO entries (idx, data, leaf_hash) VALUES (:i, :d, :h)"),
+        [{"i": i, "d": b[0], "h": b[1]}, {"i": j, "d": a[0], "h": a[1]}],
+    )
     return i
 
 
@@ -92,66 +100,100 @@ def truncate_entries(conn, rng, _):
 
 
 def append_extra_entry(conn, rng, _):
-    conn.execute(sa.text("INSERT INTO entries (idx, data, leaf_hash) VALUES (:i, :d, :h)"),
-                 {"i": SIZE, "d": b"smuggled", "h": rng.randbytes(32)})
+    conn.execute(
+        sa.text("INSERT INTO entries (idx, data, leaf_hash) VALUES (:i, :d, :h)"),
+        {"i": SIZE, "d": b"smuggled", "h": rng.randbytes(32)},
+    )
     return None
 
 
 def edit_tile(conn, rng, _):
-    level, idx, hashes = _row(conn, "SELECT level, idx, hashes FROM tiles "
-                              "ORDER BY level, idx LIMIT 1 OFFSET :o", o=rng.randrange(5))
-    conn.execute(sa.text("UPDATE tiles SET hashes = :h WHERE level = :l AND idx = :i"),
-                 {"h": _flip(bytes(hashes), rng), "l": level, "i": idx})
+    level, idx, hashes = _row(
+        conn,
+        "SELECT level, idx, hashes FROM tiles ORDER BY level, idx LIMIT 1 OFFSET :o",
+        o=rng.randrange(5),
+    )
+    conn.execute(
+        sa.text("UPDATE tiles SET hashes = :h WHERE level = :l AND idx = :i"),
+        {"h": _flip(bytes(hashes), rng), "l": level, "i": idx},
+    )
     return None
 
 
 def edit_tile_root(conn, rng, _):
-    level, idx, root = _row(conn, "SELECT level, idx, root FROM tiles "
-                            "ORDER BY level, idx LIMIT 1 OFFSET :o", o=rng.randrange(5))
-    conn.execute(sa.text("UPDATE tiles SET root = :r WHERE level = :l AND idx = :i"),
-                 {"r": _flip(bytes(root), rng), "l": level, "i": idx})
+    level, idx, root = _row(
+        conn,
+        "SELECT level, idx, root FROM tiles ORDER BY level, idx LIMIT 1 OFFSET :o",
+        o=rng.randrange(5),
+    )
+    conn.execute(
+        sa.text("UPDATE tiles SET root = :r WHERE level = :l AND idx = :i"),
+        {"r": _flip(bytes(root), rng), "l": level, "i": idx},
+    )
     return None
 
 
 def delete_tile(conn, rng, _):
-    conn.execute(sa.text("DELETE FROM tiles WHERE idx = :i AND level = 0"),
-                 {"i": rng.randrange(5)})
+    conn.execute(
+        sa.text("DELETE FROM tiles WHERE idx = :i AND level = 0"),
+        {"i": rng.randrange(5)},
+    )
     return None
 
 
 def edit_checkpoint(conn, rng, _):
-    size, note, root = _row(conn, "SELECT size, note, root FROM checkpoints "
-                            "ORDER BY size LIMIT 1 OFFSET :o", o=rng.randrange(1, 8))
+    size, note, root = _row(
+        conn,
+        "SELECT size, note, root FROM checkpoints ORDER BY size LIMIT 1 OFFSET :o",
+        o=rng.randrange(1, 8),
+    )
     if rng.random() < 0.5:
-        conn.execute(sa.text("UPDATE checkpoints SET note = :n WHERE size = :s"),
-                     {"n": _flip(bytes(note), rng), "s": size})
+        conn.execute(
+            sa.text("UPDATE checkpoints SET note = :n WHERE size = :s"),
+            {"n": _flip(bytes(note), rng), "s": size},
+        )
     else:
-        conn.execute(sa.text("UPDATE checkpoints SET root = :r WHERE size = :s"),
-                     {"r": _flip(bytes(root), rng), "s": size})
+        conn.execute(
+            sa.text("UPDATE checkpoints SET root = :r WHERE size = :s"),
+            {"r": _flip(bytes(root), rng), "s": size},
+        )
     return None
 
 
 def edit_head(conn, rng, _):
     if rng.random() < 0.5:
-        conn.execute(sa.text("UPDATE tree_head SET size = size - :k"),
-                     {"k": rng.randint(1, 50)})
+        conn.execute(
+            sa.text("UPDATE tree_head SET size = size - :k"), {"k": rng.randint(1, 50)}
+        )
     else:
         root = _row(conn, "SELECT root FROM tree_head")[0]
-        conn.execute(sa.text("UPDATE tree_head SET root = :r"),
-                     {"r": _flip(bytes(root), rng)})
+        conn.execute(
+            sa.text("UPDATE tree_head SET root = :r"), {"r": _flip(bytes(root), rng)}
+        )
     return None
 
 
 MUTATIONS: list[Mutation] = [
-    edit_entry_byte, rewrite_entry_consistently, edit_leaf_hash, delete_entry,
-    swap_entries, truncate_entries, append_extra_entry, edit_tile, edit_tile_root,
-    delete_tile, edit_checkpoint, edit_head,
+    edit_entry_byte,
+    rewrite_entry_consistently,
+    edit_leaf_hash,
+    delete_entry,
+    swap_entries,
+    truncate_entries,
+    append_extra_entry,
+    edit_tile,
+    edit_tile_root,
+    delete_tile,
+    edit_checkpoint,
+    edit_head,
 ]
 
 
 def drop_triggers(conn: sa.Connection, dialect: str) -> None:
     if dialect == "sqlite":
-        names = conn.execute(sa.text("SELECT name FROM sqlite_master WHERE type = 'trigger'"))
+        names = conn.execute(
+            sa.text("SELECT name FROM sqlite_master WHERE type = 'trigger'")
+        )
         for (name,) in list(names):
             conn.execute(sa.text(f'DROP TRIGGER "{name}"'))
     else:
@@ -167,8 +209,9 @@ def build_clean_log(url: str, signer) -> None:
     done = 0
     while done < SIZE:
         count = min(rng.choice([1, 3, 50, 200]), SIZE - done)
-        ledger.append_many([f"{done + k}:".encode() + rng.randbytes(300)
-                            for k in range(count)])
+        ledger.append_many(
+            [f"{done + k}:".encode() + rng.randbytes(300) for k in range(count)]
+        )
         done += count
     ledger.close()
     storage.close()
@@ -201,12 +244,16 @@ def test_every_mutation_is_caught(backend, tmp_path, signer, request):
 
         def fresh(n: int) -> str:
             with admin.connect() as conn:
-                conn.execute(sa.text(f'CREATE DATABASE "t{n}" TEMPLATE "{template_name}"'))
+                conn.execute(
+                    sa.text(f'CREATE DATABASE "t{n}" TEMPLATE "{template_name}"')
+                )
             return cluster.url(f"t{n}")
 
         def discard(url: str) -> None:
             with admin.connect() as conn:
-                conn.execute(sa.text(f'DROP DATABASE "{sa.engine.make_url(url).database}"'))
+                conn.execute(
+                    sa.text(f'DROP DATABASE "{sa.engine.make_url(url).database}"')
+                )
 
     rng = random.Random(1234)
     caught = at_start = exact = named = 0
@@ -235,7 +282,9 @@ def test_every_mutation_is_caught(backend, tmp_path, signer, request):
             at_start += 1
         storage.close()
         discard(url)
-    print(f"\n{backend}: {caught}/{n_trials} mutations detected by check, "
-          f"{at_start} of them also by the start-up check; {exact}/{named} entry "
-          f"mutations named by exact index; kinds: {dict(kinds)}")
+    print(
+        f"\n{backend}: {caught}/{n_trials} mutations detected by check, "
+        f"{at_start} of them also by the start-up check; {exact}/{named} entry "
+        f"mutations named by exact index; kinds: {dict(kinds)}"
+    )
     assert caught == n_trials

@@ -25,7 +25,10 @@ def verify_receipt(receipt, signer) -> None:
     checkpoint, _ = verify_checkpoint(receipt.checkpoint, signer.verifier_key, ORIGIN)
     assert checkpoint.size == receipt.size
     verify_inclusion(
-        receipt.index, receipt.size, receipt.leaf_hash, receipt.proof,
+        receipt.index,
+        receipt.size,
+        receipt.leaf_hash,
+        receipt.proof,
         checkpoint.root_hash,
     )
 
@@ -53,7 +56,8 @@ def test_identical_bytes_return_original_index(make_ledger, signer):
     first = ledger.append(b"same bytes")
     ledger.append_many([entry(i) for i in range(10)])
     again = ledger.append(b"same bytes")
-    assert again.index == first.index and again.duplicate
+    assert again.index == first.index
+    assert again.duplicate
     batch = ledger.append_many([b"x", b"x", b"same bytes", b"y"])
     assert [r.index for r in batch] == [11, 11, 0, 12]
     assert [r.duplicate for r in batch] == [False, True, True, False]
@@ -99,7 +103,8 @@ def test_restart_recovers_state(make_ledger, signer):
     root = ledger.head.root
     ledger.close()
     again = make_ledger()
-    assert again.size == 300 and again.head.root == root
+    assert again.size == 300
+    assert again.head.root == root
     receipt = again.append(entry(300))
     assert receipt.index == 300
     verify_receipt(receipt, signer)
@@ -113,7 +118,9 @@ def test_triggers_refuse_update_and_delete(db_url, signer):
     with storage.engine.begin() as conn:
         conn.execute(sa.text(ledger_rows[0][1]), {"h": b"\x01" * 32, "d": b"x"})
         conn.execute(
-            sa.text("INSERT INTO tiles (level, idx, hashes, root) VALUES (0, 0, :h, :r)"),
+            sa.text(
+                "INSERT INTO tiles (level, idx, hashes, root) VALUES (0, 0, :h, :r)"
+            ),
             {"h": b"\x00" * 8192, "r": b"\x00" * 32},
         )
     statements = [
@@ -133,14 +140,17 @@ def test_triggers_refuse_update_and_delete(db_url, signer):
         statements = [s.replace("X'00'", "'\\x00'::bytea") for s in statements]
         statements += ["TRUNCATE entries", "TRUNCATE tree_head"]
     for statement in statements:
-        with pytest.raises(sa.exc.DBAPIError, match="saksi"), storage.engine.begin() as conn:
+        with (
+            pytest.raises(sa.exc.DBAPIError, match="saksi"),
+            storage.engine.begin() as conn,
+        ):
             conn.execute(sa.text(statement))
     with storage.engine.connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM entries")).scalar() == 1
     storage.close()
 
 
-def test_unreachable_database_fails_clearly(backend, tmp_path, pg_cluster_or_none=None):
+def test_unreachable_database_fails_clearly(backend, tmp_path):
     if backend == "sqlite":
         url = f"sqlite:///{tmp_path / 'missing-dir' / 'x.db'}"
     else:
@@ -157,13 +167,15 @@ def test_second_writer_refused(make_ledger):
 
 
 def test_backends_give_identical_roots(tmp_path, signer, pg_cluster):
-    from tests.conftest import FixedClock
     from ledger.ledger import Ledger
+    from tests.conftest import FixedClock
 
     roots = []
     for url in (f"sqlite:///{tmp_path / 'a.db'}", pg_cluster.new_database()):
         storage = create_log(url, signer)
-        ledger = Ledger(storage, signer, signer.verifier_key, ORIGIN, clock=FixedClock())
+        ledger = Ledger(
+            storage, signer, signer.verifier_key, ORIGIN, clock=FixedClock()
+        )
         ledger.start()
         sizes = []
         for start, stop in ((0, 1), (1, 300), (300, 301), (301, 1030)):

@@ -1,4 +1,4 @@
-"""Hypothesis: tiles-based tree and proof builder vs. the naive oracle and the verifier."""
+"""Hypothesis: the tiled tree and proof builder vs. the naive oracle and verifier."""
 
 from __future__ import annotations
 
@@ -69,7 +69,9 @@ def test_consistency_matches_oracle_and_verifies(size, data):
     old = data.draw(st.integers(1, size))
     proof = build_consistency_proof(FULL.reader(), old, size)
     assert proof == oracle.proof(old, LEAVES[:size])
-    verify_consistency(old, size, merkle_root(LEAVES[:old]), merkle_root(LEAVES[:size]), proof)
+    verify_consistency(
+        old, size, merkle_root(LEAVES[:old]), merkle_root(LEAVES[:size]), proof
+    )
 
 
 @given(st.integers(2, 600), st.data())
@@ -106,7 +108,13 @@ def test_any_bit_flip_breaks_inclusion(size, data):
 def test_any_bit_flip_breaks_consistency(size, data):
     old = data.draw(st.integers(1, size - 1))
     proof = build_consistency_proof(FULL.reader(), old, size)
-    args = [old, size, merkle_root(LEAVES[:old]), merkle_root(LEAVES[:size]), list(proof)]
+    args = [
+        old,
+        size,
+        merkle_root(LEAVES[:old]),
+        merkle_root(LEAVES[:size]),
+        list(proof),
+    ]
     target = data.draw(st.sampled_from(["proof", "old_root", "new_root", "old", "new"]))
     bit = data.draw(st.integers(0, 255))
     if target == "proof":

@@ -68,8 +68,16 @@ def test_derived_reference_tree_tiles():
 @pytest.mark.parametrize(
     "path",
     [v["path"] for v in TILES["sumdb_tile_paths"] if v.get("invalid")]
-    + ["tile/0/x000/001", "tile/0/1", "tile/0/000.p/256", "tile/0/000.p/0",
-       "tile/0/000.p/007", "tile/64/000", "tile/entries/000/", "/tile/0/000"],
+    + [
+        "tile/0/x000/001",
+        "tile/0/1",
+        "tile/0/000.p/256",
+        "tile/0/000.p/0",
+        "tile/0/000.p/007",
+        "tile/64/000",
+        "tile/entries/000/",
+        "/tile/0/000",
+    ],
 )
 def test_bad_paths_rejected(path):
     with pytest.raises(MalformedInput):

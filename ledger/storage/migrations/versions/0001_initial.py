@@ -100,7 +100,8 @@ def upgrade() -> None:
         op.execute(_PG_HEAD_FUNC)
         for table in APPEND_ONLY:
             op.execute(
-                f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
+                f"CREATE TRIGGER {table}_append_only "
+                f"BEFORE UPDATE OR DELETE ON {table} "
                 "FOR EACH ROW EXECUTE FUNCTION saksi_append_only()"
             )
             op.execute(

@@ -1,0 +1,106 @@
+"""The operator CLI as a user runs it: saksi init, demo, check (subprocesses)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import sqlalchemy as sa
+
+from tests.helpers import ROOT, SHARED
+from verifier.note import VerifierKey
+
+DATA = SHARED / "data/sirekap2024/tps_ppwp_dki_sample/tps_ppwp_dki_sample.jsonl"
+
+
+def saksi(*args: str, passphrase: str | None = "cli-test-passphrase"):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SAKSI_")}
+    if passphrase:
+        env["SAKSI_KEY_PASSPHRASE"] = passphrase
+    return subprocess.run([sys.executable, "-m", "api", *args], capture_output=True,
+                          text=True, env=env, cwd=ROOT, timeout=300)
+
+
+@pytest.fixture
+def log_dir(tmp_path, db_url):
+    directory = tmp_path / "log"
+    out = saksi("init", "--db", db_url, "--origin", "cli.saksi.example/log",
+                "--dir", str(directory), "--kdf", "interactive", "--json")
+    assert out.returncode == 0, out.stderr
+    info = json.loads(out.stdout)
+    assert info["origin"] == "cli.saksi.example/log"
+    vkey = VerifierKey.parse((directory / "log.vkey").read_text().strip())
+    assert str(vkey) == info["verifier_key"]
+    assert "cli-test-passphrase" not in (directory / "log.key").read_text()
+    return directory
+
+
+def test_init_demo_check(log_dir, db_url):
+    out = saksi("demo", "--db", db_url, "--dir", str(log_dir), "--data", str(DATA),
+                "--count", "300", "--json")
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)
+    assert result["appended"] == result["verified_receipts"] == 300
+    assert result["check_ok"] is True
+    out = saksi("check", "--db", db_url, "--dir", str(log_dir), "--json")
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["size"] == 300
+    human = saksi("check", "--db", db_url, "--dir", str(log_dir))
+    assert human.stdout.startswith("OK: 300 entries")
+
+
+def test_check_names_first_bad_index(log_dir, db_url):
+    saksi("demo", "--db", db_url, "--dir", str(log_dir), "--data", str(DATA),
+          "--count", "40")
+    engine = sa.create_engine(db_url.replace("postgresql+psycopg", "postgresql+psycopg"))
+    with engine.begin() as conn:
+        if engine.dialect.name == "sqlite":
+            conn.execute(sa.text("DROP TRIGGER entries_no_update"))
+        else:
+            conn.execute(sa.text("ALTER TABLE entries DISABLE TRIGGER USER"))
+        conn.execute(sa.text("UPDATE entries SET data = :d WHERE idx = 17"),
+                     {"d": b'{"kode_tps":"forged"}'})
+    engine.dispose()
+    out = saksi("check", "--db", db_url, "--dir", str(log_dir), "--json")
+    assert out.returncode == 1
+    problem = json.loads(out.stdout)["problems"][0]
+    assert problem["index"] == 17
+    assert problem["kind"] == "entry-differs"
+
+
+def test_init_refuses_existing_dir_and_short_passphrase(log_dir, tmp_path, db_url):
+    again = saksi("init", "--db", db_url, "--origin", "x.example/log", "--dir",
+                  str(log_dir))
+    assert again.returncode == 1
+    assert "hint:" in again.stderr
+    weak = saksi("init", "--origin", "x.example/log", "--dir", str(tmp_path / "w"),
+                 passphrase="short")
+    assert weak.returncode != 0
+    assert "8 bytes" in weak.stderr
+    assert "short" not in weak.stderr.replace("shortly", "")
+
+
+def test_bad_inputs_get_clear_errors(tmp_path):
+    no_pass = saksi("init", "--origin", "x.example/log", "--dir", str(tmp_path / "a"),
+                    passphrase=None)
+    assert no_pass.returncode == 3
+    assert "SAKSI_KEY_PASSPHRASE" in no_pass.stderr
+    bad_origin = saksi("init", "--origin", "has space", "--dir", str(tmp_path / "b"))
+    assert bad_origin.returncode == 2
+    missing = saksi("check", "--dir", str(tmp_path / "nothing"), "--json")
+    assert missing.returncode == 3
+    assert json.loads(missing.stdout)["ok"] is False
+    assert "Traceback" not in missing.stderr
+    usage = saksi("check")
+    assert usage.returncode == 2
+
+
+def test_wrong_passphrase_for_demo(log_dir, db_url):
+    out = saksi("demo", "--db", db_url, "--dir", str(log_dir), "--data", str(DATA),
+                passphrase="wrong-passphrase")
+    assert out.returncode == 3
+    assert "wrong passphrase" in out.stderr
+    assert "wrong-passphrase" not in out.stderr

@@ -1,0 +1,163 @@
+"""Hypothesis stateful model: the real ledger (SQLite) against a plain list.
+
+Rules: append, append_many, repeat an earlier entry, prove inclusion, prove
+consistency between remembered checkpoints, remember a checkpoint, restart, and
+tamper with a copy of the database. Invariants after every step: size, root and
+stored entries equal the model's, and the signed checkpoint verifies.
+Fast profile (RELIABILITY R14): 30 examples x 30 steps; SAKSI_STATEFUL_EXAMPLES
+raises it for the fitness run.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import sqlalchemy as sa
+from hypothesis import settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    Bundle,
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+)
+
+from keys import Ed25519Signer
+from ledger.check import check_log
+from ledger.ledger import Ledger
+from ledger.storage.sql import SqlStorage
+from tests import oracle
+from tests.conftest import ORIGIN, FixedClock, create_log
+from tests.helpers import TEST_SEED
+from verifier.checkpoint import verify_checkpoint
+from verifier.merkle import verify_consistency, verify_inclusion
+
+EXAMPLES = int(os.environ.get("SAKSI_STATEFUL_EXAMPLES", "30"))
+entries = st.binary(min_size=0, max_size=64)
+
+
+class LedgerMachine(RuleBasedStateMachine):
+    checkpoints = Bundle("checkpoints")
+
+    @initialize()
+    def setup(self) -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix="saksi-stateful-"))
+        self.url = f"sqlite:///{self.dir / 'log.db'}"
+        self.signer = Ed25519Signer(ORIGIN, TEST_SEED)
+        create_log(self.url, self.signer).close()
+        self.clock = FixedClock()
+        self.model: list[bytes] = []
+        self.ledger: Ledger | None = None
+        self.open()
+
+    def open(self) -> None:
+        self.ledger = Ledger(SqlStorage.open(self.url), self.signer,
+                             self.signer.verifier_key, ORIGIN, clock=self.clock)
+        self.ledger.start()
+
+    def teardown(self) -> None:
+        if self.ledger is not None:
+            self.ledger.close()
+            self.ledger.storage.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def expect_index(self, data: bytes) -> int:
+        if data in self.model:
+            return self.model.index(data)
+        self.model.append(data)
+        return len(self.model) - 1
+
+    def check_receipt(self, receipt) -> None:
+        checkpoint, _ = verify_checkpoint(receipt.checkpoint, self.signer.verifier_key,
+                                          ORIGIN)
+        verify_inclusion(receipt.index, receipt.size, receipt.leaf_hash, receipt.proof,
+                         checkpoint.root_hash)
+
+    @rule(data=entries)
+    def append(self, data: bytes) -> None:
+        want = self.expect_index(data)
+        receipt = self.ledger.append(data)
+        assert receipt.index == want
+        self.check_receipt(receipt)
+
+    @rule(batch=st.lists(entries, max_size=120))
+    def append_many(self, batch: list[bytes]) -> None:
+        want = [self.expect_index(d) for d in batch]
+        receipts = self.ledger.append_many(batch)
+        assert [r.index for r in receipts] == want
+        for r in receipts[::17]:
+            self.check_receipt(r)
+
+    @precondition(lambda self: self.model)
+    @rule(data=st.data())
+    def repeat(self, data) -> None:
+        index = data.draw(st.integers(0, len(self.model) - 1))
+        receipt = self.ledger.append(self.model[index])
+        assert receipt.index == index
+        assert receipt.duplicate
+
+    @precondition(lambda self: self.model)
+    @rule(data=st.data())
+    def prove_inclusion(self, data) -> None:
+        size = data.draw(st.integers(1, len(self.model)))
+        index = data.draw(st.integers(0, size - 1))
+        leaves = [oracle.leaf(x) for x in self.model[:size]]
+        proof = self.ledger.inclusion_proof(index, size)
+        verify_inclusion(index, size, leaves[index], proof, oracle.mth(leaves))
+
+    @rule(target=checkpoints)
+    def checkpoint(self) -> tuple[int, bytes]:
+        cp, _ = verify_checkpoint(self.ledger.checkpoint(), self.signer.verifier_key,
+                                  ORIGIN)
+        return cp.size, cp.root_hash
+
+    @rule(old=checkpoints, new=checkpoints)
+    def prove_consistency(self, old, new) -> None:
+        (m, root_m), (n, root_n) = sorted([old, new])
+        if m == 0:
+            return
+        proof = self.ledger.consistency_proof(m, n)
+        verify_consistency(m, n, root_m, root_n, proof)
+
+    @rule()
+    def restart(self) -> None:
+        self.ledger.close()
+        self.ledger.storage.close()
+        self.open()
+
+    @precondition(lambda self: self.model)
+    @rule(data=st.data())
+    def tamper_copy(self, data) -> None:
+        copy = self.dir / "tampered.db"
+        with self.ledger.storage.engine.connect() as conn:
+            conn.exec_driver_sql(f"VACUUM INTO '{copy}'")
+        index = data.draw(st.integers(0, len(self.model) - 1))
+        storage = SqlStorage.open(f"sqlite:///{copy}")
+        with storage.engine.begin() as conn:
+            conn.execute(sa.text("DROP TRIGGER entries_no_update"))
+            conn.execute(sa.text("UPDATE entries SET data = :d WHERE idx = :i"),
+                         {"d": self.model[index] + b"\x00", "i": index})
+        report = check_log(storage, self.signer.verifier_key, ORIGIN)
+        storage.close()
+        copy.unlink()
+        assert not report.ok
+        assert report.problems[0].index == index
+
+    @invariant()
+    def matches_model(self) -> None:
+        if self.ledger is None:
+            return
+        assert self.ledger.size == len(self.model)
+        leaves = [oracle.leaf(x) for x in self.model]
+        assert self.ledger.head.root == oracle.mth(leaves)
+
+
+LedgerMachine.TestCase.settings = settings(
+    max_examples=EXAMPLES, stateful_step_count=30, deadline=None
+)
+TestLedgerMachine = LedgerMachine.TestCase
