@@ -19,6 +19,8 @@ from ledger.tree.compact import fold_right
 from ledger.tree.tiles import TILE_HEIGHT, TILE_WIDTH, level_width
 from verifier.rfc6962 import hash_children
 
+_MAX_RANGES = 1 << 16
+
 __all__ = [
     "FullTileCache",
     "NodeReader",
@@ -113,6 +115,9 @@ class NodeReader:
         self._load_full = load_full
         self._cache = cache
         self._partial_nodes: dict[int, TileNodes] = {}
+        # Range hashes are immutable for a given tree, so a reader shared by many
+        # proofs of one tree (a batch of receipts) computes each only once.
+        self.ranges: dict[tuple[int, int], bytes] = {}
 
     def node(self, height: int, index: int) -> bytes:
         """Root of the complete subtree of ``height`` at position ``index``.
@@ -139,6 +144,10 @@ class NodeReader:
 
 def subtree_hash(reader: NodeReader, start: int, end: int) -> bytes:
     """RFC 6962 MTH of leaves [start, end); ``start`` aligned as RFC 6962 splits."""
+    key = (start, end)
+    cached = reader.ranges.get(key)
+    if cached is not None:
+        return cached
     subtrees: list[bytes] = []
     remaining = end - start
     while remaining:
@@ -146,7 +155,10 @@ def subtree_hash(reader: NodeReader, start: int, end: int) -> bytes:
         subtrees.append(reader.node(height, start >> height))
         start += 1 << height
         remaining -= 1 << height
-    return fold_right(subtrees)
+    value = fold_right(subtrees)
+    if len(reader.ranges) < _MAX_RANGES:
+        reader.ranges[key] = value
+    return value
 
 
 def _split(count: int) -> int:

@@ -20,15 +20,31 @@ def saksi(*args: str, passphrase: str | None = "cli-test-passphrase"):
     env = {k: v for k, v in os.environ.items() if not k.startswith("SAKSI_")}
     if passphrase:
         env["SAKSI_KEY_PASSPHRASE"] = passphrase
-    return subprocess.run([sys.executable, "-m", "api", *args], capture_output=True,
-                          text=True, env=env, cwd=ROOT, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "api", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=300,
+    )
 
 
 @pytest.fixture
 def log_dir(tmp_path, db_url):
     directory = tmp_path / "log"
-    out = saksi("init", "--db", db_url, "--origin", "cli.saksi.example/log",
-                "--dir", str(directory), "--kdf", "interactive", "--json")
+    out = saksi(
+        "init",
+        "--db",
+        db_url,
+        "--origin",
+        "cli.saksi.example/log",
+        "--dir",
+        str(directory),
+        "--kdf",
+        "interactive",
+        "--json",
+    )
     assert out.returncode == 0, out.stderr
     info = json.loads(out.stdout)
     assert info["origin"] == "cli.saksi.example/log"
@@ -39,8 +55,18 @@ def log_dir(tmp_path, db_url):
 
 
 def test_init_demo_check(log_dir, db_url):
-    out = saksi("demo", "--db", db_url, "--dir", str(log_dir), "--data", str(DATA),
-                "--count", "300", "--json")
+    out = saksi(
+        "demo",
+        "--db",
+        db_url,
+        "--dir",
+        str(log_dir),
+        "--data",
+        str(DATA),
+        "--count",
+        "300",
+        "--json",
+    )
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout)
     assert result["appended"] == result["verified_receipts"] == 300
@@ -53,16 +79,29 @@ def test_init_demo_check(log_dir, db_url):
 
 
 def test_check_names_first_bad_index(log_dir, db_url):
-    saksi("demo", "--db", db_url, "--dir", str(log_dir), "--data", str(DATA),
-          "--count", "40")
-    engine = sa.create_engine(db_url.replace("postgresql+psycopg", "postgresql+psycopg"))
+    saksi(
+        "demo",
+        "--db",
+        db_url,
+        "--dir",
+        str(log_dir),
+        "--data",
+        str(DATA),
+        "--count",
+        "40",
+    )
+    engine = sa.create_engine(
+        db_url.replace("postgresql+psycopg", "postgresql+psycopg")
+    )
     with engine.begin() as conn:
         if engine.dialect.name == "sqlite":
             conn.execute(sa.text("DROP TRIGGER entries_no_update"))
         else:
             conn.execute(sa.text("ALTER TABLE entries DISABLE TRIGGER USER"))
-        conn.execute(sa.text("UPDATE entries SET data = :d WHERE idx = 17"),
-                     {"d": b'{"kode_tps":"forged"}'})
+        conn.execute(
+            sa.text("UPDATE entries SET data = :d WHERE idx = 17"),
+            {"d": b'{"kode_tps":"forged"}'},
+        )
     engine.dispose()
     out = saksi("check", "--db", db_url, "--dir", str(log_dir), "--json")
     assert out.returncode == 1
@@ -72,20 +111,33 @@ def test_check_names_first_bad_index(log_dir, db_url):
 
 
 def test_init_refuses_existing_dir_and_short_passphrase(log_dir, tmp_path, db_url):
-    again = saksi("init", "--db", db_url, "--origin", "x.example/log", "--dir",
-                  str(log_dir))
+    again = saksi(
+        "init", "--db", db_url, "--origin", "x.example/log", "--dir", str(log_dir)
+    )
     assert again.returncode == 1
     assert "hint:" in again.stderr
-    weak = saksi("init", "--origin", "x.example/log", "--dir", str(tmp_path / "w"),
-                 passphrase="short")
+    weak = saksi(
+        "init",
+        "--origin",
+        "x.example/log",
+        "--dir",
+        str(tmp_path / "w"),
+        passphrase="short",
+    )
     assert weak.returncode != 0
     assert "8 bytes" in weak.stderr
     assert "short" not in weak.stderr.replace("shortly", "")
 
 
 def test_bad_inputs_get_clear_errors(tmp_path):
-    no_pass = saksi("init", "--origin", "x.example/log", "--dir", str(tmp_path / "a"),
-                    passphrase=None)
+    no_pass = saksi(
+        "init",
+        "--origin",
+        "x.example/log",
+        "--dir",
+        str(tmp_path / "a"),
+        passphrase=None,
+    )
     assert no_pass.returncode == 3
     assert "SAKSI_KEY_PASSPHRASE" in no_pass.stderr
     bad_origin = saksi("init", "--origin", "has space", "--dir", str(tmp_path / "b"))
@@ -99,8 +151,16 @@ def test_bad_inputs_get_clear_errors(tmp_path):
 
 
 def test_wrong_passphrase_for_demo(log_dir, db_url):
-    out = saksi("demo", "--db", db_url, "--dir", str(log_dir), "--data", str(DATA),
-                passphrase="wrong-passphrase")
+    out = saksi(
+        "demo",
+        "--db",
+        db_url,
+        "--dir",
+        str(log_dir),
+        "--data",
+        str(DATA),
+        passphrase="wrong-passphrase",
+    )
     assert out.returncode == 3
     assert "wrong passphrase" in out.stderr
     assert "wrong-passphrase" not in out.stderr

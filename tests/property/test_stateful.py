@@ -56,8 +56,13 @@ class LedgerMachine(RuleBasedStateMachine):
         self.open()
 
     def open(self) -> None:
-        self.ledger = Ledger(SqlStorage.open(self.url), self.signer,
-                             self.signer.verifier_key, ORIGIN, clock=self.clock)
+        self.ledger = Ledger(
+            SqlStorage.open(self.url),
+            self.signer,
+            self.signer.verifier_key,
+            ORIGIN,
+            clock=self.clock,
+        )
         self.ledger.start()
 
     def teardown(self) -> None:
@@ -73,10 +78,16 @@ class LedgerMachine(RuleBasedStateMachine):
         return len(self.model) - 1
 
     def check_receipt(self, receipt) -> None:
-        checkpoint, _ = verify_checkpoint(receipt.checkpoint, self.signer.verifier_key,
-                                          ORIGIN)
-        verify_inclusion(receipt.index, receipt.size, receipt.leaf_hash, receipt.proof,
-                         checkpoint.root_hash)
+        checkpoint, _ = verify_checkpoint(
+            receipt.checkpoint, self.signer.verifier_key, ORIGIN
+        )
+        verify_inclusion(
+            receipt.index,
+            receipt.size,
+            receipt.leaf_hash,
+            receipt.proof,
+            checkpoint.root_hash,
+        )
 
     @rule(data=entries)
     def append(self, data: bytes) -> None:
@@ -112,8 +123,9 @@ class LedgerMachine(RuleBasedStateMachine):
 
     @rule(target=checkpoints)
     def checkpoint(self) -> tuple[int, bytes]:
-        cp, _ = verify_checkpoint(self.ledger.checkpoint(), self.signer.verifier_key,
-                                  ORIGIN)
+        cp, _ = verify_checkpoint(
+            self.ledger.checkpoint(), self.signer.verifier_key, ORIGIN
+        )
         return cp.size, cp.root_hash
 
     @rule(old=checkpoints, new=checkpoints)
@@ -140,8 +152,10 @@ class LedgerMachine(RuleBasedStateMachine):
         storage = SqlStorage.open(f"sqlite:///{copy}")
         with storage.engine.begin() as conn:
             conn.execute(sa.text("DROP TRIGGER entries_no_update"))
-            conn.execute(sa.text("UPDATE entries SET data = :d WHERE idx = :i"),
-                         {"d": self.model[index] + b"\x00", "i": index})
+            conn.execute(
+                sa.text("UPDATE entries SET data = :d WHERE idx = :i"),
+                {"d": self.model[index] + b"\x00", "i": index},
+            )
         report = check_log(storage, self.signer.verifier_key, ORIGIN)
         storage.close()
         copy.unlink()

@@ -17,8 +17,9 @@ PASS = b"correct horse battery"
 @pytest.fixture
 def key_path(tmp_path):
     path = tmp_path / "log.key"
-    write_key_file(path, Ed25519Signer("log.example", TEST_SEED), PASS,
-                   KdfProfile.INTERACTIVE)
+    write_key_file(
+        path, Ed25519Signer("log.example", TEST_SEED), PASS, KdfProfile.INTERACTIVE
+    )
     return path
 
 
@@ -66,7 +67,9 @@ def test_weakened_kdf_refused(key_path):
 
 def test_never_overwrites(key_path):
     with pytest.raises(KeyLoadError, match="already exists"):
-        write_key_file(key_path, Ed25519Signer.generate("x"), PASS, KdfProfile.INTERACTIVE)
+        write_key_file(
+            key_path, Ed25519Signer.generate("x"), PASS, KdfProfile.INTERACTIVE
+        )
 
 
 def test_repr_and_pickle_hide_the_key():
