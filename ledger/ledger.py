@@ -57,6 +57,7 @@ class Ledger:
         self.origin = origin
         self.verifier_key = verifier_key
         self._cache = FullTileCache(cache_tiles)
+        self._current_reader: NodeReader | None = None
         publisher = CheckpointPublisher(origin, signer, verifier_key)
         self._sequencer = Sequencer(
             storage, publisher, clock, self._cache, config or SequencerConfig()
@@ -141,8 +142,14 @@ class Ledger:
         return NodeReader(size, partials, self.storage.read_tile, self._cache)
 
     def _reader(self) -> NodeReader:
+        # One reader per committed tree: its partial-tile nodes and range hashes
+        # are computed once and shared by every proof until the next commit.
         state = self._sequencer.state
-        return self._reader_for(state.size, state.partials)
+        reader = self._current_reader
+        if reader is None or reader.size != state.size:
+            reader = self._reader_for(state.size, state.partials)
+            self._current_reader = reader
+        return reader
 
     @property
     def head(self) -> Head:
