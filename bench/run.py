@@ -1,6 +1,7 @@
 """Saksi log benchmark: durable appends and proof building against physical limits.
 
-    python -m bench.run [--sizes 10000,100000] [--backends sqlite,postgres] [--out BENCHMARKS.md]
+    python -m bench.run [--sizes 10000,100000] [--backends sqlite,postgres]
+        [--peer-size N] [--out BENCHMARKS.md]
 
 Measures, in one run on this machine, with ~600-byte entries:
   * limits: SHA-256 leaf+node hashing, Ed25519 signing, raw SQL commit rate of
@@ -289,7 +290,8 @@ def write_report(args, sizes, hashing, signing, results, peer) -> None:
         p = r["proof"]
         us = 1e6
         lines.append(
-            f"| {backend} | {p['size']:,} | {statistics.median(p['inclusion']) * us:.0f} µs "
+            f"| {backend} | {p['size']:,} "
+            f"| {statistics.median(p['inclusion']) * us:.0f} µs "
             f"| {pct(p['inclusion'], 0.99) * us:.0f} µs "
             f"| {statistics.median(p['consistency']) * us:.0f} µs "
             f"| {pct(p['consistency'], 0.99) * us:.0f} µs |"
