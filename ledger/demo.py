@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from ledger.check import check_log
-from verifier.checkpoint import verify_checkpoint
-from verifier.merkle import verify_consistency, verify_inclusion
+from verifier.checkpoint import verify_checkpoint, verify_inclusion_in_checkpoint
+from verifier.merkle import verify_consistency
 
 __all__ = ["add_demo_command"]
 
@@ -66,13 +66,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
         receipts += ledger.append_many(records[10:half])  # batch interface
         receipts += ledger.append_many(records[half:])
         for receipt in receipts:
-            checkpoint, _ = verify_checkpoint(receipt.checkpoint, key, origin)
-            verify_inclusion(
+            verify_inclusion_in_checkpoint(
+                receipt.checkpoint,
+                key,
+                origin,
                 receipt.index,
-                receipt.size,
                 receipt.leaf_hash,
                 receipt.proof,
-                checkpoint.root_hash,
             )
         first, _ = verify_checkpoint(start_note, key, origin)
         last, _ = verify_checkpoint(ledger.checkpoint(), key, origin)

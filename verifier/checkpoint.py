@@ -9,14 +9,21 @@ whether a checkpoint is *consistent* with an earlier one (that needs a proof: se
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from verifier._encoding import b64decode_strict, b64encode, parse_decimal
 from verifier.errors import MalformedInput, SignatureInvalid
+from verifier.merkle import verify_inclusion
 from verifier.note import Note, VerifierKey, verify_note
 from verifier.rfc6962 import HASH_SIZE
 
-__all__ = ["Checkpoint", "parse_checkpoint", "verify_checkpoint"]
+__all__ = [
+    "Checkpoint",
+    "parse_checkpoint",
+    "verify_checkpoint",
+    "verify_inclusion_in_checkpoint",
+]
 
 MAX_ORIGIN_LENGTH = 256
 
@@ -92,3 +99,26 @@ def verify_checkpoint(
             f"checkpoint: origin {checkpoint.origin!r}, expected {origin!r}"
         )
     return checkpoint, parsed
+
+
+def verify_inclusion_in_checkpoint(
+    note: bytes,
+    key: VerifierKey,
+    origin: str,
+    index: int,
+    leaf_hash: bytes,
+    proof: Sequence[bytes],
+) -> Checkpoint:
+    """Verify a signed checkpoint, then that ``leaf_hash`` is leaf ``index`` in it.
+
+    The tree size is taken from the signed checkpoint, never from the caller: an
+    inclusion proof alone does not bind the size.
+
+    Raises:
+        MalformedInput: malformed note, checkpoint or proof.
+        SignatureInvalid: no valid signature by ``key``, or another origin.
+        ProofInvalid: the proof does not lead to the checkpoint's root.
+    """
+    checkpoint, _ = verify_checkpoint(note, key, origin)
+    verify_inclusion(index, checkpoint.size, leaf_hash, proof, checkpoint.root_hash)
+    return checkpoint

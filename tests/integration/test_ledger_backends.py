@@ -13,8 +13,8 @@ from ledger.errors import EntryTooLarge, IntegrityFailure, StorageUnavailable
 from ledger.storage.sql import SqlStorage
 from tests import oracle
 from tests.conftest import ORIGIN, create_log
-from verifier.checkpoint import verify_checkpoint
-from verifier.merkle import verify_consistency, verify_inclusion
+from verifier.checkpoint import verify_inclusion_in_checkpoint
+from verifier.merkle import verify_consistency
 
 
 def entry(i: int) -> bytes:
@@ -22,15 +22,15 @@ def entry(i: int) -> bytes:
 
 
 def verify_receipt(receipt, signer) -> None:
-    checkpoint, _ = verify_checkpoint(receipt.checkpoint, signer.verifier_key, ORIGIN)
-    assert checkpoint.size == receipt.size
-    verify_inclusion(
+    checkpoint = verify_inclusion_in_checkpoint(
+        receipt.checkpoint,
+        signer.verifier_key,
+        ORIGIN,
         receipt.index,
-        receipt.size,
         receipt.leaf_hash,
         receipt.proof,
-        checkpoint.root_hash,
     )
+    assert checkpoint.size == receipt.size
 
 
 def test_append_receipts_verify_and_match_oracle(make_ledger, signer):
