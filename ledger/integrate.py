@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from ledger.tree.compact import CompactRange, fold_right, perfect_root
+from ledger.tree.compact import CompactRange, fold_right, perfect_levels, perfect_root
 from ledger.tree.tiles import TILE_HEIGHT, TILE_WIDTH, level_width
 
 __all__ = ["FullTile", "TreeState", "integrate"]
@@ -21,12 +21,17 @@ __all__ = ["FullTile", "TreeState", "integrate"]
 
 @dataclass(frozen=True, slots=True)
 class FullTile:
-    """A tile that just became full: 256 hashes (8,192 bytes) and their subtree root."""
+    """A tile that just became full: 256 hashes (8,192 bytes) and their subtree root.
+
+    ``nodes`` holds every level of the tile's subtree (256 hashes up to the root),
+    already computed on the way to the root, for the proof cache.
+    """
 
     level: int
     index: int
     hashes: bytes
     root: bytes
+    nodes: tuple[tuple[bytes, ...], ...] = field(default=(), compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if len(self.hashes) != TILE_WIDTH * 32 or len(self.root) != 32:
@@ -102,8 +107,17 @@ def integrate(
             if len(row) < TILE_WIDTH:
                 break
             tile_index = index >> TILE_HEIGHT
-            node = perfect_root(row)
-            full.append(FullTile(level, tile_index, b"".join(row), node))
+            nodes = perfect_levels(row)
+            node = nodes[-1][0]
+            full.append(
+                FullTile(
+                    level,
+                    tile_index,
+                    b"".join(row),
+                    node,
+                    tuple(tuple(n) for n in nodes),
+                )
+            )
             row.clear()
             level += 1
             index = tile_index

@@ -9,20 +9,26 @@ checkpoint's root. Identical bytes appended again get the original index.
 from __future__ import annotations
 
 import asyncio
+import threading
+import weakref
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 
 from ledger.checkpoint import CheckpointPublisher
-from ledger.errors import OutOfRange
+from ledger.errors import EntryTooLarge, OutOfRange
+from ledger.integrate import TreeState
 from ledger.read.proofs import (
     FullTileCache,
     NodeReader,
+    RunPaths,
     build_consistency_proof,
     build_inclusion_proof,
 )
 from ledger.sequencer import Committed, Sequencer, SequencerConfig
 from ledger.storage.sql import Head, SqlStorage
 from verifier.note import NoteSigner, VerifierKey
+from verifier.tiles import MAX_ENTRY_SIZE
 
 __all__ = ["AppendReceipt", "Ledger"]
 
@@ -39,6 +45,17 @@ class AppendReceipt:
     duplicate: bool
 
 
+class _AsyncPending:
+    """Appends made in one turn of an event loop, waiting to be handed over."""
+
+    __slots__ = ("entries", "scheduled", "waiters")
+
+    def __init__(self) -> None:
+        self.entries: list[bytes] = []
+        self.waiters: list[asyncio.Future[AppendReceipt]] = []
+        self.scheduled = False
+
+
 class Ledger:
     """An RFC 6962 log with group-commit appends and tile-based proofs."""
 
@@ -51,17 +68,26 @@ class Ledger:
         *,
         clock: Callable[[], float],
         config: SequencerConfig | None = None,
-        cache_tiles: int = 1024,
+        cache_tiles: int = 4096,
     ) -> None:
         self.storage = storage
         self.origin = origin
         self.verifier_key = verifier_key
         self._cache = FullTileCache(cache_tiles)
         self._current_reader: NodeReader | None = None
+        self._paths_lock = threading.Lock()
+        self._async_pending: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, _AsyncPending
+        ] = weakref.WeakKeyDictionary()
         publisher = CheckpointPublisher(origin, signer, verifier_key)
         self._sequencer = Sequencer(
             storage, publisher, clock, self._cache, config or SequencerConfig()
         )
+
+    def clear_tile_cache(self) -> None:
+        """Forget every cached tile (benchmarks measure cold proofs with this)."""
+        self._cache.clear()
+        self._current_reader = None
 
     def start(self) -> None:
         """Check storage against the signed head and start the writer.
@@ -94,8 +120,8 @@ class Ledger:
             StorageUnavailable: not committed (nothing acknowledged).
             IntegrityFailure: writes are stopped.
         """
-        future = self._sequencer.submit([entry])[0]
-        return self._receipt(future.result(timeout))
+        committed = self._sequencer.submit([entry]).result(timeout)
+        return self._receipt(committed[0])
 
     def append_many(
         self, entries: Sequence[bytes], timeout: float | None = None
@@ -106,50 +132,116 @@ class Ledger:
             EntryTooLarge: an entry is over 65,535 bytes (nothing is queued).
             Pushback, StorageUnavailable, IntegrityFailure: as for ``append``.
         """
-        futures = self._sequencer.submit(list(entries))
-        committed = [f.result(timeout) for f in futures]
-        readers: dict[int, NodeReader] = {}
-        return [self._receipt(c, readers) for c in committed]
+        committed = self._sequencer.submit(list(entries)).result(timeout)
+        return [self._receipt(c) for c in committed]
 
     async def append_async(self, entry: bytes) -> AppendReceipt:
-        """``append`` for asyncio callers: the event loop is never blocked on I/O."""
-        future = self._sequencer.submit([entry])[0]
-        committed = await asyncio.wrap_future(future)
-        return self._receipt(committed)
+        """``append`` for asyncio callers: the event loop is never blocked on I/O.
 
-    def _receipt(
-        self, committed: Committed, readers: dict[int, NodeReader] | None = None
-    ) -> AppendReceipt:
-        state = committed.state
-        reader = None if readers is None else readers.get(state.size)
-        if reader is None:
-            reader = self._reader_for(state.size, state.partials)
-            if readers is not None:
-                readers[state.size] = reader
-        proof = build_inclusion_proof(reader, committed.index, state.size)
+        Appends made in the same turn of the event loop are handed to the writer
+        together (one queue operation and one wake-up for all of them); each
+        caller still gets its own receipt or error.
+
+        Raises:
+            EntryTooLarge, Pushback, StorageUnavailable, IntegrityFailure: as for
+                ``append``.
+        """
+        if not isinstance(entry, bytes):
+            raise TypeError("entries must be bytes")
+        if len(entry) > MAX_ENTRY_SIZE:
+            raise EntryTooLarge(
+                f"entry of {len(entry)} bytes exceeds the {MAX_ENTRY_SIZE}-byte limit"
+            )
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[AppendReceipt] = loop.create_future()
+        pending = self._async_pending.get(loop)
+        if pending is None:
+            pending = self._async_pending[loop] = _AsyncPending()
+        pending.entries.append(entry)
+        pending.waiters.append(waiter)
+        if not pending.scheduled:
+            pending.scheduled = True
+            loop.call_soon(self._flush_async, loop, pending)
+        return await waiter
+
+    def _flush_async(
+        self, loop: asyncio.AbstractEventLoop, pending: _AsyncPending
+    ) -> None:
+        entries, waiters = pending.entries, pending.waiters
+        pending.entries, pending.waiters, pending.scheduled = [], [], False
+        try:
+            future = self._sequencer.submit(entries)
+        except Exception as e:  # every waiter gets the error
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_exception(e)
+            return
+
+        def done(f: Future[list[Committed]]) -> None:
+            loop.call_soon_threadsafe(self._resolve_async, f, waiters)
+
+        future.add_done_callback(done)
+
+    def _resolve_async(
+        self,
+        future: Future[list[Committed]],
+        waiters: list[asyncio.Future[AppendReceipt]],
+    ) -> None:
+        error = future.exception()
+        if error is not None:
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_exception(error)
+            return
+        for waiter, committed in zip(waiters, future.result(), strict=True):
+            if not waiter.done():
+                waiter.set_result(self._receipt(committed))
+
+    def _receipt(self, committed: Committed) -> AppendReceipt:
+        commit = committed.commit
+        index = committed.index
+        if index >= commit.first:
+            # A new leaf of this commit: its proof comes from the commit's shared
+            # run of paths, built once by the first receipt that needs it.
+            paths = commit.paths
+            if paths is None:
+                with self._paths_lock:
+                    paths = commit.paths
+                    if paths is None:
+                        reader = self._reader_at(commit.state)
+                        paths = RunPaths(reader, commit.first, commit.leaf_hashes)
+                        commit.paths = paths
+            proof = paths.path(index)
+        else:
+            # A repeat of an older entry: prove it in the tree it is answered in.
+            reader = self._reader_at(commit.state)
+            proof = tuple(build_inclusion_proof(reader, index, commit.state.size))
         return AppendReceipt(
-            committed.index,
+            index,
             committed.leaf_hash,
-            state.size,
-            committed.head.note,
-            tuple(proof),
+            commit.state.size,
+            commit.head.note,
+            proof,
             committed.duplicate,
         )
 
     # -- reads ------------------------------------------------------------------
 
-    def _reader_for(self, size: int, partials: Sequence[Sequence[bytes]]) -> NodeReader:
-        return NodeReader(size, partials, self.storage.read_tile, self._cache)
-
-    def _reader(self) -> NodeReader:
+    def _reader_at(self, state: TreeState) -> NodeReader:
         # One reader per committed tree: its partial-tile nodes and range hashes
-        # are computed once and shared by every proof until the next commit.
-        state = self._sequencer.state
+        # are computed once and shared by every proof of that tree.
         reader = self._current_reader
-        if reader is None or reader.size != state.size:
-            reader = self._reader_for(state.size, state.partials)
+        if reader is not None and reader.size == state.size:
+            return reader
+        reader = NodeReader(
+            state.size, state.partials, self.storage.read_tile, self._cache
+        )
+        if self._current_reader is None or state.size > self._current_reader.size:
             self._current_reader = reader
         return reader
+
+    def _reader(self) -> NodeReader:
+        return self._reader_at(self._sequencer.state)
 
     @property
     def head(self) -> Head:

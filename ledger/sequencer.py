@@ -30,8 +30,8 @@ from ledger.errors import (
     SignerUnavailable,
     StorageUnavailable,
 )
-from ledger.integrate import FullTile, TreeState, integrate
-from ledger.read.proofs import FullTileCache, TileNodes
+from ledger.integrate import TreeState, integrate
+from ledger.read.proofs import FullTileCache, RunPaths, TileNodes
 from ledger.storage.sql import EntryRow, Head, SqlStorage
 from ledger.tree.compact import perfect_root
 from ledger.tree.tiles import TILE_WIDTH, level_width
@@ -41,7 +41,7 @@ from verifier.note import VerifierKey
 from verifier.rfc6962 import hash_leaf
 from verifier.tiles import MAX_ENTRY_SIZE
 
-__all__ = ["Committed", "Sequencer", "SequencerConfig", "recover_state"]
+__all__ = ["Commit", "Committed", "Sequencer", "SequencerConfig", "recover_state"]
 
 log = logging.getLogger("saksi.sequencer")
 
@@ -50,28 +50,80 @@ log = logging.getLogger("saksi.sequencer")
 class SequencerConfig:
     """Batching and pacing knobs."""
 
-    max_batch: int = 4096
+    max_batch: int = 8192
     max_batch_bytes: int = 32 << 20
     max_pending: int = 200_000
     checkpoint_interval: float = 10.0
 
 
-@dataclass(frozen=True, slots=True)
+class Commit:
+    """One committed batch: the tree and signed head it produced, and its new leaves.
+
+    Shared by every entry of the batch; ``paths`` is filled in lazily by whoever
+    first builds the batch's receipts.
+    """
+
+    __slots__ = ("first", "head", "leaf_hashes", "paths", "state")
+
+    def __init__(
+        self, state: TreeState, head: Head, first: int, leaf_hashes: list[bytes]
+    ) -> None:
+        self.state = state
+        self.head = head
+        self.first = first
+        self.leaf_hashes = leaf_hashes
+        self.paths: RunPaths | None = None
+
+
 class Committed:
-    """What the writer hands back: where the entry is and the tree it is in."""
+    """Where one entry is, and the commit (tree and signed head) it is answered in."""
 
-    index: int
-    leaf_hash: bytes
-    duplicate: bool
-    state: TreeState
-    head: Head
+    __slots__ = ("commit", "duplicate", "index", "leaf_hash")
+
+    def __init__(
+        self, index: int, leaf_hash: bytes, duplicate: bool, commit: Commit
+    ) -> None:
+        self.index = index
+        self.leaf_hash = leaf_hash
+        self.duplicate = duplicate
+        self.commit = commit
+
+    @property
+    def state(self) -> TreeState:
+        """The tree the entry was answered in."""
+        return self.commit.state
+
+    @property
+    def head(self) -> Head:
+        """The signed head of that tree."""
+        return self.commit.head
 
 
-@dataclass(slots=True)
+class _Ticket:
+    """One ``submit`` call: its results fill in as commits land, then resolve."""
+
+    __slots__ = ("future", "remaining", "results")
+
+    def __init__(self, count: int) -> None:
+        self.future: Future[list[Committed]] = Future()
+        self.remaining = count
+        self.results: list[Committed | None] = [None] * count
+
+    def fail(self, error: BaseException) -> None:
+        if not self.future.done():
+            self.future.set_exception(error)
+
+
 class _Pending:
-    data: bytes
-    leaf_hash: bytes
-    future: Future[Committed]
+    __slots__ = ("data", "leaf_hash", "slot", "ticket")
+
+    def __init__(
+        self, data: bytes, leaf_hash: bytes, ticket: _Ticket, slot: int
+    ) -> None:
+        self.data = data
+        self.leaf_hash = leaf_hash
+        self.ticket = ticket
+        self.slot = slot
 
 
 def recover_state(
@@ -219,8 +271,12 @@ class Sequencer:
 
     # -- submission -------------------------------------------------------------
 
-    def submit(self, entries: Sequence[bytes]) -> list[Future[Committed]]:
-        """Queue entries; each future resolves after the commit that holds it.
+    def submit(self, entries: Sequence[bytes]) -> Future[list[Committed]]:
+        """Queue entries; the future resolves, in order, once all are committed.
+
+        A large submission may be split over several commits; if any of them
+        fails the future fails (the entries already committed stay committed, and
+        submitting them again returns their original indices).
 
         Raises:
             EntryTooLarge: an entry exceeds 65,535 bytes (nothing is queued).
@@ -235,7 +291,13 @@ class Sequencer:
                     f"entry of {len(data)} bytes exceeds the "
                     f"{MAX_ENTRY_SIZE}-byte limit"
                 )
-        pending = [_Pending(d, hash_leaf(d), Future()) for d in entries]
+        ticket = _Ticket(len(entries))
+        if not entries:
+            ticket.future.set_result([])
+            return ticket.future
+        pending = [
+            _Pending(d, hash_leaf(d), ticket, slot) for slot, d in enumerate(entries)
+        ]
         with self._cond:
             if self._failed is not None:
                 raise self._failed
@@ -247,7 +309,7 @@ class Sequencer:
                 )
             self._queue.extend(pending)
             self._cond.notify()
-        return [p.future for p in pending]
+        return ticket.future
 
     # -- writer thread ----------------------------------------------------------
 
@@ -276,15 +338,13 @@ class Sequencer:
                     stranded = list(self._queue)
                     self._queue.clear()
                 for p in [*batch, *stranded]:
-                    if not p.future.done():
-                        p.future.set_exception(e)
+                    p.ticket.fail(e)
                 return
             except LedgerError as e:
                 log.warning("batch of %d not committed: %s", len(batch), e)
                 self._needs_recovery = True
                 for p in batch:
-                    if not p.future.done():
-                        p.future.set_exception(e)
+                    p.ticket.fail(e)
                 if not batch:
                     with self._cond:
                         self._cond.wait(timeout=1.0)
@@ -327,40 +387,76 @@ class Sequencer:
 
     def _commit(self, batch: list[_Pending]) -> None:
         state, head = self._state, self.head
-        unique = list(dict.fromkeys(p.leaf_hash for p in batch))
-        found = self._storage.find_leaf_hashes(unique)
-        for index in found.values():
-            if index >= state.size:
-                raise IntegrityFailure(
-                    f"entry {index} is stored beyond the signed size"
-                )
-        assigned: dict[bytes, int] = dict(found)
+        assigned: dict[bytes, int] = {}
         rows: list[EntryRow] = []
         for p in batch:
             if p.leaf_hash not in assigned:
-                index = state.size + len(rows)
-                assigned[p.leaf_hash] = index
-                rows.append(EntryRow(index, p.leaf_hash, p.data))
-        new_state, full_tiles = state, list[FullTile]()
-        new_head = head
-        if rows:
-            new_state, full_tiles = integrate(state, [r.leaf_hash for r in rows])
-            note = self._sign(new_state.size, new_state.root)
-            new_head = Head(new_state.size, new_state.root, note, self._now_ms(head))
-            self._storage.commit_batch(state.size, rows, full_tiles, new_head)
-            for tile in full_tiles:
-                self._cache.put(
-                    tile.level, tile.index, TileNodes.from_bytes(tile.hashes)
+                assigned[p.leaf_hash] = state.size + len(rows)
+                rows.append(EntryRow(state.size + len(rows), p.leaf_hash, p.data))
+        # Optimistic: a repeat of an entry already in the log is rare (a retry), so
+        # the batch is written with a "skip existing leaf hash" insert and only
+        # if some row was skipped is it looked up, renumbered and written again.
+        committed = self._write(state, head, rows)
+        if committed is None:
+            found = self._storage.find_leaf_hashes(list(assigned))
+            for index in found.values():
+                if index >= state.size:
+                    raise IntegrityFailure(
+                        f"entry {index} is stored beyond the signed size"
+                    )
+            assigned = dict(found)
+            rows = []
+            for p in batch:
+                if p.leaf_hash not in assigned:
+                    assigned[p.leaf_hash] = state.size + len(rows)
+                    rows.append(EntryRow(state.size + len(rows), p.leaf_hash, p.data))
+            committed = self._write(state, head, rows)
+            if committed is None:
+                raise IntegrityFailure(
+                    "entries appeared in the log during a commit: another writer?"
                 )
-            self._state, self._head = new_state, new_head
         answered: set[bytes] = set()
         for p in batch:
             index = assigned[p.leaf_hash]
             duplicate = index < state.size or p.leaf_hash in answered
             answered.add(p.leaf_hash)
-            p.future.set_result(
-                Committed(index, p.leaf_hash, duplicate, new_state, new_head)
+            ticket = p.ticket
+            ticket.results[p.slot] = Committed(index, p.leaf_hash, duplicate, committed)
+            ticket.remaining -= 1
+            if ticket.remaining == 0 and not ticket.future.done():
+                ticket.future.set_result(ticket.results)  # type: ignore[arg-type]
+
+    def _write(
+        self, state: TreeState, head: Head, rows: list[EntryRow]
+    ) -> Commit | None:
+        """Commit ``rows`` as the next leaves; None if one is already stored."""
+        if not rows:
+            return Commit(state, head, state.size, [])
+        hashes = [r.leaf_hash for r in rows]
+        new_state, full_tiles = integrate(state, hashes)
+        signed: list[Head] = []
+
+        def make_head() -> Head:
+            # Called inside the transaction, once the entries are in: a tree
+            # that is not stored is never signed.
+            note = self._sign(new_state.size, new_state.root)
+            signed.append(
+                Head(new_state.size, new_state.root, note, self._now_ms(head))
             )
+            return signed[0]
+
+        if not self._storage.commit_batch(state.size, rows, full_tiles, make_head):
+            return None
+        new_head = signed[0]
+        for tile in full_tiles:
+            nodes = (
+                TileNodes.from_levels(tile.nodes)
+                if tile.nodes
+                else TileNodes.from_bytes(tile.hashes)
+            )
+            self._cache.put(tile.level, tile.index, nodes)
+        self._state, self._head = new_state, new_head
+        return Commit(new_state, new_head, state.size, hashes)
 
     def _refresh(self) -> None:
         head = self.head

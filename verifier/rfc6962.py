@@ -9,8 +9,9 @@ pose as an interior node, the classic second-preimage forgery).
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 
-__all__ = ["EMPTY_ROOT", "HASH_SIZE", "hash_children", "hash_leaf"]
+__all__ = ["EMPTY_ROOT", "HASH_SIZE", "hash_children", "hash_leaf", "hash_pairs"]
 
 HASH_SIZE = 32
 LEAF_PREFIX = b"\x00"
@@ -27,3 +28,16 @@ def hash_leaf(entry: bytes) -> bytes:
 def hash_children(left: bytes, right: bytes) -> bytes:
     """Return the RFC 6962 interior node hash of two 32-byte child hashes."""
     return hashlib.sha256(NODE_PREFIX + left + right).digest()
+
+
+def hash_pairs(nodes: Sequence[bytes]) -> list[bytes]:
+    """Node hashes of consecutive pairs (0 and 1, 2 and 3, ...); an odd last is left.
+
+    The same as ``hash_children`` on each pair, in one loop: building a tile's
+    255 interior nodes is the hot path of a cold proof.
+    """
+    sha256 = hashlib.sha256
+    return [
+        sha256(NODE_PREFIX + nodes[i] + nodes[i + 1]).digest()
+        for i in range(0, len(nodes) - 1, 2)
+    ]

@@ -17,13 +17,14 @@ from collections.abc import Callable, Sequence
 from ledger.errors import OutOfRange
 from ledger.tree.compact import fold_right
 from ledger.tree.tiles import TILE_HEIGHT, TILE_WIDTH, level_width
-from verifier.rfc6962 import hash_children
+from verifier.rfc6962 import hash_children, hash_pairs
 
 _MAX_RANGES = 1 << 16
 
 __all__ = [
     "FullTileCache",
     "NodeReader",
+    "RunPaths",
     "TileNodes",
     "build_consistency_proof",
     "build_inclusion_proof",
@@ -32,17 +33,39 @@ __all__ = [
 
 
 class TileNodes:
-    """All complete interior nodes of one tile, computed lazily from its hashes."""
+    """All complete nodes of one tile, computed once, then read-only.
 
-    __slots__ = ("_rows",)
+    Kept as one bytes object (row after row, 32 bytes a node: about 16 KiB for a
+    full tile) so that a large cache stays compact; computed eagerly so that a
+    tile shared by concurrent readers is never mutated.
+    """
+
+    __slots__ = ("_blob", "_starts", "_widths")
 
     def __init__(self, hashes: Sequence[bytes]) -> None:
-        self._rows: list[list[bytes]] = [list(hashes)]
+        self._set(_tile_levels(hashes))
+
+    def _set(self, rows: Sequence[Sequence[bytes]]) -> None:
+        starts, widths, offset = [], [], 0
+        for row in rows:
+            starts.append(offset)
+            widths.append(len(row))
+            offset += 32 * len(row)
+        self._blob = b"".join(b"".join(row) for row in rows)
+        self._starts = starts
+        self._widths = widths
 
     @classmethod
     def from_bytes(cls, data: bytes) -> TileNodes:
         """Build from a tile's concatenated 32-byte hashes."""
         return cls([data[i : i + 32] for i in range(0, len(data), 32)])
+
+    @classmethod
+    def from_levels(cls, levels: Sequence[Sequence[bytes]]) -> TileNodes:
+        """Adopt already-computed levels of a full tile (bottom row first)."""
+        nodes = cls.__new__(cls)
+        nodes._set(levels)
+        return nodes
 
     def at(self, height: int, offset: int) -> bytes:
         """Node of ``height`` (0..7) at ``offset`` within the tile.
@@ -50,25 +73,29 @@ class TileNodes:
         Raises:
             OutOfRange: the node is not complete in this tile.
         """
-        rows = self._rows
-        while len(rows) <= height:
-            below = rows[-1]
-            rows.append(
-                [
-                    hash_children(below[i], below[i + 1])
-                    for i in range(0, len(below) - 1, 2)
-                ]
-            )
-        row = rows[height]
-        if offset >= len(row):
+        if height >= len(self._widths) or not 0 <= offset < self._widths[height]:
             raise OutOfRange(f"node ({height}, {offset}) is not complete in this tile")
-        return row[offset]
+        start = self._starts[height] + 32 * offset
+        return self._blob[start : start + 32]
+
+
+def _tile_levels(hashes: Sequence[bytes]) -> list[list[bytes]]:
+    """Rows of complete nodes over ``hashes``: each row pairs up the one below."""
+    rows = [list(hashes)]
+    while len(rows[-1]) > 1:
+        rows.append(hash_pairs(rows[-1]))
+    return rows
 
 
 class FullTileCache:
-    """Bounded LRU of full tiles (immutable, so never stale). Thread-safe."""
+    """Bounded LRU of full tiles (immutable, so never stale). Thread-safe.
 
-    def __init__(self, max_tiles: int = 1024) -> None:
+    About 16 KiB a tile: the default 4,096 tiles (64 MiB) hold every level-0 tile
+    of a million-entry log; beyond that the cache stays at its bound and cold
+    tiles are read and re-hashed (255 hashes) on demand.
+    """
+
+    def __init__(self, max_tiles: int = 4096) -> None:
         self._max = max_tiles
         self._tiles: OrderedDict[tuple[int, int], TileNodes] = OrderedDict()
         self._lock = threading.Lock()
@@ -86,6 +113,11 @@ class FullTileCache:
         nodes = TileNodes.from_bytes(load(level, index))
         self.put(level, index, nodes)
         return nodes
+
+    def clear(self) -> None:
+        """Drop every cached tile."""
+        with self._lock:
+            self._tiles.clear()
 
     def put(self, level: int, index: int, nodes: TileNodes) -> None:
         """Insert a tile, evicting the least recently used beyond the bound."""
@@ -222,3 +254,70 @@ def build_consistency_proof(
         proof.append(subtree_hash(reader, low, high))
     proof.extend(reversed(tail))
     return proof
+
+
+class RunPaths:
+    """Inclusion proofs of a run of leaves at the right edge of one tree.
+
+    A commit appends the leaves [first, size); their proofs to the new root share
+    most of their nodes. Every node over the run is built once, level by level:
+    node j of level l covers leaves [j * 2**l, min((j + 1) * 2**l, size)), and the
+    right-most node of a level, when it has no right child, is its left child
+    unchanged (RFC 6962 splits at the largest power of two). A leaf's proof is then
+    the sibling of its ancestor at every level where that sibling exists; leaves of
+    one 256-leaf tile share the part above level 8. Nodes left of the run come from
+    ``reader``. Read-only once built, so it can be shared between threads.
+    """
+
+    def __init__(
+        self, reader: NodeReader, first: int, leaf_hashes: Sequence[bytes]
+    ) -> None:
+        size = reader.size
+        if not leaf_hashes or first < 0 or first + len(leaf_hashes) != size:
+            raise OutOfRange(
+                f"run of {len(leaf_hashes)} leaves from {first} does not end "
+                f"at the tree size {size}"
+            )
+        self.first = first
+        self.size = size
+        levels: list[tuple[int, list[bytes]]] = []
+        low, row = first, list(leaf_hashes)
+        for level in range((size - 1).bit_length()):
+            if low & 1:
+                row.insert(0, reader.node(level, low - 1))
+                low -= 1
+            levels.append((low, row))
+            row = [
+                hash_children(row[k], row[k + 1]) if k + 1 < len(row) else row[k]
+                for k in range(0, len(row), 2)
+            ]
+            low >>= 1
+        self._levels = levels
+        self._uppers: dict[int, tuple[bytes, ...]] = {}
+
+    def _siblings(self, index: int, start: int, stop: int) -> list[bytes]:
+        out: list[bytes] = []
+        for level in range(start, stop):
+            low, row = self._levels[level]
+            k = ((index >> level) ^ 1) - low
+            if k < len(row):
+                out.append(row[k])
+        return out
+
+    def path(self, index: int) -> tuple[bytes, ...]:
+        """The inclusion proof of leaf ``index`` in the tree of ``size`` leaves.
+
+        Raises:
+            OutOfRange: ``index`` is not in the run.
+        """
+        if not self.first <= index < self.size:
+            raise OutOfRange(
+                f"leaf {index} is not in the run [{self.first}, {self.size})"
+            )
+        height = len(self._levels)
+        split = min(TILE_HEIGHT, height)
+        upper = self._uppers.get(index >> TILE_HEIGHT)
+        if upper is None:
+            upper = tuple(self._siblings(index, split, height))
+            self._uppers[index >> TILE_HEIGHT] = upper
+        return (*self._siblings(index, 0, split), *upper)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,6 +35,10 @@ __all__ = ["EntryRow", "Head", "LogMeta", "SqlStorage", "StoredCheckpoint"]
 _MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 _ADVISORY_KEY = 0x53414B5349  # "SAKSI"
 _IN_CHUNK = 500
+
+
+class _LeafExists(Exception):
+    """A batch entry's leaf hash is already stored: roll back and renumber."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +125,8 @@ class SqlStorage:
                 cur.execute("PRAGMA journal_mode=WAL")
                 cur.execute("PRAGMA synchronous=FULL")
                 cur.execute("PRAGMA busy_timeout=30000")
+                # 32 MiB of page cache: the leaf-hash index is probed at random.
+                cur.execute("PRAGMA cache_size=-32768")
                 cur.close()
 
         else:
@@ -289,25 +295,25 @@ class SqlStorage:
         expected_size: int,
         rows: Sequence[EntryRow],
         full_tiles: Sequence[FullTile],
-        head: Head,
-    ) -> None:
+        make_head: Callable[[], Head],
+    ) -> bool:
         """Write a batch and move the head from ``expected_size``, in ONE transaction.
 
+        Entries go in with a bulk insert that skips a leaf hash already stored;
+        if any was skipped the transaction is rolled back and False returned, so
+        the caller can renumber. Otherwise ``make_head()`` (which signs the new
+        checkpoint: nothing is signed for a batch that cannot be stored) is
+        called inside the transaction and the head moved to it.
+
         Raises:
-            IntegrityFailure: the head was not at ``expected_size`` or an index or
-                leaf hash already exists (another writer): nothing was written.
+            IntegrityFailure: the head was not at ``expected_size`` or an index
+                already exists (another writer): nothing was written.
             StorageUnavailable: the database failed; nothing was written.
         """
         try:
             with self._engine.begin() as conn:
-                if rows:
-                    conn.execute(
-                        sa.insert(entries),
-                        [
-                            {"idx": r.index, "leaf_hash": r.leaf_hash, "data": r.data}
-                            for r in rows
-                        ],
-                    )
+                if rows and self._insert_entries(conn, rows) != len(rows):
+                    raise _LeafExists
                 if full_tiles:
                     conn.execute(
                         sa.insert(tiles),
@@ -321,6 +327,7 @@ class SqlStorage:
                             for t in full_tiles
                         ],
                     )
+                head = make_head()
                 if head.size > expected_size:
                     conn.execute(
                         sa.insert(checkpoints).values(
@@ -345,12 +352,41 @@ class SqlStorage:
                         f"tree head is no longer at size {expected_size}: "
                         "another writer moved it"
                     )
+        except _LeafExists:
+            return False
         except sa.exc.IntegrityError as e:
             raise IntegrityFailure(
                 f"conflicting rows already stored: {_safe_message(e)}"
             ) from e
         except sa.exc.SQLAlchemyError as e:
             raise StorageUnavailable(f"append not committed: {_safe_message(e)}") from e
+        return True
+
+    def _insert_entries(self, conn: Connection, rows: Sequence[EntryRow]) -> int:
+        """Bulk-insert entries, skipping stored leaf hashes; return rows inserted.
+
+        The hot path of every append, so it goes to the driver directly: one
+        ``unnest`` statement on PostgreSQL, one executemany on SQLite. An index
+        that already exists still raises (that is another writer, not a repeat).
+        """
+        if self.dialect == "postgresql":
+            result = conn.exec_driver_sql(
+                "INSERT INTO entries (idx, leaf_hash, data) "
+                "SELECT * FROM unnest(%b::bigint[], %b::bytea[], %b::bytea[]) "
+                "ON CONFLICT (leaf_hash) DO NOTHING",
+                (
+                    [r.index for r in rows],
+                    [r.leaf_hash for r in rows],
+                    [r.data for r in rows],
+                ),
+            )
+        else:
+            result = conn.exec_driver_sql(
+                "INSERT INTO entries (idx, leaf_hash, data) VALUES (?, ?, ?) "
+                "ON CONFLICT (leaf_hash) DO NOTHING",
+                [(r.index, r.leaf_hash, r.data) for r in rows],
+            )
+        return int(result.rowcount)
 
     def refresh_head(self, head: Head, made_at_ms: int) -> None:
         """Record a fresh signing time for an unchanged head (idle log).

@@ -12,9 +12,30 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from verifier.rfc6962 import EMPTY_ROOT, hash_children
+from verifier.rfc6962 import EMPTY_ROOT, hash_children, hash_pairs
 
-__all__ = ["CompactRange", "fold_right", "merkle_root", "perfect_root"]
+__all__ = [
+    "CompactRange",
+    "fold_right",
+    "merkle_root",
+    "perfect_levels",
+    "perfect_root",
+]
+
+
+def perfect_levels(hashes: Sequence[bytes]) -> list[list[bytes]]:
+    """Every level of a perfect subtree, bottom (``hashes``, 2**k of them) to root.
+
+    Raises:
+        ValueError: the length is not a power of two.
+    """
+    count = len(hashes)
+    if count == 0 or count & (count - 1):
+        raise ValueError(f"perfect subtree needs 2**k hashes, found {count}")
+    levels = [list(hashes)]
+    while len(levels[-1]) > 1:
+        levels.append(hash_pairs(levels[-1]))
+    return levels
 
 
 def perfect_root(hashes: Sequence[bytes]) -> bytes:
@@ -23,13 +44,7 @@ def perfect_root(hashes: Sequence[bytes]) -> bytes:
     Raises:
         ValueError: the length is not a power of two.
     """
-    count = len(hashes)
-    if count == 0 or count & (count - 1):
-        raise ValueError(f"perfect subtree needs 2**k hashes, found {count}")
-    level = list(hashes)
-    while len(level) > 1:
-        level = [hash_children(level[i], level[i + 1]) for i in range(0, len(level), 2)]
-    return level[0]
+    return perfect_levels(hashes)[-1][0]
 
 
 def fold_right(subtrees: Sequence[bytes]) -> bytes:

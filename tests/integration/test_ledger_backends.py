@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import threading
 
@@ -95,6 +96,47 @@ def test_concurrent_callers_get_contiguous_unique_indices(make_ledger, signer):
         for r in rs[::7]:
             verify_receipt(r, signer)
     assert check_log(ledger.storage, signer.verifier_key, ORIGIN).ok
+
+
+def test_async_callers_are_handed_over_together_and_answered_alone(make_ledger, signer):
+    # 300 tasks append in the same turns of one event loop: they travel to the
+    # writer together, yet each gets its own receipt, a repeat gets the original
+    # index, and an oversized entry fails alone without stopping the others.
+    ledger = make_ledger()
+    first = ledger.append(b"already here")
+
+    async def run() -> list:
+        calls = [ledger.append_async(entry(i)) for i in range(300)]
+        calls.insert(100, ledger.append_async(b"already here"))
+        calls.insert(200, ledger.append_async(b"x" * 65_536))
+        calls.append(ledger.append_async(entry(5)))
+        return await asyncio.gather(*calls, return_exceptions=True)
+
+    results = asyncio.run(run())
+    assert isinstance(results[200], EntryTooLarge)
+    repeat = results[100]
+    assert (repeat.index, repeat.duplicate) == (first.index, True)
+    fresh = [r for i, r in enumerate(results[:-1]) if i not in (100, 200)]
+    assert sorted(r.index for r in fresh) == list(range(1, 301))
+    assert results[-1].index == fresh[5].index
+    assert results[-1].duplicate
+    for r in results:
+        if not isinstance(r, Exception):
+            verify_receipt(r, signer)
+    assert ledger.size == 301
+    assert check_log(ledger.storage, signer.verifier_key, ORIGIN).ok
+
+
+def test_async_callers_all_get_a_storage_error(make_ledger):
+    ledger = make_ledger()
+    ledger.close()
+
+    async def run() -> list:
+        return await asyncio.gather(
+            *(ledger.append_async(entry(i)) for i in range(5)), return_exceptions=True
+        )
+
+    assert all(isinstance(r, StorageUnavailable) for r in asyncio.run(run()))
 
 
 def test_restart_recovers_state(make_ledger, signer):

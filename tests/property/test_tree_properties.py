@@ -8,12 +8,18 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from ledger.read.proofs import build_consistency_proof, build_inclusion_proof
+from ledger.errors import OutOfRange
+from ledger.read.proofs import (
+    RunPaths,
+    build_consistency_proof,
+    build_inclusion_proof,
+)
 from ledger.tree.compact import CompactRange, merkle_root
 from tests import oracle
 from tests.memtree import MemTree
 from verifier.errors import VerificationError
 from verifier.merkle import verify_consistency, verify_inclusion
+from verifier.rfc6962 import hash_children, hash_pairs
 
 MAX = 1100
 LEAVES = [oracle.leaf(i.to_bytes(4, "big")) for i in range(MAX)]
@@ -62,6 +68,44 @@ def test_inclusion_matches_oracle_and_verifies(size, data):
     proof = build_inclusion_proof(FULL.reader(), index, size)
     assert proof == oracle.path(index, LEAVES[:size])
     verify_inclusion(index, size, LEAVES[index], proof, merkle_root(LEAVES[:size]))
+
+
+@given(st.integers(0, MAX - 1), st.data())
+def test_run_paths_of_a_commit_match_the_oracle(first, data):
+    # The receipts of one commit (leaves [first, size)) are read off shared
+    # levels; every one must equal the RFC's PATH and verify.
+    size = data.draw(st.integers(first + 1, MAX))
+    tree = MemTree()
+    tree.append(LEAVES[:first])
+    tree.append(LEAVES[first:size])
+    paths = RunPaths(tree.reader(), first, LEAVES[first:size])
+    expected_root = merkle_root(LEAVES[:size])
+    picks = data.draw(st.lists(st.integers(first, size - 1), min_size=1, max_size=20))
+    for index in {first, size - 1, *picks}:
+        proof = list(paths.path(index))
+        assert proof == oracle.path(index, LEAVES[:size])
+        verify_inclusion(index, size, LEAVES[index], proof, expected_root)
+    with pytest.raises(OutOfRange):
+        paths.path(size)
+    if first:
+        with pytest.raises(OutOfRange):
+            paths.path(first - 1)
+
+
+@given(st.lists(st.binary(min_size=32, max_size=32), max_size=40))
+def test_hash_pairs_is_hash_children_on_each_pair(nodes):
+    expected = [
+        hash_children(nodes[i], nodes[i + 1]) for i in range(0, len(nodes) - 1, 2)
+    ]
+    assert hash_pairs(nodes) == expected
+
+
+def test_run_paths_refuse_a_run_that_does_not_end_the_tree():
+    reader = tree_of(40).reader()
+    with pytest.raises(OutOfRange):
+        RunPaths(reader, 30, LEAVES[30:39])
+    with pytest.raises(OutOfRange):
+        RunPaths(reader, 40, [])
 
 
 @given(st.integers(1, MAX), st.data())
