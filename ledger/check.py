@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ledger.integrate import FullTile, TreeState, integrate
-from ledger.storage.sql import SqlStorage, StoredCheckpoint
+from ledger.storage.sql import SqlStorage, StoredCheckpoint, leaf_key
 from ledger.tree.tiles import TILE_WIDTH, level_width
 from verifier.checkpoint import verify_checkpoint
 from verifier.errors import VerificationError
@@ -189,6 +189,12 @@ class _Checker:
                 self.fail(
                     "entry-differs",
                     f"entry {row.index}: data does not match its leaf hash",
+                    index=row.index,
+                )
+            if row.leaf_key != leaf_key(row.leaf_hash):
+                self.fail(
+                    "entry-key",
+                    f"entry {row.index}: lookup key does not match its leaf hash",
                     index=row.index,
                 )
             batch.append(row.leaf_hash)

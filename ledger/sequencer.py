@@ -387,34 +387,19 @@ class Sequencer:
 
     def _commit(self, batch: list[_Pending]) -> None:
         state, head = self._state, self.head
-        assigned: dict[bytes, int] = {}
+        found = self._storage.find_leaf_hashes([p.leaf_hash for p in batch])
+        for index in found.values():
+            if index >= state.size:
+                raise IntegrityFailure(
+                    f"entry {index} is stored beyond the signed size"
+                )
+        assigned: dict[bytes, int] = dict(found)
         rows: list[EntryRow] = []
         for p in batch:
             if p.leaf_hash not in assigned:
                 assigned[p.leaf_hash] = state.size + len(rows)
                 rows.append(EntryRow(state.size + len(rows), p.leaf_hash, p.data))
-        # Optimistic: a repeat of an entry already in the log is rare (a retry), so
-        # the batch is written with a "skip existing leaf hash" insert and only
-        # if some row was skipped is it looked up, renumbered and written again.
         committed = self._write(state, head, rows)
-        if committed is None:
-            found = self._storage.find_leaf_hashes(list(assigned))
-            for index in found.values():
-                if index >= state.size:
-                    raise IntegrityFailure(
-                        f"entry {index} is stored beyond the signed size"
-                    )
-            assigned = dict(found)
-            rows = []
-            for p in batch:
-                if p.leaf_hash not in assigned:
-                    assigned[p.leaf_hash] = state.size + len(rows)
-                    rows.append(EntryRow(state.size + len(rows), p.leaf_hash, p.data))
-            committed = self._write(state, head, rows)
-            if committed is None:
-                raise IntegrityFailure(
-                    "entries appeared in the log during a commit: another writer?"
-                )
         answered: set[bytes] = set()
         for p in batch:
             index = assigned[p.leaf_hash]
@@ -426,28 +411,20 @@ class Sequencer:
             if ticket.remaining == 0 and not ticket.future.done():
                 ticket.future.set_result(ticket.results)  # type: ignore[arg-type]
 
-    def _write(
-        self, state: TreeState, head: Head, rows: list[EntryRow]
-    ) -> Commit | None:
-        """Commit ``rows`` as the next leaves; None if one is already stored."""
+    def _write(self, state: TreeState, head: Head, rows: list[EntryRow]) -> Commit:
+        """Commit ``rows`` as the next leaves, with a newly signed checkpoint."""
         if not rows:
             return Commit(state, head, state.size, [])
         hashes = [r.leaf_hash for r in rows]
         new_state, full_tiles = integrate(state, hashes)
-        signed: list[Head] = []
 
         def make_head() -> Head:
             # Called inside the transaction, once the entries are in: a tree
             # that is not stored is never signed.
             note = self._sign(new_state.size, new_state.root)
-            signed.append(
-                Head(new_state.size, new_state.root, note, self._now_ms(head))
-            )
-            return signed[0]
+            return Head(new_state.size, new_state.root, note, self._now_ms(head))
 
-        if not self._storage.commit_batch(state.size, rows, full_tiles, make_head):
-            return None
-        new_head = signed[0]
+        new_head = self._storage.commit_batch(state.size, rows, full_tiles, make_head)
         for tile in full_tiles:
             nodes = (
                 TileNodes.from_levels(tile.nodes)

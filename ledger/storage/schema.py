@@ -12,6 +12,7 @@ from sqlalchemy import (
     BigInteger,
     CheckConstraint,
     Column,
+    Index,
     Integer,
     LargeBinary,
     MetaData,
@@ -41,8 +42,15 @@ entries = Table(
     "entries",
     metadata,
     Column("idx", _Index, primary_key=True, autoincrement=False),
-    Column("leaf_hash", LargeBinary(32), nullable=False, unique=True),
+    # leaf_key: the first 8 bytes of leaf_hash as a signed integer, indexed for
+    # dedupe and lookup. Half the size of an index on the full hash, which
+    # matters because leaf hashes arrive in random order: at a million entries
+    # every commit dirties index pages all over the tree. A key match is always
+    # confirmed on the full leaf_hash; the single writer keeps hashes unique.
+    Column("leaf_key", BigInteger, nullable=False),
+    Column("leaf_hash", LargeBinary(32), nullable=False),
     Column("data", LargeBinary, nullable=False),
+    Index("ix_entries_leaf_key", "leaf_key"),
 )
 
 tiles = Table(

@@ -30,15 +30,18 @@ from ledger.errors import IntegrityFailure, StorageUnavailable
 from ledger.integrate import FullTile
 from ledger.storage.schema import checkpoints, entries, log_meta, tiles, tree_head
 
-__all__ = ["EntryRow", "Head", "LogMeta", "SqlStorage", "StoredCheckpoint"]
+__all__ = [
+    "EntryRow",
+    "Head",
+    "LogMeta",
+    "SqlStorage",
+    "StoredCheckpoint",
+    "leaf_key",
+]
 
 _MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 _ADVISORY_KEY = 0x53414B5349  # "SAKSI"
 _IN_CHUNK = 500
-
-
-class _LeafExists(Exception):
-    """A batch entry's leaf hash is already stored: roll back and renumber."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,11 +74,17 @@ class StoredCheckpoint:
 
 @dataclass(frozen=True, slots=True)
 class EntryRow:
-    """One stored entry."""
+    """One stored entry; ``leaf_key`` is as stored (None when not read)."""
 
     index: int
     leaf_hash: bytes
     data: bytes
+    leaf_key: int | None = None
+
+
+def leaf_key(leaf_hash: bytes) -> int:
+    """The indexed lookup key of a leaf hash: its first 8 bytes, signed big-endian."""
+    return int.from_bytes(leaf_hash[:8], "big", signed=True)
 
 
 def _safe_message(error: Exception) -> str:
@@ -296,14 +305,12 @@ class SqlStorage:
         rows: Sequence[EntryRow],
         full_tiles: Sequence[FullTile],
         make_head: Callable[[], Head],
-    ) -> bool:
+    ) -> Head:
         """Write a batch and move the head from ``expected_size``, in ONE transaction.
 
-        Entries go in with a bulk insert that skips a leaf hash already stored;
-        if any was skipped the transaction is rolled back and False returned, so
-        the caller can renumber. Otherwise ``make_head()`` (which signs the new
-        checkpoint: nothing is signed for a batch that cannot be stored) is
-        called inside the transaction and the head moved to it.
+        ``make_head()`` (which signs the new checkpoint) is called inside the
+        transaction once the rows are in, so nothing is signed for a batch that
+        cannot be stored. Returns the head it made.
 
         Raises:
             IntegrityFailure: the head was not at ``expected_size`` or an index
@@ -312,8 +319,8 @@ class SqlStorage:
         """
         try:
             with self._engine.begin() as conn:
-                if rows and self._insert_entries(conn, rows) != len(rows):
-                    raise _LeafExists
+                if rows:
+                    self._insert_entries(conn, rows)
                 if full_tiles:
                     conn.execute(
                         sa.insert(tiles),
@@ -352,41 +359,37 @@ class SqlStorage:
                         f"tree head is no longer at size {expected_size}: "
                         "another writer moved it"
                     )
-        except _LeafExists:
-            return False
         except sa.exc.IntegrityError as e:
             raise IntegrityFailure(
                 f"conflicting rows already stored: {_safe_message(e)}"
             ) from e
         except sa.exc.SQLAlchemyError as e:
             raise StorageUnavailable(f"append not committed: {_safe_message(e)}") from e
-        return True
+        return head
 
-    def _insert_entries(self, conn: Connection, rows: Sequence[EntryRow]) -> int:
-        """Bulk-insert entries, skipping stored leaf hashes; return rows inserted.
+    def _insert_entries(self, conn: Connection, rows: Sequence[EntryRow]) -> None:
+        """Bulk-insert entries, straight to the driver (the hot path of appends).
 
-        The hot path of every append, so it goes to the driver directly: one
-        ``unnest`` statement on PostgreSQL, one executemany on SQLite. An index
-        that already exists still raises (that is another writer, not a repeat).
+        One ``unnest`` statement on PostgreSQL, one executemany on SQLite.
         """
         if self.dialect == "postgresql":
-            result = conn.exec_driver_sql(
-                "INSERT INTO entries (idx, leaf_hash, data) "
-                "SELECT * FROM unnest(%b::bigint[], %b::bytea[], %b::bytea[]) "
-                "ON CONFLICT (leaf_hash) DO NOTHING",
+            conn.exec_driver_sql(
+                "INSERT INTO entries (idx, leaf_key, leaf_hash, data) "
+                "SELECT * FROM unnest(%b::bigint[], %b::bigint[], %b::bytea[], "
+                "%b::bytea[])",
                 (
                     [r.index for r in rows],
+                    [leaf_key(r.leaf_hash) for r in rows],
                     [r.leaf_hash for r in rows],
                     [r.data for r in rows],
                 ),
             )
         else:
-            result = conn.exec_driver_sql(
-                "INSERT INTO entries (idx, leaf_hash, data) VALUES (?, ?, ?) "
-                "ON CONFLICT (leaf_hash) DO NOTHING",
-                [(r.index, r.leaf_hash, r.data) for r in rows],
+            conn.exec_driver_sql(
+                "INSERT INTO entries (idx, leaf_key, leaf_hash, data) "
+                "VALUES (?, ?, ?, ?)",
+                [(r.index, leaf_key(r.leaf_hash), r.leaf_hash, r.data) for r in rows],
             )
-        return int(result.rowcount)
 
     def refresh_head(self, head: Head, made_at_ms: int) -> None:
         """Record a fresh signing time for an unchanged head (idle log).
@@ -442,28 +445,52 @@ class SqlStorage:
         return Head(row.size, bytes(row.root), bytes(row.note), row.made_at_ms)
 
     def find_leaf_hashes(self, leaf_hashes: Sequence[bytes]) -> dict[bytes, int]:
-        """Map each already-stored leaf hash to its index."""
+        """Map each already-stored leaf hash to its index (via the leaf_key index)."""
+        wanted = set(leaf_hashes)
+        keys = sorted({leaf_key(h) for h in wanted})
         found: dict[bytes, int] = {}
         with self._connect() as conn:
-            for i in range(0, len(leaf_hashes), _IN_CHUNK):
-                chunk = list(leaf_hashes[i : i + _IN_CHUNK])
-                result = conn.execute(
-                    sa.select(entries.c.leaf_hash, entries.c.idx).where(
-                        entries.c.leaf_hash.in_(chunk)
+            if self.dialect == "postgresql":
+                results = [
+                    conn.exec_driver_sql(
+                        "SELECT leaf_hash, idx FROM entries "
+                        "WHERE leaf_key = ANY(%b::bigint[])",
+                        (keys,),
+                    ).all()
+                ]
+            else:
+                results = []
+                for i in range(0, len(keys), _IN_CHUNK):
+                    chunk = keys[i : i + _IN_CHUNK]
+                    # Only placeholders are joined into the text; keys are bound.
+                    marks = ", ".join(["?"] * len(chunk))
+                    results.append(
+                        conn.exec_driver_sql(
+                            f"SELECT leaf_hash, idx FROM entries WHERE leaf_key IN ({marks})",  # noqa: S608, E501
+                            tuple(chunk),
+                        ).all()
                     )
-                )
-                found.update((bytes(h), idx) for h, idx in result)
+            for result in results:
+                for stored, index in result:
+                    key = bytes(stored)
+                    if key in wanted:
+                        found[key] = min(index, found.get(key, index))
         return found
 
     def read_entries(self, start: int, end: int) -> list[EntryRow]:
         """Entries with ``start <= index < end``, in index order (gaps stay gaps)."""
         with self._connect() as conn:
             result = conn.execute(
-                sa.select(entries.c.idx, entries.c.leaf_hash, entries.c.data)
+                sa.select(
+                    entries.c.idx,
+                    entries.c.leaf_hash,
+                    entries.c.data,
+                    entries.c.leaf_key,
+                )
                 .where(entries.c.idx >= start, entries.c.idx < end)
                 .order_by(entries.c.idx)
             )
-            return [EntryRow(i, bytes(h), bytes(d)) for i, h, d in result]
+            return [EntryRow(i, bytes(h), bytes(d), k) for i, h, d, k in result]
 
     def read_leaf_hashes(self, start: int, end: int) -> list[bytes]:
         """Stored leaf hashes for ``start <= index < end``, in index order."""
@@ -509,12 +536,17 @@ class SqlStorage:
         while True:
             with self._connect() as conn:
                 result = conn.execute(
-                    sa.select(entries.c.idx, entries.c.leaf_hash, entries.c.data)
+                    sa.select(
+                        entries.c.idx,
+                        entries.c.leaf_hash,
+                        entries.c.data,
+                        entries.c.leaf_key,
+                    )
                     .where(entries.c.idx >= position)
                     .order_by(entries.c.idx)
                     .limit(batch)
                 )
-                rows = [EntryRow(i, bytes(h), bytes(d)) for i, h, d in result]
+                rows = [EntryRow(i, bytes(h), bytes(d), k) for i, h, d, k in result]
             if not rows:
                 return
             yield from rows

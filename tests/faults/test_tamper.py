@@ -24,7 +24,7 @@ from ledger.check import check_log
 from ledger.errors import IntegrityFailure
 from ledger.ledger import Ledger
 from ledger.sequencer import recover_state
-from ledger.storage.sql import SqlStorage
+from ledger.storage.sql import SqlStorage, leaf_key
 from tests.conftest import ORIGIN, FixedClock, create_log
 
 SIZE = 1300
@@ -58,9 +58,12 @@ def rewrite_entry_consistently(conn, rng, _):
 
     i = rng.randrange(SIZE)
     data = b"forged result " + rng.randbytes(40)
+    h = hashlib.sha256(b"\0" + data).digest()
     conn.execute(
-        sa.text("UPDATE entries SET data = :d, leaf_hash = :h WHERE idx = :i"),
-        {"d": data, "h": hashlib.sha256(b"\0" + data).digest(), "i": i},
+        sa.text(
+            "UPDATE entries SET data = :d, leaf_hash = :h, leaf_key = :k WHERE idx = :i"
+        ),
+        {"d": data, "h": h, "k": leaf_key(h), "i": i},
     )
     return i
 
@@ -75,6 +78,16 @@ def edit_leaf_hash(conn, rng, _):
     return i
 
 
+def edit_leaf_key(conn, rng, _):
+    # Breaks dedupe lookups (a repeat would get a second leaf), not the tree.
+    i = rng.randrange(SIZE)
+    conn.execute(
+        sa.text("UPDATE entries SET leaf_key = leaf_key + 1 WHERE idx = :i"),
+        {"i": i},
+    )
+    return i
+
+
 def delete_entry(conn, rng, _):
     i = rng.randrange(SIZE)
     conn.execute(sa.text("DELETE FROM entries WHERE idx = :i"), {"i": i})
@@ -83,12 +96,18 @@ def delete_entry(conn, rng, _):
 
 def swap_entries(conn, rng, _):
     i, j = sorted(rng.sample(range(SIZE), 2))
-    a = _row(conn, "SELECT data, leaf_hash FROM entries WHERE idx = :i", i=i)
-    b = _row(conn, "SELECT data, leaf_hash FROM entries WHERE idx = :i", i=j)
+    a = _row(conn, "SELECT data, leaf_hash, leaf_key FROM entries WHERE idx = :i", i=i)
+    b = _row(conn, "SELECT data, leaf_hash, leaf_key FROM entries WHERE idx = :i", i=j)
     conn.execute(sa.text("DELETE FROM entries WHERE idx IN (:i, :j)"), {"i": i, "j": j})
     conn.execute(
-        sa.text("INSERT INTO entries (idx, data, leaf_hash) VALUES (:i, :d, :h)"),
-        [{"i": i, "d": b[0], "h": b[1]}, {"i": j, "d": a[0], "h": a[1]}],
+        sa.text(
+            "INSERT INTO entries (idx, data, leaf_hash, leaf_key) "
+            "VALUES (:i, :d, :h, :k)"
+        ),
+        [
+            {"i": i, "d": b[0], "h": b[1], "k": b[2]},
+            {"i": j, "d": a[0], "h": a[1], "k": a[2]},
+        ],
     )
     return i
 
@@ -101,7 +120,10 @@ def truncate_entries(conn, rng, _):
 
 def append_extra_entry(conn, rng, _):
     conn.execute(
-        sa.text("INSERT INTO entries (idx, data, leaf_hash) VALUES (:i, :d, :h)"),
+        sa.text(
+            "INSERT INTO entries (idx, data, leaf_hash, leaf_key) "
+            "VALUES (:i, :d, :h, 0)"
+        ),
         {"i": SIZE, "d": b"smuggled", "h": rng.randbytes(32)},
     )
     return None
@@ -177,6 +199,7 @@ MUTATIONS: list[Mutation] = [
     edit_entry_byte,
     rewrite_entry_consistently,
     edit_leaf_hash,
+    edit_leaf_key,
     delete_entry,
     swap_entries,
     truncate_entries,

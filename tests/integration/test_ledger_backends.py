@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from ledger.check import check_log
 from ledger.errors import EntryTooLarge, IntegrityFailure, StorageUnavailable
-from ledger.storage.sql import SqlStorage
+from ledger.storage.sql import SqlStorage, leaf_key
 from tests import oracle
 from tests.conftest import ORIGIN, create_log
 from verifier.checkpoint import verify_inclusion_in_checkpoint
@@ -155,7 +155,11 @@ def test_restart_recovers_state(make_ledger, signer):
 def test_triggers_refuse_update_and_delete(db_url, signer):
     storage = create_log(db_url, signer)
     ledger_rows = [
-        ("entries", "INSERT INTO entries (idx, leaf_hash, data) VALUES (0, :h, :d)"),
+        (
+            "entries",
+            "INSERT INTO entries (idx, leaf_key, leaf_hash, data) "
+            "VALUES (0, 1, :h, :d)",
+        ),
     ]
     with storage.engine.begin() as conn:
         conn.execute(sa.text(ledger_rows[0][1]), {"h": b"\x01" * 32, "d": b"x"})
@@ -189,6 +193,27 @@ def test_triggers_refuse_update_and_delete(db_url, signer):
             conn.execute(sa.text(statement))
     with storage.engine.connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM entries")).scalar() == 1
+    storage.close()
+
+
+def test_leaf_lookup_confirms_the_full_hash(db_url, signer):
+    # The index is on an 8-byte prefix; two stored hashes that share it must
+    # still be told apart (rows written directly: such hashes cannot be mined).
+    storage = create_log(db_url, signer)
+    a = b"\x42" * 8 + b"\x01" * 24
+    b = b"\x42" * 8 + b"\x02" * 24
+    with storage.engine.begin() as conn:
+        for i, h in enumerate((a, b)):
+            conn.execute(
+                sa.text(
+                    "INSERT INTO entries (idx, leaf_key, leaf_hash, data) "
+                    "VALUES (:i, :k, :h, :d)"
+                ),
+                {"i": i, "k": leaf_key(h), "h": h, "d": b"x"},
+            )
+    assert leaf_key(a) == leaf_key(b)
+    assert storage.find_leaf_hashes([b]) == {b: 1}
+    assert storage.find_leaf_hashes([a, b, b"\x42" * 32]) == {a: 0, b: 1}
     storage.close()
 
 

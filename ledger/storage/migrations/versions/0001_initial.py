@@ -54,9 +54,11 @@ def _create_tables() -> None:
     op.create_table(
         "entries",
         sa.Column("idx", index, primary_key=True, autoincrement=False),
-        sa.Column("leaf_hash", sa.LargeBinary(32), nullable=False, unique=True),
+        sa.Column("leaf_key", sa.BigInteger, nullable=False),
+        sa.Column("leaf_hash", sa.LargeBinary(32), nullable=False),
         sa.Column("data", sa.LargeBinary, nullable=False),
     )
+    op.create_index("ix_entries_leaf_key", "entries", ["leaf_key"])
     op.create_table(
         "tiles",
         sa.Column("level", sa.Integer, nullable=False),
