@@ -1,14 +1,16 @@
-"""Ed25519 signer for notes (checkpoints) and, later, records.
+"""Ed25519 signer for notes (checkpoints) and DSSE envelopes (records).
 
-Implements ``verifier.note.NoteSigner``. The seed stays inside the object: ``repr``
-shows only the key name and key ID, and there is no accessor for private bytes
-other than ``_seed_for_keyfile``, used by ``keys.keyfile`` alone.
+Implements ``verifier.note.NoteSigner`` and ``verifier.dsse.EnvelopeSigner``. The
+seed stays inside the object: ``repr`` shows only the key name and key ID, and
+there is no accessor for private bytes other than ``_seed_for_keyfile``, used by
+``keys.keyfile`` alone.
 """
 
 from __future__ import annotations
 
 import nacl.signing
 
+from verifier.dsse import key_id
 from verifier.note import KEY_TYPE_ED25519, VerifierKey
 
 __all__ = ["Ed25519Signer"]
@@ -42,6 +44,11 @@ class Ed25519Signer:
     def key_id(self) -> bytes:
         """Signed-note key ID (4 bytes)."""
         return self._key_id
+
+    @property
+    def keyid(self) -> str:
+        """DSSE submitter key ID: lowercase hex SHA-256 of the public key."""
+        return key_id(self._public)
 
     @property
     def public_key(self) -> bytes:

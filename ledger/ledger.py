@@ -84,6 +84,11 @@ class Ledger:
             storage, publisher, clock, self._cache, config or SequencerConfig()
         )
 
+    @property
+    def cached_tiles(self) -> int:
+        """How many full tiles the proof cache holds now (about 16 KiB each)."""
+        return len(self._cache)
+
     def clear_tile_cache(self) -> None:
         """Forget every cached tile (benchmarks measure cold proofs with this)."""
         self._cache.clear()

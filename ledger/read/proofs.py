@@ -114,6 +114,9 @@ class FullTileCache:
         self.put(level, index, nodes)
         return nodes
 
+    def __len__(self) -> int:
+        return len(self._tiles)
+
     def clear(self) -> None:
         """Drop every cached tile."""
         with self._lock:

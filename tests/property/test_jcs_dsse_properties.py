@@ -1,0 +1,140 @@
+"""Hypothesis: RFC 8785 canonical JSON and DSSE envelopes."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+import rfc8785
+from hypothesis import given
+from hypothesis import strategies as st
+
+from keys import Ed25519Signer
+from verifier.dsse import (
+    envelope_to_json,
+    parse_envelope,
+    sign_envelope,
+    verify_envelope,
+)
+from verifier.errors import MalformedInput, SignatureInvalid
+from verifier.jcs import MAX_SAFE_INTEGER, canonicalize, parse_canonical, parse_json
+
+text = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=20)
+scalars = (
+    st.none() | st.booleans() | st.integers(-MAX_SAFE_INTEGER, MAX_SAFE_INTEGER) | text
+)
+values = st.recursive(
+    scalars,
+    lambda inner: (
+        st.lists(inner, max_size=5) | st.dictionaries(text, inner, max_size=5)
+    ),
+    max_leaves=25,
+)
+
+SIGNERS = [Ed25519Signer(f"k{i}", bytes([i + 1]) * 32) for i in range(3)]
+KEYS = {s.keyid: s.public_key for s in SIGNERS}
+
+
+@given(values)
+def test_canonical_bytes_match_the_rfc8785_package(value):
+    # An independent implementation as oracle, over the integer-only profile.
+    assert canonicalize(value) == rfc8785.dumps(value)
+
+
+@given(values)
+def test_parse_canonical_roundtrips(value):
+    data = canonicalize(value)
+    assert parse_canonical(data, 1 << 20) == value
+
+
+@given(st.dictionaries(text, scalars, min_size=2, max_size=6))
+def test_non_canonical_spellings_are_refused(value):
+    data = canonicalize(value)
+    for variant in (
+        json.dumps(value, ensure_ascii=False).encode(),  # spaces after separators
+        json.dumps(value, ensure_ascii=True, separators=(",", ":")).encode(),
+        json.dumps(dict(reversed(list(value.items()))), separators=(",", ":")).encode(),
+    ):
+        if variant != data:
+            with pytest.raises(MalformedInput, match="canonical"):
+                parse_canonical(variant, 1 << 20)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        b'{"a":1,"a":2}',
+        b'{"a":1.5}',
+        b'{"a":1e3}',
+        b'{"a":NaN}',
+        b'{"a":9007199254740992}',
+        b'{"a":-9007199254740992}',
+        b'{"a":"\\ud800"}',
+        b"\xff",
+        b"[" * 100 + b"]" * 100,
+        b"[" * 100_000,
+        b'{"a":1} x',
+    ],
+)
+def test_strict_parser_refuses(bad):
+    with pytest.raises(MalformedInput):
+        parse_json(bad, 1 << 20)
+
+
+def test_size_limit_is_checked_before_parsing():
+    with pytest.raises(MalformedInput, match="exceeds"):
+        parse_json(b'"' + b"a" * 100 + b'"', 50)
+
+
+@given(
+    st.binary(max_size=200),
+    st.sampled_from(["application/vnd.saksi.record+json", "x", "t\u00fcp"]),
+    st.lists(st.sampled_from(SIGNERS), min_size=1, max_size=3, unique=True),
+)
+def test_envelope_roundtrip_and_verify(payload, payload_type, signers):
+    envelope = sign_envelope(payload_type, payload, signers)
+    as_json = json.dumps(envelope_to_json(envelope)).encode()
+    parsed = parse_envelope(as_json)
+    assert parsed == envelope
+    assert verify_envelope(parsed, KEYS.get) == tuple(s.keyid for s in signers)
+
+
+@given(st.binary(min_size=1, max_size=100), st.integers(0, 10_000), st.data())
+def test_any_bit_flip_in_a_signed_envelope_is_refused(payload, bit, data):
+    envelope = sign_envelope("application/vnd.saksi.record+json", payload, SIGNERS[:2])
+    target = data.draw(st.sampled_from(["payload", "sig", "type"]))
+    doc = envelope_to_json(envelope)
+    if target == "payload":
+        raw = bytearray(envelope.payload)
+        raw[bit // 8 % len(raw)] ^= 1 << (bit % 8)
+        doc["payload"] = base64.b64encode(bytes(raw)).decode()
+    elif target == "sig":
+        sig = bytearray(envelope.signatures[1].sig)
+        sig[bit // 8 % 64] ^= 1 << (bit % 8)
+        doc["signatures"][1]["sig"] = base64.b64encode(bytes(sig)).decode()
+    else:
+        doc["payloadType"] = "application/vnd.saksi.record+jsoN"
+    with pytest.raises(SignatureInvalid):
+        verify_envelope(parse_envelope(doc), KEYS.get)
+
+
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        lambda d: d.pop("payloadType"),
+        lambda d: d.update(extra=1),
+        lambda d: d.update(signatures=[]),
+        lambda d: d.update(signatures=d["signatures"] * 17),
+        lambda d: d["signatures"][0].update(keyid="AB" * 32),
+        lambda d: d["signatures"][0].update(sig="AAAA"),
+        lambda d: d.update(payload="not base64!"),
+        lambda d: d.update(payload=d["payload"].rstrip("=")),
+        lambda d: d["signatures"][0].update(note="x"),
+    ],
+)
+def test_malformed_envelopes_are_refused(mutate):
+    doc = envelope_to_json(sign_envelope("t", b"hello", SIGNERS[:1]))
+    mutate(doc)
+    with pytest.raises(MalformedInput):
+        parse_envelope(doc)

@@ -1,0 +1,203 @@
+"""RFC 8785 JSON Canonicalization Scheme, for the integer-only JSON that Saksi signs.
+
+Canonical form: object members sorted by the UTF-16 code units of their names, no
+insignificant whitespace, strings with the minimal escaping of RFC 8785 section
+3.2.2.2 (quote and backslash escaped, the five short control escapes, other
+controls as lowercase six-character unicode escapes, everything else as UTF-8),
+null, true and false as literals.
+
+Deliberately narrower than RFC 8785: numbers must be integers within +-(2**53 - 1),
+the range where ECMAScript's number serialization is the plain decimal, so no
+floating-point formatting is needed (records count votes; they never need a
+fraction). Parsing is I-JSON (RFC 7493): UTF-8, no duplicate member names, no lone
+surrogates, bounded depth and size.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from verifier.errors import MalformedInput
+
+__all__ = [
+    "MAX_DEPTH",
+    "MAX_SAFE_INTEGER",
+    "canonicalize",
+    "parse_canonical",
+    "parse_json",
+]
+
+MAX_SAFE_INTEGER = (1 << 53) - 1
+MAX_DEPTH = 32
+
+_ESCAPES = {
+    '"': '\\"',
+    "\\": "\\\\",
+    "\b": "\\b",
+    "\f": "\\f",
+    "\n": "\\n",
+    "\r": "\\r",
+    "\t": "\\t",
+}
+_ESCAPE_TABLE = {
+    **{code: f"\\u{code:04x}" for code in range(0x20)},
+    **{ord(k): v for k, v in _ESCAPES.items()},
+}
+
+
+def _string(value: str) -> str:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise MalformedInput("JSON string holds a lone surrogate") from e
+    return '"' + value.translate(_ESCAPE_TABLE) + '"'
+
+
+def _name_order(name: str) -> bytes:
+    return name.encode("utf-16-be", "surrogatepass")
+
+
+def _emit(value: object, out: list[str], depth: int) -> None:
+    if depth > MAX_DEPTH:
+        raise MalformedInput(f"JSON nested deeper than {MAX_DEPTH} levels")
+    if value is None:
+        out.append("null")
+    elif value is True:
+        out.append("true")
+    elif value is False:
+        out.append("false")
+    elif isinstance(value, int):
+        if not -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
+            raise MalformedInput(
+                f"integer {value} is outside +-(2**53 - 1), the exact JSON range"
+            )
+        out.append(str(int(value)))
+    elif isinstance(value, str):
+        out.append(_string(value))
+    elif isinstance(value, Mapping):
+        out.append("{")
+        names = list(value)
+        for name in names:
+            if not isinstance(name, str):
+                raise MalformedInput(f"JSON member names are strings, found {name!r}")
+        for position, name in enumerate(sorted(names, key=_name_order)):
+            if position:
+                out.append(",")
+            out.append(_string(name))
+            out.append(":")
+            _emit(value[name], out, depth + 1)
+        out.append("}")
+    elif isinstance(value, Sequence) and not isinstance(value, bytes | bytearray):
+        out.append("[")
+        for position, item in enumerate(value):
+            if position:
+                out.append(",")
+            _emit(item, out, depth + 1)
+        out.append("]")
+    elif isinstance(value, float):
+        raise MalformedInput(f"only integers are allowed in signed JSON, found {value}")
+    else:
+        raise MalformedInput(f"not a JSON value: {type(value).__name__}")
+
+
+def canonicalize(value: object) -> bytes:
+    """The RFC 8785 canonical UTF-8 bytes of ``value``.
+
+    Raises:
+        MalformedInput: a float, an integer outside +-(2**53 - 1), a non-string
+            member name, a lone surrogate, nesting deeper than ``MAX_DEPTH``, or
+            a value that is not JSON.
+    """
+    out: list[str] = []
+    _emit(value, out, 0)
+    return "".join(out).encode("utf-8")
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for name, item in pairs:
+        if name in result:
+            raise MalformedInput(f"duplicate JSON member name {name[:40]!r}")
+        result[name] = item
+    return result
+
+
+def _no_float(text: str) -> int:
+    raise MalformedInput(f"only integers are allowed, found {text[:40]}")
+
+
+def _no_constant(text: str) -> None:
+    raise MalformedInput(f"not JSON: {text}")
+
+
+def _integer(text: str) -> int:
+    # Refuse huge literals by length before int() spends time on them.
+    value = int(text) if len(text) <= 17 else MAX_SAFE_INTEGER + 1
+    if not -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
+        raise MalformedInput(f"integer {text[:20]} is outside +-(2**53 - 1)")
+    return value
+
+
+def parse_json(data: bytes, max_size: int, what: str = "JSON") -> Any:  # noqa: ANN401
+    """Parse I-JSON strictly (no canonical-form check).
+
+    Raises:
+        MalformedInput: over ``max_size`` bytes, not UTF-8, not JSON, a duplicate
+            member name, a float, NaN or Infinity, or nested too deep.
+    """
+    if len(data) > max_size:
+        raise MalformedInput(f"{what}: {len(data)} bytes exceeds {max_size}")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise MalformedInput(f"{what}: not UTF-8") from e
+    try:
+        value = json.loads(
+            text,
+            object_pairs_hook=_no_duplicates,
+            parse_float=_no_float,
+            parse_int=_integer,
+            parse_constant=_no_constant,
+        )
+    except MalformedInput as e:
+        raise MalformedInput(f"{what}: {e}") from e
+    except RecursionError as e:
+        raise MalformedInput(f"{what}: nested too deep") from e
+    except ValueError as e:
+        raise MalformedInput(f"{what}: not valid JSON ({e.args[0][:80]})") from e
+    _check_strings_and_depth(value, what)
+    return value
+
+
+def _check_strings_and_depth(value: object, what: str) -> None:
+    # Depth, and I-JSON's rule that strings are Unicode (no lone surrogates).
+    stack: list[tuple[object, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise MalformedInput(f"{what}: nested deeper than {MAX_DEPTH} levels")
+        if isinstance(item, dict):
+            stack.extend((k, depth + 1) for k in item)
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item)
+        elif isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError as e:
+                raise MalformedInput(f"{what}: a string holds a lone surrogate") from e
+
+
+def parse_canonical(data: bytes, max_size: int, what: str = "JSON") -> Any:  # noqa: ANN401
+    """Parse JSON that must already be in RFC 8785 canonical form.
+
+    Raises:
+        MalformedInput: anything ``parse_json`` refuses, or bytes that differ from
+            the canonical form of what they parse to.
+    """
+    value = parse_json(data, max_size, what)
+    if canonicalize(value) != data:
+        raise MalformedInput(f"{what}: not in RFC 8785 canonical form")
+    return value

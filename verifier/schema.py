@@ -1,0 +1,285 @@
+"""Strict record-body schemas: a small declarative type language and its checker.
+
+Every record names a versioned schema (``keys.grant/v1``); its body must match that
+schema exactly: unknown members, wrong types, integers out of range and oversized
+strings are refused, each with the path of the first offending value. The same
+definitions run on the server (admission) and in the verifier (audit replay), so
+they are data, not code paths. A schema also says how its subjects are spelled and
+which part of the subject is the region the record is about (for scope checks).
+
+Deliberately absent: defaults, coercion, floats, and optional members that may also
+be null (a member is either required or may be left out).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from verifier.errors import MalformedInput
+from verifier.jcs import MAX_SAFE_INTEGER
+
+__all__ = [
+    "Bool",
+    "Enum",
+    "Hex",
+    "Int",
+    "List",
+    "Map",
+    "Nullable",
+    "Obj",
+    "Schema",
+    "SchemaViolation",
+    "Str",
+    "Type",
+    "check",
+]
+
+
+class SchemaViolation(MalformedInput):
+    """A value does not match its schema.
+
+    Attributes:
+        path: where, e.g. ``body.votes[3].count``.
+    """
+
+    def __init__(self, path: str, message: str) -> None:
+        super().__init__(f"{path}: {message}")
+        self.path = path
+
+
+def _kind(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
+
+
+@dataclass(frozen=True, slots=True)
+class Str:
+    """A string of ``min_len``..``max_len`` characters, maybe matching a regex."""
+
+    max_len: int
+    min_len: int = 0
+    pattern: str | None = None
+
+    def check(self, value: object, path: str) -> None:
+        """Raise SchemaViolation unless ``value`` fits."""
+        if not isinstance(value, str):
+            raise SchemaViolation(path, f"expected a string, found {_kind(value)}")
+        if not self.min_len <= len(value) <= self.max_len:
+            raise SchemaViolation(
+                path,
+                f"expected {self.min_len} to {self.max_len} characters, "
+                f"found {len(value)}",
+            )
+        if self.pattern is not None and not re.fullmatch(self.pattern, value):
+            raise SchemaViolation(path, f"expected a value matching {self.pattern}")
+
+
+@dataclass(frozen=True, slots=True)
+class Int:
+    """An integer in [minimum, maximum] (never a boolean, never a float)."""
+
+    minimum: int = 0
+    maximum: int = MAX_SAFE_INTEGER
+
+    def check(self, value: object, path: str) -> None:
+        """Raise SchemaViolation unless ``value`` fits."""
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise SchemaViolation(path, f"expected an integer, found {_kind(value)}")
+        if not self.minimum <= value <= self.maximum:
+            raise SchemaViolation(
+                path,
+                f"expected an integer from {self.minimum} to {self.maximum}, "
+                f"found {value}",
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class Bool:
+    """true or false."""
+
+    def check(self, value: object, path: str) -> None:
+        """Raise SchemaViolation unless ``value`` fits."""
+        if not isinstance(value, bool):
+            raise SchemaViolation(path, f"expected a boolean, found {_kind(value)}")
+
+
+@dataclass(frozen=True, slots=True)
+class Enum:
+    """One of a fixed set of strings."""
+
+    values: tuple[str, ...]
+
+    def check(self, value: object, path: str) -> None:
+        """Raise SchemaViolation unless ``value`` fits."""
+        if not isinstance(value, str) or value not in self.values:
+            shown = value if isinstance(value, str) else _kind(value)
+            raise SchemaViolation(
+                path, f"expected one of {', '.join(self.values)}; found {shown!r}"
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class Hex:
+    """Lowercase hex of exactly ``length`` characters (64 for a SHA-256)."""
+
+    length: int = 64
+
+    def check(self, value: object, path: str) -> None:
+        """Raise SchemaViolation unless ``value`` fits."""
+        if (
+            not isinstance(value, str)
+            or len(value) != self.length
+            or not re.fullmatch("[0-9a-f]*", value)
+        ):
+            raise SchemaViolation(
+                path, f"expected {self.length} lowercase hex characters"
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class Nullable:
+    """null, or a value of ``inner``."""
+
+    inner: Type
+
+    def check(self, value: object, path: str) -> None:
+        """Raise SchemaViolation unless ``value`` fits."""
+        if value is not None:
+            self.inner.check(value, path)
+
+
+@dataclass(frozen=True, slots=True)
+class List:
+    """A list of ``item`` values with ``min_items``..``max_items`` entries."""
+
+    item: Type
+    max_items: int
+    min_items: int = 0
+    unique: bool = False
+
+    def check(self, value: object, path: str) -> None:
+        """Raise SchemaViolation unless ``value`` fits."""
+        if not isinstance(value, list):
+            raise SchemaViolation(path, f"expected a list, found {_kind(value)}")
+        if not self.min_items <= len(value) <= self.max_items:
+            raise SchemaViolation(
+                path,
+                f"expected {self.min_items} to {self.max_items} items, "
+                f"found {len(value)}",
+            )
+        for position, item in enumerate(value):
+            self.item.check(item, f"{path}[{position}]")
+        if self.unique:
+            seen: list[object] = []
+            for position, item in enumerate(value):
+                if item in seen:
+                    raise SchemaViolation(f"{path}[{position}]", "repeats an item")
+                seen.append(item)
+
+
+@dataclass(frozen=True, slots=True)
+class Map:
+    """An object used as a dictionary: keys match ``key``, values are ``value``."""
+
+    key: Str
+    value: Type
+    max_items: int
+    min_items: int = 0
+
+    def check(self, value: object, path: str) -> None:
+        """Raise SchemaViolation unless ``value`` fits."""
+        if not isinstance(value, dict):
+            raise SchemaViolation(path, f"expected an object, found {_kind(value)}")
+        if not self.min_items <= len(value) <= self.max_items:
+            raise SchemaViolation(
+                path,
+                f"expected {self.min_items} to {self.max_items} members, "
+                f"found {len(value)}",
+            )
+        for name, item in value.items():
+            self.key.check(name, f"{path} key {name[:40]!r}")
+            self.value.check(item, f"{path}.{name}")
+
+
+@dataclass(frozen=True, slots=True)
+class Obj:
+    """An object with exactly these members (``optional`` ones may be left out)."""
+
+    fields: Mapping[str, Type]
+    optional: frozenset[str] = field(default_factory=frozenset)
+
+    def check(self, value: object, path: str) -> None:
+        """Raise SchemaViolation unless ``value`` fits."""
+        if not isinstance(value, dict):
+            raise SchemaViolation(path, f"expected an object, found {_kind(value)}")
+        unknown = sorted(set(value) - set(self.fields))
+        if unknown:
+            raise SchemaViolation(path, f"unknown member {unknown[0][:40]!r}")
+        for name, kind in self.fields.items():
+            if name in value:
+                kind.check(value[name], f"{path}.{name}")
+            elif name not in self.optional:
+                raise SchemaViolation(path, f"missing member {name!r}")
+
+
+Type = Str | Int | Bool | Enum | Hex | Nullable | List | Map | Obj
+
+
+@dataclass(frozen=True, slots=True)
+class Schema:
+    """A versioned record schema.
+
+    Attributes:
+        name: ``family.kind/vN``; a changed definition is a new version.
+        body: the body's type.
+        subject: full-match regex for the subject; a named group ``region``, if
+            present, is the region code the record is about (scope checks).
+        max_age_days: how long after ``issued_at`` a record may still be logged
+            (offline signing: days for tallies).
+        description: one line for people.
+    """
+
+    name: str
+    body: Obj
+    subject: str
+    max_age_days: int = 30
+    description: str = ""
+
+    def region_of(self, subject: str) -> str | None:
+        """The region code named by ``subject``: "" is national, None is none.
+
+        Raises:
+            SchemaViolation: the subject is not spelled as this schema requires.
+        """
+        match = re.fullmatch(self.subject, subject)
+        if match is None:
+            raise SchemaViolation(
+                "subject", f"expected a subject matching {self.subject}"
+            )
+        if "region" not in match.groupdict():
+            return None
+        return match.group("region") or ""
+
+
+def check(schema: Schema, body: Any, subject: str) -> None:  # noqa: ANN401
+    """Check a record's subject and body against ``schema``.
+
+    Raises:
+        SchemaViolation: the first mismatch, with its path.
+    """
+    schema.region_of(subject)
+    schema.body.check(body, "body")
