@@ -1,0 +1,35 @@
+"""The default authorization policy written into a new log's genesis record.
+
+Roles map to the schemas they may write and to the length of the region scope a
+key of that role is granted (province 2 digits, regency 4, district 6, village 10,
+polling station 13, national 0). The policy is data in the log: an operator may
+start a log with another one, and observers replay whatever the genesis says.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["DEFAULT_POLICY", "ROLES"]
+
+_TALLY = "results.tally/v1"
+_RECAP = "results.recap/v1"
+
+ROLES: dict[str, dict[str, Any]] = {
+    "tps_officer": {"schemas": [_TALLY], "scope_lengths": [13]},
+    "village_recap": {"schemas": [_RECAP], "scope_lengths": [10]},
+    "district_recap": {"schemas": [_RECAP, _TALLY], "scope_lengths": [6]},
+    "regency_recap": {"schemas": [_RECAP, _TALLY], "scope_lengths": [4]},
+    "province_recap": {"schemas": [_RECAP, _TALLY], "scope_lengths": [2]},
+    "national_recap": {"schemas": [_RECAP, _TALLY], "scope_lengths": [0]},
+    "voter_data": {"schemas": ["voters.change/v1"], "scope_lengths": [0, 2, 4]},
+    "party_data": {"schemas": ["parties.change/v1"], "scope_lengths": [0]},
+    "candidate_data": {"schemas": ["candidates.change/v1"], "scope_lengths": [0]},
+    "admin": {
+        "schemas": ["keys.grant/v1", "keys.revoke/v1", "regions.registry/v1"],
+        "scope_lengths": [0],
+    },
+    "auditor": {"schemas": [], "scope_lengths": [0]},
+}
+
+DEFAULT_POLICY: dict[str, Any] = {"roles": ROLES}

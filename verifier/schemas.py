@@ -1,0 +1,31 @@
+"""The registered record schemas, by name (the registry every check consults).
+
+A name that is not here is an unknown schema and its records are refused. Later
+schema families (results, regions, voters, parties, candidates) register here too.
+"""
+
+from __future__ import annotations
+
+from verifier.errors import MalformedInput
+from verifier.registry import REGISTRY_SCHEMAS
+from verifier.schema import Schema
+
+__all__ = ["SCHEMAS", "UnknownSchema", "get_schema"]
+
+SCHEMAS: dict[str, Schema] = {**REGISTRY_SCHEMAS}
+
+
+class UnknownSchema(MalformedInput):
+    """A record names a schema that is not registered."""
+
+
+def get_schema(name: str) -> Schema:
+    """The registered schema called ``name``.
+
+    Raises:
+        UnknownSchema: no such schema.
+    """
+    schema = SCHEMAS.get(name)
+    if schema is None:
+        raise UnknownSchema(f"unknown schema {name[:80]!r}")
+    return schema
