@@ -10,11 +10,17 @@ __all__ = [
     "EntryRejected",
     "EntryTooLarge",
     "IntegrityFailure",
+    "IssuedAtOutOfWindow",
     "LedgerError",
     "OutOfRange",
     "Pushback",
+    "RevisionConflict",
     "SignerUnavailable",
+    "SkippedRevision",
+    "StaleRevision",
     "StorageUnavailable",
+    "WrongPayloadType",
+    "WrongPrev",
 ]
 
 
@@ -52,3 +58,39 @@ class IntegrityFailure(LedgerError):
 
 class SignerUnavailable(LedgerError):
     """The log key could not sign a checkpoint; nothing was acknowledged."""
+
+
+class WrongPayloadType(EntryRejected):
+    """The envelope's payloadType is not the Saksi record type."""
+
+
+class IssuedAtOutOfWindow(EntryRejected):
+    """``issued_at`` lies in the future beyond clock skew, or too far in the past."""
+
+
+class RevisionConflict(EntryRejected):
+    """A record does not continue its subject's chain (409).
+
+    Attributes:
+        revision: the subject's current (latest logged) revision, or None.
+        payload_hash: hex SHA-256 of that revision's payload, or None.
+    """
+
+    def __init__(
+        self, message: str, revision: int | None, payload_hash: str | None
+    ) -> None:
+        super().__init__(message)
+        self.revision = revision
+        self.payload_hash = payload_hash
+
+
+class StaleRevision(RevisionConflict):
+    """The revision is already taken: someone else wrote it first (a lost race)."""
+
+
+class SkippedRevision(RevisionConflict):
+    """The revision is beyond the next one: revisions are gapless."""
+
+
+class WrongPrev(RevisionConflict):
+    """``prev`` does not name the subject's current revision."""

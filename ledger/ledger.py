@@ -25,7 +25,13 @@ from ledger.read.proofs import (
     build_consistency_proof,
     build_inclusion_proof,
 )
-from ledger.sequencer import Committed, Sequencer, SequencerConfig
+from ledger.sequencer import (
+    Committed,
+    Gate,
+    Outcome,
+    Sequencer,
+    SequencerConfig,
+)
 from ledger.storage.sql import Head, SqlStorage
 from verifier.note import NoteSigner, VerifierKey
 from verifier.tiles import MAX_ENTRY_SIZE
@@ -45,13 +51,19 @@ class AppendReceipt:
     duplicate: bool
 
 
+def _committed(outcome: Outcome) -> Committed:
+    if isinstance(outcome, Exception):
+        raise outcome
+    return outcome
+
+
 class _AsyncPending:
     """Appends made in one turn of an event loop, waiting to be handed over."""
 
     __slots__ = ("entries", "scheduled", "waiters")
 
     def __init__(self) -> None:
-        self.entries: list[bytes] = []
+        self.entries: list[object] = []
         self.waiters: list[asyncio.Future[AppendReceipt]] = []
         self.scheduled = False
 
@@ -69,6 +81,7 @@ class Ledger:
         clock: Callable[[], float],
         config: SequencerConfig | None = None,
         cache_tiles: int = 4096,
+        gate: Gate | None = None,
     ) -> None:
         self.storage = storage
         self.origin = origin
@@ -80,8 +93,9 @@ class Ledger:
             asyncio.AbstractEventLoop, _AsyncPending
         ] = weakref.WeakKeyDictionary()
         publisher = CheckpointPublisher(origin, signer, verifier_key)
+        self._gate = gate
         self._sequencer = Sequencer(
-            storage, publisher, clock, self._cache, config or SequencerConfig()
+            storage, publisher, clock, self._cache, config or SequencerConfig(), gate
         )
 
     @property
@@ -125,8 +139,9 @@ class Ledger:
             StorageUnavailable: not committed (nothing acknowledged).
             IntegrityFailure: writes are stopped.
         """
-        committed = self._sequencer.submit([entry]).result(timeout)
-        return self._receipt(committed[0])
+        self._require_gate(False)
+        outcomes = self._sequencer.submit([entry]).result(timeout)
+        return self._receipt(_committed(outcomes[0]))
 
     def append_many(
         self, entries: Sequence[bytes], timeout: float | None = None
@@ -137,8 +152,9 @@ class Ledger:
             EntryTooLarge: an entry is over 65,535 bytes (nothing is queued).
             Pushback, StorageUnavailable, IntegrityFailure: as for ``append``.
         """
-        committed = self._sequencer.submit(list(entries)).result(timeout)
-        return [self._receipt(c) for c in committed]
+        self._require_gate(False)
+        outcomes = self._sequencer.submit(list(entries)).result(timeout)
+        return [self._receipt(_committed(c)) for c in outcomes]
 
     async def append_async(self, entry: bytes) -> AppendReceipt:
         """``append`` for asyncio callers: the event loop is never blocked on I/O.
@@ -151,18 +167,65 @@ class Ledger:
             EntryTooLarge, Pushback, StorageUnavailable, IntegrityFailure: as for
                 ``append``.
         """
+        self._require_gate(False)
         if not isinstance(entry, bytes):
             raise TypeError("entries must be bytes")
         if len(entry) > MAX_ENTRY_SIZE:
             raise EntryTooLarge(
                 f"entry of {len(entry)} bytes exceeds the {MAX_ENTRY_SIZE}-byte limit"
             )
+        return await self._enqueue_async(entry)
+
+    def submit_many(
+        self, items: Sequence[object], timeout: float | None = None
+    ) -> list[AppendReceipt | Exception]:
+        """Hand items to the gate; each is committed or refused on its own.
+
+        Raises:
+            Pushback, StorageUnavailable, IntegrityFailure: the batch as a whole
+                could not be decided (nothing in it was acknowledged).
+        """
+        self._require_gate(True)
+        outcomes = self._sequencer.submit(list(items)).result(timeout)
+        return [c if isinstance(c, Exception) else self._receipt(c) for c in outcomes]
+
+    def submit(self, item: object, timeout: float | None = None) -> AppendReceipt:
+        """Hand one item to the gate and wait for its receipt.
+
+        Raises:
+            Exception: whatever the gate refused it with.
+            Pushback, StorageUnavailable, IntegrityFailure: as for ``append``.
+        """
+        outcome = self.submit_many([item], timeout)[0]
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    async def submit_async(self, item: object) -> AppendReceipt:
+        """``submit`` for asyncio callers, batched per event-loop turn.
+
+        Raises:
+            Exception: whatever the gate refused it with.
+            Pushback, StorageUnavailable, IntegrityFailure: as for ``append``.
+        """
+        self._require_gate(True)
+        return await self._enqueue_async(item)
+
+    def _require_gate(self, wanted: bool) -> None:
+        if wanted != (self._gate is not None):
+            raise TypeError(
+                "this log takes records: use submit"
+                if self._gate is not None
+                else "this log has no record gate: use append"
+            )
+
+    async def _enqueue_async(self, item: object) -> AppendReceipt:
         loop = asyncio.get_running_loop()
         waiter: asyncio.Future[AppendReceipt] = loop.create_future()
         pending = self._async_pending.get(loop)
         if pending is None:
             pending = self._async_pending[loop] = _AsyncPending()
-        pending.entries.append(entry)
+        pending.entries.append(item)
         pending.waiters.append(waiter)
         if not pending.scheduled:
             pending.scheduled = True
@@ -182,14 +245,14 @@ class Ledger:
                     waiter.set_exception(e)
             return
 
-        def done(f: Future[list[Committed]]) -> None:
+        def done(f: Future[list[Outcome]]) -> None:
             loop.call_soon_threadsafe(self._resolve_async, f, waiters)
 
         future.add_done_callback(done)
 
     def _resolve_async(
         self,
-        future: Future[list[Committed]],
+        future: Future[list[Outcome]],
         waiters: list[asyncio.Future[AppendReceipt]],
     ) -> None:
         error = future.exception()
@@ -198,9 +261,13 @@ class Ledger:
                 if not waiter.done():
                     waiter.set_exception(error)
             return
-        for waiter, committed in zip(waiters, future.result(), strict=True):
-            if not waiter.done():
-                waiter.set_result(self._receipt(committed))
+        for waiter, outcome in zip(waiters, future.result(), strict=True):
+            if waiter.done():
+                continue
+            if isinstance(outcome, Exception):
+                waiter.set_exception(outcome)
+            else:
+                waiter.set_result(self._receipt(outcome))
 
     def _receipt(self, committed: Committed) -> AppendReceipt:
         commit = committed.commit

@@ -20,6 +20,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
+from typing import Protocol
 
 from ledger.checkpoint import CheckpointPublisher
 from ledger.errors import (
@@ -32,7 +33,7 @@ from ledger.errors import (
 )
 from ledger.integrate import TreeState, integrate
 from ledger.read.proofs import FullTileCache, RunPaths, TileNodes
-from ledger.storage.sql import EntryRow, Head, SqlStorage
+from ledger.storage.sql import EntryRow, Head, RecordRow, SqlStorage
 from ledger.tree.compact import perfect_root
 from ledger.tree.tiles import TILE_WIDTH, level_width
 from verifier.checkpoint import verify_checkpoint
@@ -41,7 +42,18 @@ from verifier.note import VerifierKey
 from verifier.rfc6962 import hash_leaf
 from verifier.tiles import MAX_ENTRY_SIZE
 
-__all__ = ["Commit", "Committed", "Sequencer", "SequencerConfig", "recover_state"]
+__all__ = [
+    "Accept",
+    "Commit",
+    "Committed",
+    "Decision",
+    "Existing",
+    "Gate",
+    "Refuse",
+    "Sequencer",
+    "SequencerConfig",
+    "recover_state",
+]
 
 log = logging.getLogger("saksi.sequencer")
 
@@ -105,25 +117,85 @@ class _Ticket:
     __slots__ = ("future", "remaining", "results")
 
     def __init__(self, count: int) -> None:
-        self.future: Future[list[Committed]] = Future()
+        self.future: Future[list[Outcome]] = Future()
         self.remaining = count
-        self.results: list[Committed | None] = [None] * count
+        self.results: list[Outcome | None] = [None] * count
+
+    def settle(self, slot: int, outcome: Outcome) -> None:
+        self.results[slot] = outcome
+        self.remaining -= 1
+        if self.remaining == 0 and not self.future.done():
+            self.future.set_result(self.results)  # type: ignore[arg-type]
 
     def fail(self, error: BaseException) -> None:
         if not self.future.done():
             self.future.set_exception(error)
 
 
+Outcome = Committed | Exception
+
+
 class _Pending:
     __slots__ = ("data", "leaf_hash", "slot", "ticket")
 
     def __init__(
-        self, data: bytes, leaf_hash: bytes, ticket: _Ticket, slot: int
+        self,
+        data: object,
+        leaf_hash: bytes,
+        ticket: _Ticket,
+        slot: int,
     ) -> None:
         self.data = data
         self.leaf_hash = leaf_hash
         self.ticket = ticket
         self.slot = slot
+
+
+@dataclass(frozen=True, slots=True)
+class Accept:
+    """The gate accepts an item: append these entry bytes."""
+
+    entry: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Existing:
+    """The item is already logged at ``index``: answer with that entry."""
+
+    index: int
+
+
+@dataclass(frozen=True, slots=True)
+class Refuse:
+    """The item is refused; its caller gets ``error`` and nothing is written."""
+
+    error: Exception
+
+
+Decision = Accept | Existing | Refuse
+
+
+class Gate(Protocol):
+    """Decides, in the writer thread and in order, what each submitted item becomes.
+
+    ``admit`` sees a whole batch; items it accepts get consecutive indices from
+    ``first_index`` in order. ``rows`` are written in the batch's transaction;
+    ``finish`` says whether that transaction committed.
+    """
+
+    def admit(
+        self, items: Sequence[object], first_index: int, now_ms: int
+    ) -> list[Decision]:
+        """One decision per item."""
+        ...
+
+    def rows(self) -> Sequence[RecordRow]:
+        """Index rows for the accepted items of the last ``admit``."""
+        ...
+
+    def finish(self, committed: bool) -> None:
+        """Keep (committed) or undo the effects of the last ``admit``."""
+        ...
 
 
 def recover_state(
@@ -203,8 +275,10 @@ class Sequencer:
         clock: Callable[[], float],
         cache: FullTileCache,
         config: SequencerConfig | None = None,
+        gate: Gate | None = None,
     ) -> None:
         self._storage = storage
+        self._gate = gate
         self._publisher = publisher
         self._clock = clock
         self._cache = cache
@@ -271,11 +345,14 @@ class Sequencer:
 
     # -- submission -------------------------------------------------------------
 
-    def submit(self, entries: Sequence[bytes]) -> Future[list[Committed]]:
-        """Queue entries; the future resolves, in order, once all are committed.
+    def submit(self, entries: Sequence[object]) -> Future[list[Outcome]]:
+        """Queue items; the future resolves, in order, once all are decided.
 
-        A large submission may be split over several commits; if any of them
-        fails the future fails (the entries already committed stay committed, and
+        Without a gate the items are entry bytes and every outcome is a
+        ``Committed``. With a gate they are whatever the gate takes, and an
+        item it refuses gets its exception as its outcome (the others go on).
+        A large submission may be split over several commits; if one of them
+        fails the future fails (entries already committed stay committed, and
         submitting them again returns their original indices).
 
         Raises:
@@ -283,21 +360,27 @@ class Sequencer:
             Pushback: the queue is full.
             IntegrityFailure: writes are stopped after an integrity failure.
         """
-        for data in entries:
-            if not isinstance(data, bytes):
-                raise TypeError("entries must be bytes")
-            if len(data) > MAX_ENTRY_SIZE:
-                raise EntryTooLarge(
-                    f"entry of {len(data)} bytes exceeds the "
-                    f"{MAX_ENTRY_SIZE}-byte limit"
-                )
+        if self._gate is None:
+            for data in entries:
+                if not isinstance(data, bytes):
+                    raise TypeError("entries must be bytes")
+                if len(data) > MAX_ENTRY_SIZE:
+                    raise EntryTooLarge(
+                        f"entry of {len(data)} bytes exceeds the "
+                        f"{MAX_ENTRY_SIZE}-byte limit"
+                    )
         ticket = _Ticket(len(entries))
         if not entries:
             ticket.future.set_result([])
             return ticket.future
-        pending = [
-            _Pending(d, hash_leaf(d), ticket, slot) for slot, d in enumerate(entries)
-        ]
+        if self._gate is None:
+            pending = [
+                _Pending(d, hash_leaf(d), ticket, slot)
+                for slot, d in enumerate(entries)
+                if isinstance(d, bytes)
+            ]
+        else:
+            pending = [_Pending(d, b"", ticket, slot) for slot, d in enumerate(entries)]
         with self._cond:
             if self._failed is not None:
                 raise self._failed
@@ -360,10 +443,11 @@ class Sequencer:
         size = 0
         while self._queue and len(batch) < self._config.max_batch:
             item = self._queue[0]
-            if batch and size + len(item.data) > self._config.max_batch_bytes:
+            weight = len(item.data) if isinstance(item.data, bytes) else 1024
+            if batch and size + weight > self._config.max_batch_bytes:
                 break
             batch.append(self._queue.popleft())
-            size += len(item.data)
+            size += weight
         return batch
 
     def _recover(self) -> None:
@@ -386,6 +470,9 @@ class Sequencer:
             ) from e
 
     def _commit(self, batch: list[_Pending]) -> None:
+        if self._gate is not None:
+            self._commit_gated(batch, self._gate)
+            return
         state, head = self._state, self.head
         found = self._storage.find_leaf_hashes([p.leaf_hash for p in batch])
         for index in found.values():
@@ -398,6 +485,7 @@ class Sequencer:
         for p in batch:
             if p.leaf_hash not in assigned:
                 assigned[p.leaf_hash] = state.size + len(rows)
+                assert isinstance(p.data, bytes)  # submit checked it  # noqa: S101
                 rows.append(EntryRow(state.size + len(rows), p.leaf_hash, p.data))
         committed = self._write(state, head, rows)
         answered: set[bytes] = set()
@@ -405,13 +493,54 @@ class Sequencer:
             index = assigned[p.leaf_hash]
             duplicate = index < state.size or p.leaf_hash in answered
             answered.add(p.leaf_hash)
-            ticket = p.ticket
-            ticket.results[p.slot] = Committed(index, p.leaf_hash, duplicate, committed)
-            ticket.remaining -= 1
-            if ticket.remaining == 0 and not ticket.future.done():
-                ticket.future.set_result(ticket.results)  # type: ignore[arg-type]
+            p.ticket.settle(p.slot, Committed(index, p.leaf_hash, duplicate, committed))
 
-    def _write(self, state: TreeState, head: Head, rows: list[EntryRow]) -> Commit:
+    def _commit_gated(self, batch: list[_Pending], gate: Gate) -> None:
+        state, head = self._state, self.head
+        now_ms = self._now_ms(head)
+        decisions = gate.admit([p.data for p in batch], state.size, now_ms)
+        rows: list[EntryRow] = []
+        for decision in decisions:
+            if isinstance(decision, Accept):
+                leaf_hash = hash_leaf(decision.entry)
+                rows.append(EntryRow(state.size + len(rows), leaf_hash, decision.entry))
+        try:
+            committed = self._write(state, head, rows, gate.rows())
+        except BaseException:
+            gate.finish(committed=False)
+            raise
+        gate.finish(committed=True)
+        position = 0
+        for p, decision in zip(batch, decisions, strict=True):
+            if isinstance(decision, Accept):
+                row = rows[position]
+                position += 1
+                p.ticket.settle(
+                    p.slot, Committed(row.index, row.leaf_hash, False, committed)
+                )
+            elif isinstance(decision, Existing):
+                leaf = self._storage.read_leaf_hashes(
+                    decision.index, decision.index + 1
+                ) or [b""]
+                if decision.index >= committed.state.size or len(leaf[0]) != 32:
+                    p.ticket.settle(
+                        p.slot,
+                        IntegrityFailure(f"entry {decision.index} is not stored"),
+                    )
+                    continue
+                p.ticket.settle(
+                    p.slot, Committed(decision.index, leaf[0], True, committed)
+                )
+            else:
+                p.ticket.settle(p.slot, decision.error)
+
+    def _write(
+        self,
+        state: TreeState,
+        head: Head,
+        rows: list[EntryRow],
+        record_rows: Sequence[RecordRow] = (),
+    ) -> Commit:
         """Commit ``rows`` as the next leaves, with a newly signed checkpoint."""
         if not rows:
             return Commit(state, head, state.size, [])
@@ -424,7 +553,9 @@ class Sequencer:
             note = self._sign(new_state.size, new_state.root)
             return Head(new_state.size, new_state.root, note, self._now_ms(head))
 
-        new_head = self._storage.commit_batch(state.size, rows, full_tiles, make_head)
+        new_head = self._storage.commit_batch(
+            state.size, rows, full_tiles, make_head, record_rows
+        )
         for tile in full_tiles:
             nodes = (
                 TileNodes.from_levels(tile.nodes)

@@ -19,9 +19,18 @@ from sqlalchemy import (
     PrimaryKeyConstraint,
     Table,
     Text,
+    UniqueConstraint,
 )
 
-__all__ = ["checkpoints", "entries", "log_meta", "metadata", "tiles", "tree_head"]
+__all__ = [
+    "checkpoints",
+    "entries",
+    "log_meta",
+    "metadata",
+    "records",
+    "tiles",
+    "tree_head",
+]
 
 metadata = MetaData()
 
@@ -81,4 +90,21 @@ tree_head = Table(
     Column("note", LargeBinary, nullable=False),
     Column("made_at_ms", BigInteger, nullable=False),
     CheckConstraint("id = 1", name="tree_head_single_row"),
+)
+
+# One row per logged record: the subject chain (unique subject + revision) and
+# payload dedupe (payload_key: first 8 bytes of the payload's SHA-256, confirmed on
+# the full hash). Derived from the entries; written in the same transaction.
+records = Table(
+    "records",
+    metadata,
+    Column("idx", _Index, primary_key=True, autoincrement=False),
+    Column("subject", Text, nullable=False),
+    Column("revision", BigInteger, nullable=False),
+    Column("schema_name", Text, nullable=False),
+    Column("payload_key", BigInteger, nullable=False),
+    Column("payload_hash", LargeBinary(32), nullable=False),
+    UniqueConstraint("subject", "revision", name="records_subject_revision"),
+    Index("ix_records_payload_key", "payload_key"),
+    Index("ix_records_schema", "schema_name", "idx"),
 )

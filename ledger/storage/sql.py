@@ -28,12 +28,20 @@ from sqlalchemy.engine import URL, Connection, Engine, make_url
 
 from ledger.errors import IntegrityFailure, StorageUnavailable
 from ledger.integrate import FullTile
-from ledger.storage.schema import checkpoints, entries, log_meta, tiles, tree_head
+from ledger.storage.schema import (
+    checkpoints,
+    entries,
+    log_meta,
+    records,
+    tiles,
+    tree_head,
+)
 
 __all__ = [
     "EntryRow",
     "Head",
     "LogMeta",
+    "RecordRow",
     "SqlStorage",
     "StoredCheckpoint",
     "leaf_key",
@@ -80,6 +88,17 @@ class EntryRow:
     leaf_hash: bytes
     data: bytes
     leaf_key: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RecordRow:
+    """The record index row of one logged record."""
+
+    index: int
+    subject: str
+    revision: int
+    schema: str
+    payload_hash: bytes
 
 
 def leaf_key(leaf_hash: bytes) -> int:
@@ -305,6 +324,7 @@ class SqlStorage:
         rows: Sequence[EntryRow],
         full_tiles: Sequence[FullTile],
         make_head: Callable[[], Head],
+        record_rows: Sequence[RecordRow] = (),
     ) -> Head:
         """Write a batch and move the head from ``expected_size``, in ONE transaction.
 
@@ -321,6 +341,21 @@ class SqlStorage:
             with self._engine.begin() as conn:
                 if rows:
                     self._insert_entries(conn, rows)
+                if record_rows:
+                    conn.execute(
+                        sa.insert(records),
+                        [
+                            {
+                                "idx": r.index,
+                                "subject": r.subject,
+                                "revision": r.revision,
+                                "schema_name": r.schema,
+                                "payload_key": leaf_key(r.payload_hash),
+                                "payload_hash": r.payload_hash,
+                            }
+                            for r in record_rows
+                        ],
+                    )
                 if full_tiles:
                     conn.execute(
                         sa.insert(tiles),
@@ -476,6 +511,56 @@ class SqlStorage:
                     if key in wanted:
                         found[key] = min(index, found.get(key, index))
         return found
+
+    def find_payloads(self, payload_hashes: Sequence[bytes]) -> dict[bytes, int]:
+        """Map each already-logged record payload hash to its entry index."""
+        wanted = set(payload_hashes)
+        found: dict[bytes, int] = {}
+        keys = sorted({leaf_key(h) for h in wanted})
+        with self._connect() as conn:
+            for i in range(0, len(keys), _IN_CHUNK):
+                result = conn.execute(
+                    sa.select(records.c.payload_hash, records.c.idx).where(
+                        records.c.payload_key.in_(keys[i : i + _IN_CHUNK])
+                    )
+                )
+                for stored, index in result:
+                    if bytes(stored) in wanted:
+                        found[bytes(stored)] = index
+        return found
+
+    def record_heads(self, subjects: Sequence[str]) -> dict[str, RecordRow]:
+        """The latest logged revision of each subject that has one."""
+        heads: dict[str, RecordRow] = {}
+        unique = sorted(set(subjects))
+        with self._connect() as conn:
+            for i in range(0, len(unique), _IN_CHUNK):
+                result = conn.execute(
+                    sa.select(
+                        records.c.idx,
+                        records.c.subject,
+                        records.c.revision,
+                        records.c.schema_name,
+                        records.c.payload_hash,
+                    ).where(records.c.subject.in_(unique[i : i + _IN_CHUNK]))
+                )
+                for idx, subject, revision, schema, payload_hash in result:
+                    known = heads.get(subject)
+                    if known is None or revision > known.revision:
+                        heads[subject] = RecordRow(
+                            idx, subject, revision, schema, bytes(payload_hash)
+                        )
+        return heads
+
+    def record_indices(self, schemas: Sequence[str]) -> list[int]:
+        """Entry indices of every record of these schemas, in log order."""
+        with self._connect() as conn:
+            result = conn.execute(
+                sa.select(records.c.idx)
+                .where(records.c.schema_name.in_(list(schemas)))
+                .order_by(records.c.idx)
+            )
+            return [idx for (idx,) in result]
 
     def read_entries(self, start: int, end: int) -> list[EntryRow]:
         """Entries with ``start <= index < end``, in index order (gaps stay gaps)."""

@@ -1,0 +1,269 @@
+"""The record layer of the write path: checked submissions and the writer's gate.
+
+A submission is a DSSE envelope. Everything that does not depend on the log's
+position is checked by ``prepare_submission`` in the caller's thread: (1) the
+envelope's form, (2) its payload type, (3) the record's form, (4) a registered
+schema and a body that fits it, (5) ``issued_at`` within its window, (6) every
+signature, by a key the registry knows.
+
+What does depend on the position is decided by ``RecordGate.admit`` in the
+sequencer's writer thread, batch by batch and in order, so two writers racing for
+one revision cannot both win: (7) a payload already logged is answered with its
+original entry (idempotent retries, re-signed copies included), (8) the revision
+continues the subject's chain (gapless, ``prev`` naming the current head), (9) the
+signers are authorized by the key registry as of this entry. Accepted records
+become log entries ``{"envelope", "logged_at"}``; their index rows are written in
+the same transaction; a batch that does not commit leaves the gate as it was.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ledger.errors import (
+    IntegrityFailure,
+    IssuedAtOutOfWindow,
+    SkippedRevision,
+    StaleRevision,
+    WrongPayloadType,
+    WrongPrev,
+)
+from ledger.sequencer import Accept, Decision, Existing, Refuse
+from ledger.storage.sql import RecordRow, SqlStorage
+from verifier.dsse import Envelope, parse_envelope, verify_envelope
+from verifier.errors import VerificationError
+from verifier.record import (
+    RECORD_PAYLOAD_TYPE,
+    Record,
+    format_log_entry,
+    format_timestamp,
+    parse_log_entry,
+    parse_record,
+    parse_timestamp,
+)
+from verifier.registry import (
+    GENESIS,
+    GRANT,
+    REGISTRY_SCHEMAS,
+    REVOKE,
+    KeyRegistry,
+    parse_genesis,
+)
+from verifier.schema import Schema, check
+from verifier.schemas import get_schema
+
+__all__ = [
+    "DEFAULT_SKEW",
+    "RecordGate",
+    "Submission",
+    "prepare_submission",
+]
+
+DEFAULT_SKEW = dt.timedelta(minutes=5)
+
+
+@dataclass(frozen=True, slots=True)
+class Submission:
+    """An envelope checked as far as it can be without the log's position."""
+
+    envelope: Envelope
+    record: Record
+    schema: Schema
+    signers: tuple[str, ...]
+
+    @property
+    def payload_hash(self) -> bytes:
+        """SHA-256 of the record payload (what dedupe and ``prev`` use)."""
+        return hashlib.sha256(self.record.payload).digest()
+
+
+def prepare_submission(
+    source: bytes | Mapping[str, Any],
+    public_key: Callable[[str], bytes | None],
+    now: dt.datetime,
+    skew: dt.timedelta = DEFAULT_SKEW,
+) -> Submission:
+    """Check an envelope as far as possible outside the writer (steps 1 to 6).
+
+    ``public_key`` looks up keys the registry has ever granted; a genesis record
+    is checked against the admin keys it lists itself.
+
+    Raises:
+        MalformedInput: bad envelope, record, schema (``UnknownSchema``) or body
+            (``SchemaViolation``).
+        WrongPayloadType: not ``application/vnd.saksi.record+json``.
+        IssuedAtOutOfWindow: ``issued_at`` in the future beyond ``skew``, or
+            older than the schema allows.
+        UnknownKey, SignatureInvalid: a signature by an unknown key, or one that
+            does not verify.
+    """
+    envelope = parse_envelope(source)  # (1)
+    if envelope.payload_type != RECORD_PAYLOAD_TYPE:  # (2)
+        raise WrongPayloadType(
+            f"payloadType must be {RECORD_PAYLOAD_TYPE}, "
+            f"found {envelope.payload_type[:80]!r}"
+        )
+    record = parse_record(envelope.payload)  # (3)
+    schema = get_schema(record.schema)  # (4)
+    check(schema, record.body, record.subject)
+    issued = parse_timestamp(record.issued_at, "issued_at")  # (5)
+    if issued > now + skew:
+        raise IssuedAtOutOfWindow(
+            f"issued_at {record.issued_at} is in the future (now "
+            f"{format_timestamp(now)}; allowed clock skew {skew})"
+        )
+    if issued < now - dt.timedelta(days=schema.max_age_days):
+        raise IssuedAtOutOfWindow(
+            f"issued_at {record.issued_at} is older than the "
+            f"{schema.max_age_days} days {schema.name} records may wait"
+        )
+    lookup = public_key
+    if record.schema == GENESIS.name:
+        lookup = {a.keyid: a.public_key for a in parse_genesis(record).admins}.get
+    signers = verify_envelope(envelope, lookup)  # (6)
+    return Submission(envelope, record, schema, signers)
+
+
+class RecordGate:
+    """Steps 7 to 9 in the writer thread, with undo for batches that fail."""
+
+    def __init__(self, storage: SqlStorage, registry: KeyRegistry) -> None:
+        self._storage = storage
+        self.registry = registry
+        self._rows: list[RecordRow] = []
+        self._undo: list[tuple[str | None, Any]] = []
+
+    @classmethod
+    def load(cls, storage: SqlStorage) -> RecordGate:
+        """Rebuild the key registry by replaying the registry records in the log.
+
+        Raises:
+            IntegrityFailure: stored registry records no longer replay.
+        """
+        registry = KeyRegistry()
+        for index in storage.record_indices(list(REGISTRY_SCHEMAS)):
+            rows = storage.read_entries(index, index + 1)
+            try:
+                entry = parse_log_entry(rows[0].data)
+                record = parse_record(entry.envelope.payload)
+                signers = tuple(s.keyid for s in entry.envelope.signatures)
+                registry.admit(
+                    record,
+                    REGISTRY_SCHEMAS[record.schema],
+                    signers,
+                    index,
+                    entry.logged_at,
+                )
+            except (VerificationError, IndexError) as e:
+                raise IntegrityFailure(
+                    f"registry record at entry {index} does not replay: {e}"
+                ) from e
+        return cls(storage, registry)
+
+    def public_key(self, keyid: str) -> bytes | None:
+        """Any key the registry has ever granted (for ``prepare_submission``)."""
+        return self.registry.public_key(keyid)
+
+    # -- the Gate protocol of ledger.sequencer -------------------------------------
+
+    def admit(
+        self, items: Sequence[object], first_index: int, now_ms: int
+    ) -> list[Decision]:
+        """Decide each submission in order; accepted ones get consecutive indices."""
+        self._rows, self._undo = [], []
+        subs = [item for item in items if isinstance(item, Submission)]
+        logged_at = format_timestamp(dt.datetime.fromtimestamp(now_ms / 1000, dt.UTC))
+        stored = self._storage.find_payloads([s.payload_hash for s in subs])
+        heads = self._storage.record_heads([s.record.subject for s in subs])
+        batch_payloads: dict[bytes, int] = {}
+        index = first_index
+        decisions: list[Decision] = []
+        for item in items:
+            if not isinstance(item, Submission):
+                decisions.append(Refuse(TypeError("the record gate takes Submissions")))
+                continue
+            payload_hash = item.payload_hash
+            known = batch_payloads.get(payload_hash, stored.get(payload_hash))
+            if known is not None:  # (7)
+                decisions.append(Existing(known))
+                continue
+            try:
+                self._check_chain(item.record, heads.get(item.record.subject))  # (8)
+                self._authorize(item, index, logged_at)  # (9)
+                entry = format_log_entry(item.envelope, logged_at)
+            except (VerificationError, StaleRevision, SkippedRevision, WrongPrev) as e:
+                decisions.append(Refuse(e))
+                continue
+            row = RecordRow(
+                index,
+                item.record.subject,
+                item.record.revision,
+                item.record.schema,
+                payload_hash,
+            )
+            heads[item.record.subject] = row
+            batch_payloads[payload_hash] = index
+            self._rows.append(row)
+            decisions.append(Accept(entry))
+            index += 1
+        return decisions
+
+    def rows(self) -> Sequence[RecordRow]:
+        """The index rows of the records accepted by the last ``admit``."""
+        return self._rows
+
+    def finish(self, committed: bool) -> None:
+        """The batch committed (keep its effects) or did not (undo them)."""
+        if not committed:
+            for keyid, previous in reversed(self._undo):
+                if keyid is None:
+                    self.registry.genesis = previous
+                elif previous is None:
+                    self.registry.grants.pop(keyid, None)
+                else:
+                    self.registry.grants[keyid] = previous
+        self._rows, self._undo = [], []
+
+    # -- steps ---------------------------------------------------------------------
+
+    @staticmethod
+    def _check_chain(record: Record, head: RecordRow | None) -> None:
+        current = None if head is None else head.revision
+        current_hash = None if head is None else head.payload_hash.hex()
+        expected = 0 if head is None else head.revision + 1
+        if record.revision < expected:
+            raise StaleRevision(
+                f"{record.subject} is already at revision {current}; "
+                f"revision {record.revision} is taken (fetch the current head "
+                "and resubmit as the next revision)",
+                current,
+                current_hash,
+            )
+        if record.revision > expected:
+            raise SkippedRevision(
+                f"{record.subject} is at revision "
+                f"{'none' if current is None else current}; the next is {expected}, "
+                f"found {record.revision}",
+                current,
+                current_hash,
+            )
+        if head is not None and record.prev != current_hash:
+            raise WrongPrev(
+                f"prev must be {current_hash}, the payload hash of {record.subject} "
+                f"revision {current}",
+                current,
+                current_hash,
+            )
+
+    def _authorize(self, item: Submission, index: int, logged_at: str) -> None:
+        record = item.record
+        if record.schema in (GENESIS.name, GRANT.name, REVOKE.name):
+            self._undo.append((None, self.registry.genesis))
+            for keyid in {record.body.get("keyid"), record.body.get("replaces")}:
+                if isinstance(keyid, str):
+                    self._undo.append((keyid, self.registry.grants.get(keyid)))
+        self.registry.admit(record, item.schema, item.signers, index, logged_at)

@@ -1,0 +1,233 @@
+"""The record write path on SQLite and PostgreSQL: genesis, replay, chains, races."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import pytest
+
+from keys import Ed25519Signer
+from ledger.check import check_log
+from ledger.errors import SkippedRevision, StaleRevision, WrongPayloadType, WrongPrev
+from ledger.records import prepare_submission
+from tests.conftest import ORIGIN
+from tests.recordlog import ADMINS, RecordLog, b64
+from verifier.checkpoint import verify_inclusion_in_checkpoint
+from verifier.dsse import UnknownKey, envelope_to_json, sign_envelope
+from verifier.errors import SignatureInvalid
+from verifier.registry import GRANT, KeyRevoked, ThresholdNotMet
+from verifier.schemas import UnknownSchema
+
+TPS = "3171011001001"
+
+
+@pytest.fixture
+def log(db_url, signer):
+    record_log = RecordLog(db_url, signer)
+    yield record_log
+    record_log.close()
+
+
+def verify(receipt, signer):
+    verify_inclusion_in_checkpoint(
+        receipt.checkpoint,
+        signer.verifier_key,
+        ORIGIN,
+        receipt.index,
+        receipt.leaf_hash,
+        receipt.proof,
+    )
+
+
+def test_genesis_is_entry_zero_and_grants_follow(log, signer):
+    assert log.genesis.index == 0
+    verify(log.genesis, signer)
+    officer = Ed25519Signer("officer", bytes([50]) * 32)
+    receipt = log.grant(officer, "tps_officer", TPS)
+    assert receipt.index == 1
+    verify(receipt, signer)
+    assert log.gate.registry.grants[officer.keyid].role == "tps_officer"
+
+
+def test_replays_add_no_leaf_even_re_signed(log, signer):
+    keys = [Ed25519Signer(f"k{i}", bytes([60 + i]) * 32) for i in range(5)]
+    payloads = [log.grant_payload(k, "tps_officer", TPS) for k in keys]
+    first = [log.submit(p, ADMINS[:1]) for p in payloads]
+    size = log.ledger.size
+    # The identical envelopes again, then the same payloads signed by other
+    # admins (a new, different envelope: Ed25519 signatures are not unique).
+    again = [log.ledger.submit(log.prepare(p, ADMINS[:1])) for p in payloads]
+    resigned = [log.ledger.submit(log.prepare(p, ADMINS[1:3])) for p in payloads]
+    assert log.ledger.size == size
+    for a, b, c in zip(first, again, resigned, strict=True):
+        assert a.index == b.index == c.index
+        assert b.duplicate
+        assert c.duplicate
+        verify(c, signer)
+
+
+def test_chain_conflicts_name_the_current_head(log):
+    key = Ed25519Signer("k", bytes([70]) * 32)
+    log.grant(key, "tps_officer", TPS)
+    current_revision, current_hash = log.heads[f"keys/{key.keyid}"]
+    size = log.ledger.size
+    subject = f"keys/{key.keyid}"
+    body = {"keyid": key.keyid, "reason_code": "retired"}
+    stale = log.payload("keys.revoke/v1", subject, body, revision=0, prev=None)
+    with pytest.raises(StaleRevision) as err:
+        log.ledger.submit(log.prepare(stale, ADMINS[:1]))
+    assert (err.value.revision, err.value.payload_hash) == (0, current_hash)
+    skipped = log.payload(
+        "keys.revoke/v1", subject, body, revision=2, prev=current_hash, reason="x"
+    )
+    with pytest.raises(SkippedRevision):
+        log.ledger.submit(log.prepare(skipped, ADMINS[:1]))
+    wrong = log.payload(
+        "keys.revoke/v1", subject, body, revision=1, prev="00" * 32, reason="x"
+    )
+    with pytest.raises(WrongPrev) as err:
+        log.ledger.submit(log.prepare(wrong, ADMINS[:1]))
+    assert err.value.payload_hash == current_hash
+    assert log.ledger.size == size
+    assert current_revision == 0
+
+
+def test_refusals_change_nothing(log):
+    size = log.ledger.size
+    officer = Ed25519Signer("officer", bytes([71]) * 32)
+    new_admin = Ed25519Signer("admin-new", bytes([72]) * 32)
+    with pytest.raises(ThresholdNotMet):
+        log.ledger.submit(
+            log.prepare(log.grant_payload(new_admin, "admin", ""), ADMINS[:1])
+        )
+    with pytest.raises(UnknownKey):
+        log.prepare(log.grant_payload(officer, "tps_officer", TPS), [officer])
+    log.grant(officer, "tps_officer", TPS)
+    log.revoke(officer)
+    size = log.ledger.size
+    target = Ed25519Signer("t", bytes([73]) * 32)
+    with pytest.raises(KeyRevoked):
+        log.ledger.submit(
+            log.prepare(log.grant_payload(target, "tps_officer", TPS), [officer])
+        )
+    with pytest.raises(UnknownSchema):
+        log.prepare(
+            log.payload("results.tally/v1", f"results/ppwp/{TPS}", {}), ADMINS[:1]
+        )
+    envelope = envelope_to_json(
+        sign_envelope(
+            "text/plain", log.grant_payload(target, "tps_officer", TPS), ADMINS[:1]
+        )
+    )
+    with pytest.raises(WrongPayloadType):
+        prepare_submission(envelope, log.gate.public_key, log.now())
+    tampered = envelope_to_json(
+        sign_envelope(
+            "application/vnd.saksi.record+json",
+            log.grant_payload(target, "tps_officer", TPS),
+            ADMINS[:1],
+        )
+    )
+    tampered["signatures"][0]["keyid"] = ADMINS[1].keyid
+    with pytest.raises(SignatureInvalid):
+        prepare_submission(tampered, log.gate.public_key, log.now())
+    assert log.ledger.size == size
+
+
+def test_a_batch_decides_each_envelope_on_its_own(log, signer):
+    keys = [Ed25519Signer(f"b{i}", bytes([80 + i]) * 32) for i in range(4)]
+    good = [
+        log.prepare(log.grant_payload(k, "tps_officer", TPS), ADMINS[:1]) for k in keys
+    ]
+    admin = Ed25519Signer("b-admin", bytes([90]) * 32)
+    refused = log.prepare(log.grant_payload(admin, "admin", ""), ADMINS[:1])
+    size = log.ledger.size
+    results = log.ledger.submit_many(
+        [good[0], refused, good[1], good[0], good[2], good[3]]
+    )
+    assert isinstance(results[1], ThresholdNotMet)
+    indices = [r.index for r in results if not isinstance(r, Exception)]
+    assert indices == [size, size + 1, size, size + 2, size + 3]
+    assert results[3].duplicate
+    assert log.ledger.size == size + 4
+    for r in results:
+        if not isinstance(r, Exception):
+            verify(r, signer)
+
+
+def test_racing_writers_one_wins_each_revision(log):
+    # 50 writers race for revision 0 of one subject, then 50 for revision 1:
+    # exactly one wins each time, the rest get a conflict naming the winner.
+    key = Ed25519Signer("raced", bytes([91]) * 32)
+    subject = f"keys/{key.keyid}"
+    outcomes: list = []
+    lock = threading.Lock()
+
+    def race(payloads):
+        subs = [log.prepare(p, ADMINS[:1]) for p in payloads]
+        barrier = threading.Barrier(len(subs))
+
+        def worker(sub):
+            barrier.wait()
+            try:
+                result = log.ledger.submit(sub)
+            except StaleRevision as e:
+                result = e
+            with lock:
+                outcomes.append(result)
+
+        threads = [threading.Thread(target=worker, args=(s,)) for s in subs]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+
+    holders = [f"holder {i}" for i in range(50)]
+    race(
+        [
+            log.payload(
+                GRANT.name,
+                subject,
+                {
+                    "keyid": key.keyid,
+                    "public_key": b64(key.public_key),
+                    "role": "tps_officer",
+                    "scope": TPS,
+                    "holder": h,
+                },
+                revision=0,
+                prev=None,
+            )
+            for h in holders
+        ]
+    )
+    wins = [o for o in outcomes if not isinstance(o, Exception)]
+    assert len(wins) == 1
+    assert all(
+        isinstance(o, StaleRevision) and o.revision == 0
+        for o in outcomes
+        if o not in wins
+    )
+    heads = log.storage.record_heads([subject])
+    assert heads[subject].revision == 0
+    assert heads[subject].index == wins[0].index
+
+
+def test_restart_replays_the_registry_from_the_log(log, signer):
+    officer = Ed25519Signer("officer", bytes([92]) * 32)
+    revoked = Ed25519Signer("gone", bytes([93]) * 32)
+    log.grant(officer, "district_recap", TPS[:6])
+    log.grant(revoked, "tps_officer", TPS)
+    log.revoke(revoked)
+    before = dict(log.gate.registry.grants)
+    log.close()
+    log.open()
+    assert log.gate.registry.grants == before
+    body = json.loads(log.grant_payload(officer, "district_recap", TPS[:6]))["body"]
+    stale = log.payload(
+        GRANT.name, f"keys/{officer.keyid}", body, revision=0, prev=None
+    )
+    with pytest.raises(StaleRevision):
+        log.ledger.submit(log.prepare(stale, ADMINS[:1]))
+    assert check_log(log.storage, signer.verifier_key, ORIGIN).ok
