@@ -25,19 +25,30 @@ __all__ = [
 
 
 class LedgerError(Exception):
-    """Base class of everything the ledger raises on purpose."""
+    """Base class of everything the ledger raises on purpose.
+
+    ``cause`` is a stable slug per class: the HTTP API's problem type keys on it.
+    """
+
+    cause = "ledger-error"
 
 
 class EntryRejected(LedgerError):
     """The client's entry is unacceptable (maps to 400/413/422)."""
 
+    cause = "entry-rejected"
+
 
 class EntryTooLarge(EntryRejected):
     """The entry exceeds 65,535 bytes, the tlog-tiles entry bundle limit (413)."""
 
+    cause = "entry-too-large"
+
 
 class Pushback(LedgerError):
     """Too much work queued: retry later (503 with Retry-After)."""
+
+    cause = "overloaded"
 
     def __init__(self, message: str, retry_after: float = 1.0) -> None:
         super().__init__(message)
@@ -47,25 +58,37 @@ class Pushback(LedgerError):
 class OutOfRange(LedgerError):
     """An index or size beyond the tree (400/404)."""
 
+    cause = "out-of-range"
+
 
 class StorageUnavailable(LedgerError):
     """The database cannot be reached or refused the write; nothing was acknowledged."""
+
+    cause = "storage-unavailable"
 
 
 class IntegrityFailure(LedgerError):
     """Stored data does not rebuild the signed tree: stop writing and alert."""
 
+    cause = "integrity-failure"
+
 
 class SignerUnavailable(LedgerError):
     """The log key could not sign a checkpoint; nothing was acknowledged."""
+
+    cause = "signer-unavailable"
 
 
 class WrongPayloadType(EntryRejected):
     """The envelope's payloadType is not the Saksi record type."""
 
+    cause = "wrong-payload-type"
+
 
 class IssuedAtOutOfWindow(EntryRejected):
     """``issued_at`` lies in the future beyond clock skew, or too far in the past."""
+
+    cause = "issued-at-window"
 
 
 class RevisionConflict(EntryRejected):
@@ -75,6 +98,8 @@ class RevisionConflict(EntryRejected):
         revision: the subject's current (latest logged) revision, or None.
         payload_hash: hex SHA-256 of that revision's payload, or None.
     """
+
+    cause = "revision-conflict"
 
     def __init__(
         self, message: str, revision: int | None, payload_hash: str | None
@@ -87,10 +112,16 @@ class RevisionConflict(EntryRejected):
 class StaleRevision(RevisionConflict):
     """The revision is already taken: someone else wrote it first (a lost race)."""
 
+    cause = "stale-revision"
+
 
 class SkippedRevision(RevisionConflict):
     """The revision is beyond the next one: revisions are gapless."""
 
+    cause = "skipped-revision"
+
 
 class WrongPrev(RevisionConflict):
     """``prev`` does not name the subject's current revision."""
+
+    cause = "wrong-prev"

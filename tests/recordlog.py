@@ -9,8 +9,9 @@ import json
 
 from keys import Ed25519Signer
 from keys.policy import DEFAULT_POLICY
-from ledger.ledger import AppendReceipt, Ledger
-from ledger.records import RecordGate, prepare_submission
+from ledger.ledger import AppendReceipt
+from ledger.records import prepare_submission
+from ledger.service import RecordService
 from ledger.storage.sql import SqlStorage
 from tests.conftest import ORIGIN, FixedClock, create_log
 from verifier.dsse import envelope_to_json, sign_envelope
@@ -56,21 +57,20 @@ class RecordLog:
         )
 
     def open(self) -> None:
-        self.storage = SqlStorage.open(self.url)
-        self.gate = RecordGate.load(self.storage)
-        self.ledger = Ledger(
-            self.storage,
+        self.service = RecordService(
+            SqlStorage.open(self.url),
             self.log_signer,
             self.log_signer.verifier_key,
             ORIGIN,
             clock=self.clock,
-            gate=self.gate,
         )
-        self.ledger.start()
+        self.storage = self.service.storage
+        self.gate = self.service.gate
+        self.ledger = self.service.ledger
+        self.service.start()
 
     def close(self) -> None:
-        self.ledger.close()
-        self.storage.close()
+        self.service.close()
 
     def now(self) -> dt.datetime:
         return dt.datetime.fromtimestamp(self.clock.now, dt.UTC)

@@ -20,13 +20,18 @@ def b64decode_strict(text: str, what: str) -> bytes:
         MalformedInput: bad characters, bad padding, or non-zero trailing bits.
     """
     if not _B64_CHARS.match(text) or len(text) % 4:
-        raise MalformedInput(f"{what}: expected canonical base64, found {text[:40]!r}")
+        raise MalformedInput(
+            f"{what}: expected canonical base64, found {text[:40]!r}",
+            cause="invalid-base64",
+        )
     try:
         raw = base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError) as e:
-        raise MalformedInput(f"{what}: invalid base64") from e
+        raise MalformedInput(f"{what}: invalid base64", cause="invalid-base64") from e
     if base64.b64encode(raw).decode("ascii") != text:
-        raise MalformedInput(f"{what}: non-canonical base64 {text[:40]!r}")
+        raise MalformedInput(
+            f"{what}: non-canonical base64 {text[:40]!r}", cause="invalid-base64"
+        )
     return raw
 
 

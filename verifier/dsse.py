@@ -53,6 +53,8 @@ class UnknownKey(SignatureInvalid):
         keyid: the unknown key ID (public information).
     """
 
+    cause = "unknown-key"
+
     def __init__(self, keyid: str) -> None:
         super().__init__(f"signature by an unknown key {keyid}")
         self.keyid = keyid
@@ -159,7 +161,8 @@ def parse_envelope(source: bytes | Mapping[str, Any]) -> Envelope:
         raise MalformedInput("envelope signatures: expected a non-empty list")
     if len(items) > MAX_SIGNATURES:
         raise MalformedInput(
-            f"envelope: {len(items)} signatures, at most {MAX_SIGNATURES} allowed"
+            f"envelope: {len(items)} signatures, at most {MAX_SIGNATURES} allowed",
+            cause="too-many-signatures",
         )
     signatures = []
     seen: set[str] = set()

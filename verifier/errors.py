@@ -18,15 +18,31 @@ __all__ = [
 
 
 class VerificationError(Exception):
-    """Anything the verifier refuses to accept (possibly an attack)."""
+    """Anything the verifier refuses to accept (possibly an attack).
+
+    Attributes:
+        cause: a stable slug naming why (``invalid-base64``, ``bad-signature``...):
+            what scripts and the HTTP API's problem types key on.
+    """
+
+    cause = "verification-failed"
+
+    def __init__(self, message: str = "", *, cause: str | None = None) -> None:
+        super().__init__(message)
+        if cause is not None:
+            self.cause = cause
 
 
 class MalformedInput(VerificationError):
     """Bad encoding: wrong line count, non-canonical base64, oversize, trailing data."""
 
+    cause = "malformed-input"
+
 
 class SignatureInvalid(VerificationError):
     """No valid signature from the pinned key, or a known key's signature fails."""
+
+    cause = "bad-signature"
 
 
 class ProofInvalid(VerificationError):
@@ -44,10 +60,12 @@ class ProofInvalid(VerificationError):
         expected: str | None = None,
         calculated: str | None = None,
     ) -> None:
-        super().__init__(message)
+        super().__init__(message, cause="proof-invalid")
         self.expected = expected
         self.calculated = calculated
 
 
 class Inconsistent(VerificationError):
     """A tree went backwards, or the same size shows two different roots (a fork)."""
+
+    cause = "inconsistent"

@@ -119,7 +119,9 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     result: dict[str, Any] = {}
     for name, item in pairs:
         if name in result:
-            raise MalformedInput(f"duplicate JSON member name {name[:40]!r}")
+            raise MalformedInput(
+                f"duplicate JSON member name {name[:40]!r}", cause="malformed-json"
+            )
         result[name] = item
     return result
 
@@ -129,14 +131,17 @@ def _no_float(text: str) -> int:
 
 
 def _no_constant(text: str) -> None:
-    raise MalformedInput(f"not JSON: {text}")
+    raise MalformedInput(f"not JSON: {text}", cause="malformed-json")
 
 
 def _integer(text: str) -> int:
     # Refuse huge literals by length before int() spends time on them.
     value = int(text) if len(text) <= 17 else MAX_SAFE_INTEGER + 1
     if not -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
-        raise MalformedInput(f"integer {text[:20]} is outside +-(2**53 - 1)")
+        raise MalformedInput(
+            f"integer {text[:20]} is outside +-(2**53 - 1)",
+            cause="integer-out-of-range",
+        )
     return value
 
 
@@ -148,11 +153,13 @@ def parse_json(data: bytes, max_size: int, what: str = "JSON") -> Any:  # noqa: 
             member name, a float, NaN or Infinity, or nested too deep.
     """
     if len(data) > max_size:
-        raise MalformedInput(f"{what}: {len(data)} bytes exceeds {max_size}")
+        raise MalformedInput(
+            f"{what}: {len(data)} bytes exceeds {max_size}", cause="too-large"
+        )
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:
-        raise MalformedInput(f"{what}: not UTF-8") from e
+        raise MalformedInput(f"{what}: not UTF-8", cause="malformed-json") from e
     try:
         value = json.loads(
             text,
@@ -162,11 +169,13 @@ def parse_json(data: bytes, max_size: int, what: str = "JSON") -> Any:  # noqa: 
             parse_constant=_no_constant,
         )
     except MalformedInput as e:
-        raise MalformedInput(f"{what}: {e}") from e
+        raise MalformedInput(f"{what}: {e}", cause=e.cause) from e
     except RecursionError as e:
-        raise MalformedInput(f"{what}: nested too deep") from e
+        raise MalformedInput(f"{what}: nested too deep", cause="malformed-json") from e
     except ValueError as e:
-        raise MalformedInput(f"{what}: not valid JSON ({e.args[0][:80]})") from e
+        raise MalformedInput(
+            f"{what}: not valid JSON ({e.args[0][:80]})", cause="malformed-json"
+        ) from e
     _check_strings_and_depth(value, what)
     return value
 
@@ -177,7 +186,9 @@ def _check_strings_and_depth(value: object, what: str) -> None:
     while stack:
         item, depth = stack.pop()
         if depth > MAX_DEPTH:
-            raise MalformedInput(f"{what}: nested deeper than {MAX_DEPTH} levels")
+            raise MalformedInput(
+                f"{what}: nested deeper than {MAX_DEPTH} levels", cause="malformed-json"
+            )
         if isinstance(item, dict):
             stack.extend((k, depth + 1) for k in item)
             stack.extend((v, depth + 1) for v in item.values())
@@ -187,7 +198,9 @@ def _check_strings_and_depth(value: object, what: str) -> None:
             try:
                 item.encode("utf-8")
             except UnicodeEncodeError as e:
-                raise MalformedInput(f"{what}: a string holds a lone surrogate") from e
+                raise MalformedInput(
+                    f"{what}: a string holds a lone surrogate", cause="malformed-json"
+                ) from e
 
 
 def parse_canonical(data: bytes, max_size: int, what: str = "JSON") -> Any:  # noqa: ANN401
@@ -199,5 +212,7 @@ def parse_canonical(data: bytes, max_size: int, what: str = "JSON") -> Any:  # n
     """
     value = parse_json(data, max_size, what)
     if canonicalize(value) != data:
-        raise MalformedInput(f"{what}: not in RFC 8785 canonical form")
+        raise MalformedInput(
+            f"{what}: not in RFC 8785 canonical form", cause="non-canonical-json"
+        )
     return value

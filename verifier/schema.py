@@ -45,8 +45,10 @@ class SchemaViolation(MalformedInput):
         path: where, e.g. ``body.votes[3].count``.
     """
 
-    def __init__(self, path: str, message: str) -> None:
-        super().__init__(f"{path}: {message}")
+    cause = "schema-violation"
+
+    def __init__(self, path: str, message: str, cause: str | None = None) -> None:
+        super().__init__(f"{path}: {message}", cause=cause)
         self.path = path
 
 
@@ -104,6 +106,7 @@ class Int:
                 path,
                 f"expected an integer from {self.minimum} to {self.maximum}, "
                 f"found {value}",
+                cause="integer-out-of-range",
             )
 
 
@@ -228,7 +231,9 @@ class Obj:
             raise SchemaViolation(path, f"expected an object, found {_kind(value)}")
         unknown = sorted(set(value) - set(self.fields))
         if unknown:
-            raise SchemaViolation(path, f"unknown member {unknown[0][:40]!r}")
+            raise SchemaViolation(
+                path, f"unknown member {unknown[0][:40]!r}", cause="unknown-field"
+            )
         for name, kind in self.fields.items():
             if name in value:
                 kind.check(value[name], f"{path}.{name}")

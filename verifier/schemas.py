@@ -18,6 +18,8 @@ SCHEMAS: dict[str, Schema] = {**REGISTRY_SCHEMAS}
 class UnknownSchema(MalformedInput):
     """A record names a schema that is not registered."""
 
+    cause = "unknown-schema"
+
 
 def get_schema(name: str) -> Schema:
     """The registered schema called ``name``.

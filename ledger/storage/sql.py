@@ -552,6 +552,16 @@ class SqlStorage:
                         )
         return heads
 
+    def subject_indices(self, subject: str) -> list[int]:
+        """Entry indices of every revision of ``subject``, oldest first."""
+        with self._connect() as conn:
+            result = conn.execute(
+                sa.select(records.c.idx)
+                .where(records.c.subject == subject)
+                .order_by(records.c.revision)
+            )
+            return [idx for (idx,) in result]
+
     def record_indices(self, schemas: Sequence[str]) -> list[int]:
         """Entry indices of every record of these schemas, in log order."""
         with self._connect() as conn:

@@ -1,0 +1,133 @@
+"""RFC 9457 problem details: the one table from error cause to HTTP status.
+
+Every refusal carries ``type`` (``/problems/<cause>``, stable: scripts key on it),
+``title``, ``status``, ``detail`` (what was expected and what was found) and, where
+useful, extension members (``current_revision`` for chain conflicts). Responses
+never carry a stack trace or key material; an unexpected error is logged with its
+traceback on the server and answered with a bare 500.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["PROBLEMS", "Problem", "ProblemError", "problem_body", "problem_for"]
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One problem type: its HTTP status and a short title."""
+
+    status: int
+    title: str
+
+
+PROBLEMS: dict[str, Problem] = {
+    # The request itself
+    "malformed-json": Problem(400, "The body is not valid JSON"),
+    "body-too-large": Problem(413, "The request body is too large"),
+    "unsupported-media-type": Problem(415, "Send application/json"),
+    "malformed-request": Problem(400, "The request does not have the expected form"),
+    # The envelope
+    "malformed-input": Problem(400, "The envelope is malformed"),
+    "invalid-base64": Problem(400, "A field is not canonical base64"),
+    "too-many-signatures": Problem(400, "The envelope carries too many signatures"),
+    "wrong-payload-type": Problem(400, "The payloadType is not a Saksi record"),
+    "bad-signature": Problem(400, "A signature does not verify"),
+    "unknown-key": Problem(403, "A signature is by a key the log does not know"),
+    # The record
+    "non-canonical-json": Problem(400, "The payload is not RFC 8785 canonical JSON"),
+    "not-an-integer": Problem(400, "A number is not an integer"),
+    "integer-out-of-range": Problem(422, "An integer is out of range"),
+    "too-large": Problem(413, "The payload is too large"),
+    "entry-too-large": Problem(413, "The log entry would exceed 65,535 bytes"),
+    "unknown-schema": Problem(422, "The record names an unknown schema"),
+    "unknown-field": Problem(422, "The record has a field its schema does not"),
+    "schema-violation": Problem(422, "The record does not match its schema"),
+    "issued-at-window": Problem(422, "issued_at is outside the accepted window"),
+    # Authorization
+    "key-revoked": Problem(403, "A signing key is revoked"),
+    "key-expired": Problem(403, "A signing key's grant has expired"),
+    "role-not-allowed": Problem(403, "The signer's role may not write this schema"),
+    "out-of-scope": Problem(403, "The subject is outside the signer's region scope"),
+    "threshold-not-met": Problem(403, "Too few admin signatures"),
+    "unauthorized": Problem(403, "The signers may not write this record"),
+    # The subject chain
+    "stale-revision": Problem(409, "That revision is already logged"),
+    "skipped-revision": Problem(409, "Revisions must not skip"),
+    "wrong-prev": Problem(409, "prev does not name the current revision"),
+    "revision-conflict": Problem(409, "The record does not continue its subject"),
+    # Reads
+    "out-of-range": Problem(404, "Beyond the log"),
+    "not-found": Problem(404, "Not found"),
+    # Load and the server
+    "rate-limited": Problem(429, "Too many requests"),
+    "overloaded": Problem(503, "The log is busy"),
+    "storage-unavailable": Problem(503, "The database is unavailable"),
+    "signer-unavailable": Problem(503, "The log key is unavailable"),
+    "integrity-failure": Problem(500, "The log stopped writing: integrity failure"),
+    "internal-error": Problem(500, "Internal error"),
+}
+
+
+class ProblemError(Exception):
+    """Raised by route code to answer with a problem of ``cause``."""
+
+    def __init__(
+        self,
+        cause: str,
+        detail: str,
+        *,
+        retry_after: float | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.cause = cause if cause in PROBLEMS else "internal-error"
+        self.detail = detail
+        self.retry_after = retry_after
+        self.extra = extra or {}
+
+
+def problem_for(error: BaseException) -> ProblemError:
+    """Map a ledger or verifier error to its problem (unknown causes: 500)."""
+    if isinstance(error, ProblemError):
+        return error
+    cause = getattr(error, "cause", None)
+    if not isinstance(cause, str) or cause not in PROBLEMS:
+        return ProblemError("internal-error", "internal error")
+    extra: dict[str, Any] = {}
+    if hasattr(error, "revision") and hasattr(error, "payload_hash"):
+        extra = {
+            "current_revision": error.revision,
+            "current_payload_hash": error.payload_hash,
+        }
+    path = getattr(error, "path", None)
+    if isinstance(path, str):
+        extra["path"] = path
+    retry = getattr(error, "retry_after", None)
+    return ProblemError(
+        cause,
+        str(error)[:1000],
+        retry_after=retry if isinstance(retry, float | int) else None,
+        extra=extra,
+    )
+
+
+def problem_body(problem: ProblemError, instance: str | None = None) -> dict[str, Any]:
+    """The problem+json document for ``problem``."""
+    spec = PROBLEMS[problem.cause]
+    body: dict[str, Any] = {
+        "type": f"/problems/{problem.cause}",
+        "title": spec.title,
+        "status": spec.status,
+        "detail": problem.detail
+        if spec.status < 500 or problem.cause != "internal-error"
+        else "internal error",
+    }
+    if instance is not None:
+        body["instance"] = instance
+    body.update(problem.extra)
+    return body

@@ -1,0 +1,196 @@
+"""Writes (one envelope or a batch) and entry reads."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from api.bodies import read_json, receipt_json
+from api.deps import Limits, Service, Settings
+from api.errors import ProblemError, problem_body, problem_for
+from api.schemas import (
+    BatchResultModel,
+    EntryModel,
+    HistoryModel,
+    ProblemModel,
+    ReceiptModel,
+)
+from ledger.ledger import AppendReceipt
+from ledger.records import Submission
+from ledger.service import RecordService
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/v1", tags=["entries"])
+
+_WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ProblemModel, "description": "problem+json"}
+    for code in (400, 403, 409, 413, 415, 422, 429, 503)
+}
+_CREATED: dict[int | str, dict[str, Any]] = {
+    200: {"model": ReceiptModel, "description": "already logged: the original entry"}
+}
+
+
+def _client(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def _check_client(request: Request, limits: Limits) -> None:
+    wait = limits.client.take(_client(request), time.monotonic())
+    if wait:
+        raise ProblemError(
+            "rate-limited", "too many requests from this address", retry_after=wait
+        )
+
+
+def _check_keys(submission: Submission, limits: Limits) -> None:
+    now = time.monotonic()
+    for keyid in submission.signers:
+        wait = limits.key.take(keyid, now)
+        if wait:
+            raise ProblemError(
+                "rate-limited",
+                f"too many submissions signed by key {keyid}",
+                retry_after=wait,
+            )
+
+
+def _check_in_flight(request: Request, settings: Settings, count: int) -> None:
+    if request.app.state.in_flight + count > settings.max_in_flight:
+        raise ProblemError(
+            "overloaded", "too many submissions in flight", retry_after=1.0
+        )
+
+
+async def _submit(
+    request: Request, service: RecordService, submission: Submission
+) -> AppendReceipt:
+    request.app.state.in_flight += 1
+    try:
+        return await service.submit(submission)
+    finally:
+        request.app.state.in_flight -= 1
+
+
+@router.post(
+    "/entries",
+    status_code=201,
+    response_model=ReceiptModel,
+    responses=_CREATED | _WRITE_ERRORS,
+    summary="Append one signed record (a DSSE envelope)",
+)
+async def post_entry(
+    request: Request, service: Service, settings: Settings, limits: Limits
+) -> JSONResponse:
+    """Answered after the durable commit, with the receipt; idempotent."""
+    _check_client(request, limits)
+    envelope = await read_json(request, settings.max_body_bytes)
+    if not isinstance(envelope, dict):
+        raise ProblemError("malformed-input", "expected a DSSE envelope object")
+    submission = service.prepare(envelope)
+    _check_keys(submission, limits)
+    _check_in_flight(request, settings, 1)
+    receipt = await _submit(request, service, submission)
+    return JSONResponse(
+        receipt_json(receipt), status_code=200 if receipt.duplicate else 201
+    )
+
+
+@router.post(
+    "/entries/batch",
+    response_model=BatchResultModel,
+    responses=_WRITE_ERRORS,
+    summary="Append many envelopes; each is accepted or refused on its own",
+)
+async def post_batch(
+    request: Request, service: Service, settings: Settings, limits: Limits
+) -> JSONResponse:
+    """``{"envelopes": [...]}`` in; one ``{status, receipt | problem}`` each out."""
+    _check_client(request, limits)
+    body = await read_json(request, settings.max_batch_bytes)
+    if not isinstance(body, dict) or set(body) != {"envelopes"}:
+        raise ProblemError("malformed-request", 'expected {"envelopes": [...]}')
+    envelopes = body["envelopes"]
+    if not isinstance(envelopes, list) or not 1 <= len(envelopes) <= settings.max_batch:
+        raise ProblemError(
+            "malformed-request",
+            f"envelopes must be a list of 1 to {settings.max_batch} envelopes",
+        )
+    _check_in_flight(request, settings, len(envelopes))
+    prepared: list[Submission | ProblemError] = []
+    for envelope in envelopes:
+        try:
+            if not isinstance(envelope, dict):
+                raise ProblemError("malformed-input", "expected a DSSE envelope object")
+            submission = service.prepare(envelope)
+            _check_keys(submission, limits)
+            prepared.append(submission)
+        except Exception as e:  # each envelope is refused on its own
+            prepared.append(problem_for(e))
+    calls = [
+        _submit(request, service, item)
+        for item in prepared
+        if isinstance(item, Submission)
+    ]
+    outcomes = iter(await asyncio.gather(*calls, return_exceptions=True))
+    results: list[dict[str, Any]] = []
+    for item in prepared:
+        outcome: Any = item if isinstance(item, ProblemError) else next(outcomes)
+        if isinstance(outcome, BaseException):
+            problem = problem_for(outcome)
+            body_ = problem_body(problem)
+            results.append({"status": body_["status"], "problem": body_})
+        else:
+            results.append(
+                {
+                    "status": 200 if outcome.duplicate else 201,
+                    "receipt": receipt_json(outcome),
+                }
+            )
+    return JSONResponse({"results": results})
+
+
+@router.get(
+    "/entries/{index}",
+    response_model=EntryModel,
+    responses={404: {"description": "problem+json"}},
+    summary="One entry, decoded",
+)
+async def get_entry(index: int, service: Service) -> JSONResponse:
+    """The entry at ``index`` with its envelope and record summary."""
+    return JSONResponse(service.entry(index).to_json())
+
+
+@router.get(
+    "/subjects/{subject:path}",
+    response_model=HistoryModel,
+    responses={404: {"description": "problem+json"}},
+    summary="Every revision of a subject, with inclusion proofs",
+)
+async def get_history(subject: str, service: Service) -> JSONResponse:
+    """Oldest first; each proof is to the returned checkpoint."""
+    head = service.ledger.head  # one snapshot: size and note agree
+    checkpoint, size = head.note, head.size
+    views = [v for v in service.history(subject) if v.index < size]
+    if not views:
+        raise ProblemError("not-found", f"no records for subject {subject[:200]!r}")
+    revisions = []
+    for view in views:
+        item = view.to_json()
+        item["inclusion_proof"] = [
+            h.hex() for h in service.ledger.inclusion_proof(view.index, size)
+        ]
+        revisions.append(item)
+    return JSONResponse(
+        {
+            "subject": subject,
+            "tree_size": size,
+            "checkpoint": checkpoint.decode(),
+            "revisions": revisions,
+        }
+    )

@@ -1,0 +1,41 @@
+"""Liveness, and the documentation of every problem type."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+from api.deps import Service
+from api.errors import PROBLEMS, ProblemError
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz", summary="Liveness: the log's size and last checkpoint time")
+async def healthz(service: Service) -> JSONResponse:
+    """200 while the writer runs."""
+    head = service.ledger.head
+    return JSONResponse(
+        {
+            "status": "ok",
+            "tree_size": head.size,
+            "checkpoint_made_at_ms": head.made_at_ms,
+        }
+    )
+
+
+@router.get(
+    "/problems/{cause}",
+    responses={404: {"description": "problem+json"}},
+    summary="What a problem type means",
+)
+async def problem_doc(cause: str) -> JSONResponse:
+    """The title and status of the problem type ``/problems/<cause>``."""
+    spec = PROBLEMS.get(cause)
+    if spec is None:
+        raise ProblemError("not-found", f"no problem type {cause[:60]!r}")
+    return JSONResponse(
+        {"type": f"/problems/{cause}", "title": spec.title, "status": spec.status}
+    )

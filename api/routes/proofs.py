@@ -1,0 +1,81 @@
+"""Inclusion and consistency proofs, always with the checkpoint they prove against."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Query
+from fastapi.responses import JSONResponse
+
+from api.deps import Service
+from api.errors import ProblemError
+from api.schemas import ConsistencyModel, InclusionModel
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/v1/proofs", tags=["proofs"])
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"description": "problem+json"} for code in (400, 404)
+}
+
+
+@router.get(
+    "/inclusion",
+    response_model=InclusionModel,
+    responses=_ERRORS,
+    summary="Inclusion proof by index or by leaf hash",
+)
+async def inclusion(
+    service: Service,
+    index: int | None = Query(None, ge=0),
+    leaf_hash: str | None = Query(None, pattern="^[0-9a-f]{64}$"),
+) -> JSONResponse:
+    """Exactly one of ``index`` and ``leaf_hash``; the proof is to the current tree."""
+    if (index is None) == (leaf_hash is None):
+        raise ProblemError("malformed-request", "give exactly one of index, leaf_hash")
+    head = service.ledger.head
+    if index is None:
+        index = service.index_of_leaf(bytes.fromhex(str(leaf_hash)))
+    if index >= head.size:
+        raise ProblemError("out-of-range", f"entry {index} is beyond size {head.size}")
+    view = service.entry(index)
+    proof = service.ledger.inclusion_proof(index, head.size)
+    return JSONResponse(
+        {
+            "index": index,
+            "tree_size": head.size,
+            "leaf_hash": view.leaf_hash.hex(),
+            "inclusion_proof": [h.hex() for h in proof],
+            "checkpoint": head.note.decode(),
+        }
+    )
+
+
+@router.get(
+    "/consistency",
+    response_model=ConsistencyModel,
+    responses=_ERRORS,
+    summary="Consistency proof from an old tree size to a newer one",
+)
+async def consistency(
+    service: Service,
+    old: int = Query(..., ge=1),
+    new: int | None = Query(None, ge=1),
+) -> JSONResponse:
+    """``new`` defaults to the current size (the returned checkpoint's)."""
+    head = service.ledger.head
+    new_size = head.size if new is None else new
+    if not old <= new_size <= head.size:
+        raise ProblemError(
+            "out-of-range",
+            f"need 1 <= old <= new <= {head.size}, found {old}, {new_size}",
+        )
+    proof = service.ledger.consistency_proof(old, new_size)
+    return JSONResponse(
+        {
+            "old_size": old,
+            "new_size": new_size,
+            "consistency_proof": [h.hex() for h in proof],
+            "checkpoint": head.note.decode(),
+        }
+    )

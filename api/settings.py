@@ -1,0 +1,52 @@
+"""API settings: limits and rate limits, from arguments or ``SAKSI_*`` variables."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields
+
+__all__ = ["ApiSettings"]
+
+
+@dataclass(frozen=True, slots=True)
+class ApiSettings:
+    """Limits the API enforces before any work is done on a request.
+
+    Attributes:
+        max_body_bytes: largest single-envelope request body.
+        max_batch_bytes: largest batch request body.
+        max_batch: most envelopes in one batch request.
+        client_rate, client_burst: requests a second (and burst) per client address.
+        key_rate, key_burst: submissions a second (and burst) per signing key.
+        max_in_flight: submissions waiting for the writer before new ones get 503.
+    """
+
+    max_body_bytes: int = 128 * 1024
+    max_batch_bytes: int = 16 * 1024 * 1024
+    max_batch: int = 1000
+    client_rate: float = 2000.0
+    client_burst: float = 4000.0
+    key_rate: float = 200.0
+    key_burst: float = 1000.0
+    max_in_flight: int = 20_000
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> ApiSettings:
+        """Read ``SAKSI_MAX_BODY_BYTES`` and friends; unset ones keep defaults.
+
+        Raises:
+            ValueError: a variable that is not a number.
+        """
+        env = os.environ if environ is None else environ
+        values: dict[str, float | int] = {}
+        for spec in fields(cls):
+            raw = env.get(f"SAKSI_{spec.name.upper()}")
+            if raw is not None:
+                kind = float if spec.type in ("float", float) else int
+                try:
+                    values[spec.name] = kind(raw)
+                except ValueError as e:
+                    raise ValueError(
+                        f"SAKSI_{spec.name.upper()} must be a number, found {raw!r}"
+                    ) from e
+        return cls(**values)  # type: ignore[arg-type]

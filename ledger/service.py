@@ -1,0 +1,218 @@
+"""A running record log: the write path plus everything the read API serves.
+
+``RecordService`` owns the storage, the record gate and the ledger of one log, and
+answers the questions the HTTP API and the CLIs ask: tiles and entry bundles in the
+C2SP tlog-tiles layout (any full or partial tile within the current tree, read
+from stored tiles and entries), entries with their records, a subject's history,
+proofs, and the key registry as of any size. No HTTP here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ledger.errors import OutOfRange
+from ledger.ledger import AppendReceipt, Ledger
+from ledger.records import RecordGate, Submission, prepare_submission
+from ledger.sequencer import SequencerConfig
+from ledger.storage.sql import SqlStorage
+from ledger.tree.tiles import TILE_WIDTH, level_width
+from verifier.dsse import envelope_to_json
+from verifier.note import NoteSigner, VerifierKey
+from verifier.record import LogEntry, Record, parse_log_entry, parse_record
+from verifier.registry import REGISTRY_SCHEMAS, KeyRegistry
+from verifier.tiles import format_entry_bundle
+
+__all__ = ["EntryView", "RecordService"]
+
+
+@dataclass(frozen=True, slots=True)
+class EntryView:
+    """One logged entry, decoded."""
+
+    index: int
+    leaf_hash: bytes
+    data: bytes
+    entry: LogEntry
+    record: Record
+
+    def to_json(self) -> dict[str, Any]:
+        """The entry as the API shows it."""
+        return {
+            "index": self.index,
+            "leaf_hash": self.leaf_hash.hex(),
+            "logged_at": self.entry.logged_at,
+            "envelope": envelope_to_json(self.entry.envelope),
+            "record": {
+                "schema": self.record.schema,
+                "subject": self.record.subject,
+                "revision": self.record.revision,
+                "prev": self.record.prev,
+                "issued_at": self.record.issued_at,
+                "payload_hash": self.record.payload_hash,
+            },
+            "signers": [s.keyid for s in self.entry.envelope.signatures],
+        }
+
+
+class RecordService:
+    """One record log, opened on a database, with its writer running."""
+
+    def __init__(
+        self,
+        storage: SqlStorage,
+        signer: NoteSigner,
+        verifier_key: VerifierKey,
+        origin: str,
+        *,
+        clock: Callable[[], float],
+        config: SequencerConfig | None = None,
+    ) -> None:
+        self.storage = storage
+        self.origin = origin
+        self.verifier_key = verifier_key
+        self.clock = clock
+        self.gate = RecordGate.load(storage)
+        self.ledger = Ledger(
+            storage,
+            signer,
+            verifier_key,
+            origin,
+            clock=clock,
+            config=config,
+            gate=self.gate,
+        )
+
+    def start(self) -> None:
+        """Check storage and start the writer (see ``Ledger.start``)."""
+        self.ledger.start()
+
+    def close(self) -> None:
+        """Stop the writer and close the database."""
+        try:
+            self.ledger.close()
+        finally:
+            self.storage.close()
+
+    # -- writes -----------------------------------------------------------------
+
+    def prepare(self, envelope: bytes | dict[str, Any]) -> Submission:
+        """Check an envelope (``prepare_submission`` with this log's keys and clock).
+
+        Raises:
+            VerificationError, EntryRejected: see ``prepare_submission``.
+        """
+        now = dt.datetime.fromtimestamp(self.clock(), dt.UTC)
+        return prepare_submission(envelope, self.gate.public_key, now)
+
+    async def submit(self, submission: Submission) -> AppendReceipt:
+        """Append one checked submission; the receipt once it is durable.
+
+        Raises:
+            Whatever the gate refuses it with, or Pushback / StorageUnavailable.
+        """
+        return await self.ledger.submit_async(submission)
+
+    # -- reads ------------------------------------------------------------------
+
+    @property
+    def size(self) -> int:
+        """Entries in the log now."""
+        return self.ledger.size
+
+    def checkpoint(self) -> bytes:
+        """The latest signed checkpoint note."""
+        return self.ledger.checkpoint()
+
+    def tile(self, level: int, index: int, width: int) -> bytes:
+        """Hash tile ``level/index`` of ``width`` hashes (256 = full).
+
+        Raises:
+            OutOfRange: the tile is not (or not that wide) in the current tree.
+        """
+        available = level_width(self.size, level) - index * TILE_WIDTH
+        if index < 0 or width < 1 or width > min(TILE_WIDTH, available):
+            raise OutOfRange(f"tile {level}/{index} of width {width} is not published")
+        if width == TILE_WIDTH:
+            return self.storage.read_tile(level, index)
+        start = index * TILE_WIDTH
+        if level == 0:
+            hashes = self.storage.read_leaf_hashes(start, start + width)
+        else:
+            hashes = [
+                root
+                for _, _, root in self.storage.read_tile_rows(
+                    level - 1, start, start + width
+                )
+            ]
+        if len(hashes) != width:
+            raise OutOfRange(f"tile {level}/{index} is incomplete in storage")
+        return b"".join(hashes)
+
+    def entry_bundle(self, index: int, width: int) -> bytes:
+        """Entry bundle ``index`` with ``width`` entries (256 = full).
+
+        Raises:
+            OutOfRange: the bundle is not (or not that wide) in the current tree.
+        """
+        available = self.size - index * TILE_WIDTH
+        if index < 0 or width < 1 or width > min(TILE_WIDTH, available):
+            raise OutOfRange(f"entry bundle {index} of width {width} is not published")
+        start = index * TILE_WIDTH
+        rows = self.storage.read_entries(start, start + width)
+        return format_entry_bundle([r.data for r in rows])
+
+    def entry(self, index: int) -> EntryView:
+        """Entry ``index``, decoded.
+
+        Raises:
+            OutOfRange: no such entry.
+        """
+        if not 0 <= index < self.size:
+            raise OutOfRange(f"entry {index} is beyond the log size {self.size}")
+        row = self.storage.read_entries(index, index + 1)[0]
+        entry = parse_log_entry(row.data)
+        return EntryView(
+            index, row.leaf_hash, row.data, entry, parse_record(entry.envelope.payload)
+        )
+
+    def index_of_leaf(self, leaf_hash: bytes) -> int:
+        """The index of the entry with ``leaf_hash``.
+
+        Raises:
+            OutOfRange: no entry has it.
+        """
+        found = self.storage.find_leaf_hashes([leaf_hash])
+        index = found.get(leaf_hash)
+        if index is None or index >= self.size:
+            raise OutOfRange(f"no entry has leaf hash {leaf_hash.hex()}")
+        return index
+
+    def history(self, subject: str) -> list[EntryView]:
+        """Every logged revision of ``subject``, oldest first."""
+        return [self.entry(i) for i in self.storage.subject_indices(subject)]
+
+    def registry_at(self, size: int) -> KeyRegistry:
+        """The key registry as it stood after the first ``size`` entries.
+
+        Raises:
+            OutOfRange: ``size`` is beyond the log.
+        """
+        if not 0 <= size <= self.size:
+            raise OutOfRange(f"size {size} is beyond the log size {self.size}")
+        registry = KeyRegistry()
+        for index in self.storage.record_indices(list(REGISTRY_SCHEMAS)):
+            if index >= size:
+                break
+            view = self.entry(index)
+            registry.admit(
+                view.record,
+                REGISTRY_SCHEMAS[view.record.schema],
+                tuple(s.keyid for s in view.entry.envelope.signatures),
+                index,
+                view.entry.logged_at,
+            )
+        return registry
