@@ -64,7 +64,7 @@ class TilesClient:
 
     def __init__(self, prefix: str, vkey: str) -> None:
         self.prefix = prefix
-        name, keyid_hex, key_b64 = vkey.split("+")
+        name, keyid_hex, key_b64 = vkey.split("+", 2)
         raw = base64.b64decode(key_b64)
         assert raw[0] == 1, "Ed25519 verifier key"
         self.name = name

@@ -46,3 +46,37 @@ def make_api(db_url, signer):
 @pytest.fixture
 def api(make_api) -> Api:
     return make_api()
+
+
+class LiveServer:
+    """uvicorn serving an app on 127.0.0.1 (an OS-chosen port), in a thread."""
+
+    def __init__(self, app) -> None:
+        import threading
+        import time
+
+        import uvicorn
+
+        self.server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning")
+        )
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started:
+            if time.monotonic() > deadline:
+                raise RuntimeError("uvicorn did not start")
+            time.sleep(0.01)
+        port = self.server.servers[0].sockets[0].getsockname()[1]
+        self.url = f"http://127.0.0.1:{port}"
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+@pytest.fixture
+def live(api):
+    server = LiveServer(api.client.app)
+    yield api, server.url
+    server.stop()
