@@ -44,6 +44,7 @@ class ReceiptModel(BaseModel):
     checkpoint: str
     inclusion_proof: list[str]
     duplicate: bool
+    entry: str = Field(description="base64 of the exact entry bytes (the leaf)")
 
 
 class BatchResultModel(BaseModel):

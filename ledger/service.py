@@ -165,6 +165,17 @@ class RecordService:
         rows = self.storage.read_entries(start, start + width)
         return format_entry_bundle([r.data for r in rows])
 
+    def entry_bytes(self, index: int) -> bytes:
+        """The exact stored bytes of entry ``index``.
+
+        Raises:
+            OutOfRange: no such entry.
+        """
+        rows = self.storage.read_entries(index, index + 1)
+        if not rows:
+            raise OutOfRange(f"entry {index} is not stored")
+        return rows[0].data
+
     def entry(self, index: int) -> EntryView:
         """Entry ``index``, decoded.
 

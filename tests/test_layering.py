@@ -45,13 +45,22 @@ def test_keys_imports_only_crypto_and_verifier_formats():
     assert not imports_of("keys") & {"ledger", "api", "sqlalchemy", "audit"}
 
 
+def test_client_library_needs_no_server_packages():
+    assert imports_of("saksi_client") <= set(sys.stdlib_module_names) | {
+        "verifier",
+        "__future__",
+    }
+
+
 def test_importing_verifier_loads_only_stdlib_and_nacl():
     code = (
         "import sys, verifier, verifier.merkle, verifier.note, verifier.tiles\n"
+        "import verifier.registry, verifier.schemas, saksi_client\n"
         "mods = {m.split('.')[0] for m in sys.modules}\n"
         "std = set(sys.stdlib_module_names) | {'verifier', 'nacl', '_cffi_backend',"
         " 'cffi', '_sodium', '__main__', 'sitecustomize', 'usercustomize',"
-        " '_distutils_hack'} | {m for m in mods if m.startswith('__editable__')}\n"
+        " '_distutils_hack', 'saksi_client'}"
+        " | {m for m in mods if m.startswith('__editable__')}\n"
         "print(sorted(mods - std))\n"
     )
     out = subprocess.run(

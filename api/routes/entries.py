@@ -97,7 +97,8 @@ async def post_entry(
     _check_in_flight(request, settings, 1)
     receipt = await _submit(request, service, submission)
     return JSONResponse(
-        receipt_json(receipt), status_code=200 if receipt.duplicate else 201
+        receipt_json(receipt, service.entry_bytes(receipt.index)),
+        status_code=200 if receipt.duplicate else 201,
     )
 
 
@@ -149,7 +150,9 @@ async def post_batch(
             results.append(
                 {
                     "status": 200 if outcome.duplicate else 201,
-                    "receipt": receipt_json(outcome),
+                    "receipt": receipt_json(
+                        outcome, service.entry_bytes(outcome.index)
+                    ),
                 }
             )
     return JSONResponse({"results": results})

@@ -1,0 +1,240 @@
+"""A small client for election applications: sign, submit, retry safely, verify.
+
+Standard library and PyNaCl only (through ``verifier``): it installs with
+``pip install saksi`` and no server packages. Records can be signed offline and
+submitted later (store-and-forward); submitting is idempotent, so a retry after
+a timeout can never log a record twice. Every receipt is checked before it is
+returned: the checkpoint's signature by the pinned log key, the entry bytes
+against the leaf hash, the logged payload against the one submitted, and the
+inclusion proof against the checkpoint's root.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from verifier.checkpoint import verify_inclusion_in_checkpoint
+from verifier.dsse import EnvelopeSigner, envelope_to_json, sign_envelope
+from verifier.errors import VerificationError
+from verifier.note import VerifierKey
+from verifier.record import (
+    RECORD_PAYLOAD_TYPE,
+    Evidence,
+    format_timestamp,
+    parse_log_entry,
+    record_payload,
+)
+from verifier.rfc6962 import hash_leaf
+
+__all__ = ["Receipt", "Refused", "SaksiClient", "TransportError"]
+
+
+class Refused(Exception):
+    """The log refused the submission (RFC 9457 problem attached).
+
+    Attributes:
+        status: HTTP status.
+        problem: the problem+json document.
+    """
+
+    def __init__(self, status: int, problem: dict[str, Any]) -> None:
+        super().__init__(f"{status} {problem.get('type')}: {problem.get('detail')}")
+        self.status = status
+        self.problem = problem
+
+    @property
+    def cause(self) -> str:
+        """The problem type's last path segment, e.g. ``stale-revision``."""
+        return str(self.problem.get("type", "")).rsplit("/", 1)[-1]
+
+
+class TransportError(Exception):
+    """The log could not be reached, or kept answering 429/503, within the retries."""
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    """A verified receipt: the record is in the log under a signed checkpoint."""
+
+    index: int
+    leaf_hash: bytes
+    tree_size: int
+    checkpoint: bytes
+    proof: tuple[bytes, ...]
+    entry: bytes
+    duplicate: bool
+    logged_at: str
+
+
+class SaksiClient:
+    """Talks to one Saksi log whose verifier key the caller pins."""
+
+    def __init__(
+        self,
+        base_url: str,
+        log_key: VerifierKey | str,
+        *,
+        timeout: float = 30.0,
+        retries: int = 6,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.log_key = (
+            log_key if isinstance(log_key, VerifierKey) else VerifierKey.parse(log_key)
+        )
+        self.origin = self.log_key.name
+        self.timeout = timeout
+        self.retries = retries
+        self._sleep = sleep
+
+    # -- HTTP --------------------------------------------------------------------
+
+    def _request(
+        self, method: str, path: str, body: bytes | None = None
+    ) -> tuple[int, Any]:
+        url = self.base_url + path
+        if not url.startswith(("http://", "https://")):
+            raise TransportError(f"not an http(s) URL: {url[:80]}")
+        delay = 0.5
+        for attempt in range(self.retries + 1):
+            request = urllib.request.Request(  # noqa: S310 - scheme checked above
+                url,
+                data=body,
+                method=method,
+                headers={"content-type": "application/json"} if body else {},
+            )
+            try:
+                with urllib.request.urlopen(request, timeout=self.timeout) as r:  # noqa: S310
+                    return r.status, json.loads(r.read())
+            except urllib.error.HTTPError as e:
+                payload = e.read()
+                if e.code in (429, 503) and attempt < self.retries:
+                    retry = e.headers.get("Retry-After", "")
+                    self._sleep(min(30.0, float(retry) if retry.isdigit() else delay))
+                    delay *= 2
+                    continue
+                try:
+                    problem = json.loads(payload)
+                except ValueError:
+                    problem = {
+                        "type": "about:blank",
+                        "detail": payload[:200].decode("utf-8", "replace"),
+                    }
+                return e.code, problem
+            except (urllib.error.URLError, TimeoutError, ConnectionError) as e:
+                # Safe to retry: the same envelope is never logged twice.
+                if attempt == self.retries:
+                    raise TransportError(f"cannot reach {self.base_url}: {e}") from e
+                self._sleep(delay)
+                delay *= 2
+        raise TransportError(f"{self.base_url} stayed busy")  # pragma: no cover
+
+    # -- records ---------------------------------------------------------------------
+
+    def head(self, subject: str) -> tuple[int, str] | None:
+        """The subject's latest (revision, payload hash), or None if it has none.
+
+        Raises:
+            TransportError: unreachable.
+            Refused: any error but "not found".
+        """
+        status, body = self._request(
+            "GET", "/v1/subjects/" + urllib.parse.quote(subject, safe="/")
+        )
+        if status == 404:
+            return None
+        if status != 200:
+            raise Refused(status, body)
+        last = body["revisions"][-1]["record"]
+        return int(last["revision"]), str(last["payload_hash"])
+
+    def record(
+        self,
+        schema: str,
+        subject: str,
+        body: dict[str, Any],
+        *,
+        reason: str | None = None,
+        evidence: Sequence[Evidence] = (),
+        after: tuple[int, str] | None = None,
+        now: dt.datetime | None = None,
+    ) -> bytes:
+        """A record payload continuing ``after`` (a head; None for revision 0).
+
+        Offline callers pass the head they know; ``head()`` fetches it online.
+        """
+        revision, prev = (0, None) if after is None else (after[0] + 1, after[1])
+        return record_payload(
+            schema=schema,
+            subject=subject,
+            revision=revision,
+            prev=prev,
+            issued_at=format_timestamp(now or dt.datetime.now(dt.UTC)),
+            body=body,
+            reason=reason,
+            evidence=tuple(evidence),
+        )
+
+    @staticmethod
+    def sign(payload: bytes, signers: Sequence[EnvelopeSigner]) -> dict[str, Any]:
+        """The DSSE envelope (JSON object) of a record payload; works offline."""
+        return envelope_to_json(sign_envelope(RECORD_PAYLOAD_TYPE, payload, signers))
+
+    def submit(self, envelope: dict[str, Any]) -> Receipt:
+        """Submit an envelope (retrying on 429, 503 and network errors); verify.
+
+        Raises:
+            Refused: the log refused it (the problem says why).
+            TransportError: unreachable within the retries.
+            VerificationError: the receipt does not prove what was submitted.
+        """
+        status, body = self._request(
+            "POST", "/v1/entries", json.dumps(envelope).encode()
+        )
+        if status not in (200, 201):
+            raise Refused(status, body)
+        return self.verify_receipt(body, base64.b64decode(envelope["payload"]))
+
+    def verify_receipt(self, body: dict[str, Any], payload: bytes) -> Receipt:
+        """Check a receipt from the API for ``payload``; return it typed.
+
+        Raises:
+            VerificationError: any check fails.
+        """
+        try:
+            entry = base64.b64decode(body["entry"], validate=True)
+            leaf_hash = bytes.fromhex(body["leaf_hash"])
+            proof = tuple(bytes.fromhex(p) for p in body["inclusion_proof"])
+            checkpoint = body["checkpoint"].encode("utf-8")
+            index = int(body["index"])
+        except (KeyError, ValueError, TypeError) as e:
+            raise VerificationError(f"malformed receipt: {e}") from e
+        # (1) the entry is the leaf, (2) it logs this payload, (3) the proof
+        # leads from the leaf to the root the log key signed.
+        if hash_leaf(entry) != leaf_hash:
+            raise VerificationError("receipt entry does not hash to its leaf hash")
+        logged = parse_log_entry(entry)
+        if logged.envelope.payload != payload:
+            raise VerificationError("the logged entry carries another payload")
+        cp = verify_inclusion_in_checkpoint(
+            checkpoint, self.log_key, self.origin, index, leaf_hash, proof
+        )
+        return Receipt(
+            index,
+            leaf_hash,
+            cp.size,
+            checkpoint,
+            proof,
+            entry,
+            bool(body.get("duplicate", False)),
+            logged.logged_at,
+        )
