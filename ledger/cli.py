@@ -9,6 +9,8 @@ difference. Exit codes: 0 ok, 1 check failed, 2 usage, 3 I/O or configuration.
 from __future__ import annotations
 
 import argparse
+import base64
+import datetime as dt
 import json
 import sys
 import time
@@ -18,16 +20,20 @@ from typing import Any
 
 from keys import Ed25519Signer, KdfProfile, KeyLoadError, load_key_file, read_passphrase
 from keys.keyfile import write_key_file
+from keys.policy import DEFAULT_POLICY
 from ledger.check import check_log
 from ledger.checkpoint import CheckpointPublisher
 from ledger.errors import LedgerError
-from ledger.ledger import Ledger
+from ledger.ledger import AppendReceipt
+from ledger.service import RecordService
 from ledger.storage.sql import Head, LogMeta, SqlStorage
-from verifier.errors import MalformedInput
+from verifier.dsse import envelope_to_json, sign_envelope
+from verifier.errors import MalformedInput, VerificationError
 from verifier.note import VerifierKey
+from verifier.record import RECORD_PAYLOAD_TYPE, format_timestamp, record_payload
 from verifier.rfc6962 import EMPTY_ROOT
 
-__all__ = ["EXIT_FAILED", "EXIT_IO", "EXIT_OK", "add_commands", "open_ledger"]
+__all__ = ["EXIT_FAILED", "EXIT_IO", "EXIT_OK", "add_commands", "open_service"]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_IO = 0, 1, 2, 3
 KEY_FILE, VKEY_FILE, DB_FILE = "log.key", "log.vkey", "saksi.db"
@@ -79,8 +85,48 @@ def _load_vkey(directory: Path) -> VerifierKey:
         raise CommandError(f"{path}: {e}", "restore log.vkey from your records") from e
 
 
+def _admin_signers(
+    args: argparse.Namespace, directory: Path, passphrase: bytes
+) -> tuple[list[Ed25519Signer], list[Path]]:
+    """The genesis admins: given key files, or new ones written to DIR."""
+    if args.admin_key:
+        try:
+            return [load_key_file(p, passphrase) for p in args.admin_key], []
+        except KeyLoadError as e:
+            raise CommandError(
+                str(e), "admin key files must open with SAKSI_KEY_PASSPHRASE"
+            ) from e
+    signers, paths = [], []
+    for number in range(1, args.admins + 1):
+        path = directory / f"admin-{number}.key"
+        signer = Ed25519Signer.generate(f"admin-{number}")
+        try:
+            write_key_file(path, signer, passphrase, KdfProfile[args.kdf.upper()])
+        except KeyLoadError as e:
+            raise CommandError(str(e), "choose an empty --dir") from e
+        signers.append(signer)
+        paths.append(path)
+    return signers, paths
+
+
+def _policy(args: argparse.Namespace) -> dict[str, Any]:
+    if args.policy is None:
+        return DEFAULT_POLICY
+    try:
+        policy: dict[str, Any] = json.loads(args.policy.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise CommandError(
+            f"cannot read policy {args.policy}: {e}", "pass a JSON policy file", 2
+        ) from e
+    return policy
+
+
 def cmd_init(args: argparse.Namespace) -> int:
-    """Create a new log: schema, log key, verifier key, signed empty checkpoint."""
+    """Create a new log: schema, log key, verifier key, and the genesis record.
+
+    Entry 0 names the origin, the log key, the first admin keys, the admin
+    threshold and the policy, signed by the threshold of those admins.
+    """
     directory: Path = args.dir
     origin: str = args.origin
     if not origin or any(ch.isspace() for ch in origin) or "+" in origin:
@@ -101,6 +147,15 @@ def cmd_init(args: argparse.Namespace) -> int:
             "choose an empty --dir; never overwrite a log key",
             1,
         )
+    count = len(args.admin_key) if args.admin_key else args.admins
+    threshold = args.threshold or (count // 2 + 1)
+    if not 1 <= threshold <= count:
+        raise CommandError(
+            f"threshold {threshold} with {count} admin keys",
+            "the threshold must be between 1 and the number of admins",
+            2,
+        )
+    policy = _policy(args)
     url = args.db or default_db(directory)
     storage = _open_storage(url)
     try:
@@ -118,6 +173,7 @@ def cmd_init(args: argparse.Namespace) -> int:
             raise CommandError(
                 str(e), "use a longer passphrase or an empty --dir"
             ) from e
+        admins, admin_paths = _admin_signers(args, directory, passphrase)
         vkey = signer.verifier_key
         note = CheckpointPublisher(origin, signer, vkey).sign(0, EMPTY_ROOT)
         try:
@@ -129,6 +185,7 @@ def cmd_init(args: argparse.Namespace) -> int:
             key_path.unlink()  # never used: let the operator retry cleanly
             raise
         vkey_path.write_text(f"{vkey}\n", encoding="utf-8")
+        genesis = _write_genesis(storage, signer, origin, admins, threshold, policy)
     except LedgerError as e:
         raise CommandError(str(e), "check the database URL and permissions") from e
     finally:
@@ -141,10 +198,61 @@ def cmd_init(args: argparse.Namespace) -> int:
             "db": _redact(url),
             "key_file": str(key_path),
             "vkey_file": str(vkey_path),
+            "admin_keys": [a.keyid for a in admins],
+            "admin_key_files": [str(p) for p in admin_paths],
+            "threshold": threshold,
+            "genesis_leaf_hash": genesis.leaf_hash.hex(),
         },
-        f"created log {origin}\nverifier key: {vkey}\nkey file: {key_path}",
+        f"created log {origin}\nverifier key: {vkey}\nkey file: {key_path}\n"
+        f"genesis: entry 0 with {count} admin key(s), threshold {threshold}"
+        + "".join(f"\nadmin key file: {p}" for p in admin_paths),
     )
     return EXIT_OK
+
+
+def _write_genesis(
+    storage: SqlStorage,
+    signer: Ed25519Signer,
+    origin: str,
+    admins: list[Ed25519Signer],
+    threshold: int,
+    policy: dict[str, Any],
+) -> AppendReceipt:
+    """Log entry 0, the genesis record, through the normal write path."""
+    body = {
+        "origin": origin,
+        "log_key": str(signer.verifier_key),
+        "admins": [
+            {
+                "keyid": a.keyid,
+                "public_key": base64.b64encode(a.public_key).decode(),
+                "holder": a.name,
+            }
+            for a in admins
+        ],
+        "threshold": threshold,
+        "policy": policy,
+    }
+    try:
+        payload = record_payload(
+            schema="log.genesis/v1",
+            subject="log/genesis",
+            revision=0,
+            prev=None,
+            issued_at=format_timestamp(dt.datetime.now(dt.UTC)),
+            body=body,
+        )
+        envelope = sign_envelope(RECORD_PAYLOAD_TYPE, payload, admins[:threshold])
+        service = RecordService(
+            storage, signer, signer.verifier_key, origin, clock=time.time
+        )
+        service.start()
+        try:
+            return service.ledger.submit(service.prepare(envelope_to_json(envelope)))
+        finally:
+            service.ledger.close()
+    except VerificationError as e:
+        raise CommandError(f"genesis refused: {e}", "fix the policy file", 2) from e
 
 
 def _redact(url: str) -> str:
@@ -217,10 +325,10 @@ def cmd_check(args: argparse.Namespace) -> int:
     return EXIT_OK if report.ok else EXIT_FAILED
 
 
-def open_ledger(
+def open_service(
     directory: Path, db: str | None, passphrase_file: Path | None
-) -> Ledger:
-    """Unlock the log key and start a ledger on the log in ``directory``.
+) -> RecordService:
+    """Unlock the log key and start the record log in ``directory``.
 
     Raises:
         CommandError: key or database problems, with a hint.
@@ -232,14 +340,14 @@ def open_ledger(
     storage = _open_storage(db or default_db(directory))
     try:
         meta = storage.meta()
-        ledger = Ledger(
+        service = RecordService(
             storage, signer, signer.verifier_key, meta.origin, clock=time.time
         )
-        ledger.start()
+        service.start()
     except LedgerError as e:
         storage.close()
         raise CommandError(str(e), "run 'saksi check' to find what differs") from e
-    return ledger
+    return service
 
 
 def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -260,6 +368,23 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     )
     init.add_argument(
         "--passphrase-file", type=Path, help="read the key passphrase from this file"
+    )
+    init.add_argument(
+        "--admin-key",
+        type=Path,
+        action="append",
+        help="an existing admin key file (repeat); default: new keys in DIR",
+    )
+    init.add_argument(
+        "--admins", type=int, default=1, help="how many admin keys to create"
+    )
+    init.add_argument(
+        "--threshold",
+        type=int,
+        help="admin signatures needed for admin changes (default: a majority)",
+    )
+    init.add_argument(
+        "--policy", type=Path, help="JSON policy for genesis (default: built in)"
     )
     init.add_argument("--json", action="store_true", help="print JSON")
     init.set_defaults(func=cmd_init)

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install Saksi into .venv and run the main job: a fresh log on the embedded SQLite
-# default, then a demo that appends real TPS records and verifies every receipt.
+# default (entry 0: the genesis record), then a demo that logs signed records for
+# real 2024 polling stations and verifies every receipt, then a full check.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python3 -m venv .venv

@@ -51,6 +51,9 @@ def log_dir(tmp_path, db_url):
     vkey = VerifierKey.parse((directory / "log.vkey").read_text().strip())
     assert str(vkey) == info["verifier_key"]
     assert "cli-test-passphrase" not in (directory / "log.key").read_text()
+    assert (directory / "admin-1.key").exists()
+    assert info["threshold"] == 1
+    assert len(info["admin_keys"]) == 1
     return directory
 
 
@@ -69,13 +72,15 @@ def test_init_demo_check(log_dir, db_url):
     )
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout)
-    assert result["appended"] == result["verified_receipts"] == 300
+    assert result["records"] == result["verified_receipts"] == 300
+    assert result["duplicate_index"] == 1
+    assert result["stale_refused"] is True
     assert result["check_ok"] is True
     out = saksi("check", "--db", db_url, "--dir", str(log_dir), "--json")
     assert out.returncode == 0, out.stderr
-    assert json.loads(out.stdout)["size"] == 300
+    assert json.loads(out.stdout)["size"] == 301  # genesis + 300 grants
     human = saksi("check", "--db", db_url, "--dir", str(log_dir))
-    assert human.stdout.startswith("OK: 300 entries")
+    assert human.stdout.startswith("OK: 301 entries")
 
 
 def test_check_names_first_bad_index(log_dir, db_url):
