@@ -8,10 +8,54 @@ from __future__ import annotations
 
 import argparse
 import logging
+from pathlib import Path
 
-from ledger.cli import add_commands, run_command
+from keys import cli as keys_cli
+from ledger.cli import CommandError, add_commands, open_service, run_command
 
 __all__ = ["main"]
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Serve the log over HTTP until interrupted (SIGINT/SIGTERM stop cleanly)."""
+    import uvicorn
+
+    from api.app import create_app
+    from api.settings import ApiSettings
+
+    try:
+        settings = ApiSettings.from_env()
+    except ValueError as e:
+        raise CommandError(str(e), "fix the SAKSI_* limit variables", 2) from e
+    service = open_service(args.dir, args.db, args.passphrase_file)
+    try:
+        logging.getLogger("saksi").info(
+            "serving %s (size %d) on %s:%d",
+            service.origin,
+            service.size,
+            args.host,
+            args.port,
+        )
+        uvicorn.run(
+            create_app(service, settings),
+            host=args.host,
+            port=args.port,
+            log_level="warning",
+            access_log=False,
+        )
+    finally:
+        service.close()
+    return 0
+
+
+def _add_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    serve = sub.add_parser("serve", help="serve the ledger API and tlog-tiles")
+    serve.add_argument("--db", help="SQLAlchemy URL (default: sqlite:///DIR/saksi.db)")
+    serve.add_argument("--dir", type=Path, required=True, help="the log's directory")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument("--passphrase-file", type=Path)
+    serve.set_defaults(func=cmd_serve)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -25,6 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_commands(sub)
+    _add_serve(sub)
+    keys_cli.add_commands(sub)
     return parser
 
 
@@ -35,4 +81,6 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.WARNING - 10 * min(args.verbose, 2),
         format="%(levelname)s %(name)s: %(message)s",
     )
+    if args.command in ("keys", "submit"):
+        return keys_cli.run(args)
     return run_command(args)

@@ -157,6 +157,20 @@ class SaksiClient:
         last = body["revisions"][-1]["record"]
         return int(last["revision"]), str(last["payload_hash"])
 
+    def keys(self, size: int | None = None) -> dict[str, Any]:
+        """The key registry as of ``size`` (default: now), as the API lists it.
+
+        Raises:
+            TransportError: unreachable.
+            Refused: e.g. a size beyond the log.
+        """
+        path = "/v1/keys" + ("" if size is None else f"?size={int(size)}")
+        status, body = self._request("GET", path)
+        if status != 200:
+            raise Refused(status, body)
+        result: dict[str, Any] = body
+        return result
+
     def record(
         self,
         schema: str,
