@@ -1,0 +1,239 @@
+"""saksi serve, keys and submit as an operator runs them (subprocesses, 127.0.0.1)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+
+from tests.helpers import ROOT
+
+PASS = "cli-serve-passphrase"
+
+
+def env():
+    out = {k: v for k, v in os.environ.items() if not k.startswith("SAKSI_")}
+    out["SAKSI_KEY_PASSPHRASE"] = PASS
+    return out
+
+
+def saksi(*args: str):
+    return subprocess.run(
+        [sys.executable, "-m", "api", *args],
+        capture_output=True,
+        text=True,
+        env=env(),
+        cwd=ROOT,
+        timeout=120,
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def served(tmp_path, db_url):
+    directory = tmp_path / "log"
+    out = saksi(
+        "init",
+        "--db",
+        db_url,
+        "--origin",
+        "serve.saksi.example/log",
+        "--dir",
+        str(directory),
+        "--kdf",
+        "interactive",
+        "--admins",
+        "3",
+        "--json",
+    )
+    assert out.returncode == 0, out.stderr
+    info = json.loads(out.stdout)
+    assert info["threshold"] == 2
+    port = free_port()
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "api",
+            "serve",
+            "--db",
+            db_url,
+            "--dir",
+            str(directory),
+            "--port",
+            str(port),
+        ],
+        env=env(),
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(url + "/healthz", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        assert server.poll() is None, server.stderr.read().decode()
+        assert time.monotonic() < deadline, "serve did not start"
+        time.sleep(0.2)
+    yield directory, url
+    server.send_signal(signal.SIGTERM)
+    server.wait(timeout=30)
+
+
+def test_keys_grant_submit_revoke_list_through_the_cli(served, tmp_path, db_url):
+    directory, url = served
+    remote = ["--log", url, "--log-key", str(directory / "log.vkey")]
+    officer = tmp_path / "officer.key"
+    out = saksi(
+        "keys",
+        "new",
+        "--out",
+        str(officer),
+        "--name",
+        "kpps",
+        "--kdf",
+        "interactive",
+        "--json",
+    )
+    assert out.returncode == 0, out.stderr
+    keyid = json.loads(out.stdout)["keyid"]
+    shown = json.loads(saksi("keys", "show", "--key", str(officer), "--json").stdout)
+    assert shown["keyid"] == keyid
+    assert shown["verifier_key"].startswith("saksi-key+") or shown[
+        "verifier_key"
+    ].startswith("kpps+")
+    # PEM out and back in gives the same key id; standard tools read the PEM.
+    pem = tmp_path / "officer.pem"
+    assert (
+        saksi(
+            "keys", "export", "--key", str(officer), "--public-pem", str(pem)
+        ).returncode
+        == 0
+    )
+    assert (
+        json.loads(saksi("keys", "show", "--pem", str(pem), "--json").stdout)["keyid"]
+        == keyid
+    )
+    admin1 = str(directory / "admin-1.key")
+    grant = saksi(
+        "keys",
+        "grant",
+        *remote,
+        "--key",
+        str(officer),
+        "--admin-key",
+        admin1,
+        "--role",
+        "tps_officer",
+        "--scope",
+        "3171011001001",
+        "--holder",
+        "KPPS 001",
+        "--json",
+    )
+    assert grant.returncode == 0, grant.stderr
+    granted = json.loads(grant.stdout)
+    assert granted["verified"] is True
+    # An admin key needs 2 of the 3 admins.
+    new_admin = tmp_path / "admin-new.key"
+    saksi("keys", "new", "--out", str(new_admin), "--kdf", "interactive")
+    one = saksi(
+        "keys",
+        "grant",
+        *remote,
+        "--key",
+        str(new_admin),
+        "--admin-key",
+        admin1,
+        "--role",
+        "admin",
+        "--holder",
+        "new admin",
+    )
+    assert one.returncode == 1
+    assert "threshold-not-met" in one.stderr
+    two = saksi(
+        "keys",
+        "grant",
+        *remote,
+        "--key",
+        str(new_admin),
+        "--admin-key",
+        admin1,
+        "--admin-key",
+        str(directory / "admin-2.key"),
+        "--role",
+        "admin",
+        "--holder",
+        "new admin",
+        "--json",
+    )
+    assert two.returncode == 0, two.stderr
+    # The officer revokes its own key with saksi submit (a record file).
+    head = httpx.get(f"{url}/v1/subjects/keys/{keyid}").json()["revisions"][-1][
+        "record"
+    ]
+    record = tmp_path / "revoke.json"
+    record.write_text(
+        json.dumps(
+            {
+                "schema": "keys.revoke/v1",
+                "subject": f"keys/{keyid}",
+                "body": {"keyid": keyid, "reason_code": "compromised"},
+                "reason": "device lost",
+            }
+        )
+    )
+    assert head["revision"] == 0
+    sub = saksi(
+        "submit", *remote, "--key", str(officer), "--record", str(record), "--json"
+    )
+    assert sub.returncode == 0, sub.stderr
+    assert json.loads(sub.stdout)["index"] == granted["index"] + 2
+    # Revoked: its next submission is refused with a clear problem.
+    again = saksi("submit", *remote, "--key", str(officer), "--record", str(record))
+    assert again.returncode == 1
+    assert "key-revoked" in again.stderr
+    listed = json.loads(saksi("keys", "list", *remote, "--json").stdout)
+    mine = next(k for k in listed["keys"] if k["keyid"] == keyid)
+    assert mine["revoked_at"] == json.loads(sub.stdout)["index"]
+    before = json.loads(
+        saksi(
+            "keys", "list", *remote, "--size", str(granted["index"] + 1), "--json"
+        ).stdout
+    )
+    assert next(k for k in before["keys"] if k["keyid"] == keyid)["revoked_at"] is None
+
+
+def test_client_commands_fail_clearly(tmp_path):
+    key = tmp_path / "k.key"
+    saksi("keys", "new", "--out", str(key), "--kdf", "interactive")
+    again = saksi("keys", "new", "--out", str(key), "--kdf", "interactive")
+    assert again.returncode == 1
+    assert "hint:" in again.stderr
+    down = saksi(
+        "keys",
+        "list",
+        "--log",
+        "http://127.0.0.1:9",
+        "--log-key",
+        "x+00000000+AQ" + "A" * 42 + "=",
+    )
+    assert down.returncode in (2, 3)
+    assert "Traceback" not in down.stderr
