@@ -41,10 +41,10 @@ async def read_json(request: Request, limit: int) -> Any:  # noqa: ANN401
     return parse_json(b"".join(chunks), limit, "request body")
 
 
-def receipt_json(receipt: AppendReceipt, entry: bytes) -> dict[str, Any]:
+def receipt_json(receipt: AppendReceipt) -> dict[str, Any]:
     """A receipt as the API returns it, with the exact entry bytes it proves.
 
-    With ``entry`` a client checks leaf_hash = SHA-256(0x00 || entry) and that
+    With the entry a client checks leaf_hash = SHA-256(0x00 || entry) and that
     the logged envelope carries its own payload, then the proof: nothing is
     taken on trust.
     """
@@ -55,5 +55,5 @@ def receipt_json(receipt: AppendReceipt, entry: bytes) -> dict[str, Any]:
         "checkpoint": receipt.checkpoint.decode("utf-8"),
         "inclusion_proof": [h.hex() for h in receipt.proof],
         "duplicate": receipt.duplicate,
-        "entry": base64.b64encode(entry).decode("ascii"),
+        "entry": base64.b64encode(receipt.entry).decode("ascii"),
     }

@@ -1,4 +1,8 @@
-"""Request-scoped access to the app's collaborators (no globals)."""
+"""Request-scoped access to the app's collaborators (no globals).
+
+The providers are ``async`` on purpose: FastAPI runs a plain function dependency
+in a worker thread, which costs a thread hop per request.
+"""
 
 from __future__ import annotations
 
@@ -13,12 +17,12 @@ from ledger.service import RecordService
 __all__ = ["Limits", "Service", "Settings"]
 
 
-def _service(request: Request) -> RecordService:
+async def _service(request: Request) -> RecordService:
     service: RecordService = request.app.state.service
     return service
 
 
-def _settings(request: Request) -> ApiSettings:
+async def _settings(request: Request) -> ApiSettings:
     settings: ApiSettings = request.app.state.settings
     return settings
 
@@ -31,7 +35,7 @@ class RateLimits:
         self.key = RateLimiter(settings.key_rate, settings.key_burst)
 
 
-def _limits(request: Request) -> RateLimits:
+async def _limits(request: Request) -> RateLimits:
     limits: RateLimits = request.app.state.limits
     return limits
 

@@ -33,6 +33,7 @@ from pathlib import Path
 import nacl.signing
 import sqlalchemy as sa
 
+from bench.report import write_section
 from keys import Ed25519Signer
 from ledger.checkpoint import CheckpointPublisher
 from ledger.ledger import Ledger
@@ -380,9 +381,9 @@ def write_report(args, sizes, hashing, signing, results, peer) -> None:
         )
     )
     lines = [
-        "# Benchmarks",
+        "## The log core: durable appends and proofs",
         "",
-        f"Command: `{cmd}` (writes this file).",
+        f"Command: `{cmd}` (writes this section).",
         "",
         f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python "
         f"{platform.python_version()}, {platform.platform()}; "
@@ -390,7 +391,7 @@ def write_report(args, sizes, hashing, signing, results, peer) -> None:
         "Shared, noisy machine: read the ratios, which are measured in the same run.",
         "What bounds each figure, and the targets, are discussed in bench/README.md.",
         "",
-        "## Limits measured in this run",
+        "### Limits measured in this run",
         "",
         f"* SHA-256 leaf + node hashing of 600-byte entries: {hashing:,.0f} entries/s",
         f"* Ed25519 signing: {signing:,.0f} signatures/s",
@@ -404,7 +405,7 @@ def write_report(args, sizes, hashing, signing, results, peer) -> None:
         )
     lines += [
         "",
-        "## Durable appends (acknowledged after commit, with receipts)",
+        "### Durable appends (acknowledged after commit, with receipts)",
         "",
         "Every figure is entries acknowledged per second, each with its index, the",
         "signed checkpoint and its inclusion proof. Batch: 4 threads calling",
@@ -439,7 +440,7 @@ def write_report(args, sizes, hashing, signing, results, peer) -> None:
             )
     lines += [
         "",
-        "## Proof building (from stored tiles)",
+        "### Proof building (from stored tiles)",
         "",
         "Warm: every tile read once before (the tile cache holds 4,096 tiles, all",
         "of a million-entry log). Cold: the cache emptied, so each proof reads and",
@@ -465,7 +466,7 @@ def write_report(args, sizes, hashing, signing, results, peer) -> None:
     last = sizes[-1]
     lines += [
         "",
-        "## Peer: pymerkle 7 (SQLite backend, WAL, synchronous=FULL)",
+        "### Peer: pymerkle 7 (SQLite backend, WAL, synchronous=FULL)",
         "",
         f"* bulk `append_entries` at {peer['size']:,} entries: {peer['bulk']:,.0f}/s; "
         f"Saksi batch at {last:,} on {name}: {first['batch'][last]:,.0f}/s, "
@@ -484,7 +485,7 @@ def write_report(args, sizes, hashing, signing, results, peer) -> None:
         " cold",
         "",
     ]
-    args.out.write_text("\n".join(lines) + "\n")
+    write_section(args.out, "core", "\n".join(lines))
 
 
 if __name__ == "__main__":

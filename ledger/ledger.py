@@ -49,6 +49,7 @@ class AppendReceipt:
     checkpoint: bytes
     proof: tuple[bytes, ...]
     duplicate: bool
+    entry: bytes = b""
 
 
 def _committed(outcome: Outcome) -> Committed:
@@ -295,6 +296,7 @@ class Ledger:
             commit.head.note,
             proof,
             committed.duplicate,
+            committed.data,
         )
 
     # -- reads ------------------------------------------------------------------
@@ -352,6 +354,25 @@ class Ledger:
         return build_consistency_proof(
             reader, old_size, reader.size if new_size is None else new_size
         )
+
+    def full_tile(self, level: int, index: int) -> bytes:
+        """A full tile's 8,192 bytes, from the proof cache when it is there.
+
+        Raises:
+            IntegrityFailure: the tile should be stored and is not.
+        """
+        return self._cache.get(level, index, self.storage.read_tile).bottom()
+
+    def leaf_hash(self, index: int) -> bytes:
+        """The leaf hash of entry ``index``, read through the tile cache.
+
+        Raises:
+            OutOfRange: beyond the tree.
+        """
+        reader = self._reader()
+        if not 0 <= index < reader.size:
+            raise OutOfRange(f"entry {index} is beyond the tree size {reader.size}")
+        return reader.node(0, index)
 
     def entry(self, index: int) -> bytes:
         """The stored bytes of entry ``index``.

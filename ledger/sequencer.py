@@ -90,15 +90,21 @@ class Commit:
 class Committed:
     """Where one entry is, and the commit (tree and signed head) it is answered in."""
 
-    __slots__ = ("commit", "duplicate", "index", "leaf_hash")
+    __slots__ = ("commit", "data", "duplicate", "index", "leaf_hash")
 
     def __init__(
-        self, index: int, leaf_hash: bytes, duplicate: bool, commit: Commit
+        self,
+        index: int,
+        leaf_hash: bytes,
+        duplicate: bool,
+        commit: Commit,
+        data: bytes = b"",
     ) -> None:
         self.index = index
         self.leaf_hash = leaf_hash
         self.duplicate = duplicate
         self.commit = commit
+        self.data = data
 
     @property
     def state(self) -> TreeState:
@@ -493,7 +499,10 @@ class Sequencer:
             index = assigned[p.leaf_hash]
             duplicate = index < state.size or p.leaf_hash in answered
             answered.add(p.leaf_hash)
-            p.ticket.settle(p.slot, Committed(index, p.leaf_hash, duplicate, committed))
+            data = p.data if isinstance(p.data, bytes) else b""
+            p.ticket.settle(
+                p.slot, Committed(index, p.leaf_hash, duplicate, committed, data)
+            )
 
     def _commit_gated(self, batch: list[_Pending], gate: Gate) -> None:
         state, head = self._state, self.head
@@ -516,20 +525,21 @@ class Sequencer:
                 row = rows[position]
                 position += 1
                 p.ticket.settle(
-                    p.slot, Committed(row.index, row.leaf_hash, False, committed)
+                    p.slot,
+                    Committed(row.index, row.leaf_hash, False, committed, row.data),
                 )
             elif isinstance(decision, Existing):
-                leaf = self._storage.read_leaf_hashes(
-                    decision.index, decision.index + 1
-                ) or [b""]
-                if decision.index >= committed.state.size or len(leaf[0]) != 32:
+                stored = self._storage.read_entries(decision.index, decision.index + 1)
+                if decision.index >= committed.state.size or not stored:
                     p.ticket.settle(
                         p.slot,
                         IntegrityFailure(f"entry {decision.index} is not stored"),
                     )
                     continue
+                row = stored[0]
                 p.ticket.settle(
-                    p.slot, Committed(decision.index, leaf[0], True, committed)
+                    p.slot,
+                    Committed(decision.index, row.leaf_hash, True, committed, row.data),
                 )
             else:
                 p.ticket.settle(p.slot, decision.error)

@@ -137,7 +137,7 @@ class RecordService:
         if index < 0 or width < 1 or width > min(TILE_WIDTH, available):
             raise OutOfRange(f"tile {level}/{index} of width {width} is not published")
         if width == TILE_WIDTH:
-            return self.storage.read_tile(level, index)
+            return self.ledger.full_tile(level, index)
         start = index * TILE_WIDTH
         if level == 0:
             hashes = self.storage.read_leaf_hashes(start, start + width)

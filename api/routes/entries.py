@@ -97,7 +97,7 @@ async def post_entry(
     _check_in_flight(request, settings, 1)
     receipt = await _submit(request, service, submission)
     return JSONResponse(
-        receipt_json(receipt, service.entry_bytes(receipt.index)),
+        receipt_json(receipt),
         status_code=200 if receipt.duplicate else 201,
     )
 
@@ -150,9 +150,7 @@ async def post_batch(
             results.append(
                 {
                     "status": 200 if outcome.duplicate else 201,
-                    "receipt": receipt_json(
-                        outcome, service.entry_bytes(outcome.index)
-                    ),
+                    "receipt": receipt_json(outcome),
                 }
             )
     return JSONResponse({"results": results})

@@ -38,13 +38,13 @@ async def inclusion(
         index = service.index_of_leaf(bytes.fromhex(str(leaf_hash)))
     if index >= head.size:
         raise ProblemError("out-of-range", f"entry {index} is beyond size {head.size}")
-    view = service.entry(index)
+    leaf = service.ledger.leaf_hash(index)
     proof = service.ledger.inclusion_proof(index, head.size)
     return JSONResponse(
         {
             "index": index,
             "tree_size": head.size,
-            "leaf_hash": view.leaf_hash.hex(),
+            "leaf_hash": leaf.hex(),
             "inclusion_proof": [h.hex() for h in proof],
             "checkpoint": head.note.decode(),
         }

@@ -67,6 +67,10 @@ class TileNodes:
         nodes._set(levels)
         return nodes
 
+    def bottom(self) -> bytes:
+        """The tile's own hashes (row 0), as stored and served."""
+        return self._blob[: 32 * self._widths[0]]
+
     def at(self, height: int, offset: int) -> bytes:
         """Node of ``height`` (0..7) at ``offset`` within the tile.
 
