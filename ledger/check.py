@@ -9,16 +9,24 @@ is what an operator needs to start an investigation.
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ledger.integrate import FullTile, TreeState, integrate
-from ledger.storage.sql import SqlStorage, StoredCheckpoint, leaf_key
+from ledger.storage.sql import (
+    EntryRow,
+    RecordRow,
+    SqlStorage,
+    StoredCheckpoint,
+    leaf_key,
+)
 from ledger.tree.tiles import TILE_WIDTH, level_width
 from verifier.checkpoint import verify_checkpoint
 from verifier.errors import VerificationError
 from verifier.note import VerifierKey
+from verifier.record import parse_log_entry, parse_record
 from verifier.rfc6962 import hash_leaf
 
 __all__ = ["CheckReport", "Problem", "check_log"]
@@ -73,6 +81,42 @@ class _Checker:
         self.last_good_size = 0
         self.checkpoints = storage.iter_checkpoints()
         self.next_checkpoint: StoredCheckpoint | None = next(self.checkpoints, None)
+        # A record log (entry 0 is a genesis record) keeps a derived index of its
+        # records; it must match the entries row for row.
+        self.records = storage.iter_records()
+        self.next_record: RecordRow | None = next(self.records, None)
+        self.record_log = self.next_record is not None
+
+    def check_record(self, row: EntryRow) -> None:
+        """The index row of entry ``row`` is exactly what its record says."""
+        try:
+            record = parse_record(parse_log_entry(row.data).envelope.payload)
+        except VerificationError as e:
+            self.fail(
+                "entry-not-record",
+                f"entry {row.index} is not a Saksi log entry: {e}",
+                index=row.index,
+            )
+        expected = RecordRow(
+            row.index,
+            record.subject,
+            record.revision,
+            record.schema,
+            hashlib.sha256(record.payload).digest(),
+        )
+        if self.next_record != expected:
+            found = self.next_record
+            self.fail(
+                "record-index",
+                f"entry {row.index}: the record index "
+                + (
+                    "has no row for it"
+                    if found is None or found.index != row.index
+                    else "row differs from the entry"
+                ),
+                index=row.index,
+            )
+        self.next_record = next(self.records, None)
 
     def fail(
         self,
@@ -197,6 +241,10 @@ class _Checker:
                     f"entry {row.index}: lookup key does not match its leaf hash",
                     index=row.index,
                 )
+            if row.index == 0 and not self.record_log:
+                self.record_log = _is_genesis(row.data)
+            if self.record_log:
+                self.check_record(row)
             batch.append(row.leaf_hash)
             expected += 1
             # Integrate up to the next checkpoint boundary so its root can be checked.
@@ -205,6 +253,13 @@ class _Checker:
                 state = self.integrate(state, batch)
                 batch = []
         state = self.integrate(state, batch)
+        if self.next_record is not None:
+            self.fail(
+                "record-index",
+                f"the record index has a row for entry {self.next_record.index}, "
+                "which is not stored",
+                index=self.next_record.index,
+            )
         if self.next_checkpoint is not None:
             cp = self.next_checkpoint
             self.fail(
@@ -253,6 +308,15 @@ class _Checker:
             if full == 0:
                 return
             level += 1
+
+
+def _is_genesis(data: bytes) -> bool:
+    # Entry 0 of a record log is the genesis record, whatever the index says.
+    try:
+        record = parse_record(parse_log_entry(data).envelope.payload)
+    except VerificationError:
+        return False
+    return record.schema == "log.genesis/v1"
 
 
 def check_log(

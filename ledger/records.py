@@ -9,9 +9,10 @@ signature, by a key the registry knows.
 What does depend on the position is decided by ``RecordGate.admit`` in the
 sequencer's writer thread, batch by batch and in order, so two writers racing for
 one revision cannot both win: (7) a payload already logged is answered with its
-original entry (idempotent retries, re-signed copies included), (8) the revision
-continues the subject's chain (gapless, ``prev`` naming the current head), (9) the
-signers are authorized by the key registry as of this entry. Accepted records
+original entry (idempotent retries, re-signed copies included), (8) the signers
+are authorized by the key registry as of this entry (first, so that a writer who
+may not write a subject learns nothing about its chain), (9) the revision continues
+the subject's chain (gapless, ``prev`` naming the current head). Accepted records
 become log entries ``{"envelope", "logged_at"}``; their index rows are written in
 the same transaction; a batch that does not commit leaves the gate as it was.
 """
@@ -50,6 +51,8 @@ from verifier.registry import (
     GRANT,
     REGISTRY_SCHEMAS,
     REVOKE,
+    Genesis,
+    Grant,
     KeyRegistry,
     parse_genesis,
 )
@@ -192,9 +195,13 @@ class RecordGate:
                 decisions.append(Existing(known))
                 continue
             try:
-                self._check_chain(item.record, heads.get(item.record.subject))  # (8)
-                self._authorize(item, index, logged_at)  # (9)
+                self.registry.authorize(  # (8)
+                    item.record, item.schema, item.signers, index, logged_at
+                )
+                self._check_chain(item.record, heads.get(item.record.subject))  # (9)
+                changes = self.registry.changes(item.record, index)
                 entry = format_log_entry(item.envelope, logged_at)
+                self._apply(item.record, changes)
             except (VerificationError, StaleRevision, SkippedRevision, WrongPrev) as e:
                 decisions.append(Refuse(e))
                 continue
@@ -259,11 +266,11 @@ class RecordGate:
                 current_hash,
             )
 
-    def _authorize(self, item: Submission, index: int, logged_at: str) -> None:
-        record = item.record
+    def _apply(self, record: Record, changes: Genesis | list[Grant]) -> None:
+        # Remember what the change replaces, so a failed commit can undo it.
         if record.schema in (GENESIS.name, GRANT.name, REVOKE.name):
             self._undo.append((None, self.registry.genesis))
             for keyid in {record.body.get("keyid"), record.body.get("replaces")}:
                 if isinstance(keyid, str):
                     self._undo.append((keyid, self.registry.grants.get(keyid)))
-        self.registry.admit(record, item.schema, item.signers, index, logged_at)
+        self.registry.apply(changes)

@@ -486,13 +486,44 @@ class KeyRegistry:
             AuthorizationError: the signers may not write it (see ``authorize``).
             UnknownKey: a signer was never granted.
         """
+        writer, changes = self.check(record, schema, signers, index, logged_at)
+        self.apply(changes)
+        return writer
+
+    def check(
+        self,
+        record: Record,
+        schema: Schema,
+        signers: Sequence[str],
+        index: int,
+        logged_at: str,
+    ) -> tuple[Grant | None, Genesis | list[Grant]]:
+        """``admit`` without applying: the writer and the changes to apply.
+
+        Raises:
+            As ``admit``; nothing is changed either way.
+        """
+        writer = self.authorize(record, schema, signers, index, logged_at)
+        return writer, self.changes(record, index)
+
+    def authorize(
+        self,
+        record: Record,
+        schema: Schema,
+        signers: Sequence[str],
+        index: int,
+        logged_at: str,
+    ) -> Grant | None:
+        """May ``signers`` write ``record`` at ``index``? The writer's grant.
+
+        Raises:
+            MalformedInput: genesis missing or misplaced, or a malformed genesis.
+            AuthorizationError, UnknownKey: as ``admit``.
+        """
         if self.genesis is None:
             if index != 0:
                 raise MalformedInput("the log has no genesis record")
-            genesis = parse_genesis(record)
-            authorize_genesis(genesis, signers)
-            self.genesis = genesis
-            self.grants = {a.keyid: a for a in genesis.admins}
+            authorize_genesis(parse_genesis(record), signers)
             return None
         if record.schema == GENESIS.name:
             raise MalformedInput("a log has exactly one genesis record, at entry 0")
@@ -503,8 +534,25 @@ class KeyRegistry:
                 raise UnknownKey(keyid)
             grants.append(grant)
         policy = self.genesis.policy
-        writer = authorize(record, schema, grants, policy, logged_at, self.grants)
+        return authorize(record, schema, grants, policy, logged_at, self.grants)
+
+    def changes(self, record: Record, index: int) -> Genesis | list[Grant]:
+        """What an authorized ``record`` at ``index`` changes in the registry.
+
+        Raises:
+            MalformedInput: a registry record that contradicts the registry.
+        """
+        if self.genesis is None:
+            return parse_genesis(record)
         if record.schema in (GRANT.name, REVOKE.name):
-            for change in apply_key_record(record, index, self.grants, policy):
-                self.grants[change.keyid] = change
-        return writer
+            return apply_key_record(record, index, self.grants, self.genesis.policy)
+        return []
+
+    def apply(self, changes: Genesis | list[Grant]) -> None:
+        """Apply what ``check`` returned."""
+        if isinstance(changes, Genesis):
+            self.genesis = changes
+            self.grants = {a.keyid: a for a in changes.admins}
+            return
+        for change in changes:
+            self.grants[change.keyid] = change

@@ -342,20 +342,7 @@ class SqlStorage:
                 if rows:
                     self._insert_entries(conn, rows)
                 if record_rows:
-                    conn.execute(
-                        sa.insert(records),
-                        [
-                            {
-                                "idx": r.index,
-                                "subject": r.subject,
-                                "revision": r.revision,
-                                "schema_name": r.schema,
-                                "payload_key": leaf_key(r.payload_hash),
-                                "payload_hash": r.payload_hash,
-                            }
-                            for r in record_rows
-                        ],
-                    )
+                    self._insert_records(conn, record_rows)
                 if full_tiles:
                     conn.execute(
                         sa.insert(tiles),
@@ -401,6 +388,39 @@ class SqlStorage:
         except sa.exc.SQLAlchemyError as e:
             raise StorageUnavailable(f"append not committed: {_safe_message(e)}") from e
         return head
+
+    def _insert_records(self, conn: Connection, rows: Sequence[RecordRow]) -> None:
+        """Bulk-insert record index rows, straight to the driver like entries."""
+        if self.dialect == "postgresql":
+            conn.exec_driver_sql(
+                "INSERT INTO records (idx, subject, revision, schema_name, "
+                "payload_key, payload_hash) SELECT * FROM unnest(%b::bigint[], "
+                "%b::text[], %b::bigint[], %b::text[], %b::bigint[], %b::bytea[])",
+                (
+                    [r.index for r in rows],
+                    [r.subject for r in rows],
+                    [r.revision for r in rows],
+                    [r.schema for r in rows],
+                    [leaf_key(r.payload_hash) for r in rows],
+                    [r.payload_hash for r in rows],
+                ),
+            )
+        else:
+            conn.exec_driver_sql(
+                "INSERT INTO records (idx, subject, revision, schema_name, "
+                "payload_key, payload_hash) VALUES (?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        r.index,
+                        r.subject,
+                        r.revision,
+                        r.schema,
+                        leaf_key(r.payload_hash),
+                        r.payload_hash,
+                    )
+                    for r in rows
+                ],
+            )
 
     def _insert_entries(self, conn: Connection, rows: Sequence[EntryRow]) -> None:
         """Bulk-insert entries, straight to the driver (the hot path of appends).
@@ -642,6 +662,32 @@ class SqlStorage:
                     .limit(batch)
                 )
                 rows = [EntryRow(i, bytes(h), bytes(d), k) for i, h, d, k in result]
+            if not rows:
+                return
+            yield from rows
+            position = rows[-1].index + 1
+
+    def iter_records(self, batch: int = 4096) -> Iterator[RecordRow]:
+        """Every record index row, in entry order, read in batches."""
+        position = 0
+        while True:
+            with self._connect() as conn:
+                result = conn.execute(
+                    sa.select(
+                        records.c.idx,
+                        records.c.subject,
+                        records.c.revision,
+                        records.c.schema_name,
+                        records.c.payload_hash,
+                    )
+                    .where(records.c.idx >= position)
+                    .order_by(records.c.idx)
+                    .limit(batch)
+                )
+                rows = [
+                    RecordRow(i, subject, revision, schema, bytes(h))
+                    for i, subject, revision, schema, h in result
+                ]
             if not rows:
                 return
             yield from rows

@@ -231,3 +231,145 @@ def test_restart_replays_the_registry_from_the_log(log, signer):
     with pytest.raises(StaleRevision):
         log.ledger.submit(log.prepare(stale, ADMINS[:1]))
     assert check_log(log.storage, signer.verifier_key, ORIGIN).ok
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        "DELETE FROM records WHERE idx = 2",
+        "UPDATE records SET revision = 5 WHERE idx = 2",
+        "UPDATE records SET subject = 'keys/other' WHERE idx = 2",
+        "DELETE FROM records",
+    ],
+)
+def test_check_catches_a_tampered_record_index(log, signer, tamper):
+    # The record index decides chains and dedupe: an edit behind the service's
+    # back (here with the triggers dropped) must not go unnoticed.
+    for i in range(3):
+        log.grant(Ed25519Signer(f"x{i}", bytes([120 + i]) * 32), "tps_officer", TPS)
+    assert check_log(log.storage, signer.verifier_key, ORIGIN).ok
+    import sqlalchemy as sa
+
+    with log.storage.engine.begin() as conn:
+        if log.storage.dialect == "sqlite":
+            conn.execute(sa.text("DROP TRIGGER records_no_update"))
+            conn.execute(sa.text("DROP TRIGGER records_no_delete"))
+        else:
+            conn.execute(sa.text("ALTER TABLE records DISABLE TRIGGER USER"))
+        conn.execute(sa.text(tamper))
+    report = check_log(log.storage, signer.verifier_key, ORIGIN)
+    assert not report.ok
+    problem = report.problems[0]
+    assert problem.kind == "record-index"
+    assert problem.index == (0 if tamper == "DELETE FROM records" else 2)
+
+
+def test_authorization_matrix_through_the_write_path(db_url, signer, monkeypatch):
+    # Every role x every schema x (in scope, out of scope, revoked, not yet
+    # granted, expired), submitted through prepare + the writer's gate: each
+    # gets exactly the policy's answer, and no refused one changes the tree.
+    from keys.policy import DEFAULT_POLICY
+    from ledger.records import prepare_submission
+    from tests.recordlog import envelope_bytes
+    from verifier.registry import KeyExpired, OutOfScope, RoleNotAllowed
+    from verifier.schema import Obj, Schema
+    from verifier.schemas import SCHEMAS
+
+    roles = DEFAULT_POLICY["roles"]
+    names = sorted({n for r in roles.values() for n in r["schemas"]})
+    for name in names:  # election schemas arrive later: register stand-ins
+        if name not in SCHEMAS:
+            monkeypatch.setitem(
+                SCHEMAS, name, Schema(name, Obj({}), r"x/(?P<region>\d{13})")
+            )
+    log = RecordLog(db_url, signer, threshold=1)
+    try:
+        keys = {}
+        for n, role in enumerate(sorted(roles)):
+            scope = TPS[: max(roles[role]["scope_lengths"])]
+            active = Ed25519Signer(f"{role}-a", bytes([n, 1]) * 16)
+            revoked = Ed25519Signer(f"{role}-r", bytes([n, 2]) * 16)
+            expired = Ed25519Signer(f"{role}-e", bytes([n, 3]) * 16)
+            never = Ed25519Signer(f"{role}-n", bytes([n, 4]) * 16)
+            log.grant(active, role, scope)
+            log.grant(revoked, role, scope)
+            log.revoke(revoked)
+            log.grant(expired, role, scope, expires_at="2024-02-14T12:00:00.000Z")
+            keys[role] = {
+                "in": active,
+                "out": active,
+                "revoked": revoked,
+                "expired": expired,
+                "never": never,
+            }
+        victim = Ed25519Signer("victim", bytes([200]) * 32)  # nobody's own key
+        log.grant(victim, "tps_officer", TPS)
+        counter = 0
+        for role in sorted(roles):
+            for name in names:
+                for condition in ("in", "out", "revoked", "never", "expired"):
+                    counter += 1
+                    key = keys[role][condition]
+                    region = "3273011001001" if condition == "out" else TPS
+                    target = Ed25519Signer(
+                        f"t{counter}", counter.to_bytes(4, "big") * 8
+                    )
+                    if name.startswith("keys."):
+                        payload = (
+                            log.grant_payload(target, "tps_officer", TPS)
+                            if name == "keys.grant/v1"
+                            else log.payload(
+                                name,
+                                f"keys/{victim.keyid}",
+                                {
+                                    "keyid": victim.keyid,
+                                    "reason_code": "other",
+                                },
+                                revision=99,  # authorized first, then refused here
+                                prev="00" * 32,
+                                reason="matrix",
+                            )
+                        )
+                    else:
+                        payload = log.payload(name, f"x/{region}", {})
+                    size = log.ledger.size
+                    spec = roles[role]
+                    national = max(spec["scope_lengths"]) == 0
+                    if condition == "never":
+                        want = UnknownKey
+                    elif condition == "revoked":
+                        want = KeyRevoked
+                    elif condition == "expired":
+                        want = KeyExpired
+                    elif name not in spec["schemas"]:
+                        want = RoleNotAllowed
+                    elif not national and (
+                        condition == "out" or name.startswith("keys.")
+                    ):
+                        want = OutOfScope
+                    else:
+                        want = None
+                    try:
+                        sub = prepare_submission(
+                            envelope_bytes(payload, [key]),
+                            log.gate.public_key,
+                            log.now(),
+                        )
+                        outcome = log.ledger.submit(sub)
+                    except Exception as e:
+                        outcome = e
+                    label = (role, name, condition)
+                    if want is None:
+                        if name == "keys.revoke/v1":
+                            # Authorized; the chain check (revision 99) refuses it.
+                            assert isinstance(outcome, SkippedRevision), label
+                            assert log.ledger.size == size, label
+                        else:
+                            assert not isinstance(outcome, Exception), (label, outcome)
+                            assert log.ledger.size == size + 1, label
+                            log.track(payload)
+                    else:
+                        assert isinstance(outcome, want), (label, outcome)
+                        assert log.ledger.size == size, label
+    finally:
+        log.close()
