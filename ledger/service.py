@@ -10,6 +10,7 @@ proofs, and the key registry as of any size. No HTTP here.
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -76,6 +77,8 @@ class RecordService:
         self.verifier_key = verifier_key
         self.clock = clock
         self.gate = RecordGate.load(storage)
+        self._registry_lock = threading.Lock()
+        self._registry_cache: tuple[int, KeyRegistry] | None = None
         self.ledger = Ledger(
             storage,
             signer,
@@ -209,15 +212,25 @@ class RecordService:
     def registry_at(self, size: int) -> KeyRegistry:
         """The key registry as it stood after the first ``size`` entries.
 
+        Replays the registry records of the log, starting from the last
+        registry this service built when that is not newer (a copy of it, so a
+        result handed out is never changed afterwards).
+
         Raises:
             OutOfRange: ``size`` is beyond the log.
         """
         if not 0 <= size <= self.size:
             raise OutOfRange(f"size {size} is beyond the log size {self.size}")
-        registry = KeyRegistry()
-        for index in self.storage.record_indices(list(REGISTRY_SCHEMAS)):
-            if index >= size:
-                break
+        with self._registry_lock:
+            cached = self._registry_cache
+        if cached is not None and cached[0] <= size:
+            start, base = cached
+            registry = KeyRegistry()
+            registry.genesis = base.genesis
+            registry.grants = dict(base.grants)
+        else:
+            start, registry = 0, KeyRegistry()
+        for index in self.storage.record_indices(list(REGISTRY_SCHEMAS), start, size):
             view = self.entry(index)
             registry.admit(
                 view.record,
@@ -226,4 +239,12 @@ class RecordService:
                 index,
                 view.entry.logged_at,
             )
+        with self._registry_lock:
+            if self._registry_cache is None or self._registry_cache[0] <= size:
+                snapshot = KeyRegistry()
+                snapshot.genesis, snapshot.grants = (
+                    registry.genesis,
+                    dict(registry.grants),
+                )
+                self._registry_cache = (size, snapshot)
         return registry

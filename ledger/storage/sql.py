@@ -582,15 +582,17 @@ class SqlStorage:
             )
             return [idx for (idx,) in result]
 
-    def record_indices(self, schemas: Sequence[str]) -> list[int]:
-        """Entry indices of every record of these schemas, in log order."""
+    def record_indices(
+        self, schemas: Sequence[str], start: int = 0, end: int | None = None
+    ) -> list[int]:
+        """Entry indices of the records of these schemas in [start, end), in order."""
+        query = sa.select(records.c.idx).where(
+            records.c.schema_name.in_(list(schemas)), records.c.idx >= start
+        )
+        if end is not None:
+            query = query.where(records.c.idx < end)
         with self._connect() as conn:
-            result = conn.execute(
-                sa.select(records.c.idx)
-                .where(records.c.schema_name.in_(list(schemas)))
-                .order_by(records.c.idx)
-            )
-            return [idx for (idx,) in result]
+            return [idx for (idx,) in conn.execute(query.order_by(records.c.idx))]
 
     def read_entries(self, start: int, end: int) -> list[EntryRow]:
         """Entries with ``start <= index < end``, in index order (gaps stay gaps)."""

@@ -134,6 +134,12 @@ def test_proofs_history_and_keys(api, signer):
     mine_now = next(k for k in keys_now["keys"] if k["keyid"] == officer.keyid)
     assert mine_then["revoked_at"] is None
     assert mine_now["revoked_at"] == history["revisions"][1]["index"]
+    # Asked again, older after newer: the cached registry never leaks forward.
+    again = api.client.get("/v1/keys", params={"size": by_leaf["index"] + 1}).json()
+    assert again == keys_then
+    assert api.client.get("/v1/keys", params={"size": 1}).json()["keys"] == [
+        k for k in keys_then["keys"] if k["granted_at"] == 0
+    ]
     assert keys_now["threshold"] == 2
     for bad in (
         "/v1/entries/999999",
