@@ -64,6 +64,7 @@ __all__ = [
     "RecordGate",
     "Submission",
     "prepare_submission",
+    "replay_registry",
 ]
 
 DEFAULT_SKEW = dt.timedelta(minutes=5)
@@ -131,6 +132,29 @@ def prepare_submission(
     return Submission(envelope, record, schema, signers)
 
 
+def replay_registry(
+    storage: SqlStorage, registry: KeyRegistry, start: int, end: int | None
+) -> None:
+    """Admit into ``registry`` the registry records logged in [start, end).
+
+    Raises:
+        IntegrityFailure: a stored registry record no longer replays.
+    """
+    for index in storage.record_indices(list(REGISTRY_SCHEMAS), start, end):
+        rows = storage.read_entries(index, index + 1)
+        try:
+            entry = parse_log_entry(rows[0].data)
+            record = parse_record(entry.envelope.payload)
+            signers = tuple(s.keyid for s in entry.envelope.signatures)
+            registry.admit(
+                record, REGISTRY_SCHEMAS[record.schema], signers, index, entry.logged_at
+            )
+        except (VerificationError, IndexError) as e:
+            raise IntegrityFailure(
+                f"registry record at entry {index} does not replay: {e}"
+            ) from e
+
+
 class RecordGate:
     """Steps 7 to 9 in the writer thread, with undo for batches that fail."""
 
@@ -148,23 +172,7 @@ class RecordGate:
             IntegrityFailure: stored registry records no longer replay.
         """
         registry = KeyRegistry()
-        for index in storage.record_indices(list(REGISTRY_SCHEMAS)):
-            rows = storage.read_entries(index, index + 1)
-            try:
-                entry = parse_log_entry(rows[0].data)
-                record = parse_record(entry.envelope.payload)
-                signers = tuple(s.keyid for s in entry.envelope.signatures)
-                registry.admit(
-                    record,
-                    REGISTRY_SCHEMAS[record.schema],
-                    signers,
-                    index,
-                    entry.logged_at,
-                )
-            except (VerificationError, IndexError) as e:
-                raise IntegrityFailure(
-                    f"registry record at entry {index} does not replay: {e}"
-                ) from e
+        replay_registry(storage, registry, 0, None)
         return cls(storage, registry)
 
     def public_key(self, keyid: str) -> bytes | None:

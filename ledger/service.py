@@ -17,14 +17,19 @@ from typing import Any
 
 from ledger.errors import OutOfRange
 from ledger.ledger import AppendReceipt, Ledger
-from ledger.records import RecordGate, Submission, prepare_submission
+from ledger.records import (
+    RecordGate,
+    Submission,
+    prepare_submission,
+    replay_registry,
+)
 from ledger.sequencer import SequencerConfig
 from ledger.storage.sql import SqlStorage
 from ledger.tree.tiles import TILE_WIDTH, level_width
 from verifier.dsse import envelope_to_json
 from verifier.note import NoteSigner, VerifierKey
 from verifier.record import LogEntry, Record, parse_log_entry, parse_record
-from verifier.registry import REGISTRY_SCHEMAS, KeyRegistry
+from verifier.registry import KeyRegistry
 from verifier.tiles import format_entry_bundle
 
 __all__ = ["EntryView", "RecordService"]
@@ -218,33 +223,18 @@ class RecordService:
 
         Raises:
             OutOfRange: ``size`` is beyond the log.
+            IntegrityFailure: a stored registry record no longer replays.
         """
         if not 0 <= size <= self.size:
             raise OutOfRange(f"size {size} is beyond the log size {self.size}")
         with self._registry_lock:
             cached = self._registry_cache
         if cached is not None and cached[0] <= size:
-            start, base = cached
-            registry = KeyRegistry()
-            registry.genesis = base.genesis
-            registry.grants = dict(base.grants)
+            start, registry = cached[0], cached[1].copy()
         else:
             start, registry = 0, KeyRegistry()
-        for index in self.storage.record_indices(list(REGISTRY_SCHEMAS), start, size):
-            view = self.entry(index)
-            registry.admit(
-                view.record,
-                REGISTRY_SCHEMAS[view.record.schema],
-                tuple(s.keyid for s in view.entry.envelope.signatures),
-                index,
-                view.entry.logged_at,
-            )
+        replay_registry(self.storage, registry, start, size)
         with self._registry_lock:
             if self._registry_cache is None or self._registry_cache[0] <= size:
-                snapshot = KeyRegistry()
-                snapshot.genesis, snapshot.grants = (
-                    registry.genesis,
-                    dict(registry.grants),
-                )
-                self._registry_cache = (size, snapshot)
+                self._registry_cache = (size, registry.copy())
         return registry

@@ -463,6 +463,13 @@ class KeyRegistry:
         self.genesis: Genesis | None = None
         self.grants: dict[str, Grant] = {}
 
+    def copy(self) -> KeyRegistry:
+        """An independent registry in the same state (grants are immutable)."""
+        twin = KeyRegistry()
+        twin.genesis = self.genesis
+        twin.grants = dict(self.grants)
+        return twin
+
     def public_key(self, keyid: str) -> bytes | None:
         """The public key of any key ever granted (revoked ones included)."""
         grant = self.grants.get(keyid)
