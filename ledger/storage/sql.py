@@ -647,53 +647,46 @@ class SqlStorage:
             )
             return [(i, bytes(h), bytes(r)) for i, h, r in result]
 
-    def iter_entries(self, start: int = 0, batch: int = 4096) -> Iterator[EntryRow]:
-        """Every entry from ``start`` on, in index order, read in batches."""
+    def _pages(
+        self, query: sa.Select[Any], key: sa.Column[Any], start: int, batch: int
+    ) -> Iterator[Any]:
+        """Rows of ``query`` with ``key >= start`` in key order, ``batch`` at a time.
+
+        Keyset pagination on an integer key: each page is its own short read, so a
+        whole-log scan never holds a connection or a snapshot for long.
+        """
         position = start
         while True:
             with self._connect() as conn:
-                result = conn.execute(
-                    sa.select(
-                        entries.c.idx,
-                        entries.c.leaf_hash,
-                        entries.c.data,
-                        entries.c.leaf_key,
-                    )
-                    .where(entries.c.idx >= position)
-                    .order_by(entries.c.idx)
-                    .limit(batch)
-                )
-                rows = [EntryRow(i, bytes(h), bytes(d), k) for i, h, d, k in result]
+                rows = conn.execute(
+                    query.where(key >= position).order_by(key).limit(batch)
+                ).all()
             if not rows:
                 return
             yield from rows
-            position = rows[-1].index + 1
+            position = getattr(rows[-1], key.name) + 1
+
+    def iter_entries(self, start: int = 0, batch: int = 4096) -> Iterator[EntryRow]:
+        """Every entry from ``start`` on, in index order, read in batches."""
+        query = sa.select(
+            entries.c.idx, entries.c.leaf_hash, entries.c.data, entries.c.leaf_key
+        )
+        for i, h, d, k in self._pages(query, entries.c.idx, start, batch):
+            yield EntryRow(i, bytes(h), bytes(d), k)
 
     def iter_records(self, batch: int = 4096) -> Iterator[RecordRow]:
         """Every record index row, in entry order, read in batches."""
-        position = 0
-        while True:
-            with self._connect() as conn:
-                result = conn.execute(
-                    sa.select(
-                        records.c.idx,
-                        records.c.subject,
-                        records.c.revision,
-                        records.c.schema_name,
-                        records.c.payload_hash,
-                    )
-                    .where(records.c.idx >= position)
-                    .order_by(records.c.idx)
-                    .limit(batch)
-                )
-                rows = [
-                    RecordRow(i, subject, revision, schema, bytes(h))
-                    for i, subject, revision, schema, h in result
-                ]
-            if not rows:
-                return
-            yield from rows
-            position = rows[-1].index + 1
+        query = sa.select(
+            records.c.idx,
+            records.c.subject,
+            records.c.revision,
+            records.c.schema_name,
+            records.c.payload_hash,
+        )
+        for i, subject, revision, schema, h in self._pages(
+            query, records.c.idx, 0, batch
+        ):
+            yield RecordRow(i, subject, revision, schema, bytes(h))
 
     def iter_tiles(self, batch: int = 1024) -> Iterator[tuple[int, int, bytes, bytes]]:
         """Every stored tile as (level, index, hashes, root), by level then index."""
@@ -714,23 +707,8 @@ class SqlStorage:
 
     def iter_checkpoints(self, batch: int = 4096) -> Iterator[StoredCheckpoint]:
         """Every stored checkpoint in size order."""
-        position = -1
-        while True:
-            with self._connect() as conn:
-                result = conn.execute(
-                    sa.select(checkpoints)
-                    .where(checkpoints.c.size > position)
-                    .order_by(checkpoints.c.size)
-                    .limit(batch)
-                )
-                rows = [
-                    StoredCheckpoint(r.size, bytes(r.root), bytes(r.note), r.made_at_ms)
-                    for r in result
-                ]
-            if not rows:
-                return
-            yield from rows
-            position = rows[-1].size
+        for r in self._pages(sa.select(checkpoints), checkpoints.c.size, 0, batch):
+            yield StoredCheckpoint(r.size, bytes(r.root), bytes(r.note), r.made_at_ms)
 
     def checkpoint(self, size: int) -> StoredCheckpoint | None:
         """The checkpoint first signed at ``size``, if any."""
