@@ -19,8 +19,7 @@ from pkcs11 import Attribute, KeyType, Mechanism, ObjectClass, SignMixin
 from pkcs11.util.ec import encode_named_curve_parameters
 
 from keys.errors import KeyLoadError
-from verifier.dsse import key_id
-from verifier.note import KEY_TYPE_ED25519, VerifierKey
+from keys.signer import PublicIdentity
 
 __all__ = ["ED25519_OID", "Pkcs11Signer", "generate_token_key"]
 
@@ -57,7 +56,7 @@ def generate_token_key(
         raise KeyLoadError(f"PKCS#11 key generation failed: {type(e).__name__}") from e
 
 
-class Pkcs11Signer:
+class Pkcs11Signer(PublicIdentity):
     """Signs checkpoints (``NoteSigner``) and envelopes with a key on a token."""
 
     def __init__(
@@ -79,41 +78,15 @@ class Pkcs11Signer:
                 key_type=KeyType.EC_EDWARDS,
                 label=key_label,
             )
-            self._public = _public_from_point(bytes(public[Attribute.EC_POINT]))
+            public_key = _public_from_point(bytes(public[Attribute.EC_POINT]))
         except (pkcs11.PKCS11Error, RuntimeError) as e:
             raise KeyLoadError(
                 f"cannot open key {key_label!r} on token {token_label!r}: "
                 f"{type(e).__name__}"
             ) from e
-        self._name = name
-        self._key_id = VerifierKey.from_public_key(name, self._public).key_id
+        self._set_identity(name, public_key)
         # A PKCS#11 session is not safe for concurrent use.
         self._lock = threading.Lock()
-
-    @property
-    def name(self) -> str:
-        """Signed-note key name."""
-        return self._name
-
-    @property
-    def key_id(self) -> bytes:
-        """Signed-note key ID (4 bytes)."""
-        return self._key_id
-
-    @property
-    def keyid(self) -> str:
-        """DSSE key ID (hex SHA-256 of the public key)."""
-        return key_id(self._public)
-
-    @property
-    def public_key(self) -> bytes:
-        """The 32-byte Ed25519 public key."""
-        return self._public
-
-    @property
-    def verifier_key(self) -> VerifierKey:
-        """The note verifier key of this log key."""
-        return VerifierKey(self._name, self._key_id, KEY_TYPE_ED25519, self._public)
 
     def sign(self, message: bytes) -> bytes:
         """Sign on the token (CKM_EDDSA); 64 bytes.
@@ -142,9 +115,3 @@ class Pkcs11Signer:
         _tb: TracebackType | None,
     ) -> None:
         self.close()
-
-    def __repr__(self) -> str:
-        return f"Pkcs11Signer({self._name}+{self._key_id.hex()})"
-
-    def __reduce__(self) -> str | tuple[object, ...]:
-        raise TypeError("signers cannot be pickled")
