@@ -37,6 +37,15 @@ _CREATED: dict[int | str, dict[str, Any]] = {
 }
 
 
+def _collaborators(
+    request: Request,
+) -> tuple[RecordService, ApiSettings, RateLimits]:
+    # The write routes read these straight off the app: FastAPI's dependency
+    # resolution costs more per request than the lookups it saves.
+    state = request.app.state
+    return state.service, state.settings, state.limits
+
+
 def _client(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
@@ -87,12 +96,7 @@ async def _submit(
 )
 async def post_entry(request: Request) -> JSONResponse:
     """Answered after the durable commit, with the receipt; idempotent."""
-    # The hot path reads its collaborators straight off the app: FastAPI's
-    # dependency resolution costs more per request than the lookups it saves.
-    state = request.app.state
-    service: RecordService = state.service
-    settings: ApiSettings = state.settings
-    limits: RateLimits = state.limits
+    service, settings, limits = _collaborators(request)
     _check_client(request, limits)
     envelope = await read_json(request, settings.max_body_bytes)
     if not isinstance(envelope, dict):
@@ -115,10 +119,7 @@ async def post_entry(request: Request) -> JSONResponse:
 )
 async def post_batch(request: Request) -> JSONResponse:
     """``{"envelopes": [...]}`` in; one ``{status, receipt | problem}`` each out."""
-    state = request.app.state
-    service: RecordService = state.service
-    settings: ApiSettings = state.settings
-    limits: RateLimits = state.limits
+    service, settings, limits = _collaborators(request)
     _check_client(request, limits)
     body = await read_json(request, settings.max_batch_bytes)
     if not isinstance(body, dict) or set(body) != {"envelopes"}:
