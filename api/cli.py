@@ -81,6 +81,4 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.WARNING - 10 * min(args.verbose, 2),
         format="%(levelname)s %(name)s: %(message)s",
     )
-    if args.command in ("keys", "submit"):
-        return keys_cli.run(args)
     return run_command(args)

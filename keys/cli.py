@@ -30,12 +30,23 @@ from verifier.dsse import key_id
 from verifier.errors import VerificationError
 from verifier.note import VerifierKey
 
-__all__ = ["add_commands"]
+__all__ = [
+    "EXIT_FAILED",
+    "EXIT_IO",
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "CommandError",
+    "add_commands",
+    "emit",
+    "run_command",
+]
 
+# What every saksi subcommand shares lives here, the lowest package with a CLI
+# (``ledger.cli`` imports it; ``keys`` may not import ``ledger``).
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_IO = 0, 1, 2, 3
 
 
-class KeysCommandError(Exception):
+class CommandError(Exception):
     """A failure the user can fix; ``hint`` says how."""
 
     def __init__(self, message: str, hint: str, code: int = EXIT_IO) -> None:
@@ -44,22 +55,43 @@ class KeysCommandError(Exception):
         self.code = code
 
 
-def _emit(args: argparse.Namespace, result: dict[str, Any], text: str) -> None:
-    print(json.dumps(result, sort_keys=True) if args.json else text)
+def emit(args: argparse.Namespace, result: dict[str, Any], text: str) -> None:
+    """Print one result: JSON with --json, else the human line."""
+    if getattr(args, "json", False):
+        print(json.dumps(result, sort_keys=True))
+    else:
+        print(text)
+
+
+def run_command(args: argparse.Namespace) -> int:
+    """Run a parsed subcommand; turn expected failures into a message and exit code."""
+    try:
+        code: int = args.func(args)
+        return code
+    except CommandError as e:
+        if getattr(args, "json", False):
+            print(json.dumps({"ok": False, "error": str(e), "hint": e.hint}))
+        print(f"saksi: error: {e}\nsaksi: hint: {e.hint}", file=sys.stderr)
+        return e.code
+    except KeyboardInterrupt:
+        return 130
+    except OSError as e:
+        print(f"saksi: error: {e.strerror or e}", file=sys.stderr)
+        return EXIT_IO
 
 
 def _passphrase(args: argparse.Namespace) -> bytes:
     try:
         return read_passphrase(getattr(args, "passphrase_file", None))
     except KeyLoadError as e:
-        raise KeysCommandError(str(e), "export SAKSI_KEY_PASSPHRASE=...") from e
+        raise CommandError(str(e), "export SAKSI_KEY_PASSPHRASE=...") from e
 
 
 def _load(path: Path, passphrase: bytes) -> Ed25519Signer:
     try:
         return load_key_file(path, passphrase)
     except KeyLoadError as e:
-        raise KeysCommandError(str(e), "check the key file and its passphrase") from e
+        raise CommandError(str(e), "check the key file and its passphrase") from e
 
 
 def _describe(public: bytes, name: str) -> dict[str, Any]:
@@ -78,9 +110,9 @@ def cmd_new(args: argparse.Namespace) -> int:
             args.out, signer, _passphrase(args), KdfProfile[args.kdf.upper()]
         )
     except KeyLoadError as e:
-        raise KeysCommandError(str(e), "choose a new --out path", 1) from e
+        raise CommandError(str(e), "choose a new --out path", 1) from e
     info = _describe(signer.public_key, signer.name) | {"file": str(args.out)}
-    _emit(args, info, f"wrote {args.out}\nkey id: {info['keyid']}")
+    emit(args, info, f"wrote {args.out}\nkey id: {info['keyid']}")
     return EXIT_OK
 
 
@@ -92,14 +124,14 @@ def _public_of(args: argparse.Namespace) -> tuple[bytes, str]:
         data = args.pem.read_bytes()
         return public_key_from_pem(data), args.name
     except (OSError, KeyLoadError) as e:
-        raise KeysCommandError(f"cannot read {args.pem}: {e}", "pass a PEM file") from e
+        raise CommandError(f"cannot read {args.pem}: {e}", "pass a PEM file") from e
 
 
 def cmd_show(args: argparse.Namespace) -> int:
     """Key ID, public key and signed-note verifier key string of a key."""
     public, name = _public_of(args)
     info = _describe(public, name)
-    _emit(
+    emit(
         args,
         info,
         f"key id: {info['keyid']}\npublic key: {info['public_key']}\n"
@@ -121,10 +153,8 @@ def cmd_export(args: argparse.Namespace) -> int:
         _write_new(args.private_pem, private_key_to_pem(signer, secret), private=True)
         written.append(str(args.private_pem))
     if not written:
-        raise KeysCommandError(
-            "nothing to export", "pass --public-pem or --private-pem", 2
-        )
-    _emit(
+        raise CommandError("nothing to export", "pass --public-pem or --private-pem", 2)
+    emit(
         args, {"written": written, "keyid": signer.keyid}, "wrote " + ", ".join(written)
     )
     return EXIT_OK
@@ -138,14 +168,12 @@ def cmd_import(args: argparse.Namespace) -> int:
         signer = signer_from_pem(args.pem.read_bytes(), pem_secret, args.name)
         write_key_file(args.out, signer, passphrase, KdfProfile[args.kdf.upper()])
     except OSError as e:
-        raise KeysCommandError(
+        raise CommandError(
             f"cannot read {args.pem}: {e.strerror}", "check the path"
         ) from e
     except KeyLoadError as e:
-        raise KeysCommandError(
-            str(e), "check the PEM, its passphrase and --out", 1
-        ) from e
-    _emit(args, {"file": str(args.out), "keyid": signer.keyid}, f"wrote {args.out}")
+        raise CommandError(str(e), "check the PEM, its passphrase and --out", 1) from e
+    emit(args, {"file": str(args.out), "keyid": signer.keyid}, f"wrote {args.out}")
     return EXIT_OK
 
 
@@ -156,7 +184,7 @@ def _write_new(path: Path, data: bytes, private: bool = False) -> None:
                 path.chmod(0o600)
             handle.write(data)
     except FileExistsError as e:
-        raise KeysCommandError(
+        raise CommandError(
             f"{path} exists", "never overwrite keys: pick a new path", 1
         ) from e
 
@@ -169,7 +197,7 @@ def _client(args: argparse.Namespace) -> SaksiClient:
     try:
         return SaksiClient(args.log, text)
     except VerificationError as e:
-        raise KeysCommandError(
+        raise CommandError(
             f"bad --log-key: {e}", "pass log.vkey or its verifier key string", 2
         ) from e
 
@@ -184,7 +212,7 @@ def _receipt_out(args: argparse.Namespace, receipt: Receipt, what: str) -> int:
         "checkpoint": receipt.checkpoint.decode(),
         "verified": True,
     }
-    _emit(
+    emit(
         args,
         result,
         f"{what}: entry {receipt.index} (tree size {receipt.tree_size}), "
@@ -200,15 +228,15 @@ def _send(
     try:
         receipt = client.submit(envelope)
     except Refused as e:
-        raise KeysCommandError(
+        raise CommandError(
             f"refused ({e.status} {e.cause}): {e.problem.get('detail')}",
             "fix the record; the problem type names the cause",
             EXIT_FAILED,
         ) from e
     except TransportError as e:
-        raise KeysCommandError(str(e), "is 'saksi serve' running at --log?") from e
+        raise CommandError(str(e), "is 'saksi serve' running at --log?") from e
     except VerificationError as e:
-        raise KeysCommandError(
+        raise CommandError(
             f"the log's receipt does not verify: {e}",
             "do not trust this log; keep the output as evidence",
             EXIT_FAILED,
@@ -225,7 +253,7 @@ def _head(client: SaksiClient, subject: str) -> tuple[int, str] | None:
     try:
         return client.head(subject)
     except TransportError as e:
-        raise KeysCommandError(str(e), "is 'saksi serve' running at --log?") from e
+        raise CommandError(str(e), "is 'saksi serve' running at --log?") from e
 
 
 def cmd_grant(args: argparse.Namespace) -> int:
@@ -257,9 +285,7 @@ def cmd_revoke(args: argparse.Namespace) -> int:
     subject = f"keys/{args.keyid}"
     head = _head(client, subject)
     if head is None:
-        raise KeysCommandError(
-            f"key {args.keyid} was never granted", "check the key id", 1
-        )
+        raise CommandError(f"key {args.keyid} was never granted", "check the key id", 1)
     payload = client.record(
         "keys.revoke/v1",
         subject,
@@ -278,9 +304,9 @@ def cmd_list(args: argparse.Namespace) -> int:
     try:
         body = client.keys(args.size)
     except TransportError as e:
-        raise KeysCommandError(str(e), "is 'saksi serve' running at --log?") from e
+        raise CommandError(str(e), "is 'saksi serve' running at --log?") from e
     except Refused as e:
-        raise KeysCommandError(str(e), "check --size", EXIT_FAILED) from e
+        raise CommandError(str(e), "check --size", EXIT_FAILED) from e
     lines = []
     for k in body["keys"]:
         state = "active" if k["revoked_at"] is None else f"REVOKED at {k['revoked_at']}"
@@ -289,7 +315,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         lines.append(
             f"{k['keyid'][:16]}  {role:<15} scope {scope:<13} {state}  {k['holder']}"
         )
-    _emit(
+    emit(
         args,
         body,
         f"{len(body['keys'])} keys at tree size {body['tree_size']}\n"
@@ -305,7 +331,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
         spec = json.loads(args.record.read_text(encoding="utf-8"))
         schema, subject, body = spec["schema"], spec["subject"], spec["body"]
     except (OSError, ValueError, KeyError, TypeError) as e:
-        raise KeysCommandError(
+        raise CommandError(
             f"cannot read record {args.record}: {e}",
             'write {"schema": ..., "subject": ..., "body": {...}}',
             2,
@@ -317,9 +343,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
             schema, subject, body, reason=spec.get("reason"), after=head
         )
     except VerificationError as e:
-        raise KeysCommandError(
-            f"not a valid record: {e}", "fix the record file", 2
-        ) from e
+        raise CommandError(f"not a valid record: {e}", "fix the record file", 2) from e
     return _send(args, client, client.sign(payload, [signer]), f"submitted {subject}")
 
 
@@ -420,15 +444,3 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     submit.add_argument("--record", type=Path, required=True, help="JSON record file")
     _common(submit)
     submit.set_defaults(func=cmd_submit)
-
-
-def run(args: argparse.Namespace) -> int:
-    """Run a keys/submit command, turning expected failures into exit codes."""
-    try:
-        code: int = args.func(args)
-        return code
-    except KeysCommandError as e:
-        if getattr(args, "json", False):
-            print(json.dumps({"ok": False, "error": str(e), "hint": e.hint}))
-        print(f"saksi: error: {e}\nsaksi: hint: {e.hint}", file=sys.stderr)
-        return e.code

@@ -19,6 +19,14 @@ from pathlib import Path
 from typing import Any
 
 from keys import Ed25519Signer, KdfProfile, KeyLoadError, load_key_file, read_passphrase
+from keys.cli import (
+    EXIT_FAILED,
+    EXIT_IO,
+    EXIT_OK,
+    CommandError,
+    emit,
+    run_command,
+)
 from keys.keyfile import write_key_file
 from keys.policy import DEFAULT_POLICY
 from ledger.check import check_log
@@ -33,32 +41,23 @@ from verifier.note import VerifierKey
 from verifier.record import RECORD_PAYLOAD_TYPE, format_timestamp, record_payload
 from verifier.rfc6962 import EMPTY_ROOT
 
-__all__ = ["EXIT_FAILED", "EXIT_IO", "EXIT_OK", "add_commands", "open_service"]
+__all__ = [
+    "EXIT_FAILED",
+    "EXIT_IO",
+    "EXIT_OK",
+    "CommandError",
+    "add_commands",
+    "emit",
+    "open_service",
+    "run_command",
+]
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_IO = 0, 1, 2, 3
 KEY_FILE, VKEY_FILE, DB_FILE = "log.key", "log.vkey", "saksi.db"
-
-
-class CommandError(Exception):
-    """A failure the user can fix; ``hint`` says how."""
-
-    def __init__(self, message: str, hint: str, code: int = EXIT_IO) -> None:
-        super().__init__(message)
-        self.hint = hint
-        self.code = code
 
 
 def default_db(directory: Path) -> str:
     """The embedded default: SQLite in the log directory."""
     return f"sqlite:///{directory.resolve() / DB_FILE}"
-
-
-def emit(args: argparse.Namespace, result: dict[str, Any], text: str) -> None:
-    """Print one result: JSON with --json, else the human line."""
-    if getattr(args, "json", False):
-        print(json.dumps(result, sort_keys=True))
-    else:
-        print(text)
 
 
 def _open_storage(url: str) -> SqlStorage:
@@ -403,20 +402,3 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     from ledger.demo import add_demo_command
 
     add_demo_command(sub)
-
-
-def run_command(args: argparse.Namespace) -> int:
-    """Run a parsed subcommand; turn expected failures into a message and exit code."""
-    try:
-        code: int = args.func(args)
-        return code
-    except CommandError as e:
-        if getattr(args, "json", False):
-            print(json.dumps({"ok": False, "error": str(e), "hint": e.hint}))
-        print(f"saksi: error: {e}\nsaksi: hint: {e.hint}", file=sys.stderr)
-        return e.code
-    except KeyboardInterrupt:
-        return 130
-    except OSError as e:
-        print(f"saksi: error: {e.strerror or e}", file=sys.stderr)
-        return EXIT_IO
