@@ -9,10 +9,23 @@ traceback on the server and answered with a bare 500.
 
 from __future__ import annotations
 
+import logging
+import math
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["PROBLEMS", "Problem", "ProblemError", "problem_body", "problem_for"]
+from fastapi.responses import JSONResponse
+
+__all__ = [
+    "PROBLEMS",
+    "Problem",
+    "ProblemError",
+    "problem_body",
+    "problem_for",
+    "problem_response",
+]
+
+log = logging.getLogger("saksi.api")
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 
@@ -131,3 +144,26 @@ def problem_body(problem: ProblemError, instance: str | None = None) -> dict[str
         body["instance"] = instance
     body.update(problem.extra)
     return body
+
+
+def problem_response(
+    error: BaseException, instance: str, method: str = ""
+) -> JSONResponse:
+    """The problem+json response for any error a route raised.
+
+    Refusals (``ProblemError`` and errors with a known ``cause``) are answered as
+    their problem; anything else is a bug: its traceback goes to the server's
+    log and the client gets a bare 500. Server-side problems (5xx) are logged.
+    """
+    problem = problem_for(error)
+    if problem.cause == "internal-error" and not isinstance(error, ProblemError):
+        log.exception("unexpected error on %s %s", method, instance, exc_info=error)
+    elif PROBLEMS[problem.cause].status >= 500:
+        log.error("%s: %s", type(error).__name__, error)
+    body = problem_body(problem, instance=instance)
+    headers = {}
+    if problem.retry_after is not None:
+        headers["Retry-After"] = str(max(1, math.ceil(problem.retry_after)))
+    return JSONResponse(
+        body, status_code=body["status"], media_type=PROBLEM_MEDIA_TYPE, headers=headers
+    )

@@ -85,6 +85,90 @@ def limit_verify() -> float:
     return 5000 / (time.perf_counter() - t)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class CpuMeter:
+    """CPU seconds spent by the server process and by this (the load) process."""
+
+    def __init__(self, server_pid: int) -> None:
+        self.pid = server_pid
+        self.server = cpu_seconds(server_pid)
+        self.load = time.process_time()
+
+    def per(self, count: int) -> tuple[float, float]:
+        """Microseconds of server and load-generator CPU per unit of ``count``."""
+        server = cpu_seconds(self.pid) - self.server
+        load = time.process_time() - self.load
+        return server / count * 1e6, load / count * 1e6
+
+
+# The HTTP stack's own ceiling: one 900-byte answer per request from bare ASGI
+# and from a trivial FastAPI route, both under the same uvicorn as the API.
+_BASELINE_APP = """
+import sys
+import uvicorn
+from fastapi import FastAPI, Query
+from fastapi.responses import Response
+
+BODY = b"x" * 900
+
+
+async def bare(scope, receive, send):
+    if scope["type"] != "http":
+        return
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-type", b"application/json"),
+                            (b"content-length", b"900")]})
+    await send({"type": "http.response.body", "body": BODY})
+
+
+framework = FastAPI()
+
+
+@framework.get("/p")
+async def route(index: int = Query(0, ge=0)):
+    return Response(BODY, media_type="application/json")
+
+
+app = bare if sys.argv[1] == "bare" else framework
+uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[2]), log_level="warning",
+            access_log=False)
+"""
+
+
+def limit_http_stack(requests: int = 12000) -> dict[str, float]:
+    """Requests/s, 64 clients, of bare ASGI and of a trivial FastAPI route."""
+    rates = {}
+    for kind in ("bare", "fastapi"):
+        port = free_port()
+        server = subprocess.Popen(
+            [sys.executable, "-c", _BASELINE_APP, kind, str(port)], cwd=ROOT
+        )
+        try:
+            wait_ready(f"http://127.0.0.1:{port}/p")
+            rates[kind] = asyncio.run(run_reads(port, ["/p?index=5"] * requests, 64))
+        finally:
+            server.send_signal(signal.SIGTERM)
+            server.wait(timeout=30)
+    return rates
+
+
+def wait_ready(url: str) -> None:
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            time.sleep(0.2)
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{url} did not answer")
+
+
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
@@ -266,22 +350,26 @@ def main(argv: list[str] | None = None) -> int:
         cwd=ROOT,
     )
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(url + "/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
-            if time.monotonic() > deadline:
-                raise RuntimeError("server did not start")
+        wait_ready(url + "/healthz")
         rows = []
         for clients, batch in cases:
             progress(f"HTTP appends: {clients} clients, {batch} per request")
+            meter = CpuMeter(server.pid)
             rate, lat = asyncio.run(
                 run_writes(port, work[(clients, batch)], clients, batch)
             )
-            rows.append((clients, batch, rate, statistics.median(lat), pct(lat, 0.99)))
+            server_us, load_us = meter.per(args.count)
+            rows.append(
+                (
+                    clients,
+                    batch,
+                    rate,
+                    statistics.median(lat),
+                    pct(lat, 0.99),
+                    server_us,
+                    load_us,
+                )
+            )
         size = httpx.get(url + "/healthz").json()["tree_size"]
         progress("HTTP reads")
         proof_paths = [
@@ -289,11 +377,17 @@ def main(argv: list[str] | None = None) -> int:
         ]
         tiles = size // 256
         tile_paths = [f"/log/tile/0/{(i % max(tiles, 1)):03d}" for i in range(6000)]
+        meter = CpuMeter(server.pid)
         proof_rate = asyncio.run(run_reads(port, proof_paths, 64))
+        proof_cpu = meter.per(len(proof_paths))[0]
+        meter = CpuMeter(server.pid)
         tile_rate = asyncio.run(run_reads(port, tile_paths, 64)) if tiles else 0.0
+        tile_cpu = meter.per(len(tile_paths))[0]
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=30)
+    progress("HTTP stack limits: bare ASGI and a trivial FastAPI route")
+    stack = limit_http_stack()
 
     lines = [
         "## The HTTP API: signed appends and reads",
@@ -315,25 +409,36 @@ def main(argv: list[str] | None = None) -> int:
         f"commit, receipts; batches of 500): {gated_rate:,.0f}/s",
         f"* both, in process, no HTTP (the in-process limit below): "
         f"{inproc_rate:,.0f}/s",
+        f"* the HTTP stack alone (900-byte answers, 64 clients): bare ASGI under "
+        f"uvicorn {stack['bare']:,.0f} requests/s, a trivial FastAPI route "
+        f"{stack['fastapi']:,.0f} requests/s",
         "",
         "### Appends through HTTP (each a signed keys.grant/v1, receipt verified by "
         "the server's proof)",
         "",
         "| clients | envelopes per request | appends/s | vs in-process | p50 latency "
-        "| p99 latency |",
-        "|---|---|---|---|---|---|",
+        "| p99 latency | server CPU per append | load generator CPU per append |",
+        "|---|---|---|---|---|---|---|---|",
     ]
-    for clients, batch, rate, p50, p99 in rows:
+    for clients, batch, rate, p50, p99, server_us, load_us in rows:
         lines.append(
             f"| {clients} | {batch} | {rate:,.0f} | {rate / inproc_rate:.2f} "
-            f"| {p50 * 1000:.1f} ms | {p99 * 1000:.1f} ms |"
+            f"| {p50 * 1000:.1f} ms | {p99 * 1000:.1f} ms | {server_us:,.0f} µs "
+            f"| {load_us:,.0f} µs |"
         )
     lines += [
         "",
         "### Reads through HTTP (64 concurrent clients)",
         "",
-        f"* inclusion proofs: {proof_rate:,.0f} requests/s at tree size {size:,}",
-        f"* full hash tiles (8 KiB): {tile_rate:,.0f} requests/s",
+        f"* inclusion proofs: {proof_rate:,.0f} requests/s at tree size {size:,} "
+        f"({proof_cpu:,.0f} µs of server CPU each)",
+        f"* full hash tiles (8 KiB): {tile_rate:,.0f} requests/s "
+        f"({tile_cpu:,.0f} µs of server CPU each)",
+        "",
+        "Server CPU is user + system time of the server process (all its threads) "
+        "over the case, divided by the appends or requests; the server is one "
+        "Python process, so about 1,000,000 µs of it per second is its ceiling "
+        "while the GIL is held.",
     ]
     write_section(args.out, "http", "\n".join(lines))
     return 0

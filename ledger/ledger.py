@@ -282,7 +282,9 @@ class Ledger:
                     paths = commit.paths
                     if paths is None:
                         reader = self._reader_at(commit.state)
-                        paths = RunPaths(reader, commit.first, commit.leaf_hashes)
+                        paths = RunPaths(
+                            reader, commit.first, commit.leaf_hashes, commit.left_edge
+                        )
                         commit.paths = paths
             proof = paths.path(index)
         else:

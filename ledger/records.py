@@ -188,8 +188,9 @@ class RecordGate:
         self._rows, self._undo = [], []
         subs = [item for item in items if isinstance(item, Submission)]
         logged_at = format_timestamp(dt.datetime.fromtimestamp(now_ms / 1000, dt.UTC))
-        stored = self._storage.find_payloads([s.payload_hash for s in subs])
-        heads = self._storage.record_heads([s.record.subject for s in subs])
+        stored, heads = self._storage.chain_state(
+            [s.payload_hash for s in subs], [s.record.subject for s in subs]
+        )
         batch_payloads: dict[bytes, int] = {}
         index = first_index
         decisions: list[Decision] = []

@@ -75,15 +75,23 @@ class Commit:
     first builds the batch's receipts.
     """
 
-    __slots__ = ("first", "head", "leaf_hashes", "paths", "state")
+    __slots__ = ("first", "head", "leaf_hashes", "left_edge", "paths", "state")
 
     def __init__(
-        self, state: TreeState, head: Head, first: int, leaf_hashes: list[bytes]
+        self,
+        state: TreeState,
+        head: Head,
+        first: int,
+        leaf_hashes: list[bytes],
+        left_edge: tuple[bytes, ...] | None = None,
     ) -> None:
         self.state = state
         self.head = head
         self.first = first
         self.leaf_hashes = leaf_hashes
+        # The compact range of the tree before this commit (``first`` leaves):
+        # every node left of the new leaves' proofs, with no hashing to find them.
+        self.left_edge = left_edge
         self.paths: RunPaths | None = None
 
 
@@ -574,7 +582,7 @@ class Sequencer:
             )
             self._cache.put(tile.level, tile.index, nodes)
         self._state, self._head = new_state, new_head
-        return Commit(new_state, new_head, state.size, hashes)
+        return Commit(new_state, new_head, state.size, hashes, state.compact.hashes)
 
     def _refresh(self) -> None:
         head = self.head

@@ -203,6 +203,39 @@ def _check_strings_and_depth(value: object, what: str) -> None:
                 ) from e
 
 
+# For ASCII text, RFC 8785's form is what the standard library's C encoder writes
+# with these options: member names sorted by code point (the same order as by
+# UTF-16 code units while every name is in the Basic Multilingual Plane, as all
+# ASCII is), the same minimal escapes (lowercase \u00xx for other controls) and
+# integers as plain decimals. Anything else takes the strict path below.
+_ASCII_CANONICAL = json.JSONEncoder(
+    ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False
+)
+
+
+def _parse_canonical_ascii(data: bytes) -> Any:  # noqa: ANN401
+    """The value of canonical ASCII JSON ``data``, or None to take the strict path.
+
+    A fast path only: it answers None for anything it does not accept outright
+    (non-ASCII, possibly deep, duplicate names, floats, lone surrogates, not
+    canonical), and ``parse_canonical`` then decides with the strict parser.
+    """
+    if not data.isascii() or data.count(b"[") + data.count(b"{") > MAX_DEPTH:
+        return None  # brackets inside strings only make the depth test stricter
+    try:
+        value = json.loads(
+            data, parse_float=_no_float, parse_int=_integer, parse_constant=_no_constant
+        )
+        text = _ASCII_CANONICAL.encode(value)
+        # A dropped duplicate name or a re-escaped string changes the text, and
+        # a lone surrogate (written as an escape) cannot come back as ASCII.
+        if not text.isascii() or text.encode("ascii") != data:
+            return None
+    except (ValueError, RecursionError, TypeError):
+        return None  # MalformedInput is a ValueError: the strict path explains
+    return value
+
+
 def parse_canonical(data: bytes, max_size: int, what: str = "JSON") -> Any:  # noqa: ANN401
     """Parse JSON that must already be in RFC 8785 canonical form.
 
@@ -210,6 +243,10 @@ def parse_canonical(data: bytes, max_size: int, what: str = "JSON") -> Any:  # n
         MalformedInput: anything ``parse_json`` refuses, or bytes that differ from
             the canonical form of what they parse to.
     """
+    if len(data) <= max_size:
+        fast = _parse_canonical_ascii(data)
+        if fast is not None:
+            return fast
     value = parse_json(data, max_size, what)
     if canonicalize(value) != data:
         raise MalformedInput(

@@ -272,12 +272,19 @@ class RunPaths:
     right-most node of a level, when it has no right child, is its left child
     unchanged (RFC 6962 splits at the largest power of two). A leaf's proof is then
     the sibling of its ancestor at every level where that sibling exists; leaves of
-    one 256-leaf tile share the part above level 8. Nodes left of the run come from
-    ``reader``. Read-only once built, so it can be shared between threads.
+    one 256-leaf tile share the part above level 8. Nodes left of the run are the
+    perfect-subtree roots of the tree of ``first`` leaves (its compact range,
+    ``left_edge``, largest first) when the caller has them, else read from
+    ``reader`` (which hashes partial tiles to find them). Read-only once built, so
+    it can be shared between threads.
     """
 
     def __init__(
-        self, reader: NodeReader, first: int, leaf_hashes: Sequence[bytes]
+        self,
+        reader: NodeReader,
+        first: int,
+        leaf_hashes: Sequence[bytes],
+        left_edge: Sequence[bytes] | None = None,
     ) -> None:
         size = reader.size
         if not leaf_hashes or first < 0 or first + len(leaf_hashes) != size:
@@ -285,13 +292,25 @@ class RunPaths:
                 f"run of {len(leaf_hashes)} leaves from {first} does not end "
                 f"at the tree size {size}"
             )
+        if left_edge is not None and len(left_edge) != first.bit_count():
+            raise OutOfRange(
+                f"the left edge of {first} leaves has {first.bit_count()} subtrees, "
+                f"found {len(left_edge)}"
+            )
         self.first = first
         self.size = size
         levels: list[tuple[int, list[bytes]]] = []
         low, row = first, list(leaf_hashes)
         for level in range((size - 1).bit_length()):
             if low & 1:
-                row.insert(0, reader.node(level, low - 1))
+                # The subtree left of the run at this level is the compact-range
+                # member for bit ``level`` of ``first``.
+                row.insert(
+                    0,
+                    reader.node(level, low - 1)
+                    if left_edge is None
+                    else left_edge[(first >> (level + 1)).bit_count()],
+                )
                 low -= 1
             levels.append((low, row))
             row = [

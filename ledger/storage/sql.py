@@ -51,6 +51,17 @@ _MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 _ADVISORY_KEY = 0x53414B5349  # "SAKSI"
 _IN_CHUNK = 500
 
+# The writer's per-commit statements, straight to each driver (its paramstyle).
+_SQL = {
+    dialect: {
+        "checkpoint": "INSERT INTO checkpoints (size, root, note, made_at_ms) "
+        "VALUES (?, ?, ?, ?)".replace("?", mark),
+        "move_head": "UPDATE tree_head SET size = ?, root = ?, note = ?, "
+        "made_at_ms = ? WHERE id = 1 AND size = ?".replace("?", mark),
+    }
+    for dialect, mark in (("sqlite", "?"), ("postgresql", "%s"))
+}
+
 
 @dataclass(frozen=True, slots=True)
 class LogMeta:
@@ -357,24 +368,12 @@ class SqlStorage:
                         ],
                     )
                 head = make_head()
+                values = (head.size, head.root, head.note, head.made_at_ms)
                 if head.size > expected_size:
-                    conn.execute(
-                        sa.insert(checkpoints).values(
-                            size=head.size,
-                            root=head.root,
-                            note=head.note,
-                            made_at_ms=head.made_at_ms,
-                        )
-                    )
-                moved = conn.execute(
-                    sa.update(tree_head)
-                    .where(tree_head.c.id == 1, tree_head.c.size == expected_size)
-                    .values(
-                        size=head.size,
-                        root=head.root,
-                        note=head.note,
-                        made_at_ms=head.made_at_ms,
-                    )
+                    conn.exec_driver_sql(_SQL[self.dialect]["checkpoint"], values)
+                moved = conn.exec_driver_sql(
+                    _SQL[self.dialect]["move_head"],
+                    (*values, expected_size),
                 ).rowcount
                 if moved != 1:
                     raise IntegrityFailure(
@@ -499,78 +498,100 @@ class SqlStorage:
             raise StorageUnavailable("no tree head in this database: run 'saksi init'")
         return Head(row.size, bytes(row.root), bytes(row.note), row.made_at_ms)
 
+    def _where_in(
+        self,
+        conn: Connection,
+        select: str,
+        column: str,
+        pg_type: str,
+        values: list[Any],
+    ) -> list[Any]:
+        """Rows of ``select`` whose ``column`` is one of ``values``, at driver level.
+
+        ``select`` and ``column`` are constants of this module; the values are
+        always bound. SQLAlchemy's expression layer costs more per statement than
+        these lookups do, and the writer makes them on every commit.
+        """
+        if self.dialect == "postgresql":
+            return list(
+                conn.exec_driver_sql(
+                    f"{select} WHERE {column} = ANY(%b::{pg_type}[])", (values,)
+                ).all()
+            )
+        rows: list[Any] = []
+        for i in range(0, len(values), _IN_CHUNK):
+            chunk = tuple(values[i : i + _IN_CHUNK])
+            marks = ", ".join(["?"] * len(chunk))  # placeholders only
+            rows.extend(
+                conn.exec_driver_sql(f"{select} WHERE {column} IN ({marks})", chunk)
+            )
+        return rows
+
     def find_leaf_hashes(self, leaf_hashes: Sequence[bytes]) -> dict[bytes, int]:
         """Map each already-stored leaf hash to its index (via the leaf_key index)."""
         wanted = set(leaf_hashes)
         keys = sorted({leaf_key(h) for h in wanted})
         found: dict[bytes, int] = {}
         with self._connect() as conn:
-            if self.dialect == "postgresql":
-                results = [
-                    conn.exec_driver_sql(
-                        "SELECT leaf_hash, idx FROM entries "
-                        "WHERE leaf_key = ANY(%b::bigint[])",
-                        (keys,),
-                    ).all()
-                ]
-            else:
-                results = []
-                for i in range(0, len(keys), _IN_CHUNK):
-                    chunk = keys[i : i + _IN_CHUNK]
-                    # Only placeholders are joined into the text; keys are bound.
-                    marks = ", ".join(["?"] * len(chunk))
-                    results.append(
-                        conn.exec_driver_sql(
-                            f"SELECT leaf_hash, idx FROM entries WHERE leaf_key IN ({marks})",  # noqa: S608, E501
-                            tuple(chunk),
-                        ).all()
-                    )
-            for result in results:
-                for stored, index in result:
-                    key = bytes(stored)
-                    if key in wanted:
-                        found[key] = min(index, found.get(key, index))
-        return found
-
-    def find_payloads(self, payload_hashes: Sequence[bytes]) -> dict[bytes, int]:
-        """Map each already-logged record payload hash to its entry index."""
-        wanted = set(payload_hashes)
-        found: dict[bytes, int] = {}
-        keys = sorted({leaf_key(h) for h in wanted})
-        with self._connect() as conn:
-            for i in range(0, len(keys), _IN_CHUNK):
-                result = conn.execute(
-                    sa.select(records.c.payload_hash, records.c.idx).where(
-                        records.c.payload_key.in_(keys[i : i + _IN_CHUNK])
-                    )
-                )
-                for stored, index in result:
-                    if bytes(stored) in wanted:
-                        found[bytes(stored)] = index
+            rows = self._where_in(
+                conn, "SELECT leaf_hash, idx FROM entries", "leaf_key", "bigint", keys
+            )
+        for stored, index in rows:
+            key = bytes(stored)
+            if key in wanted:
+                found[key] = min(index, found.get(key, index))
         return found
 
     def record_heads(self, subjects: Sequence[str]) -> dict[str, RecordRow]:
         """The latest logged revision of each subject that has one."""
-        heads: dict[str, RecordRow] = {}
-        unique = sorted(set(subjects))
+        return self.chain_state((), subjects)[1]
+
+    def chain_state(
+        self, payload_hashes: Sequence[bytes], subjects: Sequence[str]
+    ) -> tuple[dict[bytes, int], dict[str, RecordRow]]:
+        """What the record gate reads before deciding a batch, on one connection.
+
+        Returns the entry index of each payload hash already logged, and the
+        latest logged revision of each subject that has one.
+        """
+        wanted = set(payload_hashes)
+        keys = sorted({leaf_key(h) for h in wanted})
         with self._connect() as conn:
-            for i in range(0, len(unique), _IN_CHUNK):
-                result = conn.execute(
-                    sa.select(
-                        records.c.idx,
-                        records.c.subject,
-                        records.c.revision,
-                        records.c.schema_name,
-                        records.c.payload_hash,
-                    ).where(records.c.subject.in_(unique[i : i + _IN_CHUNK]))
+            payload_rows = (
+                self._where_in(
+                    conn,
+                    "SELECT payload_hash, idx FROM records",
+                    "payload_key",
+                    "bigint",
+                    keys,
                 )
-                for idx, subject, revision, schema, payload_hash in result:
-                    known = heads.get(subject)
-                    if known is None or revision > known.revision:
-                        heads[subject] = RecordRow(
-                            idx, subject, revision, schema, bytes(payload_hash)
-                        )
-        return heads
+                if keys
+                else []
+            )
+            head_rows = (
+                self._where_in(
+                    conn,
+                    "SELECT idx, subject, revision, schema_name, payload_hash "
+                    "FROM records",
+                    "subject",
+                    "text",
+                    sorted(set(subjects)),
+                )
+                if subjects
+                else []
+            )
+        found: dict[bytes, int] = {}
+        for stored, index in payload_rows:
+            if bytes(stored) in wanted:
+                found[bytes(stored)] = index
+        heads: dict[str, RecordRow] = {}
+        for idx, subject, revision, schema, payload_hash in head_rows:
+            known = heads.get(subject)
+            if known is None or revision > known.revision:
+                heads[subject] = RecordRow(
+                    idx, subject, revision, schema, bytes(payload_hash)
+                )
+        return found, heads
 
     def subject_indices(self, subject: str) -> list[int]:
         """Entry indices of every revision of ``subject``, oldest first."""

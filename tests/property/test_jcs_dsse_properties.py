@@ -63,6 +63,66 @@ def test_non_canonical_spellings_are_refused(value):
                 parse_canonical(variant, 1 << 20)
 
 
+def _strict_canonical(data: bytes) -> object:
+    # The strict path alone, as parse_canonical was before its ASCII fast path.
+    value = parse_json(data, 1 << 20)
+    if canonicalize(value) != data:
+        raise MalformedInput("not in RFC 8785 canonical form")
+    return value
+
+
+ascii_text = st.text(st.characters(max_codepoint=0x7F), max_size=8)
+ascii_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**60), 2**60) | ascii_text,
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(ascii_text, inner, max_size=4)
+    ),
+    max_leaves=40,
+)
+json_spellings = st.one_of(
+    ascii_values.map(lambda v: json.dumps(v, sort_keys=True, separators=(",", ":"))),
+    ascii_values.map(json.dumps),
+    ascii_values.map(lambda v: json.dumps(v, ensure_ascii=False)),
+    st.text(
+        st.sampled_from('{}[]":,0123456789-.eE \\unlltruefalsa\x00\x7f'), max_size=40
+    ),
+)
+
+
+@given(json_spellings, st.sampled_from(["", "x", '{"a":1,"a":2}']), st.booleans())
+def test_fast_path_agrees_with_the_strict_parser(text, extra, splice):
+    # parse_canonical's ASCII fast path may only ever answer what the strict
+    # path answers: the same value, or a refusal.
+    data = (text + extra if splice else text).encode()
+    try:
+        expected = _strict_canonical(data)
+    except MalformedInput:
+        with pytest.raises(MalformedInput):
+            parse_canonical(data, 1 << 20)
+    else:
+        got = parse_canonical(data, 1 << 20)
+        assert got == expected
+        assert json.dumps(got, sort_keys=True) == json.dumps(expected, sort_keys=True)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b'{"a":1,"a":2}',
+        b'{"a":"\\ud800"}',
+        b'{"a":1.0}',
+        b'{"a":9007199254740992}',
+        b'{"a":"\\u001F"}',
+        b'{"a":"\\/"}',
+        b"[" * 34 + b"]" * 34,
+        b'{"b":1,"a":2}',
+    ],
+)
+def test_fast_path_refuses_what_is_not_canonical(data):
+    with pytest.raises(MalformedInput):
+        parse_canonical(data, 1 << 20)
+
+
 @pytest.mark.parametrize(
     "bad",
     [

@@ -78,18 +78,31 @@ def test_run_paths_of_a_commit_match_the_oracle(first, data):
     tree = MemTree()
     tree.append(LEAVES[:first])
     tree.append(LEAVES[first:size])
-    paths = RunPaths(tree.reader(), first, LEAVES[first:size])
+    # Both ways to the nodes left of the run: the reader (tiles), and the
+    # compact range of the first ``first`` leaves, here one root per set bit of
+    # ``first``, largest first, each computed from its own slice of leaves.
+    edge, start = [], 0
+    for bit in reversed(range(first.bit_length())):
+        if first >> bit & 1:
+            edge.append(merkle_root(LEAVES[start : start + (1 << bit)]))
+            start += 1 << bit
     expected_root = merkle_root(LEAVES[:size])
     picks = data.draw(st.lists(st.integers(first, size - 1), min_size=1, max_size=20))
-    for index in {first, size - 1, *picks}:
-        proof = list(paths.path(index))
-        assert proof == oracle.path(index, LEAVES[:size])
-        verify_inclusion(index, size, LEAVES[index], proof, expected_root)
-    with pytest.raises(OutOfRange):
-        paths.path(size)
-    if first:
+    for paths in (
+        RunPaths(tree.reader(), first, LEAVES[first:size]),
+        RunPaths(tree.reader(), first, LEAVES[first:size], edge),
+    ):
+        for index in {first, size - 1, *picks}:
+            proof = list(paths.path(index))
+            assert proof == oracle.path(index, LEAVES[:size])
+            verify_inclusion(index, size, LEAVES[index], proof, expected_root)
         with pytest.raises(OutOfRange):
-            paths.path(first - 1)
+            paths.path(size)
+        if first:
+            with pytest.raises(OutOfRange):
+                paths.path(first - 1)
+    with pytest.raises(OutOfRange):
+        RunPaths(tree.reader(), first, LEAVES[first:size], [*edge, LEAVES[0]])
 
 
 @given(st.lists(st.binary(min_size=32, max_size=32), max_size=40))
