@@ -1,17 +1,15 @@
-"""Request bodies read under a size limit, and receipts as JSON."""
+"""Request bodies read under a size limit."""
 
 from __future__ import annotations
 
-import base64
 from typing import Any
 
 from fastapi import Request
 
 from api.errors import ProblemError
-from ledger.ledger import AppendReceipt
 from verifier.jcs import parse_json
 
-__all__ = ["read_json", "receipt_json"]
+__all__ = ["read_json"]
 
 
 async def read_json(request: Request, limit: int) -> Any:  # noqa: ANN401
@@ -39,21 +37,3 @@ async def read_json(request: Request, limit: int) -> Any:  # noqa: ANN401
         chunks.append(chunk)
     # The body limit is the size limit here: parse_json only needs a ceiling.
     return parse_json(b"".join(chunks), limit, "request body")
-
-
-def receipt_json(receipt: AppendReceipt) -> dict[str, Any]:
-    """A receipt as the API returns it, with the exact entry bytes it proves.
-
-    With the entry a client checks leaf_hash = SHA-256(0x00 || entry) and that
-    the logged envelope carries its own payload, then the proof: nothing is
-    taken on trust.
-    """
-    return {
-        "index": receipt.index,
-        "leaf_hash": receipt.leaf_hash.hex(),
-        "tree_size": receipt.size,
-        "checkpoint": receipt.checkpoint.decode("utf-8"),
-        "inclusion_proof": [h.hex() for h in receipt.proof],
-        "duplicate": receipt.duplicate,
-        "entry": base64.b64encode(receipt.entry).decode("ascii"),
-    }

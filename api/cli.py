@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 from pathlib import Path
 
 from keys import cli as keys_cli
 from ledger.cli import CommandError, add_commands, open_service, run_command
+from ledger.logcli import SERVE_URL_FILE, add_log_commands
 
 __all__ = ["main"]
 
@@ -27,33 +29,68 @@ def cmd_serve(args: argparse.Namespace) -> int:
         settings = ApiSettings.from_env()
     except ValueError as e:
         raise CommandError(str(e), "fix the SAKSI_* limit variables", 2) from e
+    host, port = _listen(args)
     service = open_service(args.dir, args.db, args.passphrase_file)
+    shown = f"[{host}]" if ":" in host else host
+    served = args.dir / SERVE_URL_FILE
     try:
         logging.getLogger("saksi").info(
-            "serving %s (size %d) on %s:%d",
-            service.origin,
-            service.size,
-            args.host,
-            args.port,
+            "serving %s (size %d) on %s:%d", service.origin, service.size, host, port
         )
-        uvicorn.run(
-            create_app(service, settings),
-            host=args.host,
-            port=args.port,
-            log_level="warning",
-            access_log=False,
-        )
+        # Where 'saksi keys grant --db' finds the writer while it runs.
+        served.write_text(f"http://{shown}:{port}\n", encoding="utf-8")
+        # uvicorn shuts down on SIGTERM, then raises the signal again with the
+        # handler it found: make that one unwind, so the finally below runs.
+        previous = signal.signal(signal.SIGTERM, _stop)
+        try:
+            uvicorn.run(
+                create_app(service, settings),
+                host=host,
+                port=port,
+                log_level="warning",
+                access_log=False,
+            )
+        except _Stopped:
+            pass
+        finally:
+            signal.signal(signal.SIGTERM, previous)
     finally:
+        served.unlink(missing_ok=True)
         service.close()
     return 0
+
+
+class _Stopped(Exception):
+    """SIGTERM after uvicorn's graceful shutdown."""
+
+
+def _stop(_signum: int, _frame: object) -> None:
+    raise _Stopped
+
+
+def _listen(args: argparse.Namespace) -> tuple[str, int]:
+    if args.listen is None:
+        return args.host, args.port
+    host, sep, port = args.listen.rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise CommandError(
+            f"--listen {args.listen!r} is not HOST:PORT",
+            "e.g. --listen 127.0.0.1:8080 or --listen [::1]:8080",
+            2,
+        )
+    return host, int(port)
 
 
 def _add_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     serve = sub.add_parser("serve", help="serve the ledger API and tlog-tiles")
     serve.add_argument("--db", help="SQLAlchemy URL (default: sqlite:///DIR/saksi.db)")
     serve.add_argument("--dir", type=Path, required=True, help="the log's directory")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument(
+        "--listen", metavar="HOST:PORT", help="address to serve on (127.0.0.1:8080)"
+    )
+    serve.add_argument("--host", default="127.0.0.1", help=argparse.SUPPRESS)
+    serve.add_argument("--port", type=int, default=8080, help=argparse.SUPPRESS)
     serve.add_argument("--passphrase-file", type=Path)
     serve.set_defaults(func=cmd_serve)
 
@@ -70,7 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_commands(sub)
     _add_serve(sub)
-    keys_cli.add_commands(sub)
+    add_log_commands(sub, keys_cli.add_commands(sub))
     return parser
 
 

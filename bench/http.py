@@ -65,7 +65,7 @@ def envelopes(admin: Ed25519Signer, count: int, tag: str) -> list[bytes]:
             body={
                 "keyid": officer.keyid,
                 "public_key": base64.b64encode(public).decode(),
-                "role": "tps_officer",
+                "role": "tps",
                 "scope": f"31710110{i % 10000:05d}",
                 "holder": f"bench {tag} {i}",
             },
@@ -307,7 +307,7 @@ def main(argv: list[str] | None = None) -> int:
         "interactive",
         env=env,
     )
-    admin = load_key_file(tmp / "log" / "admin-1.key", PASS.encode())
+    admin = load_key_file(tmp / "log" / "admin.key", PASS.encode())
     cases = [(1, 1), (16, 1), (64, 1), (1, 100), (16, 100), (64, 100)]
     work = {
         case: envelopes(admin, args.count, f"c{case[0]}b{case[1]}-") for case in cases

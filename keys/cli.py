@@ -1,10 +1,8 @@
-"""``saksi keys new|show|export|import|grant|revoke|list`` and ``saksi submit``.
+"""``saksi keys new|show|export|import``, and what every saksi command shares.
 
-Local key work (new, show, export, import) needs only key files. Registry changes
-(grant, revoke) and submissions are signed here and sent to a running log with
-``saksi_client``, which checks every receipt against the pinned log key before
-anything is printed as done. Passphrases come from ``SAKSI_KEY_PASSPHRASE`` (or a
-file); they never appear in output.
+Local key work needs only key files. The commands that write to a log (``keys
+grant|revoke|list``, ``submit``) are in ``ledger.logcli``. Passphrases come from
+``SAKSI_KEY_PASSPHRASE`` (or a file); they never appear in output.
 """
 
 from __future__ import annotations
@@ -25,9 +23,7 @@ from keys.pem import (
     signer_from_pem,
 )
 from keys.signer import Ed25519Signer
-from saksi_client import Receipt, Refused, SaksiClient, TransportError
 from verifier.dsse import key_id
-from verifier.errors import VerificationError
 from verifier.note import VerifierKey
 
 __all__ = [
@@ -37,7 +33,11 @@ __all__ = [
     "EXIT_USAGE",
     "CommandError",
     "add_commands",
+    "common_flags",
     "emit",
+    "load_signer",
+    "passphrase_of",
+    "public_key_of",
     "run_command",
 ]
 
@@ -80,14 +80,16 @@ def run_command(args: argparse.Namespace) -> int:
         return EXIT_IO
 
 
-def _passphrase(args: argparse.Namespace) -> bytes:
+def passphrase_of(args: argparse.Namespace) -> bytes:
+    """The key passphrase (``--passphrase-file`` or SAKSI_KEY_PASSPHRASE)."""
     try:
         return read_passphrase(getattr(args, "passphrase_file", None))
     except KeyLoadError as e:
         raise CommandError(str(e), "export SAKSI_KEY_PASSPHRASE=...") from e
 
 
-def _load(path: Path, passphrase: bytes) -> Ed25519Signer:
+def load_signer(path: Path, passphrase: bytes) -> Ed25519Signer:
+    """Open an encrypted key file, or fail with a hint."""
     try:
         return load_key_file(path, passphrase)
     except KeyLoadError as e:
@@ -98,6 +100,7 @@ def _describe(public: bytes, name: str) -> dict[str, Any]:
     return {
         "keyid": key_id(public),
         "public_key": base64.b64encode(public).decode(),
+        "public_key_hex": public.hex(),
         "verifier_key": str(VerifierKey.from_public_key(name, public)),
     }
 
@@ -107,18 +110,24 @@ def cmd_new(args: argparse.Namespace) -> int:
     signer = Ed25519Signer.generate(args.name)
     try:
         write_key_file(
-            args.out, signer, _passphrase(args), KdfProfile[args.kdf.upper()]
+            args.out, signer, passphrase_of(args), KdfProfile[args.kdf.upper()]
         )
     except KeyLoadError as e:
         raise CommandError(str(e), "choose a new --out path", 1) from e
     info = _describe(signer.public_key, signer.name) | {"file": str(args.out)}
-    emit(args, info, f"wrote {args.out}\nkey id: {info['keyid']}")
+    emit(
+        args,
+        info,
+        f"wrote {args.out}\nkey id: {info['keyid']}\n"
+        f"public key: {info['public_key_hex']}\nverifier key: {info['verifier_key']}",
+    )
     return EXIT_OK
 
 
-def _public_of(args: argparse.Namespace) -> tuple[bytes, str]:
+def public_key_of(args: argparse.Namespace) -> tuple[bytes, str]:
+    """The public key and name from ``--key FILE`` or ``--pem FILE``."""
     if args.key is not None:
-        signer = _load(args.key, _passphrase(args))
+        signer = load_signer(args.key, passphrase_of(args))
         return signer.public_key, signer.name
     try:
         data = args.pem.read_bytes()
@@ -129,12 +138,12 @@ def _public_of(args: argparse.Namespace) -> tuple[bytes, str]:
 
 def cmd_show(args: argparse.Namespace) -> int:
     """Key ID, public key and signed-note verifier key string of a key."""
-    public, name = _public_of(args)
+    public, name = public_key_of(args)
     info = _describe(public, name)
     emit(
         args,
         info,
-        f"key id: {info['keyid']}\npublic key: {info['public_key']}\n"
+        f"key id: {info['keyid']}\npublic key: {info['public_key_hex']}\n"
         f"verifier key: {info['verifier_key']}",
     )
     return EXIT_OK
@@ -142,8 +151,8 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     """Write a key file's public key (SPKI PEM) and, if asked, private (PKCS#8)."""
-    passphrase = _passphrase(args)
-    signer = _load(args.key, passphrase)
+    passphrase = passphrase_of(args)
+    signer = load_signer(args.key, passphrase)
     written = []
     if args.public_pem:
         _write_new(args.public_pem, public_key_to_pem(signer.public_key))
@@ -162,7 +171,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_import(args: argparse.Namespace) -> int:
     """Turn a PKCS#8 PEM into a Saksi key file."""
-    passphrase = _passphrase(args)
+    passphrase = passphrase_of(args)
     try:
         pem_secret = None if args.unencrypted else passphrase
         signer = signer_from_pem(args.pem.read_bytes(), pem_secret, args.name)
@@ -189,180 +198,20 @@ def _write_new(path: Path, data: bytes, private: bool = False) -> None:
         ) from e
 
 
-def _client(args: argparse.Namespace) -> SaksiClient:
-    text = args.log_key
-    path = Path(text)
-    if path.exists():
-        text = path.read_text(encoding="utf-8").strip()
-    try:
-        return SaksiClient(args.log, text)
-    except VerificationError as e:
-        raise CommandError(
-            f"bad --log-key: {e}", "pass log.vkey or its verifier key string", 2
-        ) from e
-
-
-def _receipt_out(args: argparse.Namespace, receipt: Receipt, what: str) -> int:
-    result = {
-        "index": receipt.index,
-        "leaf_hash": receipt.leaf_hash.hex(),
-        "tree_size": receipt.tree_size,
-        "duplicate": receipt.duplicate,
-        "logged_at": receipt.logged_at,
-        "checkpoint": receipt.checkpoint.decode(),
-        "verified": True,
-    }
-    emit(
-        args,
-        result,
-        f"{what}: entry {receipt.index} (tree size {receipt.tree_size}), "
-        "inclusion proof verified against the signed checkpoint"
-        + (" (already logged)" if receipt.duplicate else ""),
-    )
-    return EXIT_OK
-
-
-def _send(
-    args: argparse.Namespace, client: SaksiClient, envelope: dict[str, Any], what: str
-) -> int:
-    try:
-        receipt = client.submit(envelope)
-    except Refused as e:
-        raise CommandError(
-            f"refused ({e.status} {e.cause}): {e.problem.get('detail')}",
-            "fix the record; the problem type names the cause",
-            EXIT_FAILED,
-        ) from e
-    except TransportError as e:
-        raise CommandError(str(e), "is 'saksi serve' running at --log?") from e
-    except VerificationError as e:
-        raise CommandError(
-            f"the log's receipt does not verify: {e}",
-            "do not trust this log; keep the output as evidence",
-            EXIT_FAILED,
-        ) from e
-    return _receipt_out(args, receipt, what)
-
-
-def _admins(args: argparse.Namespace) -> list[Ed25519Signer]:
-    passphrase = _passphrase(args)
-    return [_load(p, passphrase) for p in args.admin_key]
-
-
-def _head(client: SaksiClient, subject: str) -> tuple[int, str] | None:
-    try:
-        return client.head(subject)
-    except TransportError as e:
-        raise CommandError(str(e), "is 'saksi serve' running at --log?") from e
-
-
-def cmd_grant(args: argparse.Namespace) -> int:
-    """Sign a keys.grant/v1 record with the admin keys and submit it."""
-    client = _client(args)
-    public, _ = _public_of(args)
-    keyid = key_id(public)
-    body: dict[str, Any] = {
-        "keyid": keyid,
-        "public_key": base64.b64encode(public).decode(),
-        "role": args.role,
-        "scope": args.scope,
-        "holder": args.holder,
-    }
-    if args.expires_at:
-        body["expires_at"] = args.expires_at
-    if args.replaces:
-        body["replaces"] = args.replaces
-    subject = f"keys/{keyid}"
-    head = _head(client, subject)
-    reason = args.reason or ("grant changed" if head else None)
-    payload = client.record("keys.grant/v1", subject, body, reason=reason, after=head)
-    return _send(args, client, client.sign(payload, _admins(args)), f"granted {keyid}")
-
-
-def cmd_revoke(args: argparse.Namespace) -> int:
-    """Sign a keys.revoke/v1 record and submit it."""
-    client = _client(args)
-    subject = f"keys/{args.keyid}"
-    head = _head(client, subject)
-    if head is None:
-        raise CommandError(f"key {args.keyid} was never granted", "check the key id", 1)
-    payload = client.record(
-        "keys.revoke/v1",
-        subject,
-        {"keyid": args.keyid, "reason_code": args.reason_code},
-        reason=args.reason or f"revoked: {args.reason_code}",
-        after=head,
-    )
-    return _send(
-        args, client, client.sign(payload, _admins(args)), f"revoked {args.keyid}"
-    )
-
-
-def cmd_list(args: argparse.Namespace) -> int:
-    """The key registry as of a tree size (default: now)."""
-    client = _client(args)
-    try:
-        body = client.keys(args.size)
-    except TransportError as e:
-        raise CommandError(str(e), "is 'saksi serve' running at --log?") from e
-    except Refused as e:
-        raise CommandError(str(e), "check --size", EXIT_FAILED) from e
-    lines = []
-    for k in body["keys"]:
-        state = "active" if k["revoked_at"] is None else f"REVOKED at {k['revoked_at']}"
-        scope = k["scope"] or "(national)"
-        role = k["role"]
-        lines.append(
-            f"{k['keyid'][:16]}  {role:<15} scope {scope:<13} {state}  {k['holder']}"
-        )
-    emit(
-        args,
-        body,
-        f"{len(body['keys'])} keys at tree size {body['tree_size']}\n"
-        + "\n".join(lines),
-    )
-    return EXIT_OK
-
-
-def cmd_submit(args: argparse.Namespace) -> int:
-    """Sign a record file (schema, subject, body, ...) and submit it; verify."""
-    client = _client(args)
-    try:
-        spec = json.loads(args.record.read_text(encoding="utf-8"))
-        schema, subject, body = spec["schema"], spec["subject"], spec["body"]
-    except (OSError, ValueError, KeyError, TypeError) as e:
-        raise CommandError(
-            f"cannot read record {args.record}: {e}",
-            'write {"schema": ..., "subject": ..., "body": {...}}',
-            2,
-        ) from e
-    signer = _load(args.key, _passphrase(args))
-    head = _head(client, subject)
-    try:
-        payload = client.record(
-            schema, subject, body, reason=spec.get("reason"), after=head
-        )
-    except VerificationError as e:
-        raise CommandError(f"not a valid record: {e}", "fix the record file", 2) from e
-    return _send(args, client, client.sign(payload, [signer]), f"submitted {subject}")
-
-
-def _common(parser: argparse.ArgumentParser) -> None:
+def common_flags(parser: argparse.ArgumentParser) -> None:
+    """``--passphrase-file`` and ``--json``, which every command takes."""
     parser.add_argument("--passphrase-file", type=Path, help="key passphrase file")
     parser.add_argument("--json", action="store_true", help="print JSON")
 
 
-def _remote(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--log", required=True, help="the log's URL, e.g. http://127.0.0.1:8080"
-    )
-    parser.add_argument(
-        "--log-key", required=True, help="log.vkey file or the verifier key string"
-    )
+def add_commands(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> argparse._SubParsersAction[argparse.ArgumentParser]:
+    """Register ``keys new|show|export|import``; return the ``keys`` subparsers.
 
-
-def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Register ``keys`` (with its subcommands) and ``submit``."""
+    The commands that write to a log (grant, revoke, list, and ``submit``) are
+    added by ``ledger.logcli``, which may open a log's database.
+    """
     keys = sub.add_parser("keys", help="create, inspect, grant and revoke keys")
     ksub = keys.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
     kdf = {"choices": ["interactive", "moderate", "sensitive"], "default": "moderate"}
@@ -371,7 +220,7 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     new.add_argument("--out", type=Path, required=True)
     new.add_argument("--name", default="saksi-key", help="key name (for notes)")
     new.add_argument("--kdf", **kdf)  # type: ignore[arg-type]
-    _common(new)
+    common_flags(new)
     new.set_defaults(func=cmd_new)
 
     show = ksub.add_parser("show", help="key id, public key, verifier key string")
@@ -379,7 +228,7 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     group.add_argument("--key", type=Path, help="a Saksi key file")
     group.add_argument("--pem", type=Path, help="a public or private PEM")
     show.add_argument("--name", default="saksi-key")
-    _common(show)
+    common_flags(show)
     show.set_defaults(func=cmd_show)
 
     export = ksub.add_parser("export", help="write PEM files from a key file")
@@ -389,7 +238,7 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     export.add_argument(
         "--unencrypted", action="store_true", help="private PEM in clear"
     )
-    _common(export)
+    common_flags(export)
     export.set_defaults(func=cmd_export)
 
     imp = ksub.add_parser("import", help="make a key file from a PKCS#8 PEM")
@@ -398,49 +247,6 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     imp.add_argument("--name", default="saksi-key")
     imp.add_argument("--unencrypted", action="store_true", help="the PEM is in clear")
     imp.add_argument("--kdf", **kdf)  # type: ignore[arg-type]
-    _common(imp)
+    common_flags(imp)
     imp.set_defaults(func=cmd_import)
-
-    grant = ksub.add_parser("grant", help="grant a key a role and scope")
-    _remote(grant)
-    who = grant.add_mutually_exclusive_group(required=True)
-    who.add_argument("--key", type=Path, help="the key file to grant")
-    who.add_argument("--pem", type=Path, help="the public key (PEM) to grant")
-    grant.add_argument("--name", default="saksi-key")
-    grant.add_argument("--admin-key", type=Path, action="append", required=True)
-    grant.add_argument("--role", required=True)
-    grant.add_argument("--scope", default="", help="region code prefix ('' = national)")
-    grant.add_argument("--holder", required=True, help="who holds the key")
-    grant.add_argument(
-        "--expires-at", help="RFC 3339 UTC time, e.g. 2024-03-20T00:00:00.000Z"
-    )
-    grant.add_argument("--replaces", help="key id this key replaces (it is revoked)")
-    grant.add_argument("--reason")
-    _common(grant)
-    grant.set_defaults(func=cmd_grant)
-
-    revoke = ksub.add_parser("revoke", help="revoke a key from the next entry on")
-    _remote(revoke)
-    revoke.add_argument("--keyid", required=True)
-    revoke.add_argument("--admin-key", type=Path, action="append", required=True)
-    revoke.add_argument(
-        "--reason-code",
-        choices=["compromised", "superseded", "retired", "other"],
-        default="retired",
-    )
-    revoke.add_argument("--reason")
-    _common(revoke)
-    revoke.set_defaults(func=cmd_revoke)
-
-    listing = ksub.add_parser("list", help="the key registry as of a tree size")
-    _remote(listing)
-    listing.add_argument("--size", type=int)
-    _common(listing)
-    listing.set_defaults(func=cmd_list)
-
-    submit = sub.add_parser("submit", help="sign a record file, submit it, verify")
-    _remote(submit)
-    submit.add_argument("--key", type=Path, required=True, help="the signer's key file")
-    submit.add_argument("--record", type=Path, required=True, help="JSON record file")
-    _common(submit)
-    submit.set_defaults(func=cmd_submit)
+    return ksub

@@ -16,15 +16,15 @@ _TALLY = "results.tally/v1"
 _RECAP = "results.recap/v1"
 
 ROLES: dict[str, dict[str, Any]] = {
-    "tps_officer": {"schemas": [_TALLY], "scope_lengths": [13]},
-    "village_recap": {"schemas": [_RECAP], "scope_lengths": [10]},
-    "district_recap": {"schemas": [_RECAP, _TALLY], "scope_lengths": [6]},
-    "regency_recap": {"schemas": [_RECAP, _TALLY], "scope_lengths": [4]},
-    "province_recap": {"schemas": [_RECAP, _TALLY], "scope_lengths": [2]},
-    "national_recap": {"schemas": [_RECAP, _TALLY], "scope_lengths": [0]},
-    "voter_data": {"schemas": ["voters.change/v1"], "scope_lengths": [0, 2, 4]},
-    "party_data": {"schemas": ["parties.change/v1"], "scope_lengths": [0]},
-    "candidate_data": {"schemas": ["candidates.change/v1"], "scope_lengths": [0]},
+    "tps": {"schemas": [_TALLY], "scope_lengths": [13]},
+    "village": {"schemas": [_RECAP], "scope_lengths": [10]},
+    "district": {"schemas": [_RECAP, _TALLY], "scope_lengths": [6]},
+    "regency": {"schemas": [_RECAP, _TALLY], "scope_lengths": [4]},
+    "province": {"schemas": [_RECAP, _TALLY], "scope_lengths": [2]},
+    "national": {"schemas": [_RECAP, _TALLY], "scope_lengths": [0]},
+    "voters": {"schemas": ["voters.change/v1"], "scope_lengths": [0, 2, 4]},
+    "parties": {"schemas": ["parties.change/v1"], "scope_lengths": [0]},
+    "candidates": {"schemas": ["candidates.change/v1"], "scope_lengths": [0]},
     "admin": {
         "schemas": ["keys.grant/v1", "keys.revoke/v1", "regions.registry/v1"],
         "scope_lengths": [0],

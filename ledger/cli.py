@@ -31,7 +31,7 @@ from keys.keyfile import write_key_file
 from keys.policy import DEFAULT_POLICY
 from ledger.check import check_log
 from ledger.checkpoint import CheckpointPublisher
-from ledger.errors import LedgerError
+from ledger.errors import LedgerError, WriterLockHeld
 from ledger.ledger import AppendReceipt
 from ledger.service import RecordService
 from ledger.storage.sql import Head, LogMeta, SqlStorage
@@ -97,7 +97,8 @@ def _admin_signers(
             ) from e
     signers, paths = [], []
     for number in range(1, args.admins + 1):
-        path = directory / f"admin-{number}.key"
+        # admin.key, then admin-2.key, admin-3.key, ...
+        path = directory / ("admin.key" if number == 1 else f"admin-{number}.key")
         signer = Ed25519Signer.generate(f"admin-{number}")
         try:
             write_key_file(path, signer, passphrase, KdfProfile[args.kdf.upper()])
@@ -324,6 +325,10 @@ def cmd_check(args: argparse.Namespace) -> int:
     return EXIT_OK if report.ok else EXIT_FAILED
 
 
+class LogBusy(CommandError):
+    """The log's database already has a writer (a running ``saksi serve``)."""
+
+
 def open_service(
     directory: Path, db: str | None, passphrase_file: Path | None
 ) -> RecordService:
@@ -343,6 +348,11 @@ def open_service(
             storage, signer, signer.verifier_key, meta.origin, clock=time.time
         )
         service.start()
+    except WriterLockHeld as e:
+        storage.close()
+        raise LogBusy(
+            str(e), "the log is being served: write through its --url instead"
+        ) from e
     except LedgerError as e:
         storage.close()
         raise CommandError(str(e), "run 'saksi check' to find what differs") from e

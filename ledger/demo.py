@@ -1,14 +1,16 @@
-"""``saksi demo``: write real, signed records and verify every receipt.
+"""``saksi demo``: write real, signed records through the HTTP API and verify them.
 
 Reads the polling stations of the commission's 2024 per-TPS results (JSON lines
 from ``shared/data/sirekap2024/tps_ppwp_dki_sample``) and, as the log's admin,
-grants each station an officer key scoped to its real 13-digit TPS code: one
-signed ``keys.grant/v1`` record per station, through the same checks as any
-submission. Then it checks what a writer and an observer would: every receipt's
-entry bytes, payload and inclusion proof against its signed checkpoint (with the
-standalone verifier), consistency between the first and last checkpoints, that a
-re-submitted record returns its original entry, that a stale revision is refused,
-and finally a full ``saksi check``.
+grants each station an officer key scoped to its real 13-digit TPS code, and each
+of their districts a recap key scoped to its real 6-digit code: signed
+``keys.grant/v1`` records sent to a running ``saksi serve`` (one by one, then in
+batches). Then it shows what a writer and an observer can check for themselves:
+every receipt's entry bytes, payload and inclusion proof against the signed
+checkpoint (``saksi_client``), an unauthorized write refused with its problem type
+and no change to the log, a re-submitted record answered with its original entry,
+a rival revision refused, and the last checkpoint proved consistent with the
+first.
 """
 
 from __future__ import annotations
@@ -22,24 +24,18 @@ from pathlib import Path
 from typing import Any
 
 from keys import Ed25519Signer, KeyLoadError, load_key_file, read_passphrase
-from ledger.check import check_log
-from ledger.errors import StaleRevision
-from verifier.checkpoint import verify_checkpoint, verify_inclusion_in_checkpoint
-from verifier.dsse import envelope_to_json, sign_envelope
-from verifier.merkle import verify_consistency
-from verifier.record import (
-    RECORD_PAYLOAD_TYPE,
-    format_timestamp,
-    parse_log_entry,
-    record_payload,
-)
-from verifier.rfc6962 import hash_leaf
+from saksi_client import Receipt, Refused, SaksiClient, TransportError
+from verifier.checkpoint import verify_checkpoint
+from verifier.errors import VerificationError
+from verifier.note import VerifierKey
+from verifier.record import format_timestamp, record_payload
 
 __all__ = ["add_demo_command"]
 
 DEFAULT_DATA = (
     "../shared/data/sirekap2024/tps_ppwp_dki_sample/tps_ppwp_dki_sample.jsonl"
 )
+BATCH = 250
 
 
 def _stations(path: Path, limit: int) -> list[str]:
@@ -54,29 +50,33 @@ def _stations(path: Path, limit: int) -> list[str]:
     return codes
 
 
-def _grant(code: str, admin: Ed25519Signer) -> tuple[dict[str, Any], bytes]:
-    officer = Ed25519Signer.generate(f"kpps-{code}")
-    payload = record_payload(
+def _grant_payload(key: Ed25519Signer, role: str, scope: str, holder: str) -> bytes:
+    return record_payload(
         schema="keys.grant/v1",
-        subject=f"keys/{officer.keyid}",
+        subject=f"keys/{key.keyid}",
         revision=0,
         prev=None,
         issued_at=format_timestamp(dt.datetime.now(dt.UTC)),
         body={
-            "keyid": officer.keyid,
-            "public_key": base64.b64encode(officer.public_key).decode(),
-            "role": "tps_officer",
-            "scope": code,
-            "holder": f"KPPS TPS {code}",
+            "keyid": key.keyid,
+            "public_key": base64.b64encode(key.public_key).decode(),
+            "role": role,
+            "scope": scope,
+            "holder": holder,
         },
     )
-    envelope = sign_envelope(RECORD_PAYLOAD_TYPE, payload, [admin])
-    return envelope_to_json(envelope), payload
+
+
+def _progress(done: int, total: int) -> None:
+    if sys.stderr.isatty() or done == total:
+        print(f"\r  {done:,}/{total:,} grants verified", end="", file=sys.stderr)
+        if done == total:
+            print(file=sys.stderr)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    """Grant real polling stations officer keys; verify every receipt; check."""
-    from ledger.cli import CommandError, emit, open_service
+    """Grant real stations and districts keys over HTTP; verify; show refusals."""
+    from ledger.cli import CommandError, emit
 
     try:
         codes = _stations(args.data, args.count)
@@ -86,98 +86,115 @@ def cmd_demo(args: argparse.Namespace) -> int:
             "pass --data pointing at tps_ppwp_dki_sample.jsonl",
             3,
         ) from e
+    passphrase = read_passphrase(args.passphrase_file)
     try:
-        admin = load_key_file(
-            args.admin_key or args.dir / "admin-1.key",
-            read_passphrase(args.passphrase_file),
+        admin = load_key_file(args.admin_key or args.dir / "admin.key", passphrase)
+        key = VerifierKey.parse((args.dir / "log.vkey").read_text().strip())
+    except (KeyLoadError, OSError, VerificationError) as e:
+        raise CommandError(str(e), "pass the --dir that 'saksi init' wrote") from e
+    client = SaksiClient(args.url, key)
+    try:
+        return _run(args, client, admin, codes, emit, CommandError)
+    except TransportError as e:
+        raise CommandError(str(e), "is 'saksi serve' running at --url?") from e
+    except VerificationError as e:
+        raise CommandError(
+            f"the log's answer does not verify: {e}",
+            "do not trust this log; keep the output as evidence",
+            1,
+        ) from e
+
+
+def _run(
+    args: argparse.Namespace,
+    client: SaksiClient,
+    admin: Ed25519Signer,
+    codes: list[str],
+    emit: Any,  # noqa: ANN401
+    failure: type[Exception],
+) -> int:
+    start_note = client.checkpoint()
+    start, _ = verify_checkpoint(start_note, client.log_key, client.origin)
+    districts = sorted({code[:6] for code in codes})
+    officers = {code: Ed25519Signer.generate(f"kpps-{code}") for code in codes}
+    recappers = {d: Ed25519Signer.generate(f"ppk-{d}") for d in districts}
+    payloads = [
+        _grant_payload(k, "tps", code, f"KPPS TPS {code}")
+        for code, k in officers.items()
+    ] + [
+        _grant_payload(k, "district", d, f"PPK district {d}")
+        for d, k in recappers.items()
+    ]
+    envelopes = [client.sign(p, [admin]) for p in payloads]
+    print(
+        f"granting {len(codes):,} polling stations and {len(districts)} districts "
+        f"keys through {args.url}",
+        file=sys.stderr,
+    )
+    receipts: list[Receipt] = []
+    for envelope in envelopes[:10]:  # one request each
+        receipts.append(client.submit(envelope))
+    _progress(len(receipts), len(envelopes))
+    for i in range(10, len(envelopes), BATCH):  # then the batch endpoint
+        for outcome in client.submit_many(envelopes[i : i + BATCH]):
+            if isinstance(outcome, Refused):
+                raise failure(f"a grant was refused: {outcome}", "report this bug", 1)
+            receipts.append(outcome)
+        _progress(len(receipts), len(envelopes))
+
+    # An unauthorized write: a polling-station officer tries to grant a key.
+    code, officer = next(iter(officers.items()))
+    intruder = Ed25519Signer.generate("intruder")
+    size_before = client.verify_growth(receipts[-1].checkpoint).size
+    try:
+        client.submit(
+            client.sign(
+                _grant_payload(intruder, "tps", code, "self-made officer"), [officer]
+            )
         )
-    except KeyLoadError as e:
-        raise CommandError(str(e), "pass --admin-key (written by 'saksi init')") from e
-    service = open_service(args.dir, args.db, args.passphrase_file)
-    ledger = service.ledger
+        raise failure("an officer granted a key", "report this bug", 1)
+    except Refused as refusal:
+        refused = f"{refusal.status} {refusal.cause}"
+    size_after = client.verify_growth(receipts[-1].checkpoint).size
+    if size_after != size_before:
+        raise failure("a refused write changed the log", "report this bug", 1)
+
+    # A repeat returns the original entry; a rival revision 0 is refused.
+    again = client.submit(envelopes[0])
+    if again.index != receipts[0].index or not again.duplicate:
+        raise failure("a repeated record got a new entry", "report this bug", 1)
+    record = json.loads(payloads[0])
+    record["body"]["holder"] += " (rival)"
     try:
-        key, origin = ledger.verifier_key, ledger.origin
-        start_size = ledger.size
-        start_note = ledger.checkpoint()
-        grants = [_grant(code, admin) for code in codes]
-        subs = [service.prepare(envelope) for envelope, _ in grants]
-        receipts: list[Any] = [ledger.submit(s) for s in subs[:10]]  # one by one
-        receipts += ledger.submit_many(subs[10:])  # the batch interface
-        for receipt, (_, payload) in zip(receipts, grants, strict=True):
-            if isinstance(receipt, Exception):
-                raise CommandError(
-                    f"a grant was refused: {receipt}", "report this bug", 1
-                )
-            entry = service.entry_bytes(receipt.index)
-            if hash_leaf(entry) != receipt.leaf_hash or (
-                parse_log_entry(entry).envelope.payload != payload
-            ):
-                raise CommandError(
-                    "a receipt proves another entry", "report this bug", 1
-                )
-            verify_inclusion_in_checkpoint(
-                receipt.checkpoint,
-                key,
-                origin,
-                receipt.index,
-                receipt.leaf_hash,
-                receipt.proof,
-            )
-        first, _ = verify_checkpoint(start_note, key, origin)
-        last, _ = verify_checkpoint(ledger.checkpoint(), key, origin)
-        if first.size:
-            proof = ledger.consistency_proof(first.size, last.size)
-            verify_consistency(
-                first.size, last.size, first.root_hash, last.root_hash, proof
-            )
-        again = ledger.submit(service.prepare(grants[0][0]))
-        if again.index != receipts[0].index or not again.duplicate:
-            raise CommandError(
-                "a repeated record got a new entry", "report this bug", 1
-            )
-        # A second "revision 0" for the first officer (another holder) loses to
-        # the one logged: a record never silently replaces another.
-        record = json.loads(grants[0][1])
-        record["body"]["holder"] += " (rival)"
-        rival = record_payload(**{k: v for k, v in record.items()})
-        stale_refused = False
-        try:
-            ledger.submit(
-                service.prepare(
-                    envelope_to_json(sign_envelope(RECORD_PAYLOAD_TYPE, rival, [admin]))
-                )
-            )
-        except StaleRevision:
-            stale_refused = True
-        if not stale_refused:
-            raise CommandError("a rival revision 0 was accepted", "report this bug", 1)
-        size = ledger.size
-    finally:
-        ledger.close()
-    report = check_log(service.storage, key, origin)
-    service.storage.close()
+        client.submit(client.sign(record_payload(**record), [admin]))
+        raise failure("a rival revision 0 was accepted", "report this bug", 1)
+    except Refused as refusal:
+        rival = f"{refusal.status} {refusal.cause}"
+    end = client.verify_growth(start_note)
     result: dict[str, Any] = {
         "records": len(receipts),
         "verified_receipts": len(receipts),
-        "size_before": start_size,
-        "size_after": size,
-        "duplicate_index": again.index,
-        "stale_refused": stale_refused,
-        "check_ok": report.ok,
-        "checkpoint": last.to_text(),
+        "polling_stations": len(codes),
+        "districts": len(districts),
+        "unauthorized_write": refused,
+        "repeat_index": again.index,
+        "rival_revision": rival,
+        "size_before": start.size,
+        "size_after": end.size,
+        "consistent": True,
     }
     emit(
         args,
         result,
-        f"logged {len(receipts)} signed keys.grant/v1 records for real 2024 polling "
-        f"stations ({start_size} -> {size} entries), verified {len(receipts)} "
-        f"receipts against signed checkpoints, consistency {first.size} -> "
-        f"{last.size} ok, a repeat returned entry {again.index}, "
-        f"full check {'OK' if report.ok else 'FAILED'}",
+        f"logged {len(receipts):,} signed keys.grant/v1 records through HTTP "
+        f"({len(codes):,} real 2024 polling stations, {len(districts)} districts); "
+        f"verified {len(receipts):,} receipts against signed checkpoints\n"
+        f"an officer granting a key was refused ({refused}); the log did not change\n"
+        f"a repeat returned entry {again.index}; a rival revision was refused "
+        f"({rival})\n"
+        f"checkpoint {start.size} -> {end.size}: proved consistent",
     )
-    if not args.json:
-        print(last.to_text(), end="", file=sys.stdout)
-    return 0 if report.ok else 1
+    return 0
 
 
 def add_demo_command(
@@ -185,14 +202,22 @@ def add_demo_command(
 ) -> None:
     """Register ``saksi demo``."""
     demo = sub.add_parser("demo", help="log signed records for real TPS and verify")
-    demo.add_argument("--db", help="SQLAlchemy URL (default: sqlite:///DIR/saksi.db)")
-    demo.add_argument("--dir", type=Path, required=True, help="the log's directory")
+    demo.add_argument(
+        "--url",
+        "--log",
+        dest="url",
+        required=True,
+        help="a running 'saksi serve', e.g. http://127.0.0.1:8080",
+    )
+    demo.add_argument(
+        "--dir", type=Path, required=True, help="the log's directory (log.vkey)"
+    )
     demo.add_argument(
         "--data", type=Path, default=Path(DEFAULT_DATA), help="JSONL of per-TPS results"
     )
     demo.add_argument("--count", type=int, default=1000, help="polling stations")
     demo.add_argument(
-        "--admin-key", type=Path, help="admin key file (default: DIR/admin-1.key)"
+        "--admin-key", type=Path, help="admin key file (default: DIR/admin.key)"
     )
     demo.add_argument("--passphrase-file", type=Path)
     demo.add_argument("--json", action="store_true", help="print JSON")

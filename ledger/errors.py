@@ -19,6 +19,7 @@ __all__ = [
     "SkippedRevision",
     "StaleRevision",
     "StorageUnavailable",
+    "WriterLockHeld",
     "WrongPayloadType",
     "WrongPrev",
 ]
@@ -65,6 +66,10 @@ class StorageUnavailable(LedgerError):
     """The database cannot be reached or refused the write; nothing was acknowledged."""
 
     cause = "storage-unavailable"
+
+
+class WriterLockHeld(StorageUnavailable):
+    """Another sequencer (a running ``saksi serve``) is this database's writer."""
 
 
 class IntegrityFailure(LedgerError):

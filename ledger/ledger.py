@@ -9,11 +9,13 @@ checkpoint's root. Identical bytes appended again get the original index.
 from __future__ import annotations
 
 import asyncio
+import base64
 import threading
 import weakref
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
+from typing import Any
 
 from ledger.checkpoint import CheckpointPublisher
 from ledger.errors import EntryTooLarge, OutOfRange
@@ -50,6 +52,23 @@ class AppendReceipt:
     proof: tuple[bytes, ...]
     duplicate: bool
     entry: bytes = b""
+
+    def to_json(self) -> dict[str, Any]:
+        """The receipt as the API returns it, with the exact entry bytes it proves.
+
+        With the entry a client checks leaf_hash = SHA-256(0x00 || entry) and that
+        the logged envelope carries its own payload, then the proof: nothing is
+        taken on trust.
+        """
+        return {
+            "index": self.index,
+            "leaf_hash": self.leaf_hash.hex(),
+            "tree_size": self.size,
+            "checkpoint": self.checkpoint.decode("utf-8"),
+            "inclusion_proof": [h.hex() for h in self.proof],
+            "duplicate": self.duplicate,
+            "entry": base64.b64encode(self.entry).decode("ascii"),
+        }
 
 
 def _committed(outcome: Outcome) -> Committed:

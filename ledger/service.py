@@ -9,6 +9,7 @@ proofs, and the key registry as of any size. No HTTP here.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import threading
 from collections.abc import Callable
@@ -213,6 +214,41 @@ class RecordService:
     def history(self, subject: str) -> list[EntryView]:
         """Every logged revision of ``subject``, oldest first."""
         return [self.entry(i) for i in self.storage.subject_indices(subject)]
+
+    def head_of(self, subject: str) -> tuple[int, str] | None:
+        """The subject's latest (revision, payload hash), or None if it has none."""
+        indices = self.storage.subject_indices(subject)
+        if not indices:
+            return None
+        record = self.entry(indices[-1]).record
+        return record.revision, record.payload_hash
+
+    def keys_json(self, size: int | None = None) -> dict[str, Any]:
+        """The key registry as of ``size`` (default: now), as the API lists it.
+
+        Raises:
+            OutOfRange: ``size`` is beyond the log.
+        """
+        tree_size = self.size if size is None else size
+        registry = self.registry_at(tree_size)
+        threshold = registry.genesis.policy.threshold if registry.genesis else 0
+        return {
+            "tree_size": tree_size,
+            "threshold": threshold,
+            "keys": [
+                {
+                    "keyid": g.keyid,
+                    "public_key": base64.b64encode(g.public_key).decode(),
+                    "role": g.role,
+                    "scope": g.scope,
+                    "holder": g.holder,
+                    "granted_at": g.granted_at,
+                    "expires_at": g.expires_at,
+                    "revoked_at": g.revoked_at,
+                }
+                for g in sorted(registry.grants.values(), key=lambda g: g.granted_at)
+            ],
+        }
 
     def registry_at(self, size: int) -> KeyRegistry:
         """The key registry as it stood after the first ``size`` entries.

@@ -22,9 +22,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from verifier.checkpoint import verify_inclusion_in_checkpoint
+from verifier.checkpoint import (
+    Checkpoint,
+    verify_checkpoint,
+    verify_inclusion_in_checkpoint,
+)
 from verifier.dsse import EnvelopeSigner, envelope_to_json, sign_envelope
 from verifier.errors import VerificationError
+from verifier.merkle import verify_consistency
 from verifier.note import VerifierKey
 from verifier.record import (
     RECORD_PAYLOAD_TYPE,
@@ -217,6 +222,82 @@ class SaksiClient:
         if status not in (200, 201):
             raise Refused(status, body)
         return self.verify_receipt(body, base64.b64decode(envelope["payload"]))
+
+    def submit_many(
+        self, envelopes: Sequence[dict[str, Any]]
+    ) -> list[Receipt | Refused]:
+        """Submit envelopes in one batch request; each is accepted or refused alone.
+
+        Returns, in order, each envelope's verified receipt or its refusal.
+
+        Raises:
+            Refused: the batch as a whole (e.g. too many envelopes, too large).
+            TransportError: unreachable within the retries.
+            VerificationError: a receipt does not prove what was submitted.
+        """
+        status, body = self._request(
+            "POST",
+            "/v1/entries/batch",
+            json.dumps({"envelopes": list(envelopes)}).encode(),
+        )
+        if status != 200:
+            raise Refused(status, body)
+        results = body.get("results") if isinstance(body, dict) else None
+        if not isinstance(results, list) or len(results) != len(envelopes):
+            raise VerificationError("batch answer does not have one result each")
+        out: list[Receipt | Refused] = []
+        for envelope, result in zip(envelopes, results, strict=True):
+            if result.get("status") in (200, 201):
+                payload = base64.b64decode(envelope["payload"])
+                out.append(self.verify_receipt(result["receipt"], payload))
+            else:
+                out.append(Refused(int(result.get("status", 0)), result["problem"]))
+        return out
+
+    def checkpoint(self) -> bytes:
+        """The log's latest signed checkpoint (a note), its signature verified.
+
+        Raises:
+            TransportError: unreachable.
+            Refused: the log did not answer it.
+            VerificationError: not signed by the pinned key for this origin.
+        """
+        status, body = self._request("GET", "/v1/log")
+        if status != 200:
+            raise Refused(status, body)
+        note = str(body.get("checkpoint", "")).encode()
+        verify_checkpoint(note, self.log_key, self.origin)
+        return note
+
+    def verify_growth(self, old_note: bytes) -> Checkpoint:
+        """The current checkpoint, proved an append-only extension of ``old_note``.
+
+        Both checkpoints must carry the pinned key's signature.
+
+        Raises:
+            TransportError: unreachable.
+            Refused: the log cannot prove it (e.g. it shrank).
+            VerificationError: a bad signature or a consistency proof that fails:
+                the log is not the one ``old_note`` committed to.
+        """
+        old, _ = verify_checkpoint(old_note, self.log_key, self.origin)
+        if old.size == 0:
+            status, body = self._request("GET", "/v1/proofs/consistency?old=1")
+            if status == 404:  # nothing logged yet either
+                return old
+        else:
+            status, body = self._request(
+                "GET", f"/v1/proofs/consistency?old={old.size}"
+            )
+        if status != 200:
+            raise Refused(status, body)
+        new, _ = verify_checkpoint(
+            str(body["checkpoint"]).encode(), self.log_key, self.origin
+        )
+        if old.size:
+            proof = [bytes.fromhex(h) for h in body["consistency_proof"]]
+            verify_consistency(old.size, new.size, old.root_hash, new.root_hash, proof)
+        return new
 
     def verify_receipt(self, body: dict[str, Any], payload: bytes) -> Receipt:
         """Check a receipt from the API for ``payload``; return it typed.

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,3 +28,46 @@ def load_vectors(name: str) -> Any:
 
 def unhex(values: list[str]) -> list[bytes]:
     return [bytes.fromhex(v) for v in values]
+
+
+@contextlib.contextmanager
+def serving(directory: Path, db_url: str, env: dict[str, str]) -> Iterator[str]:
+    """``saksi serve`` on a free 127.0.0.1 port for the block; yields its URL."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "api",
+            "serve",
+            "--db",
+            db_url,
+            "--dir",
+            str(directory),
+            "--listen",
+            f"127.0.0.1:{port}",
+        ],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(url + "/healthz", timeout=1):  # noqa: S310
+                    break
+            except OSError:
+                if server.poll() is not None:
+                    raise RuntimeError(server.stderr.read().decode()) from None
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+        yield url
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=30)

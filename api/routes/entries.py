@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from api.bodies import read_json, receipt_json
+from api.bodies import read_json
 from api.deps import RateLimits, Service
 from api.errors import ProblemError, problem_body, problem_for
 from api.schemas import (
@@ -106,7 +106,7 @@ async def post_entry(request: Request) -> JSONResponse:
     _check_in_flight(request, settings, 1)
     receipt = await _submit(request, service, submission)
     return JSONResponse(
-        receipt_json(receipt),
+        receipt.to_json(),
         status_code=200 if receipt.duplicate else 201,
     )
 
@@ -158,7 +158,7 @@ async def post_batch(request: Request) -> JSONResponse:
             results.append(
                 {
                     "status": 200 if outcome.duplicate else 201,
-                    "receipt": receipt_json(outcome),
+                    "receipt": outcome.to_json(),
                 }
             )
     return JSONResponse({"results": results})

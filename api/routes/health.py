@@ -26,6 +26,20 @@ async def healthz(service: Service) -> JSONResponse:
     )
 
 
+@router.get("/v1/log", summary="The log's origin, verifier key and size")
+async def log_info(service: Service) -> JSONResponse:
+    """What a client needs before it pins the log key (compare it out of band)."""
+    head = service.ledger.head
+    return JSONResponse(
+        {
+            "origin": service.origin,
+            "verifier_key": str(service.verifier_key),
+            "tree_size": head.size,
+            "checkpoint": head.note.decode(),
+        }
+    )
+
+
 @router.get(
     "/problems/{cause}",
     responses={404: {"description": "problem+json"}},

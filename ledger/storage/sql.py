@@ -26,7 +26,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy.engine import URL, Connection, Engine, make_url
 
-from ledger.errors import IntegrityFailure, StorageUnavailable
+from ledger.errors import IntegrityFailure, StorageUnavailable, WriterLockHeld
 from ledger.integrate import FullTile
 from ledger.storage.schema import (
     checkpoints,
@@ -291,7 +291,7 @@ class SqlStorage:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError as e:
                 os.close(fd)
-                raise StorageUnavailable(
+                raise WriterLockHeld(
                     "another sequencer is writing to this database; stop it first"
                 ) from e
             self._lock_file = fd
@@ -308,7 +308,7 @@ class SqlStorage:
             ) from e
         if not got:
             conn.close()
-            raise StorageUnavailable(
+            raise WriterLockHeld(
                 "another sequencer holds this database's writer lock; stop it first"
             )
         self._lock_conn = conn

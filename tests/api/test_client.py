@@ -21,7 +21,7 @@ def grant_body(key):
     return {
         "keyid": key.keyid,
         "public_key": base64.b64encode(key.public_key).decode(),
-        "role": "tps_officer",
+        "role": "tps",
         "scope": TPS,
         "holder": key.name,
     }

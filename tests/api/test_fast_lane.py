@@ -74,7 +74,7 @@ def test_reads_agree_byte_for_byte(make_api):
 
 def _grant(api, i: int) -> bytes:
     key = Ed25519Signer(f"f{i}", hashlib.sha256(b"f%d" % i).digest())
-    return envelope_bytes(api.log.grant_payload(key, "tps_officer", TPS), ADMINS[:1])
+    return envelope_bytes(api.log.grant_payload(key, "tps", TPS), ADMINS[:1])
 
 
 WRITES = {

@@ -33,7 +33,7 @@ json_values = st.recursive(
 def make_api_once(make_api):
     api = make_api()
     key = Ed25519Signer("fuzz", bytes([77]) * 32)
-    good = envelope_bytes(api.log.grant_payload(key, "tps_officer", TPS), ADMINS[:1])
+    good = envelope_bytes(api.log.grant_payload(key, "tps", TPS), ADMINS[:1])
     return api, good
 
 

@@ -26,9 +26,7 @@ def grow(api, count: int, start: int = 0) -> list:
         for i in range(start, start + count)
     ]
     envelopes = [
-        json.loads(
-            envelope_bytes(api.log.grant_payload(k, "tps_officer", TPS), ADMINS[:1])
-        )
+        json.loads(envelope_bytes(api.log.grant_payload(k, "tps", TPS), ADMINS[:1]))
         for k in keys
     ]
     for i in range(0, len(envelopes), 500):
@@ -100,7 +98,7 @@ def test_tile_cache_headers_and_paths(api, signer):
 
 def test_proofs_history_and_keys(api, signer):
     officer = Ed25519Signer("officer", bytes([40]) * 32)
-    api.log.grant(officer, "tps_officer", TPS)
+    api.log.grant(officer, "tps", TPS)
     old = api.client.get("/log/checkpoint").content
     grow(api, 20)
     api.log.revoke(officer)
@@ -169,6 +167,7 @@ def test_openapi_documents_every_route_and_its_errors(api):
         ("GET", "/v1/proofs/inclusion"),
         ("GET", "/v1/proofs/consistency"),
         ("GET", "/v1/keys"),
+        ("GET", "/v1/log"),
         ("GET", "/log/checkpoint"),
         ("GET", "/log/tile/{path}"),
         ("GET", "/healthz"),
@@ -180,7 +179,7 @@ def test_openapi_documents_every_route_and_its_errors(api):
             codes = {int(c) for c in op["responses"]}
             if method == "post":
                 assert {400, 403, 409, 413, 422, 429, 503} <= codes, path
-            elif path not in ("/log/checkpoint", "/healthz"):
+            elif path not in ("/log/checkpoint", "/healthz", "/v1/log"):
                 assert any(400 <= c < 500 for c in codes), (method, path)
 
 
@@ -191,7 +190,7 @@ def test_fifty_clients_racing_over_real_http_keep_chains_gapless(live):
     api, url = live
     targets = [Ed25519Signer(f"t{i}", bytes([110 + i]) * 32) for i in range(2)]
     for t in targets:
-        api.log.grant(t, "tps_officer", TPS)
+        api.log.grant(t, "tps", TPS)
     heads = {f"keys/{t.keyid}": api.log.heads[f"keys/{t.keyid}"] for t in targets}
     accepted: list[tuple[str, int]] = []
     lock = threading.Lock()
@@ -202,7 +201,7 @@ def test_fifty_clients_racing_over_real_http_keep_chains_gapless(live):
         return {
             "keyid": target.keyid,
             "public_key": base64.b64encode(target.public_key).decode(),
-            "role": "tps_officer",
+            "role": "tps",
             "scope": TPS,
             "holder": f"client {number}",
         }

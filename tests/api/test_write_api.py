@@ -34,7 +34,7 @@ def check_receipt(body, signer):
 
 def test_post_returns_a_verifiable_receipt_and_is_idempotent(api, signer):
     key = Ed25519Signer("officer", bytes([50]) * 32)
-    payload = api.log.grant_payload(key, "tps_officer", TPS)
+    payload = api.log.grant_payload(key, "tps", TPS)
     first = api.post(payload, ADMINS[:1])
     assert first.status_code == 201, first.text
     check_receipt(first.json(), signer)
@@ -74,11 +74,11 @@ def _cases(api):
     officer = Ed25519Signer("officer", bytes([51]) * 32)
     revoked = Ed25519Signer("revoked", bytes([52]) * 32)
     stranger = Ed25519Signer("stranger", bytes([53]) * 32)
-    log.grant(officer, "tps_officer", TPS)
-    log.grant(revoked, "tps_officer", TPS)
+    log.grant(officer, "tps", TPS)
+    log.grant(revoked, "tps", TPS)
     log.revoke(revoked)
     target = Ed25519Signer("target", bytes([54]) * 32)
-    grant = log.grant_payload(target, "tps_officer", TPS)
+    grant = log.grant_payload(target, "tps", TPS)
     tally = log.payload("results.tally/v1", f"results/ppwp/{TPS}", {"valid": 5})
     elsewhere = log.payload(
         "results.tally/v1", "results/ppwp/3273011001001", {"valid": 5}
@@ -130,9 +130,7 @@ def _cases(api):
         ),
         (
             "unknown field",
-            env(
-                log.grant_payload(target, "tps_officer", TPS, colour="red"), ADMINS[:1]
-            ),
+            env(log.grant_payload(target, "tps", TPS, colour="red"), ADMINS[:1]),
             "unknown-field",
         ),
         (
@@ -230,7 +228,7 @@ def test_every_bad_input_gets_its_own_problem_and_changes_nothing(api, test_sche
 
 def test_chain_conflicts_report_the_current_head(api):
     key = Ed25519Signer("k", bytes([60]) * 32)
-    api.log.grant(key, "tps_officer", TPS)
+    api.log.grant(key, "tps", TPS)
     subject = f"keys/{key.keyid}"
     current = api.log.heads[subject][1]
     stale = api.log.payload(
@@ -247,7 +245,7 @@ def test_chain_conflicts_report_the_current_head(api):
 
 def test_batch_accepts_and_refuses_each_envelope_alone(api, signer):
     keys = [Ed25519Signer(f"b{i}", bytes([70 + i]) * 32) for i in range(3)]
-    payloads = [api.log.grant_payload(k, "tps_officer", TPS) for k in keys]
+    payloads = [api.log.grant_payload(k, "tps", TPS) for k in keys]
     envelopes = [json.loads(envelope_bytes(p, ADMINS[:1])) for p in payloads]
     bad = json.loads(envelope_bytes(payloads[0], [keys[1]]))  # unknown signer
     body = {"envelopes": [envelopes[0], bad, envelopes[1], envelopes[0], envelopes[2]]}
@@ -270,9 +268,7 @@ def test_replaying_1000_logged_envelopes_adds_no_leaf(make_api):
         Ed25519Signer(f"r{i}", hashlib.sha256(b"r%d" % i).digest()) for i in range(1000)
     ]
     envelopes = [
-        json.loads(
-            envelope_bytes(api.log.grant_payload(k, "tps_officer", TPS), ADMINS[:1])
-        )
+        json.loads(envelope_bytes(api.log.grant_payload(k, "tps", TPS), ADMINS[:1]))
         for k in keys
     ]
     first = api.client.post("/v1/entries/batch", json={"envelopes": envelopes})
@@ -303,11 +299,11 @@ def test_rate_limits_answer_429_with_retry_after(make_api):
     api = make_api(key_rate=1.0, key_burst=2)
     keys = [Ed25519Signer(f"q{i}", bytes([90 + i]) * 32) for i in range(4)]
     statuses = [
-        api.post(api.log.grant_payload(k, "tps_officer", TPS), ADMINS[:1]).status_code
+        api.post(api.log.grant_payload(k, "tps", TPS), ADMINS[:1]).status_code
         for k in keys
     ]
     assert statuses[:2] == [201, 201]
-    limited = api.post(api.log.grant_payload(keys[3], "tps_officer", TPS), ADMINS[:1])
+    limited = api.post(api.log.grant_payload(keys[3], "tps", TPS), ADMINS[:1])
     assert limited.status_code == 429
     assert int(limited.headers["retry-after"]) >= 1
     assert limited.json()["type"] == "/problems/rate-limited"
@@ -316,7 +312,7 @@ def test_rate_limits_answer_429_with_retry_after(make_api):
 def test_overload_answers_503_with_retry_after(make_api):
     api = make_api(max_in_flight=0)
     key = Ed25519Signer("o", bytes([99]) * 32)
-    response = api.post(api.log.grant_payload(key, "tps_officer", TPS), ADMINS[:1])
+    response = api.post(api.log.grant_payload(key, "tps", TPS), ADMINS[:1])
     assert response.status_code == 503
     assert response.headers["retry-after"] == "1"
 
@@ -350,7 +346,7 @@ def test_wrong_media_type_is_415(api):
 
 def test_canonical_payload_check_uses_exact_bytes(api):
     key = Ed25519Signer("c", bytes([98]) * 32)
-    payload = api.log.grant_payload(key, "tps_officer", TPS)
+    payload = api.log.grant_payload(key, "tps", TPS)
     assert canonicalize(json.loads(payload)) == payload
     assert api.post(payload, ADMINS[:1]).status_code == 201
     assert b64(payload)  # the receipt above covers the exact bytes

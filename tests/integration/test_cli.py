@@ -10,24 +10,44 @@ import sys
 import pytest
 import sqlalchemy as sa
 
-from tests.helpers import ROOT, SHARED
+from tests.helpers import ROOT, SHARED, serving
 from verifier.note import VerifierKey
 
 DATA = SHARED / "data/sirekap2024/tps_ppwp_dki_sample/tps_ppwp_dki_sample.jsonl"
 
 
-def saksi(*args: str, passphrase: str | None = "cli-test-passphrase"):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SAKSI_")}
+def env(passphrase: str | None = "cli-test-passphrase") -> dict[str, str]:
+    out = {k: v for k, v in os.environ.items() if not k.startswith("SAKSI_")}
     if passphrase:
-        env["SAKSI_KEY_PASSPHRASE"] = passphrase
+        out["SAKSI_KEY_PASSPHRASE"] = passphrase
+    return out
+
+
+def saksi(*args: str, passphrase: str | None = "cli-test-passphrase"):
     return subprocess.run(
         [sys.executable, "-m", "api", *args],
         capture_output=True,
         text=True,
-        env=env,
+        env=env(passphrase),
         cwd=ROOT,
         timeout=300,
     )
+
+
+def demo(log_dir, db_url, count: int, *extra: str):
+    with serving(log_dir, db_url, env()) as url:
+        return saksi(
+            "demo",
+            "--url",
+            url,
+            "--dir",
+            str(log_dir),
+            "--data",
+            str(DATA),
+            "--count",
+            str(count),
+            *extra,
+        )
 
 
 @pytest.fixture
@@ -51,50 +71,40 @@ def log_dir(tmp_path, db_url):
     vkey = VerifierKey.parse((directory / "log.vkey").read_text().strip())
     assert str(vkey) == info["verifier_key"]
     assert "cli-test-passphrase" not in (directory / "log.key").read_text()
-    assert (directory / "admin-1.key").exists()
+    assert (directory / "admin.key").exists()
     assert info["threshold"] == 1
     assert len(info["admin_keys"]) == 1
     return directory
 
 
 def test_init_demo_check(log_dir, db_url):
-    out = saksi(
-        "demo",
-        "--db",
-        db_url,
-        "--dir",
-        str(log_dir),
-        "--data",
-        str(DATA),
-        "--count",
-        "300",
-        "--json",
-    )
+    out = demo(log_dir, db_url, 300, "--json")
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout)
-    assert result["records"] == result["verified_receipts"] == 300
-    assert result["duplicate_index"] == 1
-    assert result["stale_refused"] is True
-    assert result["check_ok"] is True
+    districts = len(
+        {
+            json.loads(line)["kode_tps"][:6]
+            for line in DATA.read_text().splitlines()[:300]
+        }
+    )
+    assert result["polling_stations"] == 300
+    assert result["districts"] == districts
+    assert result["records"] == result["verified_receipts"] == 300 + districts
+    assert result["repeat_index"] == 1
+    assert result["unauthorized_write"] == "403 role-not-allowed"
+    assert result["rival_revision"] == "409 stale-revision"
+    assert result["consistent"] is True
+    size = 1 + 300 + districts  # genesis, the grants
+    assert result["size_after"] == size
     out = saksi("check", "--db", db_url, "--dir", str(log_dir), "--json")
     assert out.returncode == 0, out.stderr
-    assert json.loads(out.stdout)["size"] == 301  # genesis + 300 grants
+    assert json.loads(out.stdout)["size"] == size
     human = saksi("check", "--db", db_url, "--dir", str(log_dir))
-    assert human.stdout.startswith("OK: 301 entries")
+    assert human.stdout.startswith(f"OK: {size} entries")
 
 
 def test_check_names_first_bad_index(log_dir, db_url):
-    saksi(
-        "demo",
-        "--db",
-        db_url,
-        "--dir",
-        str(log_dir),
-        "--data",
-        str(DATA),
-        "--count",
-        "40",
-    )
+    assert demo(log_dir, db_url, 40).returncode == 0
     engine = sa.create_engine(
         db_url.replace("postgresql+psycopg", "postgresql+psycopg")
     )
@@ -158,8 +168,8 @@ def test_bad_inputs_get_clear_errors(tmp_path):
 def test_wrong_passphrase_for_demo(log_dir, db_url):
     out = saksi(
         "demo",
-        "--db",
-        db_url,
+        "--url",
+        "http://127.0.0.1:9",
         "--dir",
         str(log_dir),
         "--data",

@@ -130,7 +130,7 @@ def test_keys_grant_submit_revoke_list_through_the_cli(served, tmp_path, db_url)
         json.loads(saksi("keys", "show", "--pem", str(pem), "--json").stdout)["keyid"]
         == keyid
     )
-    admin1 = str(directory / "admin-1.key")
+    admin1 = str(directory / "admin.key")
     grant = saksi(
         "keys",
         "grant",
@@ -140,7 +140,7 @@ def test_keys_grant_submit_revoke_list_through_the_cli(served, tmp_path, db_url)
         "--admin-key",
         admin1,
         "--role",
-        "tps_officer",
+        "tps",
         "--scope",
         "3171011001001",
         "--holder",
@@ -237,3 +237,168 @@ def test_client_commands_fail_clearly(tmp_path):
     )
     assert down.returncode in (2, 3)
     assert "Traceback" not in down.stderr
+
+
+def _start(db_url: str, directory, port: int) -> subprocess.Popen:
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "api",
+            "serve",
+            "--db",
+            db_url,
+            "--dir",
+            str(directory),
+            "--listen",
+            f"127.0.0.1:{port}",
+        ],
+        env=env(),
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).is_success:
+                return server
+        except httpx.HTTPError:
+            pass
+        assert server.poll() is None, server.stderr.read().decode()
+        assert time.monotonic() < deadline, "serve did not start"
+        time.sleep(0.2)
+
+
+def test_the_operator_interface_exactly_as_documented(tmp_path, db_url):
+    # The fixed commands and flags, in the order an operator uses them:
+    # init; keys new; keys grant --db (log not served); serve --listen; submit
+    # --url RECORD.json; keys revoke --db while the log is served.
+    directory = tmp_path / "log"
+    init = saksi(
+        "init",
+        "--db",
+        db_url,
+        "--origin",
+        "ops.saksi.example/log",
+        "--dir",
+        str(directory),
+        "--kdf",
+        "interactive",
+    )
+    assert init.returncode == 0, init.stderr
+    for name in ("log.key", "admin.key", "log.vkey"):
+        assert (directory / name).is_file(), name
+    assert len((directory / "log.vkey").read_text().splitlines()) == 1
+
+    officer = tmp_path / "kpps.key"
+    new = saksi("keys", "new", "--out", str(officer), "--kdf", "interactive")
+    assert new.returncode == 0, new.stderr
+    shown = json.loads(saksi("keys", "show", "--key", str(officer), "--json").stdout)
+    assert shown["keyid"] in new.stdout
+    assert shown["public_key_hex"] in new.stdout
+
+    grant = saksi(
+        "keys",
+        "grant",
+        "--db",
+        db_url,
+        "--admin-key",
+        str(directory / "admin.key"),
+        "--public-key",
+        shown["public_key_hex"],
+        "--role",
+        "tps",
+        "--scope",
+        "3171011001001",
+    )
+    assert grant.returncode == 0, grant.stderr
+    assert "inclusion proof verified" in grant.stdout
+    # A national scope is spelled 'all'.
+    auditor = tmp_path / "auditor.key"
+    saksi("keys", "new", "--out", str(auditor), "--kdf", "interactive")
+    aud = json.loads(saksi("keys", "show", "--key", str(auditor), "--json").stdout)
+    assert (
+        saksi(
+            "keys",
+            "grant",
+            "--db",
+            db_url,
+            "--admin-key",
+            str(directory / "admin.key"),
+            "--public-key",
+            aud["public_key_hex"],
+            "--role",
+            "auditor",
+            "--scope",
+            "all",
+        ).returncode
+        == 0
+    )
+
+    port = free_port()
+    server = _start(db_url, directory, port)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        record = tmp_path / "record.json"
+        record.write_text(
+            json.dumps(
+                {
+                    "schema": "keys.revoke/v1",
+                    "subject": f"keys/{aud['keyid']}",
+                    "revision": 1,
+                    "prev": httpx.get(f"{url}/v1/subjects/keys/{aud['keyid']}").json()[
+                        "revisions"
+                    ][-1]["record"]["payload_hash"],
+                    "body": {"keyid": aud["keyid"], "reason_code": "retired"},
+                    "reason": "the auditor retires its own key",
+                }
+            )
+        )
+        sub = saksi("submit", "--url", url, "--key", str(auditor), str(record))
+        assert sub.returncode == 0, sub.stderr
+        receipt = json.loads(sub.stdout)  # JSON without asking
+        assert receipt["verified"] is True
+        assert receipt["index"] == 3  # genesis, two grants, this
+        assert "pin it with --log-key" in sub.stderr  # the key was not pinned
+
+        # Revoking through --db while the log is served goes through the server.
+        revoke = saksi(
+            "keys",
+            "revoke",
+            "--db",
+            db_url,
+            "--admin-key",
+            str(directory / "admin.key"),
+            "--key-id",
+            shown["keyid"],
+        )
+        assert revoke.returncode == 0, revoke.stderr
+        assert "being served" in revoke.stderr
+        keys = httpx.get(f"{url}/v1/keys").json()["keys"]
+        mine = next(k for k in keys if k["keyid"] == shown["keyid"])
+        assert mine["revoked_at"] == 4
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=30)
+    assert not (directory / "serve.url").exists()
+    # The log is not served any more: --db writes directly again, and the
+    # refusal of a revoked key's grant change is a clear, non-zero answer.
+    again = saksi(
+        "keys",
+        "revoke",
+        "--db",
+        db_url,
+        "--admin-key",
+        str(directory / "admin.key"),
+        "--key-id",
+        shown["keyid"],
+    )
+    assert again.returncode == 1
+    assert "Traceback" not in again.stderr
+
+
+def test_serve_refuses_a_bad_listen_address(tmp_path):
+    out = saksi("serve", "--dir", str(tmp_path), "--listen", "localhost")
+    assert out.returncode == 2
+    assert "HOST:PORT" in out.stderr

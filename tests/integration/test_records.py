@@ -44,15 +44,15 @@ def test_genesis_is_entry_zero_and_grants_follow(log, signer):
     assert log.genesis.index == 0
     verify(log.genesis, signer)
     officer = Ed25519Signer("officer", bytes([50]) * 32)
-    receipt = log.grant(officer, "tps_officer", TPS)
+    receipt = log.grant(officer, "tps", TPS)
     assert receipt.index == 1
     verify(receipt, signer)
-    assert log.gate.registry.grants[officer.keyid].role == "tps_officer"
+    assert log.gate.registry.grants[officer.keyid].role == "tps"
 
 
 def test_replays_add_no_leaf_even_re_signed(log, signer):
     keys = [Ed25519Signer(f"k{i}", bytes([60 + i]) * 32) for i in range(5)]
-    payloads = [log.grant_payload(k, "tps_officer", TPS) for k in keys]
+    payloads = [log.grant_payload(k, "tps", TPS) for k in keys]
     first = [log.submit(p, ADMINS[:1]) for p in payloads]
     size = log.ledger.size
     # The identical envelopes again, then the same payloads signed by other
@@ -69,7 +69,7 @@ def test_replays_add_no_leaf_even_re_signed(log, signer):
 
 def test_chain_conflicts_name_the_current_head(log):
     key = Ed25519Signer("k", bytes([70]) * 32)
-    log.grant(key, "tps_officer", TPS)
+    log.grant(key, "tps", TPS)
     current_revision, current_hash = log.heads[f"keys/{key.keyid}"]
     size = log.ledger.size
     subject = f"keys/{key.keyid}"
@@ -102,30 +102,26 @@ def test_refusals_change_nothing(log):
             log.prepare(log.grant_payload(new_admin, "admin", ""), ADMINS[:1])
         )
     with pytest.raises(UnknownKey):
-        log.prepare(log.grant_payload(officer, "tps_officer", TPS), [officer])
-    log.grant(officer, "tps_officer", TPS)
+        log.prepare(log.grant_payload(officer, "tps", TPS), [officer])
+    log.grant(officer, "tps", TPS)
     log.revoke(officer)
     size = log.ledger.size
     target = Ed25519Signer("t", bytes([73]) * 32)
     with pytest.raises(KeyRevoked):
-        log.ledger.submit(
-            log.prepare(log.grant_payload(target, "tps_officer", TPS), [officer])
-        )
+        log.ledger.submit(log.prepare(log.grant_payload(target, "tps", TPS), [officer]))
     with pytest.raises(UnknownSchema):
         log.prepare(
             log.payload("results.tally/v1", f"results/ppwp/{TPS}", {}), ADMINS[:1]
         )
     envelope = envelope_to_json(
-        sign_envelope(
-            "text/plain", log.grant_payload(target, "tps_officer", TPS), ADMINS[:1]
-        )
+        sign_envelope("text/plain", log.grant_payload(target, "tps", TPS), ADMINS[:1])
     )
     with pytest.raises(WrongPayloadType):
         prepare_submission(envelope, log.gate.public_key, log.now())
     tampered = envelope_to_json(
         sign_envelope(
             "application/vnd.saksi.record+json",
-            log.grant_payload(target, "tps_officer", TPS),
+            log.grant_payload(target, "tps", TPS),
             ADMINS[:1],
         )
     )
@@ -137,9 +133,7 @@ def test_refusals_change_nothing(log):
 
 def test_a_batch_decides_each_envelope_on_its_own(log, signer):
     keys = [Ed25519Signer(f"b{i}", bytes([80 + i]) * 32) for i in range(4)]
-    good = [
-        log.prepare(log.grant_payload(k, "tps_officer", TPS), ADMINS[:1]) for k in keys
-    ]
+    good = [log.prepare(log.grant_payload(k, "tps", TPS), ADMINS[:1]) for k in keys]
     admin = Ed25519Signer("b-admin", bytes([90]) * 32)
     refused = log.prepare(log.grant_payload(admin, "admin", ""), ADMINS[:1])
     size = log.ledger.size
@@ -192,7 +186,7 @@ def test_racing_writers_one_wins_each_revision(log):
                 {
                     "keyid": key.keyid,
                     "public_key": b64(key.public_key),
-                    "role": "tps_officer",
+                    "role": "tps",
                     "scope": TPS,
                     "holder": h,
                 },
@@ -217,14 +211,14 @@ def test_racing_writers_one_wins_each_revision(log):
 def test_restart_replays_the_registry_from_the_log(log, signer):
     officer = Ed25519Signer("officer", bytes([92]) * 32)
     revoked = Ed25519Signer("gone", bytes([93]) * 32)
-    log.grant(officer, "district_recap", TPS[:6])
-    log.grant(revoked, "tps_officer", TPS)
+    log.grant(officer, "district", TPS[:6])
+    log.grant(revoked, "tps", TPS)
     log.revoke(revoked)
     before = dict(log.gate.registry.grants)
     log.close()
     log.open()
     assert log.gate.registry.grants == before
-    body = json.loads(log.grant_payload(officer, "district_recap", TPS[:6]))["body"]
+    body = json.loads(log.grant_payload(officer, "district", TPS[:6]))["body"]
     stale = log.payload(
         GRANT.name, f"keys/{officer.keyid}", body, revision=0, prev=None
     )
@@ -246,7 +240,7 @@ def test_check_catches_a_tampered_record_index(log, signer, tamper):
     # The record index decides chains and dedupe: an edit behind the service's
     # back (here with the triggers dropped) must not go unnoticed.
     for i in range(3):
-        log.grant(Ed25519Signer(f"x{i}", bytes([120 + i]) * 32), "tps_officer", TPS)
+        log.grant(Ed25519Signer(f"x{i}", bytes([120 + i]) * 32), "tps", TPS)
     assert check_log(log.storage, signer.verifier_key, ORIGIN).ok
     import sqlalchemy as sa
 
@@ -303,7 +297,7 @@ def test_authorization_matrix_through_the_write_path(db_url, signer, monkeypatch
                 "never": never,
             }
         victim = Ed25519Signer("victim", bytes([200]) * 32)  # nobody's own key
-        log.grant(victim, "tps_officer", TPS)
+        log.grant(victim, "tps", TPS)
         counter = 0
         for role in sorted(roles):
             for name in names:
@@ -316,7 +310,7 @@ def test_authorization_matrix_through_the_write_path(db_url, signer, monkeypatch
                     )
                     if name.startswith("keys."):
                         payload = (
-                            log.grant_payload(target, "tps_officer", TPS)
+                            log.grant_payload(target, "tps", TPS)
                             if name == "keys.grant/v1"
                             else log.payload(
                                 name,

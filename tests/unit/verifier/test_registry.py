@@ -151,7 +151,7 @@ def test_genesis_needs_the_threshold_of_its_own_admins():
         (lambda b: b.update(log_key=str(ADMINS[0].verifier_key)), "origin"),
         (lambda b: b["policy"]["roles"].pop("admin"), "admin role"),
         (
-            lambda b: b["policy"]["roles"]["tps_officer"].update(scope_lengths=[12]),
+            lambda b: b["policy"]["roles"]["tps"].update(scope_lengths=[12]),
             "region scopes",
         ),
         (lambda b: b.update(extra=1), "unknown member"),
@@ -185,7 +185,7 @@ def test_a_second_genesis_and_a_log_without_one_are_refused():
 def test_admin_grants_need_the_threshold_others_one_admin():
     log = Log(threshold=2)
     officer = Ed25519Signer("officer", bytes([50]) * 32)
-    log.grant(officer, "tps_officer", TPS)
+    log.grant(officer, "tps", TPS)
     new_admin = Ed25519Signer("admin-new", bytes([51]) * 32)
     with pytest.raises(ThresholdNotMet):
         log.grant(new_admin, "admin", "")
@@ -202,7 +202,7 @@ def test_admin_grants_need_the_threshold_others_one_admin():
 def test_revoked_key_is_refused_from_the_next_entry_and_stays_revoked():
     log = Log()
     officer = Ed25519Signer("officer", bytes([52]) * 32)
-    log.grant(officer, "district_recap", TPS[:6])
+    log.grant(officer, "district", TPS[:6])
     schema = Schema("results.recap/v1", Obj({}), r"results/ppwp/(?P<region>\d+)")
     rec = record("results.recap/v1", f"results/ppwp/{TPS[:6]}", {})
     log.admit(rec, [officer], schema)
@@ -210,13 +210,13 @@ def test_revoked_key_is_refused_from_the_next_entry_and_stays_revoked():
     with pytest.raises(KeyRevoked):
         log.admit(rec, [officer], schema)
     with pytest.raises(MalformedInput, match="stays revoked"):
-        log.grant(officer, "district_recap", TPS[:6])
+        log.grant(officer, "district", TPS[:6])
 
 
 def test_a_key_may_revoke_itself():
     log = Log()
     officer = Ed25519Signer("officer", bytes([53]) * 32)
-    log.grant(officer, "tps_officer", TPS)
+    log.grant(officer, "tps", TPS)
     log.revoke(officer, signers=[officer])
     assert log.registry.grants[officer.keyid].revoked_at == log.index - 1
 
@@ -225,14 +225,14 @@ def test_rotation_revokes_the_replaced_key_in_the_same_entry():
     log = Log()
     old = Ed25519Signer("old", bytes([54]) * 32)
     new = Ed25519Signer("new", bytes([55]) * 32)
-    log.grant(old, "tps_officer", TPS)
-    log.grant(new, "tps_officer", TPS, replaces=old.keyid)
+    log.grant(old, "tps", TPS)
+    log.grant(new, "tps", TPS, replaces=old.keyid)
     assert log.registry.grants[old.keyid].revoked_at == log.index - 1
     assert log.registry.grants[new.keyid].revoked_at is None
     with pytest.raises(MalformedInput, match="replaces"):
         log.grant(
             Ed25519Signer("n2", bytes([56]) * 32),
-            "tps_officer",
+            "tps",
             TPS,
             replaces=old.keyid,
         )
@@ -241,8 +241,8 @@ def test_rotation_revokes_the_replaced_key_in_the_same_entry():
 @pytest.mark.parametrize(
     ("role", "scope", "match"),
     [
-        ("tps_officer", TPS[:6], "13 digits"),
-        ("district_recap", TPS, "6 digits"),
+        ("tps", TPS[:6], "13 digits"),
+        ("district", TPS, "6 digits"),
         ("admin", "31", "0 digits"),
         ("no_such_role", "", "no role"),
     ],
@@ -257,10 +257,10 @@ def test_grant_must_match_its_subject_and_key():
     log = Log()
     key = Ed25519Signer("k", bytes([58]) * 32)
     other = Ed25519Signer("o", bytes([59]) * 32)
-    rec = record(GRANT.name, f"keys/{other.keyid}", grant_body(key, "tps_officer", TPS))
+    rec = record(GRANT.name, f"keys/{other.keyid}", grant_body(key, "tps", TPS))
     with pytest.raises(SchemaViolation, match="subject"):
         log.admit(rec, ADMINS[:1])
-    body = grant_body(key, "tps_officer", TPS)
+    body = grant_body(key, "tps", TPS)
     body["public_key"] = b64(other.public_key)
     with pytest.raises(SchemaViolation, match="SHA-256"):
         log.admit(record(GRANT.name, f"keys/{key.keyid}", body), ADMINS[:1])
@@ -323,7 +323,7 @@ def test_authorization_matrix(role, name, condition):
     if condition == "revoked":
         log.revoke(key)
     region = ELSEWHERE if condition == "out_of_scope" else TPS
-    body = {"keyid": "ab" * 32, "role": "tps_officer"}
+    body = {"keyid": "ab" * 32, "role": "tps"}
     rec = record(name, subject_for(name, region), body)
     grants_before = dict(log.registry.grants)
     want = expected(role, name, condition)
@@ -360,7 +360,7 @@ def test_authorization_matrix(role, name, condition):
 def test_expiry_is_judged_by_logged_at_not_issued_at():
     log = Log()
     key = Ed25519Signer("k", bytes([71]) * 32)
-    log.grant(key, "tps_officer", TPS, expires_at="2024-02-15T00:00:00.000Z")
+    log.grant(key, "tps", TPS, expires_at="2024-02-15T00:00:00.000Z")
     grant: Grant = log.registry.grants[key.keyid]
     schema = schema_for("results.tally/v1")
     rec = record("results.tally/v1", f"x/{TPS}", {})

@@ -1,0 +1,62 @@
+"""A log opened in this process, behind the same interface as the HTTP client.
+
+``saksi keys grant --db URL`` and the other writing commands work on a log that
+is not being served by opening it here: the record goes through the same checks
+and the same writer as a request would, and the receipt is checked exactly as a
+remote client checks one (``SaksiClient.verify_receipt``), against the log key the
+caller pinned.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ledger.errors import LedgerError
+from ledger.service import RecordService
+from saksi_client import Receipt, Refused, SaksiClient
+from verifier.errors import VerificationError
+from verifier.note import VerifierKey
+
+__all__ = ["LocalLog"]
+
+
+def _refused(error: Exception) -> Refused:
+    cause = getattr(error, "cause", "internal-error")
+    return Refused(0, {"type": f"/problems/{cause}", "detail": str(error)[:1000]})
+
+
+class LocalLog(SaksiClient):
+    """``SaksiClient`` over a ``RecordService`` of this process (no HTTP)."""
+
+    def __init__(self, service: RecordService, log_key: VerifierKey) -> None:
+        super().__init__("local:", log_key, retries=0)
+        self.service = service
+
+    def head(self, subject: str) -> tuple[int, str] | None:
+        """The subject's latest (revision, payload hash), or None."""
+        return self.service.head_of(subject)
+
+    def keys(self, size: int | None = None) -> dict[str, Any]:
+        """The key registry as of ``size`` (default: now).
+
+        Raises:
+            Refused: a size beyond the log.
+        """
+        try:
+            return self.service.keys_json(size)
+        except LedgerError as e:
+            raise _refused(e) from e
+
+    def submit(self, envelope: dict[str, Any]) -> Receipt:
+        """Check, append and commit ``envelope``; verify its receipt.
+
+        Raises:
+            Refused: the log refused it (``cause`` says why).
+            VerificationError: the receipt does not prove what was submitted.
+        """
+        try:
+            submission = self.service.prepare(envelope)
+            receipt = self.service.ledger.submit(submission)
+        except (VerificationError, LedgerError) as e:
+            raise _refused(e) from e
+        return self.verify_receipt(receipt.to_json(), submission.record.payload)
