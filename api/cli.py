@@ -7,6 +7,7 @@ init, check and demo); this module only wires them together.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import logging
 import signal
 from pathlib import Path
@@ -30,7 +31,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except ValueError as e:
         raise CommandError(str(e), "fix the SAKSI_* limit variables", 2) from e
     host, port = _listen(args)
-    service = open_service(args.dir, args.db, args.passphrase_file)
+    service = open_service(
+        args.dir,
+        args.db,
+        args.passphrase_file,
+        skew=dt.timedelta(seconds=settings.issued_at_skew),
+        max_age=dt.timedelta(days=settings.issued_at_max_age_days)
+        if settings.issued_at_max_age_days
+        else None,
+    )
     shown = f"[{host}]" if ":" in host else host
     served = args.dir / SERVE_URL_FILE
     try:

@@ -19,6 +19,10 @@ class ApiSettings:
         client_rate, client_burst: requests a second (and burst) per client address.
         key_rate, key_burst: submissions a second (and burst) per signing key.
         max_in_flight: submissions waiting for the writer before new ones get 503.
+        issued_at_skew: seconds a record's ``issued_at`` may be ahead of the
+            server's clock.
+        issued_at_max_age_days: days a record's ``issued_at`` may be behind it, at
+            most (each schema has its own limit; 0 keeps the schemas' limits).
     """
 
     max_body_bytes: int = 128 * 1024
@@ -29,6 +33,8 @@ class ApiSettings:
     key_rate: float = 200.0
     key_burst: float = 1000.0
     max_in_flight: int = 20_000
+    issued_at_skew: float = 300.0
+    issued_at_max_age_days: int = 0
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> ApiSettings:

@@ -33,6 +33,7 @@ from ledger.check import check_log
 from ledger.checkpoint import CheckpointPublisher
 from ledger.errors import LedgerError, WriterLockHeld
 from ledger.ledger import AppendReceipt
+from ledger.records import DEFAULT_SKEW
 from ledger.service import RecordService
 from ledger.storage.sql import Head, LogMeta, SqlStorage
 from verifier.dsse import envelope_to_json, sign_envelope
@@ -330,7 +331,12 @@ class LogBusy(CommandError):
 
 
 def open_service(
-    directory: Path, db: str | None, passphrase_file: Path | None
+    directory: Path,
+    db: str | None,
+    passphrase_file: Path | None,
+    *,
+    skew: dt.timedelta = DEFAULT_SKEW,
+    max_age: dt.timedelta | None = None,
 ) -> RecordService:
     """Unlock the log key and start the record log in ``directory``.
 
@@ -345,7 +351,13 @@ def open_service(
     try:
         meta = storage.meta()
         service = RecordService(
-            storage, signer, signer.verifier_key, meta.origin, clock=time.time
+            storage,
+            signer,
+            signer.verifier_key,
+            meta.origin,
+            clock=time.time,
+            skew=skew,
+            max_age=max_age,
         )
         service.start()
     except WriterLockHeld as e:

@@ -90,6 +90,7 @@ def prepare_submission(
     public_key: Callable[[str], bytes | None],
     now: dt.datetime,
     skew: dt.timedelta = DEFAULT_SKEW,
+    max_age: dt.timedelta | None = None,
 ) -> Submission:
     """Check an envelope as far as possible outside the writer (steps 1 to 6).
 
@@ -101,7 +102,7 @@ def prepare_submission(
             (``SchemaViolation``).
         WrongPayloadType: not ``application/vnd.saksi.record+json``.
         IssuedAtOutOfWindow: ``issued_at`` in the future beyond ``skew``, or
-            older than the schema allows.
+            older than the schema allows (or ``max_age``, if shorter).
         UnknownKey, SignatureInvalid: a signature by an unknown key, or one that
             does not verify.
     """
@@ -120,10 +121,13 @@ def prepare_submission(
             f"issued_at {record.issued_at} is in the future (now "
             f"{format_timestamp(now)}; allowed clock skew {skew})"
         )
-    if issued < now - dt.timedelta(days=schema.max_age_days):
+    oldest = dt.timedelta(days=schema.max_age_days)
+    if max_age is not None:
+        oldest = min(oldest, max_age)
+    if issued < now - oldest:
         raise IssuedAtOutOfWindow(
-            f"issued_at {record.issued_at} is older than the "
-            f"{schema.max_age_days} days {schema.name} records may wait"
+            f"issued_at {record.issued_at} is older than the {oldest} "
+            f"{schema.name} records may wait here"
         )
     lookup = public_key
     if record.schema == GENESIS.name:

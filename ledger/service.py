@@ -19,6 +19,7 @@ from typing import Any
 from ledger.errors import OutOfRange
 from ledger.ledger import AppendReceipt, Ledger
 from ledger.records import (
+    DEFAULT_SKEW,
     RecordGate,
     Submission,
     prepare_submission,
@@ -77,8 +78,13 @@ class RecordService:
         *,
         clock: Callable[[], float],
         config: SequencerConfig | None = None,
+        skew: dt.timedelta = DEFAULT_SKEW,
+        max_age: dt.timedelta | None = None,
     ) -> None:
         self.storage = storage
+        # The issued_at window: how far ahead of this clock, how far behind.
+        self.skew = skew
+        self.max_age = max_age
         self.origin = origin
         self.verifier_key = verifier_key
         self.clock = clock
@@ -115,7 +121,9 @@ class RecordService:
             VerificationError, EntryRejected: see ``prepare_submission``.
         """
         now = dt.datetime.fromtimestamp(self.clock(), dt.UTC)
-        return prepare_submission(envelope, self.gate.public_key, now)
+        return prepare_submission(
+            envelope, self.gate.public_key, now, self.skew, self.max_age
+        )
 
     async def submit(self, submission: Submission) -> AppendReceipt:
         """Append one checked submission; the receipt once it is durable.

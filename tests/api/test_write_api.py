@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import hashlib
 import json
 
 import pytest
 
+from api.settings import ApiSettings
 from keys import Ed25519Signer
 from tests.conftest import ORIGIN
 from tests.recordlog import ADMINS, b64, envelope_bytes
 from verifier.checkpoint import verify_inclusion_in_checkpoint
 from verifier.dsse import envelope_to_json, sign_envelope
 from verifier.jcs import canonicalize
-from verifier.record import RECORD_PAYLOAD_TYPE
+from verifier.record import RECORD_PAYLOAD_TYPE, format_timestamp, record_payload
 from verifier.schema import Int, Obj, Schema
 from verifier.schemas import SCHEMAS
 
@@ -350,3 +352,38 @@ def test_canonical_payload_check_uses_exact_bytes(api):
     assert canonicalize(json.loads(payload)) == payload
     assert api.post(payload, ADMINS[:1]).status_code == 201
     assert b64(payload)  # the receipt above covers the exact bytes
+
+
+def test_the_issued_at_window_is_configurable(api):
+    # Ten seconds ahead and one day back, set through the same variables the
+    # server reads; each side of each edge is tried.
+    settings = ApiSettings.from_env(
+        {"SAKSI_ISSUED_AT_SKEW": "10", "SAKSI_ISSUED_AT_MAX_AGE_DAYS": "1"}
+    )
+    assert settings.issued_at_skew == 10.0
+    assert settings.issued_at_max_age_days == 1
+    api.log.service.skew = dt.timedelta(seconds=settings.issued_at_skew)
+    api.log.service.max_age = dt.timedelta(days=settings.issued_at_max_age_days)
+    now = api.log.now()
+    answers = {}
+    for name, offset in {
+        "5 s ahead": dt.timedelta(seconds=5),
+        "60 s ahead": dt.timedelta(seconds=60),
+        "23 h back": -dt.timedelta(hours=23),
+        "25 h back": -dt.timedelta(hours=25),
+    }.items():
+        key = Ed25519Signer("w", hashlib.sha256(name.encode()).digest())
+        record = json.loads(api.log.grant_payload(key, "tps", TPS))
+        record["issued_at"] = format_timestamp(now + offset)
+        size = api.size
+        response = api.post(record_payload(**record), ADMINS[:1])
+        answers[name] = response.status_code
+        if response.status_code != 201:
+            assert response.json()["type"] == "/problems/issued-at-window"
+            assert api.size == size
+    assert answers == {
+        "5 s ahead": 201,
+        "60 s ahead": 422,
+        "23 h back": 201,
+        "25 h back": 422,
+    }
