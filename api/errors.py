@@ -61,6 +61,10 @@ PROBLEMS: dict[str, Problem] = {
     "unknown-field": Problem(422, "The record has a field its schema does not"),
     "schema-violation": Problem(422, "The record does not match its schema"),
     "issued-at-window": Problem(422, "issued_at is outside the accepted window"),
+    # The election's registry in force
+    "outside-registry": Problem(422, "Not in the region registry in force"),
+    "unknown-candidate": Problem(422, "Not a candidate or party on this ballot here"),
+    "unknown-child": Problem(422, "A recap names a child that is not logged"),
     # Authorization
     "key-revoked": Problem(403, "A signing key is revoked"),
     "key-expired": Problem(403, "A signing key's grant has expired"),

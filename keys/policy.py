@@ -16,7 +16,9 @@ _TALLY = "results.tally/v1"
 _RECAP = "results.recap/v1"
 
 ROLES: dict[str, dict[str, Any]] = {
-    "tps": {"schemas": [_TALLY], "scope_lengths": [13]},
+    # A station's officers sign its own forms (scope: the 13-digit station); the
+    # commission's reading system signs for the region it reads (any prefix).
+    "tps": {"schemas": [_TALLY], "scope_lengths": [0, 2, 4, 6, 10, 13]},
     "village": {"schemas": [_RECAP], "scope_lengths": [10]},
     "district": {"schemas": [_RECAP, _TALLY], "scope_lengths": [6]},
     "regency": {"schemas": [_RECAP, _TALLY], "scope_lengths": [4]},
@@ -24,7 +26,7 @@ ROLES: dict[str, dict[str, Any]] = {
     "national": {"schemas": [_RECAP, _TALLY], "scope_lengths": [0]},
     "voters": {"schemas": ["voters.change/v1"], "scope_lengths": [0, 2, 4]},
     "parties": {"schemas": ["parties.change/v1"], "scope_lengths": [0]},
-    "candidates": {"schemas": ["candidates.change/v1"], "scope_lengths": [0]},
+    "candidates": {"schemas": ["candidates.change/v1"], "scope_lengths": [0, 2, 4, 6]},
     "admin": {
         "schemas": ["keys.grant/v1", "keys.revoke/v1", "regions.registry/v1"],
         "scope_lengths": [0],

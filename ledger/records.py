@@ -36,6 +36,7 @@ from ledger.errors import (
 from ledger.sequencer import Accept, Decision, Existing, Refuse
 from ledger.storage.sql import RecordRow, SqlStorage
 from verifier.dsse import Envelope, parse_envelope, verify_envelope
+from verifier.election import ELECTION_SCHEMAS, RECAP
 from verifier.errors import VerificationError
 from verifier.record import (
     RECORD_PAYLOAD_TYPE,
@@ -55,6 +56,13 @@ from verifier.registry import (
     Grant,
     KeyRegistry,
     parse_genesis,
+)
+from verifier.rules.state import (
+    STATE_SCHEMAS,
+    ElectionState,
+    UnknownChild,
+    authorize_election,
+    recap_children,
 )
 from verifier.schema import Schema, check
 from verifier.schemas import get_schema
@@ -137,22 +145,39 @@ def prepare_submission(
 
 
 def replay_registry(
-    storage: SqlStorage, registry: KeyRegistry, start: int, end: int | None
+    storage: SqlStorage,
+    registry: KeyRegistry,
+    start: int,
+    end: int | None,
+    election: ElectionState | None = None,
 ) -> None:
     """Admit into ``registry`` the registry records logged in [start, end).
+
+    With ``election``, also apply the region registry and candidate and party
+    lists logged there, in log order.
 
     Raises:
         IntegrityFailure: a stored registry record no longer replays.
     """
-    for index in storage.record_indices(list(REGISTRY_SCHEMAS), start, end):
+    schemas = list(REGISTRY_SCHEMAS)
+    if election is not None:
+        schemas += sorted(STATE_SCHEMAS)
+    for index in storage.record_indices(schemas, start, end):
         rows = storage.read_entries(index, index + 1)
         try:
             entry = parse_log_entry(rows[0].data)
             record = parse_record(entry.envelope.payload)
-            signers = tuple(s.keyid for s in entry.envelope.signatures)
-            registry.admit(
-                record, REGISTRY_SCHEMAS[record.schema], signers, index, entry.logged_at
-            )
+            if record.schema in REGISTRY_SCHEMAS:
+                signers = tuple(s.keyid for s in entry.envelope.signatures)
+                registry.admit(
+                    record,
+                    REGISTRY_SCHEMAS[record.schema],
+                    signers,
+                    index,
+                    entry.logged_at,
+                )
+            elif election is not None:
+                election.apply(record)
         except (VerificationError, IndexError) as e:
             raise IntegrityFailure(
                 f"registry record at entry {index} does not replay: {e}"
@@ -162,11 +187,18 @@ def replay_registry(
 class RecordGate:
     """Steps 7 to 9 in the writer thread, with undo for batches that fail."""
 
-    def __init__(self, storage: SqlStorage, registry: KeyRegistry) -> None:
+    def __init__(
+        self,
+        storage: SqlStorage,
+        registry: KeyRegistry,
+        election: ElectionState | None = None,
+    ) -> None:
         self._storage = storage
         self.registry = registry
+        self.election = election or ElectionState()
         self._rows: list[RecordRow] = []
         self._undo: list[tuple[str | None, Any]] = []
+        self._election_undo: list[tuple[str, Any, Any]] = []
 
     @classmethod
     def load(cls, storage: SqlStorage) -> RecordGate:
@@ -175,9 +207,9 @@ class RecordGate:
         Raises:
             IntegrityFailure: stored registry records no longer replay.
         """
-        registry = KeyRegistry()
-        replay_registry(storage, registry, 0, None)
-        return cls(storage, registry)
+        registry, election = KeyRegistry(), ElectionState()
+        replay_registry(storage, registry, 0, None, election)
+        return cls(storage, registry, election)
 
     def public_key(self, keyid: str) -> bytes | None:
         """Any key the registry has ever granted (for ``prepare_submission``)."""
@@ -189,12 +221,13 @@ class RecordGate:
         self, items: Sequence[object], first_index: int, now_ms: int
     ) -> list[Decision]:
         """Decide each submission in order; accepted ones get consecutive indices."""
-        self._rows, self._undo = [], []
+        self._rows, self._undo, self._election_undo = [], [], []
         subs = [item for item in items if isinstance(item, Submission)]
         logged_at = format_timestamp(dt.datetime.fromtimestamp(now_ms / 1000, dt.UTC))
         stored, heads = self._storage.chain_state(
             [s.payload_hash for s in subs], [s.record.subject for s in subs]
         )
+        children = self._children_of(subs)
         batch_payloads: dict[bytes, int] = {}
         index = first_index
         decisions: list[Decision] = []
@@ -208,13 +241,19 @@ class RecordGate:
                 decisions.append(Existing(known))
                 continue
             try:
-                self.registry.authorize(  # (8)
+                writer = self.registry.authorize(  # (8)
                     item.record, item.schema, item.signers, index, logged_at
                 )
+                if writer is not None and item.record.schema in ELECTION_SCHEMAS:
+                    authorize_election(item.record, writer)
+                    self.election.check(item.record)
+                    if item.record.schema == RECAP.name:
+                        _check_children(item.record, children)
                 self._check_chain(item.record, heads.get(item.record.subject))  # (9)
                 changes = self.registry.changes(item.record, index)
                 entry = format_log_entry(item.envelope, logged_at)
                 self._apply(item.record, changes)
+                self._election_undo += self.election.apply(item.record)
             except (VerificationError, StaleRevision, SkippedRevision, WrongPrev) as e:
                 decisions.append(Refuse(e))
                 continue
@@ -227,6 +266,7 @@ class RecordGate:
             )
             heads[item.record.subject] = row
             batch_payloads[payload_hash] = index
+            children.setdefault(payload_hash, row)
             self._rows.append(row)
             decisions.append(Accept(entry))
             index += 1
@@ -239,6 +279,7 @@ class RecordGate:
     def finish(self, committed: bool) -> None:
         """The batch committed (keep its effects) or did not (undo them)."""
         if not committed:
+            self.election.undo(self._election_undo)
             for keyid, previous in reversed(self._undo):
                 if keyid is None:
                     self.registry.genesis = previous
@@ -246,9 +287,20 @@ class RecordGate:
                     self.registry.grants.pop(keyid, None)
                 else:
                     self.registry.grants[keyid] = previous
-        self._rows, self._undo = [], []
+        self._rows, self._undo, self._election_undo = [], [], []
 
     # -- steps ---------------------------------------------------------------------
+
+    def _children_of(self, subs: Sequence[Submission]) -> dict[bytes, RecordRow]:
+        # The logged rows of every child the batch's recaps name, read at once.
+        wanted = [
+            bytes.fromhex(digest)
+            for s in subs
+            if s.record.schema == RECAP.name
+            and isinstance(s.record.body.get("children"), dict)
+            for digest in s.record.body["children"].values()
+        ]
+        return self._storage.records_by_payload(wanted) if wanted else {}
 
     @staticmethod
     def _check_chain(record: Record, head: RecordRow | None) -> None:
@@ -287,3 +339,18 @@ class RecordGate:
                 if isinstance(keyid, str):
                     self._undo.append((keyid, self.registry.grants.get(keyid)))
         self.registry.apply(changes)
+
+
+def _check_children(record: Record, logged: dict[bytes, RecordRow]) -> None:
+    """Every child a recap names is logged, under the subject its code implies.
+
+    Raises:
+        UnknownChild: a (subject, payload hash) that is not in the log.
+        SchemaViolation: a code that is not a direct child of the region.
+    """
+    for subject, digest in recap_children(record):
+        row = logged.get(digest)
+        if row is None or row.subject != subject:
+            raise UnknownChild(
+                f"child {subject} with payload hash {digest.hex()} is not in the log"
+            )

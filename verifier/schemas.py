@@ -1,18 +1,19 @@
 """The registered record schemas, by name (the registry every check consults).
 
-A name that is not here is an unknown schema and its records are refused. Later
-schema families (results, regions, voters, parties, candidates) register here too.
+A name that is not here is an unknown schema and its records are refused: the key
+registry's (``verifier.registry``) and the election's (``verifier.election``).
 """
 
 from __future__ import annotations
 
+from verifier.election import ELECTION_SCHEMAS
 from verifier.errors import MalformedInput
 from verifier.registry import REGISTRY_SCHEMAS
 from verifier.schema import Schema
 
 __all__ = ["SCHEMAS", "UnknownSchema", "get_schema"]
 
-SCHEMAS: dict[str, Schema] = {**REGISTRY_SCHEMAS}
+SCHEMAS: dict[str, Schema] = {**REGISTRY_SCHEMAS, **ELECTION_SCHEMAS}
 
 
 class UnknownSchema(MalformedInput):

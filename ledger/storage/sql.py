@@ -546,6 +546,29 @@ class SqlStorage:
         """The latest logged revision of each subject that has one."""
         return self.chain_state((), subjects)[1]
 
+    def records_by_payload(
+        self, payload_hashes: Sequence[bytes]
+    ) -> dict[bytes, RecordRow]:
+        """The index row of each logged record payload hash (first logged wins)."""
+        wanted = set(payload_hashes)
+        keys = sorted({leaf_key(h) for h in wanted})
+        if not keys:
+            return {}
+        with self._connect() as conn:
+            rows = self._where_in(
+                conn,
+                "SELECT idx, subject, revision, schema_name, payload_hash FROM records",
+                "payload_key",
+                "bigint",
+                keys,
+            )
+        found: dict[bytes, RecordRow] = {}
+        for idx, subject, revision, schema, payload_hash in rows:
+            digest = bytes(payload_hash)
+            if digest in wanted and (digest not in found or idx < found[digest].index):
+                found[digest] = RecordRow(idx, subject, revision, schema, digest)
+        return found
+
     def chain_state(
         self, payload_hashes: Sequence[bytes], subjects: Sequence[str]
     ) -> tuple[dict[bytes, int], dict[str, RecordRow]]:

@@ -8,6 +8,7 @@ import threading
 import pytest
 
 from keys import Ed25519Signer
+from keys.policy import DEFAULT_POLICY
 from ledger.check import check_log
 from ledger.errors import SkippedRevision, StaleRevision, WrongPayloadType, WrongPrev
 from ledger.records import prepare_submission
@@ -111,7 +112,7 @@ def test_refusals_change_nothing(log):
         log.ledger.submit(log.prepare(log.grant_payload(target, "tps", TPS), [officer]))
     with pytest.raises(UnknownSchema):
         log.prepare(
-            log.payload("results.tally/v1", f"results/ppwp/{TPS}", {}), ADMINS[:1]
+            log.payload("results.tally/v9", f"results/ppwp/{TPS}", {}), ADMINS[:1]
         )
     envelope = envelope_to_json(
         sign_envelope("text/plain", log.grant_payload(target, "tps", TPS), ADMINS[:1])
@@ -258,26 +259,127 @@ def test_check_catches_a_tampered_record_index(log, signer, tamper):
     assert problem.index == (0 if tamper == "DELETE FROM records" else 2)
 
 
+DEFAULT_ROLES = DEFAULT_POLICY["roles"]
+ELSEWHERE = "3273011001001"
+
+
+def _district(code: str) -> dict:
+    return {
+        "province": {"code": code[:2], "name": f"province {code[:2]}"},
+        "regency": {"code": code[:4], "name": f"regency {code[:4]}"},
+        "district": {"name": f"district {code[:6]}"},
+        "villages": {
+            code[:10]: {"name": f"village {code[:10]}", "tps": [int(code[10:])]}
+        },
+        "source": "test",
+    }
+
+
+def _matrix_payload(log, name, region, role, counter, victim):
+    """A record of schema ``name`` about ``region`` that is valid if authorized."""
+    from verifier.election import recap_subject, tally_subject
+
+    level = max(DEFAULT_ROLES[role]["scope_lengths"])
+    if name == "keys.grant/v1":
+        target = Ed25519Signer(f"t{counter}", counter.to_bytes(4, "big") * 8)
+        return log.grant_payload(target, "tps", TPS)
+    if name == "keys.revoke/v1":
+        return log.payload(
+            name,
+            f"keys/{victim.keyid}",
+            {"keyid": victim.keyid, "reason_code": "other"},
+            revision=99,  # authorized first, then refused by the chain check
+            prev="00" * 32,
+            reason="matrix",
+        )
+    if name == "regions.registry/v1":
+        return log.payload(name, f"regions/{region[:6]}", _district(region))
+    if name == "results.tally/v1":
+        return log.payload(
+            name,
+            tally_subject("ppwp", region),
+            {
+                "stage": "officer_confirmed",
+                "votes": {"100025": counter % 50, "100026": 3},
+                "valid": counter % 50 + 3,
+                "invalid": 0,
+                "total": counter % 50 + 3,
+            },
+        )
+    if name == "results.recap/v1":
+        at = region[: level if level in (0, 2, 4, 6, 10) else 10]
+        child = region[: {10: 13, 6: 10, 4: 6, 2: 4, 0: 2}[len(at)]]
+        return log.payload(
+            name,
+            recap_subject("ppwp", at),
+            {
+                "totals": {
+                    "votes": {"100025": 1},
+                    "valid": 1,
+                    "invalid": 0,
+                    "total": 1,
+                },
+                "children": {child: f"{counter:064x}"},  # not logged: refused last
+            },
+        )
+    if name == "candidates.change/v1":
+        return log.payload(
+            name,
+            f"candidates/pdpd/{region[: min(level, 6)] or 'national'}",
+            {"candidates": {str(counter): {"number": 1, "name": f"c{counter}"}}},
+        )
+    if name == "parties.change/v1":
+        return log.payload(
+            name, "parties/national", {"parties": {"1": {"number": 1, "name": "P"}}}
+        )
+    return log.payload(name, f"x/{region}", {})
+
+
 def test_authorization_matrix_through_the_write_path(db_url, signer, monkeypatch):
     # Every role x every schema x (in scope, out of scope, revoked, not yet
     # granted, expired), submitted through prepare + the writer's gate: each
-    # gets exactly the policy's answer, and no refused one changes the tree.
-    from keys.policy import DEFAULT_POLICY
+    # gets exactly the policy's answer (with the election's own rules: forms are
+    # the station's, recaps at the signer's level), and no refused one changes
+    # the tree.
     from ledger.records import prepare_submission
     from tests.recordlog import envelope_bytes
     from verifier.registry import KeyExpired, OutOfScope, RoleNotAllowed
+    from verifier.rules import UnknownChild
     from verifier.schema import Obj, Schema
     from verifier.schemas import SCHEMAS
 
-    roles = DEFAULT_POLICY["roles"]
+    roles = DEFAULT_ROLES
     names = sorted({n for r in roles.values() for n in r["schemas"]})
-    for name in names:  # election schemas arrive later: register stand-ins
+    for name in names:  # schemas of later issues: register stand-ins
         if name not in SCHEMAS:
             monkeypatch.setitem(
                 SCHEMAS, name, Schema(name, Obj({}), r"x/(?P<region>\d{13})")
             )
     log = RecordLog(db_url, signer, threshold=1)
     try:
+        # The registry the election records are checked against.
+        for code in (TPS, ELSEWHERE):
+            log.submit(
+                log.payload(
+                    "regions.registry/v1", f"regions/{code[:6]}", _district(code)
+                ),
+                ADMINS[:1],
+            )
+        lists = Ed25519Signer("lists", bytes([201]) * 32)
+        log.grant(lists, "candidates", "")
+        log.submit(
+            log.payload(
+                "candidates.change/v1",
+                "candidates/ppwp/national",
+                {
+                    "candidates": {
+                        "100025": {"number": 1, "name": "pair 1"},
+                        "100026": {"number": 2, "name": "pair 2"},
+                    }
+                },
+            ),
+            [lists],
+        )
         keys = {}
         for n, role in enumerate(sorted(roles)):
             scope = TPS[: max(roles[role]["scope_lengths"])]
@@ -299,36 +401,18 @@ def test_authorization_matrix_through_the_write_path(db_url, signer, monkeypatch
         victim = Ed25519Signer("victim", bytes([200]) * 32)  # nobody's own key
         log.grant(victim, "tps", TPS)
         counter = 0
+        tried = set()
         for role in sorted(roles):
             for name in names:
                 for condition in ("in", "out", "revoked", "never", "expired"):
                     counter += 1
                     key = keys[role][condition]
-                    region = "3273011001001" if condition == "out" else TPS
-                    target = Ed25519Signer(
-                        f"t{counter}", counter.to_bytes(4, "big") * 8
-                    )
-                    if name.startswith("keys."):
-                        payload = (
-                            log.grant_payload(target, "tps", TPS)
-                            if name == "keys.grant/v1"
-                            else log.payload(
-                                name,
-                                f"keys/{victim.keyid}",
-                                {
-                                    "keyid": victim.keyid,
-                                    "reason_code": "other",
-                                },
-                                revision=99,  # authorized first, then refused here
-                                prev="00" * 32,
-                                reason="matrix",
-                            )
-                        )
-                    else:
-                        payload = log.payload(name, f"x/{region}", {})
+                    region = ELSEWHERE if condition == "out" else TPS
+                    payload = _matrix_payload(log, name, region, role, counter, victim)
                     size = log.ledger.size
                     spec = roles[role]
                     national = max(spec["scope_lengths"]) == 0
+                    regionless = "region" not in SCHEMAS[name].subject
                     if condition == "never":
                         want = UnknownKey
                     elif condition == "revoked":
@@ -337,10 +421,14 @@ def test_authorization_matrix_through_the_write_path(db_url, signer, monkeypatch
                         want = KeyExpired
                     elif name not in spec["schemas"]:
                         want = RoleNotAllowed
-                    elif not national and (
-                        condition == "out" or name.startswith("keys.")
-                    ):
+                    elif not national and (condition == "out" or regionless):
                         want = OutOfScope
+                    elif name == "results.tally/v1" and role != "tps":
+                        want = RoleNotAllowed  # a form's stages are the station's
+                    elif name == "results.recap/v1":
+                        want = UnknownChild  # authorized; the child is not logged
+                    elif name == "keys.revoke/v1":
+                        want = SkippedRevision  # authorized; revision 99 refused
                     else:
                         want = None
                     try:
@@ -353,17 +441,19 @@ def test_authorization_matrix_through_the_write_path(db_url, signer, monkeypatch
                     except Exception as e:
                         outcome = e
                     label = (role, name, condition)
+                    tried.add((name, want))
                     if want is None:
-                        if name == "keys.revoke/v1":
-                            # Authorized; the chain check (revision 99) refuses it.
-                            assert isinstance(outcome, SkippedRevision), label
-                            assert log.ledger.size == size, label
-                        else:
-                            assert not isinstance(outcome, Exception), (label, outcome)
-                            assert log.ledger.size == size + 1, label
-                            log.track(payload)
+                        assert not isinstance(outcome, Exception), (label, outcome)
+                        assert log.ledger.size == size + 1, label
+                        log.track(payload)
                     else:
                         assert isinstance(outcome, want), (label, outcome)
                         assert log.ledger.size == size, label
+        # Every election schema was both accepted (or authorized) and refused.
+        for name in ("results.tally/v1", "regions.registry/v1", "candidates.change/v1"):
+            assert (name, None) in tried, name
+            assert (name, RoleNotAllowed) in tried, name
+        assert ("results.recap/v1", UnknownChild) in tried
+        assert ("results.recap/v1", OutOfScope) in tried
     finally:
         log.close()

@@ -10,6 +10,15 @@ import pytest
 from keys import Ed25519Signer
 from keys.policy import DEFAULT_POLICY
 from verifier.dsse import UnknownKey
+from verifier.election import (
+    CANDIDATES,
+    PARTIES,
+    RECAP,
+    REGIONS,
+    TALLY,
+    recap_subject,
+    tally_subject,
+)
 from verifier.errors import MalformedInput
 from verifier.record import parse_record, record_payload
 from verifier.registry import (
@@ -26,6 +35,7 @@ from verifier.registry import (
     authorize,
     parse_genesis,
 )
+from verifier.rules import authorize_election
 from verifier.schema import Obj, Schema, SchemaViolation
 from verifier.schemas import SCHEMAS
 
@@ -241,7 +251,8 @@ def test_rotation_revokes_the_replaced_key_in_the_same_entry():
 @pytest.mark.parametrize(
     ("role", "scope", "match"),
     [
-        ("tps", TPS[:6], "13 digits"),
+        ("village", TPS[:6], "10 digits"),
+        ("tps", TPS[:12], "0 or 2 or 4 or 6 or 10 or 13 digits"),
         ("district", TPS, "6 digits"),
         ("admin", "31", "0 digits"),
         ("no_such_role", "", "no role"),
@@ -282,6 +293,11 @@ def schema_for(name):
     return SCHEMAS.get(name) or Schema(name, Obj({}), r"x/(?P<region>\d{0,13})")
 
 
+def _writer_level(role):
+    # The region length a role's narrowest scope names.
+    return max(ROLES[role]["scope_lengths"])
+
+
 def expected(role, name, condition):
     spec = ROLES[role]
     if condition == "not_yet_granted":
@@ -293,18 +309,33 @@ def expected(role, name, condition):
     if name not in spec["schemas"]:
         return RoleNotAllowed
     national = max(spec["scope_lengths"]) == 0
-    regionless = schema_for(name).region_of(subject_for(name, TPS)) is None
+    regionless = schema_for(name).region_of(subject_for(name, TPS, role)) is None
     if condition == "out_of_scope" and not national:
         return OutOfScope
     if regionless and not national:
         return OutOfScope
+    # The election's own rule on top: the forms' stages are the station's.
+    if name == TALLY.name and role != "tps":
+        return RoleNotAllowed
     return None
 
 
-def subject_for(name, region):
+def subject_for(name, region, role):
     schema = SCHEMAS.get(name)
     if schema is not None and "region" not in schema.subject:
-        return f"keys/{'ab' * 32}"
+        return "parties/national" if name == PARTIES.name else f"keys/{'ab' * 32}"
+    if name == REGIONS.name:
+        return f"regions/{region[:6]}"
+    if name == TALLY.name:
+        return tally_subject("ppwp", region)
+    if name == RECAP.name:
+        # At exactly the writer's level (recaps are signed at that level).
+        level = _writer_level(role)
+        return recap_subject(
+            "ppwp", region[: level if level in (0, 2, 4, 6, 10) else 10]
+        )
+    if name == CANDIDATES.name:
+        return f"candidates/ppwp/{region[: min(_writer_level(role), 6)] or 'national'}"
     return f"x/{region}"
 
 
@@ -324,7 +355,9 @@ def test_authorization_matrix(role, name, condition):
         log.revoke(key)
     region = ELSEWHERE if condition == "out_of_scope" else TPS
     body = {"keyid": "ab" * 32, "role": "tps"}
-    rec = record(name, subject_for(name, region), body)
+    if name == TALLY.name:
+        body = {"stage": "officer_confirmed"}
+    rec = record(name, subject_for(name, region, role), body)
     grants_before = dict(log.registry.grants)
     want = expected(role, name, condition)
     grants = (
@@ -334,7 +367,8 @@ def test_authorization_matrix(role, name, condition):
         with pytest.raises(UnknownKey):
             log.registry.admit(rec, schema_for(name), [key.keyid], log.index, WHEN)
         return
-    if want is None:
+
+    def decide():
         writer = authorize(
             rec,
             schema_for(name),
@@ -343,17 +377,14 @@ def test_authorization_matrix(role, name, condition):
             WHEN,
             log.registry.grants,
         )
-        assert writer.keyid == key.keyid
+        authorize_election(rec, writer)
+        return writer
+
+    if want is None:
+        assert decide().keyid == key.keyid
     else:
         with pytest.raises(want):
-            authorize(
-                rec,
-                schema_for(name),
-                grants,
-                log.registry.genesis.policy,
-                WHEN,
-                log.registry.grants,
-            )
+            decide()
     assert log.registry.grants == grants_before
 
 
@@ -363,8 +394,64 @@ def test_expiry_is_judged_by_logged_at_not_issued_at():
     log.grant(key, "tps", TPS, expires_at="2024-02-15T00:00:00.000Z")
     grant: Grant = log.registry.grants[key.keyid]
     schema = schema_for("results.tally/v1")
-    rec = record("results.tally/v1", f"x/{TPS}", {})
+    rec = record("results.tally/v1", tally_subject("ppwp", TPS), {})
     policy = log.registry.genesis.policy
     authorize(rec, schema, [grant], policy, "2024-02-14T23:59:59.999Z", {})
     with pytest.raises(KeyExpired):
         authorize(rec, schema, [grant], policy, "2024-02-15T00:00:00.000Z", {})
+
+
+LEVEL_ROLES = {"village": 10, "district": 6, "regency": 4, "province": 2, "national": 0}
+AUTHORITY = ("district", "regency", "province", "national")
+
+
+@pytest.mark.parametrize("role", sorted(LEVEL_ROLES))
+@pytest.mark.parametrize("level", sorted(LEVEL_ROLES.values()))
+def test_nobody_writes_recaps_below_or_above_their_level(role, level):
+    # A recap officer's key covers its region; it signs that region's recap and
+    # no other: not the villages or districts below it, not the regions above.
+    log = Log(threshold=1)
+    key = Ed25519Signer("recap", bytes([71]) * 32)
+    log.grant(key, role, TPS[: LEVEL_ROLES[role]])
+    rec = record(RECAP.name, recap_subject("ppwp", TPS[:level]), {})
+    grant = log.registry.grants[key.keyid]
+
+    def decide():
+        writer = authorize(
+            rec, RECAP, [grant], log.registry.genesis.policy, WHEN, log.registry.grants
+        )
+        authorize_election(rec, writer)
+
+    if level == LEVEL_ROLES[role]:
+        decide()
+    else:
+        with pytest.raises(OutOfScope):
+            decide()
+
+
+@pytest.mark.parametrize("role", ["tps", "village", *sorted(AUTHORITY)])
+@pytest.mark.parametrize(
+    "stage", ["machine_reading", "officer_confirmed", "authority_correction", "recount"]
+)
+def test_who_signs_which_stage_of_a_form(role, stage):
+    # The station reads and confirms its form; only an authority above it
+    # corrects it or records a recount, within its own region.
+    log = Log(threshold=1)
+    key = Ed25519Signer("stage", bytes([72]) * 32)
+    scope = TPS if role == "tps" else TPS[: LEVEL_ROLES[role]]
+    log.grant(key, role, scope)
+    rec = record(TALLY.name, tally_subject("ppwp", TPS), {"stage": stage})
+    grant = log.registry.grants[key.keyid]
+
+    def decide():
+        writer = authorize(
+            rec, TALLY, [grant], log.registry.genesis.policy, WHEN, log.registry.grants
+        )
+        authorize_election(rec, writer)
+
+    allowed = (role == "tps") == (stage in ("machine_reading", "officer_confirmed"))
+    if allowed and role != "village":
+        decide()
+    else:
+        with pytest.raises(RoleNotAllowed):
+            decide()
