@@ -17,7 +17,6 @@ from verifier.checkpoint import verify_inclusion_in_checkpoint
 from verifier.dsse import envelope_to_json, sign_envelope
 from verifier.jcs import canonicalize
 from verifier.record import RECORD_PAYLOAD_TYPE, format_timestamp, record_payload
-from verifier.schema import Int, Obj, Schema
 from verifier.schemas import SCHEMAS
 
 TPS = "3171011001001"
@@ -51,16 +50,18 @@ def test_post_returns_a_verifiable_receipt_and_is_idempotent(api, signer):
 
 @pytest.fixture
 def test_schema():
-    # A registered schema with a region and an integer, so scope and integer
-    # refusals can be shown through HTTP before the election schemas exist.
-    schema = Schema(
-        "results.tally/v1",
-        Obj({"valid": Int(0, 10_000_000)}),
-        r"results/ppwp/(?P<region>\d{13})",
-    )
-    SCHEMAS[schema.name] = schema
-    yield schema
-    del SCHEMAS[schema.name]
+    # The registered tally schema: a region and integers, so scope and integer
+    # refusals show through HTTP.
+    return SCHEMAS["results.tally/v1"]
+
+
+FORM = {
+    "stage": "officer_confirmed",
+    "votes": {"100025": 5},
+    "valid": 5,
+    "invalid": 0,
+    "total": 5,
+}
 
 
 def _flip_sig(envelope):
@@ -81,10 +82,8 @@ def _cases(api):
     log.revoke(revoked)
     target = Ed25519Signer("target", bytes([54]) * 32)
     grant = log.grant_payload(target, "tps", TPS)
-    tally = log.payload("results.tally/v1", f"results/ppwp/{TPS}", {"valid": 5})
-    elsewhere = log.payload(
-        "results.tally/v1", "results/ppwp/3273011001001", {"valid": 5}
-    )
+    tally = log.payload("results.tally/v1", f"results/ppwp/{TPS}", FORM)
+    elsewhere = log.payload("results.tally/v1", "results/ppwp/3273011001001", FORM)
     good = envelope_to_json(sign_envelope(RECORD_PAYLOAD_TYPE, grant, ADMINS[:1]))
     subject = f"keys/{officer.keyid}"
     rev_body = {"keyid": officer.keyid, "reason_code": "retired"}
@@ -138,7 +137,9 @@ def _cases(api):
         (
             "negative integer",
             env(
-                log.payload("results.tally/v1", f"results/ppwp/{TPS}", {"valid": -1}),
+                log.payload(
+                    "results.tally/v1", f"results/ppwp/{TPS}", {**FORM, "valid": -1}
+                ),
                 [officer],
             ),
             "integer-out-of-range",
