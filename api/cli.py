@@ -12,6 +12,7 @@ import logging
 import signal
 from pathlib import Path
 
+from domains.cli import add_domain_commands
 from keys import cli as keys_cli
 from ledger.cli import CommandError, add_commands, open_service, run_command
 from ledger.logcli import SERVE_URL_FILE, add_log_commands
@@ -117,6 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_commands(sub)
     _add_serve(sub)
     add_log_commands(sub, keys_cli.add_commands(sub))
+    add_domain_commands(sub)
     return parser
 
 

@@ -1,0 +1,267 @@
+"""``saksi regions load`` and ``saksi results import``: election data into a log.
+
+Both sign records here and send them to a running ``saksi serve`` through the same
+HTTP interface any election application uses (``saksi_client``), in batches, and
+check every receipt against the pinned log key. A subject already in the log is
+skipped, so an interrupted run can simply be run again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sys
+from collections import Counter
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from domains.regions import DEFAULT_TPS, DEFAULT_WILAYAH, district_bodies
+from domains.sirekap import read_stations, tally_body
+from keys.cli import (
+    EXIT_OK,
+    EXIT_USAGE,
+    CommandError,
+    common_flags,
+    emit,
+    load_signer,
+    passphrase_of,
+)
+from keys.signer import Ed25519Signer
+from ledger.logcli import head_of, open_log, write_flags
+from saksi_client import Receipt, Refused, SaksiClient, TransportError
+from verifier.election import tally_subject
+from verifier.errors import VerificationError
+from verifier.record import format_timestamp, record_payload
+from verifier.rules import tally_flags
+
+__all__ = ["add_domain_commands", "submit_new"]
+
+BATCH = 200
+
+
+def _progress(label: str) -> Callable[[int, int], None]:
+    def show(done: int, total: int) -> None:
+        if sys.stderr.isatty() or done == total:
+            print(f"\r{label}: {done:,}/{total:,}", end="", file=sys.stderr)
+            if done == total:
+                print(file=sys.stderr)
+
+    return show
+
+
+def submit_new(
+    client: SaksiClient,
+    signer: Ed25519Signer,
+    schema: str,
+    records: Iterable[tuple[str, dict[str, Any]]],
+    progress: Callable[[int, int], None],
+) -> tuple[list[tuple[str, Receipt]], list[tuple[str, Refused]], list[str]]:
+    """Sign and submit each (subject, body) not yet in the log, in batches.
+
+    Returns the receipts (all verified), the refusals, and the subjects skipped
+    because they are already logged.
+
+    Raises:
+        TransportError, VerificationError: see ``SaksiClient.submit_many``.
+    """
+    pending: list[tuple[str, dict[str, Any]]] = []
+    skipped: list[str] = []
+    items = list(records)
+    for subject, body in items:
+        if head_of(client, subject) is None:
+            pending.append((subject, body))
+        else:
+            skipped.append(subject)
+    now = format_timestamp(dt.datetime.now(dt.UTC))
+    receipts: list[tuple[str, Receipt]] = []
+    refused: list[tuple[str, Refused]] = []
+    progress(0, len(pending))
+    for start in range(0, len(pending), BATCH):
+        chunk = pending[start : start + BATCH]
+        envelopes = [
+            client.sign(
+                record_payload(
+                    schema=schema,
+                    subject=subject,
+                    revision=0,
+                    prev=None,
+                    issued_at=now,
+                    body=body,
+                ),
+                [signer],
+            )
+            for subject, body in chunk
+        ]
+        for (subject, _), outcome in zip(
+            chunk, client.submit_many(envelopes), strict=True
+        ):
+            if isinstance(outcome, Refused):
+                refused.append((subject, outcome))
+            else:
+                receipts.append((subject, outcome))
+        progress(min(start + BATCH, len(pending)), len(pending))
+    return receipts, refused, skipped
+
+
+def _run(
+    args: argparse.Namespace,
+    schema: str,
+    records: list[tuple[str, dict[str, Any]]],
+    label: str,
+) -> tuple[list[tuple[str, Receipt]], list[tuple[str, Refused]], list[str]]:
+    signer = load_signer(args.key, passphrase_of(args))
+    with open_log(args) as client:
+        try:
+            return submit_new(client, signer, schema, records, _progress(label))
+        except TransportError as e:
+            raise CommandError(str(e), "is 'saksi serve' running at --url?") from e
+        except Refused as e:
+            raise CommandError(str(e), "check the batch limits of the log", 1) from e
+        except VerificationError as e:
+            raise CommandError(
+                f"the log's receipt does not verify: {e}",
+                "do not trust this log; keep the output as evidence",
+                1,
+            ) from e
+
+
+def _refusals(refused: list[tuple[str, Refused]]) -> list[dict[str, Any]]:
+    return [
+        {"subject": s, "cause": r.cause, "detail": r.problem.get("detail")}
+        for s, r in refused
+    ]
+
+
+def cmd_regions_load(args: argparse.Namespace) -> int:
+    """Log the commission's region table (one record per district)."""
+    try:
+        records = [
+            (f"regions/{code}", body)
+            for code, body in district_bodies(args.wilayah, args.tps, args.prefix)
+        ]
+    except (OSError, ValueError, KeyError) as e:
+        raise CommandError(
+            f"cannot read the region tables: {e}",
+            "pass --wilayah sirekap_wilayah_ppwp.csv and --tps sirekap_tps_ppwp.csv.gz",
+            EXIT_USAGE,
+        ) from e
+    if not records:
+        raise CommandError(
+            f"no districts under prefix {args.prefix!r}", "check --prefix", EXIT_USAGE
+        )
+    receipts, refused, skipped = _run(args, "regions.registry/v1", records, "districts")
+    stations = sum(
+        len(v["tps"]) for _, body in records for v in body["villages"].values()
+    )
+    result = {
+        "districts": len(records),
+        "stations": stations,
+        "logged": len(receipts),
+        "already_logged": len(skipped),
+        "refused": _refusals(refused),
+    }
+    emit(
+        args,
+        result,
+        f"{len(records):,} districts ({stations:,} polling stations): "
+        f"{len(receipts):,} logged, {len(skipped):,} already in the log, "
+        f"{len(refused):,} refused"
+        + "".join(f"\n  {s}: {r.cause}: {r.problem.get('detail')}" for s, r in refused),
+    )
+    return EXIT_OK if not refused else 1
+
+
+def cmd_results_import(args: argparse.Namespace) -> int:
+    """Sign every complete per-TPS document as a machine-reading tally."""
+    if args.format != "sirekap":
+        raise CommandError(f"unknown --format {args.format}", "use sirekap", EXIT_USAGE)
+    try:
+        stations = list(read_stations(args.path))
+    except OSError as e:
+        raise CommandError(
+            f"cannot read {args.path}: {e.strerror or e}",
+            "pass a JSONL file of {kode_tps, data} lines or a directory of JSON",
+            EXIT_USAGE,
+        ) from e
+    skipped: Counter[str] = Counter()
+    records: list[tuple[str, dict[str, Any]]] = []
+    seen: set[str] = set()
+    for station in stations:
+        if station.code in seen:
+            continue
+        seen.add(station.code)
+        body, why = tally_body(station)
+        if body is None:
+            skipped[why] += 1
+        else:
+            records.append((tally_subject(args.ballot, station.code), body))
+    receipts, refused, logged = _run(args, "results.tally/v1", records, "tallies")
+    bodies = dict(records)
+    flagged = {
+        subject: [f.check for f in tally_flags(bodies[subject], args.ballot)]
+        for subject, _ in receipts
+    }
+    flagged = {s: checks for s, checks in flagged.items() if checks}
+    result = {
+        "stations": len(seen),
+        "imported": len(receipts),
+        "flagged": len(flagged),
+        "skipped": {
+            "pending": skipped["pending"],
+            "no_data": skipped["no data"],
+            "already_logged": len(logged),
+        },
+        "refused": _refusals(refused),
+        "flags": flagged,
+        "first_index": min((r.index for _, r in receipts), default=None),
+        "last_index": max((r.index for _, r in receipts), default=None),
+    }
+    emit(
+        args,
+        result,
+        f"{len(seen):,} polling stations read: {len(receipts):,} imported "
+        f"({len(flagged):,} flagged by the arithmetic rules), skipped "
+        f"{skipped['pending']:,} pending and {skipped['no data']:,} with no data, "
+        f"{len(logged):,} already in the log, {len(refused):,} refused"
+        + "".join(f"\n  {s}: {r.cause}: {r.problem.get('detail')}" for s, r in refused),
+    )
+    return EXIT_OK if not refused else 1
+
+
+def add_domain_commands(sub: argparse._SubParsersAction[Any]) -> None:
+    """Register ``saksi regions`` and ``saksi results``."""
+    regions = sub.add_parser("regions", help="the region registry in the log")
+    rsub = regions.add_subparsers(
+        dest="regions_command", required=True, metavar="ACTION"
+    )
+    load = rsub.add_parser("load", help="log the commission's region table")
+    write_flags(load, db=False)
+    load.add_argument("--key", type=Path, required=True, help="an admin key file")
+    load.add_argument("--wilayah", type=Path, default=DEFAULT_WILAYAH)
+    load.add_argument("--tps", type=Path, default=DEFAULT_TPS)
+    load.add_argument(
+        "--prefix", default="", help="only regions under this code (e.g. 31)"
+    )
+    common_flags(load)
+    load.set_defaults(func=cmd_regions_load)
+
+    results = sub.add_parser("results", help="election results in the log")
+    ressub = results.add_subparsers(
+        dest="results_command", required=True, metavar="ACTION"
+    )
+    imp = ressub.add_parser("import", help="sign published per-TPS results as tallies")
+    write_flags(imp, db=False)
+    imp.add_argument(
+        "--key", type=Path, required=True, help="a tps key covering the region"
+    )
+    imp.add_argument("--format", required=True, choices=["sirekap"])
+    imp.add_argument("--ballot", default="ppwp", choices=["ppwp"])
+    imp.add_argument(
+        "path",
+        type=Path,
+        metavar="PATH",
+        help="JSONL of {kode_tps, data} or a directory",
+    )
+    common_flags(imp)
+    imp.set_defaults(func=cmd_results_import)
