@@ -135,3 +135,86 @@ class RecordLog:
             {"keyid": key.keyid, "reason_code": "retired"},
         )
         return self.submit(payload, signers or ADMINS[:1])
+
+
+def district_body(stations: list[str]) -> dict:
+    """A regions.registry/v1 body listing ``stations`` (all in one district)."""
+    code = stations[0][:6]
+    villages: dict[str, dict] = {}
+    for station in stations:
+        village = villages.setdefault(
+            station[:10], {"name": f"village {station[:10]}", "tps": []}
+        )
+        village["tps"].append(int(station[10:]))
+    return {
+        "province": {"code": code[:2], "name": f"province {code[:2]}"},
+        "regency": {"code": code[:4], "name": f"regency {code[:4]}"},
+        "district": {"name": f"district {code}"},
+        "villages": villages,
+        "source": "test",
+    }
+
+
+PPWP_2024 = {
+    "100025": {"number": 1, "name": "pair 1"},
+    "100026": {"number": 2, "name": "pair 2"},
+    "100027": {"number": 3, "name": "pair 3"},
+}
+
+
+def setup_election(log: RecordLog, stations: list[str]) -> dict[str, Ed25519Signer]:
+    """Regions for ``stations``, the presidential candidates, and keys.
+
+    Returns keys by name: ``tps`` (the first station), ``village``, ``district``,
+    ``regency``, ``province``, ``national`` (all over the first station),
+    ``reader`` (role ``tps`` over its province: the commission's reading system)
+    and ``lists`` (candidates, national).
+    """
+    by_district: dict[str, list[str]] = {}
+    for station in stations:
+        by_district.setdefault(station[:6], []).append(station)
+    for code, members in sorted(by_district.items()):
+        log.submit(
+            log.payload(
+                "regions.registry/v1", f"regions/{code}", district_body(members)
+            ),
+            ADMINS[:1],
+        )
+    first = stations[0]
+    scopes = {
+        "tps": first,
+        "village": first[:10],
+        "district": first[:6],
+        "regency": first[:4],
+        "province": first[:2],
+        "national": "",
+        "candidates": "",
+        "reader": first[:2],
+    }
+    keys = {}
+    for n, (name, scope) in enumerate(scopes.items()):
+        role = {"reader": "tps"}.get(name, name)
+        key = Ed25519Signer(role, hashlib.sha256(b"election-%d" % n).digest())
+        log.grant(key, role, scope)
+        keys["lists" if role == "candidates" else name] = key
+    log.submit(
+        log.payload(
+            "candidates.change/v1",
+            "candidates/ppwp/national",
+            {"candidates": PPWP_2024},
+        ),
+        [keys["lists"]],
+    )
+    return keys
+
+
+def form(votes: dict[str, int], invalid: int = 0, stage: str = "officer_confirmed"):
+    """A presidential tally body whose numbers add up."""
+    valid = sum(votes.values())
+    return {
+        "stage": stage,
+        "votes": votes,
+        "valid": valid,
+        "invalid": invalid,
+        "total": valid + invalid,
+    }

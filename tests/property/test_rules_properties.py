@@ -1,0 +1,187 @@
+"""Hypothesis: every arithmetic rule, recap sums, and the election state's undo.
+
+A form generated to add up breaks no rule; changing one number breaks exactly the
+rules that number takes part in. A recap whose totals are its children's sum has
+no ``recap-sum`` flag; one vote off anywhere is flagged at that place.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from verifier.record import Record
+from verifier.rules import (
+    ElectionState,
+    add_totals,
+    recap_flags,
+    tally_flags,
+    totals_of,
+)
+
+CANDIDATES = ["100025", "100026", "100027"]
+
+
+@st.composite
+def lpj(draw, total=None):
+    male = draw(st.integers(0, 150))
+    female = draw(st.integers(0, 150)) if total is None else None
+    if total is not None:
+        male = draw(st.integers(0, total))
+        female = total - male
+    return {"male": male, "female": female, "total": male + female}
+
+
+@st.composite
+def consistent_forms(draw):
+    """A presidential form where every rule holds."""
+    registered = draw(lpj())
+    dpt = registered["total"]
+    dpt_voters = draw(st.integers(0, dpt))
+    room = dpt + math.ceil(dpt * 0.02) - dpt_voters
+    dptb = draw(st.integers(0, max(0, room)))
+    dpk = draw(st.integers(0, max(0, room - dptb)))
+    voters = {
+        "dpt": draw(lpj(dpt_voters)),
+        "dptb": draw(lpj(dptb)),
+        "dpk": draw(lpj(dpk)),
+    }
+    total = dpt_voters + dptb + dpk
+    voters["total"] = {
+        k: sum(voters[g][k] for g in ("dpt", "dptb", "dpk"))
+        for k in ("male", "female", "total")
+    }
+    invalid = draw(st.integers(0, total))
+    valid = total - invalid
+    first = draw(st.integers(0, valid))
+    second = draw(st.integers(0, valid - first))
+    votes = dict(zip(CANDIDATES, (first, second, valid - first - second), strict=True))
+    unused = draw(st.integers(0, 50))
+    return {
+        "stage": "machine_reading",
+        "votes": votes,
+        "valid": valid,
+        "invalid": invalid,
+        "total": total,
+        "registered": {"dpt": registered},
+        "voters": voters,
+        "ballots": {"received": total + unused, "used": total, "unused": unused},
+    }
+
+
+@given(consistent_forms())
+def test_a_form_that_adds_up_has_no_flags(form):
+    assert tally_flags(form, "ppwp") == []
+
+
+# One change, and exactly the rules that number takes part in (given the form
+# had room for it: checked against the rule's own arithmetic below).
+MUTATIONS = {
+    "votes": lambda f: f["votes"].__setitem__("100025", f["votes"]["100025"] + 1),
+    "valid": lambda f: f.__setitem__("valid", f["valid"] + 1),
+    "invalid": lambda f: f.__setitem__("invalid", f["invalid"] + 1),
+    "total": lambda f: f.__setitem__("total", f["total"] + 1),
+    "dpt male": lambda f: f["registered"]["dpt"].__setitem__(
+        "male", f["registered"]["dpt"]["male"] + 1
+    ),
+    "dptb total": lambda f: f["voters"]["dptb"].__setitem__(
+        "total", f["voters"]["dptb"]["total"] + 1
+    ),
+    "ballots received": lambda f: f["ballots"].__setitem__(
+        "received", f["ballots"]["received"] + 1
+    ),
+}
+EXPECTED = {
+    "votes": {"votes-sum"},
+    "valid": {"votes-sum", "valid-invalid-total"},
+    "invalid": {"valid-invalid-total"},
+    "total": {"valid-invalid-total", "total-voters", "ballot-papers"},
+    "dpt male": {"male-female"},
+    "dptb total": {"voter-lists", "male-female"},
+    "ballots received": {"ballot-papers"},
+}
+
+
+@given(consistent_forms(), st.sampled_from(sorted(MUTATIONS)))
+def test_one_change_breaks_exactly_its_rules(form, mutation):
+    changed = copy.deepcopy(form)
+    MUTATIONS[mutation](changed)
+    assert {f.check for f in tally_flags(changed, "ppwp")} == EXPECTED[mutation]
+
+
+@given(consistent_forms(), st.integers(1, 400))
+def test_registered_limit_and_over_registered(form, extra):
+    # More voters than registered plus the margin, and more registered than a
+    # station may have, are each their own flag.
+    over = copy.deepcopy(form)
+    over["registered"]["dpt"] = {"male": 301 + extra, "female": 0, "total": 301 + extra}
+    assert "registered-over-limit" in {f.check for f in tally_flags(over, "ppwp")}
+    crowded = copy.deepcopy(form)
+    dpt = crowded["registered"]["dpt"]["total"]
+    crowded["voters"]["dpt"] = {"male": dpt + extra, "female": 0, "total": dpt + extra}
+    checks = {f.check for f in tally_flags(crowded, "ppwp")}
+    assert "dpt-voters-over-registered" in checks
+
+
+@given(st.lists(consistent_forms(), min_size=1, max_size=8))
+def test_a_recap_of_its_children_sum_has_no_flag(children):
+    recap = {"totals": add_totals(totals_of(c) for c in children)}
+    assert recap_flags(recap, children) == []
+    # Summing is order-free.
+    again = add_totals(totals_of(c) for c in reversed(children))
+    assert again == recap["totals"]
+
+
+@given(
+    st.lists(consistent_forms(), min_size=1, max_size=8),
+    st.sampled_from(["valid", "invalid", "total", "votes.100026"]),
+    st.sampled_from([-1, 1]),
+)
+def test_one_vote_off_in_a_recap_is_flagged_where_it_is(children, where, delta):
+    totals = add_totals(totals_of(c) for c in children)
+    if where.startswith("votes."):
+        totals["votes"]["100026"] += delta
+    else:
+        totals[where] += delta
+    flags = recap_flags({"totals": totals}, children)
+    assert [f.where for f in flags] == [f"totals.{where}"]
+    assert flags[0].check == "recap-sum"
+
+
+def _district(code: str, villages: dict[str, list[int]]) -> Record:
+    body = {
+        "province": {"code": code[:2], "name": "p"},
+        "regency": {"code": code[:4], "name": "r"},
+        "district": {"name": "d"},
+        "villages": {v: {"name": v, "tps": tps} for v, tps in villages.items()},
+        "source": "test",
+    }
+    return Record(
+        "regions.registry/v1", f"regions/{code}", 0, None, "", body, None, (), b""
+    )
+
+
+village_maps = st.dictionaries(
+    st.integers(1001, 1010).map(lambda n: f"317101{n}"),
+    st.lists(st.integers(1, 30), max_size=5, unique=True),
+    max_size=4,
+)
+
+
+@given(st.lists(st.tuples(st.sampled_from(["317101", "317102"]), village_maps)))
+def test_undo_restores_the_state_exactly(updates):
+    # Apply a run of registry records, then undo them all: the state is what it
+    # was, including the region prefixes that stations are checked against.
+    state = ElectionState()
+    _ = [state.apply(_district("317101", {"3171011001": [1, 2]}))]
+    before = copy.deepcopy(state)
+    undo = []
+    for district, villages in updates:
+        villages = {district + v[6:]: tps for v, tps in villages.items()}
+        undo.append(state.apply(_district(district, villages)))
+    for changes in reversed(undo):
+        state.undo(changes)
+    assert state == before
