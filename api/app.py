@@ -16,7 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from api.deps import RateLimits
 from api.errors import ProblemError, problem_response
 from api.fastlane import FastLane, SaksiAPI
-from api.routes import entries, health, keys, proofs, tiles
+from api.routes import entries, health, keys, proofs, results, tiles
 from api.settings import ApiSettings
 from ledger.errors import LedgerError
 from ledger.service import RecordService
@@ -72,7 +72,7 @@ def create_app(service: RecordService, settings: ApiSettings | None = None) -> S
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         return problem_response(exc, request.url.path, request.method)
 
-    for module in (entries, proofs, keys, tiles, health):
+    for module in (entries, proofs, keys, results, tiles, health):
         app.include_router(module.router)
     app.fast_lane = FastLane(app, service)
     return app

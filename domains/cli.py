@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from domains.recaps import build_recaps
 from domains.regions import DEFAULT_TPS, DEFAULT_WILAYAH, district_bodies
 from domains.sirekap import read_stations, tally_body
 from keys.cli import (
@@ -229,6 +230,107 @@ def cmd_results_import(args: argparse.Namespace) -> int:
     return EXIT_OK if not refused else 1
 
 
+def _region_arg(text: str) -> str:
+    code = "" if text in ("national", "all", "") else text
+    if code and (not code.isdigit() or len(code) not in (2, 4, 6, 10)):
+        raise CommandError(
+            f"--region {text!r} is not a region code",
+            "use national or a 2, 4, 6 or 10-digit code",
+            EXIT_USAGE,
+        )
+    return code
+
+
+def cmd_results_recap(args: argparse.Namespace) -> int:
+    """Build, sign and submit every missing or stale recap under a region."""
+    root = _region_arg(args.region)
+    passphrase = passphrase_of(args)
+    cache: dict[str, Ed25519Signer | None] = {}
+
+    def signer_for(region: str) -> Ed25519Signer | None:
+        if region not in cache:
+            path = args.keys / f"{region or 'national'}.key"
+            cache[region] = load_signer(path, passphrase) if path.exists() else None
+        return cache[region]
+
+    with open_log(args) as client:
+        try:
+            report = build_recaps(
+                client, args.ballot, root, signer_for, _level_progress()
+            )
+        except TransportError as e:
+            raise CommandError(str(e), "is 'saksi serve' running at --url?") from e
+        except Refused as e:
+            raise CommandError(str(e), "check --region", 1) from e
+        except VerificationError as e:
+            raise CommandError(
+                f"the log's receipt does not verify: {e}",
+                "do not trust this log; keep the output as evidence",
+                1,
+            ) from e
+    result = {
+        "signed": report.signed,
+        "up_to_date": report.current,
+        "empty": report.empty,
+        "no_key": report.no_key,
+        "refused": [{"subject": s, "problem": p} for s, p in report.refused],
+    }
+    emit(
+        args,
+        result,
+        "recaps signed: "
+        + ", ".join(f"{n} {c}" for n, c in report.signed.items())
+        + "; up to date: "
+        + ", ".join(f"{n} {c}" for n, c in report.current.items())
+        + (f"; no key for {len(report.no_key)}" if report.no_key else "")
+        + (f"; {len(report.refused)} refused" if report.refused else ""),
+    )
+    return EXIT_OK if not report.refused else 1
+
+
+def _level_progress() -> Callable[[str, int, int], None]:
+    def show(level: str, done: int, total: int) -> None:
+        if sys.stderr.isatty() or done == total:
+            print(f"\r{level} recaps: {done:,}/{total:,}", end="", file=sys.stderr)
+            if done == total:
+                print(file=sys.stderr)
+
+    return show
+
+
+def cmd_results_show(args: argparse.Namespace) -> int:
+    """A region's results with provenance (JSON)."""
+    region = _region_arg(args.region)
+    with open_log(args) as client:
+        try:
+            status, body = client._request(
+                "GET", f"/v1/results/{args.ballot}/{region or 'national'}"
+            )
+        except TransportError as e:
+            raise CommandError(str(e), "is 'saksi serve' running at --url?") from e
+    if status != 200:
+        raise CommandError(
+            f"{status}: {body.get('detail') if isinstance(body, dict) else body}",
+            "check --region",
+            1,
+        )
+    recap = body["recap"]
+    done = body["completeness"]
+    lines = [
+        f"{body['level']} {body['region']} ({args.ballot}): "
+        f"{done['present']}/{done['listed']} children present, "
+        f"{done['flagged']} flagged"
+    ]
+    if recap is not None:
+        lines.append(
+            f"recap revision {recap['revision']} at entry {recap['index']}"
+            + (" STALE" if recap["stale"] else "")
+            + f": {recap['totals']}"
+        )
+    emit(args, body, "\n".join(lines))
+    return EXIT_OK
+
+
 def add_domain_commands(sub: argparse._SubParsersAction[Any]) -> None:
     """Register ``saksi regions`` and ``saksi results``."""
     regions = sub.add_parser("regions", help="the region registry in the log")
@@ -265,3 +367,25 @@ def add_domain_commands(sub: argparse._SubParsersAction[Any]) -> None:
     )
     common_flags(imp)
     imp.set_defaults(func=cmd_results_import)
+
+    recap = ressub.add_parser("recap", help="build and sign recaps bottom-up")
+    write_flags(recap, db=False)
+    recap.add_argument(
+        "--keys",
+        type=Path,
+        required=True,
+        help="directory of recap keys named <region code>.key (national.key)",
+    )
+    recap.add_argument("--region", default="national", help="national or a code")
+    recap.add_argument("--ballot", default="ppwp", choices=["ppwp"])
+    common_flags(recap)
+    recap.set_defaults(func=cmd_results_recap)
+
+    show = ressub.add_parser("show", help="a region's results with provenance")
+    write_flags(show, db=False)
+    show.add_argument("--region", default="national", help="national or a code")
+    show.add_argument(
+        "--ballot", default="ppwp", choices=["ppwp", "pdpr", "pdpd", "pdprdp", "pdprdk"]
+    )
+    common_flags(show)
+    show.set_defaults(func=cmd_results_show)

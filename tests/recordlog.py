@@ -112,6 +112,10 @@ class RecordLog:
             hashlib.sha256(payload).hexdigest(),
         )
 
+    def track_head(self, subject: str, revision: int, payload_hash: str) -> None:
+        """Follow a subject whose head was logged by someone else."""
+        self.heads[subject] = (revision, payload_hash)
+
     def grant_payload(self, key, role, scope, **extra):
         body = {
             "keyid": key.keyid,

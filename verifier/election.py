@@ -68,6 +68,7 @@ REASON_CODES = (
     "plenary_decision",
     "recount_order",
     "court_order",
+    "child_corrected",
     "other",
 )
 # Region code length -> recap level (and the level of the recap's children).

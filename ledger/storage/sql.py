@@ -616,6 +616,39 @@ class SqlStorage:
                 )
         return found, heads
 
+    def heads_under(self, prefix: str) -> dict[str, RecordRow]:
+        """The latest revision of every subject that starts with ``prefix``.
+
+        ``prefix`` holds only letters, digits and ``/`` (the subjects' alphabet),
+        so it is matched literally.
+        """
+        if not all(c.isalnum() or c in "/._-" for c in prefix) or "%" in prefix:
+            raise ValueError(f"not a subject prefix: {prefix[:60]!r}")
+        heads: dict[str, RecordRow] = {}
+        with self._connect() as conn:
+            result = conn.execute(
+                sa.select(
+                    records.c.idx,
+                    records.c.subject,
+                    records.c.revision,
+                    records.c.schema_name,
+                    records.c.payload_hash,
+                ).where(
+                    records.c.subject.like(
+                        prefix.replace("_", "\\_") + "%", escape="\\"
+                    )
+                )
+            )
+            for idx, subject, revision, schema, payload_hash in result:
+                if not subject.startswith(prefix):
+                    continue
+                known = heads.get(subject)
+                if known is None or revision > known.revision:
+                    heads[subject] = RecordRow(
+                        idx, subject, revision, schema, bytes(payload_hash)
+                    )
+        return heads
+
     def subject_indices(self, subject: str) -> list[int]:
         """Entry indices of every revision of ``subject``, oldest first."""
         with self._connect() as conn:

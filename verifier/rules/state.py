@@ -164,6 +164,23 @@ class ElectionState:
         """Is region ``code`` ("" national, 2 to 10 digits) listed?"""
         return code == "" or self.prefixes.get(code, 0) > 0
 
+    def children_of(self, region: str) -> list[str]:
+        """The codes one level below ``region`` ("" national) in the registry.
+
+        A village's children are its polling stations (13 digits); a district's
+        its villages; a regency's its districts; a province's its regencies; the
+        nation's its provinces.
+        """
+        if len(region) == 10:
+            stations = self.districts.get(region[:6], {}).get(region, frozenset())
+            return [f"{region}{n:03d}" for n in sorted(stations)]
+        if len(region) == 6:
+            return sorted(self.districts.get(region, {}))
+        width = {4: 6, 2: 4, 0: 2}.get(len(region))
+        if width is None:
+            return []
+        return sorted({d[:width] for d in list(self.districts) if d.startswith(region)})
+
     def candidate_list(self, ballot: str, station: str) -> dict[str, str] | None:
         """The candidates of the longest registered prefix of ``station``."""
         for length in (13, 10, 6, 4, 2, 0):

@@ -1,0 +1,38 @@
+"""Results of any region and ballot, with provenance, flags and completeness."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Path
+from fastapi.responses import JSONResponse
+
+from api.deps import Service
+from api.errors import ProblemError
+from ledger.results import ResultsReader
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/v1/results", tags=["results"])
+
+
+@router.get(
+    "/{ballot}/{region}",
+    responses={404: {"description": "problem+json"}},
+    summary="A region's results: its recap, its children, flags, completeness",
+)
+async def region_results(
+    service: Service,
+    ballot: str = Path(..., pattern="^(ppwp|pdpr|pdpd|pdprdp|pdprdk)$"),
+    region: str = Path(
+        ..., pattern="^(national|[0-9]{2}|[0-9]{4}|[0-9]{6}|[0-9]{10})$"
+    ),
+) -> JSONResponse:
+    """``region`` is ``national`` or a 2, 4, 6 or 10-digit code.
+
+    Every number is given with the entry (index, payload hash, signers) that
+    says it; a recap lists the children it names that have been superseded
+    since (``stale_children``) and those the registry lists that it does not.
+    """
+    code = "" if region == "national" else region
+    if code and not service.gate.election.has_region(code):
+        raise ProblemError("not-found", f"region {code} is not in the registry")
+    return JSONResponse(ResultsReader(service).region(ballot, code))

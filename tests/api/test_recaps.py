@@ -1,0 +1,122 @@
+"""Recaps built bottom-up through real HTTP, and what one correction makes stale."""
+
+from __future__ import annotations
+
+import hashlib
+
+import httpx
+
+from domains.recaps import build_recaps
+from keys import Ed25519Signer
+from saksi_client import SaksiClient
+from tests.api.conftest import LiveServer
+from tests.recordlog import form, setup_election
+from verifier.election import tally_subject
+from verifier.rules import add_totals
+
+STATIONS = [
+    "3171011001001",
+    "3171011001002",
+    "3171011002001",
+    "3171021001001",
+    "3173011001001",
+    "3273011001001",
+]
+# Every region above the stations, by level.
+REGIONS = {
+    "village": ["3171011001", "3171011002", "3171021001", "3173011001", "3273011001"],
+    "district": ["317101", "317102", "317301", "327301"],
+    "regency": ["3171", "3173", "3273"],
+    "province": ["31", "32"],
+    "national": [""],
+}
+ROLE = {
+    "village": "village",
+    "district": "district",
+    "regency": "regency",
+    "province": "province",
+    "national": "national",
+}
+
+
+def results(url: str, region: str) -> dict:
+    response = httpx.get(f"{url}/v1/results/ppwp/{region or 'national'}", timeout=30)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def test_recaps_sum_their_children_and_a_correction_stales_exactly_its_ancestors(
+    make_api, signer
+):
+    api = make_api(key_burst=10_000)
+    log = api.log
+    keys = setup_election(log, STATIONS)
+    reader = Ed25519Signer("sirekap", hashlib.sha256(b"national reader").digest())
+    log.grant(reader, "tps", "")
+    recap_keys = {}
+    for level, codes in REGIONS.items():
+        for code in codes:
+            key = Ed25519Signer("recap", hashlib.sha256(code.encode() + b"r").digest())
+            log.grant(key, ROLE[level], code)
+            recap_keys[code] = key
+    for n, station in enumerate(STATIONS):
+        body = form({"100025": 10 + n, "100026": 20 - n, "100027": n}, invalid=n % 3)
+        log.submit(
+            log.payload("results.tally/v1", tally_subject("ppwp", station), body),
+            [reader],
+        )
+    server = LiveServer(api.client.app)
+    try:
+        client = SaksiClient(server.url, signer.verifier_key)
+        first = build_recaps(client, "ppwp", "", recap_keys.get, now=log.now())
+        assert first.signed == {level: len(codes) for level, codes in REGIONS.items()}
+        assert not first.refused
+        assert not first.no_key
+        for codes in REGIONS.values():
+            for code in codes:
+                view = results(server.url, code)
+                recap = view["recap"]
+                present = [c for c in view["children"] if c["status"] == "present"]
+                assert recap["flags"] == [], code
+                assert not recap["stale"], code
+                assert recap["totals"] == add_totals(c["totals"] for c in present)
+                assert view["completeness"]["missing"] == 0
+        national = results(server.url, "")["recap"]["totals"]
+        assert national["votes"] == {
+            "100025": sum(10 + n for n in range(6)),
+            "100026": sum(20 - n for n in range(6)),
+            "100027": sum(range(6)),
+        }
+
+        # A district authority corrects one form: exactly the recaps above that
+        # station (village up to national) are stale until re-signed.
+        subject = tally_subject("ppwp", STATIONS[0])
+        history = api.client.get(f"/v1/subjects/{subject}").json()["revisions"]
+        corrected = form({"100025": 9, "100026": 20, "100027": 0})
+        corrected["stage"] = "authority_correction"
+        corrected["correction"] = {"reason_code": "recount_order", "reference": "PPK 1"}
+        log.track_head(subject, 0, history[0]["record"]["payload_hash"])
+        log.submit(
+            log.payload("results.tally/v1", subject, corrected, reason="recounted"),
+            [keys["district"]],
+        )
+        above = {"3171011001", "317101", "3171", "31", ""}
+        for codes in REGIONS.values():
+            for code in codes:
+                assert results(server.url, code)["recap"]["stale"] == (code in above), (
+                    code
+                )
+        second = build_recaps(client, "ppwp", "", recap_keys.get, now=log.now())
+        assert second.signed == {level: 1 for level in REGIONS}
+        assert sum(second.current.values()) == sum(map(len, REGIONS.values())) - 5
+        for codes in REGIONS.values():
+            for code in codes:
+                view = results(server.url, code)
+                assert not view["recap"]["stale"]
+                assert view["recap"]["flags"] == []
+        again = results(server.url, "")["recap"]
+        assert again["revision"] == 1
+        assert again["totals"]["votes"]["100025"] == national["votes"]["100025"] - 1
+        assert again["correction"]["reason_code"] == "child_corrected"
+    finally:
+        server.stop()
