@@ -1,7 +1,8 @@
 """``saksi``: the operator's command, one subcommand per task.
 
 Each subcommand's code lives in its own package's ``cli.py`` (``ledger.cli`` for
-init, check and demo); this module only wires them together.
+init and check, ``domains.cli`` for the election and the demo); this module
+only wires them together.
 """
 
 from __future__ import annotations

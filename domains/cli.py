@@ -332,7 +332,10 @@ def cmd_results_show(args: argparse.Namespace) -> int:
 
 
 def add_domain_commands(sub: argparse._SubParsersAction[Any]) -> None:
-    """Register ``saksi regions`` and ``saksi results``."""
+    """Register ``saksi regions``, ``saksi results`` and ``saksi demo``."""
+    from domains.demo import add_demo_command
+
+    add_demo_command(sub)
     regions = sub.add_parser("regions", help="the region registry in the log")
     rsub = regions.add_subparsers(
         dest="regions_command", required=True, metavar="ACTION"

@@ -1,4 +1,4 @@
-"""Operator subcommands of ``saksi`` that concern the log itself: init, check, demo.
+"""Operator subcommands of ``saksi`` that concern the log itself: init and check.
 
 ``saksi init --db URL --origin ORIGIN --dir DIR`` creates the log, its encrypted key
 (``DIR/log.key``) and its public verifier key (``DIR/log.vkey``).
@@ -372,7 +372,7 @@ def open_service(
 
 
 def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Register init, check and demo on the ``saksi`` subparsers."""
+    """Register init and check on the ``saksi`` subparsers."""
     init = sub.add_parser("init", help="create a new log and its key")
     init.add_argument("--db", help="SQLAlchemy URL (default: sqlite:///DIR/saksi.db)")
     init.add_argument(
@@ -420,7 +420,3 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         "--progress", action="store_true", help="show progress on stderr"
     )
     check.set_defaults(func=cmd_check)
-
-    from ledger.demo import add_demo_command
-
-    add_demo_command(sub)

@@ -27,13 +27,19 @@ from verifier.checkpoint import (
     verify_checkpoint,
     verify_inclusion_in_checkpoint,
 )
-from verifier.dsse import EnvelopeSigner, envelope_to_json, sign_envelope
+from verifier.dsse import (
+    EnvelopeSigner,
+    envelope_to_json,
+    parse_envelope,
+    sign_envelope,
+)
 from verifier.errors import VerificationError
 from verifier.merkle import verify_consistency
 from verifier.note import VerifierKey
 from verifier.record import (
     RECORD_PAYLOAD_TYPE,
     Evidence,
+    format_log_entry,
     format_timestamp,
     parse_log_entry,
     record_payload,
@@ -298,6 +304,42 @@ class SaksiClient:
             proof = [bytes.fromhex(h) for h in body["consistency_proof"]]
             verify_consistency(old.size, new.size, old.root_hash, new.root_hash, proof)
         return new
+
+    def prove_entry(self, index: int) -> tuple[bytes, Checkpoint]:
+        """The record payload logged at ``index``, proved in a signed checkpoint.
+
+        The entry's bytes are rebuilt from its envelope and ``logged_at``, hashed
+        to the leaf, and the leaf proved included in the checkpoint the pinned
+        key signed: what is returned is what the log committed to.
+
+        Raises:
+            TransportError: unreachable.
+            Refused: no such entry.
+            VerificationError: the entry or its proof does not verify.
+        """
+        status, body = self._request("GET", f"/v1/entries/{int(index)}")
+        if status != 200:
+            raise Refused(status, body)
+        try:
+            envelope = parse_envelope(body["envelope"])
+            entry = format_log_entry(envelope, str(body["logged_at"]))
+        except (KeyError, TypeError) as e:
+            raise VerificationError(f"malformed entry: {e}") from e
+        status, proof = self._request("GET", f"/v1/proofs/inclusion?index={int(index)}")
+        if status != 200:
+            raise Refused(status, proof)
+        leaf_hash = hash_leaf(entry)
+        if proof.get("leaf_hash") != leaf_hash.hex():
+            raise VerificationError(f"entry {index} does not hash to the logged leaf")
+        checkpoint = verify_inclusion_in_checkpoint(
+            str(proof["checkpoint"]).encode(),
+            self.log_key,
+            self.origin,
+            int(index),
+            leaf_hash,
+            [bytes.fromhex(h) for h in proof["inclusion_proof"]],
+        )
+        return envelope.payload, checkpoint
 
     def verify_receipt(self, body: dict[str, Any], payload: bytes) -> Receipt:
         """Check a receipt from the API for ``payload``; return it typed.

@@ -81,21 +81,41 @@ def test_init_demo_check(log_dir, db_url):
     out = demo(log_dir, db_url, 300, "--json")
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout)
-    districts = len(
-        {
-            json.loads(line)["kode_tps"][:6]
-            for line in DATA.read_text().splitlines()[:300]
-        }
-    )
+    lines = [json.loads(line) for line in DATA.read_text().splitlines()[:300]]
+    complete = [
+        d for d in lines if d["data"].get("chart") and d["data"].get("administrasi")
+    ]
     assert result["polling_stations"] == 300
-    assert result["districts"] == districts
-    assert result["records"] == result["verified_receipts"] == 300 + districts
+    assert result["imported"] == len(complete)
+    assert result["pending"] == 300 - len(complete)
+    assert result["records"] == result["verified_receipts"]
+    assert result["unauthorized_write"] == "403 out-of-scope"
     assert result["repeat_index"] == 1
-    assert result["unauthorized_write"] == "403 role-not-allowed"
     assert result["rival_revision"] == "409 stale-revision"
     assert result["consistent"] is True
-    size = 1 + 300 + districts  # genesis, the grants
-    assert result["size_after"] == size
+    # The correction re-signed exactly one recap per level above the station.
+    assert result["recaps_resigned"] == {
+        "village": 1,
+        "district": 1,
+        "regency": 1,
+        "province": 1,
+        "national": 1,
+    }
+    trail = result["provenance"]
+    assert [step["level"] for step in trail] == [
+        "national",
+        "province",
+        "regency",
+        "district",
+        "village",
+        "station",
+    ]
+    station = trail[-1]
+    assert station["stage"] == "authority_correction"
+    assert station["earlier"][0]["stage"] == "machine_reading"
+    assert station["value"] - station["earlier"][0]["value"] == 8  # 243 vs 235
+    assert trail[0]["value"] - trail[0]["earlier"][0]["value"] == 8
+    size = result["size_after"]
     out = saksi("check", "--db", db_url, "--dir", str(log_dir), "--json")
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["size"] == size
