@@ -24,7 +24,7 @@ ROLES: dict[str, dict[str, Any]] = {
     "regency": {"schemas": [_RECAP, _TALLY], "scope_lengths": [4]},
     "province": {"schemas": [_RECAP, _TALLY], "scope_lengths": [2]},
     "national": {"schemas": [_RECAP, _TALLY], "scope_lengths": [0]},
-    "voters": {"schemas": ["voters.change/v1"], "scope_lengths": [0, 2, 4]},
+    "voters": {"schemas": ["voters.change/v1"], "scope_lengths": [0, 2, 4, 6]},
     "parties": {"schemas": ["parties.change/v1"], "scope_lengths": [0]},
     "candidates": {"schemas": ["candidates.change/v1"], "scope_lengths": [0, 2, 4, 6]},
     "admin": {

@@ -15,6 +15,9 @@ Subjects (the region group is what scope checks use):
   candidates (and their parties) standing on a ballot in a region (the longest
   registered prefix of a polling station's code applies to it).
 * ``parties/national``: ``parties.change/v1``, the registered parties.
+* ``voters/<tps 13>/<batch>``: ``voters.change/v1``, one batch of changes to a
+  station's voter list: the registered counts after it and salted commitments of
+  the entries added, removed and transferred. No personal data.
 
 Ballot types use the commission's codes: ``ppwp`` (president), ``pdpr`` (DPR),
 ``pdpd`` (DPD), ``pdprdp`` (provincial council), ``pdprdk`` (regency council).
@@ -49,6 +52,7 @@ __all__ = [
     "REGIONS",
     "STAGES",
     "TALLY",
+    "VOTERS",
     "child_subject",
     "level_of",
     "recap_subject",
@@ -232,7 +236,32 @@ PARTIES = Schema(
     ),
 )
 
-ELECTION_SCHEMAS = {s.name: s for s in (REGIONS, TALLY, RECAP, CANDIDATES, PARTIES)}
+# A salted commitment to one voter-list entry: SHA-256 of a secret salt and the
+# entry, kept by the commission. Never the entry itself: the log holds no personal
+# data, ever. Only hex, integers and fixed words: no field of a voter-data record
+# can hold a name, a national ID number or a birth date in clear.
+_COMMITMENTS = List(Hex(), 5000, unique=True)
+VOTERS = Schema(
+    name="voters.change/v1",
+    subject=r"voters/(?P<region>[0-9]{13})/(?P<batch>[1-9][0-9]{0,5})",
+    description="one batch of voter-list changes at a polling station: counts and "
+    "salted commitments, no personal data",
+    max_age_days=30,
+    body=Obj(
+        {
+            "kind": Enum(("update", "final")),
+            "registered": Obj({"male": _COUNT, "female": _COUNT, "total": _COUNT}),
+            "added": _COMMITMENTS,
+            "removed": _COMMITMENTS,
+            "transferred_in": _COMMITMENTS,
+            "transferred_out": _COMMITMENTS,
+        }
+    ),
+)
+
+ELECTION_SCHEMAS = {
+    s.name: s for s in (REGIONS, TALLY, RECAP, CANDIDATES, PARTIES, VOTERS)
+}
 
 
 def tally_subject(ballot: str, tps: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 
@@ -332,6 +333,20 @@ def _matrix_payload(log, name, region, role, counter, victim):
         return log.payload(
             name, "parties/national", {"parties": {"1": {"number": 1, "name": "P"}}}
         )
+    if name == "voters.change/v1":
+        digest = hashlib.sha256(b"voter %d" % counter).hexdigest()
+        return log.payload(
+            name,
+            f"voters/{region}/{counter}",
+            {
+                "kind": "update",
+                "registered": {"male": 1, "female": 0, "total": 1},
+                "added": [digest],
+                "removed": [],
+                "transferred_in": [],
+                "transferred_out": [],
+            },
+        )
     return log.payload(name, f"x/{region}", {})
 
 
@@ -450,7 +465,12 @@ def test_authorization_matrix_through_the_write_path(db_url, signer, monkeypatch
                         assert isinstance(outcome, want), (label, outcome)
                         assert log.ledger.size == size, label
         # Every election schema was both accepted (or authorized) and refused.
-        for name in ("results.tally/v1", "regions.registry/v1", "candidates.change/v1"):
+        for name in (
+            "results.tally/v1",
+            "regions.registry/v1",
+            "candidates.change/v1",
+            "voters.change/v1",
+        ):
             assert (name, None) in tried, name
             assert (name, RoleNotAllowed) in tried, name
         assert ("results.recap/v1", UnknownChild) in tried

@@ -36,6 +36,7 @@ from verifier.election import (
     RECAP,
     REGIONS,
     TALLY,
+    VOTERS,
     child_subject,
 )
 from verifier.errors import MalformedInput
@@ -205,6 +206,32 @@ class ElectionState:
             _check_regions(record)
         elif record.schema == CANDIDATES.name:
             self._check_candidates(record)
+        elif record.schema == VOTERS.name:
+            self._check_voters(record)
+
+    def _check_voters(self, record: Record) -> None:
+        station = record.subject.split("/")[1]
+        if not self.has_station(station):
+            raise OutsideRegistry(
+                f"polling station {station} is not in the region registry in force"
+            )
+        if record.revision != 0 or record.reason is not None or record.evidence:
+            raise SchemaViolation(
+                "record",
+                "a voter-data batch is never revised and carries no free text "
+                "(reason, evidence): log the next batch instead",
+            )
+        registered = record.body["registered"]
+        if registered["male"] + registered["female"] != registered["total"]:
+            raise SchemaViolation("body.registered", "male + female must be total")
+        for name in ("added", "removed", "transferred_in", "transferred_out"):
+            for position, digest in enumerate(record.body[name]):
+                if digest.isdigit() or digest.startswith("0" * 16):
+                    raise SchemaViolation(
+                        f"body.{name}[{position}]",
+                        "not a salted commitment (SHA-256 output): a padded "
+                        "number is refused",
+                    )
 
     def _check_tally(self, record: Record) -> None:
         ballot, station, body = ballot_of(record.subject), _region(record), record.body

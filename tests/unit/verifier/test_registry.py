@@ -336,6 +336,8 @@ def subject_for(name, region, role):
         )
     if name == CANDIDATES.name:
         return f"candidates/ppwp/{region[: min(_writer_level(role), 6)] or 'national'}"
+    if name == "voters.change/v1":
+        return f"voters/{region}/1"
     return f"x/{region}"
 
 
