@@ -301,10 +301,11 @@ def _level_progress() -> Callable[[str, int, int], None]:
 def cmd_results_show(args: argparse.Namespace) -> int:
     """A region's results with provenance (JSON)."""
     region = _region_arg(args.region)
+    path = f"/v1/results/{args.ballot}/{region or 'national'}"
     with open_log(args) as client:
         try:
             status, body = client._request(
-                "GET", f"/v1/results/{args.ballot}/{region or 'national'}"
+                "GET", path + ("/corrections" if args.corrections else "")
             )
         except TransportError as e:
             raise CommandError(str(e), "is 'saksi serve' running at --url?") from e
@@ -314,6 +315,21 @@ def cmd_results_show(args: argparse.Namespace) -> int:
             "check --region",
             1,
         )
+    if args.corrections:
+        emit(
+            args,
+            body,
+            f"{len(body['corrections'])} corrections in {body['region']}"
+            + "".join(
+                f"\n  entry {c['index']}: {c['subject']} rev {c['revision']} "
+                f"({c.get('correction', {}).get('reason_code', 'recap')}): "
+                + ", ".join(
+                    f"{x['where']} {x['before']} -> {x['after']}" for x in c["changed"]
+                )
+                for c in body["corrections"]
+            ),
+        )
+        return EXIT_OK
     recap = body["recap"]
     done = body["completeness"]
     lines = [
@@ -389,6 +405,11 @@ def add_domain_commands(sub: argparse._SubParsersAction[Any]) -> None:
     show.add_argument("--region", default="national", help="national or a code")
     show.add_argument(
         "--ballot", default="ppwp", choices=["ppwp", "pdpr", "pdpd", "pdprdp", "pdprdk"]
+    )
+    show.add_argument(
+        "--corrections",
+        action="store_true",
+        help="every correction in the region, in log order, with what it changed",
     )
     common_flags(show)
     show.set_defaults(func=cmd_results_show)

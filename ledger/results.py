@@ -17,7 +17,7 @@ from typing import Any
 from ledger.service import EntryView, RecordService
 from ledger.storage.sql import RecordRow
 from verifier.election import child_subject, level_of, recap_subject
-from verifier.rules import recap_flags, tally_flags, totals_of
+from verifier.rules import differences, recap_flags, tally_flags, totals_of
 
 __all__ = ["ResultsReader"]
 
@@ -149,4 +149,38 @@ class ResultsReader:
                 "missing": len(listed) - present,
                 "flagged": sum(1 for c in children if c.get("flags")),
             },
+        }
+
+    def corrections(self, ballot: str, region: str) -> dict[str, Any]:
+        """Every correction of a form or recap in ``region`` ("" national), in order.
+
+        A correction is any later revision of a tally (authority correction,
+        recount) or a recap (re-signed after a child changed): with who signed it,
+        when, why (reason code, reference, free text), and what changed against
+        the revision it supersedes.
+        """
+        level_of(region)  # a recap level, or KeyError
+        rows = [
+            *self.service.storage.revisions_under(f"results/{ballot}/{region}"),
+            *self.service.storage.revisions_under(f"recaps/{ballot}/{region}"),
+        ]
+        items = []
+        for row in sorted(rows, key=lambda r: r.index):
+            view = self.service.entry(row.index)
+            indices = self.service.storage.subject_indices(row.subject)
+            before = self.service.entry(indices[row.revision - 1]).record.body
+            after = view.record.body
+            item = self._summary(view, ballot)
+            item["changed"] = [
+                {"where": where, "before": old, "after": new}
+                for where, old, new in differences(
+                    totals_of(before), totals_of(after), "totals"
+                )
+            ]
+            item["supersedes"] = indices[row.revision - 1]
+            items.append(item)
+        return {
+            "ballot": ballot,
+            "region": region or "national",
+            "corrections": items,
         }

@@ -36,3 +36,22 @@ async def region_results(
     if code and not service.gate.election.has_region(code):
         raise ProblemError("not-found", f"region {code} is not in the registry")
     return JSONResponse(ResultsReader(service).region(ballot, code))
+
+
+@router.get(
+    "/{ballot}/{region}/corrections",
+    responses={404: {"description": "problem+json"}},
+    summary="Every correction in a region, in log order, with what it changed",
+)
+async def region_corrections(
+    service: Service,
+    ballot: str = Path(..., pattern="^(ppwp|pdpr|pdpd|pdprdp|pdprdk)$"),
+    region: str = Path(
+        ..., pattern="^(national|[0-9]{2}|[0-9]{4}|[0-9]{6}|[0-9]{10})$"
+    ),
+) -> JSONResponse:
+    """Later revisions of forms (authority corrections, recounts) and of recaps."""
+    code = "" if region == "national" else region
+    if code and not service.gate.election.has_region(code):
+        raise ProblemError("not-found", f"region {code} is not in the registry")
+    return JSONResponse(ResultsReader(service).corrections(ballot, code))

@@ -649,6 +649,33 @@ class SqlStorage:
                     )
         return heads
 
+    def revisions_under(self, prefix: str, since: int = 1) -> list[RecordRow]:
+        """Each revision >= ``since`` of each subject under ``prefix``, in log order."""
+        if not all(c.isalnum() or c in "/._-" for c in prefix):
+            raise ValueError(f"not a subject prefix: {prefix[:60]!r}")
+        with self._connect() as conn:
+            result = conn.execute(
+                sa.select(
+                    records.c.idx,
+                    records.c.subject,
+                    records.c.revision,
+                    records.c.schema_name,
+                    records.c.payload_hash,
+                )
+                .where(
+                    records.c.subject.like(
+                        prefix.replace("_", "\\_") + "%", escape="\\"
+                    ),
+                    records.c.revision >= since,
+                )
+                .order_by(records.c.idx)
+            )
+            return [
+                RecordRow(idx, subject, revision, schema, bytes(digest))
+                for idx, subject, revision, schema, digest in result
+                if subject.startswith(prefix)
+            ]
+
     def subject_indices(self, subject: str) -> list[int]:
         """Entry indices of every revision of ``subject``, oldest first."""
         with self._connect() as conn:

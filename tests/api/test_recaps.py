@@ -114,6 +114,28 @@ def test_recaps_sum_their_children_and_a_correction_stales_exactly_its_ancestors
                 view = results(server.url, code)
                 assert not view["recap"]["stale"]
                 assert view["recap"]["flags"] == []
+        corrections = httpx.get(
+            f"{server.url}/v1/results/ppwp/3171011001/corrections", timeout=30
+        ).json()["corrections"]
+        assert [c["subject"] for c in corrections] == [
+            subject,
+            "recaps/ppwp/3171011001",
+        ]
+        fix = corrections[0]
+        assert fix["stage"] == "authority_correction"
+        assert fix["correction"]["reason_code"] == "recount_order"
+        assert fix["reason"] == "recounted"
+        assert fix["signers"] == [keys["district"].keyid]
+        assert fix["supersedes"] == history[0]["index"]
+        assert {c["where"]: (c["before"], c["after"]) for c in fix["changed"]} == {
+            "totals.votes.100025": (10, 9),
+            "totals.valid": (30, 29),
+            "totals.total": (30, 29),
+        }
+        everywhere = httpx.get(
+            f"{server.url}/v1/results/ppwp/national/corrections", timeout=30
+        ).json()["corrections"]
+        assert len(everywhere) == 6  # the form and the five recaps above it
         again = results(server.url, "")["recap"]
         assert again["revision"] == 1
         assert again["totals"]["votes"]["100025"] == national["votes"]["100025"] - 1

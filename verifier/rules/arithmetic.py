@@ -36,6 +36,7 @@ __all__ = [
     "Flag",
     "TallyRules",
     "add_totals",
+    "differences",
     "recap_flags",
     "tally_flags",
     "totals_of",
@@ -211,14 +212,15 @@ def add_totals(parts: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def _differences(
+def differences(
     recorded: object, summed: object, where: str
 ) -> Iterable[tuple[str, object, object]]:
+    """Each place (dotted path) where two totals differ, with both values."""
     if isinstance(recorded, dict) or isinstance(summed, dict):
         recorded = recorded if isinstance(recorded, dict) else {}
         summed = summed if isinstance(summed, dict) else {}
         for key in sorted(set(recorded) | set(summed)):
-            yield from _differences(
+            yield from differences(
                 recorded.get(key, 0), summed.get(key, 0), f"{where}.{key}"
             )
     elif recorded != summed:
@@ -235,5 +237,5 @@ def recap_flags(
     summed = add_totals(totals_of(child) for child in children)
     return [
         Flag("recap-sum", where, f"recorded {recorded}, children sum to {total}")
-        for where, recorded, total in _differences(totals_of(body), summed, "totals")
+        for where, recorded, total in differences(totals_of(body), summed, "totals")
     ]
