@@ -220,12 +220,16 @@ def _parse_canonical_ascii(data: bytes) -> Any:  # noqa: ANN401
     (non-ASCII, possibly deep, duplicate names, floats, lone surrogates, not
     canonical), and ``parse_canonical`` then decides with the strict parser.
     """
-    if not data.isascii() or data.count(b"[") + data.count(b"{") > MAX_DEPTH:
-        return None  # brackets inside strings only make the depth test stricter
+    if not data.isascii():
+        return None
     try:
         value = json.loads(
             data, parse_float=_no_float, parse_int=_integer, parse_constant=_no_constant
         )
+        # Few brackets (counting any inside strings) cannot nest deeper than
+        # MAX_DEPTH; otherwise measure the parsed containers' depth.
+        if data.count(b"[") + data.count(b"{") > MAX_DEPTH and _too_deep(value):
+            return None
         text = _ASCII_CANONICAL.encode(value)
         # A dropped duplicate name or a re-escaped string changes the text, and
         # a lone surrogate (written as an escape) cannot come back as ASCII.
@@ -234,6 +238,23 @@ def _parse_canonical_ascii(data: bytes) -> Any:  # noqa: ANN401
     except (ValueError, RecursionError, TypeError):
         return None  # MalformedInput is a ValueError: the strict path explains
     return value
+
+
+def _too_deep(value: object) -> bool:
+    """Is any value of ``value`` deeper than MAX_DEPTH (the root is depth 0)?"""
+    level: list[object] = [value]
+    for _ in range(MAX_DEPTH):
+        inner: list[object] = []
+        for item in level:
+            if isinstance(item, dict):
+                inner += [v for v in item.values() if isinstance(v, dict | list)]
+            elif isinstance(item, list):
+                inner += [v for v in item if isinstance(v, dict | list)]
+        if not inner:
+            return False
+        level = inner
+    # ``level`` holds the containers at MAX_DEPTH: their members would be deeper.
+    return any(item for item in level)
 
 
 def parse_canonical(data: bytes, max_size: int, what: str = "JSON") -> Any:  # noqa: ANN401

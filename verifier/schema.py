@@ -13,6 +13,7 @@ be null (a member is either required or may be left out).
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -36,6 +37,11 @@ __all__ = [
     "Type",
     "check",
 ]
+
+
+@functools.lru_cache(maxsize=256)
+def _regex(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern)
 
 
 class SchemaViolation(MalformedInput):
@@ -86,7 +92,7 @@ class Str:
                 f"expected {self.min_len} to {self.max_len} characters, "
                 f"found {len(value)}",
             )
-        if self.pattern is not None and not re.fullmatch(self.pattern, value):
+        if self.pattern is not None and not _regex(self.pattern).fullmatch(value):
             raise SchemaViolation(path, f"expected a value matching {self.pattern}")
 
 
@@ -99,6 +105,8 @@ class Int:
 
     def check(self, value: object, path: str) -> None:
         """Raise SchemaViolation unless ``value`` fits."""
+        if type(value) is int and self.minimum <= value <= self.maximum:
+            return
         if isinstance(value, bool) or not isinstance(value, int):
             raise SchemaViolation(path, f"expected an integer, found {_kind(value)}")
         if not self.minimum <= value <= self.maximum:
@@ -213,9 +221,26 @@ class Map:
                 f"expected {self.min_items} to {self.max_items} members, "
                 f"found {len(value)}",
             )
+        key, kind = self.key, self.value
+        if isinstance(kind, Int) and key.pattern is not None:
+            # The common case (votes by candidate id) in one tight loop; anything
+            # unusual goes through the general checks for the exact error.
+            match = _regex(key.pattern).fullmatch
+            low, high = kind.minimum, kind.maximum
+            for name, item in value.items():
+                if not (
+                    type(name) is str
+                    and key.min_len <= len(name) <= key.max_len
+                    and match(name)
+                    and type(item) is int
+                    and low <= item <= high
+                ):
+                    key.check(name, f"{path} key {name[:40]!r}")
+                    kind.check(item, f"{path}.{name}")
+            return
         for name, item in value.items():
-            self.key.check(name, f"{path} key {name[:40]!r}")
-            self.value.check(item, f"{path}.{name}")
+            key.check(name, f"{path} key {name[:40]!r}")
+            kind.check(item, f"{path}.{name}")
 
 
 @dataclass(frozen=True, slots=True)

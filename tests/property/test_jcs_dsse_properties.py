@@ -115,6 +115,8 @@ def test_fast_path_agrees_with_the_strict_parser(text, extra, splice):
         b'{"a":"\\u001F"}',
         b'{"a":"\\/"}',
         b"[" * 34 + b"]" * 34,
+        b"[" * 33 + b"1" + b"]" * 33,
+        b'{"a":' * 33 + b'{"a":1}' + b"}" * 33,
         b'{"b":1,"a":2}',
     ],
 )

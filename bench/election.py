@@ -1,0 +1,465 @@
+"""Election benchmark: a synthetic election on real region codes, through HTTP.
+
+    python -m bench.election [--prefix 31] [--backends sqlite,postgres] [--out F]
+
+For each backend, in one run: a fresh log served by ``saksi serve`` in its own
+process; the commission's region table under ``--prefix`` (default DKI Jakarta:
+44 districts, 30,766 polling stations), 18 parties and every candidate list;
+every station's form for all five ballots written through the batch endpoint
+(500 envelopes a request, every receipt verified); the authority corrections
+of the broken forms; the recaps built bottom-up, village to national, for every
+ballot; then results and provenance queries at every level. Beside them, in the
+same run, the in-process rate of the same tallies (checks and appends, no HTTP)
+as the ceiling. ``--prefix ''`` is the whole country (about 4.1 million forms).
+Writes ``BENCHMARKS.md``'s ``election`` section.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import hashlib
+import json
+import os
+import platform
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench.http import PASS, free_port, pct, progress, saksi, wait_ready
+from bench.report import write_section
+from domains.recaps import build_recaps
+from domains.regions import DEFAULT_TPS, DEFAULT_WILAYAH, district_bodies
+from domains.synthetic import (
+    ElectionSpec,
+    candidate_lists,
+    correction_of,
+    parties,
+    subjects,
+    tally,
+)
+from keys import Ed25519Signer, load_key_file
+from saksi_client import Refused, SaksiClient
+from verifier.election import BALLOTS
+from verifier.note import VerifierKey
+from verifier.record import format_timestamp, record_payload
+
+ROOT = Path(__file__).resolve().parent.parent
+BATCH = 500
+
+
+def _grant(key: Ed25519Signer, role: str, scope: str, now: str) -> bytes:
+    import base64
+
+    return record_payload(
+        schema="keys.grant/v1",
+        subject=f"keys/{key.keyid}",
+        revision=0,
+        prev=None,
+        issued_at=now,
+        body={
+            "keyid": key.keyid,
+            "public_key": base64.b64encode(key.public_key).decode(),
+            "role": role,
+            "scope": scope,
+            "holder": f"{role} {scope or 'all'}",
+        },
+    )
+
+
+def _send(client: SaksiClient, envelopes: list[dict[str, Any]]) -> int:
+    done = 0
+    for start in range(0, len(envelopes), BATCH):
+        for outcome in client.submit_many(envelopes[start : start + BATCH]):
+            if isinstance(outcome, Refused):
+                raise RuntimeError(f"refused: {outcome.cause}: {outcome.problem}")
+            done += 1
+    return done
+
+
+def run_backend(
+    db_url: str | None, prefix: str, spec: ElectionSpec, tmp: Path
+) -> dict[str, Any]:
+    env = {
+        **os.environ,
+        "SAKSI_KEY_PASSPHRASE": PASS,
+        "SAKSI_KEY_RATE": "1000000",
+        "SAKSI_KEY_BURST": "1000000",
+        "SAKSI_CLIENT_RATE": "1000000",
+        "SAKSI_CLIENT_BURST": "1000000",
+    }
+    log_dir = tmp / "log"
+    init = ["init", "--origin", "bench.saksi.example/election", "--dir", str(log_dir)]
+    saksi(*init, "--kdf", "interactive", *(["--db", db_url] if db_url else []), env=env)
+    admin = load_key_file(log_dir / "admin.key", PASS.encode())
+    key = VerifierKey.parse((log_dir / "log.vkey").read_text().strip())
+    districts = list(district_bodies(DEFAULT_WILAYAH, DEFAULT_TPS, prefix))
+    stations = [
+        f"{village}{n:03d}"
+        for _, body in districts
+        for village, info in body["villages"].items()
+        for n in info["tps"]
+    ]
+    port = free_port()
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "api",
+            "serve",
+            "--dir",
+            str(log_dir),
+            "--listen",
+            f"127.0.0.1:{port}",
+            *(["--db", db_url] if db_url else []),
+        ],
+        env=env,
+        cwd=ROOT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    figures: dict[str, Any] = {"stations": len(stations), "districts": len(districts)}
+    try:
+        wait_ready(url + "/healthz")
+        client = SaksiClient(url, key)
+        now = format_timestamp(dt.datetime.now(dt.UTC))
+        reader = Ed25519Signer.generate("reader")
+        lists = Ed25519Signer.generate("lists")
+        party_key = Ed25519Signer.generate("parties")
+        regions = {"": "national"}
+        for code in stations:
+            regions[code[:10]] = "village"
+            regions[code[:6]] = "district"
+            regions[code[:4]] = "regency"
+            regions[code[:2]] = "province"
+        committees = {c: Ed25519Signer.generate("recap") for c in regions}
+        grants = [
+            _grant(reader, "tps", "", now),
+            _grant(lists, "candidates", "", now),
+            _grant(party_key, "parties", "", now),
+        ] + [_grant(k, regions[c], c, now) for c, k in committees.items()]
+        progress(f"  {len(grants):,} keys, {len(districts)} districts, lists")
+        _send(client, [client.sign(g, [admin]) for g in grants])
+
+        def signed(schema: str, subject: str, body: dict[str, Any], signer: Any) -> Any:
+            return client.sign(
+                record_payload(
+                    schema=schema,
+                    subject=subject,
+                    revision=0,
+                    prev=None,
+                    issued_at=now,
+                    body=body,
+                ),
+                [signer],
+            )
+
+        _send(
+            client,
+            [
+                signed("regions.registry/v1", f"regions/{c}", b, admin)
+                for c, b in districts
+            ],
+        )
+        _send(
+            client,
+            [signed("parties.change/v1", "parties/national", parties(), party_key)],
+        )
+        _send(
+            client,
+            [
+                signed("candidates.change/v1", s, b, lists)
+                for s, b in candidate_lists(spec, stations)
+            ],
+        )
+
+        # The forms, ballot by ballot, signed as the reading system.
+        progress(f"  {5 * len(stations):,} forms through HTTP")
+        hashes: dict[str, str] = {}
+        corrections: list[tuple[str, str, str, dict[str, Any]]] = []
+        count = 0
+        t = time.perf_counter()
+        pending: list[Any] = []
+        for subject, ballot, station in subjects(spec, stations):
+            body = tally(spec, ballot, station)
+            payload = record_payload(
+                schema="results.tally/v1",
+                subject=subject,
+                revision=0,
+                prev=None,
+                issued_at=now,
+                body=body,
+            )
+            hashes[subject] = hashlib.sha256(payload).hexdigest()
+            fixed = correction_of(spec, ballot, station, body)
+            if fixed is not None:
+                corrections.append((subject, ballot, station, fixed))
+            pending.append(client.sign(payload, [reader]))
+            if len(pending) == BATCH:
+                count += _send(client, pending)
+                pending = []
+                if count % 50_000 == 0:
+                    progress(f"    {count:,} forms")
+        count += _send(client, pending)
+        forms_seconds = time.perf_counter() - t
+        figures["forms"] = count
+        figures["forms_seconds"] = forms_seconds
+
+        progress(f"  {len(corrections):,} corrections")
+        t = time.perf_counter()
+        envelopes = []
+        for subject, _ballot, station, fixed in corrections:
+            envelopes.append(
+                client.sign(
+                    record_payload(
+                        schema="results.tally/v1",
+                        subject=subject,
+                        revision=1,
+                        prev=hashes[subject],
+                        issued_at=now,
+                        body=fixed,
+                        reason="corrected in plenary",
+                    ),
+                    [committees[station[:6]]],
+                )
+            )
+        figures["corrections"] = _send(client, envelopes)
+        figures["corrections_seconds"] = time.perf_counter() - t
+
+        progress("  recaps, village to national, every ballot")
+        t = time.perf_counter()
+        recaps = 0
+        for ballot in spec.ballots:
+            report = build_recaps(client, ballot, "", committees.get)
+            if report.refused:
+                raise RuntimeError(f"recap refused: {report.refused[0]}")
+            recaps += sum(report.signed.values())
+        figures["recaps"] = recaps
+        figures["recap_seconds"] = time.perf_counter() - t
+
+        progress("  results and provenance queries")
+        rng = random.Random(1)
+        villages = sorted(c for c, r in regions.items() if r == "village")
+        levels = {
+            "village": villages,
+            "district": sorted(c for c, r in regions.items() if r == "district"),
+            "regency": sorted(c for c, r in regions.items() if r == "regency"),
+            "province": sorted(c for c, r in regions.items() if r == "province"),
+        }
+        latencies: dict[str, list[float]] = {}
+        with httpx.Client(base_url=url, timeout=120) as http:
+            for level, codes in levels.items():
+                for _ in range(60 if level == "village" else 20):
+                    code = rng.choice(codes)
+                    t = time.perf_counter()
+                    r = http.get(f"/v1/results/{rng.choice(BALLOTS)}/{code}")
+                    latencies.setdefault(level, []).append(time.perf_counter() - t)
+                    r.raise_for_status()
+            for _ in range(5):
+                t = time.perf_counter()
+                http.get(
+                    f"/v1/results/{rng.choice(BALLOTS)}/national"
+                ).raise_for_status()
+                latencies.setdefault("national", []).append(time.perf_counter() - t)
+            for _ in range(100):
+                station = rng.choice(stations)
+                t = time.perf_counter()
+                r = http.get(f"/v1/subjects/results/{rng.choice(BALLOTS)}/{station}")
+                latencies.setdefault("provenance", []).append(time.perf_counter() - t)
+                r.raise_for_status()
+        figures["latency"] = {
+            k: (pct(v, 0.5), pct(v, 0.99)) for k, v in latencies.items()
+        }
+        figures["size"] = httpx.get(url + "/healthz").json()["tree_size"]
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=60)
+    return figures
+
+
+def inprocess_ceiling(spec: ElectionSpec, tmp: Path) -> float:
+    """Forms/s checked and appended in process (no HTTP), on SQLite."""
+    from ledger.cli import open_service
+
+    env = {**os.environ, "SAKSI_KEY_PASSPHRASE": PASS}
+    log_dir = tmp / "ceiling"
+    saksi(
+        "init",
+        "--origin",
+        "bench.saksi.example/c",
+        "--dir",
+        str(log_dir),
+        "--kdf",
+        "interactive",
+        env=env,
+    )
+    admin = load_key_file(log_dir / "admin.key", PASS.encode())
+    os.environ["SAKSI_KEY_PASSPHRASE"] = PASS
+    service = open_service(log_dir, None, None)
+    now = format_timestamp(dt.datetime.now(dt.UTC))
+    try:
+        districts = list(district_bodies(DEFAULT_WILAYAH, DEFAULT_TPS, "3171"))
+        stations = [
+            f"{v}{n:03d}"
+            for _, b in districts
+            for v, i in b["villages"].items()
+            for n in i["tps"]
+        ][:4000]
+        reader = Ed25519Signer.generate("reader")
+
+        def env_of(schema: str, subject: str, body: Any, signer: Any) -> Any:
+            return SaksiClient.sign(
+                record_payload(
+                    schema=schema,
+                    subject=subject,
+                    revision=0,
+                    prev=None,
+                    issued_at=now,
+                    body=body,
+                ),
+                [signer],
+            )
+
+        setup = [
+            env_of(
+                "keys.grant/v1",
+                f"keys/{reader.keyid}",
+                json.loads(_grant(reader, "tps", "", now))["body"],
+                admin,
+            )
+        ]
+        setup += [
+            env_of("regions.registry/v1", f"regions/{c}", b, admin)
+            for c, b in districts
+        ]
+        lists = Ed25519Signer.generate("lists")
+        setup.append(
+            env_of(
+                "keys.grant/v1",
+                f"keys/{lists.keyid}",
+                json.loads(_grant(lists, "candidates", "", now))["body"],
+                admin,
+            )
+        )
+        for envelope in setup:
+            service.ledger.submit(service.prepare(envelope))
+        party = Ed25519Signer.generate("parties")
+        service.ledger.submit(
+            service.prepare(
+                env_of(
+                    "keys.grant/v1",
+                    f"keys/{party.keyid}",
+                    json.loads(_grant(party, "parties", "", now))["body"],
+                    admin,
+                )
+            )
+        )
+        service.ledger.submit(
+            service.prepare(
+                env_of("parties.change/v1", "parties/national", parties(), party)
+            )
+        )
+        for s, b in candidate_lists(spec, stations):
+            service.ledger.submit(
+                service.prepare(env_of("candidates.change/v1", s, b, lists))
+            )
+        forms = [
+            env_of("results.tally/v1", subject, tally(spec, ballot, station), reader)
+            for subject, ballot, station in subjects(spec, stations)
+        ]
+        t = time.perf_counter()
+        subs = [service.prepare(f) for f in forms]
+        for i in range(0, len(subs), BATCH):
+            for outcome in service.ledger.submit_many(subs[i : i + BATCH]):
+                if isinstance(outcome, Exception):
+                    raise RuntimeError(f"in-process form refused: {outcome}")
+        return len(forms) / (time.perf_counter() - t)
+    finally:
+        service.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--prefix", default="31", help="region prefix ('' = all)")
+    parser.add_argument("--backends", default="sqlite,postgres")
+    parser.add_argument("--out", type=Path, default=Path("BENCHMARKS.md"))
+    args = parser.parse_args(argv)
+    spec = ElectionSpec()
+    tmp = Path(tempfile.mkdtemp(prefix="saksi-election-"))
+    progress("in-process ceiling (SQLite, 20,000 forms)")
+    ceiling = inprocess_ceiling(spec, tmp)
+    results: dict[str, dict[str, Any]] = {}
+    for backend in args.backends.split(","):
+        progress(f"{backend}: prefix {args.prefix or '(all)'}")
+        work = tmp / backend
+        work.mkdir()
+        if backend == "sqlite":
+            results[backend] = run_backend(None, args.prefix, spec, work)
+        else:
+            sys.path.insert(0, str(ROOT))
+            from tests.pg import PgCluster, find_pg_bin
+
+            cluster = PgCluster(find_pg_bin())
+            cluster.start()
+            try:
+                results[backend] = run_backend(
+                    cluster.new_database(), args.prefix, spec, work
+                )
+            finally:
+                cluster.stop()
+    write_report(args, ceiling, results)
+    return 0
+
+
+def write_report(
+    args: argparse.Namespace, ceiling: float, results: dict[str, Any]
+) -> None:
+    full_forms = 820_161 * 5
+    lines = [
+        "## The election: a synthetic election on real region codes, through HTTP",
+        "",
+        f"Command: `python -m bench.election --prefix {args.prefix or chr(39) * 2} "
+        f"--backends {args.backends}` (writes this section).",
+        "",
+        f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python "
+        f"{platform.python_version()}; measured "
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}. Server and client "
+        "share the cores; every form is a signed `results.tally/v1` sent in batches "
+        f"of {BATCH} and its receipt verified by the client.",
+        "",
+        f"* ceiling measured in this run: {ceiling:,.0f} forms/s checked and appended "
+        "in process (no HTTP, SQLite)",
+        "",
+        "| backend | stations | forms | forms/s | vs ceiling | corrections | recaps "
+        "| recap time | log size | whole country at this rate |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for backend, f in results.items():
+        rate = f["forms"] / f["forms_seconds"]
+        lines.append(
+            f"| {backend} | {f['stations']:,} | {f['forms']:,} | {rate:,.0f} "
+            f"| {rate / ceiling:.2f} | {f['corrections']:,} "
+            f"({f['corrections'] / f['corrections_seconds']:,.0f}/s) "
+            f"| {f['recaps']:,} | {f['recap_seconds']:,.1f} s | {f['size']:,} "
+            f"| {full_forms / rate / 60:,.0f} min for {full_forms:,} forms |"
+        )
+    lines += ["", "Query latency (p50 / p99), one client:", ""]
+    for backend, f in results.items():
+        lines.append(
+            f"* {backend}: "
+            + "; ".join(
+                f"{k} {p50 * 1000:.0f} / {p99 * 1000:.0f} ms"
+                for k, (p50, p99) in f["latency"].items()
+            )
+        )
+    write_section(args.out, "election", "\n".join(lines))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
