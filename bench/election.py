@@ -46,7 +46,7 @@ from domains.synthetic import (
     tally,
 )
 from keys import Ed25519Signer, load_key_file
-from saksi_client import Refused, SaksiClient
+from saksi_client import Refused, SaksiClient, grant_body
 from verifier.election import BALLOTS
 from verifier.note import VerifierKey
 from verifier.record import format_timestamp, record_payload
@@ -56,21 +56,13 @@ BATCH = 500
 
 
 def _grant(key: Ed25519Signer, role: str, scope: str, now: str) -> bytes:
-    import base64
-
     return record_payload(
         schema="keys.grant/v1",
         subject=f"keys/{key.keyid}",
         revision=0,
         prev=None,
         issued_at=now,
-        body={
-            "keyid": key.keyid,
-            "public_key": base64.b64encode(key.public_key).decode(),
-            "role": role,
-            "scope": scope,
-            "holder": f"{role} {scope or 'all'}",
-        },
+        body=grant_body(key.public_key, role, scope, f"{role} {scope or 'all'}"),
     )
 
 

@@ -29,10 +29,9 @@ from keys.cli import (
     passphrase_of,
 )
 from keys.signer import Ed25519Signer
-from ledger.logcli import head_of, open_log, write_flags
-from saksi_client import Receipt, Refused, SaksiClient, TransportError
+from ledger.logcli import client_errors, head_of, open_log, write_flags
+from saksi_client import Receipt, Refused, SaksiClient
 from verifier.election import tally_subject
-from verifier.errors import VerificationError
 from verifier.record import format_timestamp, record_payload
 from verifier.rules import tally_flags
 
@@ -112,19 +111,8 @@ def _run(
     label: str,
 ) -> tuple[list[tuple[str, Receipt]], list[tuple[str, Refused]], list[str]]:
     signer = load_signer(args.key, passphrase_of(args))
-    with open_log(args) as client:
-        try:
-            return submit_new(client, signer, schema, records, _progress(label))
-        except TransportError as e:
-            raise CommandError(str(e), "is 'saksi serve' running at --url?") from e
-        except Refused as e:
-            raise CommandError(str(e), "check the batch limits of the log", 1) from e
-        except VerificationError as e:
-            raise CommandError(
-                f"the log's receipt does not verify: {e}",
-                "do not trust this log; keep the output as evidence",
-                1,
-            ) from e
+    with open_log(args) as client, client_errors("check the batch limits of the log"):
+        return submit_new(client, signer, schema, records, _progress(label))
 
 
 def _refusals(refused: list[tuple[str, Refused]]) -> list[dict[str, Any]]:
@@ -253,21 +241,8 @@ def cmd_results_recap(args: argparse.Namespace) -> int:
             cache[region] = load_signer(path, passphrase) if path.exists() else None
         return cache[region]
 
-    with open_log(args) as client:
-        try:
-            report = build_recaps(
-                client, args.ballot, root, signer_for, _level_progress()
-            )
-        except TransportError as e:
-            raise CommandError(str(e), "is 'saksi serve' running at --url?") from e
-        except Refused as e:
-            raise CommandError(str(e), "check --region", 1) from e
-        except VerificationError as e:
-            raise CommandError(
-                f"the log's receipt does not verify: {e}",
-                "do not trust this log; keep the output as evidence",
-                1,
-            ) from e
+    with open_log(args) as client, client_errors("check --region"):
+        report = build_recaps(client, args.ballot, root, signer_for, _level_progress())
     result = {
         "signed": report.signed,
         "up_to_date": report.current,
@@ -302,13 +277,10 @@ def cmd_results_show(args: argparse.Namespace) -> int:
     """A region's results with provenance (JSON)."""
     region = _region_arg(args.region)
     path = f"/v1/results/{args.ballot}/{region or 'national'}"
-    with open_log(args) as client:
-        try:
-            status, body = client._request(
-                "GET", path + ("/corrections" if args.corrections else "")
-            )
-        except TransportError as e:
-            raise CommandError(str(e), "is 'saksi serve' running at --url?") from e
+    with open_log(args) as client, client_errors("check --region"):
+        status, body = client._request(
+            "GET", path + ("/corrections" if args.corrections else "")
+        )
     if status != 200:
         raise CommandError(
             f"{status}: {body.get('detail') if isinstance(body, dict) else body}",

@@ -25,7 +25,6 @@ proved consistent with the first.
 from __future__ import annotations
 
 import argparse
-import base64
 import datetime as dt
 import json
 import sys
@@ -38,7 +37,8 @@ from domains.regions import DEFAULT_TPS, DEFAULT_WILAYAH, district_bodies
 from domains.sirekap import read_stations, tally_body
 from keys import Ed25519Signer, KeyLoadError, load_key_file, read_passphrase
 from keys.cli import CommandError, emit
-from saksi_client import Receipt, Refused, SaksiClient, TransportError
+from ledger.logcli import client_errors
+from saksi_client import Receipt, Refused, SaksiClient, grant_body
 from verifier.checkpoint import verify_checkpoint
 from verifier.election import recap_subject, tally_subject
 from verifier.errors import VerificationError
@@ -70,13 +70,7 @@ def _grant(key: Ed25519Signer, role: str, scope: str, holder: str) -> bytes:
         revision=0,
         prev=None,
         issued_at=format_timestamp(dt.datetime.now(dt.UTC)),
-        body={
-            "keyid": key.keyid,
-            "public_key": base64.b64encode(key.public_key).decode(),
-            "role": role,
-            "scope": scope,
-            "holder": holder,
-        },
+        body=grant_body(key.public_key, role, scope, holder),
     )
 
 
@@ -120,18 +114,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
             3,
         ) from e
     client = SaksiClient(args.url, key)
-    try:
+    with client_errors("report this bug"):
         return _run(args, client, admin, stations, districts, candidates)
-    except TransportError as e:
-        raise CommandError(str(e), "is 'saksi serve' running at --url?") from e
-    except Refused as e:
-        raise CommandError(f"refused: {e}", "report this bug", 1) from e
-    except VerificationError as e:
-        raise CommandError(
-            f"the log's answer does not verify: {e}",
-            "do not trust this log; keep the output as evidence",
-            1,
-        ) from e
 
 
 def _run(

@@ -18,7 +18,6 @@ file); they never appear in output.
 from __future__ import annotations
 
 import argparse
-import base64
 import contextlib
 import datetime as dt
 import json
@@ -41,13 +40,27 @@ from keys.cli import (
 )
 from keys.signer import Ed25519Signer
 from ledger.local import LocalLog
-from saksi_client import Receipt, Refused, SaksiClient, TransportError
+from saksi_client import (
+    Receipt,
+    Refused,
+    SaksiClient,
+    TransportError,
+    grant_body,
+)
 from verifier.dsse import key_id
 from verifier.errors import VerificationError
 from verifier.note import VerifierKey
 from verifier.record import format_timestamp, record_payload
 
-__all__ = ["SERVE_URL_FILE", "add_log_commands", "open_log", "write_flags"]
+__all__ = [
+    "SERVE_URL_FILE",
+    "add_log_commands",
+    "client_errors",
+    "head_of",
+    "open_log",
+    "send",
+    "write_flags",
+]
 
 SERVE_URL_FILE = "serve.url"
 VKEY_FILE = "log.vkey"
@@ -200,40 +213,44 @@ def _receipt_out(args: argparse.Namespace, receipt: Receipt, what: str) -> int:
     return EXIT_OK
 
 
-def send(client: SaksiClient, envelope: dict[str, Any]) -> Receipt:
-    """Submit ``envelope`` and return its verified receipt.
+@contextlib.contextmanager
+def client_errors(
+    refused_hint: str = "fix the record; the problem type names the cause",
+) -> Iterator[None]:
+    """Turn the client's failures into CLI errors with what to do next.
 
-    Raises:
-        CommandError: refused (exit 1), unreachable (exit 3), or a receipt that
-            does not verify (exit 1, with the advice to keep the evidence).
+    Refused (exit 1, with ``refused_hint``), unreachable (exit 3), or an answer
+    that does not verify (exit 1, with the advice to keep the evidence).
     """
     try:
-        return client.submit(envelope)
+        yield
     except Refused as e:
         status = f"{e.status} " if e.status else ""
         raise CommandError(
             f"refused ({status}{e.cause}): {e.problem.get('detail')}",
-            "fix the record; the problem type names the cause",
+            refused_hint,
             EXIT_FAILED,
         ) from e
     except TransportError as e:
         raise CommandError(str(e), "is 'saksi serve' running at --url?") from e
     except VerificationError as e:
         raise CommandError(
-            f"the log's receipt does not verify: {e}",
+            f"the log's answer does not verify: {e}",
             "do not trust this log; keep the output as evidence",
             EXIT_FAILED,
         ) from e
 
 
+def send(client: SaksiClient, envelope: dict[str, Any]) -> Receipt:
+    """Submit ``envelope`` and return its verified receipt (CLI errors)."""
+    with client_errors():
+        return client.submit(envelope)
+
+
 def head_of(client: SaksiClient, subject: str) -> tuple[int, str] | None:
     """The subject's head, as ``SaksiClient.head``, with CLI errors."""
-    try:
+    with client_errors("check the subject"):
         return client.head(subject)
-    except TransportError as e:
-        raise CommandError(str(e), "is 'saksi serve' running at --url?") from e
-    except Refused as e:
-        raise CommandError(str(e), "check the subject", EXIT_FAILED) from e
 
 
 def _admins(args: argparse.Namespace) -> list[Ed25519Signer]:
@@ -265,13 +282,12 @@ def cmd_grant(args: argparse.Namespace) -> int:
     """Sign a keys.grant/v1 record with the admin keys and submit it."""
     public = _grantee(args)
     keyid = key_id(public)
-    body: dict[str, Any] = {
-        "keyid": keyid,
-        "public_key": base64.b64encode(public).decode(),
-        "role": args.role,
-        "scope": _scope(args.scope),
-        "holder": args.holder or f"{args.role} {_scope(args.scope) or SCOPE_ALL}",
-    }
+    body = grant_body(
+        public,
+        args.role,
+        _scope(args.scope),
+        args.holder or f"{args.role} {_scope(args.scope) or SCOPE_ALL}",
+    )
     if args.expires_at:
         body["expires_at"] = args.expires_at
     if args.replaces:
@@ -311,13 +327,8 @@ def cmd_revoke(args: argparse.Namespace) -> int:
 
 def cmd_list(args: argparse.Namespace) -> int:
     """The key registry as of a tree size (default: now)."""
-    with open_log(args) as client:
-        try:
-            body = client.keys(args.size)
-        except TransportError as e:
-            raise CommandError(str(e), "is 'saksi serve' running at --url?") from e
-        except Refused as e:
-            raise CommandError(str(e), "check --size", EXIT_FAILED) from e
+    with open_log(args) as client, client_errors("check --size"):
+        body = client.keys(args.size)
     lines = []
     for k in body["keys"]:
         state = "active" if k["revoked_at"] is None else f"REVOKED at {k['revoked_at']}"

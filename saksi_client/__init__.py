@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import hashlib
 import json
 import time
 import urllib.error
@@ -46,7 +47,22 @@ from verifier.record import (
 )
 from verifier.rfc6962 import hash_leaf
 
-__all__ = ["Receipt", "Refused", "SaksiClient", "TransportError"]
+__all__ = ["Receipt", "Refused", "SaksiClient", "TransportError", "grant_body"]
+
+
+def grant_body(public_key: bytes, role: str, scope: str, holder: str) -> dict[str, Any]:
+    """The body of a ``keys.grant/v1`` record granting ``public_key`` a role.
+
+    ``scope`` is a region-code prefix ("" is national). Sign the record with
+    admin keys (the admin threshold's, when the role is ``admin``).
+    """
+    return {
+        "keyid": hashlib.sha256(public_key).hexdigest(),
+        "public_key": base64.b64encode(public_key).decode(),
+        "role": role,
+        "scope": scope,
+        "holder": holder,
+    }
 
 
 class Refused(Exception):

@@ -50,6 +50,20 @@ __all__ = [
 _MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 _ADVISORY_KEY = 0x53414B5349  # "SAKSI"
 _IN_CHUNK = 500
+_RECORD_SELECT = "SELECT idx, subject, revision, schema_name, payload_hash FROM records"
+_RECORD_COLUMNS = (
+    records.c.idx,
+    records.c.subject,
+    records.c.revision,
+    records.c.schema_name,
+    records.c.payload_hash,
+)
+
+
+def _record_row(row: Any) -> RecordRow:  # noqa: ANN401 - a driver's row tuple
+    idx, subject, revision, schema, payload_hash = row
+    return RecordRow(idx, subject, revision, schema, bytes(payload_hash))
+
 
 # The writer's per-commit statements, straight to each driver (its paramstyle).
 _SQL = {
@@ -557,16 +571,18 @@ class SqlStorage:
         with self._connect() as conn:
             rows = self._where_in(
                 conn,
-                "SELECT idx, subject, revision, schema_name, payload_hash FROM records",
+                _RECORD_SELECT,
                 "payload_key",
                 "bigint",
                 keys,
             )
         found: dict[bytes, RecordRow] = {}
-        for idx, subject, revision, schema, payload_hash in rows:
-            digest = bytes(payload_hash)
-            if digest in wanted and (digest not in found or idx < found[digest].index):
-                found[digest] = RecordRow(idx, subject, revision, schema, digest)
+        for row in map(_record_row, rows):
+            digest = row.payload_hash
+            if digest in wanted and (
+                digest not in found or row.index < found[digest].index
+            ):
+                found[digest] = row
         return found
 
     def chain_state(
@@ -594,8 +610,7 @@ class SqlStorage:
             head_rows = (
                 self._where_in(
                     conn,
-                    "SELECT idx, subject, revision, schema_name, payload_hash "
-                    "FROM records",
+                    _RECORD_SELECT,
                     "subject",
                     "text",
                     sorted(set(subjects)),
@@ -608,73 +623,41 @@ class SqlStorage:
             if bytes(stored) in wanted:
                 found[bytes(stored)] = index
         heads: dict[str, RecordRow] = {}
-        for idx, subject, revision, schema, payload_hash in head_rows:
-            known = heads.get(subject)
-            if known is None or revision > known.revision:
-                heads[subject] = RecordRow(
-                    idx, subject, revision, schema, bytes(payload_hash)
-                )
+        for row in map(_record_row, head_rows):
+            known = heads.get(row.subject)
+            if known is None or row.revision > known.revision:
+                heads[row.subject] = row
         return found, heads
 
-    def heads_under(self, prefix: str) -> dict[str, RecordRow]:
-        """The latest revision of every subject that starts with ``prefix``.
+    def _rows_under(self, prefix: str, since: int = 0) -> list[RecordRow]:
+        """Record rows of subjects starting with ``prefix`` (revision >= since).
 
-        ``prefix`` holds only letters, digits and ``/`` (the subjects' alphabet),
-        so it is matched literally.
+        ``prefix`` is in the subjects' alphabet (letters, digits, ``/._-``), so
+        it is matched literally; the match is confirmed in Python too.
         """
-        if not all(c.isalnum() or c in "/._-" for c in prefix) or "%" in prefix:
+        if not all(c.isalnum() or c in "/._-" for c in prefix):
             raise ValueError(f"not a subject prefix: {prefix[:60]!r}")
-        heads: dict[str, RecordRow] = {}
+        like = records.c.subject.like(prefix.replace("_", "\\_") + "%", escape="\\")
         with self._connect() as conn:
             result = conn.execute(
-                sa.select(
-                    records.c.idx,
-                    records.c.subject,
-                    records.c.revision,
-                    records.c.schema_name,
-                    records.c.payload_hash,
-                ).where(
-                    records.c.subject.like(
-                        prefix.replace("_", "\\_") + "%", escape="\\"
-                    )
-                )
+                sa.select(*_RECORD_COLUMNS)
+                .where(like, records.c.revision >= since)
+                .order_by(records.c.idx)
             )
-            for idx, subject, revision, schema, payload_hash in result:
-                if not subject.startswith(prefix):
-                    continue
-                known = heads.get(subject)
-                if known is None or revision > known.revision:
-                    heads[subject] = RecordRow(
-                        idx, subject, revision, schema, bytes(payload_hash)
-                    )
+            return [_record_row(row) for row in result if row[1].startswith(prefix)]
+
+    def heads_under(self, prefix: str) -> dict[str, RecordRow]:
+        """The latest revision of every subject that starts with ``prefix``."""
+        heads: dict[str, RecordRow] = {}
+        for row in self._rows_under(prefix):
+            known = heads.get(row.subject)
+            if known is None or row.revision > known.revision:
+                heads[row.subject] = row
         return heads
 
     def revisions_under(self, prefix: str, since: int = 1) -> list[RecordRow]:
         """Each revision >= ``since`` of each subject under ``prefix``, in log order."""
-        if not all(c.isalnum() or c in "/._-" for c in prefix):
-            raise ValueError(f"not a subject prefix: {prefix[:60]!r}")
-        with self._connect() as conn:
-            result = conn.execute(
-                sa.select(
-                    records.c.idx,
-                    records.c.subject,
-                    records.c.revision,
-                    records.c.schema_name,
-                    records.c.payload_hash,
-                )
-                .where(
-                    records.c.subject.like(
-                        prefix.replace("_", "\\_") + "%", escape="\\"
-                    ),
-                    records.c.revision >= since,
-                )
-                .order_by(records.c.idx)
-            )
-            return [
-                RecordRow(idx, subject, revision, schema, bytes(digest))
-                for idx, subject, revision, schema, digest in result
-                if subject.startswith(prefix)
-            ]
+        return self._rows_under(prefix, since)
 
     def subject_indices(self, subject: str) -> list[int]:
         """Entry indices of every revision of ``subject``, oldest first."""

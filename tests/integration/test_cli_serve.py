@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
-import time
 
 import httpx
 import pytest
 
-from tests.helpers import ROOT
+from tests.helpers import ROOT, serving
 
 PASS = "cli-serve-passphrase"
 
@@ -61,39 +59,8 @@ def served(tmp_path, db_url):
     assert out.returncode == 0, out.stderr
     info = json.loads(out.stdout)
     assert info["threshold"] == 2
-    port = free_port()
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "api",
-            "serve",
-            "--db",
-            db_url,
-            "--dir",
-            str(directory),
-            "--port",
-            str(port),
-        ],
-        env=env(),
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(url + "/healthz", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        assert server.poll() is None, server.stderr.read().decode()
-        assert time.monotonic() < deadline, "serve did not start"
-        time.sleep(0.2)
-    yield directory, url
-    server.send_signal(signal.SIGTERM)
-    server.wait(timeout=30)
+    with serving(directory, db_url, env()) as url:
+        yield directory, url
 
 
 def test_keys_grant_submit_revoke_list_through_the_cli(served, tmp_path, db_url):
@@ -239,37 +206,6 @@ def test_client_commands_fail_clearly(tmp_path):
     assert "Traceback" not in down.stderr
 
 
-def _start(db_url: str, directory, port: int) -> subprocess.Popen:
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "api",
-            "serve",
-            "--db",
-            db_url,
-            "--dir",
-            str(directory),
-            "--listen",
-            f"127.0.0.1:{port}",
-        ],
-        env=env(),
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).is_success:
-                return server
-        except httpx.HTTPError:
-            pass
-        assert server.poll() is None, server.stderr.read().decode()
-        assert time.monotonic() < deadline, "serve did not start"
-        time.sleep(0.2)
-
-
 def test_the_operator_interface_exactly_as_documented(tmp_path, db_url):
     # The fixed commands and flags, in the order an operator uses them:
     # init; keys new; keys grant --db (log not served); serve --listen; submit
@@ -336,10 +272,7 @@ def test_the_operator_interface_exactly_as_documented(tmp_path, db_url):
         == 0
     )
 
-    port = free_port()
-    server = _start(db_url, directory, port)
-    url = f"http://127.0.0.1:{port}"
-    try:
+    with serving(directory, db_url, env()) as url:
         record = tmp_path / "record.json"
         record.write_text(
             json.dumps(
@@ -378,9 +311,6 @@ def test_the_operator_interface_exactly_as_documented(tmp_path, db_url):
         keys = httpx.get(f"{url}/v1/keys").json()["keys"]
         mine = next(k for k in keys if k["keyid"] == shown["keyid"])
         assert mine["revoked_at"] == 4
-    finally:
-        server.send_signal(signal.SIGTERM)
-        server.wait(timeout=30)
     assert not (directory / "serve.url").exists()
     # The log is not served any more: --db writes directly again, and the
     # refusal of a revoked key's grant change is a clear, non-zero answer.
