@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import hashlib
-import json
 import os
 import platform
 import random
@@ -49,21 +48,33 @@ from keys import Ed25519Signer, load_key_file
 from saksi_client import Refused, SaksiClient, grant_body
 from verifier.election import BALLOTS
 from verifier.note import VerifierKey
-from verifier.record import format_timestamp, record_payload
 
 ROOT = Path(__file__).resolve().parent.parent
 BATCH = 500
 
 
-def _grant(key: Ed25519Signer, role: str, scope: str, now: str) -> bytes:
-    return record_payload(
-        schema="keys.grant/v1",
-        subject=f"keys/{key.keyid}",
-        revision=0,
-        prev=None,
-        issued_at=now,
-        body=grant_body(key.public_key, role, scope, f"{role} {scope or 'all'}"),
+def _fresh(
+    schema: str,
+    subject: str,
+    body: dict[str, Any],
+    signer: Any,
+    now: dt.datetime,
+) -> dict[str, Any]:
+    """A signed envelope of a revision-0 record."""
+    return SaksiClient.sign(
+        SaksiClient.record(schema, subject, body, now=now), [signer]
     )
+
+
+def _grant(
+    key: Ed25519Signer,
+    role: str,
+    scope: str,
+    admin: Any,
+    now: dt.datetime,
+) -> dict[str, Any]:
+    body = grant_body(key.public_key, role, scope, f"{role} {scope or 'all'}")
+    return _fresh("keys.grant/v1", f"keys/{key.keyid}", body, admin, now)
 
 
 def _send(client: SaksiClient, envelopes: list[dict[str, Any]]) -> int:
@@ -120,7 +131,7 @@ def run_backend(
     try:
         wait_ready(url + "/healthz")
         client = SaksiClient(url, key)
-        now = format_timestamp(dt.datetime.now(dt.UTC))
+        now = dt.datetime.now(dt.UTC)
         reader = Ed25519Signer.generate("reader")
         lists = Ed25519Signer.generate("lists")
         party_key = Ed25519Signer.generate("parties")
@@ -132,25 +143,15 @@ def run_backend(
             regions[code[:2]] = "province"
         committees = {c: Ed25519Signer.generate("recap") for c in regions}
         grants = [
-            _grant(reader, "tps", "", now),
-            _grant(lists, "candidates", "", now),
-            _grant(party_key, "parties", "", now),
-        ] + [_grant(k, regions[c], c, now) for c, k in committees.items()]
+            _grant(reader, "tps", "", admin, now),
+            _grant(lists, "candidates", "", admin, now),
+            _grant(party_key, "parties", "", admin, now),
+        ] + [_grant(k, regions[c], c, admin, now) for c, k in committees.items()]
         progress(f"  {len(grants):,} keys, {len(districts)} districts, lists")
-        _send(client, [client.sign(g, [admin]) for g in grants])
+        _send(client, grants)
 
         def signed(schema: str, subject: str, body: dict[str, Any], signer: Any) -> Any:
-            return client.sign(
-                record_payload(
-                    schema=schema,
-                    subject=subject,
-                    revision=0,
-                    prev=None,
-                    issued_at=now,
-                    body=body,
-                ),
-                [signer],
-            )
+            return _fresh(schema, subject, body, signer, now)
 
         _send(
             client,
@@ -180,14 +181,7 @@ def run_backend(
         pending: list[Any] = []
         for subject, ballot, station in subjects(spec, stations):
             body = tally(spec, ballot, station)
-            payload = record_payload(
-                schema="results.tally/v1",
-                subject=subject,
-                revision=0,
-                prev=None,
-                issued_at=now,
-                body=body,
-            )
+            payload = client.record("results.tally/v1", subject, body, now=now)
             hashes[subject] = hashlib.sha256(payload).hexdigest()
             fixed = correction_of(spec, ballot, station, body)
             if fixed is not None:
@@ -209,14 +203,13 @@ def run_backend(
         for subject, _ballot, station, fixed in corrections:
             envelopes.append(
                 client.sign(
-                    record_payload(
-                        schema="results.tally/v1",
-                        subject=subject,
-                        revision=1,
-                        prev=hashes[subject],
-                        issued_at=now,
-                        body=fixed,
+                    client.record(
+                        "results.tally/v1",
+                        subject,
+                        fixed,
                         reason="corrected in plenary",
+                        after=(0, hashes[subject]),
+                        now=now,
                     ),
                     [committees[station[:6]]],
                 )
@@ -294,7 +287,7 @@ def inprocess_ceiling(spec: ElectionSpec, tmp: Path) -> float:
     admin = load_key_file(log_dir / "admin.key", PASS.encode())
     os.environ["SAKSI_KEY_PASSPHRASE"] = PASS
     service = open_service(log_dir, None, None)
-    now = format_timestamp(dt.datetime.now(dt.UTC))
+    now = dt.datetime.now(dt.UTC)
     try:
         districts = list(district_bodies(DEFAULT_WILAYAH, DEFAULT_TPS, "3171"))
         stations = [
@@ -304,65 +297,28 @@ def inprocess_ceiling(spec: ElectionSpec, tmp: Path) -> float:
             for n in i["tps"]
         ][:4000]
         reader = Ed25519Signer.generate("reader")
-
-        def env_of(schema: str, subject: str, body: Any, signer: Any) -> Any:
-            return SaksiClient.sign(
-                record_payload(
-                    schema=schema,
-                    subject=subject,
-                    revision=0,
-                    prev=None,
-                    issued_at=now,
-                    body=body,
-                ),
-                [signer],
-            )
-
-        setup = [
-            env_of(
-                "keys.grant/v1",
-                f"keys/{reader.keyid}",
-                json.loads(_grant(reader, "tps", "", now))["body"],
-                admin,
-            )
-        ]
-        setup += [
-            env_of("regions.registry/v1", f"regions/{c}", b, admin)
-            for c, b in districts
-        ]
         lists = Ed25519Signer.generate("lists")
-        setup.append(
-            env_of(
-                "keys.grant/v1",
-                f"keys/{lists.keyid}",
-                json.loads(_grant(lists, "candidates", "", now))["body"],
-                admin,
-            )
-        )
+        party = Ed25519Signer.generate("parties")
+        setup = [
+            _grant(reader, "tps", "", admin, now),
+            _grant(lists, "candidates", "", admin, now),
+            _grant(party, "parties", "", admin, now),
+            *[
+                _fresh("regions.registry/v1", f"regions/{c}", b, admin, now)
+                for c, b in districts
+            ],
+            _fresh("parties.change/v1", "parties/national", parties(), party, now),
+            *[
+                _fresh("candidates.change/v1", s, b, lists, now)
+                for s, b in candidate_lists(spec, stations)
+            ],
+        ]
         for envelope in setup:
             service.ledger.submit(service.prepare(envelope))
-        party = Ed25519Signer.generate("parties")
-        service.ledger.submit(
-            service.prepare(
-                env_of(
-                    "keys.grant/v1",
-                    f"keys/{party.keyid}",
-                    json.loads(_grant(party, "parties", "", now))["body"],
-                    admin,
-                )
-            )
-        )
-        service.ledger.submit(
-            service.prepare(
-                env_of("parties.change/v1", "parties/national", parties(), party)
-            )
-        )
-        for s, b in candidate_lists(spec, stations):
-            service.ledger.submit(
-                service.prepare(env_of("candidates.change/v1", s, b, lists))
-            )
         forms = [
-            env_of("results.tally/v1", subject, tally(spec, ballot, station), reader)
+            _fresh(
+                "results.tally/v1", subject, tally(spec, ballot, station), reader, now
+            )
             for subject, ballot, station in subjects(spec, stations)
         ]
         t = time.perf_counter()

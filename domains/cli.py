@@ -32,7 +32,6 @@ from keys.signer import Ed25519Signer
 from ledger.logcli import client_errors, head_of, open_log, write_flags
 from saksi_client import Receipt, Refused, SaksiClient
 from verifier.election import tally_subject
-from verifier.record import format_timestamp, record_payload
 from verifier.rules import tally_flags
 
 __all__ = ["add_domain_commands", "submit_new"]
@@ -73,24 +72,14 @@ def submit_new(
             pending.append((subject, body))
         else:
             skipped.append(subject)
-    now = format_timestamp(dt.datetime.now(dt.UTC))
+    now = dt.datetime.now(dt.UTC)
     receipts: list[tuple[str, Receipt]] = []
     refused: list[tuple[str, Refused]] = []
     progress(0, len(pending))
     for start in range(0, len(pending), BATCH):
         chunk = pending[start : start + BATCH]
         envelopes = [
-            client.sign(
-                record_payload(
-                    schema=schema,
-                    subject=subject,
-                    revision=0,
-                    prev=None,
-                    issued_at=now,
-                    body=body,
-                ),
-                [signer],
-            )
+            client.sign(client.record(schema, subject, body, now=now), [signer])
             for subject, body in chunk
         ]
         for (subject, _), outcome in zip(

@@ -25,7 +25,6 @@ proved consistent with the first.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import sys
 from pathlib import Path
@@ -43,7 +42,7 @@ from verifier.checkpoint import verify_checkpoint
 from verifier.election import recap_subject, tally_subject
 from verifier.errors import VerificationError
 from verifier.note import VerifierKey
-from verifier.record import format_timestamp, record_payload
+from verifier.record import record_payload
 from verifier.rules import tally_flags
 
 __all__ = ["add_demo_command"]
@@ -64,14 +63,8 @@ def _say(text: str) -> None:
 
 
 def _grant(key: Ed25519Signer, role: str, scope: str, holder: str) -> bytes:
-    return record_payload(
-        schema="keys.grant/v1",
-        subject=f"keys/{key.keyid}",
-        revision=0,
-        prev=None,
-        issued_at=format_timestamp(dt.datetime.now(dt.UTC)),
-        body=grant_body(key.public_key, role, scope, holder),
-    )
+    body = grant_body(key.public_key, role, scope, holder)
+    return SaksiClient.record("keys.grant/v1", f"keys/{key.keyid}", body)
 
 
 def _submit_all(client: SaksiClient, envelopes: list[dict[str, Any]]) -> list[Receipt]:

@@ -51,6 +51,10 @@ class ResultsReader:
             item["correction"] = body["correction"]
         return item
 
+    def _heads(self, subjects: list[str]) -> dict[str, RecordRow]:
+        # The latest revision of each subject: exact lookups on the index.
+        return self.service.storage.chain_state((), subjects)[1] if subjects else {}
+
     def _stale(self, row: RecordRow | None, memo: dict[bytes, bool]) -> bool:
         """Does the recap revision ``row`` rest on a superseded revision below?"""
         if row is None or not row.subject.startswith("recaps/"):
@@ -60,12 +64,13 @@ class ResultsReader:
         body = self.service.entry(row.index).record.body
         named = [bytes.fromhex(h) for h in body["children"].values()]
         rows = self.service.storage.records_by_payload(named)
+        heads = self._heads([r.subject for r in rows.values()])
         stale = False
         for digest in named:
             child = rows.get(digest)
             if child is None:
                 continue
-            head = self.service.storage.heads_under(child.subject).get(child.subject)
+            head = heads.get(child.subject)
             if head is not None and head.payload_hash != digest:
                 stale = True
                 break
@@ -84,12 +89,8 @@ class ResultsReader:
         level = level_of(region)
         election = self.service.gate.election
         listed = election.children_of(region)
-        prefix = (
-            f"results/{ballot}/{region}"
-            if len(region) == 10
-            else f"recaps/{ballot}/{region}"
-        )
-        heads: dict[str, RecordRow] = self.service.storage.heads_under(prefix)
+        subjects = [child_subject(ballot, region, code) for code in listed]
+        heads = self._heads([s for s in subjects if s is not None])
         children = []
         current: dict[str, RecordRow] = {}
         for code in listed:

@@ -198,8 +198,8 @@ class SaksiClient:
         result: dict[str, Any] = body
         return result
 
+    @staticmethod
     def record(
-        self,
         schema: str,
         subject: str,
         body: dict[str, Any],

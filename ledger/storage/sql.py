@@ -646,15 +646,6 @@ class SqlStorage:
             )
             return [_record_row(row) for row in result if row[1].startswith(prefix)]
 
-    def heads_under(self, prefix: str) -> dict[str, RecordRow]:
-        """The latest revision of every subject that starts with ``prefix``."""
-        heads: dict[str, RecordRow] = {}
-        for row in self._rows_under(prefix):
-            known = heads.get(row.subject)
-            if known is None or row.revision > known.revision:
-                heads[row.subject] = row
-        return heads
-
     def revisions_under(self, prefix: str, since: int = 1) -> list[RecordRow]:
         """Each revision >= ``since`` of each subject under ``prefix``, in log order."""
         return self._rows_under(prefix, since)
