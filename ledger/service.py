@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -33,6 +34,8 @@ from verifier.note import NoteSigner, VerifierKey
 from verifier.record import LogEntry, Record, parse_log_entry, parse_record
 from verifier.registry import KeyRegistry
 from verifier.tiles import format_entry_bundle
+
+ENTRY_CACHE = 20_000  # decoded entries kept for reads (results, provenance)
 
 __all__ = ["EntryView", "RecordService"]
 
@@ -91,6 +94,10 @@ class RecordService:
         self.gate = RecordGate.load(storage)
         self._registry_lock = threading.Lock()
         self._registry_cache: tuple[int, KeyRegistry] | None = None
+        # Logged entries never change: the decoded ones most recently read are
+        # kept (read-only: callers must not change what they get).
+        self._entries: OrderedDict[int, EntryView] = OrderedDict()
+        self._entries_lock = threading.Lock()
         self.ledger = Ledger(
             storage,
             signer,
@@ -201,11 +208,21 @@ class RecordService:
         """
         if not 0 <= index < self.size:
             raise OutOfRange(f"entry {index} is beyond the log size {self.size}")
+        with self._entries_lock:
+            cached = self._entries.get(index)
+            if cached is not None:
+                self._entries.move_to_end(index)
+                return cached
         row = self.storage.read_entries(index, index + 1)[0]
         entry = parse_log_entry(row.data)
-        return EntryView(
+        view = EntryView(
             index, row.leaf_hash, row.data, entry, parse_record(entry.envelope.payload)
         )
+        with self._entries_lock:
+            self._entries[index] = view
+            while len(self._entries) > ENTRY_CACHE:
+                self._entries.popitem(last=False)
+        return view
 
     def index_of_leaf(self, leaf_hash: bytes) -> int:
         """The index of the entry with ``leaf_hash``.

@@ -35,7 +35,7 @@ from verifier.dsse import (
     sign_envelope,
 )
 from verifier.errors import VerificationError
-from verifier.merkle import verify_consistency
+from verifier.merkle import verify_consistency, verify_inclusion
 from verifier.note import VerifierKey
 from verifier.record import (
     RECORD_PAYLOAD_TYPE,
@@ -122,6 +122,7 @@ class SaksiClient:
         self.timeout = timeout
         self.retries = retries
         self._sleep = sleep
+        self._checkpoints: dict[bytes, Checkpoint] = {}
 
     # -- HTTP --------------------------------------------------------------------
 
@@ -378,9 +379,13 @@ class SaksiClient:
         logged = parse_log_entry(entry)
         if logged.envelope.payload != payload:
             raise VerificationError("the logged entry carries another payload")
-        cp = verify_inclusion_in_checkpoint(
-            checkpoint, self.log_key, self.origin, index, leaf_hash, proof
-        )
+        cp = self._checkpoints.get(checkpoint)
+        if cp is None:  # a batch's receipts share one checkpoint: verify it once
+            cp, _ = verify_checkpoint(checkpoint, self.log_key, self.origin)
+            if len(self._checkpoints) >= 64:
+                self._checkpoints.clear()
+            self._checkpoints[checkpoint] = cp
+        verify_inclusion(index, cp.size, leaf_hash, proof, cp.root_hash)
         return Receipt(
             index,
             leaf_hash,
