@@ -267,15 +267,7 @@ def cmd_results_show(args: argparse.Namespace) -> int:
     region = _region_arg(args.region)
     path = f"/v1/results/{args.ballot}/{region or 'national'}"
     with open_log(args) as client, client_errors("check --region"):
-        status, body = client._request(
-            "GET", path + ("/corrections" if args.corrections else "")
-        )
-    if status != 200:
-        raise CommandError(
-            f"{status}: {body.get('detail') if isinstance(body, dict) else body}",
-            "check --region",
-            1,
-        )
+        body = client.get(path + ("/corrections" if args.corrections else ""))
     if args.corrections:
         emit(
             args,

@@ -339,10 +339,7 @@ def _provenance(client: SaksiClient, station: str) -> list[dict[str, Any]]:
 
 
 def _step(client: SaksiClient, level: str, code: str, subject: str) -> dict[str, Any]:
-    status, history = client._request("GET", f"/v1/subjects/{subject}")
-    if status != 200:
-        raise Refused(status, history)
-    revisions = history["revisions"]
+    revisions = client.get(f"/v1/subjects/{subject}")["revisions"]
     out: list[dict[str, Any]] = []
     for revision in revisions:
         payload, _ = client.prove_entry(revision["index"])

@@ -40,13 +40,7 @@ class RecapReport:
 
 
 def _get(client: SaksiClient, ballot: str, region: str) -> dict[str, Any]:
-    status, body = client._request(
-        "GET", f"/v1/results/{ballot}/{region or 'national'}"
-    )
-    if status != 200:
-        raise Refused(status, body)
-    result: dict[str, Any] = body
-    return result
+    return client.get(f"/v1/results/{ballot}/{region or 'national'}")
 
 
 def _villages(client: SaksiClient, ballot: str, region: str) -> list[str]:

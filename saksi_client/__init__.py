@@ -166,6 +166,18 @@ class SaksiClient:
                 delay *= 2
         raise TransportError(f"{self.base_url} stayed busy")  # pragma: no cover
 
+    def get(self, path: str) -> dict[str, Any]:
+        """A JSON document the log serves at ``path`` (e.g. ``/v1/results/...``).
+
+        Raises:
+            TransportError: unreachable.
+            Refused: any answer but 200 (the problem says why).
+        """
+        status, body = self._request("GET", path)
+        if status != 200 or not isinstance(body, dict):
+            raise Refused(status, body if isinstance(body, dict) else {})
+        return body
+
     # -- records ---------------------------------------------------------------------
 
     def head(self, subject: str) -> tuple[int, str] | None:

@@ -197,6 +197,23 @@ def test_sirekap_sample_import_reproduces_the_source_violations(
         assert again["imported"] == 0
         assert again["skipped"]["already_logged"] == 348
 
+        # The read side through the CLI: a village's results and corrections.
+        shown = saksi("results", "show", *remote, "--region", "3101011001", "--json")
+        assert shown.returncode == 0, shown.stderr
+        village = json.loads(shown.stdout)
+        assert village["level"] == "village"
+        assert village["recap"] is None  # nobody has signed a recap yet
+        present = [c for c in village["children"] if c["status"] == "present"]
+        assert village["completeness"]["present"] == len(present) > 0
+        assert all(c["stage"] == "machine_reading" for c in present)
+        fixes = saksi(
+            "results", "show", *remote, "--region", "31", "--corrections", "--json"
+        )
+        assert json.loads(fixes.stdout)["corrections"] == []
+        unknown = saksi("results", "show", *remote, "--region", "9999")
+        assert unknown.returncode == 1
+        assert "Traceback" not in unknown.stderr
+
         raw = {}
         for line in SAMPLE.read_text().splitlines():
             doc = json.loads(line)
