@@ -8,10 +8,22 @@ from fastapi.responses import JSONResponse
 from api.deps import Service
 from api.errors import ProblemError
 from ledger.results import ResultsReader
+from ledger.service import RecordService
 
 __all__ = ["router"]
 
 router = APIRouter(prefix="/v1/results", tags=["results"])
+
+BALLOT = Path(..., pattern="^(ppwp|pdpr|pdpd|pdprdp|pdprdk)$")
+REGION = Path(..., pattern="^(national|[0-9]{2}|[0-9]{4}|[0-9]{6}|[0-9]{10})$")
+
+
+def _listed(service: RecordService, region: str) -> str:
+    """The region code ("" national), if the registry in force lists it."""
+    code = "" if region == "national" else region
+    if code and not service.gate.election.has_region(code):
+        raise ProblemError("not-found", f"region {code} is not in the registry")
+    return code
 
 
 @router.get(
@@ -21,10 +33,8 @@ router = APIRouter(prefix="/v1/results", tags=["results"])
 )
 async def region_results(
     service: Service,
-    ballot: str = Path(..., pattern="^(ppwp|pdpr|pdpd|pdprdp|pdprdk)$"),
-    region: str = Path(
-        ..., pattern="^(national|[0-9]{2}|[0-9]{4}|[0-9]{6}|[0-9]{10})$"
-    ),
+    ballot: str = BALLOT,
+    region: str = REGION,
 ) -> JSONResponse:
     """``region`` is ``national`` or a 2, 4, 6 or 10-digit code.
 
@@ -32,10 +42,7 @@ async def region_results(
     says it; a recap lists the children it names that have been superseded
     since (``stale_children``) and those the registry lists that it does not.
     """
-    code = "" if region == "national" else region
-    if code and not service.gate.election.has_region(code):
-        raise ProblemError("not-found", f"region {code} is not in the registry")
-    return JSONResponse(ResultsReader(service).region(ballot, code))
+    return JSONResponse(ResultsReader(service).region(ballot, _listed(service, region)))
 
 
 @router.get(
@@ -45,13 +52,10 @@ async def region_results(
 )
 async def region_corrections(
     service: Service,
-    ballot: str = Path(..., pattern="^(ppwp|pdpr|pdpd|pdprdp|pdprdk)$"),
-    region: str = Path(
-        ..., pattern="^(national|[0-9]{2}|[0-9]{4}|[0-9]{6}|[0-9]{10})$"
-    ),
+    ballot: str = BALLOT,
+    region: str = REGION,
 ) -> JSONResponse:
     """Later revisions of forms (authority corrections, recounts) and of recaps."""
-    code = "" if region == "national" else region
-    if code and not service.gate.election.has_region(code):
-        raise ProblemError("not-found", f"region {code} is not in the registry")
-    return JSONResponse(ResultsReader(service).corrections(ballot, code))
+    return JSONResponse(
+        ResultsReader(service).corrections(ballot, _listed(service, region))
+    )
