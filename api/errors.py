@@ -146,6 +146,10 @@ def problem_body(problem: ProblemError, instance: str | None = None) -> dict[str
     }
     if instance is not None:
         body["instance"] = instance
+    if problem.retry_after is not None:
+        # An extension member (RFC 9457 section 3.2): a batch answers each
+        # envelope in its body, where no Retry-After header can say when.
+        body["retry_after"] = max(1, math.ceil(problem.retry_after))
     body.update(problem.extra)
     return body
 

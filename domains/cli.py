@@ -12,10 +12,13 @@ import argparse
 import datetime as dt
 import sys
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from domains.kawalpemilu import SOURCES, Matching, match_regions, read_nodes
+from domains.kawalpemilu import district_bodies as kawal_districts
+from domains.kawalpemilu import tally_bodies as kawal_tallies
 from domains.recaps import build_recaps
 from domains.regions import DEFAULT_TPS, DEFAULT_WILAYAH, district_bodies
 from domains.sirekap import read_stations, tally_body
@@ -104,6 +107,14 @@ def _run(
         return submit_new(client, signer, schema, records, _progress(label))
 
 
+def _refusal_lines(refused: list[tuple[str, Refused]], shown: int = 20) -> str:
+    lines = [f"\n  {s}: {r.cause}: {r.problem.get('detail')}" for s, r in refused]
+    more = len(lines) - shown
+    return "".join(lines[:shown]) + (
+        f"\n  … and {more:,} more (--json lists all)" if more > 0 else ""
+    )
+
+
 def _refusals(refused: list[tuple[str, Refused]]) -> list[dict[str, Any]]:
     return [
         {"subject": s, "cause": r.cause, "detail": r.problem.get("detail")}
@@ -111,12 +122,43 @@ def _refusals(refused: list[tuple[str, Refused]]) -> list[dict[str, Any]]:
     ]
 
 
+def _kawalpemilu(args: argparse.Namespace) -> tuple[dict[int, Any], Matching]:
+    try:
+        nodes = read_nodes(args.path)
+        return nodes, match_regions(nodes, args.wilayah)
+    except (OSError, ValueError, KeyError) as e:
+        raise CommandError(
+            f"cannot read the 2019 extract or the region table: {e}",
+            "pass the KawalPemilu JSONL(.gz) and --wilayah sirekap_wilayah_ppwp.csv",
+            EXIT_USAGE,
+        ) from e
+
+
+def _unmatched(matching: Matching | None) -> list[dict[str, Any]]:
+    if matching is None:
+        return []
+    return [{"node": n, "where": w} for n, w in matching.unmatched]
+
+
 def cmd_regions_load(args: argparse.Namespace) -> int:
     """Log the commission's region table (one record per district)."""
+    matching: Matching | None = None
     try:
+        if args.format == "kawalpemilu2019":
+            if args.path is None:
+                raise CommandError(
+                    "--format kawalpemilu2019 needs the extract",
+                    "pass --path kawalpemilu2019_*.jsonl.gz",
+                    EXIT_USAGE,
+                )
+            nodes, matching = _kawalpemilu(args)
+            bodies = kawal_districts(nodes, matching)
+        else:
+            bodies = district_bodies(args.wilayah, args.tps, args.prefix)
         records = [
             (f"regions/{code}", body)
-            for code, body in district_bodies(args.wilayah, args.tps, args.prefix)
+            for code, body in bodies
+            if code.startswith(args.prefix) or args.prefix.startswith(code)
         ]
     except (OSError, ValueError, KeyError) as e:
         raise CommandError(
@@ -138,6 +180,7 @@ def cmd_regions_load(args: argparse.Namespace) -> int:
         "logged": len(receipts),
         "already_logged": len(skipped),
         "refused": _refusals(refused),
+        "unmatched": _unmatched(matching),
     }
     emit(
         args,
@@ -145,15 +188,19 @@ def cmd_regions_load(args: argparse.Namespace) -> int:
         f"{len(records):,} districts ({stations:,} polling stations): "
         f"{len(receipts):,} logged, {len(skipped):,} already in the log, "
         f"{len(refused):,} refused"
-        + "".join(f"\n  {s}: {r.cause}: {r.problem.get('detail')}" for s, r in refused),
+        + (
+            f"; {len(matching.unmatched)} regions of the extract not matched"
+            if matching and matching.unmatched
+            else ""
+        )
+        + _refusal_lines(refused),
     )
     return EXIT_OK if not refused else 1
 
 
-def cmd_results_import(args: argparse.Namespace) -> int:
-    """Sign every complete per-TPS document as a machine-reading tally."""
-    if args.format != "sirekap":
-        raise CommandError(f"unknown --format {args.format}", "use sirekap", EXIT_USAGE)
+def _sirekap_tallies(
+    args: argparse.Namespace,
+) -> Iterator[tuple[str, dict[str, Any] | None, str]]:
     try:
         stations = list(read_stations(args.path))
     except OSError as e:
@@ -162,18 +209,30 @@ def cmd_results_import(args: argparse.Namespace) -> int:
             "pass a JSONL file of {kode_tps, data} lines or a directory of JSON",
             EXIT_USAGE,
         ) from e
+    for station in stations:
+        body, why = tally_body(station)
+        yield station.code, body, why
+
+
+def cmd_results_import(args: argparse.Namespace) -> int:
+    """Sign every complete published station reading as a machine-reading tally."""
+    matching: Matching | None = None
+    if args.format == "kawalpemilu2019":
+        nodes, matching = _kawalpemilu(args)
+        tallies = kawal_tallies(nodes, matching, args.source)
+    else:
+        tallies = _sirekap_tallies(args)
     skipped: Counter[str] = Counter()
     records: list[tuple[str, dict[str, Any]]] = []
     seen: set[str] = set()
-    for station in stations:
-        if station.code in seen:
+    for code, body, why in tallies:
+        if code in seen or not code.startswith(args.prefix):
             continue
-        seen.add(station.code)
-        body, why = tally_body(station)
+        seen.add(code)
         if body is None:
             skipped[why] += 1
         else:
-            records.append((tally_subject(args.ballot, station.code), body))
+            records.append((tally_subject(args.ballot, code), body))
     receipts, refused, logged = _run(args, "results.tally/v1", records, "tallies")
     bodies = dict(records)
     flagged = {
@@ -191,6 +250,7 @@ def cmd_results_import(args: argparse.Namespace) -> int:
             "already_logged": len(logged),
         },
         "refused": _refusals(refused),
+        "unmatched": _unmatched(matching),
         "flags": flagged,
         "first_index": min((r.index for _, r in receipts), default=None),
         "last_index": max((r.index for _, r in receipts), default=None),
@@ -202,7 +262,12 @@ def cmd_results_import(args: argparse.Namespace) -> int:
         f"({len(flagged):,} flagged by the arithmetic rules), skipped "
         f"{skipped['pending']:,} pending and {skipped['no data']:,} with no data, "
         f"{len(logged):,} already in the log, {len(refused):,} refused"
-        + "".join(f"\n  {s}: {r.cause}: {r.problem.get('detail')}" for s, r in refused),
+        + (
+            f"; {len(matching.unmatched)} regions of the extract not matched"
+            if matching and matching.unmatched
+            else ""
+        )
+        + _refusal_lines(refused),
     )
     return EXIT_OK if not refused else 1
 
@@ -312,6 +377,14 @@ def add_domain_commands(sub: argparse._SubParsersAction[Any]) -> None:
     load = rsub.add_parser("load", help="log the commission's region table")
     write_flags(load, db=False)
     load.add_argument("--key", type=Path, required=True, help="an admin key file")
+    load.add_argument(
+        "--format",
+        default="sirekap",
+        choices=["sirekap", "kawalpemilu2019"],
+        help="the commission's 2024 tables (default), or the 2019 stations of a "
+        "KawalPemilu extract named by the commission's codes",
+    )
+    load.add_argument("--path", type=Path, help="the extract (kawalpemilu2019)")
     load.add_argument("--wilayah", type=Path, default=DEFAULT_WILAYAH)
     load.add_argument("--tps", type=Path, default=DEFAULT_TPS)
     load.add_argument(
@@ -329,13 +402,28 @@ def add_domain_commands(sub: argparse._SubParsersAction[Any]) -> None:
     imp.add_argument(
         "--key", type=Path, required=True, help="a tps key covering the region"
     )
-    imp.add_argument("--format", required=True, choices=["sirekap"])
+    imp.add_argument("--format", required=True, choices=["sirekap", "kawalpemilu2019"])
     imp.add_argument("--ballot", default="ppwp", choices=["ppwp"])
+    imp.add_argument(
+        "--source",
+        default="kpu",
+        choices=sorted(SOURCES),
+        help="kawalpemilu2019: the commission's Situng numbers (kpu, default) or "
+        "the crowd's reading of the form photos (kawalpemilu)",
+    )
+    imp.add_argument(
+        "--wilayah",
+        type=Path,
+        default=DEFAULT_WILAYAH,
+        help="kawalpemilu2019: the commission's region table, to name regions",
+    )
+    imp.add_argument("--prefix", default="", help="only stations under this code")
     imp.add_argument(
         "path",
         type=Path,
         metavar="PATH",
-        help="JSONL of {kode_tps, data} or a directory",
+        help="sirekap: JSONL of {kode_tps, data} or a directory; "
+        "kawalpemilu2019: the extract's JSONL(.gz)",
     )
     common_flags(imp)
     imp.set_defaults(func=cmd_results_import)

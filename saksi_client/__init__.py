@@ -261,8 +261,12 @@ class SaksiClient:
     def submit_many(
         self, envelopes: Sequence[dict[str, Any]]
     ) -> list[Receipt | Refused]:
-        """Submit envelopes in one batch request; each is accepted or refused alone.
+        """Submit envelopes in batch requests; each is accepted or refused alone.
 
+        Envelopes refused for a while only (``rate-limited``, ``overloaded``:
+        429 or 503 with a ``retry_after``) are sent again after the longest
+        wait asked for, as many times as the client retries requests; sending
+        one again is safe, since the same envelope is never logged twice.
         Returns, in order, each envelope's verified receipt or its refusal.
 
         Raises:
@@ -270,6 +274,27 @@ class SaksiClient:
             TransportError: unreachable within the retries.
             VerificationError: a receipt does not prove what was submitted.
         """
+        out: list[Receipt | Refused | None] = [None] * len(envelopes)
+        waiting = list(range(len(envelopes)))
+        for attempt in range(self.retries + 1):
+            wait = 0.0
+            batch = [envelopes[i] for i in waiting]
+            for i, outcome in zip(waiting, self._batch(batch), strict=True):
+                out[i] = outcome
+                if isinstance(outcome, Refused) and outcome.status in (429, 503):
+                    retry = outcome.problem.get("retry_after")
+                    wait = max(wait, float(retry) if isinstance(retry, int) else 1.0)
+            waiting = [
+                i
+                for i in waiting
+                if isinstance(out[i], Refused) and out[i].status in (429, 503)  # type: ignore[union-attr]
+            ]
+            if not waiting or attempt == self.retries:
+                break
+            self._sleep(min(30.0, wait))
+        return [o for o in out if o is not None]
+
+    def _batch(self, envelopes: Sequence[dict[str, Any]]) -> list[Receipt | Refused]:
         status, body = self._request(
             "POST",
             "/v1/entries/batch",

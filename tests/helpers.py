@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -28,6 +29,30 @@ def load_vectors(name: str) -> Any:
 
 def unhex(values: list[str]) -> list[bytes]:
     return [bytes.fromhex(v) for v in values]
+
+
+def cli_env(passphrase: str | None, **extra: str) -> dict[str, str]:
+    """The environment a user's shell gives ``saksi``: no stray ``SAKSI_*``."""
+    out = {k: v for k, v in os.environ.items() if not k.startswith("SAKSI_")}
+    if passphrase:
+        out["SAKSI_KEY_PASSPHRASE"] = passphrase
+    out.update(extra)
+    return out
+
+
+def run_saksi(
+    *args: str, passphrase: str | None, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    """``saksi ARGS`` as a user runs it (``python -m api``), output captured."""
+    return subprocess.run(
+        [sys.executable, "-m", "api", *args],
+        capture_output=True,
+        text=True,
+        env=cli_env(passphrase),
+        cwd=ROOT,
+        timeout=timeout,
+        check=False,
+    )
 
 
 @contextlib.contextmanager

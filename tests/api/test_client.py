@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import copy
 import datetime as dt
+import time
 
 import pytest
 
@@ -109,3 +110,49 @@ def test_client_retries_overload_then_gives_up(make_api, signer):
     )
     with pytest.raises(TransportError):
         unreachable.head("keys/x")
+
+
+def test_a_batch_sends_again_what_was_rate_limited_after_the_wait_asked(
+    make_api, signer
+):
+    # Two submissions at once per key, then four a second: of a batch of four,
+    # two are refused with a retry_after and accepted when sent again.
+    api = make_api(key_rate=4.0, key_burst=2.0)
+    server = LiveServer(api.client.app)
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        time.sleep(seconds)
+
+    try:
+        client = SaksiClient(server.url, str(signer.verifier_key), sleep=sleep)
+        officers = [Ed25519Signer(f"k{i}", bytes([40 + i]) * 32) for i in range(4)]
+        envelopes = [
+            client.sign(
+                client.record(
+                    "keys.grant/v1",
+                    f"keys/{k.keyid}",
+                    grant_body(k),
+                    now=api.log.now(),
+                ),
+                ADMINS[:1],
+            )
+            for k in officers
+        ]
+        once = SaksiClient(server.url, str(signer.verifier_key), retries=0)
+        first = once.submit_many(envelopes)
+        refused = [o for o in first if isinstance(o, Refused)]
+        assert [o.cause for o in refused] == ["rate-limited", "rate-limited"]
+        assert all(o.problem["retry_after"] >= 1 for o in refused)
+        outcomes = client.submit_many(envelopes)
+        assert all(not isinstance(o, Refused) for o in outcomes)
+        indices = sorted(o.index for o in outcomes)
+        assert indices == list(range(indices[0], indices[0] + 4))
+        for before, after in zip(first, outcomes, strict=True):
+            if not isinstance(before, Refused):
+                assert after.index == before.index  # sent again: same entry
+        assert slept
+        assert all(s >= 1 for s in slept)
+    finally:
+        server.stop()

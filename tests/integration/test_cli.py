@@ -3,35 +3,22 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 import sqlalchemy as sa
 
-from tests.helpers import ROOT, SHARED, serving
+from tests.helpers import SHARED, cli_env, run_saksi, serving
 from verifier.note import VerifierKey
 
 DATA = SHARED / "data/sirekap2024/tps_ppwp_dki_sample/tps_ppwp_dki_sample.jsonl"
 
 
 def env(passphrase: str | None = "cli-test-passphrase") -> dict[str, str]:
-    out = {k: v for k, v in os.environ.items() if not k.startswith("SAKSI_")}
-    if passphrase:
-        out["SAKSI_KEY_PASSPHRASE"] = passphrase
-    return out
+    return cli_env(passphrase)
 
 
 def saksi(*args: str, passphrase: str | None = "cli-test-passphrase"):
-    return subprocess.run(
-        [sys.executable, "-m", "api", *args],
-        capture_output=True,
-        text=True,
-        env=env(passphrase),
-        cwd=ROOT,
-        timeout=300,
-    )
+    return run_saksi(*args, passphrase=passphrase)
 
 
 def demo(log_dir, db_url, count: int, *extra: str):

@@ -3,34 +3,22 @@
 from __future__ import annotations
 
 import json
-import os
 import socket
-import subprocess
-import sys
 
 import httpx
 import pytest
 
-from tests.helpers import ROOT, serving
+from tests.helpers import cli_env, run_saksi, serving
 
 PASS = "cli-serve-passphrase"
 
 
 def env():
-    out = {k: v for k, v in os.environ.items() if not k.startswith("SAKSI_")}
-    out["SAKSI_KEY_PASSPHRASE"] = PASS
-    return out
+    return cli_env(PASS)
 
 
 def saksi(*args: str):
-    return subprocess.run(
-        [sys.executable, "-m", "api", *args],
-        capture_output=True,
-        text=True,
-        env=env(),
-        cwd=ROOT,
-        timeout=120,
-    )
+    return run_saksi(*args, passphrase=PASS, timeout=120)
 
 
 def free_port() -> int:

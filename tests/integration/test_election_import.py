@@ -15,14 +15,11 @@ import base64
 import hashlib
 import json
 import math
-import os
-import subprocess
-import sys
 
 import httpx
 import pytest
 
-from tests.helpers import ROOT, SHARED, serving
+from tests.helpers import ROOT, SHARED, cli_env, run_saksi, serving
 from verifier.rules import tally_flags
 
 SAMPLE = SHARED / "data/sirekap2024/tps_ppwp_dki_sample/tps_ppwp_dki_sample.jsonl"
@@ -30,20 +27,11 @@ PASS = "election-import-passphrase"
 
 
 def env() -> dict[str, str]:
-    out = {k: v for k, v in os.environ.items() if not k.startswith("SAKSI_")}
-    out["SAKSI_KEY_PASSPHRASE"] = PASS
-    return out
+    return cli_env(PASS)
 
 
 def saksi(*args: str):
-    return subprocess.run(
-        [sys.executable, "-m", "api", *args],
-        capture_output=True,
-        text=True,
-        env=env(),
-        cwd=ROOT,
-        timeout=300,
-    )
+    return run_saksi(*args, passphrase=PASS)
 
 
 def recompute(doc: dict) -> set[str]:
