@@ -15,6 +15,8 @@ import base64
 import hashlib
 import json
 import math
+import subprocess
+import sys
 
 import httpx
 import pytest
@@ -214,6 +216,27 @@ def test_sirekap_sample_import_reproduces_the_source_violations(
                 history = client.get(f"/v1/subjects/results/ppwp/{code}").json()
                 (revision,) = history["revisions"]
                 logged[code] = revision
+        # The observer's audit, through the tiles API only, pinned to the log key.
+        audited = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "verifier.cli",
+                "audit",
+                "--log",
+                url,
+                "--key",
+                str(directory / "log.vkey"),
+                "--json",
+            ],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            timeout=300,
+            check=False,
+        )
+        assert audited.returncode == 0, audited.stderr
+        audit = json.loads(audited.stdout)
     mismatches = {}
     counts: dict[str, int] = {}
     for code, doc in raw.items():
@@ -230,6 +253,19 @@ def test_sirekap_sample_import_reproduces_the_source_violations(
         for check in expected:
             counts[check] = counts.get(check, 0) + 1
     assert mismatches == {}
+    # The audit lists the same violations, record by record, at their entries.
+    assert audit["passed"]
+    by_subject: dict[str, set[str]] = {}
+    for finding in audit["findings"]:
+        assert finding["check"] == "arithmetic", finding
+        by_subject.setdefault(finding["subject"], set()).add(finding["rule"])
+        code = finding["subject"].rsplit("/", 1)[1]
+        assert finding["index"] == logged[code]["index"]
+    assert by_subject == {
+        f"results/ppwp/{code}": recompute(doc)
+        for code, doc in raw.items()
+        if recompute(doc)
+    }
     # The violations the data's README documents for this sample.
     assert counts["votes-sum"] == 28
     assert counts["total-voters"] == 34
