@@ -1,0 +1,119 @@
+"""``saksi-verify audit`` against a live log on 127.0.0.1, as an observer runs it.
+
+A clean log verifies (exit 0). An entry an administrator rewrote behind the
+service's back fails the tree check and the record's own checks (exit 1); a key
+that is not the log's fails at the checkpoint (exit 1); a bad key file is a usage
+error (2) and an unreachable log an I/O error (3). No traceback, ever.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+import sqlalchemy as sa
+
+from api.settings import ApiSettings
+from keys import Ed25519Signer
+from tests.api.conftest import Api, LiveServer
+from tests.faults.test_tamper import drop_triggers
+from tests.helpers import ROOT
+from tests.recordlog import RecordLog, form, setup_election
+
+STATIONS = ["3171011001001", "3171011001002"]
+
+
+def verify(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "verifier.cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.fixture
+def served(db_url, tmp_path, signer):
+    api = Api(RecordLog(db_url, signer), ApiSettings())
+    keys = setup_election(api.log, STATIONS)
+    for station in STATIONS:
+        api.log.submit(
+            api.log.payload(
+                "results.tally/v1",
+                f"results/ppwp/{station}",
+                form({"100025": 10, "100026": 20}),
+            ),
+            [keys["reader"]],
+        )
+    key = tmp_path / "log.vkey"
+    key.write_text(str(signer.verifier_key) + "\n")
+    server = LiveServer(api.client.app)
+    yield api, server.url, key
+    server.stop()
+    api.log.close()
+
+
+def test_a_clean_log_verifies(served):
+    api, url, key = served
+    out = verify("audit", "--log", url, "--key", str(key), "--json")
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout)
+    assert report["passed"]
+    assert report["tree_size"] == api.size
+    assert report["checks"][0] == report["checks"][0] | {
+        "check": "tree",
+        "status": "pass",
+    }
+    assert report["findings"] == []
+    human = verify("audit", "--log", url, "--key", str(key))
+    assert human.returncode == 0
+    assert "VERIFIED" in human.stdout
+
+
+def test_a_rewritten_entry_fails_the_tree_and_names_the_entry(served):
+    api, url, key = served
+    index = api.size - 1
+    storage = api.log.storage
+    with storage.engine.begin() as conn:
+        drop_triggers(conn, storage.dialect)
+        data = conn.execute(
+            sa.text("SELECT data FROM entries WHERE idx = :i"), {"i": index}
+        ).scalar_one()
+        forged = bytes(data).replace(b'"logged_at":"', b'"logged_at":"1', 1)
+        assert forged != bytes(data)
+        conn.execute(
+            sa.text("UPDATE entries SET data = :d WHERE idx = :i"),
+            {"d": forged, "i": index},
+        )
+    out = verify("audit", "--log", url, "--key", str(key), "--json")
+    assert out.returncode == 1, out.stderr
+    report = json.loads(out.stdout)
+    assert not report["passed"]
+    tree = report["checks"][0]
+    assert (tree["check"], tree["status"]) == ("tree", "fail")
+    assert {f["index"] for f in report["findings"]} == {index}
+    assert "Traceback" not in out.stderr
+
+
+def test_the_wrong_key_bad_key_files_and_unreachable_logs(served, tmp_path):
+    _, url, key = served
+    other = tmp_path / "other.vkey"
+    origin = key.read_text().split("+", 1)[0]
+    other.write_text(str(Ed25519Signer(origin, bytes([9]) * 32).verifier_key))
+    wrong = verify("audit", "--log", url, "--key", str(other), "--json")
+    assert wrong.returncode == 1
+    assert "does not verify" in json.loads(wrong.stdout)["error"]
+    junk = tmp_path / "junk.vkey"
+    junk.write_text("not a key")
+    assert verify("audit", "--log", url, "--key", str(junk)).returncode == 2
+    missing = verify("audit", "--log", url, "--key", str(tmp_path / "none"))
+    assert missing.returncode == 2
+    down = verify("audit", "--log", "http://127.0.0.1:9", "--key", str(key))
+    assert down.returncode == 3
+    assert "hint" in down.stderr
+    for out in (wrong, missing, down):
+        assert "Traceback" not in out.stderr
