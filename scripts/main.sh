@@ -2,7 +2,8 @@
 # Install Saksi into .venv and run the main job: a fresh log on the embedded SQLite
 # default (entry 0: the genesis record), the service on 127.0.0.1, a demo that
 # writes signed records for real 2024 polling stations and districts through HTTP
-# and verifies every receipt, then a full check of the stored log.
+# and verifies every receipt, an observer's audit of the whole log over HTTP, then a
+# full check of the stored log.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python3 -m venv .venv
@@ -26,6 +27,8 @@ for _ in $(seq 1 100); do
 done
 echo "serving $DIR on $URL"
 .venv/bin/saksi demo --url "$URL" --dir "$DIR"
+# What an observer runs: the whole log through the tiles API, pinned to its key.
+.venv/bin/saksi-verify audit --log "$URL" --key "$DIR/log.vkey"
 kill "$SERVER"
 wait "$SERVER" || true
 trap - EXIT

@@ -54,7 +54,7 @@ from verifier.rules.state import ElectionState, authorize_election, recap_childr
 from verifier.schema import check
 from verifier.schemas import get_schema
 
-__all__ = ["CHECKS", "Auditor", "Finding", "TreeHasher"]
+__all__ = ["CHECKS", "NOT_FAILURES", "Auditor", "Finding", "TreeHasher"]
 
 # (name, what it means); the position is the check's number (1-based).
 CHECKS = (

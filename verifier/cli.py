@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from verifier.audit import Auditor, TreeHasher
+from verifier.audit import NOT_FAILURES, Auditor, TreeHasher
 from verifier.checkpoint import Checkpoint, verify_checkpoint
 from verifier.errors import VerificationError
 from verifier.note import VerifierKey
@@ -160,7 +160,11 @@ def _summary(report: dict[str, Any]) -> str:
             f"{item['number']:>2}. {item['check']:<18} {mark[item['status']]:<8}"
             f"{item['checked']:>10,} checked, {item['findings']:,} findings{extra}"
         )
-    for finding in report["findings"][:SHOWN]:
+    # What fails first; flags and notices after.
+    ordered = sorted(
+        report["findings"], key=lambda f: (f["check"] in NOT_FAILURES, f["index"])
+    )
+    for finding in ordered[:SHOWN]:
         lines.append(
             f"  entry {finding['index']}: {finding['check']}"
             + (f"/{finding['rule']}" if "rule" in finding else "")
