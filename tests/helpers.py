@@ -55,6 +55,53 @@ def run_saksi(
     )
 
 
+def init_log(
+    directory: Path, db_url: str, origin: str, passphrase: str, *extra: str
+) -> subprocess.CompletedProcess[str]:
+    """``saksi init`` of a fresh log (fast key derivation: tests only)."""
+    out = run_saksi(
+        "init",
+        "--db",
+        db_url,
+        "--origin",
+        origin,
+        "--dir",
+        str(directory),
+        "--kdf",
+        "interactive",
+        *extra,
+        passphrase=passphrase,
+    )
+    assert out.returncode == 0, out.stderr
+    return out
+
+
+def granted_key(
+    path: Path, remote: list[str], admin: str, role: str, scope: str, passphrase: str
+) -> Path:
+    """``saksi keys new`` into ``path``, then ``saksi keys grant`` it a role."""
+    made = run_saksi(
+        "keys", "new", "--out", str(path), "--kdf", "interactive", passphrase=passphrase
+    )
+    assert made.returncode == 0, made.stderr
+    grant = run_saksi(
+        "keys",
+        "grant",
+        *remote,
+        "--admin-key",
+        admin,
+        "--key",
+        str(path),
+        "--role",
+        role,
+        "--scope",
+        scope,
+        passphrase=passphrase,
+    )
+    assert grant.returncode == 0, grant.stderr
+    return path
+
+
 @contextlib.contextmanager
 def serving(directory: Path, db_url: str, env: dict[str, str]) -> Iterator[str]:
     """``saksi serve`` on a free 127.0.0.1 port for the block; yields its URL."""

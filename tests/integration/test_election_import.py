@@ -21,7 +21,15 @@ import sys
 import httpx
 import pytest
 
-from tests.helpers import ROOT, SHARED, cli_env, run_saksi, serving
+from tests.helpers import (
+    ROOT,
+    SHARED,
+    cli_env,
+    granted_key,
+    init_log,
+    run_saksi,
+    serving,
+)
 from verifier.rules import tally_flags
 
 SAMPLE = SHARED / "data/sirekap2024/tps_ppwp_dki_sample/tps_ppwp_dki_sample.jsonl"
@@ -72,18 +80,7 @@ def recompute(doc: dict) -> set[str]:
 @pytest.fixture
 def election_log(tmp_path, db_url):
     directory = tmp_path / "log"
-    out = saksi(
-        "init",
-        "--db",
-        db_url,
-        "--origin",
-        "import.saksi.example/pemilu2024",
-        "--dir",
-        str(directory),
-        "--kdf",
-        "interactive",
-    )
-    assert out.returncode == 0, out.stderr
+    init_log(directory, db_url, "import.saksi.example/pemilu2024", PASS)
     return directory
 
 
@@ -94,33 +91,16 @@ def test_sirekap_sample_import_reproduces_the_source_violations(
     admin = str(directory / "admin.key")
     with serving(directory, db_url, env()) as url:
         remote = ["--url", url, "--log-key", str(directory / "log.vkey")]
-        keys = {}
-        for name, role, scope in (
-            ("lists", "candidates", "all"),
-            ("sirekap", "tps", "31"),
-            ("west-java", "tps", "32"),
-        ):
-            keys[name] = tmp_path / f"{name}.key"
-            assert (
-                saksi(
-                    "keys", "new", "--out", str(keys[name]), "--kdf", "interactive"
-                ).returncode
-                == 0
+        keys = {
+            name: granted_key(
+                tmp_path / f"{name}.key", remote, admin, role, scope, PASS
             )
-            grant = saksi(
-                "keys",
-                "grant",
-                *remote,
-                "--admin-key",
-                admin,
-                "--key",
-                str(keys[name]),
-                "--role",
-                role,
-                "--scope",
-                scope,
+            for name, role, scope in (
+                ("lists", "candidates", "all"),
+                ("sirekap", "tps", "31"),
+                ("west-java", "tps", "32"),
             )
-            assert grant.returncode == 0, grant.stderr
+        }
         regions = saksi(
             "regions", "load", *remote, "--key", admin, "--prefix", "31", "--json"
         )

@@ -18,7 +18,15 @@ import json
 import httpx
 import pytest
 
-from tests.helpers import ROOT, SHARED, cli_env, run_saksi, serving
+from tests.helpers import (
+    ROOT,
+    SHARED,
+    cli_env,
+    granted_key,
+    init_log,
+    run_saksi,
+    serving,
+)
 from verifier.rules import tally_flags
 
 EXTRACT = SHARED / "data/kawalpemilu2019/kawalpemilu2019_gorontalo_diy.jsonl.gz"
@@ -48,18 +56,7 @@ def recompute(kpu: dict) -> set[str]:
 @pytest.fixture
 def log_2019(tmp_path, db_url):
     directory = tmp_path / "log"
-    out = saksi(
-        "init",
-        "--db",
-        db_url,
-        "--origin",
-        "kawalpemilu.saksi.example/pemilu2019",
-        "--dir",
-        str(directory),
-        "--kdf",
-        "interactive",
-    )
-    assert out.returncode == 0, out.stderr
+    init_log(directory, db_url, "kawalpemilu.saksi.example/pemilu2019", PASS)
     return directory
 
 
@@ -79,30 +76,15 @@ def test_kawalpemilu_2019_import_is_the_published_numbers_with_their_flags(
     serve_env = cli_env(PASS, SAKSI_KEY_RATE="100000", SAKSI_KEY_BURST="100000")
     with serving(directory, db_url, serve_env) as url:
         remote = ["--url", url, "--log-key", str(directory / "log.vkey")]
-        keys = {}
-        for name, role, scope in (
-            ("lists", "candidates", "all"),
-            ("diy", "tps", "34"),
-        ):
-            keys[name] = tmp_path / f"{name}.key"
-            made = saksi(
-                "keys", "new", "--out", str(keys[name]), "--kdf", "interactive"
+        keys = {
+            name: granted_key(
+                tmp_path / f"{name}.key", remote, admin, role, scope, PASS
             )
-            assert made.returncode == 0, made.stderr
-            grant = saksi(
-                "keys",
-                "grant",
-                *remote,
-                "--admin-key",
-                admin,
-                "--key",
-                str(keys[name]),
-                "--role",
-                role,
-                "--scope",
-                scope,
+            for name, role, scope in (
+                ("lists", "candidates", "all"),
+                ("diy", "tps", "34"),
             )
-            assert grant.returncode == 0, grant.stderr
+        }
 
         regions = saksi(
             "regions",
