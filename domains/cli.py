@@ -14,7 +14,7 @@ import sys
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from domains.kawalpemilu import SOURCES, Matching, match_regions, read_nodes
 from domains.kawalpemilu import district_bodies as kawal_districts
@@ -38,6 +38,8 @@ from verifier.election import tally_subject
 from verifier.rules import tally_flags
 
 __all__ = ["add_domain_commands", "submit_new"]
+
+_T = TypeVar("_T")
 
 BATCH = 200
 
@@ -107,6 +109,13 @@ def _run(
         return submit_new(client, signer, schema, records, _progress(label))
 
 
+def _tail(matching: Matching | None, refused: list[tuple[str, Refused]]) -> str:
+    """The end of a human summary: unmatched regions, then the refusals."""
+    unmatched = len(matching.unmatched) if matching else 0
+    note = f"; {unmatched} regions of the extract not matched" if unmatched else ""
+    return note + _refusal_lines(refused)
+
+
 def _refusal_lines(refused: list[tuple[str, Refused]], shown: int = 20) -> str:
     lines = [f"\n  {s}: {r.cause}: {r.problem.get('detail')}" for s, r in refused]
     more = len(lines) - shown
@@ -122,11 +131,16 @@ def _refusals(refused: list[tuple[str, Refused]]) -> list[dict[str, Any]]:
     ]
 
 
-def _kawalpemilu(args: argparse.Namespace) -> tuple[dict[int, Any], Matching]:
+def _kawalpemilu(
+    args: argparse.Namespace,
+    build: Callable[[dict[int, Any], Matching], Iterable[_T]],
+) -> tuple[list[_T], Matching]:
+    """Read and match the extract, and build from it, all under one guard."""
     try:
         nodes = read_nodes(args.path)
-        return nodes, match_regions(nodes, args.wilayah)
-    except (OSError, ValueError, KeyError) as e:
+        matching = match_regions(nodes, args.wilayah)
+        return list(build(nodes, matching)), matching
+    except (OSError, ValueError, KeyError, TypeError, IndexError) as e:
         raise CommandError(
             f"cannot read the 2019 extract or the region table: {e}",
             "pass the KawalPemilu JSONL(.gz) and --wilayah sirekap_wilayah_ppwp.csv",
@@ -143,6 +157,7 @@ def _unmatched(matching: Matching | None) -> list[dict[str, Any]]:
 def cmd_regions_load(args: argparse.Namespace) -> int:
     """Log the commission's region table (one record per district)."""
     matching: Matching | None = None
+    bodies: Iterable[tuple[str, dict[str, Any]]]
     try:
         if args.format == "kawalpemilu2019":
             if args.path is None:
@@ -151,8 +166,7 @@ def cmd_regions_load(args: argparse.Namespace) -> int:
                     "pass --path kawalpemilu2019_*.jsonl.gz",
                     EXIT_USAGE,
                 )
-            nodes, matching = _kawalpemilu(args)
-            bodies = kawal_districts(nodes, matching)
+            bodies, matching = _kawalpemilu(args, kawal_districts)
         else:
             bodies = district_bodies(args.wilayah, args.tps, args.prefix)
         records = [
@@ -187,13 +201,7 @@ def cmd_regions_load(args: argparse.Namespace) -> int:
         result,
         f"{len(records):,} districts ({stations:,} polling stations): "
         f"{len(receipts):,} logged, {len(skipped):,} already in the log, "
-        f"{len(refused):,} refused"
-        + (
-            f"; {len(matching.unmatched)} regions of the extract not matched"
-            if matching and matching.unmatched
-            else ""
-        )
-        + _refusal_lines(refused),
+        f"{len(refused):,} refused" + _tail(matching, refused),
     )
     return EXIT_OK if not refused else 1
 
@@ -217,9 +225,11 @@ def _sirekap_tallies(
 def cmd_results_import(args: argparse.Namespace) -> int:
     """Sign every complete published station reading as a machine-reading tally."""
     matching: Matching | None = None
+    tallies: Iterable[tuple[str, dict[str, Any] | None, str]]
     if args.format == "kawalpemilu2019":
-        nodes, matching = _kawalpemilu(args)
-        tallies = kawal_tallies(nodes, matching, args.source)
+        tallies, matching = _kawalpemilu(
+            args, lambda nodes, found: kawal_tallies(nodes, found, args.source)
+        )
     else:
         tallies = _sirekap_tallies(args)
     skipped: Counter[str] = Counter()
@@ -262,12 +272,7 @@ def cmd_results_import(args: argparse.Namespace) -> int:
         f"({len(flagged):,} flagged by the arithmetic rules), skipped "
         f"{skipped['pending']:,} pending and {skipped['no data']:,} with no data, "
         f"{len(logged):,} already in the log, {len(refused):,} refused"
-        + (
-            f"; {len(matching.unmatched)} regions of the extract not matched"
-            if matching and matching.unmatched
-            else ""
-        )
-        + _refusal_lines(refused),
+        + _tail(matching, refused),
     )
     return EXIT_OK if not refused else 1
 

@@ -181,3 +181,35 @@ def test_kawalpemilu_2019_import_is_the_published_numbers_with_their_flags(
         assert code == 0
         assert again["imported"] == 0
         assert again["skipped"]["already_logged"] == stations
+
+
+def test_a_malformed_extract_is_a_usage_error_and_nothing_is_sent(tmp_path):
+    # A village the commission's table knows, with a station number that is not
+    # a number: refused before any record is signed or any server is asked.
+    nodes = [
+        {"id": 1, "depth": 1, "name": "GORONTALO", "parentIds": [0]},
+        {"id": 2, "depth": 2, "name": "GORONTALO", "parentIds": [0, 1]},
+        {"id": 3, "depth": 3, "name": "LIMBOTO", "parentIds": [0, 1, 2]},
+        {
+            "id": 4,
+            "depth": 4,
+            "name": "KAYUBULAN",
+            "parentIds": [0, 1, 2, 3],
+            "children": [["one", 100, 100]],
+            "kpu": [None],
+        },
+    ]
+    extract = tmp_path / "bad.jsonl"
+    extract.write_text("".join(json.dumps(n) + "\n" for n in nodes))
+    key = tmp_path / "any.key"
+    assert (
+        saksi("keys", "new", "--out", str(key), "--kdf", "interactive").returncode == 0
+    )
+    for command in (
+        ["regions", "load", "--format", "kawalpemilu2019", "--path", str(extract)],
+        ["results", "import", "--format", "kawalpemilu2019", str(extract)],
+    ):
+        out = saksi(*command, "--url", "http://127.0.0.1:9", "--key", str(key))
+        assert out.returncode == 2, out.stderr
+        assert "cannot read the 2019 extract" in out.stderr
+        assert "Traceback" not in out.stderr
