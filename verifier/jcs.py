@@ -16,6 +16,7 @@ surrogates, bounded depth and size.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -222,13 +223,19 @@ def _parse_canonical_ascii(data: bytes) -> Any:  # noqa: ANN401
     """
     if not data.isascii():
         return None
+    # Integers of at most 15 digits are inside +-(2**53 - 1): the C parser reads
+    # them itself, and only text with a longer digit run (in a number or a
+    # string) pays for the range check in Python.
+    hook = _integer if _has_long_digit_run(data) else None
     try:
         value = json.loads(
-            data, parse_float=_no_float, parse_int=_integer, parse_constant=_no_constant
+            data, parse_float=_no_float, parse_int=hook, parse_constant=_no_constant
         )
         # Few brackets (counting any inside strings) cannot nest deeper than
-        # MAX_DEPTH; otherwise measure the parsed containers' depth.
-        if data.count(b"[") + data.count(b"{") > MAX_DEPTH and _too_deep(value):
+        # MAX_DEPTH; otherwise measure the nesting on the text.
+        if data.count(b"[") + data.count(b"{") > MAX_DEPTH and (
+            _nesting(data) > MAX_DEPTH
+        ):
             return None
         text = _ASCII_CANONICAL.encode(value)
         # A dropped duplicate name or a re-escaped string changes the text, and
@@ -240,21 +247,34 @@ def _parse_canonical_ascii(data: bytes) -> Any:  # noqa: ANN401
     return value
 
 
-def _too_deep(value: object) -> bool:
-    """Is any value of ``value`` deeper than MAX_DEPTH (the root is depth 0)?"""
-    level: list[object] = [value]
-    for _ in range(MAX_DEPTH):
-        inner: list[object] = []
-        for item in level:
-            if isinstance(item, dict):
-                inner += [v for v in item.values() if isinstance(v, dict | list)]
-            elif isinstance(item, list):
-                inner += [v for v in item if isinstance(v, dict | list)]
-        if not inner:
-            return False
-        level = inner
-    # ``level`` holds the containers at MAX_DEPTH: their members would be deeper.
-    return any(item for item in level)
+_DIGITS = bytes(48 if 48 <= c <= 57 else 32 for c in range(256))  # digit -> "0"
+_SIXTEEN_DIGITS = b"0" * 16
+_NOT_BRACKETS = bytes(c for c in range(256) if c not in b"[]{}")
+_INNERMOST = re.compile(rb"\[\]|\{\}")
+
+
+def _has_long_digit_run(data: bytes) -> bool:
+    """Does ``data`` hold 16 digits in a row (anywhere, strings included)?"""
+    return _SIXTEEN_DIGITS in data.translate(_DIGITS)
+
+
+def _nesting(data: bytes) -> int:
+    """How deep the brackets of valid JSON ``data`` nest (MAX_DEPTH + 1: deeper).
+
+    Without backslashes, the quotes of valid JSON alternate between opening and
+    closing strings, so every other piece between quotes is outside strings.
+    Each pass then removes the innermost pairs, one level at a time. A value
+    nested N brackets deep sits at most at depth N (the root is 0). Text with
+    escapes answers MAX_DEPTH + 1 (the caller then takes the strict path).
+    """
+    if b"\\" in data:
+        return MAX_DEPTH + 1
+    brackets = b"".join(data.split(b'"')[::2]).translate(None, _NOT_BRACKETS)
+    for depth in range(MAX_DEPTH + 1):
+        if not brackets:
+            return depth
+        brackets = _INNERMOST.sub(b"", brackets)
+    return MAX_DEPTH + 1
 
 
 def parse_canonical(data: bytes, max_size: int, what: str = "JSON") -> Any:  # noqa: ANN401

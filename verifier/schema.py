@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -312,4 +312,93 @@ def check(schema: Schema, body: Any, subject: str) -> None:  # noqa: ANN401
         SchemaViolation: the first mismatch, with its path.
     """
     schema.region_of(subject)
-    schema.body.check(body, "body")
+    if not _accepts(schema.body)(body):
+        schema.body.check(body, "body")  # raises with the path of the mismatch
+
+
+# Each type also compiles to a predicate without paths or messages: bodies that
+# fit (nearly all) are accepted by it alone, anything else goes through
+# ``check`` for the exact error. A predicate may be stricter than ``check``
+# (exact ``type`` tests), never more lenient; a property test holds them together.
+Accepts = Callable[[object], bool]
+_COMPILED: dict[int, tuple[Type, Accepts]] = {}
+_SEEN_BOUND = 4096
+
+
+def _accepts(kind: Type) -> Accepts:
+    """The compiled predicate of ``kind`` (cached per type object)."""
+    cached = _COMPILED.get(id(kind))
+    if cached is not None and cached[0] is kind:
+        return cached[1]
+    predicate = _compile(kind)
+    _COMPILED[id(kind)] = (kind, predicate)
+    return predicate
+
+
+def _compile(kind: Type) -> Accepts:
+    if isinstance(kind, Str):
+        low, high = kind.min_len, kind.max_len
+        if kind.pattern is None:
+            return lambda v: type(v) is str and low <= len(v) <= high
+        match = _regex(kind.pattern).fullmatch
+        # Names repeat across records (candidate and party IDs, stages): the
+        # strings already accepted are remembered, up to a bound.
+        seen: set[str] = set()
+
+        def accepts_str(v: object) -> bool:
+            if type(v) is str and v in seen:
+                return True
+            if type(v) is str and low <= len(v) <= high and match(v) is not None:
+                if len(seen) < _SEEN_BOUND:
+                    seen.add(v)
+                return True
+            return False
+
+        return accepts_str
+    if isinstance(kind, Int):
+        low, high = kind.minimum, kind.maximum
+        return lambda v: type(v) is int and low <= v <= high
+    if isinstance(kind, Bool):
+        return lambda v: type(v) is bool
+    if isinstance(kind, Enum):
+        values = frozenset(kind.values)
+        return lambda v: type(v) is str and v in values
+    if isinstance(kind, Hex):
+        length, hex_match = kind.length, _regex("[0-9a-f]*").fullmatch
+        return lambda v: (
+            type(v) is str and len(v) == length and hex_match(v) is not None
+        )
+    if isinstance(kind, Nullable):
+        inner = _compile(kind.inner)
+        return lambda v: v is None or inner(v)
+    if isinstance(kind, List):
+        item, low, high, unique = (
+            _compile(kind.item),
+            kind.min_items,
+            kind.max_items,
+            kind.unique,
+        )
+        return lambda v: (
+            type(v) is list
+            and low <= len(v) <= high
+            and all(item(x) for x in v)
+            and (not unique or all(x not in v[:i] for i, x in enumerate(v)))
+        )
+    if isinstance(kind, Map):
+        key, value = _compile(kind.key), _compile(kind.value)
+        low, high = kind.min_items, kind.max_items
+        return lambda v: (
+            type(v) is dict
+            and low <= len(v) <= high
+            and all(key(k) and value(x) for k, x in v.items())
+        )
+    fields = {name: _compile(t) for name, t in kind.fields.items()}
+    names = frozenset(fields)
+    required = names - kind.optional
+    members = tuple(fields.items())
+    return lambda v: (
+        type(v) is dict
+        and v.keys() <= names
+        and required <= v.keys()
+        and all(accepts(v[n]) for n, accepts in members if n in v)
+    )

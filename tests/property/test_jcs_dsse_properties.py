@@ -108,6 +108,32 @@ def test_fast_path_agrees_with_the_strict_parser(text, extra, splice):
 @pytest.mark.parametrize(
     "data",
     [
+        b"[" * 32 + b"]" * 32,  # nesting at the limit, and one past it
+        b"[" * 33 + b"]" * 33,
+        b"[" * 32 + b"1" + b"]" * 32,
+        b'{"a":"' + b"[" * 40 + b'"}',  # brackets inside strings do not nest
+        b'{"a":"\\\\"}',  # an escaped backslash before the closing quote
+        b'{"a":["\\\\"],"b":' + b"[" * 31 + b"]" * 31 + b"}",
+        b'{"a":"\\u005b\\""' + b',"b":' + b"[" * 31 + b"]" * 31 + b"}",
+        b'{"a":9007199254740991,"b":-9007199254740991}',  # 16 digits, in range
+        b'{"a":"1234567890123456789"}',  # a long digit run inside a string
+        b'{"a":1234567890123456789}',
+        b'{"a":-0}',
+    ],
+)
+def test_fast_path_agrees_at_its_edges(data):
+    try:
+        expected = _strict_canonical(data)
+    except MalformedInput:
+        with pytest.raises(MalformedInput):
+            parse_canonical(data, 1 << 20)
+    else:
+        assert parse_canonical(data, 1 << 20) == expected
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
         b'{"a":1,"a":2}',
         b'{"a":"\\ud800"}',
         b'{"a":1.0}',
