@@ -12,14 +12,139 @@ inclusion proof) independently.
 
 from __future__ import annotations
 
-from typing import Any
+import threading
+from typing import TYPE_CHECKING, Any
 
-from ledger.service import EntryView, RecordService
 from ledger.storage.sql import RecordRow
-from verifier.election import child_subject, level_of, recap_subject
+from verifier.election import RECAP, child_subject, level_of, recap_subject
 from verifier.rules import differences, recap_flags, tally_flags, totals_of
 
-__all__ = ["ResultsReader"]
+if TYPE_CHECKING:
+    from ledger.service import EntryView, RecordService
+
+__all__ = ["ResultsIndex", "ResultsReader"]
+
+_PARENT_LENGTH = {13: 10, 10: 6, 6: 4, 4: 2, 2: 0}
+_CHUNK = 4096  # changed records read and decided at once while catching up
+
+
+def _split(subject: str) -> tuple[str, str, str] | None:
+    """(kind, ballot, region code) of a ``results/`` or ``recaps/`` subject."""
+    parts = subject.split("/")
+    if len(parts) != 3 or parts[0] not in ("results", "recaps"):
+        return None
+    code = "" if parts[2] == "national" else parts[2]
+    return parts[0], parts[1], code
+
+
+class ResultsIndex:
+    """What the results reads need that the log only says across many entries.
+
+    Derived data, kept in memory and brought up to the log's size before each
+    read by reading only the record rows logged since (recaps and later
+    revisions): for every recap subject, whether its latest revision is stale
+    (it names a child revision since superseded, or a child recap that is
+    itself stale), and every correction filed under each region it is in.
+
+    A recap goes stale when a child it names gets a new revision; a stale
+    recap makes stale each recap above it that names it, up to the national
+    one. Nothing becomes current again except by a new revision, which is
+    decided afresh from the heads of the children it names.
+    """
+
+    def __init__(self, service: RecordService) -> None:
+        self._service = service
+        self._lock = threading.Lock()
+        self._built = 0
+        self._heads: dict[str, int] = {}  # recap subject -> index of its head
+        self._stale: dict[str, bool] = {}  # recap subject -> is its head stale
+        # (ballot, region) -> (index, subject, revision) of each later revision
+        # of a form or recap in that region or below, in log order.
+        self._corrections: dict[tuple[str, str], list[tuple[int, str, int]]] = {}
+
+    def stale(self, subject: str) -> bool:
+        """Is the latest revision of recap ``subject`` stale (as of the catch-up)?"""
+        return self._stale.get(subject, False)
+
+    def corrections(self, ballot: str, region: str) -> list[tuple[int, str, int]]:
+        """(index, subject, revision) of every later revision under ``region``."""
+        return list(self._corrections.get((ballot, region), ()))
+
+    def catch_up(self) -> None:
+        """Read the records logged since the last catch-up."""
+        with self._lock:
+            size = self._service.size
+            while self._built < size:
+                end = min(size, self._built + _CHUNK * 16)
+                self._take(self._service.storage.changed_records(self._built, end))
+                self._built = end
+
+    def _take(self, rows: list[RecordRow]) -> None:
+        for start in range(0, len(rows), _CHUNK):
+            chunk = [r for r in rows[start : start + _CHUNK] if _split(r.subject)]
+            named = {
+                r.index: self._named(r.index) for r in chunk if r.schema == RECAP.name
+            }
+            wanted = {subject for children in named.values() for subject, _ in children}
+            heads = self._service.storage.record_heads(sorted(wanted))
+            for row in chunk:
+                _, ballot, code = _split(row.subject)  # type: ignore[misc]
+                if row.index in named:
+                    self._recap(row, named[row.index], heads)
+                if row.revision > 0:
+                    self._superseded(ballot, code)
+                    self._file(row, ballot, code)
+
+    def _named(self, index: int) -> list[tuple[str, bytes]]:
+        record = self._service.entry(index).record
+        _, ballot, region = _split(record.subject)  # type: ignore[misc]
+        out = []
+        for code, digest in record.body["children"].items():
+            subject = child_subject(ballot, region, code)
+            if subject is not None:
+                out.append((subject, bytes.fromhex(digest)))
+        return out
+
+    def _recap(
+        self,
+        row: RecordRow,
+        named: list[tuple[str, bytes]],
+        heads: dict[str, RecordRow],
+    ) -> None:
+        stale = False
+        for subject, digest in named:
+            head = heads.get(subject)
+            if (head is not None and head.payload_hash != digest) or self._stale.get(
+                subject, False
+            ):
+                stale = True
+                break
+        self._heads[row.subject] = row.index
+        self._stale[row.subject] = stale
+
+    def _superseded(self, ballot: str, code: str) -> None:
+        # A new revision of this form or recap: the recap above that names it,
+        # and every recap above that one naming it in turn, are stale now.
+        while True:
+            length = _PARENT_LENGTH.get(len(code))
+            if length is None:
+                return
+            parent = code[:length]
+            subject = recap_subject(ballot, parent)
+            index = self._heads.get(subject)
+            if index is None or self._stale.get(subject, False):
+                return
+            children = self._service.entry(index).record.body["children"]
+            if code not in children:
+                return
+            self._stale[subject] = True
+            code = parent
+
+    def _file(self, row: RecordRow, ballot: str, code: str) -> None:
+        item = (row.index, row.subject, row.revision)
+        for n in {10, 6, 4, 2, 0}:
+            if n <= len(code):
+                self._corrections.setdefault((ballot, code[:n]), []).append(item)
 
 
 class ResultsReader:
@@ -27,6 +152,8 @@ class ResultsReader:
 
     def __init__(self, service: RecordService) -> None:
         self.service = service
+        self.index = service.results_index
+        self.index.catch_up()
 
     def _summary(self, view: EntryView, ballot: str) -> dict[str, Any]:
         record = view.record
@@ -55,31 +182,6 @@ class ResultsReader:
         # The latest revision of each subject: exact lookups on the index.
         return self.service.storage.chain_state((), subjects)[1] if subjects else {}
 
-    def _stale(self, row: RecordRow | None, memo: dict[bytes, bool]) -> bool:
-        """Does the recap revision ``row`` rest on a superseded revision below?"""
-        if row is None or not row.subject.startswith("recaps/"):
-            return False
-        if row.payload_hash in memo:
-            return memo[row.payload_hash]
-        body = self.service.entry(row.index).record.body
-        named = [bytes.fromhex(h) for h in body["children"].values()]
-        rows = self.service.storage.records_by_payload(named)
-        heads = self._heads([r.subject for r in rows.values()])
-        stale = False
-        for digest in named:
-            child = rows.get(digest)
-            if child is None:
-                continue
-            head = heads.get(child.subject)
-            if head is not None and head.payload_hash != digest:
-                stale = True
-                break
-            if self._stale(child, memo):
-                stale = True
-                break
-        memo[row.payload_hash] = stale
-        return stale
-
     def region(self, ballot: str, region: str) -> dict[str, Any]:
         """The results of ``region`` ("" national) on ``ballot``.
 
@@ -107,12 +209,10 @@ class ResultsReader:
                 {"code": code, "status": "present", **self._summary(view, ballot)}
             )
         own_subject = recap_subject(ballot, region)
-        own = self.service.head_of(own_subject)
+        own = self.service.storage.subject_indices(own_subject)
         recap: dict[str, Any] | None = None
-        if own is not None:
-            view = self.service.entry(
-                self.service.storage.subject_indices(own_subject)[-1]
-            )
+        if own:
+            view = self.service.entry(own[-1])
             body = view.record.body
             named = {code: bytes.fromhex(h) for code, h in body["children"].items()}
             rows = self.service.storage.records_by_payload(list(named.values()))
@@ -127,7 +227,7 @@ class ResultsReader:
                 if code in current
                 and (
                     current[code].payload_hash != digest
-                    or (len(code) < 13 and self._stale(rows.get(digest), {}))
+                    or self.index.stale(current[code].subject)
                 )
             )
             recap = {
@@ -162,8 +262,8 @@ class ResultsReader:
         """
         level_of(region)  # a recap level, or KeyError
         rows = [
-            *self.service.storage.revisions_under(f"results/{ballot}/{region}"),
-            *self.service.storage.revisions_under(f"recaps/{ballot}/{region}"),
+            RecordRow(index, subject, revision, "", b"")
+            for index, subject, revision in self.index.corrections(ballot, region)
         ]
         items = []
         for row in sorted(rows, key=lambda r: r.index):

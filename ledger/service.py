@@ -26,6 +26,7 @@ from ledger.records import (
     prepare_submission,
     replay_registry,
 )
+from ledger.results import ResultsIndex
 from ledger.sequencer import SequencerConfig
 from ledger.storage.sql import SqlStorage
 from ledger.tree.tiles import TILE_WIDTH, level_width
@@ -98,6 +99,8 @@ class RecordService:
         # kept (read-only: callers must not change what they get).
         self._entries: OrderedDict[int, EntryView] = OrderedDict()
         self._entries_lock = threading.Lock()
+        # Recap staleness and corrections per region, derived from the log.
+        self.results_index = ResultsIndex(self)
         self.ledger = Ledger(
             storage,
             signer,

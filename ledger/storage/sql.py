@@ -650,6 +650,23 @@ class SqlStorage:
         """Each revision >= ``since`` of each subject under ``prefix``, in log order."""
         return self._rows_under(prefix, since)
 
+    def changed_records(self, start: int, end: int) -> list[RecordRow]:
+        """Record rows in [start, end) that are recaps or later revisions, in order."""
+        with self._connect() as conn:
+            result = conn.execute(
+                sa.select(*_RECORD_COLUMNS)
+                .where(
+                    records.c.idx >= start,
+                    records.c.idx < end,
+                    sa.or_(
+                        records.c.schema_name == "results.recap/v1",
+                        records.c.revision > 0,
+                    ),
+                )
+                .order_by(records.c.idx)
+            )
+            return [_record_row(row) for row in result]
+
     def subject_indices(self, subject: str) -> list[int]:
         """Entry indices of every revision of ``subject``, oldest first."""
         with self._connect() as conn:
