@@ -1,12 +1,13 @@
 """Recaps computed and signed bottom-up from what is in the log.
 
-For a region and a ballot the builder reads, through the API, every village
-under it, then walks up: each village's recap sums the latest revision of each
-of its stations' tallies; each district's recap sums its villages' recaps, and
-so on to the national recap. A recap is (re)signed only when it is missing or no
-longer names exactly the current revisions of its children (a correction below
-made it stale); a rebuilt recap is the next revision of its subject and says so
-(``child_corrected``, naming the children that changed). Each recap is signed by
+For a region and a ballot the builder reads, through the API, the state of every
+village under it, a page of villages at a time, then walks up: each village's
+recap sums the latest revision of each of its stations' tallies; each
+district's recap sums its villages' recaps, and so on to the national recap. A
+recap is (re)signed only when it is missing or no longer names exactly the
+current revisions of its children (a correction below made it stale); a rebuilt
+recap is the next revision of its subject and says so (``child_corrected``,
+naming the children that changed). Each recap is signed by
 the key of its own region (``KEYS/<code>.key``, ``KEYS/national.key``), since a
 recap is signed at exactly the level of its signer's scope.
 """
@@ -14,7 +15,7 @@ recap is signed at exactly the level of its signer's scope.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,21 +40,74 @@ class RecapReport:
     refused: list[tuple[str, str]] = field(default_factory=list)
 
 
-def _get(client: SaksiClient, ballot: str, region: str) -> dict[str, Any]:
-    return client.get(f"/v1/results/{ballot}/{region or 'national'}")
+LEVELS = [
+    ("village", 10),
+    ("district", 6),
+    ("regency", 4),
+    ("province", 2),
+    ("national", 0),
+]
+PAGE = 200  # regions read per request
+BATCH = 500  # recaps signed and sent per batch request
 
 
-def _villages(client: SaksiClient, ballot: str, region: str) -> list[str]:
-    if len(region) == 10:
-        return [region]
-    out: list[str] = []
-    for child in _get(client, ballot, region)["children"]:
-        out += _villages(client, ballot, child["code"])
-    return out
+def _pages(
+    client: SaksiClient, ballot: str, root: str, level: str
+) -> Iterator[tuple[list[dict[str, Any]], int]]:
+    after = ""
+    while True:
+        page = client.get(
+            f"/v1/results/{ballot}/{root or 'national'}/below/{level}"
+            f"?limit={PAGE}&after={after}"
+        )
+        yield page["regions"], page["total"]
+        if page["next"] is None:
+            return
+        after = page["next"]
 
 
-def _parents(codes: list[str], length: int) -> list[str]:
-    return sorted({code[:length] for code in codes})
+def _recap_of(
+    view: dict[str, Any], ballot: str, issued_at: str
+) -> tuple[str, bytes] | str:
+    """(subject, payload) of the recap ``view`` needs, or "empty" or "current"."""
+    present = [c for c in view["children"] if c["status"] == "present"]
+    if not present:
+        return "empty"
+    children = {c["code"]: c["payload_hash"] for c in present}
+    recap = view["recap"]
+    if (
+        recap is not None
+        and not recap["stale"]
+        and not [code for code in children if code in recap["unnamed_children"]]
+    ):
+        return "current"
+    body: dict[str, Any] = {
+        "totals": add_totals(c["totals"] for c in present),
+        "children": children,
+    }
+    subject = recap_subject(ballot, view["code"])
+    revision, prev, reason = 0, None, None
+    if recap is not None:
+        changed = sorted(
+            set(recap["stale_children"])
+            | (set(children) & set(recap["unnamed_children"]))
+        )
+        revision, prev = recap["revision"] + 1, recap["payload_hash"]
+        reason = f"rebuilt: {len(changed)} children changed"
+        body["correction"] = {
+            "reason_code": "child_corrected",
+            "reference": ("children " + ", ".join(changed))[:500],
+        }
+    payload = record_payload(
+        schema="results.recap/v1",
+        subject=subject,
+        revision=revision,
+        prev=prev,
+        issued_at=issued_at,
+        body=body,
+        reason=reason,
+    )
+    return subject, payload
 
 
 def build_recaps(
@@ -66,74 +120,61 @@ def build_recaps(
 ) -> RecapReport:
     """Bring every recap under ``root`` ("" national) up to date, bottom-up.
 
+    Level by level from the villages up: every region's recap state and its
+    children's latest revisions are read a page of regions at a time; the
+    recaps that are missing or stale are signed and sent in batches, and a
+    level is complete (every recap logged or refused) before the next is read.
+    ``progress(level, done, total)`` is called as regions are read.
+
     Raises:
         Refused: the log cannot answer a read (e.g. an unknown region).
         TransportError, VerificationError: see ``SaksiClient``.
     """
     report = RecapReport()
-    villages = _villages(client, ballot, root)
-    levels = [("village", villages)]
-    for name, length in (("district", 6), ("regency", 4), ("province", 2)):
-        if len(root) <= length:
-            levels.append((name, _parents(levels[-1][1], length)))
-    if root == "":
-        levels.append(("national", [""]))
     issued_at = format_timestamp(now or dt.datetime.now(dt.UTC))
-    for name, regions in levels:
+    for name, length in LEVELS:
+        if length < len(root):
+            continue
         report.signed.setdefault(name, 0)
         report.current.setdefault(name, 0)
-        for done, region in enumerate(regions, start=1):
-            view = _get(client, ballot, region)
-            present = [c for c in view["children"] if c["status"] == "present"]
-            progress(name, done, len(regions))
-            if not present:
-                report.empty.append(region or "national")
-                continue
-            children = {c["code"]: c["payload_hash"] for c in present}
-            recap = view["recap"]
-            if (
-                recap is not None
-                and not recap["stale"]
-                and not [code for code in children if code in recap["unnamed_children"]]
-            ):
-                report.current[name] += 1
-                continue
-            signer = signer_for(region)
-            if signer is None:
-                report.no_key.append(region or "national")
-                continue
-            body: dict[str, Any] = {
-                "totals": add_totals(c["totals"] for c in present),
-                "children": children,
-            }
-            subject = recap_subject(ballot, region)
-            revision, prev, reason = 0, None, None
-            if recap is not None:
-                changed = sorted(
-                    set(recap["stale_children"])
-                    | (set(children) & set(recap["unnamed_children"]))
-                )
-                revision, prev = recap["revision"] + 1, recap["payload_hash"]
-                reason = f"rebuilt: {len(changed)} children changed"
-                body["correction"] = {
-                    "reason_code": "child_corrected",
-                    "reference": ("children " + ", ".join(changed))[:500],
-                }
-            payload = record_payload(
-                schema="results.recap/v1",
-                subject=subject,
-                revision=revision,
-                prev=prev,
-                issued_at=issued_at,
-                body=body,
-                reason=reason,
-            )
-            try:
-                client.submit(client.sign(payload, [signer]))
-            except Refused as e:
-                report.refused.append(
-                    (subject, f"{e.cause}: {e.problem.get('detail')}")
-                )
-                continue
-            report.signed[name] += 1
+        pending: list[tuple[str, dict[str, Any]]] = []
+        done = 0
+        for page, total in _pages(client, ballot, root, name):
+            for view in page:
+                region = view["code"]
+                outcome = _recap_of(view, ballot, issued_at)
+                signer = signer_for(region)
+                if outcome == "empty":
+                    report.empty.append(region or "national")
+                elif outcome == "current":
+                    report.current[name] += 1
+                elif signer is None:
+                    report.no_key.append(region or "national")
+                elif not isinstance(outcome, str):
+                    subject, payload = outcome
+                    pending.append((subject, client.sign(payload, [signer])))
+            done += len(page)
+            progress(name, done, total)
+            if len(pending) >= BATCH:
+                _send(client, pending, report, name)
+                pending = []
+        _send(client, pending, report, name)
     return report
+
+
+def _send(
+    client: SaksiClient,
+    pending: list[tuple[str, dict[str, Any]]],
+    report: RecapReport,
+    level: str,
+) -> None:
+    for start in range(0, len(pending), BATCH):
+        chunk = pending[start : start + BATCH]
+        outcomes = client.submit_many([envelope for _, envelope in chunk])
+        for (subject, _), outcome in zip(chunk, outcomes, strict=True):
+            if isinstance(outcome, Refused):
+                report.refused.append(
+                    (subject, f"{outcome.cause}: {outcome.problem.get('detail')}")
+                )
+            else:
+                report.signed[level] += 1

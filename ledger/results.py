@@ -16,7 +16,13 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 from ledger.storage.sql import RecordRow
-from verifier.election import RECAP, child_subject, level_of, recap_subject
+from verifier.election import (
+    LEVELS,
+    RECAP,
+    child_subject,
+    level_of,
+    recap_subject,
+)
 from verifier.rules import differences, recap_flags, tally_flags, totals_of
 
 if TYPE_CHECKING:
@@ -25,6 +31,7 @@ if TYPE_CHECKING:
 __all__ = ["ResultsIndex", "ResultsReader"]
 
 _PARENT_LENGTH = {13: 10, 10: 6, 6: 4, 4: 2, 2: 0}
+_LEVEL_LENGTH = {name: length for length, name in LEVELS.items()}
 _CHUNK = 4096  # changed records read and decided at once while catching up
 
 
@@ -178,49 +185,106 @@ class ResultsReader:
             item["correction"] = body["correction"]
         return item
 
-    def _heads(self, subjects: list[str]) -> dict[str, RecordRow]:
-        # The latest revision of each subject: exact lookups on the index.
-        return self.service.storage.chain_state((), subjects)[1] if subjects else {}
-
     def region(self, ballot: str, region: str) -> dict[str, Any]:
         """The results of ``region`` ("" national) on ``ballot``.
 
         Raises:
             KeyError: ``region`` is not a recap level (2, 4, 6, 10 digits or "").
         """
-        level = level_of(region)
+        level_of(region)
+        return self._views(ballot, [region], full=True)[0]
+
+    def below(
+        self, ballot: str, region: str, level: str, after: str = "", limit: int = 100
+    ) -> dict[str, Any]:
+        """What a recap builder needs of every region at ``level`` under ``region``.
+
+        One page of regions in code order (codes after ``after``, at most
+        ``limit``; ``total`` counts them all), each with its recap's state
+        (revision, payload hash, stale and unnamed children) and each child's
+        latest revision and totals: the compact form of ``region``, read for
+        many regions at once.
+
+        Raises:
+            KeyError: ``region`` or ``level`` is not a recap level, or ``level``
+                is above ``region``.
+        """
+        length = _LEVEL_LENGTH[level]
+        level_of(region)
+        if length < len(region):
+            raise KeyError(level)
         election = self.service.gate.election
-        listed = election.children_of(region)
-        subjects = [child_subject(ballot, region, code) for code in listed]
-        heads = self._heads([s for s in subjects if s is not None])
+        codes = [region]
+        while codes and len(codes[0]) < length:
+            codes = [c for code in codes for c in election.children_of(code)]
+        total = len(codes)
+        codes = [c for c in codes if c > after] if after else codes
+        page = codes[:limit]
+        return {
+            "ballot": ballot,
+            "region": region or "national",
+            "level": level,
+            "total": total,
+            "regions": self._views(ballot, page, full=False),
+            "next": page[-1] if len(codes) > len(page) else None,
+        }
+
+    def _views(
+        self, ballot: str, regions: list[str], *, full: bool
+    ) -> list[dict[str, Any]]:
+        # Every head the views need in one lookup, every entry in one read.
+        election = self.service.gate.election
+        listed: dict[str, list[tuple[str, str]]] = {}
+        for region in regions:
+            pairs = [
+                (c, child_subject(ballot, region, c))
+                for c in election.children_of(region)
+            ]
+            listed[region] = [(c, s) for c, s in pairs if s is not None]
+        own = {region: recap_subject(ballot, region) for region in regions}
+        wanted = [s for pairs in listed.values() for _, s in pairs] + list(own.values())
+        heads = self.service.storage.record_heads(sorted(set(wanted))) if wanted else {}
+        views = self.service.entries([row.index for row in heads.values()])
+        return [
+            self._view(ballot, region, listed[region], heads, views, own[region], full)
+            for region in regions
+        ]
+
+    def _view(
+        self,
+        ballot: str,
+        region: str,
+        listed: list[tuple[str, str]],
+        heads: dict[str, RecordRow],
+        views: dict[int, EntryView],
+        own_subject: str,
+        full: bool,
+    ) -> dict[str, Any]:
         children = []
         current: dict[str, RecordRow] = {}
-        for code in listed:
-            subject = child_subject(ballot, region, code)
-            if subject is None:  # the registry lists only direct children
-                continue
+        for code, subject in listed:
             row = heads.get(subject)
             if row is None:
                 children.append({"code": code, "subject": subject, "status": "missing"})
                 continue
             current[code] = row
-            view = self.service.entry(row.index)
-            children.append(
-                {"code": code, "status": "present", **self._summary(view, ballot)}
-            )
-        own_subject = recap_subject(ballot, region)
-        own = self.service.storage.subject_indices(own_subject)
+            view = views[row.index]
+            if full:
+                summary = self._summary(view, ballot)
+            else:
+                summary = {
+                    "subject": subject,
+                    "revision": row.revision,
+                    "payload_hash": row.payload_hash.hex(),
+                    "totals": totals_of(view.record.body),
+                }
+            children.append({"code": code, "status": "present", **summary})
         recap: dict[str, Any] | None = None
-        if own:
-            view = self.service.entry(own[-1])
+        own = heads.get(own_subject)
+        if own is not None:
+            view = views[own.index]
             body = view.record.body
             named = {code: bytes.fromhex(h) for code, h in body["children"].items()}
-            rows = self.service.storage.records_by_payload(list(named.values()))
-            summed = [
-                self.service.entry(rows[h].index).record.body
-                for h in named.values()
-                if h in rows
-            ]
             stale = sorted(
                 code
                 for code, digest in named.items()
@@ -230,18 +294,31 @@ class ResultsReader:
                     or self.index.stale(current[code].subject)
                 )
             )
-            recap = {
-                **self._summary(view, ballot),
-                "flags": [f.to_json() for f in recap_flags(body, summed)],
+            state = {
                 "stale_children": stale,
-                "unnamed_children": sorted(set(listed) - set(named)),
+                "unnamed_children": sorted({c for c, _ in listed} - set(named)),
                 "stale": bool(stale),
             }
-        present = sum(1 for c in children if c["status"] == "present")
-        return {
+            if full:
+                recap = {
+                    **self._summary(view, ballot),
+                    "flags": [
+                        f.to_json() for f in recap_flags(body, self._bodies(named))
+                    ],
+                    **state,
+                }
+            else:
+                recap = {
+                    "subject": own_subject,
+                    "revision": own.revision,
+                    "payload_hash": own.payload_hash.hex(),
+                    **state,
+                }
+        present = len(current)
+        view_of: dict[str, Any] = {
             "ballot": ballot,
             "region": region or "national",
-            "level": level,
+            "level": level_of(region),
             "recap": recap,
             "children": children,
             "completeness": {
@@ -251,6 +328,15 @@ class ResultsReader:
                 "flagged": sum(1 for c in children if c.get("flags")),
             },
         }
+        if not full:
+            view_of["code"] = region
+        return view_of
+
+    def _bodies(self, named: dict[str, bytes]) -> list[dict[str, Any]]:
+        """The bodies of the child revisions a recap names (those in the log)."""
+        rows = self.service.storage.records_by_payload(list(named.values()))
+        views = self.service.entries([row.index for row in rows.values()])
+        return [views[rows[h].index].record.body for h in named.values() if h in rows]
 
     def corrections(self, ballot: str, region: str) -> dict[str, Any]:
         """Every correction of a form or recap in ``region`` ("" national), in order.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Query
 from fastapi.responses import JSONResponse
 
 from api.deps import Service
@@ -59,3 +59,40 @@ async def region_corrections(
     return JSONResponse(
         ResultsReader(service).corrections(ballot, _listed(service, region))
     )
+
+
+LEVEL = Path(..., pattern="^(village|district|regency|province|national)$")
+
+
+@router.get(
+    "/{ballot}/{region}/below/{level}",
+    responses={
+        400: {"description": "problem+json"},
+        404: {"description": "problem+json"},
+    },
+    summary="Every region at one level under a region, compactly, one page at a time",
+)
+async def regions_below(
+    service: Service,
+    ballot: str = BALLOT,
+    region: str = REGION,
+    level: str = LEVEL,
+    after: str = Query("", pattern="^[0-9]{0,10}$"),
+    limit: int = Query(100, ge=1, le=500),
+) -> JSONResponse:
+    """What a recap builder reads, for many regions in one request.
+
+    For each region at ``level`` under ``region`` (codes after ``after``, at
+    most ``limit``): its recap's revision, payload hash and stale or unnamed
+    children, and each child's latest revision and totals. ``next`` is the
+    ``after`` of the next page (null on the last).
+    """
+    code = _listed(service, region)
+    try:
+        page = ResultsReader(service).below(ballot, code, level, after, limit)
+    except KeyError:
+        raise ProblemError(
+            "malformed-request",
+            f"level {level} is not below {region}: ask for a level at or under it",
+        ) from None
+    return JSONResponse(page)

@@ -704,6 +704,20 @@ class SqlStorage:
             )
             return [EntryRow(i, bytes(h), bytes(d), k) for i, h, d, k in result]
 
+    def read_entries_at(self, indices: Sequence[int]) -> list[EntryRow]:
+        """The stored entries at these indices (those that exist), in any order."""
+        if not indices:
+            return []
+        with self._connect() as conn:
+            rows = self._where_in(
+                conn,
+                "SELECT idx, leaf_hash, data, leaf_key FROM entries",
+                "idx",
+                "bigint",
+                sorted(set(indices)),
+            )
+        return [EntryRow(i, bytes(h), bytes(d), k) for i, h, d, k in rows]
+
     def read_leaf_hashes(self, start: int, end: int) -> list[bytes]:
         """Stored leaf hashes for ``start <= index < end``, in index order."""
         with self._connect() as conn:

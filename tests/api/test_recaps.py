@@ -140,5 +140,79 @@ def test_recaps_sum_their_children_and_a_correction_stales_exactly_its_ancestors
         assert again["revision"] == 1
         assert again["totals"]["votes"]["100025"] == national["votes"]["100025"] - 1
         assert again["correction"]["reason_code"] == "child_corrected"
+        _below_pages_agree_with_region_views(server.url, log, keys)
     finally:
         server.stop()
+
+
+def _below_pages_agree_with_region_views(url: str, log, keys) -> None:
+    """The builder's compact pages say what the full region views say."""
+    # One more correction, so that pages show a stale recap and its children.
+    subject = tally_subject("ppwp", STATIONS[3])
+    log.track_head(
+        subject,
+        0,
+        httpx.get(f"{url}/v1/subjects/{subject}").json()["revisions"][0]["record"][
+            "payload_hash"
+        ],
+    )
+    corrected = form({"100025": 1, "100026": 2, "100027": 3})
+    corrected["stage"] = "authority_correction"
+    corrected["correction"] = {"reason_code": "recount_order", "reference": "PPK 2"}
+    log.submit(
+        log.payload("results.tally/v1", subject, corrected, reason="recounted"),
+        [keys["national"]],
+    )
+    for level, codes in REGIONS.items():
+        for root in ("", "31"):
+            if level == "national" and root:
+                continue
+            seen, after, pages = [], "", 0
+            while True:
+                response = httpx.get(
+                    f"{url}/v1/results/ppwp/{root or 'national'}/below/{level}",
+                    params={"limit": 2, "after": after},
+                )
+                assert response.status_code == 200, response.text
+                page = response.json()
+                pages += 1
+                seen += page["regions"]
+                if page["next"] is None:
+                    break
+                after = page["next"]
+            expected = [c for c in codes if c.startswith(root)]
+            assert [v["code"] for v in seen] == expected
+            assert page["total"] == len(expected)
+            assert pages == max(1, -(-len(expected) // 2))
+            for compact in seen:
+                full = results(url, compact["code"])
+                for key in ("revision", "payload_hash", "stale", "stale_children"):
+                    assert compact["recap"][key] == full["recap"][key], compact["code"]
+                assert (
+                    compact["recap"]["unnamed_children"]
+                    == (full["recap"]["unnamed_children"])
+                )
+                assert [
+                    (c["code"], c["status"], c.get("payload_hash"), c.get("totals"))
+                    for c in compact["children"]
+                ] == [
+                    (c["code"], c["status"], c.get("payload_hash"), c.get("totals"))
+                    for c in full["children"]
+                ]
+    stale = {
+        v["code"]
+        for v in httpx.get(f"{url}/v1/results/ppwp/national/below/village").json()[
+            "regions"
+        ]
+        if v["recap"]["stale"]
+    }
+    assert stale == {STATIONS[3][:10]}
+    for path, status in (
+        ("/v1/results/ppwp/3171/below/province", 400),
+        ("/v1/results/ppwp/3999/below/village", 404),
+        ("/v1/results/ppwp/31/below/hamlet", 400),
+        ("/v1/results/ppwp/31/below/village?limit=0", 400),
+    ):
+        response = httpx.get(url + path)
+        assert response.status_code == status, (path, response.text)
+        assert response.headers["content-type"].startswith("application/problem+json")
