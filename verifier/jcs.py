@@ -111,9 +111,35 @@ def canonicalize(value: object) -> bytes:
             member name, a lone surrogate, nesting deeper than ``MAX_DEPTH``, or
             a value that is not JSON.
     """
+    fast = _canonicalize_ascii(value)
+    if fast is not None:
+        return fast
     out: list[str] = []
     _emit(value, out, 0)
     return "".join(out).encode("utf-8")
+
+
+def _canonicalize_ascii(value: object) -> bytes | None:
+    """The C encoder's bytes for ``value`` when they are provably canonical.
+
+    They are when they are ASCII and parse back (through the strict fast path:
+    integers in range, no floats, shallow enough) to a value equal to
+    ``value``. What the encoder writes differently from ``_emit`` never parses
+    back equal: a tuple (a list comes back), a member name that is not a string
+    (a string comes back), a float (refused). Otherwise None, and ``_emit``
+    decides.
+    """
+    try:
+        text = _ASCII_CANONICAL.encode(value)
+    except (TypeError, ValueError, RecursionError):
+        return None
+    if not text.isascii():
+        return None
+    data = text.encode("ascii")
+    parsed = _parse_canonical_ascii(data)
+    if parsed is None and value is not None:
+        return None
+    return data if parsed == value else None
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import enum
 import json
 
 import pytest
@@ -12,6 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from keys import Ed25519Signer
+from verifier import jcs
 from verifier.dsse import (
     envelope_to_json,
     parse_envelope,
@@ -48,6 +50,52 @@ def test_canonical_bytes_match_the_rfc8785_package(value):
 def test_parse_canonical_roundtrips(value):
     data = canonicalize(value)
     assert parse_canonical(data, 1 << 20) == value
+
+
+def _emitted(value: object) -> bytes:
+    # The pure-Python emitter alone, as canonicalize was before its fast path.
+    out: list[str] = []
+    jcs._emit(value, out, 0)
+    return "".join(out).encode("utf-8")
+
+
+class Small(enum.IntEnum):
+    ONE = 1
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"a": 1.0},
+        {"a": [1, 2.5]},
+        {1: 2},
+        {True: 1},
+        {None: 1},
+        {"a": (1, 2)},
+        {"a": True, "b": False, "c": None},
+        {"a": Small.ONE},
+        {"a": 2**53},
+        {"a": -(2**53) + 1},
+        {"a": "\ud800"},
+        {"a": "caf\u00e9", "\u00e9": 1},
+        {"a": '\x00\x1f\\"/'},
+        {"b": 1, "a": {"d": [], "c": {}}},
+        [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]],
+        [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]],
+        float("nan"),
+        b"bytes",
+        None,
+        "x",
+    ],
+)
+def test_canonicalize_fast_path_agrees_with_the_emitter(value):
+    try:
+        expected = _emitted(value)
+    except MalformedInput:
+        with pytest.raises(MalformedInput):
+            canonicalize(value)
+    else:
+        assert canonicalize(value) == expected
 
 
 @given(st.dictionaries(text, scalars, min_size=2, max_size=6))
