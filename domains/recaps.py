@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,16 +55,23 @@ BATCH = 500  # recaps signed and sent per batch request
 def _pages(
     client: SaksiClient, ballot: str, root: str, level: str
 ) -> Iterator[tuple[list[dict[str, Any]], int]]:
-    after = ""
-    while True:
-        page = client.get(
+    """(regions, total) page by page; the next page is read while this one is used."""
+
+    def fetch(after: str) -> dict[str, Any]:
+        return client.get(
             f"/v1/results/{ballot}/{root or 'national'}/below/{level}"
             f"?limit={PAGE}&after={after}"
         )
-        yield page["regions"], page["total"]
-        if page["next"] is None:
-            return
-        after = page["next"]
+
+    with ThreadPoolExecutor(1) as reader:
+        ahead = reader.submit(fetch, "")
+        while True:
+            page = ahead.result()
+            if page["next"] is not None:
+                ahead = reader.submit(fetch, page["next"])
+            yield page["regions"], page["total"]
+            if page["next"] is None:
+                return
 
 
 def _recap_of(
