@@ -23,7 +23,7 @@ from typing import Any
 from saksi_client import Refused, SaksiClient
 from verifier.election import recap_subject
 from verifier.record import format_timestamp, record_payload
-from verifier.rules import add_totals
+from verifier.rules import add_totals, fold_totals
 
 __all__ = ["RecapReport", "build_recaps"]
 
@@ -89,8 +89,9 @@ def _recap_of(
         and not [code for code in children if code in recap["unnamed_children"]]
     ):
         return "current"
+    totals = add_totals(c["totals"] for c in present)
     body: dict[str, Any] = {
-        "totals": add_totals(c["totals"] for c in present),
+        "totals": totals if view["counts_candidates"] else fold_totals(totals),
         "children": children,
     }
     subject = recap_subject(ballot, view["code"])

@@ -279,6 +279,7 @@ class ResultsReader:
                     "totals": totals_of(view.record.body),
                 }
             children.append({"code": code, "status": "present", **summary})
+        counts = self.service.gate.election.carries_candidates(ballot, region)
         recap: dict[str, Any] | None = None
         own = heads.get(own_subject)
         if own is not None:
@@ -303,7 +304,8 @@ class ResultsReader:
                 recap = {
                     **self._summary(view, ballot),
                     "flags": [
-                        f.to_json() for f in recap_flags(body, self._bodies(named))
+                        f.to_json()
+                        for f in recap_flags(body, self._bodies(named), counts)
                     ],
                     **state,
                 }
@@ -319,6 +321,9 @@ class ResultsReader:
             "ballot": ballot,
             "region": region or "national",
             "level": level_of(region),
+            # False above the candidate lists: the recap folds candidates into
+            # their parties (see verifier.rules.fold_totals).
+            "counts_candidates": counts,
             "recap": recap,
             "children": children,
             "completeness": {

@@ -315,7 +315,10 @@ class Auditor:
                 )
                 return
             bodies.append(known[1])
-        for flag in recap_flags(record.body, bodies):
+        _, ballot, code = record.subject.split("/")
+        region = "" if code == "national" else code
+        counts = self.election.carries_candidates(ballot, region)
+        for flag in recap_flags(record.body, bodies, counts):
             self._find(
                 "recap-sum", index, record.subject, f"{flag.where}: {flag.detail}"
             )

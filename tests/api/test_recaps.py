@@ -7,12 +7,14 @@ import hashlib
 import httpx
 
 from domains.recaps import build_recaps
+from domains.synthetic import ElectionSpec, candidate_lists, parties, tally
 from keys import Ed25519Signer
 from saksi_client import SaksiClient
 from tests.api.conftest import LiveServer
 from tests.recordlog import form, setup_election
+from verifier.audit import Auditor
 from verifier.election import tally_subject
-from verifier.rules import add_totals
+from verifier.rules import add_totals, fold_totals, recap_flags, totals_of
 
 STATIONS = [
     "3171011001001",
@@ -216,3 +218,102 @@ def _below_pages_agree_with_region_views(url: str, log, keys) -> None:
         response = httpx.get(url + path)
         assert response.status_code == status, (path, response.text)
         assert response.headers["content-type"].startswith("application/problem+json")
+
+
+def test_recaps_above_the_candidate_lists_fold_candidates_into_parties(
+    make_api, signer
+):
+    """DPD lists are per province, DPR lists here too: the national recaps of
+    both count no candidate (a party keeps its whole vote), the provinces'
+    recaps count every candidate, nothing is flagged, and the audit agrees."""
+    api = make_api(key_burst=10_000)
+    log = api.log
+    keys = setup_election(log, STATIONS)
+    spec = ElectionSpec(error_share=0.0)
+    party_key = Ed25519Signer("parties", hashlib.sha256(b"party registrar").digest())
+    log.grant(party_key, "parties", "")
+    log.submit(
+        log.payload("parties.change/v1", "parties/national", parties()), [party_key]
+    )
+    ballots = ("pdpd", "pdpr")
+    for subject, body in candidate_lists(spec, STATIONS):
+        if subject.split("/")[1] in ballots:
+            log.submit(
+                log.payload("candidates.change/v1", subject, body), [keys["lists"]]
+            )
+    reader = Ed25519Signer("sirekap", hashlib.sha256(b"national reader").digest())
+    log.grant(reader, "tps", "")
+    recap_keys = {}
+    for level, codes in REGIONS.items():
+        for code in codes:
+            key = Ed25519Signer("recap", hashlib.sha256(code.encode() + b"r").digest())
+            log.grant(key, ROLE[level], code)
+            recap_keys[code] = key
+    forms = {}
+    for ballot in ballots:
+        for station in STATIONS:
+            forms[ballot, station] = tally(spec, ballot, station)
+            log.submit(
+                log.payload(
+                    "results.tally/v1",
+                    tally_subject(ballot, station),
+                    forms[ballot, station],
+                ),
+                [reader],
+            )
+    server = LiveServer(api.client.app)
+    try:
+        client = SaksiClient(server.url, signer.verifier_key)
+        for ballot in ballots:
+            report = build_recaps(client, ballot, "", recap_keys.get, now=log.now())
+            assert not report.refused, report.refused
+            assert report.signed["national"] == 1
+        for ballot in ballots:
+            for codes in REGIONS.values():
+                for code in codes:
+                    view = httpx.get(
+                        f"{server.url}/v1/results/{ballot}/{code or 'national'}"
+                    ).json()
+                    assert view["recap"]["flags"] == [], (ballot, code)
+                    assert view["counts_candidates"] == (code != ""), (ballot, code)
+        national = httpx.get(f"{server.url}/v1/results/pdpr/national").json()
+        whole: dict[str, int] = {}
+        for (ballot, _), body in forms.items():
+            if ballot == "pdpr":
+                for pid, p in body["parties"].items():
+                    whole[pid] = (
+                        whole.get(pid, 0) + p["party"] + sum(p["candidates"].values())
+                    )
+        assert {
+            pid: p["party"] for pid, p in national["recap"]["totals"]["parties"].items()
+        } == whole
+        assert all(
+            p["candidates"] == {}
+            for p in national["recap"]["totals"]["parties"].values()
+        )
+        province = httpx.get(f"{server.url}/v1/results/pdpr/31").json()["recap"]
+        assert any(p["candidates"] for p in province["totals"]["parties"].values())
+        dpd = httpx.get(f"{server.url}/v1/results/pdpd/national").json()["recap"]
+        assert "votes" not in dpd["totals"]
+        assert dpd["totals"]["valid"] == sum(
+            body["valid"] for (b, _), body in forms.items() if b == "pdpd"
+        )
+    finally:
+        server.stop()
+    auditor = Auditor()
+    for index in range(log.service.size):
+        auditor.add(index, log.service.entry_bytes(index))
+    report = auditor.report(True)
+    assert [f for f in report["findings"] if f["check"] == "recap-sum"] == []
+    # A national recap that kept its candidates is flagged; its fold is not.
+    provinces = [_logged_recap(log, "pdpr", code) for code in REGIONS["province"]]
+    unfolded = add_totals(totals_of(b) for b in provinces)
+    assert recap_flags({"totals": unfolded}, provinces, candidates=False)
+    assert recap_flags({"totals": fold_totals(unfolded)}, provinces, False) == []
+
+
+def _logged_recap(log, ballot: str, region: str) -> dict:
+    """The body of the latest recap of ``region``, read from the log itself."""
+    subject = f"recaps/{ballot}/{region}"
+    index = log.service.storage.subject_indices(subject)[-1]
+    return log.service.entry(index).record.body

@@ -17,6 +17,7 @@ from verifier.record import Record
 from verifier.rules import (
     ElectionState,
     add_totals,
+    fold_totals,
     recap_flags,
     tally_flags,
     totals_of,
@@ -185,3 +186,66 @@ def test_undo_restores_the_state_exactly(updates):
     for changes in reversed(undo):
         state.undo(changes)
     assert state == before
+
+
+counts = st.integers(0, 500)
+party_totals = st.fixed_dictionaries(
+    {
+        "valid": counts,
+        "invalid": counts,
+        "total": counts,
+        "parties": st.dictionaries(
+            st.sampled_from(["1", "2", "3"]),
+            st.fixed_dictionaries(
+                {
+                    "party": counts,
+                    "candidates": st.dictionaries(
+                        st.sampled_from(["11", "12", "21", "31"]), counts, max_size=3
+                    ),
+                }
+            ),
+            max_size=3,
+        ),
+    }
+)
+
+
+@given(st.lists(party_totals, min_size=1, max_size=6))
+def test_folding_is_linear_and_keeps_every_vote(parts):
+    # The fold of the sum is the sum of the folds, a fold folds to itself, and
+    # a party's folded vote is its own votes plus all its candidates'.
+    summed = add_totals(parts)
+    folded = fold_totals(summed)
+    assert folded == fold_totals(add_totals(fold_totals(p) for p in parts))
+    assert fold_totals(folded) == folded
+    for pid, p in folded["parties"].items():
+        assert p["candidates"] == {}
+        assert p["party"] == sum(
+            q["parties"][pid]["party"] + sum(q["parties"][pid]["candidates"].values())
+            for q in parts
+            if pid in q["parties"]
+        )
+    assert recap_flags({"totals": folded}, parts, candidates=False) == []
+    if any(p["candidates"] for p in summed["parties"].values()):
+        # Candidates carried above the lists do not pass as the folded sum.
+        assert recap_flags({"totals": summed}, parts, candidates=False)
+
+
+def _lists(state: ElectionState, ballot: str, region: str) -> list:
+    body = {"candidates": {"1": {"number": 1, "name": "c"}}}
+    subject = f"candidates/{ballot}/{region or 'national'}"
+    record = Record("candidates.change/v1", subject, 0, None, "", body, None, (), b"")
+    return state.apply(record)
+
+
+@given(st.lists(st.sampled_from(["", "31", "32", "3171", "317101"]), max_size=4))
+def test_a_recap_counts_candidates_only_within_one_list(regions):
+    state = ElectionState()
+    undo = [_lists(state, "pdpd", region) for region in regions]
+    for code in ["", "31", "32", "3171", "317101", "3171011001"]:
+        inside = [r for r in regions if len(r) > len(code) and r.startswith(code)]
+        assert state.carries_candidates("pdpd", code) == (not inside), code
+        assert state.carries_candidates("ppwp", code)
+    for changes in reversed(undo):
+        state.undo(changes)
+    assert state.carries_candidates("pdpd", "")

@@ -37,6 +37,7 @@ __all__ = [
     "TallyRules",
     "add_totals",
     "differences",
+    "fold_totals",
     "recap_flags",
     "tally_flags",
     "totals_of",
@@ -212,6 +213,29 @@ def add_totals(parts: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def fold_totals(totals: Mapping[str, Any]) -> dict[str, Any]:
+    """Totals as a recap above the candidate lists counts them.
+
+    Above the level where one candidate list applies, candidates of different
+    lists cannot be added up meaningfully (and would not fit one entry): such a
+    recap counts no candidate. A party ballot keeps each party, with ``party``
+    the party's whole vote (its own votes plus its candidates') and no
+    candidates; a candidate ballot (DPD) keeps valid, invalid and total only.
+    Folding is linear and folded totals fold to themselves, so the fold of a
+    sum is the sum of the folds.
+    """
+    out: dict[str, Any] = {k: totals[k] for k in ("valid", "invalid", "total")}
+    if "parties" in totals:
+        out["parties"] = {
+            pid: {
+                "party": p["party"] + sum(p["candidates"].values()),
+                "candidates": {},
+            }
+            for pid, p in totals["parties"].items()
+        }
+    return out
+
+
 def differences(
     recorded: object, summed: object, where: str
 ) -> Iterable[tuple[str, object, object]]:
@@ -228,13 +252,19 @@ def differences(
 
 
 def recap_flags(
-    body: Mapping[str, Any], children: Iterable[Mapping[str, Any]]
+    body: Mapping[str, Any],
+    children: Iterable[Mapping[str, Any]],
+    candidates: bool = True,
 ) -> list[Flag]:
     """``recap-sum`` for every total of ``body`` that is not its children's sum.
 
-    ``children`` are the bodies of exactly the child revisions the recap names.
+    ``children`` are the bodies of exactly the child revisions the recap names;
+    ``candidates`` says whether the recap counts candidates (False above the
+    candidate lists: then the sum is folded, see ``fold_totals``).
     """
     summed = add_totals(totals_of(child) for child in children)
+    if not candidates:
+        summed = fold_totals(summed)
     return [
         Flag("recap-sum", where, f"recorded {recorded}, children sum to {total}")
         for where, recorded, total in differences(totals_of(body), summed, "totals")

@@ -153,6 +153,12 @@ class ElectionState:
     prefixes: dict[str, int] = field(default_factory=dict)
     candidates: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
     parties: frozenset[str] = frozenset()
+    # The (ballot, region) pairs with a list registered strictly inside them,
+    # and how many list registrations (and undos) they were computed after.
+    _lists_changed: int = field(default=0, repr=False, compare=False)
+    _inside: tuple[int, frozenset[tuple[str, str]]] | None = field(
+        default=None, repr=False, compare=False
+    )
 
     # -- questions ---------------------------------------------------------------
 
@@ -181,6 +187,24 @@ class ElectionState:
         if width is None:
             return []
         return sorted({d[:width] for d in list(self.districts) if d.startswith(region)})
+
+    def carries_candidates(self, ballot: str, region: str) -> bool:
+        """Does the recap of ``region`` ("" national) on ``ballot`` count candidates?
+
+        Only where one candidate list applies to every station under it, that
+        is where no list is registered for a region strictly inside it. Above
+        that (a DPD recap of the nation, a council recap above its lists) a
+        recap counts no candidates: see ``verifier.rules.fold_totals``.
+        """
+        if self._inside is None or self._inside[0] != self._lists_changed:
+            inside = {
+                (b, r[:n])
+                for b, r in self.candidates
+                for n in (0, 2, 4, 6, 10)
+                if n < len(r)
+            }
+            self._inside = (self._lists_changed, frozenset(inside))
+        return (ballot, region) not in self._inside[1]
 
     def candidate_list(self, ballot: str, station: str) -> dict[str, str] | None:
         """The candidates of the longest registered prefix of ``station``."""
@@ -333,6 +357,7 @@ class ElectionState:
         if record.schema == CANDIDATES.name:
             key = (ballot_of(record.subject), _region(record))
             previous = self.candidates.get(key)
+            self._lists_changed += 1
             self.candidates[key] = {
                 cid: spec.get("party", "")
                 for cid, spec in record.body["candidates"].items()
@@ -365,6 +390,7 @@ class ElectionState:
                 self._count(new, covers if new else set(), -1)
                 self._count(old, covers if old else set(), +1)
             elif kind == "candidates":
+                self._lists_changed += 1
                 if previous is None:
                     self.candidates.pop(key, None)
                 else:
