@@ -27,6 +27,7 @@ from verifier.rules import differences, recap_flags, tally_flags, totals_of
 
 if TYPE_CHECKING:
     from ledger.service import EntryView, RecordService
+    from verifier.record import Record
 
 __all__ = ["ResultsIndex", "ResultsReader"]
 
@@ -42,6 +43,17 @@ def _split(subject: str) -> tuple[str, str, str] | None:
         return None
     code = "" if parts[2] == "national" else parts[2]
     return parts[0], parts[1], code
+
+
+def _named(record: Record) -> list[tuple[str, bytes]]:
+    """(subject, payload hash) of each child a logged recap names."""
+    _, ballot, region = _split(record.subject)  # type: ignore[misc]
+    out = []
+    for code, digest in record.body["children"].items():
+        subject = child_subject(ballot, region, code)
+        if subject is not None:
+            out.append((subject, bytes.fromhex(digest)))
+    return out
 
 
 class ResultsIndex:
@@ -89,9 +101,10 @@ class ResultsIndex:
     def _take(self, rows: list[RecordRow]) -> None:
         for start in range(0, len(rows), _CHUNK):
             chunk = [r for r in rows[start : start + _CHUNK] if _split(r.subject)]
-            named = {
-                r.index: self._named(r.index) for r in chunk if r.schema == RECAP.name
-            }
+            recaps = self._service.entries(
+                [r.index for r in chunk if r.schema == RECAP.name]
+            )
+            named = {index: _named(view.record) for index, view in recaps.items()}
             wanted = {subject for children in named.values() for subject, _ in children}
             heads = self._service.storage.record_heads(sorted(wanted))
             for row in chunk:
@@ -101,16 +114,6 @@ class ResultsIndex:
                 if row.revision > 0:
                     self._superseded(ballot, code)
                     self._file(row, ballot, code)
-
-    def _named(self, index: int) -> list[tuple[str, bytes]]:
-        record = self._service.entry(index).record
-        _, ballot, region = _split(record.subject)  # type: ignore[misc]
-        out = []
-        for code, digest in record.body["children"].items():
-            subject = child_subject(ballot, region, code)
-            if subject is not None:
-                out.append((subject, bytes.fromhex(digest)))
-        return out
 
     def _recap(
         self,
