@@ -141,6 +141,18 @@ class RecordLog:
         return self.submit(payload, signers or ADMINS[:1])
 
 
+# Six polling stations in five villages, four districts, three regencies and two
+# provinces: every recap level has more than one region and more than one child.
+SIX_STATIONS = [
+    "3171011001001",
+    "3171011001002",
+    "3171011002001",
+    "3171021001001",
+    "3173011001001",
+    "3273011001001",
+]
+
+
 def district_body(stations: list[str]) -> dict:
     """A regions.registry/v1 body listing ``stations`` (all in one district)."""
     code = stations[0][:6]

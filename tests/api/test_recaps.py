@@ -11,19 +11,12 @@ from domains.synthetic import ElectionSpec, candidate_lists, parties, tally
 from keys import Ed25519Signer
 from saksi_client import SaksiClient
 from tests.api.conftest import LiveServer
-from tests.recordlog import form, setup_election
+from tests.recordlog import SIX_STATIONS, form, setup_election
 from verifier.audit import Auditor
 from verifier.election import tally_subject
 from verifier.rules import add_totals, fold_totals, recap_flags, totals_of
 
-STATIONS = [
-    "3171011001001",
-    "3171011001002",
-    "3171011002001",
-    "3171021001001",
-    "3173011001001",
-    "3273011001001",
-]
+STATIONS = SIX_STATIONS
 # Every region above the stations, by level.
 REGIONS = {
     "village": ["3171011001", "3171011002", "3171021001", "3173011001", "3273011001"],
@@ -41,6 +34,19 @@ ROLE = {
 }
 
 
+def _reader_and_committees(log) -> tuple[Ed25519Signer, dict[str, Ed25519Signer]]:
+    """A national reading system's key, and a recap key for every region."""
+    reader = Ed25519Signer("sirekap", hashlib.sha256(b"national reader").digest())
+    log.grant(reader, "tps", "")
+    recap_keys = {}
+    for level, codes in REGIONS.items():
+        for code in codes:
+            key = Ed25519Signer("recap", hashlib.sha256(code.encode() + b"r").digest())
+            log.grant(key, ROLE[level], code)
+            recap_keys[code] = key
+    return reader, recap_keys
+
+
 def results(url: str, region: str) -> dict:
     response = httpx.get(f"{url}/v1/results/ppwp/{region or 'national'}", timeout=30)
     assert response.status_code == 200, response.text
@@ -53,14 +59,7 @@ def test_recaps_sum_their_children_and_a_correction_stales_exactly_its_ancestors
     api = make_api(key_burst=10_000)
     log = api.log
     keys = setup_election(log, STATIONS)
-    reader = Ed25519Signer("sirekap", hashlib.sha256(b"national reader").digest())
-    log.grant(reader, "tps", "")
-    recap_keys = {}
-    for level, codes in REGIONS.items():
-        for code in codes:
-            key = Ed25519Signer("recap", hashlib.sha256(code.encode() + b"r").digest())
-            log.grant(key, ROLE[level], code)
-            recap_keys[code] = key
+    reader, recap_keys = _reader_and_committees(log)
     for n, station in enumerate(STATIONS):
         body = form({"100025": 10 + n, "100026": 20 - n, "100027": n}, invalid=n % 3)
         log.submit(
@@ -241,14 +240,7 @@ def test_recaps_above_the_candidate_lists_fold_candidates_into_parties(
             log.submit(
                 log.payload("candidates.change/v1", subject, body), [keys["lists"]]
             )
-    reader = Ed25519Signer("sirekap", hashlib.sha256(b"national reader").digest())
-    log.grant(reader, "tps", "")
-    recap_keys = {}
-    for level, codes in REGIONS.items():
-        for code in codes:
-            key = Ed25519Signer("recap", hashlib.sha256(code.encode() + b"r").digest())
-            log.grant(key, ROLE[level], code)
-            recap_keys[code] = key
+    reader, recap_keys = _reader_and_committees(log)
     forms = {}
     for ballot in ballots:
         for station in STATIONS:

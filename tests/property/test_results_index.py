@@ -23,18 +23,11 @@ from hypothesis import strategies as st
 from keys import Ed25519Signer
 from ledger.results import ResultsIndex, ResultsReader
 from tests.conftest import ORIGIN, TEST_SEED
-from tests.recordlog import RecordLog, form, setup_election
+from tests.recordlog import SIX_STATIONS, RecordLog, form, setup_election
 from verifier.election import child_subject, recap_subject, tally_subject
 from verifier.rules import add_totals, totals_of
 
-STATIONS = [
-    "3171011001001",
-    "3171011001002",
-    "3171011002001",
-    "3171021001001",
-    "3173011001001",
-    "3273011001001",
-]
+STATIONS = SIX_STATIONS
 REGIONS = sorted(
     {s[:n] for s in STATIONS for n in (10, 6, 4, 2)} | {""}, key=lambda r: -len(r)
 )
