@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import gc
 import logging
 import signal
 from pathlib import Path
@@ -50,6 +51,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         )
         # Where 'saksi keys grant --db' finds the writer while it runs.
         served.write_text(f"http://{shown}:{port}\n", encoding="utf-8")
+        # What start-up loaded (the key and region registries, the candidate
+        # lists) lives as long as the process: keep it out of every later full
+        # collection's scan.
+        gc.freeze()
         # uvicorn shuts down on SIGTERM, then raises the signal again with the
         # handler it found: make that one unwind, so the finally below runs.
         previous = signal.signal(signal.SIGTERM, _stop)

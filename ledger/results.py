@@ -308,7 +308,17 @@ class ResultsReader:
                     **self._summary(view, ballot),
                     "flags": [
                         f.to_json()
-                        for f in recap_flags(body, self._bodies(named), counts)
+                        for f in recap_flags(
+                            body,
+                            self._bodies(
+                                named,
+                                {
+                                    row.payload_hash: views[row.index]
+                                    for row in current.values()
+                                },
+                            ),
+                            counts,
+                        )
                     ],
                     **state,
                 }
@@ -340,11 +350,19 @@ class ResultsReader:
             view_of["code"] = region
         return view_of
 
-    def _bodies(self, named: dict[str, bytes]) -> list[dict[str, Any]]:
-        """The bodies of the child revisions a recap names (those in the log)."""
-        rows = self.service.storage.records_by_payload(list(named.values()))
+    def _bodies(
+        self, named: dict[str, bytes], current: dict[bytes, EntryView]
+    ) -> list[dict[str, Any]]:
+        """The bodies of the child revisions a recap names (those in the log).
+
+        ``current`` holds the children already read for the view (by payload
+        hash): a recap that is not stale names only those.
+        """
+        other = [h for h in named.values() if h not in current]
+        rows = self.service.storage.records_by_payload(other) if other else {}
         views = self.service.entries([row.index for row in rows.values()])
-        return [views[rows[h].index].record.body for h in named.values() if h in rows]
+        found = {**current, **{h: views[row.index] for h, row in rows.items()}}
+        return [found[h].record.body for h in named.values() if h in found]
 
     def corrections(self, ballot: str, region: str) -> dict[str, Any]:
         """Every correction of a form or recap in ``region`` ("" national), in order.

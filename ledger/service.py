@@ -38,7 +38,11 @@ from verifier.record import LogEntry, Record, parse_log_entry, parse_record
 from verifier.registry import KeyRegistry
 from verifier.tiles import format_entry_bundle
 
-ENTRY_CACHE = 20_000  # decoded entries kept for reads (results, provenance)
+# Decoded entries kept for reads (results, provenance). Small on purpose: each
+# decoded form is dozens of objects the garbage collector scans on every full
+# collection (20,000 of them made 300-400 ms pauses), and decoding one again
+# costs 40-150 us.
+ENTRY_CACHE = 1_024
 
 __all__ = ["EntryView", "RecordService"]
 
