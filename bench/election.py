@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import hashlib
+import json
 import os
 import platform
 import random
@@ -27,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -108,8 +110,15 @@ def _make_form(
 
 
 def run_backend(
-    db_url: str | None, prefix: str, spec: ElectionSpec, tmp: Path
+    db_url: str | None,
+    prefix: str,
+    spec: ElectionSpec,
+    tmp: Path,
+    save: Callable[[dict[str, Any]], None],
 ) -> dict[str, Any]:
+    """Write the election to a fresh log on one backend; ``save`` is called with
+    the figures after every phase (a whole-country run takes hours: what was
+    measured survives a run that is stopped)."""
     env = {
         **os.environ,
         "SAKSI_KEY_PASSPHRASE": PASS,
@@ -223,6 +232,7 @@ def run_backend(
         maker.shutdown()
         figures["forms"] = count
         figures["forms_seconds"] = forms_seconds
+        save(figures)
 
         progress(f"  {len(corrections):,} corrections")
         envelopes = []
@@ -243,6 +253,7 @@ def run_backend(
         t = time.perf_counter()
         figures["corrections"] = _send(client, envelopes)
         figures["corrections_seconds"] = time.perf_counter() - t
+        save(figures)
 
         progress("  recaps, village to national, every ballot")
         t = time.perf_counter()
@@ -254,6 +265,7 @@ def run_backend(
             recaps += sum(report.signed.values())
         figures["recaps"] = recaps
         figures["recap_seconds"] = time.perf_counter() - t
+        save(figures)
 
         progress("  results and provenance queries")
         rng = random.Random(1)
@@ -289,6 +301,8 @@ def run_backend(
             k: (pct(v, 0.5), pct(v, 0.99)) for k, v in latencies.items()
         }
         figures["size"] = httpx.get(url + "/healthz").json()["tree_size"]
+        figures["complete"] = True
+        save(figures)
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=60)
@@ -359,82 +373,133 @@ def inprocess_ceiling(spec: ElectionSpec, tmp: Path) -> float:
         service.close()
 
 
+FIGURES = ROOT / "bench" / "figures"
+
+
+def _section(prefix: str) -> str:
+    return f"election-{prefix or 'country'}"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--prefix", default="31", help="region prefix ('' = all)")
     parser.add_argument("--backends", default="sqlite,postgres")
     parser.add_argument("--out", type=Path, default=Path("BENCHMARKS.md"))
+    parser.add_argument(
+        "--figures",
+        type=Path,
+        default=FIGURES,
+        help="where each backend's figures are kept between runs",
+    )
     args = parser.parse_args(argv)
     spec = ElectionSpec()
     tmp = Path(tempfile.mkdtemp(prefix="saksi-election-"))
+    store = args.figures / f"{_section(args.prefix)}.json"
+    kept: dict[str, dict[str, Any]] = (
+        json.loads(store.read_text(encoding="utf-8")) if store.exists() else {}
+    )
     progress("in-process ceiling (SQLite, 20,000 forms)")
     ceiling = inprocess_ceiling(spec, tmp)
-    results: dict[str, dict[str, Any]] = {}
     for backend in args.backends.split(","):
         progress(f"{backend}: prefix {args.prefix or '(all)'}")
         work = tmp / backend
         work.mkdir()
+        run = {
+            "command": f"python -m bench.election --prefix {args.prefix or chr(39) * 2}"
+            f" --backends {backend}",
+            "measured": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+            "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python "
+            f"{platform.python_version()}",
+            "ceiling": ceiling,
+        }
+
+        def save(
+            figures: dict[str, Any], backend: str = backend, run: dict[str, Any] = run
+        ) -> None:
+            kept[backend] = {**run, **figures}
+            args.figures.mkdir(parents=True, exist_ok=True)
+            temp = store.with_suffix(".tmp")
+            temp.write_text(json.dumps(kept, indent=1) + "\n", encoding="utf-8")
+            temp.replace(store)
+            write_report(args.out, args.prefix, kept)
+
         if backend == "sqlite":
-            results[backend] = run_backend(None, args.prefix, spec, work)
+            run_backend(None, args.prefix, spec, work, save)
         else:
             sys.path.insert(0, str(ROOT))
             from tests.pg import PgCluster, find_pg_bin
 
-            cluster = PgCluster(find_pg_bin())
+            bindir = find_pg_bin()
+            if bindir is None:
+                raise SystemExit(
+                    "PostgreSQL's initdb was not found: install postgresql"
+                )
+            cluster = PgCluster(bindir)
             cluster.start()
             try:
-                results[backend] = run_backend(
-                    cluster.new_database(), args.prefix, spec, work
-                )
+                run_backend(cluster.new_database(), args.prefix, spec, work, save)
             finally:
                 cluster.stop()
-    write_report(args, ceiling, results)
     return 0
 
 
-def write_report(
-    args: argparse.Namespace, ceiling: float, results: dict[str, Any]
-) -> None:
+def write_report(out: Path, prefix: str, kept: dict[str, dict[str, Any]]) -> None:
+    """The section of ``prefix``, one row per backend from its latest run."""
     full_forms = 820_161 * 5
+    where = f"prefix {prefix}" if prefix else "the whole country"
     lines = [
-        "## The election: a synthetic election on real region codes, through HTTP",
+        f"## The election ({where}): a synthetic election on real region codes, "
+        "through HTTP",
         "",
-        f"Command: `python -m bench.election --prefix {args.prefix or chr(39) * 2} "
-        f"--backends {args.backends}` (writes this section).",
+        "Written by `python -m bench.election --prefix "
+        f"{prefix or chr(39) * 2} --backends B`; one row per backend, each from its "
+        "own run, beside the in-process ceiling (checks and appends of the same "
+        "forms, no HTTP, SQLite) measured at the start of that run. Server and "
+        "client share the cores; every form is a signed `results.tally/v1` (made "
+        f"and signed before the clock starts) sent in batches of {BATCH}, "
+        f"{SENDERS} in flight, and its receipt verified by the client.",
         "",
-        f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python "
-        f"{platform.python_version()}; measured "
-        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}. Server and client "
-        "share the cores; every form is a signed `results.tally/v1` (made and signed "
-        "before the clock starts) sent in batches "
-        f"of {BATCH} and its receipt verified by the client.",
-        "",
-        f"* ceiling measured in this run: {ceiling:,.0f} forms/s checked and appended "
-        "in process (no HTTP, SQLite)",
-        "",
-        "| backend | stations | forms | forms/s | vs ceiling | corrections | recaps "
-        "| recap time | log size | whole country at this rate |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| backend | measured | stations | forms | forms/s | vs ceiling "
+        "| corrections | recaps | recap time | log size | "
+        + ("written in |" if not prefix else "whole country at this rate |"),
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for backend, f in results.items():
+    for backend, f in kept.items():
         rate = f["forms"] / f["forms_seconds"]
+        fixes = "not reached"
+        if "corrections" in f:
+            per_second = f["corrections"] / f["corrections_seconds"]
+            fixes = f"{f['corrections']:,} ({per_second:,.0f}/s)"
+        recaps = (
+            (f"{f['recaps']:,}", f"{f['recap_seconds']:,.1f} s")
+            if "recaps" in f
+            else ("not reached", "")
+        )
+        spent = f["forms_seconds"] + f.get("corrections_seconds", 0.0)
+        spent += f.get("recap_seconds", 0.0)
+        last = (
+            f"{spent / 60:,.0f} min (forms, corrections, recaps)"
+            if not prefix
+            else f"{full_forms / rate / 60:,.0f} min for {full_forms:,} forms"
+        )
         lines.append(
-            f"| {backend} | {f['stations']:,} | {f['forms']:,} | {rate:,.0f} "
-            f"| {rate / ceiling:.2f} | {f['corrections']:,} "
-            f"({f['corrections'] / f['corrections_seconds']:,.0f}/s) "
-            f"| {f['recaps']:,} | {f['recap_seconds']:,.1f} s | {f['size']:,} "
-            f"| {full_forms / rate / 60:,.0f} min for {full_forms:,} forms |"
+            f"| {backend} | {f['measured']} | {f['stations']:,} | {f['forms']:,} "
+            f"| {rate:,.0f} | {rate / f['ceiling']:.2f} ({f['ceiling']:,.0f}/s) "
+            f"| {fixes} | {recaps[0]} | {recaps[1]} | {f.get('size', 0):,} | {last} |"
         )
     lines += ["", "Query latency (p50 / p99), one client:", ""]
-    for backend, f in results.items():
-        lines.append(
-            f"* {backend}: "
-            + "; ".join(
-                f"{k} {p50 * 1000:.0f} / {p99 * 1000:.0f} ms"
-                for k, (p50, p99) in f["latency"].items()
+    for backend, f in kept.items():
+        if "latency" in f:
+            lines.append(
+                f"* {backend}: "
+                + "; ".join(
+                    f"{k} {p50 * 1000:.0f} / {p99 * 1000:.0f} ms"
+                    for k, (p50, p99) in f["latency"].items()
+                )
             )
-        )
-    write_section(args.out, "election", "\n".join(lines))
+    machines = sorted({f"{f['machine']}" for f in kept.values()})
+    lines += ["", "Machine: " + "; ".join(machines) + "."]
+    write_section(out, _section(prefix), "\n".join(lines))
 
 
 if __name__ == "__main__":
