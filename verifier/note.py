@@ -1,15 +1,21 @@
-"""C2SP signed-note: parse, format, sign and verify notes; note verifier keys.
+r"""C2SP signed-note: parse, format, sign and verify notes; note verifier keys.
 
 A note is UTF-8 text ending in a newline, a blank line, then one or more signature
 lines ``— <name> <base64(key ID || signature)>``. Ed25519 keys (type 0x01) sign the
 text including its final newline; key ID = SHA-256(name || 0x0A || type || key)[:4].
 Verifier keys are written ``<name>+<hex key ID>+<base64(type || key)>``.
 
+Key types verified here: 0x01 Ed25519; 0x04 Ed25519 cosignature/v1 (C2SP
+tlog-cosignature: the signature is a big-endian u64 timestamp then an Ed25519
+signature over ``cosignature/v1\ntime <t>\n`` and the text); 0x02 ECDSA P-256
+(the key a DER SubjectPublicKeyInfo, key ID = SHA-256(SPKI)[:4], the signature
+ASN.1 DER over the text), which some public logs use for checkpoints.
+
 Spec: c2sp.org/signed-note (and golang.org/x/mod/sumdb/note, whose limits we keep:
 at most 100 signature lines, no ASCII control characters but newline). Parsing is
 strict: canonical base64, exact line structure, bounded size. Signature lines from
 keys the caller did not name are ignored; a named key whose signature fails rejects
-the whole note. Cosignature (type 0x04) verification lives with the witness code.
+the whole note.
 """
 
 from __future__ import annotations
@@ -24,9 +30,11 @@ import nacl.signing
 
 from verifier._encoding import b64decode_strict, b64encode
 from verifier.errors import MalformedInput, SignatureInvalid
+from verifier.p256 import parse_spki, verify_p256
 
 __all__ = [
     "KEY_TYPE_COSIGNATURE_V1",
+    "KEY_TYPE_ECDSA",
     "KEY_TYPE_ED25519",
     "MAX_NOTE_SIZE",
     "MAX_SIGNATURES",
@@ -35,6 +43,7 @@ __all__ = [
     "NoteSigner",
     "VerifierKey",
     "compute_key_id",
+    "cosignature_message",
     "format_note",
     "parse_note",
     "sign_note",
@@ -42,8 +51,10 @@ __all__ = [
 ]
 
 KEY_TYPE_ED25519 = 0x01
+KEY_TYPE_ECDSA = 0x02
 KEY_TYPE_COSIGNATURE_V1 = 0x04
 _KEY_SIZES = {KEY_TYPE_ED25519: 32, KEY_TYPE_COSIGNATURE_V1: 32}
+COSIGNATURE_SIZE = 8 + 64  # timestamp, Ed25519 signature (after the key ID)
 
 MAX_NOTE_SIZE = 1 << 20
 MAX_SIGNATURES = 100
@@ -51,9 +62,20 @@ SIG_PREFIX = "\u2014 "  # em dash and a space
 
 
 def compute_key_id(name: str, key_type: int, public_key: bytes) -> bytes:
-    """Return the 4-byte signed-note key ID of a key."""
+    """Return the 4-byte signed-note key ID of a key.
+
+    ECDSA keys are the exception the ecosystem settled on: their ID is the first
+    four bytes of SHA-256 of the key's DER SubjectPublicKeyInfo, name aside.
+    """
+    if key_type == KEY_TYPE_ECDSA:
+        return hashlib.sha256(public_key).digest()[:4]
     material = name.encode("utf-8") + b"\n" + bytes([key_type]) + public_key
     return hashlib.sha256(material).digest()[:4]
+
+
+def cosignature_message(text: str, timestamp: int) -> bytes:
+    """What a C2SP cosignature/v1 signs: the header lines, then the checkpoint text."""
+    return f"cosignature/v1\ntime {timestamp}\n{text}".encode()
 
 
 def _check_name(name: str, what: str) -> None:
@@ -75,9 +97,11 @@ class VerifierKey:
     def __post_init__(self) -> None:
         _check_name(self.name, "verifier key")
         size = _KEY_SIZES.get(self.key_type)
-        if size is None:
+        if self.key_type == KEY_TYPE_ECDSA:
+            parse_spki(self.public_key)
+        elif size is None:
             raise MalformedInput(f"verifier key: unknown key type {self.key_type:#04x}")
-        if len(self.public_key) != size:
+        elif len(self.public_key) != size:
             raise MalformedInput(
                 f"verifier key: expected a {size}-byte key, "
                 f"found {len(self.public_key)}"
@@ -115,13 +139,35 @@ class VerifierKey:
         body = b64encode(bytes([self.key_type]) + self.public_key)
         return f"{self.name}+{self.key_id.hex()}+{body}"
 
+    @property
+    def is_cosigner(self) -> bool:
+        """A witness's key (cosignature/v1), as opposed to a log's."""
+        return self.key_type == KEY_TYPE_COSIGNATURE_V1
+
     def verify(self, message: bytes, signature: bytes) -> None:
-        """Check an Ed25519 signature by this key over ``message``.
+        """Check this key's signature (as on its note signature line) on ``message``.
+
+        For a cosigner ``signature`` is the timestamp and the signature, and
+        ``message`` the checkpoint text the cosignature message is built from.
 
         Raises:
             SignatureInvalid: the signature does not verify.
         """
-        if self.key_type != KEY_TYPE_ED25519 or len(signature) != 64:
+        if self.key_type == KEY_TYPE_ECDSA:
+            verify_p256(self.public_key, message, signature)
+            return
+        if self.key_type == KEY_TYPE_COSIGNATURE_V1:
+            if len(signature) != COSIGNATURE_SIZE:
+                raise SignatureInvalid(
+                    f"cosignature by {self.name}: expected {COSIGNATURE_SIZE} bytes, "
+                    f"found {len(signature)}"
+                )
+            stamp = int.from_bytes(signature[:8], "big")
+            if stamp >= 1 << 63:
+                raise SignatureInvalid(f"cosignature by {self.name}: bad timestamp")
+            message = cosignature_message(message.decode("utf-8"), stamp)
+            signature = signature[8:]
+        if len(signature) != 64:
             raise SignatureInvalid(f"invalid signature for key {self}")
         try:
             nacl.signing.VerifyKey(self.public_key).verify(message, signature)

@@ -143,18 +143,18 @@ def test_corrupted_signature_detail():
         verify_note(bad, [peter])
 
 
-def _valid_ed25519_checkpoints():
+def _valid_checkpoints():
     for cp in CHECKPOINTS["checkpoints"]:
         vkey = cp.get("vkey") or cp.get("vkey_derived")
-        ed25519 = "0x02" not in cp.get("signature_type", "")
-        if cp.get("expect") == "valid" and vkey and ed25519:
+        if cp.get("expect") == "valid" and vkey:
             yield cp, vkey
 
 
 @pytest.mark.parametrize(
-    ("cp", "vkey"), list(_valid_ed25519_checkpoints()), ids=lambda x: str(x)[:30]
+    ("cp", "vkey"), list(_valid_checkpoints()), ids=lambda x: str(x)[:30]
 )
-def test_real_ed25519_checkpoints_verify(cp, vkey):
+def test_real_checkpoints_verify(cp, vkey):
+    """sum.golang.org and Rekor v2 (Ed25519), Rekor v1 (ECDSA P-256), derived."""
     key = VerifierKey.parse(vkey)
     checkpoint, _ = verify_checkpoint(cp["note"].encode(), key, cp["origin"])
     assert checkpoint.size == cp["tree_size"]
