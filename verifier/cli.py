@@ -1,95 +1,599 @@
 """``saksi-verify``: the observer's command line (standard library and PyNaCl only).
 
-``saksi-verify audit --log URL --key VKEY`` reads the whole log through the
-C2SP tlog-tiles API (the signed checkpoint and the entry bundles), recomputes the
-root, and replays every entry with ``verifier.audit``. Exit codes: 0 verified,
-1 verification failed, 2 usage, 3 network or I/O.
+Commands: ``checkpoint`` (verify the log's checkpoint and that it extends the one
+this observer trusted), ``inclusion`` (an entry, a receipt), ``consistency``
+(two checkpoints, or re-check fork evidence), ``audit`` (read and replay the whole
+log), ``proof`` (a C2SP tlog-proof file), ``compare`` (checkpoints from several
+sources), ``witness`` and ``witness-key`` (cosign as a C2SP tlog-witness).
+
+Exit codes: 0 verified, 1 verification failed (the log misbehaved, or what was
+checked is not what it claims), 2 usage, 3 network or I/O. Every command prints
+JSON with ``--json``; long ones show progress on standard error.
+
+``--log`` is the log's tlog-tiles prefix (where ``checkpoint`` is); for a Saksi
+service its base URL works too (its tiles are under ``/log``).
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
+import binascii
 import json
 import sys
-import urllib.error
-import urllib.request
-from collections.abc import Callable, Iterator
+import urllib.parse
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from verifier._encoding import b64encode
 from verifier.audit import NOT_FAILURES, Auditor, TreeHasher
-from verifier.checkpoint import Checkpoint, verify_checkpoint
-from verifier.errors import VerificationError
+from verifier.checkpoint import Checkpoint, verify_inclusion_in_checkpoint
+from verifier.cosignature import WitnessPolicy, verify_cosigned
+from verifier.errors import MalformedInput, VerificationError
+from verifier.merkle import verify_inclusion
 from verifier.note import VerifierKey
-from verifier.tiles import TILE_WIDTH, entries_path, parse_entry_bundle
+from verifier.observe import (
+    Fork,
+    ObserverState,
+    check_evidence,
+    default_state_dir,
+    prove_consistent,
+)
+from verifier.proof import parse_tlog_proof
+from verifier.record import RECORD_PAYLOAD_TYPE, parse_log_entry, parse_record
+from verifier.rfc6962 import hash_leaf
+from verifier.tlog import FetchError, TileHashes, TileLog, http_fetch
 
 __all__ = ["main"]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_IO = 0, 1, 2, 3
-USER_AGENT = "saksi-verify"
 SHOWN = 30  # findings printed in the human summary (--json lists all)
+MAX_INPUT_FILE = 1 << 22  # receipts, entries, proofs, checkpoints, evidence
 
 
 class _Exit(Exception):
-    def __init__(self, code: int, message: str, hint: str = "") -> None:
+    def __init__(
+        self,
+        code: int,
+        message: str,
+        hint: str = "",
+        detail: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__(message)
         self.code, self.message, self.hint = code, message, hint
+        self.detail = detail or {}
 
 
-def _fetch(url: str, timeout: float = 30.0) -> bytes:
-    if not url.startswith(("http://", "https://")):
-        raise _Exit(EXIT_USAGE, f"not an http(s) URL: {url[:80]}", "pass --log URL")
-    request = urllib.request.Request(url, headers={"user-agent": USER_AGENT})  # noqa: S310
+# -- inputs ----------------------------------------------------------------------
+
+
+def _read(path: Path, what: str) -> bytes:
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
-            return bytes(response.read())
-    except urllib.error.HTTPError as e:
-        raise _Exit(
-            EXIT_IO, f"{url}: HTTP {e.code}", "check --log and that the log is up"
-        ) from e
-    except (urllib.error.URLError, TimeoutError, ConnectionError) as e:
-        raise _Exit(EXIT_IO, f"cannot reach {url}: {e}", "check --log") from e
-
-
-def _key(path: Path) -> VerifierKey:
-    try:
-        return VerifierKey.parse(path.read_text(encoding="utf-8").strip())
+        with path.open("rb") as f:
+            data = f.read(MAX_INPUT_FILE + 1)
     except OSError as e:
-        raise _Exit(
-            EXIT_USAGE, f"cannot read {path}: {e.strerror}", "pass the log's key"
-        ) from e
+        # A file the command line names and that is not there is a usage error.
+        code = EXIT_USAGE if isinstance(e, FileNotFoundError) else EXIT_IO
+        raise _Exit(code, f"cannot read {what} {path}: {e.strerror}") from e
+    if len(data) > MAX_INPUT_FILE:
+        raise _Exit(EXIT_USAGE, f"{what} {path} is larger than {MAX_INPUT_FILE} bytes")
+    return data
+
+
+def _vkey(text: str, what: str) -> VerifierKey:
+    """A verifier key given as the key itself or as a file holding it."""
+    candidate = text.strip()
+    if candidate.count("+") >= 2 and not Path(candidate).exists():
+        source = candidate
+    else:
+        source = _read(Path(text), what).decode("utf-8", "replace").strip()
+    try:
+        return VerifierKey.parse(source)
     except VerificationError as e:
         raise _Exit(
-            EXIT_USAGE, f"{path}: not a verifier key: {e}", "pass the log's .vkey"
+            EXIT_USAGE,
+            f"{what} {text[:80]}: not a verifier key: {e}",
+            "pass the key (name+id+base64) or a file holding it",
         ) from e
 
 
-def _checkpoint(base: str, key: VerifierKey, origin: str) -> tuple[Checkpoint, bytes]:
-    note = _fetch(f"{base}/checkpoint")
+def _key(args: argparse.Namespace) -> VerifierKey:
+    return _vkey(str(args.key), "--key")
+
+
+def _origin(args: argparse.Namespace, key: VerifierKey) -> str:
+    return str(args.origin or key.name)
+
+
+def _policy(args: argparse.Namespace) -> WitnessPolicy:
+    witnesses = tuple(_vkey(w, "--witness") for w in args.witness or ())
+    quorum = len(witnesses) if args.min_witnesses is None else args.min_witnesses
     try:
-        checkpoint, _ = verify_checkpoint(note, key, origin)
+        return WitnessPolicy(witnesses, quorum)
+    except MalformedInput as e:
+        raise _Exit(EXIT_USAGE, str(e), "--witness takes a cosigner key") from e
+
+
+def _state(args: argparse.Namespace, key: VerifierKey) -> ObserverState:
+    return ObserverState(args.state or default_state_dir(), key, _origin(args, key))
+
+
+def _open_log(url: str) -> tuple[TileLog, bytes, str]:
+    """(the tiles reader, the served checkpoint, the tiles prefix) of ``url``.
+
+    The prefix is ``url`` itself, or ``url/log`` for a Saksi service's base URL.
+    """
+    try:
+        first = TileLog(http_fetch(url))
+        try:
+            return first, first.checkpoint(), url.rstrip("/")
+        except FetchError as e:
+            if e.status != 404:
+                raise
+        prefix = url.rstrip("/") + "/log"
+        second = TileLog(http_fetch(prefix))
+        return second, second.checkpoint(), prefix
+    except FetchError as e:
+        raise _Exit(EXIT_IO, str(e), "check --log and that the log is up") from e
+
+
+def _verify_note(
+    note: bytes, key: VerifierKey, origin: str, policy: WitnessPolicy, what: str
+) -> tuple[Checkpoint, dict[str, int]]:
+    try:
+        checkpoint, _, cosigned = verify_cosigned(note, key, origin, policy)
     except VerificationError as e:
         raise _Exit(
             EXIT_FAILED,
-            f"the checkpoint does not verify with the pinned key: {e}",
-            "check --key; if it is right, the log is not what it claims",
+            f"{what} does not verify: {e}",
+            "check --key, --origin and --witness; if they are right, the log is "
+            "not what it claims",
+            {"checkpoint": note.decode("utf-8", "replace")},
         ) from e
-    return checkpoint, note
+    return checkpoint, cosigned
 
 
-def _entries(base: str, size: int) -> Iterator[tuple[int, int, list[bytes]]]:
-    """(first index, expected count, entries) of each entry bundle below ``size``."""
-    for tile in range((size + TILE_WIDTH - 1) // TILE_WIDTH):
-        width = min(TILE_WIDTH, size - tile * TILE_WIDTH)
-        data = _fetch(f"{base}/{entries_path(tile, width)}")
+def _fork(e: Fork, state: ObserverState, key: VerifierKey) -> _Exit:
+    path = state.record_evidence(e.evidence)
+    return _Exit(
+        EXIT_FAILED,
+        str(e),
+        f"keep {path} and publish it: anyone can re-check it with "
+        f"'saksi-verify consistency --key {key} --evidence {path}'",
+        {"evidence": e.evidence, "evidence_file": str(path)},
+    )
+
+
+def _io(e: FetchError) -> _Exit:
+    return _Exit(EXIT_IO, str(e), "the log could not be read: try again later")
+
+
+def _observe(
+    args: argparse.Namespace,
+) -> tuple[VerifierKey, TileLog, str, Checkpoint, bytes, dict[str, Any]]:
+    """Verify the log's checkpoint, prove it extends the trusted one, trust it.
+
+    Returns the key, the log, its tiles prefix, the checkpoint, its note and the
+    report so far.
+    """
+    key = _key(args)
+    origin = _origin(args, key)
+    policy = _policy(args)
+    state = _state(args, key)
+    log, note, prefix = _open_log(args.log)
+    checkpoint, cosigned = _verify_note(note, key, origin, policy, "the checkpoint")
+    try:
+        trusted = state.trusted()
+    except VerificationError as e:
+        raise _Exit(
+            EXIT_FAILED,
+            f"the trusted checkpoint in {state.checkpoint_file} does not verify: {e}",
+            "the state was damaged or replaced: investigate before removing it",
+        ) from e
+    proof: list[bytes] = []
+    if trusted is not None:
         try:
-            yield tile * TILE_WIDTH, width, parse_entry_bundle(data, width)
+            hashes = TileHashes(log, checkpoint.size)
+            proof = prove_consistent(trusted, (checkpoint, note), hashes)
+        except Fork as e:
+            raise _fork(e, state, key) from e
+        except FetchError as e:
+            raise _io(e) from e
+    if trusted is None or trusted[1] != note:
+        state.trust(note)
+    report: dict[str, Any] = {
+        "verified": True,
+        "log": prefix,
+        "origin": checkpoint.origin,
+        "tree_size": checkpoint.size,
+        "root": checkpoint.root_hash.hex(),
+        "cosigned_by": cosigned,
+        "first_use": trusted is None,
+        "trusted_before": None
+        if trusted is None
+        else {"tree_size": trusted[0].size, "root": trusted[0].root_hash.hex()},
+        "consistency_proof": [b64encode(h) for h in proof],
+        "state": str(state.path),
+        "checkpoint": note.decode("utf-8"),
+    }
+    return key, log, prefix, checkpoint, note, report
+
+
+# -- checkpoint ------------------------------------------------------------------
+
+
+def cmd_checkpoint(args: argparse.Namespace) -> dict[str, Any]:
+    """Verify the log's checkpoint and that it extends the trusted one."""
+    return _observe(args)[-1]
+
+
+def _checkpoint_summary(report: dict[str, Any]) -> str:
+    lines = [
+        f"log {report['origin']}: size {report['tree_size']:,}, root "
+        f"{report['root'][:16]}…",
+    ]
+    if report["cosigned_by"]:
+        lines.append("cosigned by " + ", ".join(sorted(report["cosigned_by"])))
+    before = report["trusted_before"]
+    if before is None:
+        lines.append(f"first use: this checkpoint is now trusted ({report['state']})")
+    elif before["tree_size"] == report["tree_size"]:
+        lines.append("unchanged since the trusted checkpoint")
+    else:
+        lines.append(
+            f"consistent with the trusted size {before['tree_size']:,} "
+            f"({len(report['consistency_proof'])}-hash proof built from the tiles)"
+        )
+    lines.append("VERIFIED")
+    return "\n".join(lines)
+
+
+# -- inclusion -------------------------------------------------------------------
+
+
+def _describe(entry: bytes) -> dict[str, Any] | None:
+    """Schema, subject and revision when the entry is a Saksi record."""
+    try:
+        logged = parse_log_entry(entry)
+        if logged.envelope.payload_type != RECORD_PAYLOAD_TYPE:
+            return None
+        record = parse_record(logged.envelope.payload)
+    except VerificationError:
+        return None
+    return {
+        "schema": record.schema,
+        "subject": record.subject,
+        "revision": record.revision,
+        "logged_at": logged.logged_at,
+    }
+
+
+def _receipt(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(_read(path, "--receipt"))
+        data = data.get("receipt", data)
+        return {
+            "index": int(data["index"]),
+            "leaf_hash": bytes.fromhex(data["leaf_hash"]),
+            "checkpoint": data["checkpoint"].encode("utf-8"),
+            "proof": [bytes.fromhex(h) for h in data["inclusion_proof"]],
+            "entry": base64.b64decode(data["entry"], validate=True)
+            if data.get("entry")
+            else None,
+        }
+    except (ValueError, KeyError, TypeError, AttributeError, binascii.Error) as e:
+        raise _Exit(
+            EXIT_USAGE,
+            f"--receipt {path}: not a Saksi receipt ({e})",
+            "pass the JSON receipt the log returned for the write",
+        ) from e
+
+
+def cmd_inclusion(args: argparse.Namespace) -> dict[str, Any]:
+    """An entry (by index, by its bytes, or a receipt) under a trusted checkpoint."""
+    key, log, _, checkpoint, note, report = _observe(args)
+    origin = _origin(args, key)
+    hashes = TileHashes(log, checkpoint.size)
+    entry: bytes | None = None
+    try:
+        if args.receipt is not None:
+            receipt = _receipt(args.receipt)
+            index, leaf = receipt["index"], receipt["leaf_hash"]
+            entry = receipt["entry"]
+            if entry is not None and hash_leaf(entry) != leaf:
+                raise _Exit(EXIT_FAILED, "the receipt's entry is not its leaf")
+            try:
+                theirs = verify_inclusion_in_checkpoint(
+                    receipt["checkpoint"], key, origin, index, leaf, receipt["proof"]
+                )
+            except VerificationError as e:
+                raise _Exit(EXIT_FAILED, f"the receipt does not verify: {e}") from e
+            # The receipt's checkpoint must be one the log still stands by.
+            state = _state(args, key)
+            try:
+                proof = prove_consistent(
+                    (theirs, receipt["checkpoint"]), (checkpoint, note), hashes
+                )
+            except Fork as e:
+                raise _fork(e, state, key) from e
+            report["receipt_checkpoint"] = {
+                "tree_size": theirs.size,
+                "root": theirs.root_hash.hex(),
+                "consistency_proof": [b64encode(h) for h in proof],
+            }
+        else:
+            if args.entry is not None:
+                entry = _read(args.entry, "--entry")
+                leaf = hash_leaf(entry)
+                index = args.index if args.index is not None else _lookup(args, leaf)
+            else:
+                index = args.index
+                if not 0 <= index < checkpoint.size:
+                    raise _Exit(
+                        EXIT_USAGE,
+                        f"--index {index} is outside the log (size {checkpoint.size})",
+                    )
+                entry = log.entry(index, checkpoint.size)
+                leaf = hash_leaf(entry)
+        if index >= checkpoint.size:
+            raise _Exit(
+                EXIT_FAILED, f"entry {index} is beyond the log's size {checkpoint.size}"
+            )
+        path = hashes.inclusion_proof(index, checkpoint.size)
+    except FetchError as e:
+        raise _io(e) from e
+    except MalformedInput as e:
+        raise _Exit(EXIT_FAILED, f"the log's tiles are malformed: {e}") from e
+    try:
+        verify_inclusion(index, checkpoint.size, leaf, path, checkpoint.root_hash)
+    except VerificationError as e:
+        raise _Exit(
+            EXIT_FAILED,
+            f"entry {index} is not in the log under its checkpoint: {e}",
+            "the entry differs from what was logged, or the log's tiles do",
+        ) from e
+    report.update(
+        {
+            "index": index,
+            "leaf_hash": leaf.hex(),
+            "inclusion_proof": [b64encode(h) for h in path],
+            "entry": None if entry is None else b64encode(entry),
+            "record": None if entry is None else _describe(entry),
+        }
+    )
+    return report
+
+
+def _lookup(args: argparse.Namespace, leaf: bytes) -> int:
+    """The index of ``leaf`` from a Saksi service (other logs have no lookup)."""
+    base = args.log.rstrip("/")
+    if base.endswith("/log"):
+        base = base[: -len("/log")]
+    query = urllib.parse.urlencode({"leaf_hash": leaf.hex()})
+    try:
+        data = json.loads(http_fetch(base)(f"v1/proofs/inclusion?{query}"))
+        return int(data["index"])
+    except FetchError as e:
+        if e.status in (400, 404):
+            raise _Exit(
+                EXIT_FAILED if e.status == 404 else EXIT_USAGE,
+                "the log does not hold this entry (or cannot look it up by hash)",
+                "check --entry, or pass --index N",
+            ) from e
+        raise _io(e) from e
+    except (ValueError, KeyError, TypeError) as e:
+        raise _Exit(EXIT_USAGE, "no lookup by hash here: pass --index N") from e
+
+
+def _inclusion_summary(report: dict[str, Any]) -> str:
+    record = report.get("record")
+    what = (
+        f"{record['schema']} {record['subject']} revision {record['revision']}"
+        if record
+        else f"leaf {report['leaf_hash'][:16]}…"
+    )
+    lines = [
+        f"entry {report['index']:,} ({what}) is in {report['origin']} at size "
+        f"{report['tree_size']:,}, root {report['root'][:16]}…",
+    ]
+    if "receipt_checkpoint" in report:
+        theirs = report["receipt_checkpoint"]["tree_size"]
+        lines.append(f"the receipt's checkpoint (size {theirs:,}) is consistent")
+    lines.append("VERIFIED")
+    return "\n".join(lines)
+
+
+# -- consistency -----------------------------------------------------------------
+
+
+def cmd_consistency(args: argparse.Namespace) -> dict[str, Any]:
+    """Two signed checkpoints of one log: consistent, or fork evidence re-checked."""
+    key = _key(args)
+    origin = _origin(args, key)
+    if args.evidence is not None:
+        try:
+            evidence = json.loads(_read(args.evidence, "--evidence"))
+            proven, finding = check_evidence(
+                evidence.get("evidence", evidence), key, origin
+            )
+        except (ValueError, AttributeError) as e:
+            raise _Exit(EXIT_USAGE, f"--evidence: not fork evidence ({e})") from e
         except VerificationError as e:
             raise _Exit(
-                EXIT_FAILED,
-                f"entry bundle {tile}: {e}",
-                "the log serves a malformed tile: keep it as evidence",
+                EXIT_USAGE,
+                f"the evidence is not about this log: {e}",
+                "check --key and --origin; evidence not signed by the log proves "
+                "nothing against it",
             ) from e
+        return {"verified": not proven, "fork_proven": proven, "finding": finding}
+    if args.old is None or args.new is None or args.log is None:
+        raise _Exit(EXIT_USAGE, "pass --evidence FILE, or --old, --new and --log")
+    old_note, new_note = _read(args.old, "--old"), _read(args.new, "--new")
+    old, _ = _verify_note(old_note, key, origin, WitnessPolicy(), "--old")
+    new, _ = _verify_note(new_note, key, origin, WitnessPolicy(), "--new")
+    log, _, _ = _open_log(args.log)
+    if new.size < old.size:
+        (old, old_note), (new, new_note) = (new, new_note), (old, old_note)
+    try:
+        hashes = TileHashes(log, new.size)
+        proof = prove_consistent((old, old_note), (new, new_note), hashes)
+    except Fork as e:
+        raise _Exit(
+            EXIT_FAILED, str(e), "keep both checkpoints", {"evidence": e.evidence}
+        ) from e
+    except FetchError as e:
+        raise _io(e) from e
+    except MalformedInput as e:
+        raise _Exit(EXIT_IO, f"the log has no tiles for size {new.size}: {e}") from e
+    return {
+        "verified": True,
+        "old_size": old.size,
+        "new_size": new.size,
+        "consistency_proof": [b64encode(h) for h in proof],
+    }
+
+
+def _consistency_summary(report: dict[str, Any]) -> str:
+    if "finding" in report:
+        verdict = "FORK PROVEN" if report["fork_proven"] else "NO FORK"
+        return f"{verdict}: {report['finding']}"
+    return (
+        f"size {report['old_size']:,} is a prefix of size {report['new_size']:,} "
+        f"({len(report['consistency_proof'])}-hash proof)\nVERIFIED"
+    )
+
+
+# -- proof -----------------------------------------------------------------------
+
+
+def cmd_proof(args: argparse.Namespace) -> dict[str, Any]:
+    """A C2SP tlog-proof file, offline."""
+    key = _key(args)
+    origin = _origin(args, key)
+    policy = _policy(args)
+    try:
+        proof = parse_tlog_proof(_read(args.file, "proof file"))
+    except VerificationError as e:
+        raise _Exit(EXIT_FAILED, f"{args.file}: not a valid tlog-proof: {e}") from e
+    entry: bytes | None = None
+    if args.leaf_hash is not None:
+        try:
+            leaf = bytes.fromhex(args.leaf_hash)
+        except ValueError as e:
+            raise _Exit(EXIT_USAGE, "--leaf-hash: expected 64 hex digits") from e
+    elif args.entry is not None:
+        entry = _read(args.entry, "--entry")
+        leaf = hash_leaf(entry)
+    elif proof.extra is not None:
+        entry = proof.extra  # Saksi's exports carry the entry; the proof binds it
+        leaf = hash_leaf(entry)
+    else:
+        raise _Exit(
+            EXIT_USAGE,
+            "the proof carries no entry",
+            "pass --entry FILE (the logged bytes) or --leaf-hash HEX",
+        )
+    try:
+        checkpoint, cosigned = proof.verify(leaf, key, origin, policy)
+    except VerificationError as e:
+        raise _Exit(EXIT_FAILED, f"{args.file}: {e}") from e
+    return {
+        "verified": True,
+        "origin": checkpoint.origin,
+        "tree_size": checkpoint.size,
+        "root": checkpoint.root_hash.hex(),
+        "index": proof.index,
+        "leaf_hash": leaf.hex(),
+        "cosigned_by": cosigned,
+        "record": None if entry is None else _describe(entry),
+    }
+
+
+def _proof_summary(report: dict[str, Any]) -> str:
+    record = report.get("record")
+    what = f" ({record['schema']} {record['subject']})" if record else ""
+    witnessed = (
+        "; cosigned by " + ", ".join(sorted(report["cosigned_by"]))
+        if report["cosigned_by"]
+        else ""
+    )
+    return (
+        f"entry {report['index']:,}{what} is in {report['origin']} at size "
+        f"{report['tree_size']:,}{witnessed}\nVERIFIED"
+    )
+
+
+# -- compare ---------------------------------------------------------------------
+
+
+def cmd_compare(args: argparse.Namespace) -> dict[str, Any]:
+    """Checkpoints of one log from several sources: one history, or a split view."""
+    key = _key(args)
+    origin = _origin(args, key)
+    log, note, _ = _open_log(args.log)
+    sources: list[tuple[str, bytes, TileLog | None]] = [(args.log, note, log)]
+    trusted = _state(args, key).checkpoint_file
+    if trusted.exists():
+        sources.append((f"state {trusted}", _read(trusted, "state"), None))
+    for peer in args.peer:
+        if peer.startswith(("http://", "https://")):
+            peer_log, peer_note, _ = _open_log(peer)
+            sources.append((peer, peer_note, peer_log))
+        else:
+            sources.append((peer, _read(Path(peer), "--peer"), None))
+    seen: list[tuple[str, Checkpoint, bytes, TileLog | None]] = []
+    for name, data, reader in sources:
+        checkpoint, _ = _verify_note(data, key, origin, WitnessPolicy(), name)
+        seen.append((name, checkpoint, data, reader))
+    # The largest checkpoint with tiles to read anchors every comparison.
+    readable = [(n, c, d, r) for n, c, d, r in seen if r is not None]
+    anchor_name, anchor, anchor_note, anchor_log = max(
+        readable, key=lambda s: s[1].size
+    )
+    rows, forks = [], []
+    for name, checkpoint, data, _ in seen:
+        row: dict[str, Any] = {
+            "source": name,
+            "tree_size": checkpoint.size,
+            "root": checkpoint.root_hash.hex(),
+        }
+        try:
+            hashes = TileHashes(anchor_log, anchor.size)
+            prove_consistent((checkpoint, data), (anchor, anchor_note), hashes)
+            row["consistent"] = True
+        except Fork as e:
+            row["consistent"] = False
+            forks.append({"source": name, "anchor": anchor_name, **e.evidence})
+        except FetchError as e:
+            raise _io(e) from e
+        rows.append(row)
+    return {
+        "verified": not forks,
+        "anchor": {"source": anchor_name, "tree_size": anchor.size},
+        "sources": rows,
+        "split_views": forks,
+    }
+
+
+def _compare_summary(report: dict[str, Any]) -> str:
+    lines = [
+        f"{len(report['sources'])} sources, compared with {report['anchor']['source']}"
+        f" (size {report['anchor']['tree_size']:,}):"
+    ]
+    for row in report["sources"]:
+        mark = "consistent" if row["consistent"] else "SPLIT VIEW"
+        lines.append(
+            f"  {row['source']}: size {row['tree_size']:,} root {row['root'][:16]}… "
+            f"{mark}"
+        )
+    lines.append(
+        "VERIFIED: one history" if report["verified"] else "VERIFICATION FAILED"
+    )
+    return "\n".join(lines)
+
+
+# -- audit -----------------------------------------------------------------------
 
 
 def _progress(label: str, total: int) -> Callable[[int], None]:
@@ -107,9 +611,11 @@ def _progress(label: str, total: int) -> Callable[[int], None]:
 
 def cmd_audit(args: argparse.Namespace) -> dict[str, Any]:
     """Read, recompute and replay the log; the audit report."""
-    key = _key(args.key)
-    base = args.log.rstrip("/") + "/log"
-    checkpoint, note = _checkpoint(base, key, args.origin or key.name)
+    key = _key(args)
+    log, note, prefix = _open_log(args.log)
+    checkpoint, _ = _verify_note(
+        note, key, _origin(args, key), WitnessPolicy(), "the checkpoint"
+    )
     size = checkpoint.size
     upto = size if args.to is None else min(args.to, size)
     if args.from_ < 0 or upto < args.from_:
@@ -117,14 +623,21 @@ def cmd_audit(args: argparse.Namespace) -> dict[str, Any]:
     hasher, auditor = TreeHasher(), Auditor()
     show = _progress("entries", size)
     show(0)
-    for first, width, entries in _entries(base, size):
-        if len(entries) != width:
-            raise _Exit(EXIT_FAILED, f"entry bundle at {first}: {len(entries)} entries")
-        for offset, entry in enumerate(entries):
-            hasher.add(entry)
-            if first + offset < upto:
-                auditor.add(first + offset, entry)
-        show(first + width)
+    try:
+        for first, entries in log.entries(0, size):
+            for offset, entry in enumerate(entries):
+                hasher.add(entry)
+                if first + offset < upto:
+                    auditor.add(first + offset, entry)
+            show(first + len(entries))
+    except FetchError as e:
+        raise _io(e) from e
+    except MalformedInput as e:
+        raise _Exit(
+            EXIT_FAILED,
+            f"the log serves a malformed entry bundle: {e}",
+            "keep it as evidence",
+        ) from e
     root_matches = hasher.root() == checkpoint.root_hash
     report = auditor.report(root_matches)
     if args.from_:
@@ -133,19 +646,20 @@ def cmd_audit(args: argparse.Namespace) -> dict[str, Any]:
             item["indices"] = [i for i in item["indices"] if i >= args.from_]
     report.update(
         {
-            "log": args.log,
+            "log": prefix,
             "origin": checkpoint.origin,
             "checkpoint": note.decode(),
             "tree_size": size,
             "root": checkpoint.root_hash.hex(),
             "from": args.from_,
             "to": upto,
+            "verified": report["passed"],
         }
     )
     return report
 
 
-def _summary(report: dict[str, Any]) -> str:
+def _audit_summary(report: dict[str, Any]) -> str:
     lines = [
         f"log {report['origin']}: {report['tree_size']:,} entries, root "
         f"{report['root'][:16]}…; audited entries {report['from']:,} to "
@@ -180,22 +694,101 @@ def _summary(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+# -- the parser ------------------------------------------------------------------
+
+
+def _common(
+    parser: argparse.ArgumentParser, *, log: bool = True, witnesses: bool = True
+) -> None:
+    if log:
+        parser.add_argument(
+            "--log", required=True, help="the log's tiles prefix or Saksi base URL"
+        )
+    parser.add_argument(
+        "--key", required=True, help="the log's verifier key, or a file holding it"
+    )
+    parser.add_argument("--origin", help="the checkpoint origin (default: key name)")
+    parser.add_argument(
+        "--state",
+        type=Path,
+        help="where this observer keeps what it trusts "
+        "(default $SAKSI_VERIFY_STATE or ~/.local/state/saksi-verify)",
+    )
+    if witnesses:
+        parser.add_argument(
+            "--witness",
+            action="append",
+            metavar="VKEY",
+            help="a witness's cosigner key (or file); repeat for each",
+        )
+        parser.add_argument(
+            "--min-witnesses",
+            type=int,
+            metavar="K",
+            help="cosignatures needed (default: every --witness)",
+        )
+    parser.add_argument("--json", action="store_true", help="print JSON")
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="saksi-verify",
-        description="Check a Saksi log without trusting its operator.",
+        description="Check a transparency log without trusting its operator.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    audit = sub.add_parser("audit", help="read the whole log, recompute and replay it")
-    audit.add_argument("--log", required=True, help="the log's base URL")
-    audit.add_argument(
-        "--key", type=Path, required=True, help="the log's verifier key file (.vkey)"
+
+    checkpoint = sub.add_parser(
+        "checkpoint", help="verify the checkpoint; prove it extends the trusted one"
     )
-    audit.add_argument("--origin", help="the checkpoint origin (default: key name)")
+    _common(checkpoint)
+    checkpoint.set_defaults(func=cmd_checkpoint, summary=_checkpoint_summary)
+
+    inclusion = sub.add_parser("inclusion", help="verify that an entry is in the log")
+    _common(inclusion)
+    which = inclusion.add_mutually_exclusive_group(required=True)
+    which.add_argument("--receipt", type=Path, help="a receipt (JSON) from the log")
+    which.add_argument("--entry", type=Path, help="the entry's exact bytes")
+    inclusion.add_argument("--index", type=int, metavar="N", help="the entry's index")
+    inclusion.set_defaults(func=cmd_inclusion, summary=_inclusion_summary)
+
+    consistency = sub.add_parser(
+        "consistency", help="two checkpoints are one history; re-check fork evidence"
+    )
+    consistency.add_argument("--log", help="the log (for --old/--new)")
+    _common(consistency, log=False, witnesses=False)
+    consistency.add_argument("--old", type=Path, help="a signed checkpoint")
+    consistency.add_argument("--new", type=Path, help="a later signed checkpoint")
+    consistency.add_argument(
+        "--evidence", type=Path, help="fork evidence written by saksi-verify"
+    )
+    consistency.set_defaults(func=cmd_consistency, summary=_consistency_summary)
+
+    audit = sub.add_parser("audit", help="read the whole log, recompute and replay it")
+    _common(audit, witnesses=False)
     audit.add_argument("--from", dest="from_", type=int, default=0, metavar="N")
     audit.add_argument("--to", type=int, metavar="N", help="default: the tree size")
-    audit.add_argument("--json", action="store_true", help="print the report as JSON")
-    audit.set_defaults(func=cmd_audit, summary=_summary)
+    audit.set_defaults(func=cmd_audit, summary=_audit_summary)
+
+    proof = sub.add_parser("proof", help="verify a C2SP tlog-proof file offline")
+    proof.add_argument("file", type=Path, help="the .tlog-proof file")
+    _common(proof, log=False)
+    bound = proof.add_mutually_exclusive_group()
+    bound.add_argument("--entry", type=Path, help="the entry's exact bytes")
+    bound.add_argument("--leaf-hash", help="the entry's RFC 6962 leaf hash (hex)")
+    proof.set_defaults(func=cmd_proof, summary=_proof_summary)
+
+    compare = sub.add_parser(
+        "compare", help="checkpoints from several sources: one history or a split view"
+    )
+    _common(compare, witnesses=False)
+    compare.add_argument(
+        "--peer",
+        action="append",
+        required=True,
+        metavar="SOURCE",
+        help="a mirror or another observer's log URL, or a signed checkpoint file",
+    )
+    compare.set_defaults(func=cmd_compare, summary=_compare_summary)
     return parser
 
 
@@ -206,8 +799,16 @@ def main(argv: list[str] | None = None) -> int:
         report = args.func(args)
     except _Exit as e:
         if args.json:
-            print(json.dumps({"error": e.message, "hint": e.hint}))
+            print(
+                json.dumps(
+                    {"verified": False, "error": e.message, "hint": e.hint, **e.detail},
+                    indent=1,
+                )
+            )
         print(f"saksi-verify: error: {e.message}", file=sys.stderr)
+        evidence = e.detail.get("evidence")
+        if evidence and not args.json:
+            print(json.dumps(evidence, indent=1), file=sys.stderr)
         if e.hint:
             print(f"saksi-verify: hint: {e.hint}", file=sys.stderr)
         return e.code
@@ -217,7 +818,9 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(report, indent=1) if args.json else args.summary(report))
     except BrokenPipeError:  # e.g. piped into head
         sys.stderr.close()
-    return EXIT_OK if report["passed"] else EXIT_FAILED
+    if "passed" in report:
+        return EXIT_OK if report["passed"] else EXIT_FAILED
+    return EXIT_OK if report.get("verified", True) else EXIT_FAILED
 
 
 if __name__ == "__main__":
