@@ -75,7 +75,7 @@ class TileServer:
         files = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 (the stdlib's name)
+            def do_GET(self) -> None:
                 body = files.files.get(self.path.lstrip("/").split("?")[0])
                 self.send_response(200 if body is not None else 404)
                 payload = body if body is not None else b"not found\n"

@@ -20,7 +20,10 @@ import argparse
 import base64
 import binascii
 import json
+import os
+import signal
 import sys
+import threading
 import urllib.parse
 from collections.abc import Callable
 from pathlib import Path
@@ -44,6 +47,7 @@ from verifier.proof import parse_tlog_proof
 from verifier.record import RECORD_PAYLOAD_TYPE, parse_log_entry, parse_record
 from verifier.rfc6962 import hash_leaf
 from verifier.tlog import FetchError, TileHashes, TileLog, http_fetch
+from verifier.witness import Witness, WitnessKey, ensure_private, serve_witness
 
 __all__ = ["main"]
 
@@ -694,6 +698,86 @@ def _audit_summary(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+# -- witness ---------------------------------------------------------------------
+
+
+def _witness_key(path: Path) -> WitnessKey:
+    try:
+        ensure_private(path)
+        return WitnessKey.parse(_read(path, "--key-file").decode("utf-8", "replace"))
+    except MalformedInput as e:
+        raise _Exit(
+            EXIT_USAGE,
+            f"--key-file {path}: {e}",
+            "make one with 'saksi-verify witness-key --name NAME --out FILE'",
+        ) from e
+    except FileNotFoundError as e:
+        raise _Exit(EXIT_USAGE, f"--key-file {path}: no such file") from e
+
+
+def cmd_witness(args: argparse.Namespace) -> dict[str, Any]:
+    """Serve as a C2SP tlog-witness until stopped (SIGINT or SIGTERM)."""
+    key = _witness_key(args.key_file)
+    logs = [_vkey(k, "--log-key") for k in args.log_key]
+    host, sep, port = args.listen.rpartition(":")
+    if not sep or not port.isdigit():
+        raise _Exit(EXIT_USAGE, f"--listen {args.listen}: expected HOST:PORT")
+    state = args.state or default_state_dir() / "witness" / key.name
+    try:
+        witness = Witness(key, logs, state)
+        server = serve_witness(witness, host or "127.0.0.1", int(port))
+    except OSError as e:
+        raise _Exit(EXIT_IO, f"cannot listen on {args.listen}: {e.strerror}") from e
+    bound_host, bound_port = server.server_address[:2]
+    started = {
+        "witness": key.name,
+        "vkey": str(key.verifier_key),
+        "url": f"http://{bound_host!s}:{bound_port}",
+        "logs": [str(k) for k in logs],
+        "state": str(state),
+    }
+    print(
+        json.dumps(started)
+        if args.json
+        else (
+            f"witness {key.name} ({key.verifier_key}) cosigning "
+            f"{', '.join(k.name for k in logs)} on {started['url']}"
+        ),
+        flush=True,
+    )
+
+    def stop(*_: object) -> None:
+        threading.Thread(target=server.shutdown, daemon=True).start()
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        server.server_close()
+    return {"verified": True, "stopped": True, **started}
+
+
+def cmd_witness_key(args: argparse.Namespace) -> dict[str, Any]:
+    """Make a witness key file; print the cosigner key to publish."""
+    try:
+        key = WitnessKey.generate(args.name)
+    except MalformedInput as e:
+        raise _Exit(EXIT_USAGE, f"--name: {e}") from e
+    try:
+        fd = os.open(args.out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError as e:
+        raise _Exit(EXIT_USAGE, f"{args.out} exists: not overwritten") from e
+    except OSError as e:
+        raise _Exit(EXIT_IO, f"cannot write {args.out}: {e.strerror}") from e
+    with os.fdopen(fd, "w", encoding="ascii") as out:
+        out.write(key.to_text())
+    vkey = str(key.verifier_key)
+    return {"witness": key.name, "vkey": vkey, "key_file": str(args.out)}
+
+
 # -- the parser ------------------------------------------------------------------
 
 
@@ -789,6 +873,33 @@ def _parser() -> argparse.ArgumentParser:
         help="a mirror or another observer's log URL, or a signed checkpoint file",
     )
     compare.set_defaults(func=cmd_compare, summary=_compare_summary)
+
+    witness = sub.add_parser("witness", help="cosign checkpoints (C2SP tlog-witness)")
+    witness.add_argument(
+        "--log-key",
+        action="append",
+        required=True,
+        metavar="VKEY",
+        help="the key of a log to witness (its name is the origin); repeat",
+    )
+    witness.add_argument(
+        "--key-file", type=Path, required=True, help="the witness's private key"
+    )
+    witness.add_argument("--listen", required=True, metavar="HOST:PORT")
+    witness.add_argument("--state", type=Path, help="where cosigned sizes are kept")
+    witness.add_argument("--json", action="store_true", help="print JSON")
+    witness.set_defaults(func=cmd_witness, summary=lambda r: "witness stopped")
+
+    witness_key = sub.add_parser("witness-key", help="make a witness key file")
+    witness_key.add_argument("--name", required=True, help="e.g. witness.example.org")
+    witness_key.add_argument("--out", type=Path, required=True)
+    witness_key.add_argument("--json", action="store_true", help="print JSON")
+    witness_key.set_defaults(
+        func=cmd_witness_key,
+        summary=lambda r: (
+            f"{r['key_file']} written; publish the cosigner key:\n{r['vkey']}"
+        ),
+    )
     return parser
 
 

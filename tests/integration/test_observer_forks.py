@@ -99,7 +99,9 @@ def test_every_lie_is_caught_with_evidence_that_rechecks(
         code, report = observe(capsys, server, view(lie, KEY, ORIGIN), state)
         assert code == 1, (trial, report)
         evidence = report["evidence"]
-        assert evidence["kind"] == ("rollback" if len(lie) < len(honest[-1]) else "fork")
+        assert evidence["kind"] == (
+            "rollback" if len(lie) < len(honest[-1]) else "fork"
+        )
         assert evidence["trusted_checkpoint"] == trusted.decode()
         assert trusted_files[0].read_bytes() == trusted  # the state is unchanged
         code, checked = run(
@@ -144,13 +146,15 @@ def test_the_cli_prints_evidence_a_person_can_read(server, tmp_path):
     args = ["checkpoint", "--log", server.url, "--key", VKEY, "--state", str(state)]
     ok = cli(*args)
     assert ok.returncode == 0, ok.stderr
-    assert "first use" in ok.stdout and "VERIFIED" in ok.stdout
+    assert "first use" in ok.stdout
+    assert "VERIFIED" in ok.stdout
     forked = list(first)
     forked[3] = b"changed"
     server.serve(view(forked + entries(rng, 9, "b"), KEY, ORIGIN))
     bad = cli(*args)
     assert bad.returncode == 1
-    assert "fork" in bad.stderr and "trusted_checkpoint" in bad.stderr
+    assert "fork" in bad.stderr
+    assert "trusted_checkpoint" in bad.stderr
     assert "saksi-verify consistency" in bad.stderr
     assert "Traceback" not in bad.stderr
     evidence = next(state.glob("*/evidence/*.json"))
@@ -182,4 +186,5 @@ def test_evidence_that_is_not_a_fork_or_not_signed_proves_nothing(
     ].decode()
     path.write_text(json.dumps(evidence))
     code, checked = run(capsys, "consistency", "--key", VKEY, "--evidence", str(path))
-    assert code == 2 and "not about this log" in checked["error"]
+    assert code == 2
+    assert "not about this log" in checked["error"]

@@ -12,7 +12,6 @@ leaves covers level-2 tiles.
 
 from __future__ import annotations
 
-import hashlib
 from functools import cache
 
 import pytest
@@ -29,7 +28,7 @@ from verifier.tlog import TileHashes, TileLog
 
 @cache
 def _leaves(n: int) -> list[bytes]:
-    return [oracle.leaf(hashlib.sha256(i.to_bytes(8, "big")).digest()) for i in range(n)]
+    return [oracle.leaf(i.to_bytes(8, "big") * 4) for i in range(n)]
 
 
 def _served(n: int) -> tuple[TileLog, list[str]]:

@@ -288,3 +288,31 @@ def test_tlog_proof_every_line_mutation_rejected(pid):
 def test_malformed_tlog_proofs_refused(data):
     with pytest.raises(MalformedInput):
         parse_tlog_proof(data)
+
+
+# -- witness key files --------------------------------------------------------------
+
+
+def test_go_note_private_key_reads_as_a_witness_key():
+    """Go's note.GenerateKey form (type 0x01) gives the same Ed25519 key, whose
+    cosigner key (type 0x04) is what observers pin."""
+    from verifier.witness import WitnessKey
+
+    notes = load_vectors("signed_note.json")
+    peter = next(k for k in notes["keys"] if k["name"] == "PeterNeumann")
+    key = WitnessKey.parse(peter["skey"])
+    assert bytes(key.signing_key.verify_key).hex() == peter["ed25519_public_hex"]
+    assert key.verifier_key == cosigner_key("PeterNeumann", key.verifier_key.public_key)
+    mangled = peter["skey"].replace("c74f20a3", "c74f20a4")
+    with pytest.raises(MalformedInput, match="key ID"):
+        WitnessKey.parse(mangled)
+
+
+def test_witness_key_files_round_trip():
+    from verifier.witness import WitnessKey
+
+    for n in range(64):  # base64 bodies with '+' and '/' among them
+        key = WitnessKey.generate(f"w{n}.example.org")
+        again = WitnessKey.parse(key.to_text())
+        assert bytes(again.signing_key) == bytes(key.signing_key)
+        assert again.verifier_key == key.verifier_key
