@@ -11,6 +11,7 @@ import argparse
 import datetime as dt
 import gc
 import logging
+import os
 import signal
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from domains.cli import add_domain_commands
 from keys import cli as keys_cli
 from ledger.cli import CommandError, add_commands, open_service, run_command
 from ledger.logcli import SERVE_URL_FILE, add_log_commands
+from ledger.witnessing import parse_witnesses
 
 __all__ = ["main"]
 
@@ -34,6 +36,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except ValueError as e:
         raise CommandError(str(e), "fix the SAKSI_* limit variables", 2) from e
     host, port = _listen(args)
+    specs = [" ".join(pair) for pair in args.witness or ()]
+    specs += [s for s in os.environ.get("SAKSI_WITNESSES", "").split(";") if s.strip()]
+    try:
+        witnesses = parse_witnesses(specs)
+    except ValueError as e:
+        raise CommandError(
+            str(e), "--witness takes a URL and the witness's cosigner key", 2
+        ) from e
     service = open_service(
         args.dir,
         args.db,
@@ -46,6 +56,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     shown = f"[{host}]" if ":" in host else host
     served = args.dir / SERVE_URL_FILE
     try:
+        if witnesses:
+            service.witness_with(witnesses)
         logging.getLogger("saksi").info(
             "serving %s (size %d) on %s:%d", service.origin, service.size, host, port
         )
@@ -108,6 +120,14 @@ def _add_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     serve.add_argument("--host", default="127.0.0.1", help=argparse.SUPPRESS)
     serve.add_argument("--port", type=int, default=8080, help=argparse.SUPPRESS)
     serve.add_argument("--passphrase-file", type=Path)
+    serve.add_argument(
+        "--witness",
+        nargs=2,
+        action="append",
+        metavar=("URL", "VKEY"),
+        help="a C2SP tlog-witness to cosign every checkpoint (repeat; also "
+        "SAKSI_WITNESSES='URL VKEY;URL VKEY')",
+    )
     serve.set_defaults(func=cmd_serve)
 
 

@@ -32,6 +32,7 @@ from ledger.results import ResultsIndex
 from ledger.sequencer import SequencerConfig
 from ledger.storage.sql import SqlStorage
 from ledger.tree.tiles import TILE_WIDTH, level_width
+from ledger.witnessing import WitnessEndpoint, Witnessing
 from verifier.dsse import Envelope, EnvelopeSignature, envelope_to_json
 from verifier.note import NoteSigner, VerifierKey
 from verifier.record import LogEntry, Record, parse_log_entry, parse_record
@@ -160,13 +161,36 @@ class RecordService:
             config=config,
             gate=self.gate,
         )
+        self.witnessing: Witnessing | None = None
 
     def start(self) -> None:
         """Check storage and start the writer (see ``Ledger.start``)."""
         self.ledger.start()
 
+    def witness_with(self, endpoints: Sequence[WitnessEndpoint]) -> None:
+        """Have every new checkpoint cosigned by ``endpoints`` (after ``start``).
+
+        ``checkpoint`` serves the witnessed note from then on.
+        """
+        head = self.ledger
+
+        def current() -> tuple[int, bytes]:
+            now = head.head
+            return now.size, now.note
+
+        self.witnessing = Witnessing(
+            current,
+            lambda old, new: head.consistency_proof(old, new),
+            self.verifier_key,
+            self.origin,
+            endpoints,
+        )
+        self.witnessing.start()
+
     def close(self) -> None:
         """Stop the writer and close the database."""
+        if self.witnessing is not None:
+            self.witnessing.stop()
         try:
             self.ledger.close()
         finally:
@@ -201,7 +225,15 @@ class RecordService:
         return self.ledger.size
 
     def checkpoint(self) -> bytes:
-        """The latest signed checkpoint note."""
+        """The latest signed checkpoint note.
+
+        With witnesses configured, the latest witnessed one (with its
+        cosignatures), once there is one.
+        """
+        if self.witnessing is not None:
+            witnessed = self.witnessing.published()
+            if witnessed is not None:
+                return witnessed
         return self.ledger.checkpoint()
 
     def tile(self, level: int, index: int, width: int) -> bytes:

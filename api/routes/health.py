@@ -30,12 +30,15 @@ async def healthz(service: Service) -> JSONResponse:
 async def log_info(service: Service) -> JSONResponse:
     """What a client needs before it pins the log key (compare it out of band)."""
     head = service.ledger.head
+    witnessing = service.witnessing
     return JSONResponse(
         {
             "origin": service.origin,
             "verifier_key": str(service.verifier_key),
             "tree_size": head.size,
             "checkpoint": head.note.decode(),
+            "witnessed_checkpoint": service.checkpoint().decode(),
+            "witnesses": [] if witnessing is None else witnessing.status(),
         }
     )
 

@@ -1,0 +1,226 @@
+"""Collecting witness cosignatures for the log's checkpoints (C2SP tlog-witness).
+
+Each time the tree head changes, the log sends its new checkpoint to every
+configured witness with a consistency proof from the size that witness last
+cosigned, checks each cosignature it gets back against the witness's pinned
+cosigner key, and publishes the checkpoint with the cosignatures attached:
+``/log/checkpoint`` serves that note from then on. A witness that answers 409
+says which size it holds; the log retries once with a proof from that size. A
+witness that is down or refuses costs its cosignature, never the log's
+availability: the checkpoint is published with whatever cosignatures came back,
+and observers' own quorum decides whether that is enough.
+
+A witness that claims a size larger than the log's is a loud error: the log was
+rolled back (a restored backup?) or someone else signs with its key.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from verifier.cosignature import WitnessPolicy, verify_cosigned
+from verifier.errors import VerificationError
+from verifier.note import VerifierKey, parse_note
+from verifier.witness import format_add_checkpoint
+
+__all__ = ["WitnessEndpoint", "Witnessing", "parse_witnesses"]
+
+log = logging.getLogger("saksi.witnessing")
+
+Post = Callable[[str, bytes, float], tuple[int, bytes]]
+MAX_ANSWER = 64 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class WitnessEndpoint:
+    """A witness: where it listens (its add-checkpoint prefix) and its key."""
+
+    url: str
+    key: VerifierKey
+
+
+def parse_witnesses(specs: Sequence[str]) -> list[WitnessEndpoint]:
+    """``URL VKEY`` strings (from ``--witness`` or ``SAKSI_WITNESSES``).
+
+    Raises:
+        ValueError: not a URL and a cosigner key (type 0x04).
+    """
+    out = []
+    for spec in specs:
+        url, _, text = spec.strip().partition(" ")
+        if not url.startswith(("http://", "https://")) or not text.strip():
+            raise ValueError(f"witness {spec[:80]!r}: expected 'URL VKEY'")
+        try:
+            key = VerifierKey.parse(text.strip())
+        except VerificationError as e:
+            raise ValueError(f"witness {url}: not a verifier key: {e}") from e
+        if not key.is_cosigner:
+            raise ValueError(f"witness {url}: {key.name} is not a cosigner key")
+        out.append(WitnessEndpoint(url.rstrip("/"), key))
+    return out
+
+
+def http_post(url: str, body: bytes, timeout: float) -> tuple[int, bytes]:
+    """POST ``body``; (status, answer). Network errors raise ``OSError``."""
+    request = urllib.request.Request(url, data=body, method="POST")  # noqa: S310
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+            return response.status, response.read(MAX_ANSWER)
+    except urllib.error.HTTPError as e:
+        return e.code, e.read(MAX_ANSWER)
+
+
+@dataclass
+class _Known:
+    size: int = 0  # what the witness last cosigned, as far as the log knows
+    ok: int = 0
+    failed: int = 0
+    last_error: str = ""
+
+
+@dataclass
+class Witnessing:
+    """Witnesses the head of ``head()`` whenever it changes, in a thread."""
+
+    head: Callable[[], tuple[int, bytes]]  # (size, signed note)
+    consistency_proof: Callable[[int, int], list[bytes]]
+    log_key: VerifierKey
+    origin: str
+    endpoints: Sequence[WitnessEndpoint]
+    post: Post = http_post
+    timeout: float = 5.0
+    interval: float = 0.2
+    _known: dict[str, _Known] = field(default_factory=dict)
+    _published: bytes | None = None
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def __post_init__(self) -> None:
+        self._known = {e.url: _Known() for e in self.endpoints}
+        self._pool = ThreadPoolExecutor(max(1, len(self.endpoints)))
+
+    def published(self) -> bytes | None:
+        """The latest witnessed checkpoint (None before the first round)."""
+        return self._published
+
+    def status(self) -> list[dict[str, object]]:
+        """Per witness: its name, URL, last cosigned size and counters."""
+        return [
+            {
+                "witness": e.key.name,
+                "url": e.url,
+                "cosigned_size": self._known[e.url].size,
+                "cosignatures": self._known[e.url].ok,
+                "failures": self._known[e.url].failed,
+                "last_error": self._known[e.url].last_error,
+            }
+            for e in self.endpoints
+        ]
+
+    def start(self) -> None:
+        """Witness in the background until ``stop``."""
+        self._thread = threading.Thread(
+            target=self._run, name="witnessing", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop after the round in progress."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=self.timeout * 2 + 1)
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def _run(self) -> None:
+        done: bytes | None = None
+        while not self._stop.is_set():
+            size, note = self.head()
+            if note != done:
+                try:
+                    self.round(size, note)
+                    done = note
+                except Exception:  # a bug here must not kill the thread silently
+                    log.exception("witnessing round failed")
+            self._stop.wait(self.interval)
+
+    def round(self, size: int, note: bytes) -> bytes:
+        """Send ``note`` (of tree ``size``) to every witness and publish it.
+
+        Returns the note with the cosignatures that verified.
+        """
+        lines = self._pool.map(lambda e: self._cosign(e, size, note), self.endpoints)
+        witnessed = note + b"".join(line for line in lines if line)
+        self._published = witnessed
+        return witnessed
+
+    def _cosign(self, endpoint: WitnessEndpoint, size: int, note: bytes) -> bytes:
+        known = self._known[endpoint.url]
+        for _ in range(2):
+            old = known.size
+            if old > size:
+                known.failed += 1
+                known.last_error = f"the witness holds size {old}, the log {size}"
+                log.error(
+                    "witness %s has cosigned size %d but the log is at %d: the log "
+                    "was rolled back or its key signed another tree",
+                    endpoint.key.name,
+                    old,
+                    size,
+                )
+                return b""
+            proof = self.consistency_proof(old, size) if 0 < old < size else []
+            body = format_add_checkpoint(old, proof, note)
+            try:
+                status, answer = self.post(
+                    endpoint.url + "/add-checkpoint", body, self.timeout
+                )
+            except OSError as e:
+                return self._failed(known, endpoint, f"unreachable: {e}")
+            if status == 409:
+                try:
+                    known.size = int(answer.decode("ascii").strip())
+                except ValueError:
+                    return self._failed(known, endpoint, "409 without a size")
+                continue
+            if status != 200:
+                detail = answer[:200].decode("utf-8", "replace").strip()
+                return self._failed(known, endpoint, f"HTTP {status}: {detail}")
+            line = self._check(endpoint, note, answer)
+            if line is None:
+                return self._failed(known, endpoint, "an invalid cosignature")
+            known.size, known.ok = size, known.ok + 1
+            return line
+        return self._failed(known, endpoint, "409 twice")
+
+    def _check(
+        self, endpoint: WitnessEndpoint, note: bytes, answer: bytes
+    ) -> bytes | None:
+        """The witness's own line from ``answer`` if its cosignature verifies."""
+        try:
+            verify_cosigned(
+                note + answer,
+                self.log_key,
+                self.origin,
+                WitnessPolicy((endpoint.key,), 1),
+            )
+            mine = [
+                s
+                for s in parse_note(note + answer).signatures
+                if (s.name, s.key_id) == (endpoint.key.name, endpoint.key.key_id)
+            ]
+        except VerificationError:
+            return None
+        return mine[0].to_line().encode("utf-8")
+
+    @staticmethod
+    def _failed(known: _Known, endpoint: WitnessEndpoint, why: str) -> bytes:
+        known.failed += 1
+        known.last_error = why
+        log.warning("witness %s did not cosign: %s", endpoint.key.name, why)
+        return b""
