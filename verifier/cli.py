@@ -296,6 +296,10 @@ def _receipt(path: Path) -> dict[str, Any]:
 
 def cmd_inclusion(args: argparse.Namespace) -> dict[str, Any]:
     """An entry (by index, by its bytes, or a receipt) under a trusted checkpoint."""
+    if args.receipt is None and args.entry is None and args.index is None:
+        raise _Exit(EXIT_USAGE, "pass --index N, --entry FILE or --receipt FILE")
+    if args.receipt is not None and args.index is not None:
+        raise _Exit(EXIT_USAGE, "a receipt names its own index: drop --index")
     key, log, _, checkpoint, note, report = _observe(args)
     origin = _origin(args, key)
     hashes = TileHashes(log, checkpoint.size)
@@ -829,7 +833,7 @@ def _parser() -> argparse.ArgumentParser:
 
     inclusion = sub.add_parser("inclusion", help="verify that an entry is in the log")
     _common(inclusion)
-    which = inclusion.add_mutually_exclusive_group(required=True)
+    which = inclusion.add_mutually_exclusive_group()
     which.add_argument("--receipt", type=Path, help="a receipt (JSON) from the log")
     which.add_argument("--entry", type=Path, help="the entry's exact bytes")
     inclusion.add_argument("--index", type=int, metavar="N", help="the entry's index")

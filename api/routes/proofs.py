@@ -5,11 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Query
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from api.deps import Service
 from api.errors import ProblemError
 from api.schemas import ConsistencyModel, InclusionModel
+from verifier.checkpoint import parse_checkpoint
+from verifier.note import parse_note
+from verifier.proof import TlogProof, format_tlog_proof
 
 __all__ = ["router"]
 
@@ -78,4 +81,38 @@ async def consistency(
             "consistency_proof": [h.hex() for h in proof],
             "checkpoint": head.note.decode(),
         }
+    )
+
+
+@router.get(
+    "/export",
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {}}}, **_ERRORS},
+    summary="A self-contained C2SP tlog-proof of one entry, for auditors",
+)
+async def export(service: Service, index: int = Query(..., ge=0)) -> Response:
+    """One entry's proof file, checked offline by ``saksi-verify proof FILE``.
+
+    The entry itself (in ``extra``), its inclusion proof and the published
+    checkpoint with its cosignatures.
+    """
+    note = service.checkpoint()
+    size = parse_checkpoint(parse_note(note).text).size
+    if index >= size:
+        raise ProblemError(
+            "out-of-range",
+            f"entry {index} is not under the published checkpoint (size {size}) yet",
+        )
+    proof = TlogProof(
+        index,
+        tuple(service.ledger.inclusion_proof(index, size)),
+        note,
+        service.entry(index).data,
+    )
+    return Response(
+        format_tlog_proof(proof),
+        media_type="text/plain; charset=utf-8",
+        headers={
+            "Content-Disposition": f'attachment; filename="entry-{index}.tlog-proof"'
+        },
     )
