@@ -26,6 +26,13 @@ settings.load_profile("default")
 ORIGIN = "test.saksi.example/log"
 
 
+@pytest.fixture(autouse=True)
+def _observer_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test's saksi-verify state (trusted checkpoints, audit progress) is
+    its own, never the user's ~/.local/state."""
+    monkeypatch.setenv("SAKSI_VERIFY_STATE", str(tmp_path / "observer-state"))
+
+
 @pytest.fixture(scope="session")
 def pg_cluster() -> Iterator[PgCluster]:
     bindir = find_pg_bin()

@@ -1,8 +1,7 @@
-"""Replaying a Saksi log entry by entry: what an observer's audit checks (pure).
+"""Replaying a Saksi log entry by entry: what an observer's audit checks.
 
-``Auditor`` is fed the log's entries in order (index, entry bytes) and decides
-each one exactly as the server had to, from the log alone: nothing here trusts
-the operator, reads a database or a clock. Numbered checks:
+Each entry is decided exactly as the server had to decide it, from the log alone:
+nothing here trusts the operator, reads its database or a clock. Numbered checks:
 
 1. ``tree``: the entries hash (RFC 6962) to the root of the signed checkpoint
    (``TreeHasher`` here; fetching and the signature are the caller's).
@@ -27,17 +26,29 @@ the operator, reads a database or a clock. Numbered checks:
 
 A finding names its check, the entry index and the record's subject. The audit
 fails when any finding of checks 1 to 10 exists.
+
+The work is split in two. ``examine`` does everything one entry decides alone
+(parsing, schema, signatures by keys already known, the issued_at window,
+arithmetic, totals): it is pure and runs in worker processes
+(``verifier.audit_run``). ``Auditor.apply`` does what needs the log before the
+entry (the key registry, the election state, revision chains, duplicates, recap
+sums), in log order. That state lives in an ``AuditStore``, SQLite (standard
+library) in memory or in a file, so memory stays bounded at any log size and a
+daily audit continues where the last one stopped.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
+import sqlite3
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from verifier.dsse import verify_envelope
+from verifier.dsse import Envelope, UnknownKey, pae, verify_envelope
 from verifier.election import ELECTION_SCHEMAS, RECAP, TALLY
 from verifier.errors import MalformedInput, VerificationError
 from verifier.record import (
@@ -47,14 +58,36 @@ from verifier.record import (
     parse_record,
     parse_timestamp,
 )
-from verifier.registry import GENESIS, AuthorizationError, KeyRegistry, parse_genesis
+from verifier.registry import (
+    GENESIS,
+    REGISTRY_SCHEMAS,
+    AuthorizationError,
+    Genesis,
+    Grant,
+    KeyRegistry,
+    parse_genesis,
+)
 from verifier.rfc6962 import EMPTY_ROOT, hash_children, hash_leaf
 from verifier.rules.arithmetic import recap_flags, tally_flags, totals_of
-from verifier.rules.state import ElectionState, authorize_election, recap_children
+from verifier.rules.state import (
+    STATE_SCHEMAS,
+    ElectionState,
+    authorize_election,
+    recap_children,
+)
 from verifier.schema import check
 from verifier.schemas import get_schema
 
-__all__ = ["CHECKS", "NOT_FAILURES", "Auditor", "Finding", "TreeHasher"]
+__all__ = [
+    "CHECKS",
+    "NOT_FAILURES",
+    "AuditStore",
+    "Auditor",
+    "Examined",
+    "Finding",
+    "TreeHasher",
+    "examine",
+]
 
 # (name, what it means); the position is the check's number (1-based).
 CHECKS = (
@@ -73,6 +106,9 @@ CHECKS = (
 )
 NOT_FAILURES = frozenset({"arithmetic", "stale-recaps"})
 SKEW = dt.timedelta(minutes=5)
+# Records that change what later records are checked against: kept by the store
+# so that a resumed audit rebuilds the key registry and the election state.
+_STATEFUL = frozenset(REGISTRY_SCHEMAS) | STATE_SCHEMAS
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,13 +137,22 @@ class Finding:
 class TreeHasher:
     """The RFC 6962 root of a growing list of entries, in O(log n) memory."""
 
-    def __init__(self) -> None:
-        self.size = 0
-        self._range: list[tuple[int, bytes]] = []  # (height, hash), left to right
+    def __init__(self, frontier: list[tuple[int, bytes]] | None = None) -> None:
+        self._range: list[tuple[int, bytes]] = list(frontier or [])  # left to right
+        self.size = sum(1 << height for height, _ in self._range)
+
+    @property
+    def frontier(self) -> list[tuple[int, bytes]]:
+        """(height, hash) of the perfect subtrees the tree so far is made of."""
+        return list(self._range)
 
     def add(self, entry: bytes) -> None:
         """Append one entry (its leaf hash is computed here)."""
-        node, height = hash_leaf(entry), 0
+        self.add_leaf(hash_leaf(entry))
+
+    def add_leaf(self, node: bytes) -> None:
+        """Append one leaf hash."""
+        height = 0
         while self._range and self._range[-1][0] == height:
             node = hash_children(self._range.pop()[1], node)
             height += 1
@@ -124,126 +169,293 @@ class TreeHasher:
         return node
 
 
-@dataclass
-class _Head:
-    revision: int
-    payload_hash: str
+# -- one entry alone ---------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Examined:
+    """What one entry decides alone, for ``Auditor.apply`` (picklable)."""
+
     index: int
-
-
-@dataclass
-class _Recap:
-    index: int
-    children: list[tuple[str, str]]  # (subject, payload hash hex)
-
-
-@dataclass
-class Auditor:
-    """Replays entries in order; collects findings and per-check counts."""
-
-    registry: KeyRegistry = field(default_factory=KeyRegistry)
-    election: ElectionState = field(default_factory=ElectionState)
+    leaf: bytes
     findings: list[Finding] = field(default_factory=list)
-    checked: Counter[str] = field(default_factory=Counter)
-    size: int = 0
-    _heads: dict[str, _Head] = field(default_factory=dict)
-    _payloads: dict[str, int] = field(default_factory=dict)
-    # payload hash -> (subject, totals) of every tally and recap, for recap sums
-    _totals: dict[str, tuple[str, dict[str, Any]]] = field(default_factory=dict)
-    _recaps: dict[str, _Recap] = field(default_factory=dict)
+    record: Record | None = None  # None when the entry or its schema is broken
+    logged_at: str = ""
+    signers: tuple[str, ...] = ()  # key IDs whose signatures verified
+    # Signatures by keys the examiner did not know: (key ID, signature), and
+    # the message they sign, for the auditor to check with its registry.
+    pending: tuple[tuple[str, bytes], ...] = ()
+    message: bytes = b""
+    totals: dict[str, Any] | None = None  # a tally's or recap's, for recap sums
+    children: list[tuple[str, str]] | None = None  # a recap's (subject, hash hex)
 
-    def _find(
-        self,
-        check_: str,
-        index: int,
-        subject: str | None,
-        detail: str,
-        rule: str | None = None,
-    ) -> None:
-        self.findings.append(Finding(check_, index, subject, detail[:500], rule))
 
-    def add(self, index: int, entry: bytes) -> None:
-        """Audit the entry at ``index`` (entries must come in log order)."""
-        if index != self.size:
-            raise ValueError(f"expected entry {self.size}, got {index}")
-        self.size += 1
-        self.checked["entry-format"] += 1
-        try:
-            logged = parse_log_entry(entry)
-            envelope = logged.envelope
-            if envelope.payload_type != RECORD_PAYLOAD_TYPE:
-                raise MalformedInput(f"payload type {envelope.payload_type[:80]!r}")
-            record = parse_record(envelope.payload)
-        except VerificationError as e:
-            self._find("entry-format", index, None, str(e))
-            return
-        subject = record.subject
-        self.checked["schema"] += 1
-        try:
-            schema = get_schema(record.schema)
-            check(schema, record.body, subject)
-        except VerificationError as e:
-            self._find("schema", index, subject, str(e))
-            return
-        self.checked["signatures"] += 1
-        lookup: Callable[[str], bytes | None] = self.registry.public_key
+def examine(
+    index: int,
+    entry: bytes,
+    public_key: Callable[[str], bytes | None],
+    skew: dt.timedelta = SKEW,
+) -> Examined:
+    """Everything entry ``index`` decides alone.
+
+    ``public_key`` gives the keys known so far; a signature by a key it does not
+    know is left ``pending`` (the auditor knows the registry at that position).
+    """
+    out = Examined(index, hash_leaf(entry))
+    try:
+        logged = parse_log_entry(entry)
+        envelope = logged.envelope
+        if envelope.payload_type != RECORD_PAYLOAD_TYPE:
+            raise MalformedInput(f"payload type {envelope.payload_type[:80]!r}")
+        record = parse_record(envelope.payload)
+    except VerificationError as e:
+        out.findings.append(Finding("entry-format", index, None, str(e)[:500]))
+        return out
+    subject = record.subject
+    try:
+        schema = get_schema(record.schema)
+        check(schema, record.body, subject)
+        lookup = public_key
         if record.schema == GENESIS.name:
-            try:
-                lookup = {
-                    a.keyid: a.public_key for a in parse_genesis(record).admins
-                }.get
-            except VerificationError as e:
-                self._find("schema", index, subject, str(e))
-                return
-        try:
-            signers = verify_envelope(envelope, lookup)
-        except VerificationError as e:
-            self._find("signatures", index, subject, str(e))
-            signers = ()
-        self._issued_at(index, record, schema.max_age_days, logged.logged_at)
-        if signers:
-            self._authorize(index, record, signers, logged.logged_at)
-        self._chain(index, record)
-        if record.schema == RECAP.name:
-            self._recap(index, record)
-        elif record.schema == TALLY.name:
-            self.checked["arithmetic"] += 1
-            ballot = subject.split("/")[1]
-            for flag in tally_flags(record.body, ballot):
-                self._find(
+            lookup = {a.keyid: a.public_key for a in parse_genesis(record).admins}.get
+    except VerificationError as e:
+        out.findings.append(Finding("schema", index, subject, str(e)[:500]))
+        return out
+    out.record, out.logged_at = record, logged.logged_at
+    known = tuple(s for s in envelope.signatures if lookup(s.keyid) is not None)
+    unknown = tuple(s for s in envelope.signatures if lookup(s.keyid) is None)
+    try:
+        if known:
+            verify_envelope(
+                Envelope(envelope.payload_type, envelope.payload, known), lookup
+            )
+    except VerificationError as e:
+        out.findings.append(Finding("signatures", index, subject, str(e)[:500]))
+    else:
+        out.signers = tuple(s.keyid for s in known)
+        if unknown:  # checked by the auditor, which knows the registry then
+            out.pending = tuple((s.keyid, s.sig) for s in unknown)
+            out.message = pae(envelope.payload_type, envelope.payload)
+    _issued_at(out, record, schema.max_age_days, skew)
+    if record.schema == TALLY.name:
+        ballot = subject.split("/")[1]
+        for flag in tally_flags(record.body, ballot):
+            out.findings.append(
+                Finding(
                     "arithmetic",
                     index,
                     subject,
                     f"{flag.where}: {flag.detail}",
-                    rule=flag.check,
+                    flag.check,
                 )
-            self._totals[record.payload_hash] = (subject, totals_of(record.body))
-
-    def _issued_at(
-        self, index: int, record: Record, max_age_days: int, logged_at: str
-    ) -> None:
-        self.checked["issued-at"] += 1
+            )
+        out.totals = totals_of(record.body)
+    elif record.schema == RECAP.name:
         try:
-            issued = parse_timestamp(record.issued_at, "issued_at")
-            logged = parse_timestamp(logged_at, "logged_at")
+            out.children = [(s, d.hex()) for s, d in recap_children(record)]
         except VerificationError as e:
-            self._find("issued-at", index, record.subject, str(e))
+            out.findings.append(Finding("recap-children", index, subject, str(e)))
+        out.totals = totals_of(record.body)
+    return out
+
+
+def _issued_at(
+    out: Examined, record: Record, max_age_days: int, skew: dt.timedelta
+) -> None:
+    try:
+        issued = parse_timestamp(record.issued_at, "issued_at")
+        logged = parse_timestamp(out.logged_at, "logged_at")
+    except VerificationError as e:
+        out.findings.append(Finding("issued-at", out.index, record.subject, str(e)))
+        return
+    if issued > logged + skew:
+        detail = f"issued_at {record.issued_at} is after logged_at {out.logged_at}"
+    elif issued < logged - dt.timedelta(days=max_age_days):
+        detail = (
+            f"issued_at {record.issued_at} is more than {max_age_days} days before "
+            f"logged_at {out.logged_at}"
+        )
+    else:
+        return
+    out.findings.append(Finding("issued-at", out.index, record.subject, detail))
+
+
+# -- what the log before an entry decides ----------------------------------------
+
+_SCHEMA_SQL = """
+CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS heads (
+    subject TEXT PRIMARY KEY, revision INTEGER, payload BLOB, idx INTEGER
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS payloads (hash BLOB PRIMARY KEY, idx INTEGER)
+    WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS totals (hash BLOB PRIMARY KEY, subject TEXT, totals TEXT)
+    WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS recaps (subject TEXT PRIMARY KEY, idx INTEGER, children TEXT)
+    WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS findings (
+    seq INTEGER PRIMARY KEY, name TEXT, idx INTEGER, subject TEXT, detail TEXT,
+    rule TEXT
+);
+CREATE TABLE IF NOT EXISTS replay (idx INTEGER PRIMARY KEY, entry BLOB);
+"""
+
+
+class AuditStore:
+    """The audit's state: SQLite in memory (``None``) or in a file (resumable)."""
+
+    def __init__(self, path: Path | None = None) -> None:
+        self.path = path
+        self.db = sqlite3.connect(":memory:" if path is None else str(path))
+        self.db.executescript(
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+            "PRAGMA cache_size=-131072; PRAGMA temp_store=MEMORY;" + _SCHEMA_SQL
+        )
+        self.db.execute("BEGIN")
+
+    def progress(self) -> dict[str, Any] | None:
+        """What ``save`` stored last (None for a new audit)."""
+        row = self.db.execute("SELECT v FROM meta WHERE k = 'progress'").fetchone()
+        return None if row is None else dict(json.loads(row[0]))
+
+    def set_progress(self, value: dict[str, Any]) -> None:
+        """Store the audit's progress (committed with ``commit``)."""
+        self.db.execute(
+            "INSERT OR REPLACE INTO meta VALUES ('progress', ?)", (json.dumps(value),)
+        )
+
+    def commit(self) -> None:
+        """Make everything so far durable (one transaction: all or nothing)."""
+        self.db.commit()
+        self.db.execute("BEGIN")
+
+    def close(self) -> None:
+        """Roll back what was not committed; close."""
+        self.db.rollback()
+        self.db.close()
+
+
+class Auditor:
+    """Replays entries in order; collects findings and per-check counts."""
+
+    def __init__(
+        self, store: AuditStore | None = None, skew: dt.timedelta = SKEW
+    ) -> None:
+        self.store = store or AuditStore()
+        self.skew = skew
+        self.registry = KeyRegistry()
+        self.election = ElectionState()
+        self.hasher = TreeHasher()
+        self.checked: Counter[str] = Counter()
+        self.size = 0
+        # Every key the registry has learned, in order: what examiners in other
+        # processes are told (a key ID names its key for good).
+        self.keys: list[tuple[str, bytes]] = []
+        db = self.store.db
+        self._sql = db.execute
+        progress = self.store.progress()
+        if progress is not None:
+            self.size = int(progress["size"])
+            self.checked = Counter(progress["checked"])
+            self.hasher = TreeHasher(
+                [(h, bytes.fromhex(x)) for h, x in progress["frontier"]]
+            )
+            for index, entry in db.execute(
+                "SELECT idx, entry FROM replay ORDER BY idx"
+            ):
+                self._replay(index, bytes(entry))
+
+    @property
+    def public_key(self) -> Callable[[str], bytes | None]:
+        """Keys the registry knows now (for ``examine``)."""
+        return self.registry.public_key
+
+    def add(self, index: int, entry: bytes) -> None:
+        """Audit the entry at ``index`` (entries must come in log order)."""
+        self.apply(examine(index, entry, self.registry.public_key, self.skew))
+
+    def save(self) -> None:
+        """Commit the state after the entries applied so far (resumable)."""
+        self.store.set_progress(
+            {
+                "size": self.size,
+                "checked": dict(self.checked),
+                "frontier": [[h, x.hex()] for h, x in self.hasher.frontier],
+            }
+        )
+        self.store.commit()
+
+    def _find(self, finding: Finding) -> None:
+        self._sql(
+            "INSERT INTO findings (name, idx, subject, detail, rule) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (
+                finding.check,
+                finding.index,
+                finding.subject,
+                finding.detail[:500],
+                finding.rule,
+            ),
+        )
+
+    def apply(self, examined: Examined) -> None:
+        """Decide what needs the log before the entry, then record it."""
+        index = examined.index
+        if index != self.size:
+            raise ValueError(f"expected entry {self.size}, got {index}")
+        self.size += 1
+        self.hasher.add_leaf(examined.leaf)
+        self.checked["entry-format"] += 1
+        record = examined.record
+        early = {f.check for f in examined.findings}
+        for finding in examined.findings:
+            if finding.check in ("entry-format", "schema", "signatures", "issued-at"):
+                self._find(finding)
+        if record is None:
+            if "entry-format" not in early:
+                self.checked["schema"] += 1
             return
-        if issued > logged + SKEW:
-            self._find(
-                "issued-at",
-                index,
-                record.subject,
-                f"issued_at {record.issued_at} is after logged_at {logged_at}",
-            )
-        elif issued < logged - dt.timedelta(days=max_age_days):
-            self._find(
-                "issued-at",
-                index,
-                record.subject,
-                f"issued_at {record.issued_at} is more than {max_age_days} days "
-                f"before logged_at {logged_at}",
-            )
+        self.checked["schema"] += 1
+        self.checked["signatures"] += 1
+        self.checked["issued-at"] += 1
+        signers = examined.signers
+        if examined.pending and "signatures" not in early:
+            signers = self._pending(examined, record)
+        if signers and "signatures" not in early:
+            self._authorize(index, record, signers, examined.logged_at)
+        self._chain(index, record)
+        if record.schema == RECAP.name:
+            self._recap(index, record, examined)
+        elif record.schema == TALLY.name:
+            self.checked["arithmetic"] += 1
+            for finding in examined.findings:
+                if finding.check == "arithmetic":
+                    self._find(finding)
+            self._keep_totals(record, examined.totals)
+
+    def _pending(self, examined: Examined, record: Record) -> tuple[str, ...]:
+        """Check the signatures the examiner had no key for; all signers, or ()."""
+        import nacl.exceptions
+        import nacl.signing
+
+        signed = list(examined.signers)
+        for keyid, sig in examined.pending:
+            key = self.registry.public_key(keyid)
+            problem = None
+            if key is None:
+                problem = str(UnknownKey(keyid))
+            else:
+                try:
+                    nacl.signing.VerifyKey(key).verify(examined.message, sig)
+                except nacl.exceptions.BadSignatureError:
+                    problem = f"signature by key {keyid} does not verify"
+            if problem is not None:
+                self._find(
+                    Finding("signatures", examined.index, record.subject, problem)
+                )
+                return ()
+            signed.append(keyid)
+        return tuple(signed)
 
     def _authorize(
         self, index: int, record: Record, signers: tuple[str, ...], logged_at: str
@@ -258,8 +470,27 @@ class Auditor:
                 authorize_election(record, writer)
                 self.election.check(record)
         except (AuthorizationError, VerificationError) as e:
-            self._find("authorization", index, record.subject, str(e))
+            self._find(Finding("authorization", index, record.subject, str(e)))
             return
+        self._apply(changes, record)
+        if record.schema in _STATEFUL:
+            self._sql(
+                "INSERT OR REPLACE INTO replay VALUES (?, ?)",
+                (index, _replayable(record, signers, logged_at)),
+            )
+
+    def _replay(self, index: int, data: bytes) -> None:
+        """Apply a stored state-changing record again (a resumed audit)."""
+        record, signers, logged_at = _unreplayable(data)
+        _, changes = self.registry.check(
+            record, get_schema(record.schema), signers, index, logged_at
+        )
+        self._apply(changes, record)
+
+    def _apply(self, changes: Genesis | list[Grant], record: Record) -> None:
+        known = self.registry.grants
+        changed = changes.admins if isinstance(changes, Genesis) else changes
+        self.keys += [(g.keyid, g.public_key) for g in changed if g.keyid not in known]
         self.registry.apply(changes)
         self.election.apply(record)
 
@@ -267,99 +498,158 @@ class Auditor:
         self.checked["revision-chain"] += 1
         self.checked["duplicate-payload"] += 1
         digest = record.payload_hash
-        first = self._payloads.setdefault(digest, index)
-        if first != index:
+        raw = bytes.fromhex(digest)
+        cursor = self._sql("INSERT OR IGNORE INTO payloads VALUES (?, ?)", (raw, index))
+        if cursor.rowcount == 0:
+            (first,) = self._sql(
+                "SELECT idx FROM payloads WHERE hash = ?", (raw,)
+            ).fetchone()
             self._find(
-                "duplicate-payload",
-                index,
-                record.subject,
-                f"the same record was logged at entry {first}",
+                Finding(
+                    "duplicate-payload",
+                    index,
+                    record.subject,
+                    f"the same record was logged at entry {first}",
+                )
             )
-        head = self._heads.get(record.subject)
-        expected = 0 if head is None else head.revision + 1
+        head = self._sql(
+            "SELECT revision, payload, idx FROM heads WHERE subject = ?",
+            (record.subject,),
+        ).fetchone()
+        expected = 0 if head is None else head[0] + 1
         if record.revision != expected:
             self._find(
-                "revision-chain",
-                index,
-                record.subject,
-                f"revision {record.revision}, expected {expected}",
+                Finding(
+                    "revision-chain",
+                    index,
+                    record.subject,
+                    f"revision {record.revision}, expected {expected}",
+                )
             )
-        elif head is not None and record.prev != head.payload_hash:
+        elif head is not None and record.prev != bytes(head[1]).hex():
             self._find(
-                "revision-chain",
-                index,
-                record.subject,
-                f"prev {record.prev} is not revision {head.revision} "
-                f"(entry {head.index}, payload hash {head.payload_hash})",
+                Finding(
+                    "revision-chain",
+                    index,
+                    record.subject,
+                    f"prev {record.prev} is not revision {head[0]} (entry {head[2]}, "
+                    f"payload hash {bytes(head[1]).hex()})",
+                )
             )
-        self._heads[record.subject] = _Head(record.revision, digest, index)
+        self._sql(
+            "INSERT OR REPLACE INTO heads VALUES (?, ?, ?, ?)",
+            (record.subject, record.revision, raw, index),
+        )
 
-    def _recap(self, index: int, record: Record) -> None:
+    def _keep_totals(self, record: Record, totals: dict[str, Any] | None) -> None:
+        self._sql(
+            "INSERT OR IGNORE INTO totals VALUES (?, ?, ?)",
+            (
+                bytes.fromhex(record.payload_hash),
+                record.subject,
+                json.dumps(totals, separators=(",", ":")),
+            ),
+        )
+
+    def _recap(self, index: int, record: Record, examined: Examined) -> None:
         self.checked["recap-children"] += 1
         self.checked["recap-sum"] += 1
-        try:
-            named = [(s, d.hex()) for s, d in recap_children(record)]
-        except VerificationError as e:
-            self._find("recap-children", index, record.subject, str(e))
+        named = examined.children
+        if named is None:
+            for finding in examined.findings:
+                if finding.check == "recap-children":
+                    self._find(finding)
             return
         bodies = []
         for subject, digest in named:
-            known = self._totals.get(digest)
-            if known is None or known[0] != subject:
+            row = self._sql(
+                "SELECT subject, totals FROM totals WHERE hash = ?",
+                (bytes.fromhex(digest),),
+            ).fetchone()
+            if row is None or row[0] != subject:
                 self._find(
-                    "recap-children",
-                    index,
-                    record.subject,
-                    f"child {subject} with payload hash {digest} is not in the log "
-                    "before this recap",
+                    Finding(
+                        "recap-children",
+                        index,
+                        record.subject,
+                        f"child {subject} with payload hash {digest} is not in the log "
+                        "before this recap",
+                    )
                 )
                 return
-            bodies.append(known[1])
+            bodies.append(json.loads(row[1]))
         _, ballot, code = record.subject.split("/")
         region = "" if code == "national" else code
         counts = self.election.carries_candidates(ballot, region)
         for flag in recap_flags(record.body, bodies, counts):
             self._find(
-                "recap-sum", index, record.subject, f"{flag.where}: {flag.detail}"
+                Finding(
+                    "recap-sum", index, record.subject, f"{flag.where}: {flag.detail}"
+                )
             )
-        self._totals[record.payload_hash] = (record.subject, totals_of(record.body))
-        self._recaps[record.subject] = _Recap(index, named)
+        self._keep_totals(record, examined.totals)
+        self._sql(
+            "INSERT OR REPLACE INTO recaps VALUES (?, ?, ?)",
+            (record.subject, index, json.dumps(named, separators=(",", ":"))),
+        )
 
     def stale_recaps(self) -> Iterator[Finding]:
         """Recap heads resting on a superseded child, at any level below."""
         stale: dict[str, bool] = {}
 
+        def head_of(subject: str) -> bytes | None:
+            row = self._sql(
+                "SELECT payload FROM heads WHERE subject = ?", (subject,)
+            ).fetchone()
+            return None if row is None else bytes(row[0])
+
+        def recap(subject: str) -> tuple[int, list[tuple[str, str]]] | None:
+            row = self._sql(
+                "SELECT idx, children FROM recaps WHERE subject = ?", (subject,)
+            ).fetchone()
+            return None if row is None else (row[0], json.loads(row[1]))
+
         def is_stale(subject: str) -> bool:
             if subject not in stale:
-                recap = self._recaps[subject]
+                found = recap(subject)
                 stale[subject] = False
-                stale[subject] = any(
-                    self._heads[child].payload_hash != digest
-                    or (child in self._recaps and is_stale(child))
-                    for child, digest in recap.children
-                    if child in self._heads
-                )
+                if found is not None:
+                    stale[subject] = any(
+                        (head := head_of(child)) is not None
+                        and (head.hex() != digest or is_stale(child))
+                        for child, digest in found[1]
+                    )
             return stale[subject]
 
+        subjects = [row[0] for row in self._sql("SELECT subject FROM recaps")]
         # Deepest first, so that the recursion stays one level deep.
-        for subject in sorted(self._recaps, key=len, reverse=True):
-            if is_stale(subject):
-                recap = self._recaps[subject]
+        for subject in sorted(subjects, key=len, reverse=True):
+            found = recap(subject)
+            if found is not None and is_stale(subject):
                 yield Finding(
                     "stale-recaps",
-                    recap.index,
+                    found[0],
                     subject,
                     "a child was superseded after this recap was signed",
                 )
 
+    def findings(self) -> Iterator[Finding]:
+        """Every finding so far, in the order found, then the stale recaps."""
+        rows = self._sql(
+            "SELECT name, idx, subject, detail, rule FROM findings ORDER BY seq"
+        ).fetchall()
+        for name, index, subject, detail, rule in rows:
+            yield Finding(name, index, subject, detail, rule)
+        yield from self.stale_recaps()
+
     def report(self, root_matches: bool | None = None) -> dict[str, Any]:
         """Numbered checks with counts and findings; ``passed`` overall."""
-        findings = self.findings + list(self.stale_recaps())
+        findings = list(self.findings())
         by_check: dict[str, list[Finding]] = {name: [] for name, _ in CHECKS}
         for finding in findings:
             by_check[finding.check].append(finding)
         checked = Counter(self.checked)
-        checked["stale-recaps"] = len(self._recaps)
+        (checked["stale-recaps"],) = self._sql("SELECT COUNT(*) FROM recaps").fetchone()
         checks = []
         for number, (name, meaning) in enumerate(CHECKS, start=1):
             found = by_check[name]
@@ -395,3 +685,22 @@ class Auditor:
             "checks": checks,
             "findings": [f.to_json() for f in findings],
         }
+
+
+def _replayable(record: Record, signers: tuple[str, ...], logged_at: str) -> bytes:
+    return json.dumps(
+        {
+            "payload": record.payload.decode("utf-8"),
+            "signers": list(signers),
+            "logged_at": logged_at,
+        }
+    ).encode("utf-8")
+
+
+def _unreplayable(data: bytes) -> tuple[Record, tuple[str, ...], str]:
+    raw = json.loads(data)
+    return (
+        parse_record(raw["payload"].encode("utf-8")),
+        tuple(raw["signers"]),
+        raw["logged_at"],
+    )

@@ -19,18 +19,22 @@ from __future__ import annotations
 import argparse
 import base64
 import binascii
+import datetime as dt
 import json
 import os
 import signal
+import sqlite3
 import sys
 import threading
 import urllib.parse
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from verifier._encoding import b64encode
-from verifier.audit import NOT_FAILURES, Auditor, TreeHasher
+from verifier.audit import NOT_FAILURES, SKEW, Auditor, AuditStore, TreeHasher
+from verifier.audit_run import default_workers, run_audit
+from verifier.bundle import bundle_fetch, write_bundle
 from verifier.checkpoint import Checkpoint, verify_inclusion_in_checkpoint
 from verifier.cosignature import WitnessPolicy, verify_cosigned
 from verifier.errors import MalformedInput, VerificationError
@@ -617,27 +621,67 @@ def _progress(label: str, total: int) -> Callable[[int], None]:
     return show
 
 
+def _audit_source(args: argparse.Namespace) -> tuple[TileLog, bytes, str]:
+    """The log to audit: over HTTP (--log) or from a bundle file (--bundle)."""
+    if args.bundle is not None:
+        try:
+            fetch, _ = bundle_fetch(args.bundle)
+            log = TileLog(fetch)
+            return log, log.checkpoint(), f"bundle {args.bundle}"
+        except FetchError as e:
+            raise _Exit(EXIT_IO, str(e), "pass a bundle written by saksi-verify") from e
+    if args.log is None:
+        raise _Exit(EXIT_USAGE, "pass --log URL or --bundle FILE")
+    return _open_log(args.log)
+
+
 def cmd_audit(args: argparse.Namespace) -> dict[str, Any]:
     """Read, recompute and replay the log; the audit report."""
     key = _key(args)
-    log, note, prefix = _open_log(args.log)
-    checkpoint, _ = _verify_note(
-        note, key, _origin(args, key), WitnessPolicy(), "the checkpoint"
-    )
+    origin = _origin(args, key)
+    log, note, source = _audit_source(args)
+    checkpoint, _ = _verify_note(note, key, origin, WitnessPolicy(), "the checkpoint")
     size = checkpoint.size
     upto = size if args.to is None else min(args.to, size)
     if args.from_ < 0 or upto < args.from_:
         raise _Exit(EXIT_USAGE, "--from must be 0..--to", "check the range")
-    hasher, auditor = TreeHasher(), Auditor()
-    show = _progress("entries", size)
-    show(0)
+    state = _state(args, key)
+    path: Path | None = state.path / "audit.db"
+    if args.to is not None:
+        path = None  # a partial audit keeps no state
+    elif path is not None:
+        if args.fresh:
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{path}{suffix}").unlink(missing_ok=True)
+        path.parent.mkdir(parents=True, exist_ok=True)
+    skew = dt.timedelta(seconds=args.skew)
     try:
-        for first, entries in log.entries(0, size):
-            for offset, entry in enumerate(entries):
-                hasher.add(entry)
-                if first + offset < upto:
-                    auditor.add(first + offset, entry)
-            show(first + len(entries))
+        auditor = Auditor(AuditStore(path), skew)
+    except sqlite3.DatabaseError as e:
+        raise _Exit(
+            EXIT_IO,
+            f"the audit state {path} is unreadable: {e}",
+            "run again with --fresh to audit from the start",
+        ) from e
+    start = auditor.size
+    if start > size:
+        raise _Exit(
+            EXIT_FAILED,
+            f"this observer audited {start:,} entries of {origin}; the log now "
+            f"shows {size:,}: it was rolled back",
+            "keep the state directory and both checkpoints as evidence",
+        )
+    hasher = None  # past --to, entries are hashed but not replayed
+    show = _progress("entries", size)
+    show(start)
+    try:
+        run_audit(_bounded(log.entries(start, size), upto), auditor, args.workers, show)
+        if upto < size:
+            hasher = TreeHasher(auditor.hasher.frontier)
+            for first, entries in log.entries(upto, size):
+                for entry in entries:
+                    hasher.add(entry)
+                show(first + len(entries))
     except FetchError as e:
         raise _io(e) from e
     except MalformedInput as e:
@@ -646,25 +690,65 @@ def cmd_audit(args: argparse.Namespace) -> dict[str, Any]:
             f"the log serves a malformed entry bundle: {e}",
             "keep it as evidence",
         ) from e
-    root_matches = hasher.root() == checkpoint.root_hash
+    root = (hasher or auditor.hasher).root()
+    root_matches = root == checkpoint.root_hash
+    if root_matches and path is not None:
+        auditor.save()  # the next audit starts here
     report = auditor.report(root_matches)
+    auditor.store.close()
     if args.from_:
         report["findings"] = [f for f in report["findings"] if f["index"] >= args.from_]
         for item in report["checks"]:
             item["indices"] = [i for i in item["indices"] if i >= args.from_]
     report.update(
         {
-            "log": prefix,
+            "log": source,
             "origin": checkpoint.origin,
             "checkpoint": note.decode(),
             "tree_size": size,
             "root": checkpoint.root_hash.hex(),
             "from": args.from_,
             "to": upto,
+            "resumed_at": start,
+            "state": None if path is None else str(path),
             "verified": report["passed"],
         }
     )
     return report
+
+
+def _bounded(
+    bundles: Iterator[tuple[int, list[bytes]]], upto: int
+) -> Iterator[tuple[int, list[bytes]]]:
+    """The bundles trimmed to entries below ``upto``."""
+    for first, entries in bundles:
+        if first >= upto:
+            return
+        yield first, entries[: upto - first]
+
+
+def cmd_bundle(args: argparse.Namespace) -> dict[str, Any]:
+    """Write the log's checkpoint and entries to one file, for offline audits."""
+    key = _key(args)
+    log, note, _ = _open_log(args.log)
+    checkpoint, _ = _verify_note(
+        note, key, _origin(args, key), WitnessPolicy(), "the checkpoint"
+    )
+    try:
+        write_bundle(
+            log, note, checkpoint.size, args.out, _progress("entries", checkpoint.size)
+        )
+    except FetchError as e:
+        raise _io(e) from e
+    except OSError as e:
+        raise _Exit(EXIT_IO, f"cannot write {args.out}: {e.strerror}") from e
+    return {
+        "verified": True,
+        "bundle": str(args.out),
+        "tree_size": checkpoint.size,
+        "root": checkpoint.root_hash.hex(),
+        "bytes": args.out.stat().st_size,
+    }
 
 
 def _audit_summary(report: dict[str, Any]) -> str:
@@ -852,10 +936,42 @@ def _parser() -> argparse.ArgumentParser:
     consistency.set_defaults(func=cmd_consistency, summary=_consistency_summary)
 
     audit = sub.add_parser("audit", help="read the whole log, recompute and replay it")
-    _common(audit, witnesses=False)
+    audit.add_argument("--log", help="the log's tiles prefix or Saksi base URL")
+    audit.add_argument("--bundle", type=Path, help="a bundle file instead of --log")
+    _common(audit, log=False, witnesses=False)
     audit.add_argument("--from", dest="from_", type=int, default=0, metavar="N")
-    audit.add_argument("--to", type=int, metavar="N", help="default: the tree size")
+    audit.add_argument(
+        "--to", type=int, metavar="N", help="stop replaying at N (no state is kept)"
+    )
+    audit.add_argument(
+        "--fresh",
+        action="store_true",
+        help="start from entry 0, not where the last audit of this log stopped",
+    )
+    audit.add_argument(
+        "--skew",
+        type=float,
+        default=SKEW.total_seconds(),
+        metavar="SECONDS",
+        help="how far issued_at may be ahead of logged_at (default 300)",
+    )
+    audit.add_argument(
+        "--workers",
+        type=int,
+        default=default_workers(),
+        help="processes that check entries (default: one per core)",
+    )
     audit.set_defaults(func=cmd_audit, summary=_audit_summary)
+
+    bundle = sub.add_parser("bundle", help="save the log's entries to one file")
+    _common(bundle, witnesses=False)
+    bundle.add_argument("--out", type=Path, required=True)
+    bundle.set_defaults(
+        func=cmd_bundle,
+        summary=lambda r: (
+            f"{r['bundle']}: {r['tree_size']:,} entries, {r['bytes']:,} bytes"
+        ),
+    )
 
     proof = sub.add_parser("proof", help="verify a C2SP tlog-proof file offline")
     proof.add_argument("file", type=Path, help="the .tlog-proof file")

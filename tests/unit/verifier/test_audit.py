@@ -11,8 +11,6 @@ import base64
 import hashlib
 import json
 
-import pytest
-
 from keys import Ed25519Signer
 from tests.recordlog import RecordLog, envelope_bytes, form, setup_election
 from verifier.audit import Auditor, TreeHasher
@@ -118,13 +116,6 @@ class Built:
 
     def close(self):
         self.log.close()
-
-
-@pytest.fixture
-def built(tmp_path, signer):
-    made = Built(tmp_path, signer)
-    yield made
-    made.close()
 
 
 def audit(entries):

@@ -1,0 +1,197 @@
+"""The audit decides the same whichever way it runs.
+
+Every tampered log of ``test_audit`` (and the clean one) is audited four ways:
+in one process, by worker processes (entries in small bundles, so signatures by
+keys granted a moment before reach a worker that does not know them yet), and
+in two sittings (the state saved to a file part-way, the audit resumed from it
+by a new auditor). The reports must be identical. Then tampered logs by kind,
+each at many positions, count how many the audit catches when the operator has
+also re-signed the tree (the tree check passes; the entries must give it away).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import random
+
+import pytest
+
+from keys import Ed25519Signer
+from tests.recordlog import form
+from tests.unit.verifier.test_audit import (
+    REVISED,
+    STATIONS,
+    audit,
+    failures,
+)
+from verifier.audit import Auditor, AuditStore
+from verifier.audit_run import run_audit
+from verifier.dsse import pae
+
+
+def bundles(entries, width):
+    for first in range(0, len(entries), width):
+        yield first, entries[first : first + width]
+
+
+def audit_parallel(entries, width=3):
+    auditor = Auditor()
+    run_audit(bundles(entries, width), auditor, workers=2)
+    return auditor.report(True)
+
+
+def audit_in_two_sittings(entries, split, path):
+    first = Auditor(AuditStore(path))
+    run_audit(bundles(entries[:split], 4), first, workers=0)
+    first.save()
+    first.store.close()
+    second = Auditor(AuditStore(path))
+    assert second.size == split
+    run_audit(bundles(entries[split:], 4), _Offset(second, split), workers=0)
+    return second.report(True)
+
+
+class _Offset:
+    """The auditor, fed bundles numbered from ``offset``."""
+
+    def __init__(self, auditor, offset):
+        self.auditor, self.offset = auditor, offset
+        self.skew = auditor.skew
+
+    def add(self, index, entry):
+        self.auditor.add(index + self.offset, entry)
+
+
+def tampered_logs(built):
+    """(name, entries) of the clean log and each tampering of test_audit."""
+    entries = built.entries
+    yield "clean", entries
+    yield (
+        "revoked",
+        [
+            *entries,
+            built.forge(
+                "results.tally/v1",
+                f"results/ppwp/{STATIONS[1]}",
+                form({"100025": 7}),
+                [built.gone],
+            ),
+        ],
+    )
+    yield (
+        "out of scope",
+        [
+            *entries,
+            built.forge(
+                "results.tally/v1",
+                f"results/ppwp/{STATIONS[2]}",
+                form({"100025": 1}),
+                [built.keys["tps"]],
+            ),
+        ],
+    )
+    yield (
+        "one vote off",
+        [
+            *entries,
+            built.forge(
+                "results.recap/v1",
+                "recaps/ppwp/3171011001",
+                built.recap_body(extra_valid=1) | REVISED,
+                [built.keys["village"]],
+            ),
+        ],
+    )
+    yield "logged twice", [*entries, entries[built.flagged]]
+    swapped = list(entries)
+    swapped[built.correction - 1], swapped[built.correction] = (
+        swapped[built.correction],
+        swapped[built.correction - 1],
+    )
+    yield "swapped", swapped
+
+
+def test_every_path_gives_the_same_report(built, tmp_path):
+    for name, entries in tampered_logs(built):
+        sequential = audit(entries)
+        assert audit_parallel(entries) == sequential, name
+        assert audit_parallel(entries, width=256) == sequential, name
+        for split in (1, len(entries) // 2, len(entries) - 1):
+            path = tmp_path / f"{name}-{split}.db"
+            assert audit_in_two_sittings(entries, split, path) == sequential, (
+                name,
+                split,
+            )
+
+
+def test_grants_used_right_away_are_checked_by_the_auditor(built):
+    """Keys granted inside a bundle sign records in the same bundle: the
+    workers cannot know them; the result must still be the sequential one,
+    and a bad signature by such a key must still be found."""
+    entries = list(built.entries)
+    sequential = audit(entries)
+    assert audit_parallel(entries, width=len(entries)) == sequential
+    last = json.loads(entries[-1])
+    sig = last["envelope"]["signatures"][0]["sig"]
+    flipped = ("A" if sig[0] != "A" else "B") + sig[1:]
+    last["envelope"]["signatures"][0]["sig"] = flipped
+    entries[-1] = json.dumps(last, separators=(",", ":"), sort_keys=True).encode()
+    report = audit_parallel(entries, width=len(entries))
+    assert ("signatures", len(entries) - 1) in failures(report)
+    assert report == audit(entries)
+
+
+def _rewrite(entry: bytes, change) -> bytes:
+    raw = json.loads(entry)
+    change(raw["envelope"])
+    return json.dumps(raw, separators=(",", ":"), sort_keys=True).encode()
+
+
+def _flip(text: str, rng: random.Random) -> str:
+    data = bytearray(base64.b64decode(text))
+    data[rng.randrange(len(data))] ^= 1 << rng.randrange(8)
+    return base64.b64encode(bytes(data)).decode()
+
+
+@pytest.mark.parametrize(
+    "kind", ["payload byte", "signature byte", "foreign signer", "replayed entry"]
+)
+def test_tampered_logs_are_caught_even_when_the_tree_is_re_signed(built, kind):
+    """``report(True)``: the operator re-signed the tampered tree, so only the
+    entries can give it away. Every tampering must fail a check at the entry
+    tampered with. 25 positions per kind; the count is the figure reported."""
+    rng = random.Random(kind)
+    entries = built.entries
+    foreign = Ed25519Signer("foreign", bytes([7]) * 32)
+    tried = caught = 0
+    for _ in range(25):
+        tampered = list(entries)
+        at = rng.randrange(1, len(entries))
+
+        def change(envelope, at=at):
+            if kind == "payload byte":
+                envelope["payload"] = _flip(envelope["payload"], rng)
+            elif kind == "signature byte":
+                sig = envelope["signatures"][0]
+                sig["sig"] = _flip(sig["sig"], rng)
+            else:  # signed again by a key the registry never granted
+                message = pae(
+                    envelope["payloadType"], base64.b64decode(envelope["payload"])
+                )
+                envelope["signatures"] = [
+                    {
+                        "keyid": foreign.keyid,
+                        "sig": base64.b64encode(foreign.sign(message)).decode(),
+                    }
+                ]
+
+        if kind == "replayed entry":
+            tampered[at] = entries[rng.randrange(0, at)]
+        else:
+            tampered[at] = _rewrite(tampered[at], change)
+        tried += 1
+        report = audit_parallel(tampered)
+        if not report["passed"] and at in {i for _, i in failures(report)}:
+            caught += 1
+    assert (tried, caught) == (25, 25)

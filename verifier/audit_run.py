@@ -1,0 +1,124 @@
+"""Running an audit over a log's entry bundles, on every core.
+
+``examine`` (one entry alone: parsing, schema, signatures, arithmetic) runs in
+worker processes, one entry bundle per task; ``Auditor.apply`` (what needs the
+log before the entry) runs here, in log order. Each worker is told the keys the
+registry has learned since its last task, so it can check most signatures
+itself; a signature by a key granted too recently for the worker to know is
+checked by the auditor against its registry at that position, so the outcome
+is exactly the sequential one.
+
+Tasks go round-robin to the workers with at most ``DEPTH`` in flight each, so
+memory stays bounded whatever the log's size.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import os
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from multiprocessing.connection import Connection
+from typing import Any
+
+from verifier.audit import Auditor, Examined, examine
+
+__all__ = ["default_workers", "run_audit"]
+
+DEPTH = 3  # tasks in flight per worker
+
+
+def default_workers() -> int:
+    """One worker per core, none on a single core."""
+    cores = os.cpu_count() or 1
+    return cores if cores > 1 else 0
+
+
+def _worker(conn: Connection, skew: Any) -> None:  # noqa: ANN401 (a timedelta)
+    keys: dict[str, bytes] = {}
+    while True:
+        task = conn.recv()
+        if task is None:
+            return
+        first, entries, learned = task
+        keys.update(learned)
+        conn.send(
+            [examine(first + i, e, keys.get, skew) for i, e in enumerate(entries)]
+        )
+
+
+class _Pool:
+    def __init__(self, workers: int, skew: Any) -> None:  # noqa: ANN401
+        method = "fork" if "fork" in multiprocessing.get_all_start_methods() else None
+        context: Any = multiprocessing.get_context(method)
+        self.conns: list[Connection] = []
+        self.procs = []
+        for _ in range(workers):
+            mine, theirs = context.Pipe()
+            proc = context.Process(target=_worker, args=(theirs, skew), daemon=True)
+            proc.start()
+            theirs.close()
+            self.conns.append(mine)
+            self.procs.append(proc)
+        self.told = [0] * workers  # how many of the auditor's keys each knows
+
+    def close(self) -> None:
+        for conn in self.conns:
+            with contextlib.suppress(OSError):
+                conn.send(None)
+        for proc in self.procs:
+            proc.join(timeout=5)
+            if proc.is_alive():
+                proc.terminate()
+
+
+def run_audit(
+    bundles: Iterable[tuple[int, list[bytes]]],
+    auditor: Auditor,
+    workers: int = 0,
+    progress: Callable[[int], None] | None = None,
+) -> None:
+    """Apply every entry of ``bundles`` ((first index, entries), in order).
+
+    With ``workers`` > 0 the entries are examined in that many processes.
+    """
+    show = progress or (lambda _done: None)
+    if workers <= 0:
+        for first, entries in bundles:
+            for offset, entry in enumerate(entries):
+                auditor.add(first + offset, entry)
+            show(first + len(entries))
+        return
+    pool = _Pool(workers, auditor.skew)
+    try:
+        for examined in _examined(pool, iter(bundles), auditor):
+            for item in examined:
+                auditor.apply(item)
+            show(examined[-1].index + 1 if examined else auditor.size)
+    finally:
+        pool.close()
+
+
+def _examined(
+    pool: _Pool, bundles: Iterator[tuple[int, list[bytes]]], auditor: Auditor
+) -> Iterator[list[Examined]]:
+    """Results in bundle order, keeping every worker busy."""
+    in_flight: deque[int] = deque()  # which worker holds each pending task
+    turn = 0
+    exhausted = False
+    while True:
+        while not exhausted and len(in_flight) < DEPTH * len(pool.conns):
+            try:
+                first, entries = next(bundles)
+            except StopIteration:
+                exhausted = True
+                break
+            learned = auditor.keys[pool.told[turn] :]
+            pool.told[turn] = len(auditor.keys)
+            pool.conns[turn].send((first, entries, learned))
+            in_flight.append(turn)
+            turn = (turn + 1) % len(pool.conns)
+        if not in_flight:
+            return
+        yield pool.conns[in_flight.popleft()].recv()
