@@ -9,6 +9,7 @@ error (2) and an unreachable log an I/O error (3). No traceback, ever.
 from __future__ import annotations
 
 import json
+import sqlite3
 import subprocess
 import sys
 
@@ -21,8 +22,9 @@ from tests.api.conftest import Api, LiveServer
 from tests.faults.test_tamper import drop_triggers
 from tests.helpers import ROOT
 from tests.recordlog import RecordLog, form, setup_election
+from verifier.cli import main
 
-STATIONS = ["3171011001001", "3171011001002"]
+STATIONS = ["3171011001001", "3171011001002", "3171011001003", "3171011001004"]
 
 
 def verify(*args: str) -> subprocess.CompletedProcess[str]:
@@ -40,7 +42,7 @@ def verify(*args: str) -> subprocess.CompletedProcess[str]:
 def served(db_url, tmp_path, signer):
     api = Api(RecordLog(db_url, signer), ApiSettings())
     keys = setup_election(api.log, STATIONS)
-    for station in STATIONS:
+    for station in STATIONS[:2]:
         api.log.submit(
             api.log.payload(
                 "results.tally/v1",
@@ -49,6 +51,7 @@ def served(db_url, tmp_path, signer):
             ),
             [keys["reader"]],
         )
+    api.keys = keys
     key = tmp_path / "log.vkey"
     key.write_text(str(signer.verifier_key) + "\n")
     server = LiveServer(api.client.app)
@@ -117,3 +120,72 @@ def test_the_wrong_key_bad_key_files_and_unreachable_logs(served, tmp_path):
     assert "hint" in down.stderr
     for out in (wrong, missing, down):
         assert "Traceback" not in out.stderr
+
+
+def _audit(capsys, *args: str) -> tuple[int, dict]:
+    code = main(["audit", *args, "--json"])
+    return code, json.loads(capsys.readouterr().out)
+
+
+def test_a_daily_audit_resumes_where_the_last_stopped(served, tmp_path, capsys):
+    api, url, key = served
+    state = ["--state", str(tmp_path / "observer")]
+    code, first = _audit(capsys, "--log", url, "--key", str(key), *state)
+    assert code == 0, first
+    assert first["resumed_at"] == 0
+    # The log grows: a form, and one that does not add up (a flag).
+    broken = form({"100025": 3, "100026": 4}) | {"valid": 8, "total": 8}
+    for station, body in zip(STATIONS[2:], [form({"100025": 1}), broken], strict=True):
+        api.log.submit(
+            api.log.payload("results.tally/v1", f"results/ppwp/{station}", body),
+            [api.keys["reader"]],
+        )
+    code, second = _audit(capsys, "--log", url, "--key", str(key), *state)
+    assert code == 0, second
+    assert second["resumed_at"] == first["tree_size"]
+    assert second["tree_size"] == api.size
+    code, fresh = _audit(capsys, "--log", url, "--key", str(key), *state, "--fresh")
+    assert fresh["resumed_at"] == 0
+    for name in ("checks", "findings", "passed", "size"):
+        assert second[name] == fresh[name], name
+    assert fresh["checks"][10]["findings"] == 1  # the flag, found once
+
+
+def test_a_bundle_audits_offline_like_the_log(served, tmp_path, capsys):
+    _, url, key = served
+    bundle = tmp_path / "log.bundle"
+    code = main(["bundle", "--log", url, "--key", str(key), "--out", str(bundle)])
+    capsys.readouterr()
+    assert code == 0
+    online = _audit(capsys, "--log", url, "--key", str(key), "--fresh")[1]
+    code, offline = _audit(
+        capsys, "--bundle", str(bundle), "--key", str(key), "--fresh"
+    )
+    assert code == 0, offline
+    for name in ("checks", "findings", "passed", "size", "root"):
+        assert offline[name] == online[name], name
+    # A bundle whose entries were changed does not match its checkpoint.
+    data = bytearray(bundle.read_bytes())
+    at = data.rindex(b'"logged_at":"') + len(b'"logged_at":"')
+    data[at] = ord("1") if data[at] != ord("1") else ord("2")
+    bundle.write_bytes(bytes(data))
+    code, bad = _audit(capsys, "--bundle", str(bundle), "--key", str(key), "--fresh")
+    assert code == 1
+    assert bad["checks"][0]["status"] == "fail"
+
+
+def test_a_log_smaller_than_what_was_audited_is_a_rollback(served, tmp_path, capsys):
+    _, url, key = served
+    state = ["--state", str(tmp_path / "observer")]
+    assert _audit(capsys, "--log", url, "--key", str(key), *state)[0] == 0
+    audited = next((tmp_path / "observer").glob("*/audit.db"))
+    db = sqlite3.connect(audited)
+    (raw,) = db.execute("SELECT v FROM meta WHERE k = 'progress'").fetchone()
+    progress = json.loads(raw)
+    progress["size"] += 5  # as if a larger tree had been audited before
+    db.execute("UPDATE meta SET v = ? WHERE k = 'progress'", (json.dumps(progress),))
+    db.commit()
+    db.close()
+    code, report = _audit(capsys, "--log", url, "--key", str(key), *state)
+    assert code == 1
+    assert "rolled back" in report["error"]
