@@ -1,0 +1,111 @@
+"""``pip install saksi`` with no extras is enough to run saksi-verify.
+
+A fresh virtual environment gets the project's wheel and its one dependency,
+PyNaCl, and nothing else: none of the server's packages can be imported there.
+Then observers' commands run from it: a published tlog-proof vector verifies,
+a tampered one is refused, and ``checkpoint`` pins a log served on 127.0.0.1.
+
+The wheel is built as pip builds any project (setuptools from the package
+index); PyNaCl comes from the package index too, as it would for an observer.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import venv
+
+import pytest
+
+from tests.helpers import ROOT, load_vectors
+from tests.tilelog import NoteKey, TileServer, view
+
+
+def run(*args: str, **kw) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        args, capture_output=True, text=True, timeout=600, check=False, **kw
+    )
+
+
+@pytest.fixture(scope="module")
+def clean(tmp_path_factory):
+    base = tmp_path_factory.mktemp("clean")
+    wheels = base / "wheels"
+    built = run(
+        sys.executable,
+        "-m",
+        "pip",
+        "wheel",
+        "--no-deps",
+        "-w",
+        str(wheels),
+        str(ROOT),
+    )
+    assert built.returncode == 0, built.stderr[-2000:]
+    env_dir = base / "venv"
+    venv.create(env_dir, with_pip=True)
+    python = env_dir / "bin" / "python"
+    (wheel,) = wheels.glob("saksi-*.whl")
+    installed = run(str(python), "-m", "pip", "install", "--quiet", str(wheel))
+    if installed.returncode != 0 and "No matching distribution" in installed.stderr:
+        pytest.fail("PyNaCl could not be fetched: the package index is unreachable")
+    assert installed.returncode == 0, installed.stderr[-2000:]
+    return env_dir
+
+
+def test_only_pynacl_comes_with_it(clean):
+    listed = run(str(clean / "bin" / "python"), "-m", "pip", "list", "--format=json")
+    names = {p["name"].lower() for p in json.loads(listed.stdout)}
+    assert names - {"pip", "setuptools"} == {"saksi", "pynacl", "cffi", "pycparser"}
+    for server_side in ("fastapi", "sqlalchemy", "cryptography", "httpx"):
+        probe = run(str(clean / "bin" / "python"), "-c", f"import {server_side}")
+        assert probe.returncode != 0, server_side
+
+
+def test_observer_commands_run_from_the_clean_environment(clean, tmp_path):
+    verify = str(clean / "bin" / "saksi-verify")
+    proof = next(
+        p
+        for p in load_vectors("tlog_proof.json")["proofs"]
+        if p["id"] == "reference-leaf5-cosigned"
+    )
+    path = tmp_path / "leaf5.tlog-proof"
+    path.write_text(proof["proof_text"])
+    args = [
+        "proof",
+        str(path),
+        "--key",
+        proof["log_vkey"],
+        "--leaf-hash",
+        proof["leaf_hash_hex"],
+        "--witness",
+        proof["witness_vkey"],
+        "--json",
+    ]
+    ok = run(verify, *args, cwd=tmp_path)
+    assert ok.returncode == 0, ok.stderr
+    assert json.loads(ok.stdout)["cosigned_by"] == {"EnochRoot": 1679315147}
+    path.write_text(proof["proof_text"].replace("index 5", "index 4"))
+    assert run(verify, *args, cwd=tmp_path).returncode == 1
+
+    key = NoteKey("example.org/clean", bytes([3]) * 32)
+    server = TileServer()
+    try:
+        server.serve(view([b"a", b"b", b"c"], key, key.name))
+        pinned = run(
+            verify,
+            "checkpoint",
+            "--log",
+            server.url,
+            "--key",
+            str(key.verifier_key),
+            "--state",
+            str(tmp_path / "state"),
+            "--json",
+            cwd=tmp_path,
+        )
+        assert pinned.returncode == 0, pinned.stderr
+        assert json.loads(pinned.stdout)["tree_size"] == 3
+    finally:
+        server.stop()
