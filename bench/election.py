@@ -1,6 +1,7 @@
 """Election benchmark: a synthetic election on real region codes, through HTTP.
 
     python -m bench.election [--prefix 31] [--backends sqlite,postgres] [--out F]
+                             [--stop-after corrections] [--resume]
 
 For each backend, in one run: a fresh log served by ``saksi serve`` in its own
 process; the commission's region table under ``--prefix`` (default DKI Jakarta:
@@ -11,7 +12,14 @@ of the broken forms; the recaps built bottom-up, village to national, for every
 ballot; then results and provenance queries at every level. Beside them, in the
 same run, the in-process rate of the same tallies (checks and appends, no HTTP)
 as the ceiling. ``--prefix ''`` is the whole country (about 4.1 million forms).
-Writes ``BENCHMARKS.md``'s ``election`` section.
+Writes ``BENCHMARKS.md``'s ``election-<prefix>`` section (``election-country``
+for the whole country) from ``bench/figures/``, where each backend's figures are
+kept after every chunk and phase.
+
+A whole-country run takes longer than one sitting: ``--stop-after corrections``
+stops it before the recaps, and ``--resume`` continues each unfinished run on
+its own log (kept under /tmp, its keys derived from a seed kept with the
+figures), so the recap phase can be timed whole in a later sitting.
 """
 
 from __future__ import annotations
@@ -109,16 +117,29 @@ def _make_form(
     return envelope, hashlib.sha256(payload).hexdigest(), fixed
 
 
+def _key(name: str, seed: bytes, *parts: str) -> Ed25519Signer:
+    """A key derived from the run's seed: a resumed run signs as the first did."""
+    material = hashlib.sha256(seed + "/".join([name, *parts]).encode()).digest()
+    return Ed25519Signer(name, material)
+
+
 def run_backend(
     db_url: str | None,
     prefix: str,
     spec: ElectionSpec,
-    tmp: Path,
+    work: Path,
+    figures: dict[str, Any],
     save: Callable[[dict[str, Any]], None],
+    stop_after: str | None = None,
 ) -> dict[str, Any]:
-    """Write the election to a fresh log on one backend; ``save`` is called with
-    the figures after every phase (a whole-country run takes hours: what was
-    measured survives a run that is stopped)."""
+    """Write the election to a log on one backend, phase by phase.
+
+    ``figures`` holds what earlier sittings of this run measured (empty for a
+    new run); ``save`` is called with them after every chunk and phase. A
+    whole-country run takes hours: a stopped one is resumed from its log
+    directory and the phases it completed (its keys derive from a seed kept with
+    the figures; forms already logged are answered as duplicates).
+    """
     env = {
         **os.environ,
         "SAKSI_KEY_PASSPHRASE": PASS,
@@ -127,9 +148,30 @@ def run_backend(
         "SAKSI_CLIENT_RATE": "1000000",
         "SAKSI_CLIENT_BURST": "1000000",
     }
-    log_dir = tmp / "log"
-    init = ["init", "--origin", "bench.saksi.example/election", "--dir", str(log_dir)]
-    saksi(*init, "--kdf", "interactive", *(["--db", db_url] if db_url else []), env=env)
+    log_dir = work / "log"
+    journal = work / "forms.jsonl"  # payload hashes and corrections, per form
+    if "seed" not in figures:
+        init = [
+            "init",
+            "--origin",
+            "bench.saksi.example/election",
+            "--dir",
+            str(log_dir),
+        ]
+        db = ["--db", db_url] if db_url else []
+        saksi(*init, "--kdf", "interactive", *db, env=env)
+        figures.update(
+            seed=os.urandom(32).hex(),
+            now=dt.datetime.now(dt.UTC).isoformat(),
+            work=str(work),
+            db_url=db_url,
+            forms=0,
+            forms_seconds=0.0,
+        )
+        journal.unlink(missing_ok=True)
+        save(figures)
+    seed = bytes.fromhex(figures["seed"])
+    now = dt.datetime.fromisoformat(figures["now"])
     admin = load_key_file(log_dir / "admin.key", PASS.encode())
     key = VerifierKey.parse((log_dir / "log.vkey").read_text().strip())
     districts = list(district_bodies(DEFAULT_WILAYAH, DEFAULT_TPS, prefix))
@@ -156,157 +198,225 @@ def run_backend(
         cwd=ROOT,
     )
     url = f"http://127.0.0.1:{port}"
-    figures: dict[str, Any] = {"stations": len(stations), "districts": len(districts)}
+    figures.update(stations=len(stations), districts=len(districts))
+    regions = {"": "national"}
+    for code in stations:
+        regions[code[:10]] = "village"
+        regions[code[:6]] = "district"
+        regions[code[:4]] = "regency"
+        regions[code[:2]] = "province"
+    committees = {c: _key("recap", seed, c) for c in regions}
     try:
         wait_ready(url + "/healthz")
         client = SaksiClient(url, key)
-        now = dt.datetime.now(dt.UTC)
-        seed = os.urandom(32)  # the reading system's key, also for the form makers
-        reader = Ed25519Signer("reader", seed)
-        lists = Ed25519Signer.generate("lists")
-        party_key = Ed25519Signer.generate("parties")
-        regions = {"": "national"}
-        for code in stations:
-            regions[code[:10]] = "village"
-            regions[code[:6]] = "district"
-            regions[code[:4]] = "regency"
-            regions[code[:2]] = "province"
-        committees = {c: Ed25519Signer.generate("recap") for c in regions}
-        grants = [
-            _grant(reader, "tps", "", admin, now),
-            _grant(lists, "candidates", "", admin, now),
-            _grant(party_key, "parties", "", admin, now),
-        ] + [_grant(k, regions[c], c, admin, now) for c, k in committees.items()]
-        progress(f"  {len(grants):,} keys, {len(districts)} districts, lists")
-        _send(client, grants)
-
-        def signed(schema: str, subject: str, body: dict[str, Any], signer: Any) -> Any:
-            return _fresh(schema, subject, body, signer, now)
-
-        _send(
-            client,
-            [
-                signed("regions.registry/v1", f"regions/{c}", b, admin)
-                for c, b in districts
-            ],
-        )
-        _send(
-            client,
-            [signed("parties.change/v1", "parties/national", parties(), party_key)],
-        )
-        _send(
-            client,
-            [
-                signed("candidates.change/v1", s, b, lists)
-                for s, b in candidate_lists(spec, stations)
-            ],
-        )
-
-        # The forms, ballot by ballot, signed as the reading system.
-        progress(f"  {5 * len(stations):,} forms through HTTP")
-        hashes: dict[str, str] = {}
-        corrections: list[tuple[str, str, str, dict[str, Any]]] = []
-        # Forms are made and signed in chunks outside the clock (as the
-        # commission's systems would have them ready); only sending is timed.
-        count, forms_seconds = 0, 0.0
-        every = list(subjects(spec, stations))
-        maker = ProcessPoolExecutor(os.cpu_count() or 1)
-        for start in range(0, len(every), CHUNK):
-            pending = []
-            made = maker.map(
-                _make_form,
-                [(spec, seed, now, *item) for item in every[start : start + CHUNK]],
-                chunksize=500,
+        reader = Ed25519Signer("reader", seed)  # the form makers sign with it too
+        if not figures.get("setup_done"):
+            _setup(
+                client,
+                spec,
+                seed,
+                now,
+                admin,
+                reader,
+                districts,
+                stations,
+                regions,
+                committees,
             )
-            for (subject, ballot, station), (envelope, digest, fixed) in zip(
-                every[start : start + CHUNK], made, strict=True
-            ):
-                hashes[subject] = digest
-                if fixed is not None:
-                    corrections.append((subject, ballot, station, fixed))
-                pending.append(envelope)
+            figures["setup_done"] = True
+            save(figures)
+        if not figures.get("forms_done"):
+            _forms(client, spec, seed, now, stations, journal, figures, save)
+            figures["forms_done"] = True
+            save(figures)
+        if "corrections" not in figures:
+            _corrections(client, now, committees, journal, figures)
+            save(figures)
+        if stop_after == "corrections":
+            return figures
+        if "recaps" not in figures:
+            # A phase stopped part-way and resumed counts (and times) only what
+            # its last sitting did: the report says so.
+            figures["recap_sittings"] = figures.get("recap_sittings", 0) + 1
+            save(figures)
+            progress("  recaps, village to national, every ballot")
             t = time.perf_counter()
-            count += _send(client, pending)
-            forms_seconds += time.perf_counter() - t
-            progress(f"    {count:,} forms")
-        maker.shutdown()
-        figures["forms"] = count
-        figures["forms_seconds"] = forms_seconds
-        save(figures)
-
-        progress(f"  {len(corrections):,} corrections")
-        envelopes = []
-        for subject, _ballot, station, fixed in corrections:
-            envelopes.append(
-                client.sign(
-                    client.record(
-                        "results.tally/v1",
-                        subject,
-                        fixed,
-                        reason="corrected in plenary",
-                        after=(0, hashes[subject]),
-                        now=now,
-                    ),
-                    [committees[station[:6]]],
-                )
-            )
-        t = time.perf_counter()
-        figures["corrections"] = _send(client, envelopes)
-        figures["corrections_seconds"] = time.perf_counter() - t
-        save(figures)
-
-        progress("  recaps, village to national, every ballot")
-        t = time.perf_counter()
-        recaps = 0
-        for ballot in spec.ballots:
-            report = build_recaps(client, ballot, "", committees.get)
-            if report.refused:
-                raise RuntimeError(f"recap refused: {report.refused[0]}")
-            recaps += sum(report.signed.values())
-        figures["recaps"] = recaps
-        figures["recap_seconds"] = time.perf_counter() - t
-        save(figures)
-
-        progress("  results and provenance queries")
-        rng = random.Random(1)
-        villages = sorted(c for c, r in regions.items() if r == "village")
-        levels = {
-            "village": villages,
-            "district": sorted(c for c, r in regions.items() if r == "district"),
-            "regency": sorted(c for c, r in regions.items() if r == "regency"),
-            "province": sorted(c for c, r in regions.items() if r == "province"),
-        }
-        latencies: dict[str, list[float]] = {}
-        with httpx.Client(base_url=url, timeout=120) as http:
-            for level, codes in levels.items():
-                for _ in range(60 if level == "village" else 20):
-                    code = rng.choice(codes)
-                    t = time.perf_counter()
-                    r = http.get(f"/v1/results/{rng.choice(BALLOTS)}/{code}")
-                    latencies.setdefault(level, []).append(time.perf_counter() - t)
-                    r.raise_for_status()
-            for _ in range(5):
-                t = time.perf_counter()
-                http.get(
-                    f"/v1/results/{rng.choice(BALLOTS)}/national"
-                ).raise_for_status()
-                latencies.setdefault("national", []).append(time.perf_counter() - t)
-            for _ in range(100):
-                station = rng.choice(stations)
-                t = time.perf_counter()
-                r = http.get(f"/v1/subjects/results/{rng.choice(BALLOTS)}/{station}")
-                latencies.setdefault("provenance", []).append(time.perf_counter() - t)
-                r.raise_for_status()
-        figures["latency"] = {
-            k: (pct(v, 0.5), pct(v, 0.99)) for k, v in latencies.items()
-        }
+            recaps = 0
+            for ballot in spec.ballots:
+                report = build_recaps(client, ballot, "", committees.get)
+                if report.refused:
+                    raise RuntimeError(f"recap refused: {report.refused[0]}")
+                recaps += sum(report.signed.values())
+            figures["recaps"] = recaps
+            figures["recap_seconds"] = time.perf_counter() - t
+            save(figures)
+        figures["latency"] = _queries(url, regions, stations)
         figures["size"] = httpx.get(url + "/healthz").json()["tree_size"]
         figures["complete"] = True
         save(figures)
     finally:
         server.send_signal(signal.SIGTERM)
-        server.wait(timeout=60)
+        server.wait(timeout=120)
     return figures
+
+
+def _setup(
+    client: SaksiClient,
+    spec: ElectionSpec,
+    seed: bytes,
+    now: dt.datetime,
+    admin: Any,
+    reader: Ed25519Signer,
+    districts: list[tuple[str, dict[str, Any]]],
+    stations: list[str],
+    regions: dict[str, str],
+    committees: dict[str, Ed25519Signer],
+) -> None:
+    """Keys, the region registry, the parties and every candidate list."""
+    lists = _key("lists", seed)
+    party_key = _key("parties", seed)
+    grants = [
+        _grant(reader, "tps", "", admin, now),
+        _grant(lists, "candidates", "", admin, now),
+        _grant(party_key, "parties", "", admin, now),
+    ] + [_grant(k, regions[c], c, admin, now) for c, k in committees.items()]
+    progress(f"  {len(grants):,} keys, {len(districts)} districts, lists")
+    _send(client, grants)
+
+    def signed(schema: str, subject: str, body: dict[str, Any], signer: Any) -> Any:
+        return _fresh(schema, subject, body, signer, now)
+
+    _send(
+        client,
+        [signed("regions.registry/v1", f"regions/{c}", b, admin) for c, b in districts],
+    )
+    _send(
+        client, [signed("parties.change/v1", "parties/national", parties(), party_key)]
+    )
+    _send(
+        client,
+        [
+            signed("candidates.change/v1", s, b, lists)
+            for s, b in candidate_lists(spec, stations)
+        ],
+    )
+
+
+def _forms(
+    client: SaksiClient,
+    spec: ElectionSpec,
+    seed: bytes,
+    now: dt.datetime,
+    stations: list[str],
+    journal: Path,
+    figures: dict[str, Any],
+    save: Callable[[dict[str, Any]], None],
+) -> None:
+    """Every form, ballot by ballot, signed as the reading system.
+
+    Forms are made and signed in chunks outside the clock (as the commission's
+    systems would have them ready); only sending is timed. Each chunk's payload
+    hashes and corrections go to the journal before it is sent.
+    """
+    every = list(subjects(spec, stations))
+    done = figures["forms"]
+    sittings = figures.get("form_sittings", 0) + 1 if done else 1
+    progress(f"  {len(every):,} forms through HTTP ({done:,} already)")
+    maker = ProcessPoolExecutor(os.cpu_count() or 1)
+    try:
+        for start in range(done - done % CHUNK, len(every), CHUNK):
+            chunk = every[start : start + CHUNK]
+            made = list(
+                maker.map(
+                    _make_form,
+                    [(spec, seed, now, *item) for item in chunk],
+                    chunksize=500,
+                )
+            )
+            with journal.open("a", encoding="utf-8") as out:
+                for (subject, ballot, station), (_, digest, fixed) in zip(
+                    chunk, made, strict=True
+                ):
+                    line: dict[str, Any] = {"s": subject, "h": digest}
+                    if fixed is not None:
+                        line["c"] = [ballot, station, fixed]
+                    out.write(json.dumps(line, separators=(",", ":")) + "\n")
+            t = time.perf_counter()
+            sent = _send(client, [envelope for envelope, _, _ in made])
+            figures["forms_seconds"] += time.perf_counter() - t
+            figures["forms"] = start + sent
+            figures["form_sittings"] = max(figures.get("form_sittings", 1), sittings)
+            save(figures)
+            progress(f"    {figures['forms']:,} forms")
+    finally:
+        maker.shutdown()
+
+
+def _corrections(
+    client: SaksiClient,
+    now: dt.datetime,
+    committees: dict[str, Ed25519Signer],
+    journal: Path,
+    figures: dict[str, Any],
+) -> None:
+    """The authority corrections of the broken forms, signed by the district."""
+    latest: dict[str, dict[str, Any]] = {}
+    with journal.open(encoding="utf-8") as lines:
+        for line in lines:
+            item = json.loads(line)
+            latest[item["s"]] = item  # a resumed chunk is journalled twice
+    envelopes = [
+        client.sign(
+            client.record(
+                "results.tally/v1",
+                subject,
+                item["c"][2],
+                reason="corrected in plenary",
+                after=(0, item["h"]),
+                now=now,
+            ),
+            [committees[item["c"][1][:6]]],
+        )
+        for subject, item in latest.items()
+        if "c" in item
+    ]
+    del latest
+    progress(f"  {len(envelopes):,} corrections")
+    t = time.perf_counter()
+    figures["corrections"] = _send(client, envelopes)
+    figures["corrections_seconds"] = time.perf_counter() - t
+
+
+def _queries(
+    url: str, regions: dict[str, str], stations: list[str]
+) -> dict[str, tuple[float, float]]:
+    """p50 and p99 of results queries at every level and of provenance."""
+    progress("  results and provenance queries")
+    rng = random.Random(1)
+    levels = {
+        level: sorted(c for c, r in regions.items() if r == level)
+        for level in ("village", "district", "regency", "province")
+    }
+    latencies: dict[str, list[float]] = {}
+    with httpx.Client(base_url=url, timeout=120) as http:
+        for level, codes in levels.items():
+            for _ in range(60 if level == "village" else 20):
+                code = rng.choice(codes)
+                t = time.perf_counter()
+                r = http.get(f"/v1/results/{rng.choice(BALLOTS)}/{code}")
+                latencies.setdefault(level, []).append(time.perf_counter() - t)
+                r.raise_for_status()
+        for _ in range(5):
+            t = time.perf_counter()
+            http.get(f"/v1/results/{rng.choice(BALLOTS)}/national").raise_for_status()
+            latencies.setdefault("national", []).append(time.perf_counter() - t)
+        for _ in range(100):
+            station = rng.choice(stations)
+            t = time.perf_counter()
+            r = http.get(f"/v1/subjects/results/{rng.choice(BALLOTS)}/{station}")
+            latencies.setdefault("provenance", []).append(time.perf_counter() - t)
+            r.raise_for_status()
+    return {k: (pct(v, 0.5), pct(v, 0.99)) for k, v in latencies.items()}
 
 
 def inprocess_ceiling(spec: ElectionSpec, tmp: Path) -> float:
@@ -391,32 +501,55 @@ def main(argv: list[str] | None = None) -> int:
         default=FIGURES,
         help="where each backend's figures are kept between runs",
     )
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue each backend's unfinished run (its log and phases) "
+        "instead of starting a new one",
+    )
+    parser.add_argument(
+        "--stop-after",
+        choices=["corrections"],
+        help="stop before the recaps (so that a later --resume times them whole)",
+    )
     args = parser.parse_args(argv)
     spec = ElectionSpec()
-    tmp = Path(tempfile.mkdtemp(prefix="saksi-election-"))
     store = args.figures / f"{_section(args.prefix)}.json"
     kept: dict[str, dict[str, Any]] = (
         json.loads(store.read_text(encoding="utf-8")) if store.exists() else {}
     )
-    progress("in-process ceiling (SQLite, 20,000 forms)")
-    ceiling = inprocess_ceiling(spec, tmp)
+    ceiling: float | None = None
     for backend in args.backends.split(","):
-        progress(f"{backend}: prefix {args.prefix or '(all)'}")
-        work = tmp / backend
-        work.mkdir()
-        run = {
-            "command": f"python -m bench.election --prefix {args.prefix or chr(39) * 2}"
-            f" --backends {backend}",
-            "measured": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-            "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python "
-            f"{platform.python_version()}",
-            "ceiling": ceiling,
-        }
+        previous = kept.get(backend, {})
+        resuming = (
+            args.resume
+            and "seed" in previous
+            and not previous.get("complete")
+            and Path(previous["work"]).exists()
+        )
+        if resuming:
+            figures = dict(previous)
+            work = Path(figures["work"])
+            progress(f"{backend}: resuming the run in {work}")
+        else:
+            if ceiling is None:
+                progress("in-process ceiling (SQLite, 20,000 forms)")
+                ceiling = inprocess_ceiling(
+                    spec, Path(tempfile.mkdtemp(prefix="saksi-ceiling-"))
+                )
+            work = Path(tempfile.mkdtemp(prefix=f"saksi-election-{backend}-"))
+            figures = {
+                "command": "python -m bench.election --prefix "
+                f"{args.prefix or chr(39) * 2} --backends {backend}",
+                "measured": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python "
+                f"{platform.python_version()}",
+                "ceiling": ceiling,
+            }
+            progress(f"{backend}: prefix {args.prefix or '(all)'} in {work}")
 
-        def save(
-            figures: dict[str, Any], backend: str = backend, run: dict[str, Any] = run
-        ) -> None:
-            kept[backend] = {**run, **figures}
+        def save(figures: dict[str, Any], backend: str = backend) -> None:
+            kept[backend] = figures
             args.figures.mkdir(parents=True, exist_ok=True)
             temp = store.with_suffix(".tmp")
             temp.write_text(json.dumps(kept, indent=1) + "\n", encoding="utf-8")
@@ -424,22 +557,23 @@ def main(argv: list[str] | None = None) -> int:
             write_report(args.out, args.prefix, kept)
 
         if backend == "sqlite":
-            run_backend(None, args.prefix, spec, work, save)
-        else:
-            sys.path.insert(0, str(ROOT))
-            from tests.pg import PgCluster, find_pg_bin
+            run_backend(None, args.prefix, spec, work, figures, save, args.stop_after)
+            continue
+        sys.path.insert(0, str(ROOT))
+        from tests.pg import PgCluster, find_pg_bin
 
-            bindir = find_pg_bin()
-            if bindir is None:
-                raise SystemExit(
-                    "PostgreSQL's initdb was not found: install postgresql"
-                )
-            cluster = PgCluster(bindir)
-            cluster.start()
-            try:
-                run_backend(cluster.new_database(), args.prefix, spec, work, save)
-            finally:
-                cluster.stop()
+        bindir = find_pg_bin()
+        if bindir is None:
+            raise SystemExit("initdb not found: install PostgreSQL 15")
+        work.chmod(0o755)  # the cluster under it runs as the postgres user
+        cluster = PgCluster(bindir, root=work / "pg")
+        cluster.start()
+        try:
+            db_url = figures.get("db_url") or cluster.new_database()
+            run_backend(db_url, args.prefix, spec, work, figures, save, args.stop_after)
+        finally:
+            # A finished run's cluster goes; an unfinished one stays to resume.
+            cluster.stop(keep=not figures.get("complete"))
     return 0
 
 
@@ -465,6 +599,8 @@ def write_report(out: Path, prefix: str, kept: dict[str, dict[str, Any]]) -> Non
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for backend, f in kept.items():
+        if not f.get("forms"):
+            continue
         rate = f["forms"] / f["forms_seconds"]
         fixes = "not reached"
         if "corrections" in f:
@@ -475,6 +611,11 @@ def write_report(out: Path, prefix: str, kept: dict[str, dict[str, Any]]) -> Non
             if "recaps" in f
             else ("not reached", "")
         )
+        if f.get("recap_sittings", 1) > 1:
+            recaps = (
+                f"{recaps[0]} (the last of {f['recap_sittings']} sittings)",
+                recaps[1],
+            )
         spent = f["forms_seconds"] + f.get("corrections_seconds", 0.0)
         spent += f.get("recap_seconds", 0.0)
         last = (

@@ -13,6 +13,7 @@ station gets the same form in every run.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import random
 from collections.abc import Iterator
@@ -91,7 +92,19 @@ def candidate_lists(
             yield subject, {"candidates": _candidates(ballot, region)}
 
 
+@functools.lru_cache(maxsize=4096)
+def _by_party(ballot: str, region: str) -> tuple[tuple[str, ...], ...]:
+    """The candidate IDs of each party (1..18) on ``ballot``'s list for ``region``."""
+    listed = _candidates(ballot, region)
+    return tuple(
+        tuple(cid for cid, c in listed.items() if c["party"] == str(party))
+        for party in range(1, PARTY_COUNT + 1)
+    )
+
+
+@functools.lru_cache(maxsize=4096)
 def _candidates(ballot: str, region: str) -> dict[str, Any]:
+    """The list of ``ballot`` in ``region`` (cached: callers must not change it)."""
     if ballot == "ppwp":
         return PPWP
     if ballot == "pdpd":
@@ -153,20 +166,21 @@ def tally(spec: ElectionSpec, ballot: str, station: str) -> dict[str, Any]:
         k: voters["dpt"][k] + voters["dptb"][k] + voters["dpk"][k]
         for k in ("male", "female", "total")
     }
-    listed = _candidates(ballot, _list_region(ballot, station))
+    region = _list_region(ballot, station)
     if ballot in PARTY_BALLOTS:
         weights = [lean.uniform(0.2, 3.0) * rng.uniform(0.7, 1.3) for _ in range(18)]
         per_party = _split(rng, valid, weights)
         body["parties"] = {}
-        for party, count in enumerate(per_party, start=1):
-            names = [cid for cid, c in listed.items() if c["party"] == str(party)]
+        for (party, count), names in zip(
+            enumerate(per_party, start=1), _by_party(ballot, region), strict=True
+        ):
             shares = _split(rng, count, [1.0] + [rng.uniform(0.1, 1.5) for _ in names])
             body["parties"][str(party)] = {
                 "party": shares[0],
                 "candidates": dict(zip(names, shares[1:], strict=True)),
             }
     else:
-        ids = sorted(listed)
+        ids = sorted(_candidates(ballot, region))
         weights = [lean.uniform(0.5, 2.0) * rng.uniform(0.8, 1.2) for _ in ids]
         body["votes"] = dict(zip(ids, _split(rng, valid, weights), strict=True))
     page = hashlib.sha256(f"form {ballot} {station}".encode()).hexdigest()

@@ -26,9 +26,13 @@ def find_pg_bin() -> Path | None:
 
 
 class PgCluster:
-    def __init__(self, bindir: Path) -> None:
+    def __init__(self, bindir: Path, root: Path | None = None) -> None:
+        """A cluster under ``root`` (a new temporary directory by default; an
+        existing cluster there is started again, not initialized)."""
         self.bindir = bindir
-        self.root = Path(tempfile.mkdtemp(prefix="saksi-pg-"))
+        if root is not None:
+            root.mkdir(parents=True, exist_ok=True)
+        self.root = root or Path(tempfile.mkdtemp(prefix="saksi-pg-"))
         self.data = self.root / "data"
         self.sock = self.root / "sock"
         self.port = 5432
@@ -44,7 +48,7 @@ class PgCluster:
                 )
                 pw = pwd.getpwnam(self.user)
             os.chown(self.root, pw.pw_uid, pw.pw_gid)
-        self.sock.mkdir()
+        self.sock.mkdir(exist_ok=True)
         if self.user:
             pw = pwd.getpwnam(self.user)
             os.chown(self.sock, pw.pw_uid, pw.pw_gid)
@@ -60,6 +64,11 @@ class PgCluster:
         )
 
     def start(self) -> None:
+        if not (self.data / "PG_VERSION").exists():
+            self._initdb()
+        self._pg_ctl_start()
+
+    def _initdb(self) -> None:
         self._run(
             str(self.bindir / "initdb"),
             "-D",
@@ -72,6 +81,17 @@ class PgCluster:
             "--no-sync",
             "--no-instructions",
         )
+
+    def _pg_ctl_start(self) -> None:
+        status = subprocess.run(
+            [str(self.bindir / "pg_ctl"), "-D", str(self.data), "status"],
+            capture_output=True,
+            user=self.user,
+            cwd=self.root,
+            check=False,
+        )
+        if status.returncode == 0:
+            return  # left running by a stopped benchmark: use it as it is
         opts = (
             f"-k {self.sock} -c listen_addresses='' -p {self.port} "
             "-c fsync=on -c synchronous_commit=on -c max_connections=200 "
@@ -91,18 +111,20 @@ class PgCluster:
             "start",
         )
 
-    def stop(self) -> None:
+    def stop(self, keep: bool = False) -> None:
+        """Stop the cluster; remove it unless ``keep`` (a fast shutdown then)."""
         with contextlib.suppress(subprocess.CalledProcessError):
             self._run(
                 str(self.bindir / "pg_ctl"),
                 "-D",
                 str(self.data),
                 "-m",
-                "immediate",
+                "fast" if keep else "immediate",
                 "-w",
                 "stop",
             )
-        shutil.rmtree(self.root, ignore_errors=True)
+        if not keep:
+            shutil.rmtree(self.root, ignore_errors=True)
 
     def url(self, database: str = "postgres") -> str:
         return f"postgresql+psycopg://postgres@/{database}?host={self.sock}&port={self.port}"
