@@ -14,9 +14,10 @@ memory stays bounded whatever the log's size.
 
 from __future__ import annotations
 
-import contextlib
 import multiprocessing
 import os
+import queue
+import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from multiprocessing.connection import Connection
@@ -49,6 +50,12 @@ def _worker(conn: Connection, skew: Any) -> None:  # noqa: ANN401 (a timedelta)
 
 
 class _Pool:
+    """Worker processes, each fed by a thread of its own.
+
+    Tasks are sent while results are read, so neither side ever waits on a full
+    pipe for the other.
+    """
+
     def __init__(self, workers: int, skew: Any) -> None:  # noqa: ANN401
         method = "fork" if "fork" in multiprocessing.get_all_start_methods() else None
         context: Any = multiprocessing.get_context(method)
@@ -62,15 +69,37 @@ class _Pool:
             self.conns.append(mine)
             self.procs.append(proc)
         self.told = [0] * workers  # how many of the auditor's keys each knows
+        self.outboxes: list[queue.Queue[Any]] = [queue.Queue() for _ in range(workers)]
+        self.feeders = [
+            threading.Thread(target=_feed, args=(conn, box), daemon=True)
+            for conn, box in zip(self.conns, self.outboxes, strict=True)
+        ]
+        for feeder in self.feeders:
+            feeder.start()
+
+    def send(self, worker: int, task: Any) -> None:  # noqa: ANN401
+        self.outboxes[worker].put(task)
 
     def close(self) -> None:
-        for conn in self.conns:
-            with contextlib.suppress(OSError):
-                conn.send(None)
+        for box in self.outboxes:
+            box.put(None)
+        for feeder in self.feeders:
+            feeder.join(timeout=5)
         for proc in self.procs:
             proc.join(timeout=5)
             if proc.is_alive():
                 proc.terminate()
+
+
+def _feed(conn: Connection, box: queue.Queue[Any]) -> None:
+    while True:
+        task = box.get()
+        try:
+            conn.send(task)
+        except OSError:
+            return  # the worker is gone; the reader will notice
+        if task is None:
+            return
 
 
 def run_audit(
@@ -116,7 +145,7 @@ def _examined(
                 break
             learned = auditor.keys[pool.told[turn] :]
             pool.told[turn] = len(auditor.keys)
-            pool.conns[turn].send((first, entries, learned))
+            pool.send(turn, (first, entries, learned))
             in_flight.append(turn)
             turn = (turn + 1) % len(pool.conns)
         if not in_flight:

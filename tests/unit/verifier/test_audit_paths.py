@@ -195,3 +195,34 @@ def test_tampered_logs_are_caught_even_when_the_tree_is_re_signed(built, kind):
         if not report["passed"] and at in {i for _, i in failures(report)}:
             caught += 1
     assert (tried, caught) == (25, 25)
+
+
+def test_bundles_larger_than_a_pipe_flow_both_ways(tmp_path, signer):
+    """Full 256-entry bundles out and their examined records back are each far
+    larger than a pipe's buffer: workers and auditor must never wait on each
+    other (this once deadlocked)."""
+    from tests.recordlog import RecordLog, setup_election
+
+    stations = [f"317101100{v}{n:03d}" for v in range(1, 5) for n in range(1, 501)]
+    log = RecordLog(f"sqlite:///{tmp_path / 'big.db'}", signer)
+    try:
+        keys = setup_election(log, stations)
+        votes = {str(100025 + k): 10 + k for k in range(3)}
+        for station in stations:
+            # Form photo pages make the entries as large as real forms.
+            pages = [
+                {"page": n, "sha256": f"{n:02d}{station}".ljust(64, "a")}
+                for n in range(1, 13)
+            ]
+            body = form(votes) | {"form": pages}
+            log.submit(
+                log.payload("results.tally/v1", f"results/ppwp/{station}", body),
+                [keys["reader"]],
+            )
+        size = log.ledger.head.size
+        entries = [row.data for row in log.storage.read_entries(0, size)]
+    finally:
+        log.close()
+    # Larger than a Linux socket pair's buffers, both ways.
+    assert sum(map(len, entries[:256])) > 400 * 1024
+    assert audit_parallel(entries, width=256) == audit(entries)

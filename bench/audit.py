@@ -1,0 +1,298 @@
+"""Audit benchmark: ``saksi-verify audit`` of a Saksi log, over HTTP and from a bundle.
+
+    python -m bench.audit [--entries 1000000] [--log DIR] [--out BENCHMARKS.md]
+
+The log is ``--log DIR`` (any Saksi log directory, e.g. the one
+``bench.election`` keeps: ``/tmp/saksi-election-sqlite-*/log``) or else one built
+here: ``--entries`` records, nearly all of them signed forms of a synthetic
+election on the commission's real region codes (districts in code order until
+there are enough stations), checked and appended in process; it is kept in
+``/tmp/saksi-audit-log-<entries>`` for the next run.
+
+In the same run, the ceilings: Ed25519 verifications per second on one core and
+on every core (one process each), and RFC 6962 leaf hashing per second. Then
+``saksi serve`` serves the log on 127.0.0.1 and ``saksi-verify audit --fresh``
+(one worker process per core) reads and replays it over HTTP; then
+``saksi-verify bundle`` writes it to one file and the audit runs again from the
+bundle. For each: entries/s, total time, the ratio to the all-core Ed25519
+ceiling, and the peak memory of the verifier (its process and its workers,
+sampled from /proc). Writes ``BENCHMARKS.md``'s ``audit`` section.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import multiprocessing
+import os
+import platform
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import nacl.signing
+
+from bench.election import _fresh, _grant, _make_form
+from bench.http import PASS, free_port, progress, saksi, wait_ready
+from bench.report import write_section
+from domains.regions import DEFAULT_TPS, DEFAULT_WILAYAH, district_bodies
+from domains.synthetic import ElectionSpec, candidate_lists, parties, subjects
+from keys import Ed25519Signer, load_key_file
+from verifier.rfc6962 import hash_leaf
+
+ROOT = Path(__file__).resolve().parent.parent
+ENV = {**os.environ, "SAKSI_KEY_PASSPHRASE": PASS}
+
+
+def _verify_many(count: int) -> float:
+    key = nacl.signing.SigningKey(bytes(32))
+    message = b"x" * 1200  # about a form's payload
+    signature = key.sign(message).signature
+    verify = key.verify_key
+    t = time.perf_counter()
+    for _ in range(count):
+        verify.verify(message, signature)
+    return time.perf_counter() - t
+
+
+def ceilings() -> dict[str, float]:
+    """Ed25519 verifications/s on one core and on all, leaf hashes/s."""
+    one = 20_000 / _verify_many(20_000)
+    cores = os.cpu_count() or 1
+    with ProcessPoolExecutor(cores) as pool:
+        list(pool.map(_verify_many, [2_000] * cores))  # warm up
+        t = time.perf_counter()
+        list(pool.map(_verify_many, [20_000] * cores))
+        every = 20_000 * cores / (time.perf_counter() - t)
+    data = [os.urandom(1800) for _ in range(50_000)]
+    t = time.perf_counter()
+    for item in data:
+        hash_leaf(item)
+    hashing = len(data) / (time.perf_counter() - t)
+    return {"verify_one": one, "verify_all": every, "hash": hashing, "cores": cores}
+
+
+def build_log(entries: int) -> Path:
+    """A Saksi log of about ``entries`` records (kept for later runs)."""
+    from ledger.cli import open_service
+
+    log_dir = Path(tempfile.gettempdir()) / f"saksi-audit-log-{entries}"
+    if (log_dir / "built").exists():
+        return log_dir
+    if log_dir.exists():
+        subprocess.run(["rm", "-rf", str(log_dir)], check=True)
+    init = ["init", "--origin", "bench.saksi.example/audit", "--dir", str(log_dir)]
+    saksi(*init, "--kdf", "interactive", env=ENV)
+    admin = load_key_file(log_dir / "admin.key", PASS.encode())
+    spec = ElectionSpec()
+    districts, stations = [], []
+    for code, body in district_bodies(DEFAULT_WILAYAH, DEFAULT_TPS, ""):
+        districts.append((code, body))
+        stations += [
+            f"{v}{n:03d}" for v, i in body["villages"].items() for n in i["tps"]
+        ]
+        if len(stations) * len(spec.ballots) >= entries:
+            break
+    os.environ["SAKSI_KEY_PASSPHRASE"] = PASS
+    service = open_service(log_dir, None, None)
+    now = dt.datetime.now(dt.UTC)
+    seed = os.urandom(32)
+    reader = Ed25519Signer("reader", seed)
+    lists, party = Ed25519Signer.generate("lists"), Ed25519Signer.generate("parties")
+    setup = [
+        _grant(reader, "tps", "", admin, now),
+        _grant(lists, "candidates", "", admin, now),
+        _grant(party, "parties", "", admin, now),
+        *[
+            _fresh("regions.registry/v1", f"regions/{c}", b, admin, now)
+            for c, b in districts
+        ],
+        _fresh("parties.change/v1", "parties/national", parties(), party, now),
+        *[
+            _fresh("candidates.change/v1", s, b, lists, now)
+            for s, b in candidate_lists(spec, stations)
+        ],
+    ]
+    try:
+        for envelope in setup:
+            service.ledger.submit(service.prepare(envelope))
+        every = list(subjects(spec, stations))[: max(0, entries - len(setup) - 1)]
+        progress(f"  building a log of {len(every) + len(setup) + 1:,} entries")
+        with ProcessPoolExecutor(os.cpu_count() or 1) as pool:
+            for start in range(0, len(every), 20_000):
+                made = pool.map(
+                    _make_form,
+                    [
+                        (spec, seed, now, *item)
+                        for item in every[start : start + 20_000]
+                    ],
+                    chunksize=500,
+                )
+                subs = [service.prepare(envelope) for envelope, _, _ in made]
+                for i in range(0, len(subs), 500):
+                    for outcome in service.ledger.submit_many(subs[i : i + 500]):
+                        if isinstance(outcome, Exception):
+                            raise RuntimeError(f"refused: {outcome}")
+                progress(f"    {start + len(subs):,}")
+    finally:
+        service.close()
+    (log_dir / "built").write_text("ok\n")
+    return log_dir
+
+
+def _rss(pid: int) -> int:
+    """Resident bytes of ``pid`` and its children (Linux /proc), 0 if gone."""
+    total = 0
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        children = []
+    for each in [str(pid), *children]:
+        try:
+            for line in Path(f"/proc/{each}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1]) * 1024
+        except OSError:
+            pass
+    return total
+
+
+def timed_verify(*args: str) -> tuple[float, int, dict[str, Any]]:
+    """(seconds, peak bytes, JSON report) of one saksi-verify run."""
+    # The report goes to a file: a pipe nobody reads while polling would fill.
+    with tempfile.TemporaryFile("w+", encoding="utf-8") as sink:
+        t = time.perf_counter()
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "verifier.cli", *args, "--json"],
+            stdout=sink,
+            stderr=subprocess.DEVNULL,
+            cwd=ROOT,
+        )
+        peak = 0
+        while proc.poll() is None:
+            peak = max(peak, _rss(proc.pid))
+            time.sleep(0.2)
+        seconds = time.perf_counter() - t
+        sink.seek(0)
+        out = sink.read()
+    report = json.loads(out) if out.strip().startswith("{") else {"error": out[-500:]}
+    if proc.returncode not in (0, 1):
+        raise RuntimeError(f"saksi-verify {args[0]} failed: {report}")
+    return seconds, peak, report
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--entries", type=int, default=1_000_000)
+    parser.add_argument("--log", type=Path, help="an existing Saksi log directory")
+    parser.add_argument("--out", type=Path, default=Path("BENCHMARKS.md"))
+    args = parser.parse_args(argv)
+    progress("ceilings: Ed25519 verify (one core, every core), leaf hashing")
+    limits = ceilings()
+    log_dir = args.log or build_log(args.entries)
+    key = (log_dir / "log.vkey").read_text().strip()
+    state = Path(tempfile.mkdtemp(prefix="saksi-audit-state-"))
+    port = free_port()
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "api",
+            "serve",
+            "--dir",
+            str(log_dir),
+            "--listen",
+            f"127.0.0.1:{port}",
+        ],
+        env={**ENV, "SAKSI_CLIENT_RATE": "1000000", "SAKSI_CLIENT_BURST": "1000000"},
+        cwd=ROOT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    runs: dict[str, dict[str, Any]] = {}
+    try:
+        wait_ready(url + "/healthz")
+        common = ["--key", key, "--state", str(state), "--fresh"]
+        progress("audit over HTTP")
+        seconds, peak, report = timed_verify("audit", "--log", url, *common)
+        runs["http"] = {
+            "seconds": seconds,
+            "peak": peak,
+            "size": report["tree_size"],
+            "passed": report["passed"],
+        }
+        bundle = state / "log.bundle"
+        progress("bundle")
+        b_seconds, _, _ = timed_verify(
+            "bundle", "--log", url, "--key", key, "--out", str(bundle)
+        )
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=60)
+    progress("audit of the bundle")
+    seconds, peak, report = timed_verify("audit", "--bundle", str(bundle), *common)
+    runs["bundle"] = {
+        "seconds": seconds,
+        "peak": peak,
+        "size": report["tree_size"],
+        "passed": report["passed"],
+        "written_in": b_seconds,
+        "bytes": bundle.stat().st_size,
+    }
+    write_report(args, log_dir, limits, runs)
+    return 0
+
+
+def write_report(
+    args: argparse.Namespace,
+    log_dir: Path,
+    limits: dict[str, float],
+    runs: dict[str, dict[str, Any]],
+) -> None:
+    size = runs["http"]["size"]
+    lines = [
+        "## The observer's audit: saksi-verify audit of a Saksi log",
+        "",
+        f"Command: `python -m bench.audit --entries {args.entries}`"
+        + (f" (log: `{log_dir}`)" if args.log else "")
+        + ". Machine: "
+        f"{platform.machine()}, {limits['cores']:.0f} cores, Python "
+        f"{platform.python_version()}; measured "
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}. "
+        f"{multiprocessing.cpu_count()} worker processes check entries; the server "
+        "(over HTTP) shares the cores.",
+        "",
+        "* ceilings measured in this run: Ed25519 verify "
+        f"{limits['verify_one']:,.0f}/s on one core, {limits['verify_all']:,.0f}/s "
+        "on all cores; RFC 6962 leaf "
+        f"hashing of 1.8 KB entries {limits['hash']:,.0f}/s",
+        "",
+        "| source | entries | time | entries/s | vs all-core Ed25519 | peak memory | "
+        "verdict |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, run in runs.items():
+        rate = run["size"] / run["seconds"]
+        lines.append(
+            f"| {name} | {run['size']:,} | {run['seconds']:,.1f} s | {rate:,.0f} | "
+            f"{rate / limits['verify_all']:.2f} | {run['peak'] / 2**20:,.0f} MiB | "
+            f"{'passed' if run['passed'] else 'FAILED'} |"
+        )
+    bundle = runs["bundle"]
+    lines += [
+        "",
+        f"The bundle ({bundle['bytes'] / 2**20:,.0f} MiB) was written from the "
+        f"log over HTTP in {bundle['written_in']:,.1f} s. A national election "
+        f"(about 4.1 million forms) at the HTTP rate: "
+        f"{4_100_805 / (size / runs['http']['seconds']) / 60:,.1f} min.",
+    ]
+    write_section(args.out, "audit", "\n".join(lines))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
