@@ -40,6 +40,7 @@ daily audit continues where the last one stopped.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 import sqlite3
 from collections import Counter
@@ -351,6 +352,8 @@ class Auditor:
         # Every key the registry has learned, in order: what examiners in other
         # processes are told (a key ID names its key for good).
         self.keys: list[tuple[str, bytes]] = []
+        self._stale_at = -1
+        self._stale_found: list[Finding] = []
         db = self.store.db
         self._sql = db.execute
         progress = self.store.progress()
@@ -634,25 +637,45 @@ class Auditor:
                 )
 
     def findings(self) -> Iterator[Finding]:
-        """Every finding so far, in the order found, then the stale recaps."""
-        rows = self._sql(
+        """Every finding so far, in the order found, then the stale recaps.
+
+        Read from the store as iterated: a log with a million flagged forms is
+        never held in memory at once.
+        """
+        rows = self.store.db.execute(
             "SELECT name, idx, subject, detail, rule FROM findings ORDER BY seq"
-        ).fetchall()
+        )
         for name, index, subject, detail, rule in rows:
             yield Finding(name, index, subject, detail, rule)
-        yield from self.stale_recaps()
+        yield from self._stale()
 
-    def report(self, root_matches: bool | None = None) -> dict[str, Any]:
-        """Numbered checks with counts and findings; ``passed`` overall."""
-        findings = list(self.findings())
-        by_check: dict[str, list[Finding]] = {name: [] for name, _ in CHECKS}
-        for finding in findings:
-            by_check[finding.check].append(finding)
+    def _stale(self) -> list[Finding]:
+        if self._stale_at != self.size:
+            self._stale_found = list(self.stale_recaps())
+            self._stale_at = self.size
+        return self._stale_found
+
+    def summary(self, root_matches: bool | None = None) -> dict[str, Any]:
+        """The report without the findings themselves.
+
+        Numbered checks with counts and the indices of their findings, and
+        ``passed`` overall.
+        """
+        counts: Counter[str] = Counter()
+        indices: dict[str, set[int]] = {name: set() for name, _ in CHECKS}
+        rules: Counter[str | None] = Counter()
+        rows = self.store.db.execute("SELECT name, idx, rule FROM findings")
+        stale = ((f.check, f.index, f.rule) for f in self._stale())
+        for name, index, rule in itertools.chain(rows, stale):
+            counts[name] += 1
+            indices[name].add(index)
+            if name == "arithmetic":
+                rules[rule] += 1
         checked = Counter(self.checked)
         (checked["stale-recaps"],) = self._sql("SELECT COUNT(*) FROM recaps").fetchone()
         checks = []
         for number, (name, meaning) in enumerate(CHECKS, start=1):
-            found = by_check[name]
+            found = counts[name]
             if name == "tree":
                 status = (
                     "skipped"
@@ -672,19 +695,20 @@ class Auditor:
                 "meaning": meaning,
                 "status": status,
                 "checked": count,
-                "findings": len(found),
-                "indices": sorted({f.index for f in found}),
+                "findings": found,
+                "indices": sorted(indices[name]),
             }
             if name == "arithmetic":
-                item["rules"] = dict(Counter(f.rule for f in found))
+                item["rules"] = dict(rules)
             checks.append(item)
         failed = root_matches is False or any(c["status"] == "fail" for c in checks)
-        return {
-            "size": self.size,
-            "passed": not failed,
-            "checks": checks,
-            "findings": [f.to_json() for f in findings],
-        }
+        return {"size": self.size, "passed": not failed, "checks": checks}
+
+    def report(self, root_matches: bool | None = None) -> dict[str, Any]:
+        """``summary`` with every finding listed (for logs of modest size)."""
+        report = self.summary(root_matches)
+        report["findings"] = [f.to_json() for f in self.findings()]
+        return report
 
 
 def _replayable(record: Record, signers: tuple[str, ...], logged_at: str) -> bytes:

@@ -20,6 +20,7 @@ import argparse
 import base64
 import binascii
 import datetime as dt
+import heapq
 import json
 import os
 import signal
@@ -694,12 +695,22 @@ def cmd_audit(args: argparse.Namespace) -> dict[str, Any]:
     root_matches = root == checkpoint.root_hash
     if root_matches and path is not None:
         auditor.save()  # the next audit starts here
-    report = auditor.report(root_matches)
-    auditor.store.close()
-    if args.from_:
-        report["findings"] = [f for f in report["findings"] if f["index"] >= args.from_]
+    report = auditor.summary(root_matches)
+    first = args.from_
+
+    def findings() -> Iterator[dict[str, Any]]:
+        # Streamed from the audit's store when printed, then the store closes.
+        try:
+            for finding in auditor.findings():
+                if finding.index >= first:
+                    yield finding.to_json()
+        finally:
+            auditor.store.close()
+
+    report["findings"] = findings()
+    if first:
         for item in report["checks"]:
-            item["indices"] = [i for i in item["indices"] if i >= args.from_]
+            item["indices"] = [i for i in item["indices"] if i >= first]
     report.update(
         {
             "log": source,
@@ -766,18 +777,22 @@ def _audit_summary(report: dict[str, Any]) -> str:
             f"{item['number']:>2}. {item['check']:<18} {mark[item['status']]:<8}"
             f"{item['checked']:>10,} checked, {item['findings']:,} findings{extra}"
         )
-    # What fails first; flags and notices after.
-    ordered = sorted(
-        report["findings"], key=lambda f: (f["check"] in NOT_FAILURES, f["index"])
+    # What fails first; flags and notices after (a bounded pick, not a sort of
+    # what may be a million flags).
+    ordered = heapq.nsmallest(
+        SHOWN + 1,
+        report["findings"],
+        key=lambda f: (f["check"] in NOT_FAILURES, f["index"]),
     )
+    total = sum(item["findings"] for item in report["checks"])
     for finding in ordered[:SHOWN]:
         lines.append(
             f"  entry {finding['index']}: {finding['check']}"
             + (f"/{finding['rule']}" if "rule" in finding else "")
             + f" {finding['subject'] or ''}: {finding['detail']}"
         )
-    if len(report["findings"]) > SHOWN:
-        lines.append(f"  … and {len(report['findings']) - SHOWN:,} more (--json)")
+    if total > SHOWN:
+        lines.append(f"  … and {total - SHOWN:,} more (--json)")
     lines.append(
         "VERIFIED: every check passed"
         if report["passed"]
@@ -1023,6 +1038,21 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _print_json(report: dict[str, Any]) -> None:
+    """Print ``report`` as JSON; a ``findings`` iterator is streamed, item by item."""
+    findings = report.get("findings")
+    if findings is None or isinstance(findings, list):
+        print(json.dumps(report, indent=1))
+        return
+    head = json.dumps({k: v for k, v in report.items() if k != "findings"}, indent=1)
+    out = sys.stdout
+    out.write(head[:-2] + ',\n "findings": [')
+    for n, finding in enumerate(findings):
+        out.write(("\n  " if n == 0 else ",\n  ") + json.dumps(finding))
+    out.write("\n ]\n}\n")
+    out.flush()
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run ``saksi-verify``; the exit code."""
     args = _parser().parse_args(argv)
@@ -1046,7 +1076,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return EXIT_IO
     try:
-        print(json.dumps(report, indent=1) if args.json else args.summary(report))
+        if args.json:
+            _print_json(report)
+        else:
+            print(args.summary(report))
     except BrokenPipeError:  # e.g. piped into head
         sys.stderr.close()
     if "passed" in report:
