@@ -97,3 +97,57 @@ def test_truncated_bundle_rejected():
             continue
         with pytest.raises(MalformedInput):
             parse_entry_bundle(bundle[:cut], 2)
+
+
+def _strict_entry(data: bytes):
+    """The log entry as the strict parser alone reads it (or its error type)."""
+    from verifier.dsse import parse_envelope
+    from verifier.jcs import parse_canonical
+    from verifier.record import LogEntry, parse_timestamp
+
+    try:
+        raw = parse_canonical(data, 65535, "log entry")
+        if not isinstance(raw, dict) or set(raw) != {"envelope", "logged_at"}:
+            raise MalformedInput("shape")
+        parse_timestamp(raw["logged_at"], "logged_at")
+        return LogEntry(parse_envelope(raw["envelope"]), raw["logged_at"])
+    except MalformedInput:
+        return MalformedInput
+
+
+@given(
+    st.binary(min_size=1, max_size=300),
+    st.text(max_size=30).filter(lambda t: t.strip() == t),
+    st.integers(1, 3),
+    st.data(),
+)
+def test_log_entry_quick_path_agrees_with_the_strict_parser(payload, kind, n, data):
+    """Entries as the log writes them, and each with one byte changed, removed
+    or doubled: ``parse_log_entry`` decides exactly as the strict parser."""
+    from verifier.dsse import Envelope, EnvelopeSignature
+    from verifier.record import format_log_entry, parse_log_entry
+
+    sigs = tuple(
+        EnvelopeSignature(f"{i:064x}", bytes([i]) * 64) for i in range(1, n + 1)
+    )
+    try:
+        entry = format_log_entry(
+            Envelope(kind or "t", payload, sigs), "2024-02-14T13:06:00.123Z"
+        )
+    except MalformedInput:
+        return
+    at = data.draw(st.integers(0, len(entry) - 1), label="at")
+    change = data.draw(st.sampled_from(["same", "flip", "drop", "double"]))
+    mutated = {
+        "same": entry,
+        "flip": entry[:at]
+        + bytes([entry[at] ^ 1 << data.draw(st.integers(0, 7))])
+        + entry[at + 1 :],
+        "drop": entry[:at] + entry[at + 1 :],
+        "double": entry[: at + 1] + entry[at:],
+    }[change]
+    try:
+        quick = parse_log_entry(mutated)
+    except MalformedInput:
+        quick = MalformedInput
+    assert quick == _strict_entry(mutated)
