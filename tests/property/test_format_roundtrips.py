@@ -137,9 +137,18 @@ def test_log_entry_quick_path_agrees_with_the_strict_parser(payload, kind, n, da
     except MalformedInput:
         return
     at = data.draw(st.integers(0, len(entry) - 1), label="at")
-    change = data.draw(st.sampled_from(["same", "flip", "drop", "double"]))
+    change = data.draw(
+        st.sampled_from(
+            ["same", "flip", "drop", "double", "space", "reorder", "escape"]
+        )
+    )
+    head, tail = entry.split(b',"logged_at":')
     mutated = {
         "same": entry,
+        # Equivalent JSON that is not canonical: both must refuse it.
+        "space": entry.replace(b":", b": ", 1),
+        "reorder": b'{"logged_at":' + tail[:-1] + b"," + head[1:] + b"}",
+        "escape": entry.replace(b'"payload"', b'"p\\u0061yload"', 1),
         "flip": entry[:at]
         + bytes([entry[at] ^ 1 << data.draw(st.integers(0, 7))])
         + entry[at + 1 :],
