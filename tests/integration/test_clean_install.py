@@ -12,6 +12,7 @@ index); PyNaCl comes from the package index too, as it would for an observer.
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import venv
@@ -31,6 +32,22 @@ def run(*args: str, **kw) -> subprocess.CompletedProcess[str]:
 @pytest.fixture(scope="module")
 def clean(tmp_path_factory):
     base = tmp_path_factory.mktemp("clean")
+    # Built from a copy: pip builds in the source tree (build/, *.egg-info).
+    source = base / "source"
+    shutil.copytree(
+        ROOT,
+        source,
+        ignore=shutil.ignore_patterns(
+            ".git",
+            ".venv",
+            "build",
+            "*.egg-info",
+            "__pycache__",
+            ".*_cache",
+            ".hypothesis",
+            "demo-data",
+        ),
+    )
     wheels = base / "wheels"
     built = run(
         sys.executable,
@@ -40,7 +57,7 @@ def clean(tmp_path_factory):
         "--no-deps",
         "-w",
         str(wheels),
-        str(ROOT),
+        str(source),
     )
     assert built.returncode == 0, built.stderr[-2000:]
     env_dir = base / "venv"
