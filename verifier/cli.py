@@ -322,19 +322,34 @@ def cmd_inclusion(args: argparse.Namespace) -> dict[str, Any]:
                 )
             except VerificationError as e:
                 raise _Exit(EXIT_FAILED, f"the receipt does not verify: {e}") from e
-            # The receipt's checkpoint must be one the log still stands by.
+            # The receipt's checkpoint must be one the log still stands by:
+            # a prefix of the published one, or (when the log publishes
+            # witnessed checkpoints a moment later) extending it.
             state = _state(args, key)
+            ours, theirs_note = (checkpoint, note), (theirs, receipt["checkpoint"])
             try:
-                proof = prove_consistent(
-                    (theirs, receipt["checkpoint"]), (checkpoint, note), hashes
-                )
+                if theirs.size <= checkpoint.size:
+                    proof = prove_consistent(theirs_note, ours, hashes)
+                else:
+                    ahead = TileHashes(log, theirs.size)
+                    proof = prove_consistent(ours, theirs_note, ahead)
             except Fork as e:
                 raise _fork(e, state, key) from e
+            except FetchError as e:
+                raise _Exit(
+                    EXIT_IO,
+                    f"the receipt (size {theirs.size:,}) is newer than what the log "
+                    f"publishes (size {checkpoint.size:,}) and its tiles: {e}",
+                    "try again once the log has published a newer checkpoint",
+                ) from e
             report["receipt_checkpoint"] = {
                 "tree_size": theirs.size,
                 "root": theirs.root_hash.hex(),
                 "consistency_proof": [b64encode(h) for h in proof],
             }
+            if theirs.size > checkpoint.size:
+                # Included by the receipt's own proof, verified above.
+                return _included(report, index, leaf, receipt["proof"], entry)
         else:
             if args.entry is not None:
                 entry = _read(args.entry, "--entry")
@@ -351,7 +366,10 @@ def cmd_inclusion(args: argparse.Namespace) -> dict[str, Any]:
                 leaf = hash_leaf(entry)
         if index >= checkpoint.size:
             raise _Exit(
-                EXIT_FAILED, f"entry {index} is beyond the log's size {checkpoint.size}"
+                EXIT_IO,
+                f"entry {index} is not under the published checkpoint (size "
+                f"{checkpoint.size:,}) yet",
+                "try again once the log has published a newer checkpoint",
             )
         path = hashes.inclusion_proof(index, checkpoint.size)
     except FetchError as e:
@@ -366,11 +384,21 @@ def cmd_inclusion(args: argparse.Namespace) -> dict[str, Any]:
             f"entry {index} is not in the log under its checkpoint: {e}",
             "the entry differs from what was logged, or the log's tiles do",
         ) from e
+    return _included(report, index, leaf, path, entry)
+
+
+def _included(
+    report: dict[str, Any],
+    index: int,
+    leaf: bytes,
+    proof: list[bytes],
+    entry: bytes | None,
+) -> dict[str, Any]:
     report.update(
         {
             "index": index,
             "leaf_hash": leaf.hex(),
-            "inclusion_proof": [b64encode(h) for h in path],
+            "inclusion_proof": [b64encode(h) for h in proof],
             "entry": None if entry is None else b64encode(entry),
             "record": None if entry is None else _describe(entry),
         }

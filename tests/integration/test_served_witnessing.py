@@ -205,3 +205,39 @@ def test_answers_that_are_not_the_witness_cosignature_are_dropped():
         assert status["failures"] == 1, name
         if name == "ahead":
             assert "holds size 7" in status["last_error"]
+
+
+def test_a_receipt_newer_than_the_published_checkpoint_verifies(
+    witnessed, signer, tmp_path, capsys
+):
+    """Witnessed checkpoints are published a moment after the head moves: a
+    receipt can be ahead of /log/checkpoint. The observer proves the published
+    checkpoint is a prefix of the receipt's, from the tiles, and accepts it."""
+    log, keys, url, _, _ = witnessed
+    tally(log, keys, STATIONS[0], 1)
+    published = len(_cosigners(url, log.ledger.size))
+    assert published == 2
+    log.service.witnessing.stop()  # the published checkpoint stays where it is
+    receipt = log.submit(
+        log.payload(
+            "results.tally/v1", f"results/ppwp/{STATIONS[1]}", form({"100025": 2})
+        ),
+        [keys["reader"]],
+    )
+    served = parse_note(httpx.get(url + "/log/checkpoint").content)
+    assert int(served.text.split("\n")[1]) < receipt.size
+    path = tmp_path / "receipt.json"
+    path.write_text(json.dumps(receipt.to_json()))
+    args = [
+        "--log",
+        url,
+        "--key",
+        str(signer.verifier_key),
+        "--state",
+        str(tmp_path / "s"),
+    ]
+    code = main(["inclusion", *args, "--receipt", str(path), "--json"])
+    report = json.loads(capsys.readouterr().out)
+    assert code == 0, report
+    assert report["receipt_checkpoint"]["tree_size"] == receipt.size
+    assert report["index"] == receipt.index
