@@ -209,6 +209,12 @@ def _observe(
             raise _fork(e, state, key) from e
         except FetchError as e:
             raise _io(e) from e
+        except MalformedInput as e:
+            raise _Exit(
+                EXIT_FAILED,
+                f"the log serves malformed tiles: {e}",
+                "keep the output; try again, then compare with other observers",
+            ) from e
     if trusted is None or trusted[1] != note:
         state.trust(note)
     report: dict[str, Any] = {
@@ -497,7 +503,7 @@ def cmd_consistency(args: argparse.Namespace) -> dict[str, Any]:
 
 def _consistency_summary(report: dict[str, Any]) -> str:
     if "finding" in report:
-        verdict = "FORK PROVEN" if report["fork_proven"] else "NO FORK"
+        verdict = "FORK PROVEN" if report["fork_proven"] else "NOT PROVEN"
         return f"{verdict}: {report['finding']}"
     return (
         f"size {report['old_size']:,} is a prefix of size {report['new_size']:,} "

@@ -159,7 +159,9 @@ def check_evidence(
     """Re-check fork evidence with the log's key alone.
 
     Returns whether it proves the log misbehaved, and a sentence saying what it
-    shows.
+    shows. Proof is what the log signed: two checkpoints it cannot both stand by
+    (a smaller one after a larger, two roots for one size), or a proof whose
+    hashes reach the later signed root but not the earlier one.
 
     Raises:
         MalformedInput: the evidence is not in the format ``Fork`` writes.
@@ -194,10 +196,10 @@ def check_evidence(
             old.size, new.size, old.root_hash, proof
         )
     except ProofInvalid as e:
-        return True, (
-            f"{signed}; the proof the log's tiles gave from size {old.size} to "
-            f"{new.size} does not fit the sizes ({e}): its tiles do not match its "
-            "checkpoints"
+        return False, (
+            f"not conclusive: the proof does not fit sizes {old.size} and "
+            f"{new.size} ({e}); only who fetched the log's tiles can say they "
+            "were served so"
         )
     if first == old.root_hash and second == new.root_hash:
         return False, "the proof connects the two checkpoints: no fork"
@@ -207,10 +209,12 @@ def check_evidence(
             f"root {first.hex()} at size {old.size}, but the log signed "
             f"{old.root_hash.hex()} for that size: two different histories (a fork)"
         )
-    return True, (
-        f"{signed}; the log's tiles lead to neither signed root (size {new.size}: "
-        f"{second.hex()} instead of {new.root_hash.hex()}): the log serves tiles "
-        "that do not match its checkpoints"
+    # Hashes that reach no signed root are not bound to anything the log
+    # signed: they show what was served only to whoever fetched them.
+    return False, (
+        f"not conclusive: the proof leads to neither signed root (size {new.size}: "
+        f"{second.hex()} instead of {new.root_hash.hex()}); only who fetched the "
+        "log's tiles can say they were served so"
     )
 
 

@@ -18,6 +18,7 @@ step (first use, growth) must verify (exit 0): no false alarm either.
 
 from __future__ import annotations
 
+import base64
 import json
 import random
 import subprocess
@@ -188,3 +189,23 @@ def test_evidence_that_is_not_a_fork_or_not_signed_proves_nothing(
     code, checked = run(capsys, "consistency", "--key", VKEY, "--evidence", str(path))
     assert code == 2
     assert "not about this log" in checked["error"]
+    # Made-up proof hashes between two honest checkpoints reach no signed root:
+    # they prove nothing (anyone could write them); the real proof connects.
+    evidence["trusted_checkpoint"] = view(first[:10], KEY, ORIGIN)[
+        "checkpoint"
+    ].decode()
+    evidence["presented_checkpoint"] = view(first, KEY, ORIGIN)["checkpoint"].decode()
+    for proof, says in [
+        (
+            [base64.b64encode(rng.randbytes(32)).decode() for _ in range(3)],
+            "conclusive",
+        ),
+        ([base64.b64encode(rng.randbytes(32)).decode() for _ in range(9)], "fit"),
+    ]:
+        evidence["consistency_proof"] = proof
+        path.write_text(json.dumps(evidence))
+        code, checked = run(
+            capsys, "consistency", "--key", VKEY, "--evidence", str(path)
+        )
+        assert (code, checked["fork_proven"]) == (0, False), checked
+        assert says in checked["finding"]
