@@ -32,6 +32,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from verifier import __version__
 from verifier._encoding import b64encode
 from verifier.audit import NOT_FAILURES, SKEW, Auditor, AuditStore, TreeHasher
 from verifier.audit_run import default_workers, run_audit
@@ -955,6 +956,9 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="saksi-verify",
         description="Check a transparency log without trusting its operator.",
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"saksi-verify {__version__}"
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
