@@ -8,7 +8,9 @@ cosigner key, and publishes the checkpoint with the cosignatures attached:
 says which size it holds; the log retries once with a proof from that size. A
 witness that is down or refuses costs its cosignature, never the log's
 availability: the checkpoint is published with whatever cosignatures came back,
-and observers' own quorum decides whether that is enough.
+and observers' own quorum decides whether that is enough. While the head stays
+the same it is sent again every ``refresh`` seconds, so the cosignatures' times
+tell observers the log is alive (``saksi-verify checkpoint --max-age``).
 
 A witness that claims a size larger than the log's is a loud error: the log was
 rolled back (a restored backup?) or someone else signs with its key.
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Sequence
@@ -96,6 +99,7 @@ class Witnessing:
     post: Post = http_post
     timeout: float = 5.0
     interval: float = 0.2
+    refresh: float = 60.0  # seconds between rounds while the head stays the same
     _known: dict[str, _Known] = field(default_factory=dict)
     _published: bytes | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -139,12 +143,15 @@ class Witnessing:
 
     def _run(self) -> None:
         done: bytes | None = None
+        last = 0.0
         while not self._stop.is_set():
             size, note = self.head()
-            if note != done:
+            # An idle log is witnessed again now and then, so that its
+            # cosignatures stay fresh: observers can tell it from a frozen view.
+            if note != done or time.monotonic() - last >= self.refresh:
                 try:
                     self.round(size, note)
-                    done = note
+                    done, last = note, time.monotonic()
                 except Exception:  # a bug here must not kill the thread silently
                     log.exception("witnessing round failed")
             self._stop.wait(self.interval)

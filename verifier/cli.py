@@ -27,6 +27,7 @@ import signal
 import sqlite3
 import sys
 import threading
+import time
 import urllib.parse
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -164,6 +165,26 @@ def _verify_note(
     return checkpoint, cosigned
 
 
+def _fresh_enough(
+    cosigned: dict[str, int], policy: WitnessPolicy, max_age: float, note: bytes
+) -> None:
+    """At least the policy's quorum of cosignatures are at most ``max_age`` old."""
+    if not policy.witnesses:
+        raise _Exit(EXIT_USAGE, "--max-age needs the witnesses (--witness)")
+    now = time.time()
+    fresh = {name for name, stamp in cosigned.items() if now - stamp <= max_age}
+    if len(fresh) < max(policy.quorum, 1):
+        ages = ", ".join(f"{n} {now - t:,.0f} s" for n, t in sorted(cosigned.items()))
+        raise _Exit(
+            EXIT_FAILED,
+            f"stale: {len(fresh)} cosignature(s) younger than {max_age:,.0f} s, the "
+            f"policy needs {max(policy.quorum, 1)} ({ages or 'none'}): a frozen view, "
+            "or the witnesses cannot reach the log",
+            "compare with other observers; ask the witnesses what they last cosigned",
+            {"checkpoint": note.decode("utf-8", "replace")},
+        )
+
+
 def _fork(e: Fork, state: ObserverState, key: VerifierKey) -> _Exit:
     path = state.record_evidence(e.evidence)
     return _Exit(
@@ -193,6 +214,8 @@ def _observe(
     state = _state(args, key)
     log, note, prefix = _open_log(args.log)
     checkpoint, cosigned = _verify_note(note, key, origin, policy, "the checkpoint")
+    if getattr(args, "max_age", None) is not None:
+        _fresh_enough(cosigned, policy, args.max_age, note)
     try:
         trusted = state.trusted()
     except VerificationError as e:
@@ -966,6 +989,12 @@ def _parser() -> argparse.ArgumentParser:
         "checkpoint", help="verify the checkpoint; prove it extends the trusted one"
     )
     _common(checkpoint)
+    checkpoint.add_argument(
+        "--max-age",
+        type=float,
+        metavar="SECONDS",
+        help="refuse a checkpoint without enough cosignatures this recent",
+    )
     checkpoint.set_defaults(func=cmd_checkpoint, summary=_checkpoint_summary)
 
     inclusion = sub.add_parser("inclusion", help="verify that an entry is in the log")

@@ -25,7 +25,7 @@ from tests.api.conftest import Api, LiveServer
 from tests.recordlog import RecordLog, form, setup_election
 from tests.tilelog import NoteKey, view
 from verifier.cli import main
-from verifier.cosignature import cosign
+from verifier.cosignature import cosign, parse_cosignature
 from verifier.note import parse_note
 from verifier.witness import Witness, WitnessKey, serve_witness
 
@@ -241,3 +241,38 @@ def test_a_receipt_newer_than_the_published_checkpoint_verifies(
     assert code == 0, report
     assert report["receipt_checkpoint"]["tree_size"] == receipt.size
     assert report["index"] == receipt.index
+
+
+def test_an_idle_head_is_witnessed_again_so_its_cosignatures_stay_fresh():
+    log_key = NoteKey("example.org/idle", bytes([5]) * 32)
+    witness = WitnessKey.generate("w.example.org")
+    note = view([b"a"], log_key, log_key.name)["checkpoint"]
+    text = parse_note(note).text
+    sent = []
+
+    def post(url, body, timeout):
+        sent.append(body)
+        line = cosign(text, witness.name, witness.signing_key, len(sent))
+        return 200, line.to_line().encode()
+
+    witnessing = Witnessing(
+        lambda: (1, note),
+        lambda old, new: [],
+        log_key.verifier_key,
+        log_key.name,
+        [WitnessEndpoint("http://w", witness.verifier_key)],
+        post=post,
+        interval=0.01,
+        refresh=0.05,
+    )
+    witnessing.start()
+    try:
+        deadline = time.monotonic() + 10
+        while len(sent) < 3 and time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        witnessing.stop()
+    assert len(sent) >= 3  # the same head, witnessed again and again
+    published = parse_note(witnessing.published())
+    latest = parse_cosignature(published.signatures[-1])
+    assert latest.timestamp == len(sent)  # the newest cosignature is served

@@ -215,6 +215,33 @@ def test_two_witnesses_refuse_a_fork_and_so_does_the_observer(
         report = json.loads(capsys.readouterr().out)
         assert code == 0, report
         assert set(report["cosigned_by"]) == {k1.name, k2.name}
+        # Those cosignatures were made "in 2023": too old for an observer that
+        # wants them from the last hour (a frozen view looks like this).
+        state = ["--state", str(tmp_path / "o4"), "--json"]
+        code = main([*args, "--min-witnesses", "2", "--max-age", "3600", *state])
+        report = json.loads(capsys.readouterr().out)
+        assert code == 1
+        assert report["error"].startswith("stale")
+        # Cosigned just now by a witness with a true clock: fresh enough.
+        now = WitnessKey.generate("w4.example.org")
+        live = Witness(now, [LOG.verifier_key], tmp_path / "w4")
+        files = view(honest, LOG, ORIGIN)
+        files["checkpoint"] += live.add_checkpoint(request(honest, 0)).body
+        tiles.serve(files)
+        pin = ["--witness", str(now.verifier_key), "--max-age", "3600"]
+        code = main(
+            [
+                "checkpoint",
+                "--log",
+                tiles.url,
+                "--key",
+                str(LOG.verifier_key),
+                *pin,
+                *state,
+            ]
+        )
+        report = json.loads(capsys.readouterr().out)
+        assert code == 0, report
     finally:
         tiles.stop()
 
