@@ -618,15 +618,22 @@ def write_report(out: Path, prefix: str, kept: dict[str, dict[str, Any]]) -> Non
             )
         spent = f["forms_seconds"] + f.get("corrections_seconds", 0.0)
         spent += f.get("recap_seconds", 0.0)
-        last = (
-            f"{spent / 60:,.0f} min (forms, corrections, recaps)"
-            if not prefix
-            else f"{full_forms / rate / 60:,.0f} min for {full_forms:,} forms"
-        )
+        if prefix:
+            last = f"{full_forms / rate / 60:,.0f} min for {full_forms:,} forms"
+        elif f.get("complete"):
+            last = f"{spent / 60:,.0f} min (forms, corrections, recaps)"
+        else:
+            last = "in progress"
+        forms = f"{f['forms']:,}"
+        if not f.get("forms_done"):
+            forms += f" of {5 * f['stations']:,} so far"
+        if f.get("form_sittings", 1) > 1:
+            forms += f" ({f['form_sittings']} sittings)"
+        size = f"{f['size']:,}" if "size" in f else ""
         lines.append(
-            f"| {backend} | {f['measured']} | {f['stations']:,} | {f['forms']:,} "
+            f"| {backend} | {f['measured']} | {f['stations']:,} | {forms} "
             f"| {rate:,.0f} | {rate / f['ceiling']:.2f} ({f['ceiling']:,.0f}/s) "
-            f"| {fixes} | {recaps[0]} | {recaps[1]} | {f.get('size', 0):,} | {last} |"
+            f"| {fixes} | {recaps[0]} | {recaps[1]} | {size} | {last} |"
         )
     lines += ["", "Query latency (p50 / p99), one client:", ""]
     for backend, f in kept.items():
