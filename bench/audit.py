@@ -38,11 +38,11 @@ from typing import Any
 
 import nacl.signing
 
-from bench.election import _fresh, _grant, _make_form
+from bench.election import _make_form, setup_records
 from bench.http import PASS, free_port, progress, saksi, wait_ready
 from bench.report import write_section
 from domains.regions import DEFAULT_TPS, DEFAULT_WILAYAH, district_bodies
-from domains.synthetic import ElectionSpec, candidate_lists, parties, subjects
+from domains.synthetic import ElectionSpec, subjects
 from keys import Ed25519Signer, load_key_file
 from verifier.rfc6962 import hash_leaf
 
@@ -103,21 +103,15 @@ def build_log(entries: int) -> Path:
     service = open_service(log_dir, None, None)
     now = dt.datetime.now(dt.UTC)
     seed = os.urandom(32)
-    reader = Ed25519Signer("reader", seed)
-    lists, party = Ed25519Signer.generate("lists"), Ed25519Signer.generate("parties")
+    keys = {
+        "reader": Ed25519Signer("reader", seed),
+        "lists": Ed25519Signer.generate("lists"),
+        "parties": Ed25519Signer.generate("parties"),
+    }
     setup = [
-        _grant(reader, "tps", "", admin, now),
-        _grant(lists, "candidates", "", admin, now),
-        _grant(party, "parties", "", admin, now),
-        *[
-            _fresh("regions.registry/v1", f"regions/{c}", b, admin, now)
-            for c, b in districts
-        ],
-        _fresh("parties.change/v1", "parties/national", parties(), party, now),
-        *[
-            _fresh("candidates.change/v1", s, b, lists, now)
-            for s, b in candidate_lists(spec, stations)
-        ],
+        r
+        for phase in setup_records(spec, now, admin, keys, districts, stations)
+        for r in phase
     ]
     try:
         for envelope in setup:

@@ -260,6 +260,45 @@ def run_backend(
     return figures
 
 
+def setup_records(
+    spec: ElectionSpec,
+    now: dt.datetime,
+    admin: Any,
+    keys: dict[str, Ed25519Signer],
+    districts: list[tuple[str, dict[str, Any]]],
+    stations: list[str],
+    committees: dict[str, tuple[str, Ed25519Signer]] | None = None,
+) -> list[list[dict[str, Any]]]:
+    """What an election log needs before its forms, in the order it must be
+    logged, phase by phase: the keys (``keys``: reader, lists, parties; and each
+    region's recap committee as (level, key)), the region registry, the parties,
+    every candidate list."""
+    grants = [
+        _grant(keys["reader"], "tps", "", admin, now),
+        _grant(keys["lists"], "candidates", "", admin, now),
+        _grant(keys["parties"], "parties", "", admin, now),
+    ] + [
+        _grant(key, level, code, admin, now)
+        for code, (level, key) in (committees or {}).items()
+    ]
+    return [
+        grants,
+        [
+            _fresh("regions.registry/v1", f"regions/{c}", b, admin, now)
+            for c, b in districts
+        ],
+        [
+            _fresh(
+                "parties.change/v1", "parties/national", parties(), keys["parties"], now
+            )
+        ],
+        [
+            _fresh("candidates.change/v1", s, b, keys["lists"], now)
+            for s, b in candidate_lists(spec, stations)
+        ],
+    ]
+
+
 def _setup(
     client: SaksiClient,
     spec: ElectionSpec,
@@ -273,33 +312,23 @@ def _setup(
     committees: dict[str, Ed25519Signer],
 ) -> None:
     """Keys, the region registry, the parties and every candidate list."""
-    lists = _key("lists", seed)
-    party_key = _key("parties", seed)
-    grants = [
-        _grant(reader, "tps", "", admin, now),
-        _grant(lists, "candidates", "", admin, now),
-        _grant(party_key, "parties", "", admin, now),
-    ] + [_grant(k, regions[c], c, admin, now) for c, k in committees.items()]
-    progress(f"  {len(grants):,} keys, {len(districts)} districts, lists")
-    _send(client, grants)
-
-    def signed(schema: str, subject: str, body: dict[str, Any], signer: Any) -> Any:
-        return _fresh(schema, subject, body, signer, now)
-
-    _send(
-        client,
-        [signed("regions.registry/v1", f"regions/{c}", b, admin) for c, b in districts],
+    keys = {
+        "reader": reader,
+        "lists": _key("lists", seed),
+        "parties": _key("parties", seed),
+    }
+    phases = setup_records(
+        spec,
+        now,
+        admin,
+        keys,
+        districts,
+        stations,
+        {c: (regions[c], k) for c, k in committees.items()},
     )
-    _send(
-        client, [signed("parties.change/v1", "parties/national", parties(), party_key)]
-    )
-    _send(
-        client,
-        [
-            signed("candidates.change/v1", s, b, lists)
-            for s, b in candidate_lists(spec, stations)
-        ],
-    )
+    progress(f"  {len(phases[0]):,} keys, {len(districts)} districts, lists")
+    for phase in phases:  # each depends on the one before: one at a time
+        _send(client, phase)
 
 
 def _forms(
@@ -447,22 +476,12 @@ def inprocess_ceiling(spec: ElectionSpec, tmp: Path) -> float:
             for v, i in b["villages"].items()
             for n in i["tps"]
         ][:4000]
-        reader = Ed25519Signer.generate("reader")
-        lists = Ed25519Signer.generate("lists")
-        party = Ed25519Signer.generate("parties")
+        keys = {n: Ed25519Signer.generate(n) for n in ("reader", "lists", "parties")}
+        reader = keys["reader"]
         setup = [
-            _grant(reader, "tps", "", admin, now),
-            _grant(lists, "candidates", "", admin, now),
-            _grant(party, "parties", "", admin, now),
-            *[
-                _fresh("regions.registry/v1", f"regions/{c}", b, admin, now)
-                for c, b in districts
-            ],
-            _fresh("parties.change/v1", "parties/national", parties(), party, now),
-            *[
-                _fresh("candidates.change/v1", s, b, lists, now)
-                for s, b in candidate_lists(spec, stations)
-            ],
+            r
+            for phase in setup_records(spec, now, admin, keys, districts, stations)
+            for r in phase
         ]
         for envelope in setup:
             service.ledger.submit(service.prepare(envelope))

@@ -52,3 +52,41 @@ def parse_decimal(text: str, what: str, maximum: int = MAX_UINT63) -> int:
     if value > maximum:
         raise MalformedInput(f"{what}: {value} exceeds {maximum}")
     return value
+
+
+def split_lines_and_note(data: bytes, what: str) -> tuple[list[str], bytes]:
+    """(ASCII header lines, the signed note after the first empty line).
+
+    The shape shared by C2SP tlog-proof files and tlog-witness requests.
+
+    Raises:
+        MalformedInput: no empty line, nothing after it, or non-ASCII lines.
+    """
+    head, sep, note = data.partition(b"\n\n")
+    if not sep or not note:
+        raise MalformedInput(f"{what}: no empty line before the checkpoint")
+    try:
+        return head.decode("ascii").split("\n"), note
+    except UnicodeDecodeError as e:
+        raise MalformedInput(
+            f"{what}: the lines before the checkpoint must be ASCII"
+        ) from e
+
+
+def parse_hash_lines(lines: list[str], what: str, most: int) -> list[bytes]:
+    """Base64 SHA-256 hashes, one a line (a proof), at most ``most`` of them.
+
+    Raises:
+        MalformedInput: too many, bad base64, or not 32 bytes.
+    """
+    if len(lines) > most:
+        raise MalformedInput(f"{what}: more than {most} hashes")
+    hashes = []
+    for n, line in enumerate(lines):
+        item = b64decode_strict(line, f"{what} hash {n}")
+        if len(item) != 32:
+            raise MalformedInput(
+                f"{what} hash {n}: expected 32 bytes, found {len(item)}"
+            )
+        hashes.append(item)
+    return hashes

@@ -19,13 +19,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from verifier._encoding import b64decode_strict, b64encode, parse_decimal
+from verifier._encoding import (
+    b64decode_strict,
+    b64encode,
+    parse_decimal,
+    parse_hash_lines,
+    split_lines_and_note,
+)
 from verifier.checkpoint import Checkpoint
 from verifier.cosignature import NO_WITNESSES, WitnessPolicy, verify_cosigned
 from verifier.errors import MalformedInput
 from verifier.merkle import MAX_PROOF_HASHES, verify_inclusion
 from verifier.note import MAX_NOTE_SIZE, VerifierKey
-from verifier.rfc6962 import HASH_SIZE
 
 __all__ = ["HEADER", "TlogProof", "format_tlog_proof", "parse_tlog_proof"]
 
@@ -76,13 +81,7 @@ def parse_tlog_proof(data: bytes) -> TlogProof:
     """
     if len(data) > MAX_PROOF_FILE:
         raise MalformedInput(f"tlog-proof: {len(data)} bytes is too large")
-    head, sep, checkpoint = data.partition(b"\n\n")
-    if not sep or not checkpoint:
-        raise MalformedInput("tlog-proof: no empty line before the checkpoint")
-    try:
-        lines = head.decode("ascii").split("\n")
-    except UnicodeDecodeError as e:
-        raise MalformedInput("tlog-proof: the proof lines must be ASCII") from e
+    lines, checkpoint = split_lines_and_note(data, "tlog-proof")
     if lines[0] != HEADER:
         raise MalformedInput(f"tlog-proof: first line must be {HEADER!r}")
     rest = lines[1:]
@@ -94,16 +93,7 @@ def parse_tlog_proof(data: bytes) -> TlogProof:
     if not rest or not rest[0].startswith("index "):
         raise MalformedInput("tlog-proof: expected an 'index <n>' line")
     index = parse_decimal(rest.pop(0)[len("index ") :], "tlog-proof index")
-    if len(rest) > MAX_PROOF_HASHES:
-        raise MalformedInput(f"tlog-proof: more than {MAX_PROOF_HASHES} hashes")
-    proof = []
-    for n, line in enumerate(rest):
-        item = b64decode_strict(line, f"tlog-proof hash {n}")
-        if len(item) != HASH_SIZE:
-            raise MalformedInput(
-                f"tlog-proof hash {n}: expected {HASH_SIZE} bytes, found {len(item)}"
-            )
-        proof.append(item)
+    proof = parse_hash_lines(rest, "tlog-proof", MAX_PROOF_HASHES)
     return TlogProof(index, tuple(proof), checkpoint, extra)
 
 

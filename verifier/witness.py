@@ -35,7 +35,13 @@ from pathlib import Path
 
 import nacl.signing
 
-from verifier._encoding import b64decode_strict, b64encode, parse_decimal
+from verifier._encoding import (
+    b64decode_strict,
+    b64encode,
+    parse_decimal,
+    parse_hash_lines,
+    split_lines_and_note,
+)
 from verifier.checkpoint import parse_checkpoint
 from verifier.cosignature import cosign, cosigner_key
 from verifier.errors import MalformedInput, VerificationError
@@ -49,7 +55,7 @@ from verifier.note import (
     verify_note,
 )
 from verifier.observe import atomic_write
-from verifier.rfc6962 import EMPTY_ROOT, HASH_SIZE
+from verifier.rfc6962 import EMPTY_ROOT
 
 __all__ = [
     "Answer",
@@ -120,24 +126,11 @@ def parse_add_checkpoint(body: bytes) -> tuple[int, list[bytes], bytes]:
     Raises:
         MalformedInput: anything but the grammar above.
     """
-    head, sep, note = body.partition(b"\n\n")
-    if not sep or not note:
-        raise MalformedInput("add-checkpoint: no empty line before the checkpoint")
-    try:
-        lines = head.decode("ascii").split("\n")
-    except UnicodeDecodeError as e:
-        raise MalformedInput("add-checkpoint: the header must be ASCII") from e
+    lines, note = split_lines_and_note(body, "add-checkpoint")
     if not lines[0].startswith("old "):
         raise MalformedInput("add-checkpoint: the first line must be 'old <size>'")
     old = parse_decimal(lines[0][4:], "add-checkpoint old size")
-    if len(lines) - 1 > MAX_PROOF_LINES:
-        raise MalformedInput(f"add-checkpoint: more than {MAX_PROOF_LINES} hashes")
-    proof = []
-    for n, line in enumerate(lines[1:]):
-        item = b64decode_strict(line, f"add-checkpoint proof hash {n}")
-        if len(item) != HASH_SIZE:
-            raise MalformedInput(f"add-checkpoint: proof hash {n} is not 32 bytes")
-        proof.append(item)
+    proof = parse_hash_lines(lines[1:], "add-checkpoint proof", MAX_PROOF_LINES)
     return old, proof, note
 
 
