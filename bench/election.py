@@ -207,7 +207,11 @@ def run_backend(
         regions[code[:2]] = "province"
     committees = {c: _key("recap", seed, c) for c in regions}
     try:
-        wait_ready(url + "/healthz")
+        # Opening a log of millions of entries takes a while: the figure is kept.
+        t = time.perf_counter()
+        wait_ready(url + "/healthz", timeout=1800)
+        figures.setdefault("startups", []).append(round(time.perf_counter() - t, 1))
+        progress(f"  the server answered after {figures['startups'][-1]} s")
         client = SaksiClient(url, key)
         reader = Ed25519Signer("reader", seed)  # the form makers sign with it too
         if not figures.get("setup_done"):

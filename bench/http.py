@@ -157,8 +157,8 @@ def limit_http_stack(requests: int = 12000) -> dict[str, float]:
     return rates
 
 
-def wait_ready(url: str) -> None:
-    deadline = time.monotonic() + 60
+def wait_ready(url: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
     while True:
         try:
             if httpx.get(url, timeout=1).status_code == 200:
