@@ -16,7 +16,7 @@ on every core (one process each), and RFC 6962 leaf hashing per second. Then
 ``saksi-verify bundle`` writes it to one file and the audit runs again from the
 bundle. For each: entries/s, total time, the ratio to the all-core Ed25519
 ceiling, and the peak memory of the verifier (its process and its workers,
-sampled from /proc). Writes ``BENCHMARKS.md``'s ``audit`` section.
+sampled from /proc). Writes ``BENCHMARKS.md``'s ``audit`` section (or ``--section``).
 """
 
 from __future__ import annotations
@@ -186,6 +186,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--entries", type=int, default=1_000_000)
     parser.add_argument("--log", type=Path, help="an existing Saksi log directory")
     parser.add_argument("--out", type=Path, default=Path("BENCHMARKS.md"))
+    parser.add_argument(
+        "--section",
+        default="audit",
+        help="the BENCHMARKS.md section written (e.g. audit-country for --log of "
+        "the whole-country election)",
+    )
     args = parser.parse_args(argv)
     progress("ceilings: Ed25519 verify (one core, every core), leaf hashing")
     limits = ceilings()
@@ -252,8 +258,12 @@ def write_report(
     lines = [
         "## The observer's audit: saksi-verify audit of a Saksi log",
         "",
-        f"Command: `python -m bench.audit --entries {args.entries}`"
-        + (f" (log: `{log_dir}`)" if args.log else "")
+        "Command: `python -m bench.audit "
+        + (
+            f"--log {log_dir} --section {args.section}`"
+            if args.log
+            else f"--entries {args.entries}`"
+        )
         + ". Machine: "
         f"{platform.machine()}, {limits['cores']:.0f} cores, Python "
         f"{platform.python_version()}; measured "
@@ -285,7 +295,7 @@ def write_report(
         f"(about 4.1 million forms) at the HTTP rate: "
         f"{4_100_805 / (size / runs['http']['seconds']) / 60:,.1f} min.",
     ]
-    write_section(args.out, "audit", "\n".join(lines))
+    write_section(args.out, args.section, "\n".join(lines))
 
 
 if __name__ == "__main__":
