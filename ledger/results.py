@@ -12,6 +12,7 @@ inclusion proof) independently.
 
 from __future__ import annotations
 
+import bisect
 import threading
 from typing import TYPE_CHECKING, Any
 
@@ -221,15 +222,16 @@ class ResultsReader:
         while codes and len(codes[0]) < length:
             codes = [c for code in codes for c in election.children_of(code)]
         total = len(codes)
-        codes = [c for c in codes if c > after] if after else codes
-        page = codes[:limit]
+        # In code order (each parent's children in order, parents in order).
+        start = bisect.bisect_right(codes, after) if after else 0
+        page = codes[start : start + limit]
         return {
             "ballot": ballot,
             "region": region or "national",
             "level": level,
             "total": total,
             "regions": self._views(ballot, page, full=False),
-            "next": page[-1] if len(codes) > len(page) else None,
+            "next": page[-1] if start + len(page) < total else None,
         }
 
     def _views(

@@ -188,6 +188,42 @@ def test_undo_restores_the_state_exactly(updates):
     assert state == before
 
 
+def _walked(state: ElectionState, region: str) -> list[str]:
+    # The regions one level below ``region``, straight from the districts.
+    width = {0: 2, 2: 4, 4: 6}[len(region)]
+    return sorted({d[:width] for d in state.districts if d.startswith(region)})
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["317101", "317102", "317201", "327301", "110101"]),
+            village_maps,
+        ),
+        max_size=8,
+    )
+)
+def test_the_regions_below_follow_every_registry_change_and_undo(updates):
+    # children_of keeps the provinces, regencies and districts under a code
+    # between calls; asked after each change and each undo, it must still
+    # give what a walk over the districts in force gives.
+    state = ElectionState()
+    regions = ["", "31", "32", "11", "3171", "3172", "3273", "1101"]
+    undo = []
+    for district, villages in updates:
+        villages = {district + v[6:]: tps for v, tps in villages.items()}
+        undo.append(state.apply(_district(district, villages)))
+        assert [state.children_of(r) for r in regions] == [
+            _walked(state, r) for r in regions
+        ]
+    for changes in reversed(undo):
+        state.undo(changes)
+        assert [state.children_of(r) for r in regions] == [
+            _walked(state, r) for r in regions
+        ]
+    assert state.children_of("") == []
+
+
 counts = st.integers(0, 500)
 party_totals = st.fixed_dictionaries(
     {

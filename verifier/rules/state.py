@@ -159,6 +159,12 @@ class ElectionState:
     _inside: tuple[int, frozenset[tuple[str, str]]] | None = field(
         default=None, repr=False, compare=False
     )
+    # The province, regency and district codes under each code of length 0, 2
+    # and 4, and how many region registrations (and undos) they were built after.
+    _regions_changed: int = field(default=0, repr=False, compare=False)
+    _above: tuple[int, dict[str, list[str]]] | None = field(
+        default=None, repr=False, compare=False
+    )
 
     # -- questions ---------------------------------------------------------------
 
@@ -183,10 +189,21 @@ class ElectionState:
             return [f"{region}{n:03d}" for n in sorted(stations)]
         if len(region) == 6:
             return sorted(self.districts.get(region, {}))
-        width = {4: 6, 2: 4, 0: 2}.get(len(region))
-        if width is None:
+        if len(region) not in (0, 2, 4):
             return []
-        return sorted({d[:width] for d in list(self.districts) if d.startswith(region)})
+        if self._above is None or self._above[0] != self._regions_changed:
+            # Built once per registry change: a recap builder asks for the
+            # regions under the nation, a province or a regency page by page.
+            changed = self._regions_changed
+            below: dict[str, set[str]] = {}
+            for district in list(self.districts):  # the writer may be adding some
+                for upper, width in (("", 2), (district[:2], 4), (district[:4], 6)):
+                    below.setdefault(upper, set()).add(district[:width])
+            self._above = (
+                changed,
+                {code: sorted(codes) for code, codes in below.items()},
+            )
+        return list(self._above[1].get(region, ()))
 
     def carries_candidates(self, ballot: str, region: str) -> bool:
         """Does the recap of ``region`` ("" national) on ``ballot`` count candidates?
@@ -335,6 +352,7 @@ class ElectionState:
         if record.schema not in STATE_SCHEMAS:
             return []
         if record.schema == REGIONS.name:
+            self._regions_changed += 1
             code = _region(record)
             undo: list[tuple[str, Any, Any]] = [
                 ("district", code, self.districts.get(code))
@@ -381,6 +399,7 @@ class ElectionState:
         """Reverse what ``apply`` returned (last applied, first undone)."""
         for kind, key, previous in reversed(changes):
             if kind == "district":
+                self._regions_changed += 1
                 if previous is None:
                     self.districts.pop(key, None)
                 else:
