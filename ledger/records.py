@@ -162,26 +162,43 @@ def replay_registry(
     schemas = list(REGISTRY_SCHEMAS)
     if election is not None:
         schemas += sorted(STATE_SCHEMAS)
-    for index in storage.record_indices(schemas, start, end):
-        rows = storage.read_entries(index, index + 1)
-        try:
-            entry = parse_log_entry(rows[0].data)
-            record = parse_record(entry.envelope.payload)
-            if record.schema in REGISTRY_SCHEMAS:
-                signers = tuple(s.keyid for s in entry.envelope.signatures)
-                registry.admit(
-                    record,
-                    REGISTRY_SCHEMAS[record.schema],
-                    signers,
-                    index,
-                    entry.logged_at,
-                )
-            elif election is not None:
-                election.apply(record)
-        except (VerificationError, IndexError) as e:
-            raise IntegrityFailure(
-                f"registry record at entry {index} does not replay: {e}"
-            ) from e
+    wanted = storage.record_indices(schemas, start, end)
+    for first in range(0, len(wanted), _REPLAY_BATCH):
+        chunk = wanted[first : first + _REPLAY_BATCH]
+        stored = {row.index: row.data for row in storage.read_entries_at(chunk)}
+        for index in chunk:
+            _replay_one(registry, election, index, stored.get(index))
+
+
+_REPLAY_BATCH = 1000  # entries read a query (one query each took most of a start-up)
+
+
+def _replay_one(
+    registry: KeyRegistry,
+    election: ElectionState | None,
+    index: int,
+    data: bytes | None,
+) -> None:
+    try:
+        if data is None:
+            raise IndexError("the entry is missing")
+        entry = parse_log_entry(data)
+        record = parse_record(entry.envelope.payload)
+        if record.schema in REGISTRY_SCHEMAS:
+            signers = tuple(s.keyid for s in entry.envelope.signatures)
+            registry.admit(
+                record,
+                REGISTRY_SCHEMAS[record.schema],
+                signers,
+                index,
+                entry.logged_at,
+            )
+        elif election is not None:
+            election.apply(record)
+    except (VerificationError, IndexError) as e:
+        raise IntegrityFailure(
+            f"registry record at entry {index} does not replay: {e}"
+        ) from e
 
 
 class RecordGate:

@@ -8,6 +8,7 @@ import threading
 
 import pytest
 
+import ledger.records
 from keys import Ed25519Signer
 from keys.policy import DEFAULT_POLICY
 from ledger.check import check_log
@@ -210,7 +211,10 @@ def test_racing_writers_one_wins_each_revision(log):
     assert heads[subject].index == wins[0].index
 
 
-def test_restart_replays_the_registry_from_the_log(log, signer):
+@pytest.mark.parametrize("batch", [1, 2, 1000])
+def test_restart_replays_the_registry_from_the_log(log, signer, batch, monkeypatch):
+    # Entries are read ``batch`` at a time: order and chunk edges must not matter.
+    monkeypatch.setattr(ledger.records, "_REPLAY_BATCH", batch)
     officer = Ed25519Signer("officer", bytes([92]) * 32)
     revoked = Ed25519Signer("gone", bytes([93]) * 32)
     log.grant(officer, "district", TPS[:6])
