@@ -632,9 +632,14 @@ def write_report(out: Path, prefix: str, kept: dict[str, dict[str, Any]]) -> Non
         recaps = (
             (f"{f['recaps']:,}", f"{f['recap_seconds']:,.1f} s")
             if "recaps" in f
-            else ("not reached", "")
+            else (
+                f"unfinished after {f['recap_sittings']} sittings"
+                if f.get("recap_sittings")
+                else "not reached",
+                "",
+            )
         )
-        if f.get("recap_sittings", 1) > 1:
+        if "recaps" in f and f.get("recap_sittings", 1) > 1:
             recaps = (
                 f"{recaps[0]} (the last of {f['recap_sittings']} sittings)",
                 recaps[1],
