@@ -629,21 +629,15 @@ def write_report(out: Path, prefix: str, kept: dict[str, dict[str, Any]]) -> Non
         if "corrections" in f:
             per_second = f["corrections"] / f["corrections_seconds"]
             fixes = f"{f['corrections']:,} ({per_second:,.0f}/s)"
-        recaps = (
-            (f"{f['recaps']:,}", f"{f['recap_seconds']:,.1f} s")
-            if "recaps" in f
-            else (
-                f"unfinished after {f['recap_sittings']} sittings"
-                if f.get("recap_sittings")
-                else "not reached",
-                "",
-            )
-        )
-        if "recaps" in f and f.get("recap_sittings", 1) > 1:
-            recaps = (
-                f"{recaps[0]} (the last of {f['recap_sittings']} sittings)",
-                recaps[1],
-            )
+        sittings = f.get("recap_sittings", 0)
+        if "recaps" in f:
+            recaps = (f"{f['recaps']:,}", f"{f['recap_seconds']:,.1f} s")
+            if sittings > 1:
+                recaps = (f"{recaps[0]} (the last of {sittings} sittings)", recaps[1])
+        elif sittings:
+            recaps = (f"unfinished ({sittings} sitting{'s' * (sittings > 1)})", "")
+        else:
+            recaps = ("not reached", "")
         spent = f["forms_seconds"] + f.get("corrections_seconds", 0.0)
         spent += f.get("recap_seconds", 0.0)
         if prefix:
