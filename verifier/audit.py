@@ -29,17 +29,20 @@ fails when any finding of checks 1 to 10 exists.
 
 The work is split in two. ``examine`` does everything one entry decides alone
 (parsing, schema, signatures by keys already known, the issued_at window,
-arithmetic, totals): it is pure and runs in worker processes
+arithmetic, totals, and a form against the election state it is given, with
+that state's version): it is pure and runs in worker processes
 (``verifier.audit_run``). ``Auditor.apply`` does what needs the log before the
-entry (the key registry, the election state, revision chains, duplicates, recap
-sums), in log order. That state lives in an ``AuditStore``, SQLite (standard
+entry (the key registry, the election state where the examiner's was older,
+revision chains, duplicates, recap sums), in log order. That state lives in an ``AuditStore``, SQLite (standard
 library) in memory or in a file, so memory stays bounded at any log size and a
 daily audit continues where the last one stopped.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import hashlib
 import itertools
 import json
 import sqlite3
@@ -180,15 +183,25 @@ class Examined:
     index: int
     leaf: bytes
     findings: list[Finding] = field(default_factory=list)
-    record: Record | None = None  # None when the entry or its schema is broken
+    # None when the entry or its schema is broken. A form's record comes back
+    # without its body (but its stage) once the election state has decided it:
+    # ``slim``; ``Record.payload`` still holds every byte.
+    record: Record | None = None
+    slim: bool = False
+    digest: bytes = b""  # SHA-256 of the record's payload
     logged_at: str = ""
     signers: tuple[str, ...] = ()  # key IDs whose signatures verified
     # Signatures by keys the examiner did not know: (key ID, signature), and
     # the message they sign, for the auditor to check with its registry.
     pending: tuple[tuple[str, bytes], ...] = ()
     message: bytes = b""
-    totals: dict[str, Any] | None = None  # a tally's or recap's, for recap sums
+    totals: str | None = None  # a tally's or recap's, JSON, for recap sums
     children: list[tuple[str, str]] | None = None  # a recap's (subject, hash hex)
+    # The election state's verdict on a form (``ElectionState.check``): the
+    # number of state records it was decided after, and its objection if any.
+    # The auditor takes it when its own state is at that version.
+    state_version: int = -1
+    state_problem: str | None = None
 
 
 def examine(
@@ -196,11 +209,15 @@ def examine(
     entry: bytes,
     public_key: Callable[[str], bytes | None],
     skew: dt.timedelta = SKEW,
+    election: tuple[ElectionState, int] | None = None,
 ) -> Examined:
     """Everything entry ``index`` decides alone.
 
     ``public_key`` gives the keys known so far; a signature by a key it does not
     know is left ``pending`` (the auditor knows the registry at that position).
+    ``election``: the election state after that many state records, against
+    which a form is decided here (the auditor uses the verdict if its state is
+    at the same version when it applies the entry, and decides again if not).
     """
     out = Examined(index, hash_leaf(entry))
     try:
@@ -223,6 +240,7 @@ def examine(
         out.findings.append(Finding("schema", index, subject, str(e)[:500]))
         return out
     out.record, out.logged_at = record, logged.logged_at
+    out.digest = hashlib.sha256(record.payload).digest()
     known = tuple(s for s in envelope.signatures if lookup(s.keyid) is not None)
     unknown = tuple(s for s in envelope.signatures if lookup(s.keyid) is None)
     try:
@@ -250,14 +268,28 @@ def examine(
                     flag.check,
                 )
             )
-        out.totals = totals_of(record.body)
+        out.totals = _json(totals_of(record.body))
+        if election is not None:
+            state, out.state_version = election
+            try:
+                state.check(record)
+            except VerificationError as e:
+                out.state_problem = str(e)
+            out.record = dataclasses.replace(
+                record, body={"stage": record.body.get("stage")}
+            )
+            out.slim = True
     elif record.schema == RECAP.name:
         try:
             out.children = [(s, d.hex()) for s, d in recap_children(record)]
         except VerificationError as e:
             out.findings.append(Finding("recap-children", index, subject, str(e)))
-        out.totals = totals_of(record.body)
+        out.totals = _json(totals_of(record.body))
     return out
+
+
+def _json(value: object) -> str:
+    return json.dumps(value, separators=(",", ":"))
 
 
 def _issued_at(
@@ -283,15 +315,14 @@ def _issued_at(
 
 # -- what the log before an entry decides ----------------------------------------
 
+_FORMAT = "2"  # of the store's tables; a state of another format needs --fresh
 _SCHEMA_SQL = """
-CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS heads (
     subject TEXT PRIMARY KEY, revision INTEGER, payload BLOB, idx INTEGER
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS payloads (hash BLOB PRIMARY KEY, idx INTEGER)
     WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS totals (hash BLOB PRIMARY KEY, subject TEXT, totals TEXT)
-    WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS totals (idx INTEGER PRIMARY KEY, subject TEXT, totals TEXT);
 CREATE TABLE IF NOT EXISTS recaps (subject TEXT PRIMARY KEY, idx INTEGER, children TEXT)
     WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS findings (
@@ -303,15 +334,32 @@ CREATE TABLE IF NOT EXISTS replay (idx INTEGER PRIMARY KEY, entry BLOB);
 
 
 class AuditStore:
-    """The audit's state: SQLite in memory (``None``) or in a file (resumable)."""
+    """The audit's state: SQLite in memory (``None``) or in a file (resumable).
+
+    Totals are kept by entry index, so that storing them appends to the table;
+    a recap's child is found by its payload hash, then its index.
+
+    Raises:
+        sqlite3.DatabaseError: the file is not an audit state of this version.
+    """
 
     def __init__(self, path: Path | None = None) -> None:
         self.path = path
         self.db = sqlite3.connect(":memory:" if path is None else str(path))
         self.db.executescript(
             "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
-            "PRAGMA cache_size=-131072; PRAGMA temp_store=MEMORY;" + _SCHEMA_SQL
+            "PRAGMA journal_size_limit=67108864;"  # the WAL shrinks after each step
+            "PRAGMA cache_size=-131072; PRAGMA temp_store=MEMORY;"
+            "CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);"
         )
+        row = self.db.execute("SELECT v FROM meta WHERE k = 'format'").fetchone()
+        found = None if row is None else row[0]
+        if found not in (None, _FORMAT) or (found is None and self.progress()):
+            self.db.close()
+            raise sqlite3.DatabaseError(f"not an audit state of format {_FORMAT}")
+        self.db.executescript(_SCHEMA_SQL)
+        self.db.execute("INSERT OR IGNORE INTO meta VALUES ('format', ?)", (_FORMAT,))
+        self.db.commit()
         self.db.execute("BEGIN")
 
     def progress(self) -> dict[str, Any] | None:
@@ -352,13 +400,24 @@ class Auditor:
         # Every key the registry has learned, in order: what examiners in other
         # processes are told (a key ID names its key for good).
         self.keys: list[tuple[str, bytes]] = []
+        # The payloads of the election-state records applied (regions, lists,
+        # parties), from number ``state_base`` on: what examiners are told so
+        # that they decide forms against the same state. ``state_version`` is
+        # how many have been applied in all.
+        self.state_records: list[bytes] = []
+        self.state_base = 0
+        self.state_version = 0
         self._stale_at = -1
         self._stale_found: list[Finding] = []
         db = self.store.db
         self._sql = db.execute
+        # How many entries a checkpoint's root has confirmed: the state may hold
+        # more, saved part-way through an audit whose root is still to be seen.
+        self.confirmed = 0
         progress = self.store.progress()
         if progress is not None:
             self.size = int(progress["size"])
+            self.confirmed = int(progress.get("confirmed", self.size))
             self.checked = Counter(progress["checked"])
             self.hasher = TreeHasher(
                 [(h, bytes.fromhex(x)) for h, x in progress["frontier"]]
@@ -375,13 +434,30 @@ class Auditor:
 
     def add(self, index: int, entry: bytes) -> None:
         """Audit the entry at ``index`` (entries must come in log order)."""
-        self.apply(examine(index, entry, self.registry.public_key, self.skew))
+        self.apply(
+            examine(
+                index,
+                entry,
+                self.registry.public_key,
+                self.skew,
+                (self.election, self.state_version),
+            )
+        )
 
-    def save(self) -> None:
-        """Commit the state after the entries applied so far (resumable)."""
+    def save(self, confirmed: bool = True) -> None:
+        """Commit the state after the entries applied so far (resumable).
+
+        ``confirmed``: the entries so far hash to a signed checkpoint's root.
+        Without it this is a step part-way through a long audit: a resumed audit
+        continues from it, and its entries are confirmed with the rest when the
+        audit's root matches (the saved frontier binds them into that root).
+        """
+        if confirmed:
+            self.confirmed = self.size
         self.store.set_progress(
             {
                 "size": self.size,
+                "confirmed": self.confirmed,
                 "checked": dict(self.checked),
                 "frontier": [[h, x.hex()] for h, x in self.hasher.frontier],
             }
@@ -425,8 +501,8 @@ class Auditor:
         if examined.pending and "signatures" not in early:
             signers = self._pending(examined, record)
         if signers and "signatures" not in early:
-            self._authorize(index, record, signers, examined.logged_at)
-        self._chain(index, record)
+            self._authorize(examined, record, signers)
+        self._chain(index, record, examined.digest)
         if record.schema == RECAP.name:
             self._recap(index, record, examined)
         elif record.schema == TALLY.name:
@@ -434,7 +510,7 @@ class Auditor:
             for finding in examined.findings:
                 if finding.check == "arithmetic":
                     self._find(finding)
-            self._keep_totals(record, examined.totals)
+            self._keep_totals(index, record, examined.totals)
 
     def _pending(self, examined: Examined, record: Record) -> tuple[str, ...]:
         """Check the signatures the examiner had no key for; all signers, or ()."""
@@ -461,17 +537,31 @@ class Auditor:
         return tuple(signed)
 
     def _authorize(
-        self, index: int, record: Record, signers: tuple[str, ...], logged_at: str
+        self, examined: Examined, record: Record, signers: tuple[str, ...]
     ) -> None:
         self.checked["authorization"] += 1
         schema = get_schema(record.schema)
+        index, logged_at = examined.index, examined.logged_at
         try:
             writer, changes = self.registry.check(
                 record, schema, signers, index, logged_at
             )
             if writer is not None and record.schema in ELECTION_SCHEMAS:
                 authorize_election(record, writer)
-                self.election.check(record)
+                if examined.state_version != self.state_version:
+                    # Decided against an older state: decide again, in full.
+                    full = parse_record(record.payload) if examined.slim else record
+                    self.election.check(full)
+                elif examined.state_problem is not None:
+                    self._find(
+                        Finding(
+                            "authorization",
+                            index,
+                            record.subject,
+                            examined.state_problem,
+                        )
+                    )
+                    return
         except (AuthorizationError, VerificationError) as e:
             self._find(Finding("authorization", index, record.subject, str(e)))
             return
@@ -495,13 +585,20 @@ class Auditor:
         changed = changes.admins if isinstance(changes, Genesis) else changes
         self.keys += [(g.keyid, g.public_key) for g in changed if g.keyid not in known]
         self.registry.apply(changes)
-        self.election.apply(record)
+        if record.schema in STATE_SCHEMAS:
+            self.election.apply(record)
+            self.state_records.append(record.payload)
+            self.state_version += 1
 
-    def _chain(self, index: int, record: Record) -> None:
+    def state_told(self, version: int) -> None:
+        """Every examiner has been told the state records before ``version``."""
+        if version - self.state_base >= 1024:
+            del self.state_records[: version - self.state_base]
+            self.state_base = version
+
+    def _chain(self, index: int, record: Record, raw: bytes) -> None:
         self.checked["revision-chain"] += 1
         self.checked["duplicate-payload"] += 1
-        digest = record.payload_hash
-        raw = bytes.fromhex(digest)
         cursor = self._sql("INSERT OR IGNORE INTO payloads VALUES (?, ?)", (raw, index))
         if cursor.rowcount == 0:
             (first,) = self._sql(
@@ -544,14 +641,9 @@ class Auditor:
             (record.subject, record.revision, raw, index),
         )
 
-    def _keep_totals(self, record: Record, totals: dict[str, Any] | None) -> None:
+    def _keep_totals(self, index: int, record: Record, totals: str | None) -> None:
         self._sql(
-            "INSERT OR IGNORE INTO totals VALUES (?, ?, ?)",
-            (
-                bytes.fromhex(record.payload_hash),
-                record.subject,
-                json.dumps(totals, separators=(",", ":")),
-            ),
+            "INSERT INTO totals VALUES (?, ?, ?)", (index, record.subject, totals)
         )
 
     def _recap(self, index: int, record: Record, examined: Examined) -> None:
@@ -566,7 +658,8 @@ class Auditor:
         bodies = []
         for subject, digest in named:
             row = self._sql(
-                "SELECT subject, totals FROM totals WHERE hash = ?",
+                "SELECT t.subject, t.totals FROM payloads p JOIN totals t "
+                "ON t.idx = p.idx WHERE p.hash = ?",
                 (bytes.fromhex(digest),),
             ).fetchone()
             if row is None or row[0] != subject:
@@ -590,7 +683,7 @@ class Auditor:
                     "recap-sum", index, record.subject, f"{flag.where}: {flag.detail}"
                 )
             )
-        self._keep_totals(record, examined.totals)
+        self._keep_totals(index, record, examined.totals)
         self._sql(
             "INSERT OR REPLACE INTO recaps VALUES (?, ?, ?)",
             (record.subject, index, json.dumps(named, separators=(",", ":"))),

@@ -1,12 +1,16 @@
 """Running an audit over a log's entry bundles, on every core.
 
-``examine`` (one entry alone: parsing, schema, signatures, arithmetic) runs in
-worker processes, one entry bundle per task; ``Auditor.apply`` (what needs the
-log before the entry) runs here, in log order. Each worker is told the keys the
-registry has learned since its last task, so it can check most signatures
-itself; a signature by a key granted too recently for the worker to know is
-checked by the auditor against its registry at that position, so the outcome
-is exactly the sequential one.
+``examine`` (one entry alone: parsing, schema, signatures, arithmetic, and a
+form against the election state) runs in worker processes, one entry bundle per
+task; ``Auditor.apply`` (what needs the log before the entry) runs here, in log
+order. Each worker is told the keys the registry has learned since its last
+task, so it can check most signatures itself; a signature by a key granted too
+recently for the worker to know is checked by the auditor against its registry
+at that position. Likewise each worker is told the election-state records
+(regions, candidate lists, parties) applied since its last task and decides
+forms against that state; the auditor takes the verdict when its own state is
+at the same version and decides the form again when not. The outcome is exactly
+the sequential one.
 
 Tasks go round-robin to the workers with at most ``DEPTH`` in flight each, so
 memory stays bounded whatever the log's size.
@@ -24,6 +28,8 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from verifier.audit import Auditor, Examined, examine
+from verifier.record import parse_record
+from verifier.rules.state import ElectionState
 
 __all__ = ["default_workers", "run_audit"]
 
@@ -38,14 +44,22 @@ def default_workers() -> int:
 
 def _worker(conn: Connection, skew: Any) -> None:  # noqa: ANN401 (a timedelta)
     keys: dict[str, bytes] = {}
+    state, version = ElectionState(), 0
     while True:
         task = conn.recv()
         if task is None:
             return
-        first, entries, learned = task
+        first, entries, learned, records = task
         keys.update(learned)
+        for payload in records:  # accepted by the auditor: they parse
+            state.apply(parse_record(payload))
+            version += 1
+        election = (state, version)
         conn.send(
-            [examine(first + i, e, keys.get, skew) for i, e in enumerate(entries)]
+            [
+                examine(first + i, e, keys.get, skew, election)
+                for i, e in enumerate(entries)
+            ]
         )
 
 
@@ -69,6 +83,7 @@ class _Pool:
             self.conns.append(mine)
             self.procs.append(proc)
         self.told = [0] * workers  # how many of the auditor's keys each knows
+        self.told_state = [0] * workers  # how many state records each has applied
         self.outboxes: list[queue.Queue[Any]] = [queue.Queue() for _ in range(workers)]
         self.feeders = [
             threading.Thread(target=_feed, args=(conn, box), daemon=True)
@@ -107,24 +122,37 @@ def run_audit(
     auditor: Auditor,
     workers: int = 0,
     progress: Callable[[int], None] | None = None,
+    save_every: int = 0,
 ) -> None:
     """Apply every entry of ``bundles`` ((first index, entries), in order).
 
-    With ``workers`` > 0 the entries are examined in that many processes.
+    With ``workers`` > 0 the entries are examined in that many processes. With
+    ``save_every`` > 0 the auditor's state is saved, unconfirmed, after about
+    that many entries at a time: an interrupted audit resumes from the last
+    step, and the store's write-ahead log stays small.
     """
     show = progress or (lambda _done: None)
+    saved = auditor.size
+
+    def applied(done: int) -> None:
+        nonlocal saved
+        if save_every > 0 and auditor.size - saved >= save_every:
+            auditor.save(confirmed=False)
+            saved = auditor.size
+        show(done)
+
     if workers <= 0:
         for first, entries in bundles:
             for offset, entry in enumerate(entries):
                 auditor.add(first + offset, entry)
-            show(first + len(entries))
+            applied(first + len(entries))
         return
     pool = _Pool(workers, auditor.skew)
     try:
         for examined in _examined(pool, iter(bundles), auditor):
             for item in examined:
                 auditor.apply(item)
-            show(examined[-1].index + 1 if examined else auditor.size)
+            applied(examined[-1].index + 1 if examined else auditor.size)
     finally:
         pool.close()
 
@@ -145,7 +173,12 @@ def _examined(
                 break
             learned = auditor.keys[pool.told[turn] :]
             pool.told[turn] = len(auditor.keys)
-            pool.send(turn, (first, entries, learned))
+            records = auditor.state_records[
+                pool.told_state[turn] - auditor.state_base :
+            ]
+            pool.told_state[turn] = auditor.state_version
+            auditor.state_told(min(pool.told_state))
+            pool.send(turn, (first, entries, learned, records))
             in_flight.append(turn)
             turn = (turn + 1) % len(pool.conns)
         if not in_flight:

@@ -61,6 +61,7 @@ __all__ = ["main"]
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_IO = 0, 1, 2, 3
 SHOWN = 30  # findings printed in the human summary (--json lists all)
 MAX_INPUT_FILE = 1 << 22  # receipts, entries, proofs, checkpoints, evidence
+AUDIT_STEP = 100_000  # entries between the steps a long audit saves (resumable)
 
 
 class _Exit(Exception):
@@ -734,7 +735,13 @@ def cmd_audit(args: argparse.Namespace) -> dict[str, Any]:
     show = _progress("entries", size)
     show(start)
     try:
-        run_audit(_bounded(log.entries(start, size), upto), auditor, args.workers, show)
+        run_audit(
+            _bounded(log.entries(start, size), upto),
+            auditor,
+            args.workers,
+            show,
+            save_every=0 if path is None else AUDIT_STEP,
+        )
         if upto < size:
             hasher = TreeHasher(auditor.hasher.frontier)
             for first, entries in log.entries(upto, size):
@@ -754,6 +761,14 @@ def cmd_audit(args: argparse.Namespace) -> dict[str, Any]:
     if root_matches and path is not None:
         auditor.save()  # the next audit starts here
     report = auditor.summary(root_matches)
+    if not root_matches and path is not None and auditor.confirmed < auditor.size:
+        # Steps saved part-way (by this audit or an interrupted one) are part of
+        # the root that did not match.
+        report["hint"] = (
+            f"the audit state holds entries {auditor.confirmed:,} to "
+            f"{auditor.size:,} that no checkpoint has confirmed: keep the state and "
+            "this checkpoint as evidence, then run again with --fresh"
+        )
     first = args.from_
 
     def findings() -> Iterator[dict[str, Any]]:
@@ -856,6 +871,8 @@ def _audit_summary(report: dict[str, Any]) -> str:
         if report["passed"]
         else "VERIFICATION FAILED: see the failing checks above"
     )
+    if "hint" in report:
+        lines.append(f"hint: {report['hint']}")
     return "\n".join(lines)
 
 

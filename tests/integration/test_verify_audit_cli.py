@@ -189,3 +189,41 @@ def test_a_log_smaller_than_what_was_audited_is_a_rollback(served, tmp_path, cap
     code, report = _audit(capsys, "--log", url, "--key", str(key), *state)
     assert code == 1
     assert "rolled back" in report["error"]
+
+
+def test_steps_no_checkpoint_confirmed_are_named_when_the_root_differs(
+    served, tmp_path, capsys
+):
+    """An interrupted audit leaves steps no root has confirmed. If they came
+    from another view of the log, the resumed audit's root cannot match: it
+    fails the tree check, says which entries are unconfirmed and what to do;
+    --fresh then audits the log as it is."""
+    api, url, key = served
+    state = ["--state", str(tmp_path / "observer")]
+    assert _audit(capsys, "--log", url, "--key", str(key), *state)[0] == 0
+    audited = next((tmp_path / "observer").glob("*/audit.db"))
+    db = sqlite3.connect(audited)
+    (raw,) = db.execute("SELECT v FROM meta WHERE k = 'progress'").fetchone()
+    progress = json.loads(raw)
+    assert progress["confirmed"] == progress["size"]
+    progress["confirmed"] = 2  # as if saved part-way, from a different tree
+    progress["frontier"][0][1] = "00" * 32
+    db.execute("UPDATE meta SET v = ? WHERE k = 'progress'", (json.dumps(progress),))
+    db.commit()
+    db.close()
+    api.log.submit(
+        api.log.payload(
+            "results.tally/v1", f"results/ppwp/{STATIONS[2]}", form({"100025": 1})
+        ),
+        [api.keys["reader"]],
+    )
+    code, report = _audit(capsys, "--log", url, "--key", str(key), *state)
+    assert code == 1
+    assert report["checks"][0]["status"] == "fail"
+    assert f"entries 2 to {api.size:,}" in report["hint"]
+    assert "--fresh" in report["hint"]
+    main(["audit", "--log", url, "--key", str(key), *state])
+    assert "hint: the audit state holds entries 2" in capsys.readouterr().out
+    code, fresh = _audit(capsys, "--log", url, "--key", str(key), *state, "--fresh")
+    assert code == 0, fresh
+    assert "hint" not in fresh

@@ -18,7 +18,7 @@ import random
 import pytest
 
 from keys import Ed25519Signer
-from tests.recordlog import form
+from tests.recordlog import ADMINS, district_body, form
 from tests.unit.verifier.test_audit import (
     REVISED,
     STATIONS,
@@ -30,9 +30,9 @@ from verifier.audit_run import run_audit
 from verifier.dsse import pae
 
 
-def bundles(entries, width):
+def bundles(entries, width, start=0):
     for first in range(0, len(entries), width):
-        yield first, entries[first : first + width]
+        yield start + first, entries[first : first + width]
 
 
 def audit_parallel(entries, width=3):
@@ -48,19 +48,8 @@ def audit_in_two_sittings(entries, split, path):
     first.store.close()
     second = Auditor(AuditStore(path))
     assert second.size == split
-    run_audit(bundles(entries[split:], 4), _Offset(second, split), workers=0)
+    run_audit(bundles(entries[split:], 4, split), second, workers=0)
     return second.report(True)
-
-
-class _Offset:
-    """The auditor, fed bundles numbered from ``offset``."""
-
-    def __init__(self, auditor, offset):
-        self.auditor, self.offset = auditor, offset
-        self.skew = auditor.skew
-
-    def add(self, index, entry):
-        self.auditor.add(index + self.offset, entry)
 
 
 def tampered_logs(built):
@@ -123,6 +112,86 @@ def test_every_path_gives_the_same_report(built, tmp_path):
                 name,
                 split,
             )
+
+
+class _Interrupted(Exception):
+    pass
+
+
+def _cut(source, after):
+    """The bundles of ``source``, then a failure (a dropped connection)."""
+    for n, item in enumerate(source):
+        if n == after:
+            raise _Interrupted
+        yield item
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_an_interrupted_audit_resumes_from_its_last_step(built, tmp_path, workers):
+    """Steps are saved unconfirmed every few entries; an audit killed part-way
+    resumes from the last one, and the root that finally matches confirms the
+    steps with the rest: the report is the one-sitting report."""
+    entries = built.entries
+    sequential = audit(entries)
+    path = tmp_path / "state.db"
+    first = Auditor(AuditStore(path))
+    assert len(entries) > 10
+    with pytest.raises(_Interrupted):
+        run_audit(_cut(bundles(entries, 1), 9), first, workers, save_every=2)
+    first.store.close()  # what the last step did not save is rolled back
+    second = Auditor(AuditStore(path))
+    assert 2 <= second.size <= 8
+    assert second.size % 2 == 0
+    assert second.confirmed == 0  # no checkpoint has confirmed the steps yet
+    run_audit(bundles(entries[second.size :], 2, second.size), second, workers)
+    second.save()
+    assert second.confirmed == len(entries)
+    assert second.report(True) == sequential
+    second.store.close()
+    assert Auditor(AuditStore(path)).confirmed == len(entries)
+
+
+@pytest.mark.parametrize("width", [2, 1000])
+def test_forms_right_after_a_registry_change_are_decided_by_the_auditor(
+    built, width
+):
+    """Workers decide forms against the election state they were told of; a
+    regions record in the same bundle changes it under them. A new district's
+    form, refused by the worker's older state, must be accepted; a form at a
+    station the registry has just retired, accepted by it, must be refused."""
+    new_station = "3171021001001"
+    entries = [
+        *built.entries,
+        built.forge(
+            "regions.registry/v1",
+            "regions/317102",
+            district_body([new_station]),
+            ADMINS[:1],
+        ),
+        built.forge(
+            "results.tally/v1",
+            f"results/ppwp/{new_station}",
+            form({"100025": 3}),
+            [built.keys["reader"]],
+        ),
+        built.forge(
+            "regions.registry/v1",
+            "regions/317101",
+            district_body(STATIONS[:2]),  # retires the village of STATIONS[2]
+            ADMINS[:1],
+        ),
+        built.forge(
+            "results.tally/v1",
+            f"results/ppwp/{STATIONS[2]}",
+            form({"100025": 4}),
+            [built.keys["reader"]],
+        ),
+    ]
+    report = audit_parallel(entries, width)
+    assert failures(report) == {("authorization", len(entries) - 1)}
+    retired = [f for f in report["findings"] if f["index"] == len(entries) - 1]
+    assert "not in the region registry in force" in retired[0]["detail"]
+    assert report == audit(entries)
 
 
 def test_grants_used_right_away_are_checked_by_the_auditor(built):
@@ -226,3 +295,29 @@ def test_bundles_larger_than_a_pipe_flow_both_ways(tmp_path, signer):
     # Larger than a Linux socket pair's buffers, both ways.
     assert sum(map(len, entries[:256])) > 400 * 1024
     assert audit_parallel(entries, width=256) == audit(entries)
+
+
+def test_a_state_of_another_format_is_refused_not_misread(built, tmp_path):
+    """A state written by an earlier saksi-verify (other tables) must not be
+    resumed as if it were this version's: it is refused, and the CLI says to
+    start again with --fresh."""
+    import sqlite3
+
+    path = tmp_path / "state.db"
+    first = Auditor(AuditStore(path))
+    run_audit(bundles(built.entries, 4), first)
+    first.save()
+    first.store.close()
+    assert Auditor(AuditStore(path)).size == len(built.entries)
+    db = sqlite3.connect(path)
+    db.execute("DELETE FROM meta WHERE k = 'format'")  # as before formats
+    db.commit()
+    db.close()
+    with pytest.raises(sqlite3.DatabaseError, match="format"):
+        AuditStore(path)
+    db = sqlite3.connect(path)
+    db.execute("INSERT INTO meta VALUES ('format', '1')")
+    db.commit()
+    db.close()
+    with pytest.raises(sqlite3.DatabaseError, match="format"):
+        AuditStore(path)
