@@ -178,14 +178,11 @@ def test_a_log_smaller_than_what_was_audited_is_a_rollback(served, tmp_path, cap
     _, url, key = served
     state = ["--state", str(tmp_path / "observer")]
     assert _audit(capsys, "--log", url, "--key", str(key), *state)[0] == 0
-    audited = next((tmp_path / "observer").glob("*/audit.db"))
-    db = sqlite3.connect(audited)
-    (raw,) = db.execute("SELECT v FROM meta WHERE k = 'progress'").fetchone()
-    progress = json.loads(raw)
-    progress["size"] += 5  # as if a larger tree had been audited before
-    db.execute("UPDATE meta SET v = ? WHERE k = 'progress'", (json.dumps(progress),))
-    db.commit()
-    db.close()
+
+    def larger(progress):  # as if a larger tree had been audited before
+        progress["size"] += 5
+
+    _edit_progress(tmp_path / "observer", larger)
     code, report = _audit(capsys, "--log", url, "--key", str(key), *state)
     assert code == 1
     assert "rolled back" in report["error"]
@@ -201,16 +198,13 @@ def test_steps_no_checkpoint_confirmed_are_named_when_the_root_differs(
     api, url, key = served
     state = ["--state", str(tmp_path / "observer")]
     assert _audit(capsys, "--log", url, "--key", str(key), *state)[0] == 0
-    audited = next((tmp_path / "observer").glob("*/audit.db"))
-    db = sqlite3.connect(audited)
-    (raw,) = db.execute("SELECT v FROM meta WHERE k = 'progress'").fetchone()
-    progress = json.loads(raw)
-    assert progress["confirmed"] == progress["size"]
-    progress["confirmed"] = 2  # as if saved part-way, from a different tree
-    progress["frontier"][0][1] = "00" * 32
-    db.execute("UPDATE meta SET v = ? WHERE k = 'progress'", (json.dumps(progress),))
-    db.commit()
-    db.close()
+
+    def unconfirmed(progress):  # as if saved part-way, from a different tree
+        assert progress["confirmed"] == progress["size"]
+        progress["confirmed"] = 2
+        progress["frontier"][0][1] = "00" * 32
+
+    _edit_progress(tmp_path / "observer", unconfirmed)
     api.log.submit(
         api.log.payload(
             "results.tally/v1", f"results/ppwp/{STATIONS[2]}", form({"100025": 1})
@@ -227,3 +221,14 @@ def test_steps_no_checkpoint_confirmed_are_named_when_the_root_differs(
     code, fresh = _audit(capsys, "--log", url, "--key", str(key), *state, "--fresh")
     assert code == 0, fresh
     assert "hint" not in fresh
+
+
+def _edit_progress(state_dir, change):
+    """Change the progress an audit saved in ``state_dir``, behind its back."""
+    db = sqlite3.connect(next(state_dir.glob("*/audit.db")))
+    (raw,) = db.execute("SELECT v FROM meta WHERE k = 'progress'").fetchone()
+    progress = json.loads(raw)
+    change(progress)
+    db.execute("UPDATE meta SET v = ? WHERE k = 'progress'", (json.dumps(progress),))
+    db.commit()
+    db.close()
