@@ -33,9 +33,9 @@ arithmetic, totals, and a form against the election state it is given, with
 that state's version): it is pure and runs in worker processes
 (``verifier.audit_run``). ``Auditor.apply`` does what needs the log before the
 entry (the key registry, the election state where the examiner's was older,
-revision chains, duplicates, recap sums), in log order. That state lives in an ``AuditStore``, SQLite (standard
-library) in memory or in a file, so memory stays bounded at any log size and a
-daily audit continues where the last one stopped.
+revision chains, duplicates, recap sums), in log order. That state lives in an
+``AuditStore``, SQLite (standard library) in memory or in a file, so memory stays
+bounded at any log size and a daily audit continues where the last one stopped.
 """
 
 from __future__ import annotations

@@ -152,9 +152,7 @@ def test_an_interrupted_audit_resumes_from_its_last_step(built, tmp_path, worker
 
 
 @pytest.mark.parametrize("width", [2, 1000])
-def test_forms_right_after_a_registry_change_are_decided_by_the_auditor(
-    built, width
-):
+def test_forms_right_after_a_registry_change_are_decided_by_the_auditor(built, width):
     """Workers decide forms against the election state they were told of; a
     regions record in the same bundle changes it under them. A new district's
     form, refused by the worker's older state, must be accepted; a form at a
