@@ -761,12 +761,13 @@ def cmd_audit(args: argparse.Namespace) -> dict[str, Any]:
     if root_matches and path is not None:
         auditor.save()  # the next audit starts here
     report = auditor.summary(root_matches)
-    if not root_matches and path is not None and auditor.confirmed < auditor.size:
+    saved = auditor.store.progress() if path is not None else None
+    if not root_matches and saved is not None and saved["size"] > auditor.confirmed:
         # Steps saved part-way (by this audit or an interrupted one) are part of
         # the root that did not match.
         report["hint"] = (
             f"the audit state holds entries {auditor.confirmed:,} to "
-            f"{auditor.size:,} that no checkpoint has confirmed: keep the state and "
+            f"{saved['size']:,} that no checkpoint has confirmed: keep the state and "
             "this checkpoint as evidence, then run again with --fresh"
         )
     first = args.from_

@@ -205,6 +205,7 @@ def test_steps_no_checkpoint_confirmed_are_named_when_the_root_differs(
         progress["frontier"][0][1] = "00" * 32
 
     _edit_progress(tmp_path / "observer", unconfirmed)
+    saved = api.size
     api.log.submit(
         api.log.payload(
             "results.tally/v1", f"results/ppwp/{STATIONS[2]}", form({"100025": 1})
@@ -214,13 +215,37 @@ def test_steps_no_checkpoint_confirmed_are_named_when_the_root_differs(
     code, report = _audit(capsys, "--log", url, "--key", str(key), *state)
     assert code == 1
     assert report["checks"][0]["status"] == "fail"
-    assert f"entries 2 to {api.size:,}" in report["hint"]
+    assert f"entries 2 to {saved:,}" in report["hint"]
     assert "--fresh" in report["hint"]
     main(["audit", "--log", url, "--key", str(key), *state])
     assert "hint: the audit state holds entries 2" in capsys.readouterr().out
     code, fresh = _audit(capsys, "--log", url, "--key", str(key), *state, "--fresh")
     assert code == 0, fresh
     assert "hint" not in fresh
+
+
+def test_a_root_that_differs_names_no_steps_when_none_were_saved(
+    served, tmp_path, capsys
+):
+    """From a confirmed state, a log whose entries no longer hash to its
+    checkpoint fails the tree check; nothing unconfirmed was kept, so there is
+    no hint about steps, and the next audit starts where the confirmed one did."""
+    _, url, key = served
+    state = ["--state", str(tmp_path / "observer")]
+    code, first = _audit(capsys, "--log", url, "--key", str(key), *state)
+    assert code == 0
+
+    def other_tree(progress):  # the confirmed entries hash differently now
+        progress["frontier"][0][1] = "00" * 32
+
+    _edit_progress(tmp_path / "observer", other_tree)
+    code, report = _audit(capsys, "--log", url, "--key", str(key), *state)
+    assert code == 1
+    assert report["checks"][0]["status"] == "fail"
+    assert "hint" not in report
+    code, again = _audit(capsys, "--log", url, "--key", str(key), *state)
+    assert code == 1
+    assert again["resumed_at"] == first["tree_size"]
 
 
 def _edit_progress(state_dir, change):
