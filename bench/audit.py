@@ -275,11 +275,8 @@ def write_report(
         "## The observer's audit: saksi-verify audit of a Saksi log",
         "",
         "Command: `python -m bench.audit "
-        + (
-            f"--log {log_dir} --section {args.section}"
-            if args.log
-            else f"--entries {args.entries}"
-        )
+        + (f"--log {log_dir}" if args.log else f"--entries {args.entries}")
+        + ("" if args.section == "audit" else f" --section {args.section}")
         + ("" if args.sources == "http,bundle" else f" --sources {args.sources}")
         + "`. Machine: "
         f"{platform.machine()}, {limits['cores']:.0f} cores, Python "
