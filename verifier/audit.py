@@ -40,7 +40,6 @@ bounded at any log size and a daily audit continues where the last one stopped.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import hashlib
 import itertools
@@ -183,11 +182,10 @@ class Examined:
     index: int
     leaf: bytes
     findings: list[Finding] = field(default_factory=list)
-    # None when the entry or its schema is broken. A form's record comes back
-    # without its body (but its stage) once the election state has decided it:
-    # ``slim``; ``Record.payload`` still holds every byte.
+    # None when the entry or its schema is broken. From a worker, a form the
+    # election state has decided comes back without its body but its stage
+    # (``verifier.audit_run``); ``Record.payload`` still holds every byte.
     record: Record | None = None
-    slim: bool = False
     digest: bytes = b""  # SHA-256 of the record's payload
     logged_at: str = ""
     signers: tuple[str, ...] = ()  # key IDs whose signatures verified
@@ -275,10 +273,6 @@ def examine(
                 state.check(record)
             except VerificationError as e:
                 out.state_problem = str(e)
-            out.record = dataclasses.replace(
-                record, body={"stage": record.body.get("stage")}
-            )
-            out.slim = True
     elif record.schema == RECAP.name:
         try:
             out.children = [(s, d.hex()) for s, d in recap_children(record)]
@@ -406,7 +400,6 @@ class Auditor:
         # how many have been applied in all.
         self.state_records: list[bytes] = []
         self.state_base = 0
-        self.state_version = 0
         self._stale_at = -1
         self._stale_found: list[Finding] = []
         db = self.store.db
@@ -549,9 +542,12 @@ class Auditor:
             if writer is not None and record.schema in ELECTION_SCHEMAS:
                 authorize_election(record, writer)
                 if examined.state_version != self.state_version:
-                    # Decided against an older state: decide again, in full.
-                    full = parse_record(record.payload) if examined.slim else record
-                    self.election.check(full)
+                    # Decided against an older state (a worker's, which may have
+                    # sent the form without its body): decide again, in full.
+                    decided = examined.state_version >= 0
+                    self.election.check(
+                        parse_record(record.payload) if decided else record
+                    )
                 elif examined.state_problem is not None:
                     self._find(
                         Finding(
@@ -588,7 +584,11 @@ class Auditor:
         if record.schema in STATE_SCHEMAS:
             self.election.apply(record)
             self.state_records.append(record.payload)
-            self.state_version += 1
+
+    @property
+    def state_version(self) -> int:
+        """How many election-state records have been applied."""
+        return self.state_base + len(self.state_records)
 
     def state_told(self, version: int) -> None:
         """Every examiner has been told the state records before ``version``."""
@@ -686,7 +686,7 @@ class Auditor:
         self._keep_totals(index, record, examined.totals)
         self._sql(
             "INSERT OR REPLACE INTO recaps VALUES (?, ?, ?)",
-            (record.subject, index, json.dumps(named, separators=(",", ":"))),
+            (record.subject, index, _json(named)),
         )
 
     def stale_recaps(self) -> Iterator[Finding]:

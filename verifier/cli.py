@@ -761,7 +761,7 @@ def cmd_audit(args: argparse.Namespace) -> dict[str, Any]:
     if root_matches and path is not None:
         auditor.save()  # the next audit starts here
     report = auditor.summary(root_matches)
-    saved = auditor.store.progress() if path is not None else None
+    saved = auditor.store.progress()  # None in memory: nothing is ever saved
     if not root_matches and saved is not None and saved["size"] > auditor.confirmed:
         # Steps saved part-way (by this audit or an interrupted one) are part of
         # the root that did not match.
