@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from api.deps import RateLimits
-from api.errors import ProblemError, problem_response
+from api.errors import ProblemError, client_gone, problem_response
 from api.fastlane import FastLane, SaksiAPI
 from api.routes import entries, health, keys, proofs, results, tiles
 from api.settings import ApiSettings
@@ -23,6 +24,8 @@ from ledger.service import RecordService
 from verifier.errors import VerificationError
 
 __all__ = ["create_app"]
+
+_HTTP_CAUSES = {404: "not-found", 405: "method-not-allowed", 413: "body-too-large"}
 
 
 def create_app(service: RecordService, settings: ApiSettings | None = None) -> SaksiAPI:
@@ -61,12 +64,19 @@ def create_app(service: RecordService, settings: ApiSettings | None = None) -> S
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        cause = "not-found" if exc.status_code == 404 else "malformed-request"
-        problem = ProblemError(cause, str(exc.detail)[:200])
-        response = problem_response(problem, request.url.path)
-        if exc.status_code not in (404, 400):
-            response.status_code = exc.status_code
+        cause = _HTTP_CAUSES.get(exc.status_code, "malformed-request")
+        detail = str(exc.detail)[:200]
+        if cause == "method-not-allowed":
+            detail = f"{request.method[:10]} is not answered here"
+        response = problem_response(ProblemError(cause, detail), request.url.path)
+        if cause == "method-not-allowed" and exc.headers and "Allow" in exc.headers:
+            response.headers["Allow"] = exc.headers["Allow"]
         return response
+
+    @app.exception_handler(ClientDisconnect)
+    async def _gone(request: Request, _exc: ClientDisconnect) -> Response:
+        client_gone(request.method, request.url.path)
+        return Response(status_code=400)  # nobody is there to read it
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

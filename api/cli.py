@@ -9,15 +9,20 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import errno
 import gc
 import logging
 import os
 import signal
+import socket
+import sys
 from pathlib import Path
+from typing import TextIO
 
 from domains.cli import add_domain_commands
 from keys import cli as keys_cli
 from ledger.cli import CommandError, add_commands, open_service, run_command
+from ledger.errors import IntegrityFailure
 from ledger.logcli import SERVE_URL_FILE, add_log_commands
 from ledger.witnessing import parse_witnesses
 
@@ -25,10 +30,17 @@ __all__ = ["main"]
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    """Serve the log over HTTP until interrupted (SIGINT/SIGTERM stop cleanly)."""
+    """Serve the log over HTTP until interrupted (SIGINT/SIGTERM stop cleanly).
+
+    The address is bound before the log is opened, so a busy port costs
+    nothing; then the writer starts (and proves what it will act on), the
+    witnesses are asked once, and the server runs with its slow-client guards.
+    """
     import uvicorn
 
+    from api.access import AccessLog
     from api.app import create_app
+    from api.protocol import guarded_protocol
     from api.settings import ApiSettings
 
     try:
@@ -44,22 +56,41 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise CommandError(
             str(e), "--witness takes a URL and the witness's cosigner key", 2
         ) from e
-    service = open_service(
-        args.dir,
-        args.db,
-        args.passphrase_file,
-        skew=dt.timedelta(seconds=settings.issued_at_skew),
-        max_age=dt.timedelta(days=settings.issued_at_max_age_days)
-        if settings.issued_at_max_age_days
-        else None,
-    )
+    access = _access_stream(args)
+    sock = _bind(host, port)
+    port = sock.getsockname()[1]
+    try:
+        service = open_service(
+            args.dir,
+            args.db,
+            args.passphrase_file,
+            skew=dt.timedelta(seconds=settings.issued_at_skew),
+            max_age=dt.timedelta(days=settings.issued_at_max_age_days)
+            if settings.issued_at_max_age_days
+            else None,
+            trusted=args.trusted_checkpoint or (),
+        )
+    except BaseException:
+        sock.close()
+        raise
     shown = f"[{host}]" if ":" in host else host
     served = args.dir / SERVE_URL_FILE
     try:
         if witnesses:
-            service.witness_with(witnesses)
-        logging.getLogger("saksi").info(
-            "serving %s (size %d) on %s:%d", service.origin, service.size, host, port
+            try:
+                service.witness_with(witnesses)
+            except IntegrityFailure as e:
+                raise CommandError(
+                    str(e),
+                    "restore the database that holds the witnessed tree, or find "
+                    "who else signs with the log key; do not serve this one",
+                    1,
+                ) from e
+        print(
+            f"saksi: serving {service.origin} ({service.size:,} entries) on "
+            f"http://{shown}:{port}",
+            file=sys.stderr,
+            flush=True,
         )
         # Where 'saksi keys grant --db' finds the writer while it runs.
         served.write_text(f"http://{shown}:{port}\n", encoding="utf-8")
@@ -67,25 +98,80 @@ def cmd_serve(args: argparse.Namespace) -> int:
         # lists) lives as long as the process: keep it out of every later full
         # collection's scan.
         gc.freeze()
+        app = create_app(service, settings)
+        config = uvicorn.Config(
+            app if access is None else AccessLog(app, access),
+            http=guarded_protocol(settings.header_timeout),
+            timeout_keep_alive=max(1, round(settings.keep_alive_timeout)),
+            limit_concurrency=settings.max_connections,
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+        )
         # uvicorn shuts down on SIGTERM, then raises the signal again with the
         # handler it found: make that one unwind, so the finally below runs.
         previous = signal.signal(signal.SIGTERM, _stop)
         try:
-            uvicorn.run(
-                create_app(service, settings),
-                host=host,
-                port=port,
-                log_level="warning",
-                access_log=False,
-            )
+            uvicorn.Server(config).run(sockets=[sock])
         except _Stopped:
             pass
         finally:
             signal.signal(signal.SIGTERM, previous)
+        print(
+            f"saksi: stopped serving {service.origin} at {service.size:,} entries",
+            file=sys.stderr,
+            flush=True,
+        )
     finally:
         served.unlink(missing_ok=True)
+        sock.close()
         service.close()
+        if access is not None and access is not sys.stderr:
+            access.close()
     return 0
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """The listening socket, bound before anything else is opened."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+        sock.listen(2048)
+    except OSError as e:
+        sock.close()
+        shown = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        if e.errno == errno.EADDRINUSE:
+            raise CommandError(
+                f"{shown} is already in use",
+                "stop what listens there (another 'saksi serve'?) or choose "
+                "another --listen HOST:PORT",
+                3,
+            ) from e
+        raise CommandError(
+            f"cannot listen on {shown}: {e.strerror or e}",
+            "check the address (--listen HOST:PORT) and your permissions",
+            3,
+        ) from e
+    sock.set_inheritable(True)
+    return sock
+
+
+def _access_stream(args: argparse.Namespace) -> TextIO | None:
+    if args.no_access_log:
+        return None
+    target = args.access_log
+    if target in (None, "-"):
+        return sys.stderr
+    try:
+        return open(target, "a", encoding="utf-8")
+    except OSError as e:
+        raise CommandError(
+            f"cannot open the access log {target}: {e.strerror or e}",
+            "pass a writable --access-log FILE, or --access-log - for stderr",
+            3,
+        ) from e
 
 
 class _Stopped(Exception):
@@ -119,7 +205,30 @@ def _add_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     )
     serve.add_argument("--host", default="127.0.0.1", help=argparse.SUPPRESS)
     serve.add_argument("--port", type=int, default=8080, help=argparse.SUPPRESS)
-    serve.add_argument("--passphrase-file", type=Path)
+    serve.add_argument(
+        "--passphrase-file",
+        type=Path,
+        help="read the log key's passphrase from this file "
+        "(default: SAKSI_KEY_PASSPHRASE)",
+    )
+    serve.add_argument(
+        "--trusted-checkpoint",
+        type=Path,
+        action="append",
+        metavar="FILE",
+        help="a checkpoint of this log kept outside its database (an observer's "
+        "checkpoint file, a saved /log/checkpoint or a witness's state file); "
+        "the log does not start unless it extends it (repeat)",
+    )
+    serve.add_argument(
+        "--access-log",
+        metavar="FILE",
+        help="where the access log goes, one JSON line per request "
+        "(default: - for stderr)",
+    )
+    serve.add_argument(
+        "--no-access-log", action="store_true", help="write no access log"
+    )
     serve.add_argument(
         "--witness",
         nargs=2,

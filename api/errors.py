@@ -20,6 +20,7 @@ __all__ = [
     "PROBLEMS",
     "Problem",
     "ProblemError",
+    "client_gone",
     "problem_body",
     "problem_for",
     "problem_response",
@@ -44,6 +45,8 @@ PROBLEMS: dict[str, Problem] = {
     "body-too-large": Problem(413, "The request body is too large"),
     "unsupported-media-type": Problem(415, "Send application/json"),
     "malformed-request": Problem(400, "The request does not have the expected form"),
+    "method-not-allowed": Problem(405, "This route does not answer that method"),
+    "request-timeout": Problem(408, "The request did not arrive in time"),
     # The envelope
     "malformed-input": Problem(400, "The envelope is malformed"),
     "invalid-base64": Problem(400, "A field is not canonical base64"),
@@ -152,6 +155,11 @@ def problem_body(problem: ProblemError, instance: str | None = None) -> dict[str
         body["retry_after"] = max(1, math.ceil(problem.retry_after))
     body.update(problem.extra)
     return body
+
+
+def client_gone(method: str, path: str) -> None:
+    """One line, no traceback: the client closed its connection mid-request."""
+    log.info("client went away during %s %s", method[:10], path[:200].encode())
 
 
 def problem_response(

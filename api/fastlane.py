@@ -18,9 +18,10 @@ from collections.abc import Awaitable, Callable
 
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
+from starlette.requests import ClientDisconnect
 from starlette.types import Receive, Scope, Send
 
-from api.errors import problem_response
+from api.errors import client_gone, problem_response
 from api.routes import entries, proofs, tiles
 from ledger.service import RecordService
 
@@ -71,6 +72,9 @@ class FastLane:
             request = Request(scope, receive)
             try:
                 response = await route(request)
+            except ClientDisconnect:  # nobody left to answer
+                client_gone(method, path)
+                return True
             except Exception as exc:  # every refusal is answered as its problem
                 response = problem_response(exc, path, method)
         elif method == "GET":

@@ -23,6 +23,12 @@ class ApiSettings:
             server's clock.
         issued_at_max_age_days: days a record's ``issued_at`` may be behind it, at
             most (each schema has its own limit; 0 keeps the schemas' limits).
+        header_timeout: seconds a client has to send a request's line and
+            headers, from the connection (or the request) on; then it is closed.
+        body_timeout: seconds a client has to send a request's body (408).
+        keep_alive_timeout: seconds an idle keep-alive connection stays open.
+        max_connections: open connections and requests in progress at most;
+            beyond it new requests are answered 503 at once.
     """
 
     max_body_bytes: int = 128 * 1024
@@ -35,6 +41,10 @@ class ApiSettings:
     max_in_flight: int = 20_000
     issued_at_skew: float = 300.0
     issued_at_max_age_days: int = 0
+    header_timeout: float = 10.0
+    body_timeout: float = 30.0
+    keep_alive_timeout: float = 5.0
+    max_connections: int = 2048
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> ApiSettings:

@@ -331,6 +331,7 @@ def main(argv: list[str] | None = None) -> int:
             str(log_dir),
             "--listen",
             f"127.0.0.1:{port}",
+            "--no-access-log",  # figures comparable with earlier runs
         ],
         env={**ENV, "SAKSI_CLIENT_RATE": "1000000", "SAKSI_CLIENT_BURST": "1000000"},
         cwd=ROOT,

@@ -192,6 +192,7 @@ def run_backend(
             str(log_dir),
             "--listen",
             f"127.0.0.1:{port}",
+            "--no-access-log",  # figures comparable with earlier runs
             *(["--db", db_url] if db_url else []),
         ],
         env=env,

@@ -345,6 +345,7 @@ def main(argv: list[str] | None = None) -> int:
             str(tmp / "log"),
             "--port",
             str(port),
+            "--no-access-log",  # figures comparable with earlier runs
         ],
         env=env,
         cwd=ROOT,

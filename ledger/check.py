@@ -1,20 +1,24 @@
 """``saksi check``: recompute the whole tree from stored entries and compare.
 
-Streams every entry in index order (memory stays flat), re-hashes it, rebuilds every
-tile and compares it with the stored one, recomputes the root at every stored
-checkpoint's size and verifies that checkpoint's signature, and finally checks the
-tree head. Stops at the first difference and names it: the first bad index or tile
-is what an operator needs to start an investigation.
+First the database's append-only triggers (``ledger.storage.guards``). Then it
+streams every entry in index order (memory stays flat), re-hashes it, rebuilds
+every tile and compares it with the stored one, recomputes the root at every
+stored checkpoint's size and verifies that checkpoint's signature, and checks
+the tree head. Stops at the first difference and names it: the first bad index
+or tile is what an operator needs to start an investigation. Last, the tree it
+rebuilt must extend every checkpoint the operator pins (``ledger.trusted``): a
+consistently rolled-back database shows nothing else.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from ledger.integrate import FullTile, TreeState, integrate
+from ledger.read.proofs import FullTileCache, NodeReader
 from ledger.storage.sql import (
     EntryRow,
     RecordRow,
@@ -23,7 +27,8 @@ from ledger.storage.sql import (
     leaf_key,
 )
 from ledger.tree.tiles import TILE_WIDTH, level_width
-from verifier.checkpoint import verify_checkpoint
+from ledger.trusted import rollback_problem
+from verifier.checkpoint import Checkpoint, verify_checkpoint
 from verifier.errors import VerificationError
 from verifier.note import VerifierKey
 from verifier.record import parse_log_entry, parse_record
@@ -78,6 +83,7 @@ class _Checker:
         self.origin = origin
         self.progress = progress
         self.report = CheckReport()
+        self.state = TreeState.empty()
         self.last_good_size = 0
         self.checkpoints = storage.iter_checkpoints()
         self.next_checkpoint: StoredCheckpoint | None = next(self.checkpoints, None)
@@ -253,6 +259,7 @@ class _Checker:
                 state = self.integrate(state, batch)
                 batch = []
         state = self.integrate(state, batch)
+        self.state = state
         if self.next_record is not None:
             self.fail(
                 "record-index",
@@ -324,6 +331,7 @@ def check_log(
     key: VerifierKey,
     origin: str,
     progress: Callable[[int, int], None] | None = None,
+    trusted: Sequence[Checkpoint] = (),
 ) -> CheckReport:
     """Recompute the log from its entries and compare with everything stored.
 
@@ -331,7 +339,19 @@ def check_log(
         StorageUnavailable: the database cannot be read.
     """
     checker = _Checker(storage, key, origin, progress)
+    checker.report.problems += [
+        Problem("guards", None, None, line) for line in storage.guard_problems()
+    ]
     try:
-        return checker.run()
+        checker.run()
     except _Stop:
         return checker.report
+    state = checker.state
+    reader = NodeReader(state.size, state.partials, storage.read_tile, FullTileCache())
+    for checkpoint in trusted:
+        problem = rollback_problem(checkpoint, reader, state.root)
+        if problem:
+            checker.report.problems.append(
+                Problem("rollback", checkpoint.size, None, problem)
+            )
+    return checker.report

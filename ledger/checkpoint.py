@@ -23,6 +23,11 @@ class CheckpointPublisher:
         self._signer = signer
         self.verifier_key = verifier_key
 
+    @property
+    def signer(self) -> NoteSigner:
+        """The log key's signer (the writer derives its seal key from it)."""
+        return self._signer
+
     def sign(self, size: int, root: bytes) -> bytes:
         """Return the signed note for a tree of ``size`` with ``root``."""
         body = Checkpoint(self.origin, size, root).to_text()

@@ -14,7 +14,7 @@ import datetime as dt
 import json
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,8 +34,11 @@ from ledger.checkpoint import CheckpointPublisher
 from ledger.errors import LedgerError, WriterLockHeld
 from ledger.ledger import AppendReceipt
 from ledger.records import DEFAULT_SKEW
+from ledger.sequencer import SequencerConfig
 from ledger.service import RecordService
 from ledger.storage.sql import Head, LogMeta, SqlStorage
+from ledger.trusted import load_trusted
+from verifier.checkpoint import Checkpoint
 from verifier.dsse import envelope_to_json, sign_envelope
 from verifier.errors import MalformedInput, VerificationError
 from verifier.note import VerifierKey
@@ -295,8 +298,15 @@ def cmd_check(args: argparse.Namespace) -> int:
                 "point --dir and --db at the same log",
                 1,
             )
+        pinned = [
+            _trusted(path, vkey, meta.origin) for path in args.trusted_checkpoint or ()
+        ]
         report = check_log(
-            storage, vkey, meta.origin, _progress(args.progress or sys.stderr.isatty())
+            storage,
+            vkey,
+            meta.origin,
+            _progress(args.progress or sys.stderr.isatty()),
+            trusted=pinned,
         )
     except LedgerError as e:
         raise CommandError(str(e), "check that the database is reachable") from e
@@ -319,9 +329,11 @@ def cmd_check(args: argparse.Namespace) -> int:
             f"{report.checkpoints_checked} checkpoints match"
         )
     else:
-        first = report.problems[0]
-        where = f" (index {first.index})" if first.index is not None else ""
-        text = f"FAILED: {first.message}{where}"
+        text = "\n".join(
+            f"FAILED: {p.message}"
+            + (f" (index {p.index})" if p.index is not None else "")
+            for p in report.problems
+        )
     emit(args, result, text)
     return EXIT_OK if report.ok else EXIT_FAILED
 
@@ -337,8 +349,12 @@ def open_service(
     *,
     skew: dt.timedelta = DEFAULT_SKEW,
     max_age: dt.timedelta | None = None,
+    trusted: Sequence[Path] = (),
 ) -> RecordService:
     """Unlock the log key and start the record log in ``directory``.
+
+    ``trusted`` are checkpoint files kept outside the database: the stored log
+    must extend each of them (``ledger.trusted``).
 
     Raises:
         CommandError: key or database problems, with a hint.
@@ -349,7 +365,11 @@ def open_service(
         raise CommandError(str(e), "check SAKSI_KEY_PASSPHRASE and --dir") from e
     storage = _open_storage(db or default_db(directory))
     try:
+        storage.migrate()  # a log made by an earlier version gets its new columns
         meta = storage.meta()
+        pinned = tuple(
+            _trusted(path, signer.verifier_key, meta.origin) for path in trusted
+        )
         service = RecordService(
             storage,
             signer,
@@ -358,6 +378,7 @@ def open_service(
             clock=time.time,
             skew=skew,
             max_age=max_age,
+            config=SequencerConfig(trusted=pinned),
         )
         service.start()
     except WriterLockHeld as e:
@@ -365,10 +386,29 @@ def open_service(
         raise LogBusy(
             str(e), "the log is being served: write through its --url instead"
         ) from e
+    except CommandError:
+        storage.close()
+        raise
     except LedgerError as e:
         storage.close()
         raise CommandError(str(e), "run 'saksi check' to find what differs") from e
     return service
+
+
+def _trusted(path: Path, key: VerifierKey, origin: str) -> Checkpoint:
+    try:
+        return load_trusted(path, key, origin)
+    except OSError as e:
+        raise CommandError(
+            f"cannot read {path}: {e.strerror}", "pass a checkpoint file", 3
+        ) from e
+    except ValueError as e:
+        raise CommandError(
+            str(e),
+            "pass a checkpoint this log signed (an observer's checkpoint file, "
+            "a saved /log/checkpoint, or a witness's state file)",
+            1,
+        ) from e
 
 
 def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -418,5 +458,14 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     check.add_argument("--json", action="store_true", help="print JSON")
     check.add_argument(
         "--progress", action="store_true", help="show progress on stderr"
+    )
+    check.add_argument(
+        "--trusted-checkpoint",
+        type=Path,
+        action="append",
+        metavar="FILE",
+        help="a checkpoint of this log kept outside its database (an observer's "
+        "checkpoint file, a saved /log/checkpoint or a witness's state file): "
+        "the stored log must extend it (repeat)",
     )
     check.set_defaults(func=cmd_check)

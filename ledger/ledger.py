@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ledger.checkpoint import CheckpointPublisher
-from ledger.errors import EntryTooLarge, OutOfRange
+from ledger.errors import EntryTooLarge, IntegrityFailure, OutOfRange
 from ledger.integrate import TreeState
 from ledger.read.proofs import (
     FullTileCache,
@@ -31,6 +31,7 @@ from ledger.sequencer import (
     Committed,
     Gate,
     Outcome,
+    Prover,
     Sequencer,
     SequencerConfig,
 )
@@ -136,6 +137,10 @@ class Ledger:
             StorageUnavailable: the database is unreachable or already in use.
         """
         self._sequencer.start()
+
+    def halt(self, error: IntegrityFailure) -> None:
+        """Stop all writes: every later append raises ``error``."""
+        self._sequencer.halt(error)
 
     def close(self) -> None:
         """Finish queued appends and stop."""
@@ -337,6 +342,10 @@ class Ledger:
 
     def _reader(self) -> NodeReader:
         return self._reader_at(self._sequencer.state)
+
+    def prover(self) -> Prover:
+        """Proves stored entries against the latest signed tree before use."""
+        return self._sequencer.prover(self._sequencer.state)
 
     @property
     def head(self) -> Head:

@@ -33,7 +33,7 @@ from ledger.errors import (
     WrongPayloadType,
     WrongPrev,
 )
-from ledger.sequencer import Accept, Decision, Existing, Refuse
+from ledger.sequencer import Accept, Decision, Existing, Prover, Refuse
 from ledger.storage.sql import RecordRow, SqlStorage
 from verifier.dsse import Envelope, parse_envelope, verify_envelope
 from verifier.election import ELECTION_SCHEMAS, RECAP
@@ -150,14 +150,19 @@ def replay_registry(
     start: int,
     end: int | None,
     election: ElectionState | None = None,
+    *,
+    prove: Prover,
 ) -> None:
     """Admit into ``registry`` the registry records logged in [start, end).
 
     With ``election``, also apply the region registry and candidate and party
-    lists logged there, in log order.
+    lists logged there, in log order. Each entry is proven by ``prove`` against
+    the signed tree before it is read; which entries are registry records comes
+    from the record index, which the writer's seal covers.
 
     Raises:
-        IntegrityFailure: a stored registry record no longer replays.
+        IntegrityFailure: a stored registry record is not the one the signed
+            tree holds, or no longer replays.
     """
     schemas = list(REGISTRY_SCHEMAS)
     if election is not None:
@@ -167,7 +172,10 @@ def replay_registry(
         chunk = wanted[first : first + _REPLAY_BATCH]
         stored = {row.index: row.data for row in storage.read_entries_at(chunk)}
         for index in chunk:
-            _replay_one(registry, election, index, stored.get(index))
+            data = stored.get(index)
+            if data is not None:
+                prove(index, data)
+            _replay_one(registry, election, index, data)
 
 
 _REPLAY_BATCH = 1000  # entries read a query (one query each took most of a start-up)
@@ -217,16 +225,18 @@ class RecordGate:
         self._undo: list[tuple[str | None, Any]] = []
         self._election_undo: list[tuple[str, Any, Any]] = []
 
-    @classmethod
-    def load(cls, storage: SqlStorage) -> RecordGate:
+    def start(self, prove: Prover) -> None:
         """Rebuild the key registry by replaying the registry records in the log.
 
+        Every replayed entry is proven against the signed tree first.
+
         Raises:
-            IntegrityFailure: stored registry records no longer replay.
+            IntegrityFailure: stored registry records are not the signed ones,
+                or no longer replay.
         """
         registry, election = KeyRegistry(), ElectionState()
-        replay_registry(storage, registry, 0, None, election)
-        return cls(storage, registry, election)
+        replay_registry(self._storage, registry, 0, None, election, prove=prove)
+        self.registry, self.election = registry, election
 
     def public_key(self, keyid: str) -> bytes | None:
         """Any key the registry has ever granted (for ``prepare_submission``)."""

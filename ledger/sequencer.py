@@ -6,14 +6,22 @@ the next indices, integrates the new leaves into the tree, signs the new checkpo
 and commits entries, new full tiles, the checkpoint and the head in ONE transaction.
 Only then are the futures resolved: an acknowledged entry is durable and provable.
 
-On start it rebuilds the tree's right edge from stored tiles and refuses to write
-unless that rebuilds the last signed root. A storage error fails the batch (nothing
-acknowledged) and the state is reloaded before the next one; an integrity failure
-stops all writes until an operator intervenes.
+On start it acts only on what the signed tree proves: it rebuilds the tree's
+right edge from stored tiles and refuses to write unless that rebuilds the last
+signed root; it refuses a database whose append-only triggers were dropped or
+changed, or that holds rows beyond the head; it recomputes the record index's
+running hash and checks the writer's seal over it (``ledger.seal``), running the
+full check once where there is no seal or it does not match; and every stored
+entry it acts on later (the registry replayed at start, a repeat answered with
+its original entry) is proven by an inclusion proof against the signed root
+first. A storage error fails the batch (nothing acknowledged) and the state is
+reloaded before the next one; an integrity failure stops all writes until an
+operator intervenes.
 """
 
 from __future__ import annotations
 
+import hmac
 import logging
 import threading
 from collections import deque
@@ -22,6 +30,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Protocol
 
+from ledger.check import check_log
 from ledger.checkpoint import CheckpointPublisher
 from ledger.errors import (
     EntryTooLarge,
@@ -32,12 +41,21 @@ from ledger.errors import (
     StorageUnavailable,
 )
 from ledger.integrate import TreeState, integrate
-from ledger.read.proofs import FullTileCache, RunPaths, TileNodes
+from ledger.read.proofs import (
+    FullTileCache,
+    NodeReader,
+    RunPaths,
+    TileNodes,
+    build_inclusion_proof,
+)
+from ledger.seal import RecordsDigest, derive_seal_key, seal_head
 from ledger.storage.sql import EntryRow, Head, RecordRow, SqlStorage
 from ledger.tree.compact import perfect_root
 from ledger.tree.tiles import TILE_WIDTH, level_width
-from verifier.checkpoint import verify_checkpoint
+from ledger.trusted import rollback_problem
+from verifier.checkpoint import Checkpoint, verify_checkpoint
 from verifier.errors import VerificationError
+from verifier.merkle import verify_inclusion
 from verifier.note import VerifierKey
 from verifier.rfc6962 import hash_leaf
 from verifier.tiles import MAX_ENTRY_SIZE
@@ -53,6 +71,7 @@ __all__ = [
     "Sequencer",
     "SequencerConfig",
     "recover_state",
+    "verify_records",
 ]
 
 log = logging.getLogger("saksi.sequencer")
@@ -66,6 +85,9 @@ class SequencerConfig:
     max_batch_bytes: int = 32 << 20
     max_pending: int = 200_000
     checkpoint_interval: float = 10.0
+    # Checkpoints kept outside the database (--trusted-checkpoint): the stored
+    # tree must extend each, or the writer does not start (a rolled-back log).
+    trusted: tuple[Checkpoint, ...] = ()
 
 
 class Commit:
@@ -211,29 +233,75 @@ class Gate(Protocol):
         """Keep (committed) or undo the effects of the last ``admit``."""
         ...
 
+    def start(self, prove: Prover) -> None:
+        """Load what the gate decides with, from entries proven by ``prove``."""
+        ...
+
+
+class Prover(Protocol):
+    """Checks stored entry bytes against the signed tree; returns the leaf hash."""
+
+    def __call__(self, index: int, data: bytes) -> bytes:
+        """The leaf hash of ``data`` as entry ``index``, proven.
+
+        Raises:
+            IntegrityFailure: the signed tree does not hold ``data`` there.
+        """
+        ...
+
 
 def recover_state(
     storage: SqlStorage, verifier_key: VerifierKey, origin: str
 ) -> tuple[TreeState, Head]:
     """Rebuild the tree's right edge from storage and check it against the signed head.
 
-    Steps: (1) the head's note is a valid checkpoint by the log key for the head's
-    size and root; (2) the partial tile at every level is rebuilt from stored
-    entries (level 0, each leaf re-hashed) and full tiles (higher levels, each
-    tile's root recomputed); (3) those rebuild exactly the signed root; (4) no entry
-    lies beyond the head.
+    Steps: (1) the append-only triggers are those the migrations made; (2) the
+    head's note is a valid checkpoint by the log key for the head's size and
+    root, and the checkpoint stored at that size is the same; (3) the partial
+    tile at every level is rebuilt from stored entries (level 0, each leaf
+    re-hashed) and full tiles (higher levels, each tile's root recomputed);
+    (4) those rebuild exactly the signed root; (5) no entry, index row,
+    checkpoint or tile lies beyond the head.
 
     Raises:
         IntegrityFailure: any step fails.
         StorageUnavailable: the database cannot be read.
     """
+    guards = storage.guard_problems()  # (1)
+    if guards:
+        raise IntegrityFailure(
+            f"the database's append-only guards were changed: {'; '.join(guards)}"
+        )
     head = storage.head()
-    try:
+    try:  # (2)
         checkpoint, _ = verify_checkpoint(head.note, verifier_key, origin)
     except VerificationError as e:
         raise IntegrityFailure(f"stored tree head is not validly signed: {e}") from e
     if checkpoint.size != head.size or checkpoint.root_hash != head.root:
         raise IntegrityFailure("stored tree head does not match its signed checkpoint")
+    stored = storage.checkpoint(head.size)
+    if stored is None or (stored.root, stored.note) != (head.root, head.note):
+        raise IntegrityFailure(
+            f"the checkpoint stored at size {head.size} is "
+            + ("missing" if stored is None else "not the signed head")
+        )
+    try:
+        state = _rebuild_edge(storage, head)  # (3), (4)
+    except IntegrityFailure as e:
+        raise IntegrityFailure(f"{e}{_located(storage, verifier_key, origin)}") from e
+    size = head.size
+    beyond = storage.beyond(size)  # (5)
+    if beyond:
+        raise IntegrityFailure("; ".join(beyond))
+    return state, head
+
+
+def _rebuild_edge(storage: SqlStorage, head: Head) -> TreeState:
+    """The tree's right edge from stored entries and tiles; it must give the root.
+
+    Raises:
+        IntegrityFailure: a stored hash is missing or wrong, or the root differs.
+    """
     size = head.size
     partials: list[list[bytes]] = []
     level = 0
@@ -274,9 +342,68 @@ def recover_state(
             f"stored tiles rebuild root {state.root.hex()}, "
             f"signed root is {head.root.hex()} at size {size}"
         )
-    if storage.read_entries(size, size + 1):
-        raise IntegrityFailure(f"an entry is stored beyond the signed size {size}")
-    return state, head
+    return state
+
+
+def _located(storage: SqlStorage, verifier_key: VerifierKey, origin: str) -> str:
+    """Where the full check finds the first difference (run only on a failure)."""
+    report = check_log(storage, verifier_key, origin)
+    if report.ok:
+        return ""
+    return f"; the full check finds: {report.problems[0].message}"
+
+
+def verify_records(
+    storage: SqlStorage, head: Head, key: bytes, origin: str
+) -> RecordsDigest | None:
+    """The record index's running hash, if the writer's seal over it holds.
+
+    Streams every index row below the head in index order. Returns None where
+    the head has no seal, or the rows do not hash to what it seals (an edited,
+    deleted, moved or added row): the caller then runs the full check.
+
+    Raises:
+        StorageUnavailable: the database cannot be read.
+    """
+    if head.seal is None:
+        return None
+    digest = RecordsDigest()
+    try:
+        for row in storage.scan_records(head.size):
+            digest.feed(*row)
+    except IntegrityFailure:
+        return None
+    sealed = seal_head(key, origin, head.size, head.root, digest.digest())
+    return digest if hmac.compare_digest(sealed, head.seal) else None
+
+
+def check_and_digest(
+    storage: SqlStorage, verifier_key: VerifierKey, origin: str, head: Head
+) -> RecordsDigest:
+    """The full check (``saksi check``) of the whole log, then the index's hash.
+
+    Raises:
+        IntegrityFailure: the check found a difference (the message names it).
+    """
+    log.warning(
+        "the record index has no valid seal at size %d: checking the whole log "
+        "(every entry, tile, checkpoint and index row)",
+        head.size,
+    )
+    report = check_log(storage, verifier_key, origin)
+    if not report.ok:
+        problem = report.problems[0]
+        raise IntegrityFailure(f"the full check failed: {problem.message}")
+    if report.size != head.size:
+        raise IntegrityFailure("the log grew during the full check")
+    digest = RecordsDigest()
+    for row in storage.scan_records(head.size):
+        digest.feed(*row)
+    if digest.count not in (0, head.size):
+        raise IntegrityFailure(
+            f"the record index holds {digest.count} rows for {head.size} entries"
+        )
+    return digest
 
 
 class Sequencer:
@@ -305,6 +432,10 @@ class Sequencer:
         self._needs_recovery = False
         self._state = TreeState.empty()
         self._head: Head | None = None
+        # The running hash of the record index and the key that seals it.
+        self._records = RecordsDigest()
+        self._seal_key = b""
+        self._reseal = False
 
     # -- lifecycle --------------------------------------------------------------
 
@@ -324,9 +455,7 @@ class Sequencer:
             raise IntegrityFailure("the configured origin differs from the log's")
         self._storage.acquire_writer_lock()
         try:
-            self._state, self._head = recover_state(
-                self._storage, self._publisher.verifier_key, meta.origin
-            )
+            self._open(meta.origin)
         except Exception:
             self._storage.release_writer_lock()
             raise
@@ -334,6 +463,66 @@ class Sequencer:
             target=self._run, name="saksi-sequencer", daemon=True
         )
         self._thread.start()
+
+    def _open(self, origin: str) -> None:
+        """Steps before the first write: the tree, the index's seal, the gate."""
+        key = self._publisher.verifier_key
+        self._state, self._head = recover_state(self._storage, key, origin)
+        for trusted in self._config.trusted:
+            reader = NodeReader(
+                self._state.size,
+                self._state.partials,
+                self._storage.read_tile,
+                self._cache,
+            )
+            problem = rollback_problem(trusted, reader, self._state.root)
+            if problem:
+                raise IntegrityFailure(problem)
+        self._seal_key = derive_seal_key(self._publisher.signer, origin)
+        records = verify_records(self._storage, self._head, self._seal_key, origin)
+        if records is None:
+            records = check_and_digest(self._storage, key, origin, self._head)
+            self._reseal = True
+        self._records = records
+        if self._gate is not None:
+            self._gate.start(self.prover(self._state))
+        if self._reseal:
+            self._seal_now()
+
+    def prover(self, state: TreeState) -> Prover:
+        """Proves stored entries against the signed tree ``state``."""
+        reader = NodeReader(
+            state.size, state.partials, self._storage.read_tile, self._cache
+        )
+
+        def prove(index: int, data: bytes) -> bytes:
+            leaf = hash_leaf(data)
+            try:
+                proof = build_inclusion_proof(reader, index, state.size)
+                verify_inclusion(index, state.size, leaf, proof, state.root)
+            except (VerificationError, LedgerError) as e:
+                raise IntegrityFailure(
+                    f"entry {index} as stored is not the entry the signed tree "
+                    f"holds at size {state.size}: {e}"
+                ) from e
+            return leaf
+
+        return prove
+
+    def _seal(self, size: int, root: bytes, records: RecordsDigest) -> bytes:
+        return seal_head(
+            self._seal_key, self._publisher.origin, size, root, records.digest()
+        )
+
+    def _seal_now(self) -> None:
+        """Seal the current head (first start after the full check)."""
+        head = self.head
+        seal = self._seal(head.size, head.root, self._records)
+        made_at = self._now_ms(head)
+        self._storage.refresh_head(head, made_at, seal)
+        self._head = Head(head.size, head.root, head.note, made_at, seal)
+        self._reseal = False
+        log.warning("record index checked in full and sealed at size %d", head.size)
 
     def stop(self) -> None:
         """Finish queued work, then stop the writer thread."""
@@ -344,6 +533,18 @@ class Sequencer:
             self._thread.join()
             self._thread = None
         self._storage.release_writer_lock()
+
+    def halt(self, error: IntegrityFailure) -> None:
+        """Refuse every later write with ``error``.
+
+        For an integrity failure found outside the writer (e.g. by witnessing).
+        """
+        with self._cond:
+            self._failed = error
+            stranded = list(self._queue)
+            self._queue.clear()
+        for p in stranded:
+            p.ticket.fail(error)
 
     @property
     def state(self) -> TreeState:
@@ -465,10 +666,22 @@ class Sequencer:
         return batch
 
     def _recover(self) -> None:
-        meta = self._storage.meta()
-        self._state, self._head = recover_state(
-            self._storage, self._publisher.verifier_key, meta.origin
-        )
+        # After a failed commit: the head may or may not have moved (a commit
+        # whose answer was lost). Whatever it is now, it must carry the seal of
+        # the index this writer knows, extended by the rows it finds after it.
+        origin = self._publisher.origin
+        known = self._records
+        state, head = recover_state(self._storage, self._publisher.verifier_key, origin)
+        records = known.copy()
+        for row in self._storage.scan_records(head.size, records.count):
+            records.feed(*row)
+        if head.seal is None or not hmac.compare_digest(
+            self._seal(head.size, head.root, records), head.seal
+        ):
+            raise IntegrityFailure(
+                f"the head at size {head.size} does not carry this writer's seal"
+            )
+        self._state, self._head, self._records = state, head, records
         self._needs_recovery = False
 
     def _now_ms(self, previous: Head) -> int:
@@ -522,6 +735,7 @@ class Sequencer:
                 leaf_hash = hash_leaf(decision.entry)
                 rows.append(EntryRow(state.size + len(rows), leaf_hash, decision.entry))
         try:
+            existing = self._proven_existing(state, decisions)
             committed = self._write(state, head, rows, gate.rows())
         except BaseException:
             gate.finish(committed=False)
@@ -537,20 +751,46 @@ class Sequencer:
                     Committed(row.index, row.leaf_hash, False, committed, row.data),
                 )
             elif isinstance(decision, Existing):
-                stored = self._storage.read_entries(decision.index, decision.index + 1)
-                if decision.index >= committed.state.size or not stored:
-                    p.ticket.settle(
-                        p.slot,
-                        IntegrityFailure(f"entry {decision.index} is not stored"),
-                    )
-                    continue
-                row = stored[0]
+                if decision.index >= state.size:
+                    own = rows[decision.index - state.size]
+                    leaf_hash, data = own.leaf_hash, own.data
+                else:
+                    leaf_hash, data = existing[decision.index]
                 p.ticket.settle(
                     p.slot,
-                    Committed(decision.index, row.leaf_hash, True, committed, row.data),
+                    Committed(decision.index, leaf_hash, True, committed, data),
                 )
             else:
                 p.ticket.settle(p.slot, decision.error)
+
+    def _proven_existing(
+        self, state: TreeState, decisions: Sequence[Decision]
+    ) -> dict[int, tuple[bytes, bytes]]:
+        """The stored entries the batch answers repeats with, each proven first.
+
+        Raises:
+            IntegrityFailure: an entry is missing, or not the one the signed
+                tree holds (nothing of the batch is written).
+        """
+        # A repeat of a record accepted earlier in this batch is answered with
+        # the batch's own row; only older entries are read back.
+        wanted = sorted(
+            {d.index for d in decisions if isinstance(d, Existing)}
+            - set(range(state.size, state.size + len(decisions)))
+        )
+        if not wanted:
+            return {}
+        stored = {row.index: row.data for row in self._storage.read_entries_at(wanted)}
+        prove = self.prover(state)
+        proven: dict[int, tuple[bytes, bytes]] = {}
+        for index in wanted:
+            data = stored.get(index)
+            if data is None or not 0 <= index < state.size:
+                raise IntegrityFailure(
+                    f"entry {index}, which the record index names, is not stored"
+                )
+            proven[index] = (prove(index, data), data)
+        return proven
 
     def _write(
         self,
@@ -564,12 +804,15 @@ class Sequencer:
             return Commit(state, head, state.size, [])
         hashes = [r.leaf_hash for r in rows]
         new_state, full_tiles = integrate(state, hashes)
+        records = self._records.copy()
+        records.update(record_rows)
 
         def make_head() -> Head:
             # Called inside the transaction, once the entries are in: a tree
             # that is not stored is never signed.
             note = self._sign(new_state.size, new_state.root)
-            return Head(new_state.size, new_state.root, note, self._now_ms(head))
+            seal = self._seal(new_state.size, new_state.root, records)
+            return Head(new_state.size, new_state.root, note, self._now_ms(head), seal)
 
         new_head = self._storage.commit_batch(
             state.size, rows, full_tiles, make_head, record_rows
@@ -581,10 +824,17 @@ class Sequencer:
                 else TileNodes.from_bytes(tile.hashes)
             )
             self._cache.put(tile.level, tile.index, nodes)
-        self._state, self._head = new_state, new_head
+        self._state, self._head, self._records = new_state, new_head, records
         return Commit(new_state, new_head, state.size, hashes, state.compact.hashes)
 
     def _refresh(self) -> None:
+        # While idle, the guards are looked at again: an administrator who
+        # drops a trigger to edit rows stops the writes within an interval.
+        guards = self._storage.guard_problems()
+        if guards:
+            raise IntegrityFailure(
+                f"the database's append-only guards were changed: {'; '.join(guards)}"
+            )
         head = self.head
         note = self._sign(head.size, head.root)
         if note != head.note:
@@ -593,4 +843,4 @@ class Sequencer:
             )
         made_at = self._now_ms(head)
         self._storage.refresh_head(head, made_at)
-        self._head = Head(head.size, head.root, head.note, made_at)
+        self._head = Head(head.size, head.root, head.note, made_at, head.seal)

@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ledger.errors import OutOfRange
+from ledger.errors import IntegrityFailure, OutOfRange
 from ledger.ledger import AppendReceipt, Ledger
 from ledger.records import (
     DEFAULT_SKEW,
@@ -37,6 +37,7 @@ from verifier.dsse import Envelope, EnvelopeSignature, envelope_to_json
 from verifier.note import NoteSigner, VerifierKey
 from verifier.record import LogEntry, Record, parse_log_entry, parse_record
 from verifier.registry import KeyRegistry
+from verifier.rules.state import ElectionState
 from verifier.tiles import format_entry_bundle
 
 # Decoded entries kept for reads (results, provenance). Small on purpose: each
@@ -143,7 +144,9 @@ class RecordService:
         self.origin = origin
         self.verifier_key = verifier_key
         self.clock = clock
-        self.gate = RecordGate.load(storage)
+        # Empty until the writer starts: it replays the registry from entries
+        # it has proven against the signed tree (``Ledger.start``).
+        self.gate = RecordGate(storage, KeyRegistry(), ElectionState())
         self._registry_lock = threading.Lock()
         self._registry_cache: tuple[int, KeyRegistry] | None = None
         # Logged entries never change: the decoded ones most recently read are
@@ -170,7 +173,13 @@ class RecordService:
     def witness_with(self, endpoints: Sequence[WitnessEndpoint]) -> None:
         """Have every new checkpoint cosigned by ``endpoints`` (after ``start``).
 
-        ``checkpoint`` serves the witnessed note from then on.
+        The first round runs before this returns: a witness that has cosigned a
+        larger tree than the log holds stops it here, before any write
+        (``IntegrityFailure``). ``checkpoint`` serves the witnessed note from
+        then on.
+
+        Raises:
+            IntegrityFailure: a witness holds a larger tree (a rollback).
         """
         head = self.ledger
 
@@ -178,14 +187,26 @@ class RecordService:
             now = head.head
             return now.size, now.note
 
-        self.witnessing = Witnessing(
+        witnessing = Witnessing(
             current,
             lambda old, new: head.consistency_proof(old, new),
             self.verifier_key,
             self.origin,
             endpoints,
         )
-        self.witnessing.start()
+        size, note = current()
+        witnessing.round(size, note)
+        ahead = witnessing.ahead(size)
+        if ahead:
+            witnessing.stop()
+            error = IntegrityFailure(
+                f"the log is at size {size} but {'; '.join(ahead)}: the "
+                "database was rolled back, or the log key signed another tree"
+            )
+            self.ledger.halt(error)
+            raise error
+        self.witnessing = witnessing
+        witnessing.start()
 
     def close(self) -> None:
         """Stop the writer and close the database."""
@@ -408,7 +429,7 @@ class RecordService:
             start, registry = cached[0], cached[1].copy()
         else:
             start, registry = 0, KeyRegistry()
-        replay_registry(self.storage, registry, start, size)
+        replay_registry(self.storage, registry, start, size, prove=self.ledger.prover())
         with self._registry_lock:
             if self._registry_cache is None or self._registry_cache[0] <= size:
                 self._registry_cache = (size, registry.copy())

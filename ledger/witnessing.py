@@ -127,6 +127,19 @@ class Witnessing:
             for e in self.endpoints
         ]
 
+    def ahead(self, size: int) -> list[str]:
+        """The witnesses that have cosigned a larger tree than ``size``, a line each.
+
+        After a round, a witness that answered 409 with a larger size is one
+        the log has shown more than it now holds: a rollback, or its key signed
+        another tree.
+        """
+        return [
+            f"witness {e.key.name} has cosigned size {self._known[e.url].size}"
+            for e in self.endpoints
+            if self._known[e.url].size > size
+        ]
+
     def start(self) -> None:
         """Witness in the background until ``stop``."""
         self._thread = threading.Thread(

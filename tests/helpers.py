@@ -103,29 +103,38 @@ def granted_key(
 
 
 @contextlib.contextmanager
-def serving(directory: Path, db_url: str, env: dict[str, str]) -> Iterator[str]:
-    """``saksi serve`` on a free 127.0.0.1 port for the block; yields its URL."""
+def serving(
+    directory: Path, db_url: str, env: dict[str, str], *extra: str
+) -> Iterator[str]:
+    """``saksi serve`` on a free 127.0.0.1 port for the block; yields its URL.
+
+    Its stderr (the access log among it) goes to ``serve.log`` beside the log
+    directory: a pipe nobody reads would fill and stall the server.
+    """
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = int(s.getsockname()[1])
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "api",
-            "serve",
-            "--db",
-            db_url,
-            "--dir",
-            str(directory),
-            "--listen",
-            f"127.0.0.1:{port}",
-        ],
-        env=env,
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    log_path = directory.parent / "serve.log"
+    with log_path.open("ab") as log_file:
+        server = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "api",
+                "serve",
+                "--db",
+                db_url,
+                "--dir",
+                str(directory),
+                "--listen",
+                f"127.0.0.1:{port}",
+                *extra,
+            ],
+            env=env,
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=log_file,
+        )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -135,7 +144,7 @@ def serving(directory: Path, db_url: str, env: dict[str, str]) -> Iterator[str]:
                     break
             except OSError:
                 if server.poll() is not None:
-                    raise RuntimeError(server.stderr.read().decode()) from None
+                    raise RuntimeError(log_path.read_text(errors="replace")) from None
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.2)

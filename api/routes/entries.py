@@ -102,6 +102,7 @@ async def post_entry(request: Request) -> JSONResponse:
     if not isinstance(envelope, dict):
         raise ProblemError("malformed-input", "expected a DSSE envelope object")
     submission = service.prepare(envelope)
+    request.state.keyids = list(submission.signers)  # for the access log
     _check_keys(submission, limits)
     _check_in_flight(request, settings, 1)
     receipt = await _submit(request, service, submission)
@@ -146,6 +147,9 @@ async def post_batch(request: Request) -> JSONResponse:
         for item in prepared
         if isinstance(item, Submission)
     ]
+    request.state.keyids = sorted(
+        {k for item in prepared if isinstance(item, Submission) for k in item.signers}
+    )
     outcomes = iter(await asyncio.gather(*calls, return_exceptions=True))
     results: list[dict[str, Any]] = []
     for item in prepared:

@@ -89,6 +89,8 @@ tree_head = Table(
     Column("root", LargeBinary(32), nullable=False),
     Column("note", LargeBinary, nullable=False),
     Column("made_at_ms", BigInteger, nullable=False),
+    # The writer's seal of the record index at this head (ledger/seal.py).
+    Column("seal", LargeBinary, nullable=True),
     CheckConstraint("id = 1", name="tree_head_single_row"),
 )
 

@@ -28,6 +28,7 @@ from sqlalchemy.engine import URL, Connection, Engine, make_url
 
 from ledger.errors import IntegrityFailure, StorageUnavailable, WriterLockHeld
 from ledger.integrate import FullTile
+from ledger.storage.guards import trigger_problems
 from ledger.storage.schema import (
     checkpoints,
     entries,
@@ -71,7 +72,7 @@ _SQL = {
         "checkpoint": "INSERT INTO checkpoints (size, root, note, made_at_ms) "
         "VALUES (?, ?, ?, ?)".replace("?", mark),
         "move_head": "UPDATE tree_head SET size = ?, root = ?, note = ?, "
-        "made_at_ms = ? WHERE id = 1 AND size = ?".replace("?", mark),
+        "made_at_ms = ?, seal = ? WHERE id = 1 AND size = ?".replace("?", mark),
     }
     for dialect, mark in (("sqlite", "?"), ("postgresql", "%s"))
 }
@@ -87,12 +88,17 @@ class LogMeta:
 
 @dataclass(frozen=True, slots=True)
 class Head:
-    """The current signed tree head and when it was (re)signed, in Unix ms."""
+    """The current signed tree head and when it was (re)signed, in Unix ms.
+
+    ``seal`` is the writer's seal of the record index at this head (see
+    ``ledger.seal``), None where none was written yet.
+    """
 
     size: int
     root: bytes
     note: bytes
     made_at_ms: int
+    seal: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -387,7 +393,7 @@ class SqlStorage:
                     conn.exec_driver_sql(_SQL[self.dialect]["checkpoint"], values)
                 moved = conn.exec_driver_sql(
                     _SQL[self.dialect]["move_head"],
-                    (*values, expected_size),
+                    (*values, head.seal, expected_size),
                 ).rowcount
                 if moved != 1:
                     raise IntegrityFailure(
@@ -459,8 +465,12 @@ class SqlStorage:
                 [(r.index, leaf_key(r.leaf_hash), r.leaf_hash, r.data) for r in rows],
             )
 
-    def refresh_head(self, head: Head, made_at_ms: int) -> None:
+    def refresh_head(
+        self, head: Head, made_at_ms: int, seal: bytes | None = None
+    ) -> None:
         """Record a fresh signing time for an unchanged head (idle log).
+
+        With ``seal``, also store the writer's seal of the record index.
 
         Raises:
             IntegrityFailure: the head moved under us.
@@ -475,7 +485,10 @@ class SqlStorage:
                         tree_head.c.size == head.size,
                         tree_head.c.made_at_ms == head.made_at_ms,
                     )
-                    .values(made_at_ms=made_at_ms)
+                    .values(
+                        made_at_ms=made_at_ms,
+                        **({} if seal is None else {"seal": seal}),
+                    )
                 ).rowcount
                 if moved != 1:
                     raise IntegrityFailure("tree head moved during a refresh")
@@ -510,7 +523,8 @@ class SqlStorage:
             row = conn.execute(sa.select(tree_head).where(tree_head.c.id == 1)).first()
         if row is None:
             raise StorageUnavailable("no tree head in this database: run 'saksi init'")
-        return Head(row.size, bytes(row.root), bytes(row.note), row.made_at_ms)
+        seal = None if row.seal is None else bytes(row.seal)
+        return Head(row.size, bytes(row.root), bytes(row.note), row.made_at_ms, seal)
 
     def _where_in(
         self,
@@ -782,6 +796,74 @@ class SqlStorage:
         )
         for i, h, d, k in self._pages(query, entries.c.idx, start, batch):
             yield EntryRow(i, bytes(h), bytes(d), k)
+
+    def scan_records(
+        self, end: int, start: int = 0, batch: int = 20_000
+    ) -> Iterator[tuple[int, str, int, str, bytes]]:
+        """Every record index row in [start, end), in index order, as tuples.
+
+        What the writer's start-up streams to recompute its seal: driver-level
+        pages (keyset on the index), no row objects.
+        """
+        mark = "%s" if self.dialect == "postgresql" else "?"
+        query = (
+            "SELECT idx, subject, revision, schema_name, payload_hash "  # noqa: S608
+            f"FROM records WHERE idx >= {mark} AND idx < {mark} "
+            f"ORDER BY idx LIMIT {mark}"
+        )
+        position = start
+        while position < end:
+            with self._connect() as conn:
+                rows = conn.exec_driver_sql(query, (position, end, batch)).all()
+            if not rows:
+                return
+            for idx, subject, revision, schema, payload in rows:
+                yield idx, subject, revision, schema, bytes(payload)
+            position = rows[-1][0] + 1
+
+    def guard_problems(self) -> list[str]:
+        """Append-only triggers missing, altered, disabled or foreign, a line each."""
+        with self._connect() as conn:
+            return trigger_problems(conn)
+
+    def beyond(self, size: int) -> list[str]:
+        """Rows that lie beyond a tree of ``size`` entries, one line each.
+
+        Entries, index rows and checkpoints past the size, and full tiles past
+        the tiles such a tree has: the writer would collide with them, or read
+        them as its own.
+        """
+        found: list[str] = []
+        with self._connect() as conn:
+            for column, start, what in (
+                (entries.c.idx, size, "entry"),
+                (records.c.idx, size, "record index row of entry"),
+                (checkpoints.c.size, size + 1, "checkpoint of size"),
+            ):
+                first = conn.execute(
+                    sa.select(sa.func.min(column)).where(column >= start)
+                ).scalar()
+                if first is not None:
+                    found.append(f"{what} {first} lies beyond the signed size {size}")
+            level, width = 0, size
+            while True:
+                full = width // 256
+                extra = conn.execute(
+                    sa.select(sa.func.min(tiles.c.idx)).where(
+                        tiles.c.level == level, tiles.c.idx >= full
+                    )
+                ).scalar()
+                if extra is not None:
+                    found.append(f"tile {level}/{extra} lies beyond the tree")
+                if full == 0:
+                    break
+                level, width = level + 1, full
+            deeper = conn.execute(
+                sa.select(sa.func.min(tiles.c.level)).where(tiles.c.level > level)
+            ).scalar()
+            if deeper is not None:
+                found.append(f"a tile at level {deeper} lies beyond the tree")
+        return found
 
     def iter_records(self, batch: int = 4096) -> Iterator[RecordRow]:
         """Every record index row, in entry order, read in batches."""

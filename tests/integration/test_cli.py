@@ -127,7 +127,11 @@ def test_check_names_first_bad_index(log_dir, db_url):
     engine.dispose()
     out = saksi("check", "--db", db_url, "--dir", str(log_dir), "--json")
     assert out.returncode == 1
-    problem = json.loads(out.stdout)["problems"][0]
+    problems = json.loads(out.stdout)["problems"]
+    # The trigger dropped to make the edit is reported too.
+    assert problems[0]["kind"] == "guards"
+    assert "entries" in problems[0]["message"]
+    problem = problems[1]
     assert problem["index"] == 17
     assert problem["kind"] == "entry-differs"
 

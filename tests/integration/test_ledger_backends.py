@@ -9,6 +9,7 @@ import threading
 import pytest
 import sqlalchemy as sa
 
+from keys import Ed25519Signer
 from ledger.check import check_log
 from ledger.errors import EntryTooLarge, IntegrityFailure, StorageUnavailable
 from ledger.storage.sql import SqlStorage, leaf_key
@@ -260,13 +261,70 @@ def test_tampered_tail_refused_at_start(db_url, signer, make_ledger):
     ledger.close()
     ledger.storage.close()
     storage = SqlStorage.open(db_url)
+    # The administrator puts the trigger back afterwards: the guards look fine,
+    # the tail does not rebuild the signed root.
     with storage.engine.begin() as conn:
         if storage.dialect == "sqlite":
+            sql = conn.execute(
+                sa.text(
+                    "SELECT sql FROM sqlite_master WHERE name = 'entries_no_update'"
+                )
+            ).scalar_one()
             conn.execute(sa.text("DROP TRIGGER entries_no_update"))
             conn.execute(sa.text("UPDATE entries SET data = X'41' WHERE idx = 7"))
+            conn.execute(sa.text(sql))
         else:
             conn.execute(sa.text("ALTER TABLE entries DISABLE TRIGGER USER"))
             conn.execute(sa.text("UPDATE entries SET data = 'A'::bytea WHERE idx = 7"))
+            conn.execute(sa.text("ALTER TABLE entries ENABLE TRIGGER USER"))
     storage.close()
     with pytest.raises(IntegrityFailure, match="entry 7"):
         make_ledger()
+
+
+def test_guards_named_at_start(db_url, signer, make_ledger):
+    ledger = make_ledger()
+    ledger.append_many([entry(i) for i in range(3)])
+    ledger.close()
+    ledger.storage.close()
+    storage = SqlStorage.open(db_url)
+    assert storage.guard_problems() == []
+    with storage.engine.begin() as conn:
+        if storage.dialect == "sqlite":
+            conn.execute(sa.text("DROP TRIGGER tiles_no_delete"))
+            expected = "tiles_no_delete on tiles is missing"
+        else:
+            conn.execute(sa.text("ALTER TABLE tiles DISABLE TRIGGER tiles_append_only"))
+            expected = "tiles_append_only on tiles is disabled"
+    assert any(expected in line for line in storage.guard_problems())
+    storage.close()
+    with pytest.raises(IntegrityFailure, match=expected):
+        make_ledger()
+
+
+@pytest.mark.postgres
+def test_postgres_guards_altered_or_foreign(pg_cluster):
+    url = pg_cluster.new_database()
+    storage = create_log(url, Ed25519Signer(ORIGIN, bytes(32)))
+    try:
+        assert storage.guard_problems() == []
+        with storage.engine.begin() as conn:
+            conn.execute(
+                sa.text(
+                    "CREATE OR REPLACE FUNCTION saksi_append_only() RETURNS trigger "
+                    "LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$"
+                )
+            )
+            conn.execute(sa.text("DROP TRIGGER records_no_truncate ON records"))
+            conn.execute(
+                sa.text(
+                    "CREATE TRIGGER quiet BEFORE INSERT ON entries FOR EACH ROW "
+                    "EXECUTE FUNCTION saksi_head_forward()"
+                )
+            )
+        problems = storage.guard_problems()
+    finally:
+        storage.close()
+    assert "trigger function saksi_append_only is altered" in problems
+    assert "append-only trigger records_no_truncate on records is missing" in problems
+    assert "trigger quiet on entries is not one of the log's" in problems

@@ -1,0 +1,421 @@
+"""Plant bugs in the security-critical code, one at a time, and run the tests.
+
+    .venv/bin/python scripts/mutants.py [--only NAME ...] [--list] [--json]
+
+Each mutant is one small edit of one source file (what a careless change or an
+attacker's patch would look like): a prefix dropped, a comparison skipped, a
+check inverted. For each, a copy of the working tree gets the edit and the
+tests that own the property run on it (``pytest -x``, first failure stops).
+A mutant the tests do not fail on SURVIVES: that is a missing test. Exit 0 when
+every mutant is killed, 1 when one survives, 2 on usage errors.
+
+The table below is the list; ``tests/test_mutants.py`` checks that every edit
+still applies to the code, so the list cannot rot silently.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+VERIFIER = ("tests/unit/verifier", "tests/vectors", "tests/property")
+WRITER = (
+    "tests/faults/test_writer_tamper.py",
+    "tests/unit/ledger",
+    "tests/integration/test_records.py",
+)
+STORAGE = (
+    "tests/unit/ledger",
+    "tests/faults/test_writer_tamper.py",
+    "tests/integration/test_ledger_backends.py",
+)
+WITNESS = ("tests/integration/test_witness.py", "tests/vectors")
+AUDIT = ("tests/unit/verifier/test_audit.py", "tests/unit/verifier/test_audit_paths.py")
+
+
+@dataclass(frozen=True)
+class Mutant:
+    """One planted bug: replace ``old`` (found exactly once) by ``new`` in ``path``."""
+
+    name: str
+    path: str
+    old: str
+    new: str
+    tests: tuple[str, ...]
+    source: str = "own"  # "review": one of the outside review's survivors
+
+
+MUTANTS = [
+    # -- the outside review's survivors ----------------------------------------
+    Mutant(
+        "note-key-id-ignored",
+        "verifier/note.py",
+        "key = by_id.get((sig.name, sig.key_id))",
+        "key = {k.name: k for k in keys}.get(sig.name)",
+        VERIFIER,
+        "review",
+    ),
+    Mutant(
+        "dsse-key-filed-under-another-id",
+        "verifier/dsse.py",
+        "if len(key) != 32 or hashlib.sha256(key).hexdigest() != signature.keyid:",
+        "if len(key) != 32:",
+        VERIFIER,
+        "review",
+    ),
+    Mutant(
+        "cosigned-origin-unchecked",
+        "verifier/cosignature.py",
+        "    if checkpoint.origin != origin:\n        raise SignatureInvalid(",
+        "    if False:\n        raise SignatureInvalid(",
+        VERIFIER,
+        "review",
+    ),
+    Mutant(
+        "start-root-uncompared",
+        "ledger/sequencer.py",
+        "    if state.root != head.root:",
+        "    if False:",
+        STORAGE,
+        "review",
+    ),
+    Mutant(
+        "sqlite-synchronous-normal",
+        "ledger/storage/sql.py",
+        'cur.execute("PRAGMA synchronous=FULL")',
+        'cur.execute("PRAGMA synchronous=NORMAL")',
+        STORAGE,
+        "review",
+    ),
+    Mutant(
+        "failed-commit-swallowed",
+        "ledger/storage/sql.py",
+        'raise StorageUnavailable(f"append not committed: {_safe_message(e)}") from e',
+        "return head",
+        STORAGE,
+        "review",
+    ),
+    Mutant(
+        "consistency-old-root-uncompared",
+        "verifier/merkle.py",
+        '    _compare_roots(first, old_root, "consistency (old tree)")\n',
+        "",
+        VERIFIER,
+        "review",
+    ),
+    Mutant(
+        "hash-pairs-without-node-prefix",
+        "verifier/rfc6962.py",
+        "sha256(NODE_PREFIX + nodes[i] + nodes[i + 1]).digest()",
+        "sha256(nodes[i] + nodes[i + 1]).digest()",
+        VERIFIER,
+        "review",
+    ),
+    Mutant(
+        "recap-sum-ignores-missing-keys",
+        "verifier/rules/arithmetic.py",
+        "        for key in sorted(set(recorded) | set(summed)):",
+        "        for key in sorted(set(recorded)):",
+        VERIFIER,
+        "review",
+    ),
+    # -- hashing and proofs -----------------------------------------------------
+    Mutant(
+        "leaf-prefix-dropped",
+        "verifier/rfc6962.py",
+        "return hashlib.sha256(LEAF_PREFIX + entry).digest()",
+        "return hashlib.sha256(entry).digest()",
+        VERIFIER,
+    ),
+    Mutant(
+        "node-prefix-dropped",
+        "verifier/rfc6962.py",
+        "return hashlib.sha256(NODE_PREFIX + left + right).digest()",
+        "return hashlib.sha256(left + right).digest()",
+        VERIFIER,
+    ),
+    Mutant(
+        "inclusion-right-edge-ignored",
+        "verifier/merkle.py",
+        "        if fn & 1 or fn == sn:\n            root = hash_children(item, root)",
+        "        if fn & 1:\n            root = hash_children(item, root)",
+        VERIFIER,
+    ),
+    Mutant(
+        "inclusion-root-uncompared",
+        "verifier/merkle.py",
+        '    _compare_roots(calculated, root, "inclusion")',
+        "    pass",
+        VERIFIER,
+    ),
+    Mutant(
+        "consistency-new-root-uncompared",
+        "verifier/merkle.py",
+        '    _compare_roots(second, new_root, "consistency (new tree)")',
+        "    pass",
+        VERIFIER,
+    ),
+    # -- notes, checkpoints, cosignatures ---------------------------------------
+    Mutant(
+        "note-bad-signature-skipped",
+        "verifier/note.py",
+        "        key.verify(message, sig.signature)\n        verified.append(key)",
+        "        verified.append(key)",
+        VERIFIER,
+    ),
+    Mutant(
+        "checkpoint-origin-unchecked",
+        "verifier/checkpoint.py",
+        "    if checkpoint.origin != origin:",
+        "    if False:",
+        VERIFIER,
+    ),
+    Mutant(
+        "witness-quorum-unchecked",
+        "verifier/cosignature.py",
+        "    if len(cosigned) < policy.quorum:",
+        "    if False:",
+        VERIFIER,
+    ),
+    # -- DSSE, registry, authorization ------------------------------------------
+    Mutant(
+        "dsse-pae-lengths-dropped",
+        "verifier/dsse.py",
+        'return b"DSSEv1 %d %s %d %s" % (len(kind), kind, len(payload), payload)',
+        'return b"DSSEv1 %s %s" % (kind, payload)',
+        VERIFIER,
+    ),
+    Mutant(
+        "revoked-key-accepted",
+        "verifier/registry.py",
+        "        if grant.revoked_at is not None:\n            raise KeyRevoked(",
+        "        if False:\n            raise KeyRevoked(",
+        VERIFIER,
+    ),
+    Mutant(
+        "admin-threshold-ignored",
+        "verifier/registry.py",
+        "        if len(admins) < policy.threshold:",
+        "        if False:",
+        VERIFIER,
+    ),
+    # -- the writer's gate --------------------------------------------------------
+    Mutant(
+        "chain-prev-unchecked",
+        "ledger/records.py",
+        "        if head is not None and record.prev != current_hash:",
+        "        if False:",
+        WRITER,
+    ),
+    Mutant(
+        "chain-stale-revision-accepted",
+        "ledger/records.py",
+        "        if record.revision < expected:",
+        "        if False:",
+        WRITER,
+    ),
+    Mutant(
+        "dedupe-ignores-the-log",
+        "ledger/records.py",
+        "known = batch_payloads.get(payload_hash, stored.get(payload_hash))",
+        "known = batch_payloads.get(payload_hash)",
+        WRITER,
+    ),
+    Mutant(
+        "recap-child-subject-unchecked",
+        "ledger/records.py",
+        "        if row is None or row.subject != subject:",
+        "        if row is None:",
+        WRITER,
+    ),
+    # -- what the writer acts on --------------------------------------------------
+    Mutant(
+        "registry-replayed-unproven",
+        "ledger/records.py",
+        "                prove(index, data)\n",
+        "",
+        WRITER,
+    ),
+    Mutant(
+        "repeat-answered-unproven",
+        "ledger/sequencer.py",
+        "            proven[index] = (prove(index, data), data)",
+        "            proven[index] = (hash_leaf(data), data)",
+        WRITER,
+    ),
+    Mutant(
+        "seal-not-compared",
+        "ledger/sequencer.py",
+        "    return digest if hmac.compare_digest(sealed, head.seal) else None",
+        "    return digest",
+        WRITER,
+    ),
+    Mutant(
+        "seal-ignores-the-subject",
+        "ledger/seal.py",
+        "        self._hash.update(head + subject_bytes + schema_bytes)",
+        "        self._hash.update(head + schema_bytes)",
+        WRITER,
+    ),
+    Mutant(
+        "guards-ignore-altered-triggers",
+        "ledger/storage/guards.py",
+        "        elif have != want:",
+        "        elif False:",
+        STORAGE,
+    ),
+    Mutant(
+        "rows-beyond-the-head-ignored",
+        "ledger/sequencer.py",
+        "    beyond = storage.beyond(size)  # (5)",
+        "    beyond: list[str] = []  # (5)",
+        STORAGE,
+    ),
+    Mutant(
+        "stored-head-checkpoint-unchecked",
+        "ledger/sequencer.py",
+        "    if stored is None or (stored.root, stored.note) != (head.root, head.note)",
+        "    if False:",
+        STORAGE,
+    ),
+    Mutant(
+        "rollback-unchecked",
+        "ledger/trusted.py",
+        "    if trusted.size > size:",
+        "    if False:",
+        WRITER,
+    ),
+    Mutant(
+        "head-cas-unchecked",
+        "ledger/storage/sql.py",
+        "                if moved != 1:\n                    raise IntegrityFailure(\n"
+        '                        f"tree head is no longer at size {expected_size}: "',
+        "                if False:\n                    raise IntegrityFailure(\n"
+        '                        f"tree head is no longer at size {expected_size}: "',
+        STORAGE,
+    ),
+    # -- the witness and the audit ------------------------------------------------
+    Mutant(
+        "witness-cosigns-inconsistent",
+        "verifier/witness.py",
+        '            return f"the consistency proof does not verify: {e}"',
+        '            return ""',
+        WITNESS,
+    ),
+    Mutant(
+        "audit-recap-sum-unchecked",
+        "verifier/audit.py",
+        '        self.checked["recap-sum"] += 1',
+        '        self.checked["recap-sum"] += 1\n        return',
+        AUDIT,
+    ),
+]
+
+
+def _copy_tree(target: Path) -> None:
+    """The working tree as it is (tracked and new files, not ignored ones)."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard", "-z"],  # noqa: S607
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    ).stdout.split(b"\0")
+    for raw in listed:
+        if not raw:
+            continue
+        name = raw.decode()
+        source = ROOT / name
+        if not source.is_file():
+            continue
+        destination = target / name
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source, destination)
+
+
+def run(mutant: Mutant, tree: Path) -> tuple[bool, float, str]:
+    """Plant ``mutant`` in ``tree``, run its tests, restore; (killed, seconds, tail)."""
+    path = tree / mutant.path
+    original = path.read_text(encoding="utf-8")
+    if original.count(mutant.old) != 1:
+        raise SystemExit(f"mutant {mutant.name}: its text is not in {mutant.path}")
+    path.write_text(original.replace(mutant.old, mutant.new), encoding="utf-8")
+    started = time.monotonic()
+    try:
+        command = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider"]
+        result = subprocess.run(  # noqa: S603 - our own interpreter and tests
+            [*command, *mutant.tests],
+            cwd=tree,
+            env={**os.environ, "PYTHONPATH": str(tree), "PYTHONDONTWRITEBYTECODE": "1"},
+            capture_output=True,
+            text=True,
+            timeout=1800,
+        )
+    finally:
+        path.write_text(original, encoding="utf-8")
+    tail = (result.stdout.strip().splitlines() or [""])[-1]
+    # pytest exits 1 when a test failed; anything else (2-5) is not a kill.
+    return result.returncode == 1, time.monotonic() - started, tail
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the chosen mutants; 0 when every one is killed."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--only", nargs="+", metavar="NAME", help="these mutants")
+    parser.add_argument("--list", action="store_true", help="list and exit")
+    parser.add_argument("--json", action="store_true", help="print JSON")
+    args = parser.parse_args(argv)
+    chosen = [m for m in MUTANTS if not args.only or m.name in args.only]
+    unknown = set(args.only or ()) - {m.name for m in MUTANTS}
+    if unknown:
+        print(f"mutants: no mutant named {', '.join(sorted(unknown))}", file=sys.stderr)
+        return 2
+    if args.list:
+        for m in chosen:
+            print(f"{m.name:38} {m.path}  ({m.source})")
+        return 0
+    results = []
+    with tempfile.TemporaryDirectory(prefix="saksi-mutants-") as tmp:
+        tree = Path(tmp)
+        _copy_tree(tree)
+        for number, mutant in enumerate(chosen, 1):
+            killed, seconds, tail = run(mutant, tree)
+            results.append(
+                {
+                    "name": mutant.name,
+                    "path": mutant.path,
+                    "source": mutant.source,
+                    "killed": killed,
+                    "seconds": round(seconds, 1),
+                    "tests": tail,
+                }
+            )
+            verdict = "killed" if killed else "SURVIVED"
+            print(
+                f"[{number}/{len(chosen)}] {mutant.name}: {verdict} "
+                f"({seconds:.0f} s; {tail})",
+                file=sys.stderr,
+                flush=True,
+            )
+    killed = sum(r["killed"] for r in results)
+    if args.json:
+        print(json.dumps({"killed": killed, "total": len(results), "mutants": results}))
+    else:
+        print(f"{killed} of {len(results)} mutants killed")
+        for r in results:
+            if not r["killed"]:
+                print(f"  survived: {r['name']} ({r['path']})")
+    return 0 if killed == len(results) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
