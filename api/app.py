@@ -32,6 +32,8 @@ def create_app(service: RecordService, settings: ApiSettings | None = None) -> S
     """The FastAPI app serving ``service`` (already started by the caller)."""
     settings = settings or ApiSettings()
     app = SaksiAPI(
+        # /v1/entries/ is not /v1/entries: a 404, not a redirect to follow.
+        redirect_slashes=False,
         title="Saksi ledger API",
         version="0.1.0",
         description=(

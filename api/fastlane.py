@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
@@ -22,6 +23,7 @@ from starlette.requests import ClientDisconnect
 from starlette.types import Receive, Scope, Send
 
 from api.errors import client_gone, problem_response
+from api.openapi import accurate_openapi
 from api.routes import entries, proofs, tiles
 from ledger.service import RecordService
 
@@ -97,6 +99,10 @@ class SaksiAPI(FastAPI):
     """FastAPI with a ``FastLane`` in front (set by ``create_app``)."""
 
     fast_lane: FastLane | None = None
+
+    def openapi(self) -> dict[str, Any]:
+        """The OpenAPI document as the API really answers (``api.openapi``)."""
+        return accurate_openapi(self)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """ASGI entry: the fast lane first, then FastAPI."""

@@ -1,28 +1,40 @@
-"""``saksi regions load`` and ``saksi results import``: election data into a log.
+"""``saksi regions`` and ``saksi results``: election data into a log, and out.
 
-Both sign records here and send them to a running ``saksi serve`` through the same
-HTTP interface any election application uses (``saksi_client``), in batches, and
-check every receipt against the pinned log key. A subject already in the log is
-skipped, so an interrupted run can simply be run again.
+``regions load`` and ``results import`` (``domains.importcli``) sign records
+here and send them to a running ``saksi serve`` through the same HTTP interface
+any election application uses (``saksi_client``), in batches, and check every
+receipt against the pinned log key. A subject already in the log is skipped, so
+an interrupted run can simply be run again. ``results recap`` signs the recaps
+that are missing or stale (and fails, naming the key files, when it has no key
+for one); ``results show`` reads a region's results back.
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import sys
-from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-from domains.kawalpemilu import SOURCES, Matching, match_regions, read_nodes
+from domains.cliutil import (
+    WILAYAH_HINT,
+    data_file,
+    data_help,
+    input_errors,
+    kawalpemilu_input,
+    refusals,
+    run_submit,
+    tail,
+    unmatched,
+)
+from domains.importcli import add_import_command
+from domains.kawalpemilu import Matching
 from domains.kawalpemilu import district_bodies as kawal_districts
-from domains.kawalpemilu import tally_bodies as kawal_tallies
 from domains.recaps import build_recaps
-from domains.regions import DEFAULT_TPS, DEFAULT_WILAYAH, district_bodies
-from domains.sirekap import read_stations, tally_body
+from domains.regions import TPS_FILE, WILAYAH_COLUMNS, WILAYAH_FILE, district_bodies
 from keys.cli import (
+    EXIT_FAILED,
     EXIT_OK,
     EXIT_USAGE,
     CommandError,
@@ -32,159 +44,52 @@ from keys.cli import (
     passphrase_of,
 )
 from keys.signer import Ed25519Signer
-from ledger.logcli import client_errors, head_of, open_log, write_flags
-from saksi_client import Receipt, Refused, SaksiClient
-from verifier.election import tally_subject
-from verifier.rules import tally_flags
+from ledger.logcli import client_errors, open_log, write_flags
 
-__all__ = ["add_domain_commands", "submit_new"]
-
-_T = TypeVar("_T")
-
-BATCH = 200
-
-
-def _progress(label: str) -> Callable[[int, int], None]:
-    def show(done: int, total: int) -> None:
-        if sys.stderr.isatty() or done == total:
-            print(f"\r{label}: {done:,}/{total:,}", end="", file=sys.stderr)
-            if done == total:
-                print(file=sys.stderr)
-
-    return show
-
-
-def submit_new(
-    client: SaksiClient,
-    signer: Ed25519Signer,
-    schema: str,
-    records: Iterable[tuple[str, dict[str, Any]]],
-    progress: Callable[[int, int], None],
-) -> tuple[list[tuple[str, Receipt]], list[tuple[str, Refused]], list[str]]:
-    """Sign and submit each (subject, body) not yet in the log, in batches.
-
-    Returns the receipts (all verified), the refusals, and the subjects skipped
-    because they are already logged.
-
-    Raises:
-        TransportError, VerificationError: see ``SaksiClient.submit_many``.
-    """
-    pending: list[tuple[str, dict[str, Any]]] = []
-    skipped: list[str] = []
-    items = list(records)
-    for subject, body in items:
-        if head_of(client, subject) is None:
-            pending.append((subject, body))
-        else:
-            skipped.append(subject)
-    now = dt.datetime.now(dt.UTC)
-    receipts: list[tuple[str, Receipt]] = []
-    refused: list[tuple[str, Refused]] = []
-    progress(0, len(pending))
-    for start in range(0, len(pending), BATCH):
-        chunk = pending[start : start + BATCH]
-        envelopes = [
-            client.sign(client.record(schema, subject, body, now=now), [signer])
-            for subject, body in chunk
-        ]
-        for (subject, _), outcome in zip(
-            chunk, client.submit_many(envelopes), strict=True
-        ):
-            if isinstance(outcome, Refused):
-                refused.append((subject, outcome))
-            else:
-                receipts.append((subject, outcome))
-        progress(min(start + BATCH, len(pending)), len(pending))
-    return receipts, refused, skipped
-
-
-def _run(
-    args: argparse.Namespace,
-    schema: str,
-    records: list[tuple[str, dict[str, Any]]],
-    label: str,
-) -> tuple[list[tuple[str, Receipt]], list[tuple[str, Refused]], list[str]]:
-    signer = load_signer(args.key, passphrase_of(args))
-    with open_log(args) as client, client_errors("check the batch limits of the log"):
-        return submit_new(client, signer, schema, records, _progress(label))
-
-
-def _tail(matching: Matching | None, refused: list[tuple[str, Refused]]) -> str:
-    """The end of a human summary: unmatched regions, then the refusals."""
-    unmatched = len(matching.unmatched) if matching else 0
-    note = f"; {unmatched} regions of the extract not matched" if unmatched else ""
-    return note + _refusal_lines(refused)
-
-
-def _refusal_lines(refused: list[tuple[str, Refused]], shown: int = 20) -> str:
-    lines = [f"\n  {s}: {r.cause}: {r.problem.get('detail')}" for s, r in refused]
-    more = len(lines) - shown
-    return "".join(lines[:shown]) + (
-        f"\n  … and {more:,} more (--json lists all)" if more > 0 else ""
-    )
-
-
-def _refusals(refused: list[tuple[str, Refused]]) -> list[dict[str, Any]]:
-    return [
-        {"subject": s, "cause": r.cause, "detail": r.problem.get("detail")}
-        for s, r in refused
-    ]
-
-
-def _kawalpemilu(
-    args: argparse.Namespace,
-    build: Callable[[dict[int, Any], Matching], Iterable[_T]],
-) -> tuple[list[_T], Matching]:
-    """Read and match the extract, and build from it, all under one guard."""
-    try:
-        nodes = read_nodes(args.path)
-        matching = match_regions(nodes, args.wilayah)
-        return list(build(nodes, matching)), matching
-    except (OSError, ValueError, KeyError, TypeError, IndexError) as e:
-        raise CommandError(
-            f"cannot read the 2019 extract or the region table: {e}",
-            "pass the KawalPemilu JSONL(.gz) and --wilayah sirekap_wilayah_ppwp.csv",
-            EXIT_USAGE,
-        ) from e
-
-
-def _unmatched(matching: Matching | None) -> list[dict[str, Any]]:
-    if matching is None:
-        return []
-    return [{"node": n, "where": w} for n, w in matching.unmatched]
+__all__ = ["add_domain_commands"]
 
 
 def cmd_regions_load(args: argparse.Namespace) -> int:
     """Log the commission's region table (one record per district)."""
     matching: Matching | None = None
     bodies: Iterable[tuple[str, dict[str, Any]]]
-    try:
-        if args.format == "kawalpemilu2019":
-            if args.path is None:
-                raise CommandError(
-                    "--format kawalpemilu2019 needs the extract",
-                    "pass --path kawalpemilu2019_*.jsonl.gz",
-                    EXIT_USAGE,
-                )
-            bodies, matching = _kawalpemilu(args, kawal_districts)
-        else:
-            bodies = district_bodies(args.wilayah, args.tps, args.prefix)
-        records = [
-            (f"regions/{code}", body)
-            for code, body in bodies
-            if code.startswith(args.prefix) or args.prefix.startswith(code)
-        ]
-    except (OSError, ValueError, KeyError) as e:
-        raise CommandError(
-            f"cannot read the region tables: {e}",
-            "pass --wilayah sirekap_wilayah_ppwp.csv and --tps sirekap_tps_ppwp.csv.gz",
-            EXIT_USAGE,
-        ) from e
+    if args.format == "kawalpemilu2019":
+        if args.path is None:
+            raise CommandError(
+                "--format kawalpemilu2019 needs the extract",
+                "pass --path kawalpemilu2019_*.jsonl.gz",
+                EXIT_USAGE,
+            )
+        bodies, matching = kawalpemilu_input(args, kawal_districts)
+    else:
+        wilayah = data_file(args.wilayah, WILAYAH_FILE, "--wilayah", "the region table")
+        tps = data_file(args.tps, TPS_FILE, "--tps", "the polling-station table")
+        with input_errors(
+            {
+                wilayah: (
+                    "the region table",
+                    WILAYAH_HINT.format(columns=", ".join(WILAYAH_COLUMNS)),
+                ),
+                tps: (
+                    "the polling-station table",
+                    "pass --tps FILE, the commission's polling-station table: a CSV "
+                    "(gzip or not) with the column kode (sirekap_tps_ppwp.csv.gz)",
+                ),
+            }
+        ):
+            bodies = list(district_bodies(wilayah, tps, args.prefix))
+    records = [
+        (f"regions/{code}", body)
+        for code, body in bodies
+        if code.startswith(args.prefix) or args.prefix.startswith(code)
+    ]
     if not records:
         raise CommandError(
             f"no districts under prefix {args.prefix!r}", "check --prefix", EXIT_USAGE
         )
-    receipts, refused, skipped = _run(args, "regions.registry/v1", records, "districts")
+    receipts, refused, skipped = run_submit(
+        args, "regions.registry/v1", records, "districts"
+    )
     stations = sum(
         len(v["tps"]) for _, body in records for v in body["villages"].values()
     )
@@ -193,86 +98,15 @@ def cmd_regions_load(args: argparse.Namespace) -> int:
         "stations": stations,
         "logged": len(receipts),
         "already_logged": len(skipped),
-        "refused": _refusals(refused),
-        "unmatched": _unmatched(matching),
+        "refused": refusals(refused),
+        "unmatched": unmatched(matching),
     }
     emit(
         args,
         result,
         f"{len(records):,} districts ({stations:,} polling stations): "
         f"{len(receipts):,} logged, {len(skipped):,} already in the log, "
-        f"{len(refused):,} refused" + _tail(matching, refused),
-    )
-    return EXIT_OK if not refused else 1
-
-
-def _sirekap_tallies(
-    args: argparse.Namespace,
-) -> Iterator[tuple[str, dict[str, Any] | None, str]]:
-    try:
-        stations = list(read_stations(args.path))
-    except OSError as e:
-        raise CommandError(
-            f"cannot read {args.path}: {e.strerror or e}",
-            "pass a JSONL file of {kode_tps, data} lines or a directory of JSON",
-            EXIT_USAGE,
-        ) from e
-    for station in stations:
-        body, why = tally_body(station)
-        yield station.code, body, why
-
-
-def cmd_results_import(args: argparse.Namespace) -> int:
-    """Sign every complete published station reading as a machine-reading tally."""
-    matching: Matching | None = None
-    tallies: Iterable[tuple[str, dict[str, Any] | None, str]]
-    if args.format == "kawalpemilu2019":
-        tallies, matching = _kawalpemilu(
-            args, lambda nodes, found: kawal_tallies(nodes, found, args.source)
-        )
-    else:
-        tallies = _sirekap_tallies(args)
-    skipped: Counter[str] = Counter()
-    records: list[tuple[str, dict[str, Any]]] = []
-    seen: set[str] = set()
-    for code, body, why in tallies:
-        if code in seen or not code.startswith(args.prefix):
-            continue
-        seen.add(code)
-        if body is None:
-            skipped[why] += 1
-        else:
-            records.append((tally_subject(args.ballot, code), body))
-    receipts, refused, logged = _run(args, "results.tally/v1", records, "tallies")
-    bodies = dict(records)
-    flagged = {
-        subject: [f.check for f in tally_flags(bodies[subject], args.ballot)]
-        for subject, _ in receipts
-    }
-    flagged = {s: checks for s, checks in flagged.items() if checks}
-    result = {
-        "stations": len(seen),
-        "imported": len(receipts),
-        "flagged": len(flagged),
-        "skipped": {
-            "pending": skipped["pending"],
-            "no_data": skipped["no data"],
-            "already_logged": len(logged),
-        },
-        "refused": _refusals(refused),
-        "unmatched": _unmatched(matching),
-        "flags": flagged,
-        "first_index": min((r.index for _, r in receipts), default=None),
-        "last_index": max((r.index for _, r in receipts), default=None),
-    }
-    emit(
-        args,
-        result,
-        f"{len(seen):,} polling stations read: {len(receipts):,} imported "
-        f"({len(flagged):,} flagged by the arithmetic rules), skipped "
-        f"{skipped['pending']:,} pending and {skipped['no data']:,} with no data, "
-        f"{len(logged):,} already in the log, {len(refused):,} refused"
-        + _tail(matching, refused),
+        f"{len(refused):,} refused" + tail(matching, refused),
     )
     return EXIT_OK if not refused else 1
 
@@ -288,9 +122,35 @@ def _region_arg(text: str) -> str:
     return code
 
 
+_LEVEL_OF = {0: "national", 2: "province", 4: "regency", 6: "district", 10: "village"}
+
+
+def _missing_keys(keys: Path, regions: list[str]) -> dict[str, list[str]]:
+    """The key files that were not there, by level (village first)."""
+    missing: dict[str, list[str]] = {}
+    for region in regions:
+        code = "" if region == "national" else region
+        level = _LEVEL_OF.get(len(code), "region")
+        missing.setdefault(level, []).append(str(keys / f"{region}.key"))
+    return missing
+
+
+def _fail(message: str, hint: str) -> int:
+    """Say on stderr what went wrong (the report is already out); exit 1."""
+    print(f"saksi: error: {message}\nsaksi: hint: {hint}", file=sys.stderr)
+    return EXIT_FAILED
+
+
 def cmd_results_recap(args: argparse.Namespace) -> int:
     """Build, sign and submit every missing or stale recap under a region."""
     root = _region_arg(args.region)
+    if not args.keys.is_dir():
+        raise CommandError(
+            f"--keys {args.keys}: not a directory",
+            "pass the directory of recap keys named <region code>.key "
+            "(national.key for the national recap)",
+            EXIT_USAGE,
+        )
     passphrase = passphrase_of(args)
     cache: dict[str, Ed25519Signer | None] = {}
 
@@ -302,11 +162,13 @@ def cmd_results_recap(args: argparse.Namespace) -> int:
 
     with open_log(args) as client, client_errors("check --region"):
         report = build_recaps(client, args.ballot, root, signer_for, _level_progress())
+    missing = _missing_keys(args.keys, report.no_key)
     result = {
         "signed": report.signed,
         "up_to_date": report.current,
         "empty": report.empty,
         "no_key": report.no_key,
+        "missing_keys": missing,
         "refused": [{"subject": s, "problem": p} for s, p in report.refused],
     }
     emit(
@@ -319,7 +181,20 @@ def cmd_results_recap(args: argparse.Namespace) -> int:
         + (f"; no key for {len(report.no_key)}" if report.no_key else "")
         + (f"; {len(report.refused)} refused" if report.refused else ""),
     )
-    return EXIT_OK if not report.refused else 1
+    if missing:
+        return _fail(
+            f"{len(report.no_key):,} recaps need signing but have no key in "
+            f"{args.keys}: "
+            + "; ".join(
+                f"{level} ({len(files):,}): {', '.join(files[:5])}"
+                + (f" and {len(files) - 5:,} more" if len(files) > 5 else "")
+                for level, files in missing.items()
+            ),
+            f"put each region's recap key, granted for that region, in {args.keys} "
+            "as <region code>.key (national.key for the national recap); "
+            "then run this again",
+        )
+    return EXIT_OK if not report.refused else EXIT_FAILED
 
 
 def _level_progress() -> Callable[[str, int, int], None]:
@@ -390,8 +265,23 @@ def add_domain_commands(sub: argparse._SubParsersAction[Any]) -> None:
         "KawalPemilu extract named by the commission's codes",
     )
     load.add_argument("--path", type=Path, help="the extract (kawalpemilu2019)")
-    load.add_argument("--wilayah", type=Path, default=DEFAULT_WILAYAH)
-    load.add_argument("--tps", type=Path, default=DEFAULT_TPS)
+    load.add_argument(
+        "--wilayah",
+        type=Path,
+        metavar="FILE",
+        help=data_help(
+            "the commission's region table (CSV, gzip or not)", WILAYAH_FILE
+        ),
+    )
+    load.add_argument(
+        "--tps",
+        type=Path,
+        metavar="FILE",
+        help=data_help(
+            "sirekap: the commission's polling-station table (CSV, gzip or not)",
+            TPS_FILE,
+        ),
+    )
     load.add_argument(
         "--prefix", default="", help="only regions under this code (e.g. 31)"
     )
@@ -402,36 +292,7 @@ def add_domain_commands(sub: argparse._SubParsersAction[Any]) -> None:
     ressub = results.add_subparsers(
         dest="results_command", required=True, metavar="ACTION"
     )
-    imp = ressub.add_parser("import", help="sign published per-TPS results as tallies")
-    write_flags(imp, db=False)
-    imp.add_argument(
-        "--key", type=Path, required=True, help="a tps key covering the region"
-    )
-    imp.add_argument("--format", required=True, choices=["sirekap", "kawalpemilu2019"])
-    imp.add_argument("--ballot", default="ppwp", choices=["ppwp"])
-    imp.add_argument(
-        "--source",
-        default="kpu",
-        choices=sorted(SOURCES),
-        help="kawalpemilu2019: the commission's Situng numbers (kpu, default) or "
-        "the crowd's reading of the form photos (kawalpemilu)",
-    )
-    imp.add_argument(
-        "--wilayah",
-        type=Path,
-        default=DEFAULT_WILAYAH,
-        help="kawalpemilu2019: the commission's region table, to name regions",
-    )
-    imp.add_argument("--prefix", default="", help="only stations under this code")
-    imp.add_argument(
-        "path",
-        type=Path,
-        metavar="PATH",
-        help="sirekap: JSONL of {kode_tps, data} or a directory; "
-        "kawalpemilu2019: the extract's JSONL(.gz)",
-    )
-    common_flags(imp)
-    imp.set_defaults(func=cmd_results_import)
+    add_import_command(ressub)
 
     recap = ressub.add_parser("recap", help="build and sign recaps bottom-up")
     write_flags(recap, db=False)
@@ -442,7 +303,12 @@ def add_domain_commands(sub: argparse._SubParsersAction[Any]) -> None:
         help="directory of recap keys named <region code>.key (national.key)",
     )
     recap.add_argument("--region", default="national", help="national or a code")
-    recap.add_argument("--ballot", default="ppwp", choices=["ppwp"])
+    recap.add_argument(
+        "--ballot",
+        default="ppwp",
+        choices=["ppwp"],
+        help="the ballot to recap (ppwp: president, the default)",
+    )
     common_flags(recap)
     recap.set_defaults(func=cmd_results_recap)
 
@@ -450,7 +316,11 @@ def add_domain_commands(sub: argparse._SubParsersAction[Any]) -> None:
     write_flags(show, db=False)
     show.add_argument("--region", default="national", help="national or a code")
     show.add_argument(
-        "--ballot", default="ppwp", choices=["ppwp", "pdpr", "pdpd", "pdprdp", "pdprdk"]
+        "--ballot",
+        default="ppwp",
+        choices=["ppwp", "pdpr", "pdpd", "pdprdp", "pdprdk"],
+        help="the ballot: ppwp (president, the default), pdpr (DPR), pdpd (DPD), "
+        "pdprdp (provincial council), pdprdk (regency council)",
     )
     show.add_argument(
         "--corrections",

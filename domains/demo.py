@@ -1,7 +1,9 @@
 """``saksi demo``: a real slice of the 2024 election, written and verified over HTTP.
 
-Against a running ``saksi serve`` (a fresh log), as the log's admin and the
-keys it grants, through the same API any election application uses:
+Against a running ``saksi serve`` of a fresh log (nothing in it but the genesis
+record 'saksi init' wrote: any other log is refused before anything is
+written), as the log's admin and the keys it grants, through the same API any
+election application uses:
 
 1. keys for 1,000 real 2024 polling stations (their 13-digit codes) and for the
    recap committees of every region above them, the commission's reading system
@@ -30,15 +32,23 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from domains.cli import submit_new
+from domains.cliutil import (
+    SIREKAP_HINT,
+    WILAYAH_HINT,
+    data_file,
+    data_help,
+    input_errors,
+    submit_new,
+)
+from domains.inputs import DATA_DIR_VARIABLE, data_dir
 from domains.recaps import build_recaps
-from domains.regions import DEFAULT_TPS, DEFAULT_WILAYAH, district_bodies
+from domains.regions import TPS_FILE, WILAYAH_COLUMNS, WILAYAH_FILE, district_bodies
 from domains.sirekap import read_stations, tally_body
-from keys import Ed25519Signer, KeyLoadError, load_key_file, read_passphrase
-from keys.cli import CommandError, emit
+from keys import Ed25519Signer, KeyLoadError, load_key_file
+from keys.cli import EXIT_FAILED, EXIT_USAGE, CommandError, emit, passphrase_of
 from ledger.logcli import client_errors
 from saksi_client import Receipt, Refused, SaksiClient, grant_body
-from verifier.checkpoint import verify_checkpoint
+from verifier.checkpoint import Checkpoint, verify_checkpoint
 from verifier.election import recap_subject, tally_subject
 from verifier.errors import VerificationError
 from verifier.note import VerifierKey
@@ -47,9 +57,8 @@ from verifier.rules import tally_flags
 
 __all__ = ["add_demo_command"]
 
-DEFAULT_DATA = Path(
-    "../shared/data/sirekap2024/tps_ppwp_dki_sample/tps_ppwp_dki_sample.jsonl"
-)
+# Under the data directory (``domains.inputs.data_dir``).
+DATA_FILE = "sirekap2024/tps_ppwp_dki_sample/tps_ppwp_dki_sample.jsonl"
 CANDIDATES = Path(__file__).parent / "data" / "candidates_ppwp_2024.json"
 # A real misread form of the sample: the chart adds up to 86 + 119 + 38 = 243
 # valid votes, the form says 235. Its district authority corrects it.
@@ -88,39 +97,93 @@ def _regions_above(stations: list[str]) -> dict[str, str]:
     return out
 
 
+def _fresh(client: SaksiClient) -> tuple[bytes, Checkpoint]:
+    """The log's first checkpoint, if the log holds nothing but its genesis.
+
+    Raises:
+        CommandError: the log holds more (exit 1).
+        TransportError, VerificationError: see ``SaksiClient``.
+    """
+    note = client.checkpoint()
+    start, _ = verify_checkpoint(note, client.log_key, client.origin)
+    if start.size > 1:
+        raise CommandError(
+            "the demo writes only into a fresh log, as 'saksi init' leaves it (its "
+            f"genesis record alone); this log holds {start.size - 1:,} entries "
+            "beyond its genesis record (entry 0). Nothing was written",
+            "a fresh log is the demo's home: 'saksi init --dir DEMO', "
+            "'saksi serve --dir DEMO', then 'saksi demo --url URL --dir DEMO'",
+            EXIT_FAILED,
+        )
+    return note, start
+
+
+def _candidates() -> dict[str, Any]:
+    try:
+        candidates = json.loads(CANDIDATES.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise CommandError(
+            f"cannot read the candidate list {CANDIDATES}: {e}",
+            "reinstall saksi: the file ships with it",
+        ) from e
+    fields = ("schema", "subject", "body")
+    if not isinstance(candidates, dict) or any(f not in candidates for f in fields):
+        raise CommandError(
+            f"{CANDIDATES}: expected a record file with {', '.join(fields)}",
+            "reinstall saksi: the file ships with it",
+        )
+    return candidates
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     """Run the election demo against ``--url`` (see the module docstring)."""
-    passphrase = read_passphrase(args.passphrase_file)
+    if args.count < 2:
+        raise CommandError(
+            f"--count {args.count}: the demo needs at least 2 polling stations",
+            "pass --count 2 or more (default 1000)",
+            EXIT_USAGE,
+        )
+    passphrase = passphrase_of(args)
     try:
         admin = load_key_file(args.admin_key or args.dir / "admin.key", passphrase)
         key = VerifierKey.parse((args.dir / "log.vkey").read_text().strip())
     except (KeyLoadError, OSError, VerificationError) as e:
         raise CommandError(str(e), "pass the --dir that 'saksi init' wrote") from e
-    try:
-        stations = list(read_stations(args.data))[: args.count]
-        districts = list(district_bodies(args.wilayah, args.tps, "31"))
-        candidates = json.loads(CANDIDATES.read_text(encoding="utf-8"))
-    except (OSError, ValueError, KeyError) as e:
-        raise CommandError(
-            f"cannot read the demo data: {e}",
-            "run from the project root with ../shared beside it, or pass --data",
-            3,
-        ) from e
+    data = data_file(args.data, DATA_FILE, "--data", "the results sample")
+    wilayah = data_file(args.wilayah, WILAYAH_FILE, "--wilayah", "the region table")
+    tps = data_file(args.tps, TPS_FILE, "--tps", "the polling-station table")
+    candidates = _candidates()
     client = SaksiClient(args.url, key)
     with client_errors("report this bug"):
-        return _run(args, client, admin, stations, districts, candidates)
+        start_note, start = _fresh(client)
+    with input_errors(
+        {
+            data: ("the results sample", "pass --data FILE: " + SIREKAP_HINT),
+            wilayah: (
+                "the region table",
+                WILAYAH_HINT.format(columns=", ".join(WILAYAH_COLUMNS)),
+            ),
+            tps: ("the polling-station table", "pass --tps FILE"),
+        }
+    ):
+        stations = list(read_stations(data))[: args.count]
+        districts = list(district_bodies(wilayah, tps, "31"))
+    with client_errors("report this bug"):
+        return _run(
+            args, client, admin, (start_note, start), stations, districts, candidates
+        )
 
 
 def _run(
     args: argparse.Namespace,
     client: SaksiClient,
     admin: Ed25519Signer,
+    opening: tuple[bytes, Checkpoint],
     stations: list[Any],
     districts: list[tuple[str, dict[str, Any]]],
     candidates: dict[str, Any],
 ) -> int:
-    start_note = client.checkpoint()
-    start, _ = verify_checkpoint(start_note, client.log_key, client.origin)
+    start_note, start = opening
     codes = [s.code for s in stations]
 
     # 1. Keys.
@@ -172,7 +235,7 @@ def _run(
     records = []
     pending = 0
     for station in stations:
-        body, _ = tally_body(station)
+        body = tally_body(station).body
         if body is None:
             pending += 1
         else:
@@ -368,7 +431,23 @@ def _step(client: SaksiClient, level: str, code: str, subject: str) -> dict[str,
 
 def add_demo_command(sub: argparse._SubParsersAction[Any]) -> None:
     """Register ``saksi demo``."""
-    demo = sub.add_parser("demo", help="a real slice of the 2024 election, verified")
+    directory, source = data_dir()
+    demo = sub.add_parser(
+        "demo",
+        help="a demo: a real slice of the 2024 election into a fresh log, verified",
+        description="A demonstration, not an election tool. Into a fresh log "
+        "(one 'saksi init' just made: nothing but its genesis record; any other "
+        "log is refused before anything is written) it writes, through a running "
+        "'saksi serve': key grants for --count real 2024 polling stations, the "
+        "recap committee of every region above them, the commission's reading "
+        "system and the candidate-list keeper (1,019 grants for the default "
+        "1,000 stations), the region table "
+        "of DKI Jakarta (44 districts), the 2024 presidential candidates, the "
+        "stations' published results, a correction and the recaps; then it "
+        "traces one number from the national total down to its form, every "
+        "receipt verified. The data comes from the shared data folder "
+        f"({directory}, from {source}; set {DATA_DIR_VARIABLE} to move it).",
+    )
     demo.add_argument(
         "--url",
         "--log",
@@ -377,17 +456,43 @@ def add_demo_command(sub: argparse._SubParsersAction[Any]) -> None:
         help="a running 'saksi serve' on a fresh log, e.g. http://127.0.0.1:8080",
     )
     demo.add_argument(
-        "--dir", type=Path, required=True, help="the log's directory (log.vkey)"
+        "--dir",
+        type=Path,
+        required=True,
+        help="the fresh log's directory, as 'saksi init' wrote it (log.vkey, "
+        "admin.key)",
     )
     demo.add_argument(
-        "--data", type=Path, default=DEFAULT_DATA, help="JSONL of per-TPS results"
+        "--data",
+        type=Path,
+        metavar="FILE",
+        help=data_help("JSONL of published per-TPS results in DKI Jakarta", DATA_FILE),
     )
-    demo.add_argument("--wilayah", type=Path, default=DEFAULT_WILAYAH)
-    demo.add_argument("--tps", type=Path, default=DEFAULT_TPS)
-    demo.add_argument("--count", type=int, default=1000, help="polling stations")
+    demo.add_argument(
+        "--wilayah",
+        type=Path,
+        metavar="FILE",
+        help=data_help("the commission's region table", WILAYAH_FILE),
+    )
+    demo.add_argument(
+        "--tps",
+        type=Path,
+        metavar="FILE",
+        help=data_help("the commission's polling-station table", TPS_FILE),
+    )
+    demo.add_argument(
+        "--count",
+        type=int,
+        default=1000,
+        help="how many polling stations of --data to use (default 1000)",
+    )
     demo.add_argument(
         "--admin-key", type=Path, help="admin key file (default: DIR/admin.key)"
     )
-    demo.add_argument("--passphrase-file", type=Path)
+    demo.add_argument(
+        "--passphrase-file",
+        type=Path,
+        help="key passphrase file (default: SAKSI_KEY_PASSPHRASE)",
+    )
     demo.add_argument("--json", action="store_true", help="print JSON")
     demo.set_defaults(func=cmd_demo)

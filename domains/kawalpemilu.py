@@ -17,22 +17,26 @@ as Roman numerals, as the commission writes them), else the one clearly closest
 spelling among its siblings (2019 and 2024 spellings differ: ``PAHUWATO`` and
 ``POHUWATO``). What does not match is reported, never guessed.
 
+A station's reading is a tally only with all five numbers (``pas1, pas2, sah,
+tSah, jum``); one the source has not read yet is pending, and one that lacks a
+number (the crowd often read the pairs' votes but not ``jum``) is incomplete,
+reported with what it lacks and what it has.
+
 The 2019 presidential ballot had two pairs; they are candidates ``1`` and ``2``
 (``pas1``, ``pas2``) of ``candidates_ppwp_2019.json``.
 """
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import difflib
-import gzip
-import json
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
+
+from domains.inputs import BadLine, OnBad, Reading, csv_rows, json_lines, report_bad
 
 __all__ = [
     "CANDIDATES_2019",
@@ -57,24 +61,65 @@ _MARGIN = 0.1  # ... and by which it must beat the next sibling
 _FIELDS = ("pas1", "pas2", "sah", "tSah", "jum")
 
 
-def read_nodes(path: Path) -> dict[int, dict[str, Any]]:
-    """Every node of a JSONL (optionally gzip) extract, by KawalPemilu id.
+def _whole(value: object) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _node_problem(node: Mapping[str, Any]) -> str | None:
+    """What ``node`` lacks to be a node of the tree, or None."""
+    if not _whole(node.get("id")) or node["id"] < 0:
+        return "id: expected a whole number"
+    depth = node.get("depth")
+    if not _whole(depth) or not 0 <= depth <= 4:
+        return "depth: expected 0 (nation) to 4 (village)"
+    if not isinstance(node.get("name"), str) or not node["name"].strip():
+        return "name: expected the region's name"
+    parents = node.get("parentIds", [])
+    if not isinstance(parents, list) or not all(_whole(p) for p in parents):
+        return "parentIds: expected a list of node ids"
+    names = node.get("parentNames", [])
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        return "parentNames: expected a list of names"
+    children = node.get("children") or []
+    if not isinstance(children, list) or not all(
+        isinstance(c, list) and c for c in children
+    ):
+        return "children: expected a list of [id or station number, …]"
+    if depth == 4:
+        for index, child in enumerate(children):
+            if not _whole(child[0]):
+                return (
+                    f"children[{index}]: expected [station number, …], "
+                    f"found {str(child[0])[:20]!r} as the station number"
+                )
+        if not isinstance(node.get("kpu"), list | dict | None):
+            return "kpu: expected the Situng readings (a list or an object)"
+        if not isinstance(node.get("data"), dict | None):
+            return "data: expected the crowd's readings (an object)"
+    return None
+
+
+def read_nodes(path: Path, on_bad: OnBad = None) -> dict[int, dict[str, Any]]:
+    """Every node of a JSONL extract (gzip or not, told by its bytes), by id.
 
     Raises:
         OSError: the file cannot be read.
-        ValueError: a line is not a node document.
+        MalformedInput: a line that is not a node document (unless ``on_bad``
+            takes it), or gzip data that is corrupt or cut short.
     """
-    opener = gzip.open if path.suffix == ".gz" else open
     nodes: dict[int, dict[str, Any]] = {}
-    with opener(path, "rt", encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                node = json.loads(line)
-                nodes[int(node["id"])] = node
-            except (ValueError, KeyError, TypeError) as e:
-                raise ValueError(f"line {number}: not a KawalPemilu node") from e
+    lines: dict[int, int] = {}
+    for number, node in json_lines(path, on_bad):
+        problem = _node_problem(node)
+        if problem is None and node["id"] in nodes:
+            problem = f"node {node['id']} again (first on line {lines[node['id']]})"
+        if problem is not None:
+            report_bad(
+                on_bad, BadLine(path, number, f"not a KawalPemilu node: {problem}")
+            )
+            continue
+        nodes[node["id"]] = node
+        lines[node["id"]] = number
     return nodes
 
 
@@ -112,17 +157,17 @@ def match_regions(nodes: Mapping[int, Mapping[str, Any]], wilayah: Path) -> Matc
 
     Raises:
         OSError: the table cannot be read.
-        KeyError: the table lacks the ``kode``, ``parent`` or ``nama`` column.
+        MalformedInput: the table lacks the ``kode``, ``parent`` or ``nama``
+            column, or a row is not CSV of the header's width.
     """
     children: dict[str, dict[str, str]] = {}
     result = Matching()
-    with wilayah.open(encoding="utf-8", newline="") as handle:
-        for row in csv.DictReader(handle):
-            siblings = children.setdefault(row["parent"], {})
-            key = _normal(row["nama"])
-            # two siblings of one name: neither can be matched by name
-            siblings[key] = "" if key in siblings else row["kode"]
-            result.names[row["kode"]] = row["nama"]
+    for _, (kode, above, nama) in csv_rows(wilayah, ("kode", "parent", "nama")):
+        siblings = children.setdefault(above, {})
+        key = _normal(nama)
+        # two siblings of one name: neither can be matched by name
+        siblings[key] = "" if key in siblings else kode
+        result.names[kode] = nama
     taken: set[str] = set()
     for node in sorted(nodes.values(), key=lambda n: (n["depth"], n["id"])):
         if node["depth"] == 0:
@@ -182,16 +227,11 @@ def district_bodies(
     yield from sorted(by_district.items())
 
 
-def _numbers(reading: object) -> dict[str, int] | None:
-    if not isinstance(reading, Mapping):
-        return None
-    numbers: dict[str, int] = {}
-    for name in _FIELDS:
-        value = reading.get(name)
-        if not isinstance(value, int) or isinstance(value, bool):
-            return None
-        numbers[name] = value
-    return numbers
+def _numbers(reading: object) -> tuple[dict[str, int], list[str]]:
+    """The five numbers a tally needs that ``reading`` has, and those it lacks."""
+    fields = reading if isinstance(reading, Mapping) else {}
+    found = {name: fields[name] for name in _FIELDS if _whole(fields.get(name))}
+    return found, [name for name in _FIELDS if name not in found]
 
 
 def _pages(photos: object) -> list[dict[str, Any]]:
@@ -216,31 +256,44 @@ def _pages(photos: object) -> list[dict[str, Any]]:
 
 def _station_reading(
     node: Mapping[str, Any], number: int, source: str
-) -> tuple[dict[str, int] | None, Mapping[str, Any]]:
+) -> tuple[object, Mapping[str, Any]]:
+    """The source's reading of a station (None: none yet), and the crowd's entry."""
     if source == "kpu":
         kpu = node.get("kpu")
         if isinstance(kpu, list):
-            reading = kpu[number] if number < len(kpu) else None
-        else:
-            reading = (kpu or {}).get(str(number))
-        return _numbers(reading), {}
+            return (kpu[number] if number < len(kpu) else None), {}
+        return (kpu or {}).get(str(number)), {}
     crowd = (node.get("data") or {}).get(str(number))
     if not isinstance(crowd, Mapping):
         return None, {}
-    total = crowd.get("sum") or {}
-    if total.get("pending"):
+    total = crowd.get("sum")
+    if isinstance(total, Mapping) and total.get("pending"):
         return None, crowd
-    return _numbers(total), crowd
+    return total, crowd
+
+
+def _published_at(crowd: Mapping[str, Any]) -> str | None:
+    stamp = crowd.get("ts")
+    if not _whole(stamp):
+        return None
+    try:
+        when = dt.datetime.fromtimestamp(stamp / 1000, dt.UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
+    return when.isoformat(timespec="seconds")
 
 
 def tally_bodies(
     nodes: Mapping[int, Mapping[str, Any]], matching: Matching, source: str = "kpu"
-) -> Iterator[tuple[str, dict[str, Any] | None, str]]:
-    """(station code, machine-reading tally body or None, why) for every station.
+) -> Iterator[Reading]:
+    """The reading of every station: its machine-reading tally body, or why not.
 
     ``source`` is ``kpu`` (the commission's Situng numbers) or ``kawalpemilu``
     (the crowd's reading of the photos, with the photos as form pages). ``why``
-    is ``complete``, or ``pending`` when the source has no full reading yet.
+    is ``complete``; ``pending`` when the source has no reading of the station
+    yet (the crowd's marked ``pending``); or ``incomplete`` when its reading
+    lacks one of ``pas1, pas2, sah, tSah, jum`` (``detail`` says which, and
+    what it has).
 
     Raises:
         ValueError: an unknown source.
@@ -255,14 +308,19 @@ def tally_bodies(
             reading, crowd = _station_reading(node, number, source)
             station = f"{code}{number:03d}"
             if reading is None:
-                yield station, None, "pending"
+                yield Reading(station, None, "pending")
+                continue
+            found, missing = _numbers(reading)
+            if missing:
+                detail = {"missing": missing, "found": found}
+                yield Reading(station, None, "incomplete", detail)
                 continue
             body: dict[str, Any] = {
                 "stage": "machine_reading",
-                "votes": {"1": reading["pas1"], "2": reading["pas2"]},
-                "valid": reading["sah"],
-                "invalid": reading["tSah"],
-                "total": reading["jum"],
+                "votes": {"1": found["pas1"], "2": found["pas2"]},
+                "valid": found["sah"],
+                "invalid": found["tSah"],
+                "total": found["jum"],
             }
             pages = _pages(crowd.get("photos"))
             if pages:
@@ -271,8 +329,8 @@ def tally_bodies(
                 "system": SOURCES[source],
                 "url": NODE_URL.format(id=int(node["id"])),
             }
-            if isinstance(crowd.get("ts"), int):
-                stamp = dt.datetime.fromtimestamp(crowd["ts"] / 1000, dt.UTC)
-                origin["published_at"] = stamp.isoformat(timespec="seconds")
+            published = _published_at(crowd)
+            if published is not None:
+                origin["published_at"] = published
             body["source"] = origin
-            yield station, body, "complete"
+            yield Reading(station, body, "complete")

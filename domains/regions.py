@@ -9,23 +9,32 @@ Overseas rows (province ``99``) are not domestic regions and are left out.
 
 from __future__ import annotations
 
-import csv
-import gzip
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
-__all__ = ["DEFAULT_TPS", "DEFAULT_WILAYAH", "district_bodies"]
+from domains.inputs import BadLine, MalformedInput, csv_rows, data_dir
 
-DEFAULT_WILAYAH = Path("../shared/data/sirekap2024/sirekap_wilayah_ppwp.csv")
-DEFAULT_TPS = Path("../shared/data/sirekap2024/sirekap_tps_ppwp.csv.gz")
+__all__ = [
+    "DEFAULT_TPS",
+    "DEFAULT_WILAYAH",
+    "TPS_COLUMNS",
+    "TPS_FILE",
+    "WILAYAH_COLUMNS",
+    "WILAYAH_FILE",
+    "district_bodies",
+]
+
+# Under the data directory (``domains.inputs.data_dir``).
+WILAYAH_FILE = "sirekap2024/sirekap_wilayah_ppwp.csv"
+TPS_FILE = "sirekap2024/sirekap_tps_ppwp.csv.gz"
+# As found when this module is imported; the CLI looks again when it runs.
+DEFAULT_WILAYAH = data_dir()[0] / WILAYAH_FILE
+DEFAULT_TPS = data_dir()[0] / TPS_FILE
+WILAYAH_COLUMNS = ("kode", "tingkat", "nama")
+TPS_COLUMNS = ("kode",)
 SOURCE = "KPU Sirekap 2024 wilayah and TPS tables (pemilu/ppwp)"
-
-
-def _open(path: Path) -> TextIO:
-    if path.suffix == ".gz":
-        return gzip.open(path, "rt", encoding="utf-8", newline="")
-    return path.open(encoding="utf-8", newline="")
+_LEVELS = {2: "province", 4: "regency", 6: "district"}
 
 
 def district_bodies(
@@ -33,26 +42,31 @@ def district_bodies(
 ) -> Iterator[tuple[str, dict[str, Any]]]:
     """(district code, registry body) for every domestic district under ``prefix``.
 
+    Either table may be gzip (told by its first bytes, not its name).
+
     Raises:
         OSError: a file cannot be read.
-        ValueError: a row that does not have the expected columns.
+        MalformedInput: a table without the expected columns (``kode, tingkat,
+            nama``; ``kode``), a row of the wrong width, text that is not
+            UTF-8 CSV, or a district whose parent regions have no row.
     """
     names: dict[str, str] = {}
     villages: dict[str, dict[str, Any]] = {}
-    with _open(wilayah) as handle:
-        for row in csv.DictReader(handle):
-            code, level = row["kode"], row["tingkat"]
-            if not code.isdigit() or code.startswith("99"):
-                continue
-            names[code] = row["nama"]
-            if level == "4" and code.startswith(prefix[:10]):
-                villages[code] = {"name": row["nama"], "tps": []}
-    with _open(tps) as handle:
-        for row in csv.DictReader(handle):
-            code = row["kode"]
-            village = villages.get(code[:10])
-            if village is not None and len(code) == 13 and code.startswith(prefix):
-                village["tps"].append(int(code[10:]))
+    for _, (code, level, name) in csv_rows(wilayah, WILAYAH_COLUMNS):
+        if not code.isdigit() or code.startswith("99"):
+            continue
+        names[code] = name
+        if level == "4" and code.startswith(prefix[:10]):
+            villages[code] = {"name": name, "tps": []}
+    for _, (code,) in csv_rows(tps, TPS_COLUMNS):
+        village = villages.get(code[:10])
+        if (
+            village is not None
+            and len(code) == 13
+            and code.isdigit()
+            and code.startswith(prefix)
+        ):
+            village["tps"].append(int(code[10:]))
     by_district: dict[str, dict[str, Any]] = {}
     for code, village in sorted(villages.items()):
         if not code.startswith(prefix) and not prefix.startswith(code):
@@ -73,6 +87,18 @@ def district_bodies(
             "tps": sorted(village["tps"]),
         }
     for district, body in sorted(by_district.items()):
-        if not all(body[k]["name"] for k in ("province", "regency", "district")):
-            raise ValueError(f"district {district}: a parent region has no name")
+        unnamed = [
+            f"{_LEVELS[length]} {district[:length]}"
+            for length in (2, 4, 6)
+            if not names.get(district[:length])
+        ]
+        if unnamed:
+            raise MalformedInput(
+                BadLine(
+                    wilayah,
+                    0,
+                    f"no row names the {' or '.join(unnamed)} above its villages "
+                    "(expected a row with that kode and a nama)",
+                )
+            )
         yield district, body

@@ -4,7 +4,9 @@ A key file is a small JSON document (format ``saksi-key/v1``) holding the key na
 the public key, the KDF parameters, a random salt and nonce, and the secretbox
 ciphertext of the 32-byte Ed25519 seed. The file is written 0600, atomically. A
 wrong passphrase and a tampered file fail the same way (the MAC check) and the
-error never says more than that.
+error never says more than that. ``KeyFileBatch`` writes and opens many files under
+one passphrase with one Argon2id derivation for all of them (see its docstring for
+what the files of a batch share).
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import binascii
 import enum
 import json
 import os
+import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +33,7 @@ __all__ = [
     "PASSPHRASE_ENV",
     "PASSPHRASE_FILE_ENV",
     "KdfProfile",
+    "KeyFileBatch",
     "load_key_file",
     "read_passphrase",
     "write_key_file",
@@ -77,11 +82,22 @@ def write_key_file(
     Raises:
         KeyLoadError: the passphrase is too short or the file already exists.
     """
-    if len(passphrase) < MIN_PASSPHRASE:
-        raise KeyLoadError(f"passphrase must be at least {MIN_PASSPHRASE} bytes")
+    _check_passphrase(passphrase)
     ops, mem = profile.value
     salt = nacl.utils.random(nacl.pwhash.argon2id.SALTBYTES)
-    box = nacl.secret.SecretBox(_derive(passphrase, salt, ops, mem))
+    _seal(path, signer, _derive(passphrase, salt, ops, mem), salt, ops, mem)
+
+
+def _check_passphrase(passphrase: bytes) -> None:
+    if len(passphrase) < MIN_PASSPHRASE:
+        raise KeyLoadError(f"passphrase must be at least {MIN_PASSPHRASE} bytes")
+
+
+def _seal(
+    path: Path, signer: Ed25519Signer, key: bytes, salt: bytes, ops: int, mem: int
+) -> None:
+    """Seal the seed under ``key`` (derived from ``salt``, ``ops``, ``mem``); write."""
+    box = nacl.secret.SecretBox(key)
     nonce = nacl.utils.random(nacl.secret.SecretBox.NONCE_SIZE)
     sealed = box.encrypt(signer._seed_for_keyfile(), nonce).ciphertext
     doc = {
@@ -130,12 +146,20 @@ def _b64(doc: dict[str, Any], key: str, size: int | None = None) -> bytes:
     return raw
 
 
-def load_key_file(path: Path, passphrase: bytes) -> Ed25519Signer:
-    """Decrypt a key file and return its signer.
+@dataclass(frozen=True, slots=True)
+class _Sealed:
+    """A key file's fields, checked, before decryption."""
 
-    Raises:
-        KeyLoadError: unreadable, malformed, weak parameters, or wrong passphrase.
-    """
+    name: str
+    public: bytes
+    salt: bytes
+    ops: int
+    mem: int
+    nonce: bytes
+    ciphertext: bytes
+
+
+def _read_sealed(path: Path) -> _Sealed:
     try:
         data = path.read_bytes()[: MAX_KEY_FILE + 1]
     except OSError as e:
@@ -160,24 +184,130 @@ def load_key_file(path: Path, passphrase: bytes) -> Ed25519Signer:
     name = doc.get("name")
     if not isinstance(name, str):
         raise KeyLoadError(f"key file {path}: field 'name' missing")
-    salt = _b64(kdf, "salt", nacl.pwhash.argon2id.SALTBYTES)
-    nonce = _b64(doc, "nonce", nacl.secret.SecretBox.NONCE_SIZE)
-    sealed = _b64(doc, "ciphertext")
-    public = _b64(doc, "public_key", 32)
-    box = nacl.secret.SecretBox(_derive(passphrase, salt, ops, mem))
+    return _Sealed(
+        name,
+        _b64(doc, "public_key", 32),
+        _b64(kdf, "salt", nacl.pwhash.argon2id.SALTBYTES),
+        ops,
+        mem,
+        _b64(doc, "nonce", nacl.secret.SecretBox.NONCE_SIZE),
+        _b64(doc, "ciphertext"),
+    )
+
+
+def _unseal(path: Path, sealed: _Sealed, key: bytes) -> Ed25519Signer:
+    box = nacl.secret.SecretBox(key)
     try:
-        seed = box.decrypt(sealed, nonce)
+        seed = box.decrypt(sealed.ciphertext, sealed.nonce)
     except nacl.exceptions.CryptoError as e:
         raise KeyLoadError(
             f"key file {path}: wrong passphrase or corrupted file"
         ) from e
     try:
-        signer = Ed25519Signer(name, seed)
+        signer = Ed25519Signer(sealed.name, seed)
     except Exception as e:
         raise KeyLoadError(f"key file {path}: invalid key") from e
-    if signer.public_key != public:
+    if signer.public_key != sealed.public:
         raise KeyLoadError(f"key file {path}: public key does not match the secret")
     return signer
+
+
+def load_key_file(path: Path, passphrase: bytes) -> Ed25519Signer:
+    """Decrypt a key file and return its signer.
+
+    Raises:
+        KeyLoadError: unreadable, malformed, weak parameters, or wrong passphrase.
+    """
+    sealed = _read_sealed(path)
+    key = _derive(passphrase, sealed.salt, sealed.ops, sealed.mem)
+    return _unseal(path, sealed, key)
+
+
+class KeyFileBatch:
+    """Many key files under one passphrase, for one Argon2id derivation in all.
+
+    ``write`` seals each key under the secretbox key derived once, at the
+    profile's cost, from the passphrase and one random salt, with the file's own
+    random 24-byte nonce (XSalsa20: random nonces are safe for any number of
+    messages under one key). Every file is an ordinary ``saksi-key/v1`` file,
+    which ``load_key_file`` opens alone at its full KDF cost, so guessing the
+    passphrase costs an attacker exactly what it costs for a single file. What
+    the files of a batch share is the salt, so a guess is tried against all of
+    them at once; as they share the passphrase, whoever opens one can open them
+    all in any case. Keys meant to be opened with different passphrases are not
+    one batch.
+
+    ``load`` opens a key file (any: a batch's or one ``write_key_file`` wrote),
+    deriving at most once per salt and cost, so the files of one batch cost one
+    derivation in all. The derived keys stay in this object until it is dropped;
+    it shows nothing in ``repr`` and cannot be pickled.
+    """
+
+    __slots__ = ("_derived", "_lock", "_passphrase", "_profile", "_salt")
+
+    _MAX_DERIVED = 64
+
+    def __init__(
+        self, passphrase: bytes, profile: KdfProfile = KdfProfile.MODERATE
+    ) -> None:
+        """A batch under ``passphrase``; new files get ``profile``'s KDF cost.
+
+        Raises:
+            KeyLoadError: the passphrase is too short.
+        """
+        _check_passphrase(passphrase)
+        self._passphrase = passphrase
+        self._profile = profile
+        self._salt: bytes | None = None
+        self._derived: dict[tuple[bytes, int, int], bytes] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def salt(self) -> bytes | None:
+        """The salt of the files this batch writes (None before the first)."""
+        return self._salt
+
+    def _key(self, salt: bytes, ops: int, mem: int) -> bytes:
+        with self._lock:  # one derivation per salt, however many threads ask
+            key = self._derived.get((salt, ops, mem))
+            if key is None:
+                if len(self._derived) >= self._MAX_DERIVED:
+                    self._derived.clear()
+                key = _derive(self._passphrase, salt, ops, mem)
+                self._derived[(salt, ops, mem)] = key
+            return key
+
+    def write(self, path: Path, signer: Ed25519Signer) -> None:
+        """Write ``signer``'s key to ``path`` (0600, atomic, never overwriting).
+
+        The first call derives the batch's key (the profile's cost); the others
+        only encrypt. Safe to call from several threads.
+
+        Raises:
+            KeyLoadError: the file already exists.
+        """
+        ops, mem = self._profile.value
+        with self._lock:
+            if self._salt is None:
+                self._salt = nacl.utils.random(nacl.pwhash.argon2id.SALTBYTES)
+            salt = self._salt
+        _seal(path, signer, self._key(salt, ops, mem), salt, ops, mem)
+
+    def load(self, path: Path) -> Ed25519Signer:
+        """Decrypt a key file with the batch's passphrase (as ``load_key_file``).
+
+        Raises:
+            KeyLoadError: unreadable, malformed, weak parameters, or wrong
+                passphrase.
+        """
+        sealed = _read_sealed(path)
+        return _unseal(path, sealed, self._key(sealed.salt, sealed.ops, sealed.mem))
+
+    def __repr__(self) -> str:
+        return f"KeyFileBatch({self._profile.name.lower()})"
+
+    def __reduce__(self) -> str | tuple[object, ...]:
+        raise TypeError("a key file batch cannot be pickled")
 
 
 def read_passphrase(passphrase_file: Path | None = None) -> bytes:

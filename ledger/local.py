@@ -13,7 +13,8 @@ from typing import Any
 
 from ledger.errors import LedgerError
 from ledger.service import RecordService
-from saksi_client import Receipt, Refused, SaksiClient
+from saksi_client import Receipt, Refused, SaksiClient, WrongLog
+from verifier.checkpoint import Checkpoint, verify_checkpoint
 from verifier.errors import VerificationError
 from verifier.note import VerifierKey
 
@@ -31,6 +32,24 @@ class LocalLog(SaksiClient):
     def __init__(self, service: RecordService, log_key: VerifierKey) -> None:
         super().__init__("local:", log_key, retries=0)
         self.service = service
+
+    def check_identity(self) -> Checkpoint:
+        """The log opened here is the pinned one: its checkpoint, verified.
+
+        Raises:
+            WrongLog: its checkpoint is not signed by the pinned key and origin.
+        """
+        if self._identity is None:
+            try:
+                self._identity, _ = verify_checkpoint(
+                    self.service.checkpoint(), self.log_key, self.origin
+                )
+            except VerificationError as e:
+                raise WrongLog(
+                    f"the log opened here is not signed by the pinned key "
+                    f"{self.log_key} ({e})"
+                ) from e
+        return self._identity
 
     def head(self, subject: str) -> tuple[int, str] | None:
         """The subject's latest (revision, payload hash), or None."""
@@ -54,6 +73,7 @@ class LocalLog(SaksiClient):
             Refused: the log refused it (``cause`` says why).
             VerificationError: the receipt does not prove what was submitted.
         """
+        self.check_identity()
         try:
             submission = self.service.prepare(envelope)
             receipt = self.service.ledger.submit(submission)

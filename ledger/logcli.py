@@ -9,10 +9,12 @@ Each command reaches the log one of two ways:
   (``saksi serve`` leaves its address in ``DIR/serve.url``), the command writes
   through that server instead.
 
-Either way the record is signed here, and the receipt is checked against the
-pinned log key (``--log-key``, or ``DIR/log.vkey`` next to the database) before
-anything is printed as done. Passphrases come from ``SAKSI_KEY_PASSPHRASE`` (or a
-file); they never appear in output.
+Either way the record is signed here. Before anything is sent, the writing
+commands check that the log's checkpoint is signed by the pinned log key
+(``--log-key``, or ``DIR/log.vkey`` next to the database): a wrong key or another
+log's URL fails with exit 1 and nothing logged. The receipt is checked against
+the same key before anything is printed as done. Passphrases come from
+``SAKSI_KEY_PASSPHRASE`` (or a file); they never appear in output.
 """
 
 from __future__ import annotations
@@ -40,13 +42,16 @@ from keys.cli import (
 )
 from keys.signer import Ed25519Signer
 from ledger.local import LocalLog
+from ledger.service import RecordService
 from saksi_client import (
     Receipt,
     Refused,
     SaksiClient,
     TransportError,
+    WrongLog,
     grant_body,
 )
+from verifier.checkpoint import verify_checkpoint
 from verifier.dsse import key_id
 from verifier.errors import VerificationError
 from verifier.note import VerifierKey
@@ -153,12 +158,32 @@ def _remote(url: str, pinned: str | None) -> SaksiClient:
     return SaksiClient(url, key)
 
 
+def _local_identity(service: RecordService, key: VerifierKey, directory: Path) -> None:
+    """``SaksiClient.check_identity`` for a log opened here: its checkpoint."""
+    try:
+        verify_checkpoint(service.checkpoint(), key, key.name)
+    except VerificationError as e:
+        raise CommandError(
+            f"the log in {directory} is not signed by the pinned key {key} ({e})",
+            f"nothing was written. Compare --log-key with {directory / VKEY_FILE} "
+            "(the default with --db) and with the key the log's operator announced",
+            EXIT_FAILED,
+        ) from e
+
+
 @contextlib.contextmanager
-def open_log(args: argparse.Namespace) -> Iterator[SaksiClient]:
+def open_log(
+    args: argparse.Namespace, *, writes: bool = False
+) -> Iterator[SaksiClient]:
     """The log named by ``--url`` or ``--db``, as a client (closed on exit).
 
+    With ``writes``, the log's identity is checked first (its checkpoint signed
+    by the pinned key), before any other request: a command that writes sends
+    nothing to a log the pinned key does not sign for.
+
     Raises:
-        CommandError: neither given, a bad key, or a log that cannot be opened.
+        CommandError: neither given, a bad key, a log that cannot be opened, or
+            (``writes``) one that is not signed by the pinned key.
     """
     if getattr(args, "db", None):
         from ledger.cli import LogBusy, open_service
@@ -178,19 +203,26 @@ def open_log(args: argparse.Namespace) -> Iterator[SaksiClient]:
             )
         else:
             try:
-                yield LocalLog(service, _read_vkey(pinned))
+                key = _read_vkey(pinned)
+                if writes:
+                    _local_identity(service, key, directory)
+                yield LocalLog(service, key)
             finally:
                 service.close()
             return
-        yield _remote(url, pinned)
-        return
-    if not args.url:
+    elif args.url:
+        url, pinned = args.url, args.log_key
+    else:
         raise CommandError(
             "where is the log?",
             "pass --url http://HOST:PORT (a running 'saksi serve') or --db URL",
             EXIT_USAGE,
         )
-    yield _remote(args.url, args.log_key)
+    client = _remote(url, pinned)
+    if writes:
+        with client_errors():
+            client.check_identity()
+    yield client
 
 
 def _receipt_out(args: argparse.Namespace, receipt: Receipt, what: str) -> int:
@@ -224,6 +256,14 @@ def client_errors(
     """
     try:
         yield
+    except WrongLog as e:
+        raise CommandError(
+            str(e),
+            "nothing was sent. Compare the pinned key (--log-key) with the "
+            "verifier_key that GET /v1/log on this log shows and with the key its "
+            "operator announced; pin the announced one",
+            EXIT_FAILED,
+        ) from e
     except Refused as e:
         status = f"{e.status} " if e.status else ""
         raise CommandError(
@@ -294,7 +334,7 @@ def cmd_grant(args: argparse.Namespace) -> int:
         body["replaces"] = args.replaces
     subject = f"keys/{keyid}"
     admins = _admins(args)
-    with open_log(args) as client:
+    with open_log(args, writes=True) as client:
         head = head_of(client, subject)
         reason = args.reason or ("grant changed" if head else None)
         payload = client.record(
@@ -308,7 +348,7 @@ def cmd_revoke(args: argparse.Namespace) -> int:
     """Sign a keys.revoke/v1 record and submit it."""
     subject = f"keys/{args.key_id}"
     admins = _admins(args)
-    with open_log(args) as client:
+    with open_log(args, writes=True) as client:
         head = head_of(client, subject)
         if head is None:
             raise CommandError(
@@ -392,7 +432,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
         )
     spec = _record_spec(Path(path))
     signer = load_signer(args.key, passphrase_of(args))
-    with open_log(args) as client:
+    with open_log(args, writes=True) as client:
         if "revision" in spec:
             revision, prev = spec["revision"], spec.get("prev")
         else:

@@ -369,8 +369,7 @@ def verify_records(
         return None
     digest = RecordsDigest()
     try:
-        for row in storage.scan_records(head.size):
-            digest.feed(*row)
+        digest.feed_many(storage.scan_records(head.size))
     except IntegrityFailure:
         return None
     sealed = seal_head(key, origin, head.size, head.root, digest.digest())
@@ -397,8 +396,7 @@ def check_and_digest(
     if report.size != head.size:
         raise IntegrityFailure("the log grew during the full check")
     digest = RecordsDigest()
-    for row in storage.scan_records(head.size):
-        digest.feed(*row)
+    digest.feed_many(storage.scan_records(head.size))
     if digest.count not in (0, head.size):
         raise IntegrityFailure(
             f"the record index holds {digest.count} rows for {head.size} entries"
@@ -480,14 +478,23 @@ class Sequencer:
                 raise IntegrityFailure(problem)
         self._seal_key = derive_seal_key(self._publisher.signer, origin)
         records = verify_records(self._storage, self._head, self._seal_key, origin)
-        if records is None:
-            records = check_and_digest(self._storage, key, origin, self._head)
+        checked = False
+        if records is None and self._head.size == 0:
+            records = RecordsDigest()  # a new log: nothing stored to check
             self._reseal = True
+        elif records is None:
+            records = check_and_digest(self._storage, key, origin, self._head)
+            self._reseal = checked = True
         self._records = records
         if self._gate is not None:
             self._gate.start(self.prover(self._state))
         if self._reseal:
             self._seal_now()
+            if checked:
+                log.warning(
+                    "record index checked in full and sealed at size %d",
+                    self._head.size,
+                )
 
     def prover(self, state: TreeState) -> Prover:
         """Proves stored entries against the signed tree ``state``."""
@@ -522,7 +529,6 @@ class Sequencer:
         self._storage.refresh_head(head, made_at, seal)
         self._head = Head(head.size, head.root, head.note, made_at, seal)
         self._reseal = False
-        log.warning("record index checked in full and sealed at size %d", head.size)
 
     def stop(self) -> None:
         """Finish queued work, then stop the writer thread."""
@@ -673,8 +679,7 @@ class Sequencer:
         known = self._records
         state, head = recover_state(self._storage, self._publisher.verifier_key, origin)
         records = known.copy()
-        for row in self._storage.scan_records(head.size, records.count):
-            records.feed(*row)
+        records.feed_many(self._storage.scan_records(head.size, records.count))
         if head.seal is None or not hmac.compare_digest(
             self._seal(head.size, head.root, records), head.seal
         ):

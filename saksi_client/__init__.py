@@ -3,10 +3,13 @@
 Standard library and PyNaCl only (through ``verifier``): it installs with
 ``pip install saksi`` and no server packages. Records can be signed offline and
 submitted later (store-and-forward); submitting is idempotent, so a retry after
-a timeout can never log a record twice. Every receipt is checked before it is
-returned: the checkpoint's signature by the pinned log key, the entry bytes
-against the leaf hash, the logged payload against the one submitted, and the
-inclusion proof against the checkpoint's root.
+a timeout, a reset or a truncated answer can never log a record twice (any
+failure to complete an exchange is retried, then raised as ``TransportError``).
+Nothing is sent before the log proves it is the pinned one (its checkpoint
+signed by the pinned key, ``SaksiClient.check_identity``). Every receipt is
+checked before it is returned: the checkpoint's signature by the pinned log
+key, the entry bytes against the leaf hash, the logged payload against the one
+submitted, and the inclusion proof against the checkpoint's root.
 """
 
 from __future__ import annotations
@@ -16,13 +19,12 @@ import datetime as dt
 import hashlib
 import json
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from saksi_client._transport import Answer, TransportError, exchange
 from verifier.checkpoint import (
     Checkpoint,
     verify_checkpoint,
@@ -34,7 +36,7 @@ from verifier.dsse import (
     parse_envelope,
     sign_envelope,
 )
-from verifier.errors import VerificationError
+from verifier.errors import SignatureInvalid, VerificationError
 from verifier.merkle import verify_consistency, verify_inclusion
 from verifier.note import VerifierKey
 from verifier.record import (
@@ -47,7 +49,14 @@ from verifier.record import (
 )
 from verifier.rfc6962 import hash_leaf
 
-__all__ = ["Receipt", "Refused", "SaksiClient", "TransportError", "grant_body"]
+__all__ = [
+    "Receipt",
+    "Refused",
+    "SaksiClient",
+    "TransportError",
+    "WrongLog",
+    "grant_body",
+]
 
 
 def grant_body(public_key: bytes, role: str, scope: str, holder: str) -> dict[str, Any]:
@@ -84,8 +93,25 @@ class Refused(Exception):
         return str(self.problem.get("type", "")).rsplit("/", 1)[-1]
 
 
-class TransportError(Exception):
-    """The log could not be reached, or kept answering 429/503, within the retries."""
+class WrongLog(SignatureInvalid):
+    """The log's checkpoint is not signed by the pinned key for the pinned origin.
+
+    Either the URL leads to another log, or the pinned key is not this log's.
+    Raised before anything is sent (``SaksiClient.check_identity``).
+    """
+
+    cause = "wrong-log"
+
+
+def _problem(payload: bytes) -> dict[str, Any]:
+    """An error answer's problem document; a stand-in when it is not JSON."""
+    try:
+        problem = json.loads(payload)
+    except ValueError:
+        problem = None
+    if isinstance(problem, dict):
+        return problem
+    return {"type": "about:blank", "detail": payload[:200].decode("utf-8", "replace")}
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,48 +149,59 @@ class SaksiClient:
         self.retries = retries
         self._sleep = sleep
         self._checkpoints: dict[bytes, Checkpoint] = {}
+        self._identity: Checkpoint | None = None
 
     # -- HTTP --------------------------------------------------------------------
+
+    def _fetch(self, method: str, path: str, body: bytes | None = None) -> Answer:
+        url = self.base_url + path
+        if not url.startswith(("http://", "https://")):
+            raise TransportError(f"not an http(s) URL: {url[:80]}")
+        return exchange(
+            url,
+            method,
+            body,
+            timeout=self.timeout,
+            retries=self.retries,
+            sleep=self._sleep,
+        )
 
     def _request(
         self, method: str, path: str, body: bytes | None = None
     ) -> tuple[int, Any]:
-        url = self.base_url + path
-        if not url.startswith(("http://", "https://")):
-            raise TransportError(f"not an http(s) URL: {url[:80]}")
-        delay = 0.5
-        for attempt in range(self.retries + 1):
-            request = urllib.request.Request(  # noqa: S310 - scheme checked above
-                url,
-                data=body,
-                method=method,
-                headers={"content-type": "application/json"} if body else {},
-            )
-            try:
-                with urllib.request.urlopen(request, timeout=self.timeout) as r:  # noqa: S310
-                    return r.status, json.loads(r.read())
-            except urllib.error.HTTPError as e:
-                payload = e.read()
-                if e.code in (429, 503) and attempt < self.retries:
-                    retry = e.headers.get("Retry-After", "")
-                    self._sleep(min(30.0, float(retry) if retry.isdigit() else delay))
-                    delay *= 2
-                    continue
-                try:
-                    problem = json.loads(payload)
-                except ValueError:
-                    problem = {
-                        "type": "about:blank",
-                        "detail": payload[:200].decode("utf-8", "replace"),
-                    }
-                return e.code, problem
-            except (urllib.error.URLError, TimeoutError, ConnectionError) as e:
-                # Safe to retry: the same envelope is never logged twice.
-                if attempt == self.retries:
-                    raise TransportError(f"cannot reach {self.base_url}: {e}") from e
-                self._sleep(delay)
-                delay *= 2
-        raise TransportError(f"{self.base_url} stayed busy")  # pragma: no cover
+        answer = self._fetch(method, path, body)
+        if answer.status < 400:
+            return answer.status, json.loads(answer.body)
+        return answer.status, _problem(answer.body)
+
+    def check_identity(self) -> Checkpoint:
+        """Check that the log at ``base_url`` is the pinned one; once per client.
+
+        Fetches the log's signed checkpoint (``GET /log/checkpoint``) and verifies
+        it under the pinned key and origin. ``submit`` and ``submit_many`` call it
+        before their first request, so nothing is sent to a log the pinned key
+        does not sign for. Returns the checkpoint that proved it (cached).
+
+        Raises:
+            WrongLog: the checkpoint is not signed by the pinned key for the
+                pinned origin (another log, or a wrong pinned key).
+            TransportError: unreachable.
+            Refused: the log did not serve its checkpoint.
+        """
+        if self._identity is not None:
+            return self._identity
+        answer = self._fetch("GET", "/log/checkpoint")
+        if answer.status != 200:
+            raise Refused(answer.status, _problem(answer.body))
+        try:
+            checkpoint, _ = verify_checkpoint(answer.body, self.log_key, self.origin)
+        except VerificationError as e:
+            raise WrongLog(
+                f"the log at {self.base_url} is not signed by the pinned key "
+                f"{self.log_key} ({e})"
+            ) from e
+        self._identity = checkpoint
+        return checkpoint
 
     def get(self, path: str) -> dict[str, Any]:
         """A JSON document the log serves at ``path`` (e.g. ``/v1/results/...``).
@@ -246,11 +283,18 @@ class SaksiClient:
     def submit(self, envelope: dict[str, Any]) -> Receipt:
         """Submit an envelope (retrying on 429, 503 and network errors); verify.
 
+        Before the first write, the log's identity is checked
+        (``check_identity``): nothing is sent to a log the pinned key does not
+        sign for.
+
         Raises:
+            WrongLog: the log is not the pinned one; nothing was sent.
             Refused: the log refused it (the problem says why).
-            TransportError: unreachable within the retries.
+            TransportError: unreachable within the retries (sending the same
+                envelope again is safe).
             VerificationError: the receipt does not prove what was submitted.
         """
+        self.check_identity()
         status, body = self._request(
             "POST", "/v1/entries", json.dumps(envelope).encode()
         )
@@ -270,10 +314,13 @@ class SaksiClient:
         Returns, in order, each envelope's verified receipt or its refusal.
 
         Raises:
+            WrongLog: the log is not the pinned one; nothing was sent.
             Refused: the batch as a whole (e.g. too many envelopes, too large).
-            TransportError: unreachable within the retries.
+            TransportError: unreachable within the retries (sending the same
+                envelopes again is safe).
             VerificationError: a receipt does not prove what was submitted.
         """
+        self.check_identity()
         out: list[Receipt | Refused | None] = [None] * len(envelopes)
         waiting = list(range(len(envelopes)))
         for attempt in range(self.retries + 1):

@@ -285,7 +285,7 @@ MUTANTS = [
         "stored-head-checkpoint-unchecked",
         "ledger/sequencer.py",
         "    if stored is None or (stored.root, stored.note) != (head.root, head.note)",
-        "    if False:",
+        "    if False",
         STORAGE,
     ),
     Mutant(

@@ -131,12 +131,15 @@ async def post_batch(request: Request) -> JSONResponse:
             "malformed-request",
             f"envelopes must be a list of 1 to {settings.max_batch} envelopes",
         )
+    for number, envelope in enumerate(envelopes):
+        if not isinstance(envelope, dict):
+            raise ProblemError(
+                "malformed-request", f"envelopes[{number}] is not an object"
+            )
     _check_in_flight(request, settings, len(envelopes))
     prepared: list[Submission | ProblemError] = []
     for envelope in envelopes:
         try:
-            if not isinstance(envelope, dict):
-                raise ProblemError("malformed-input", "expected a DSSE envelope object")
             submission = service.prepare(envelope)
             _check_keys(submission, limits)
             prepared.append(submission)
@@ -169,7 +172,8 @@ async def post_batch(request: Request) -> JSONResponse:
 
 
 @router.get(
-    "/entries/{index}",
+    # An integer, so that /v1/entries/batch is never an entry (GET there: 405).
+    "/entries/{index:int}",
     response_model=EntryModel,
     responses={404: {"description": "problem+json"}},
     summary="One entry, decoded",

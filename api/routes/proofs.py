@@ -33,15 +33,21 @@ async def inclusion(
     index: int | None = Query(None, ge=0),
     leaf_hash: str | None = Query(None, pattern="^[0-9a-f]{64}$"),
 ) -> JSONResponse:
-    """Exactly one of ``index`` and ``leaf_hash``; the proof is to the current tree."""
-    if (index is None) == (leaf_hash is None):
-        raise ProblemError("malformed-request", "give exactly one of index, leaf_hash")
+    """The entry named by ``index`` or ``leaf_hash`` (or both, if they agree).
+
+    The proof is to the current tree. Naming no entry, or two that differ, finds
+    nothing to prove: 404.
+    """
+    if index is None and leaf_hash is None:
+        raise ProblemError("not-found", "name an entry: index=N or leaf_hash=HEX")
     head = service.ledger.head
     if index is None:
         index = service.index_of_leaf(bytes.fromhex(str(leaf_hash)))
     if index >= head.size:
         raise ProblemError("out-of-range", f"entry {index} is beyond size {head.size}")
     leaf = service.ledger.leaf_hash(index)
+    if leaf_hash is not None and leaf.hex() != leaf_hash:
+        raise ProblemError("not-found", f"entry {index} has another leaf hash")
     proof = service.ledger.inclusion_proof(index, head.size)
     return JSONResponse(
         {

@@ -814,11 +814,19 @@ class SqlStorage:
         position = start
         while position < end:
             with self._connect() as conn:
-                rows = conn.exec_driver_sql(query, (position, end, batch)).all()
+                # The driver's own cursor: SQLAlchemy's row objects cost more
+                # than the hashing the caller does with each row.
+                cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+                try:
+                    cursor.execute(query, (position, end, batch))
+                    rows = cursor.fetchall()
+                finally:
+                    cursor.close()
             if not rows:
                 return
-            for idx, subject, revision, schema, payload in rows:
-                yield idx, subject, revision, schema, bytes(payload)
+            if not isinstance(rows[0][4], bytes):  # memoryview from some drivers
+                rows = [(i, s, r, c, bytes(p)) for i, s, r, c, p in rows]
+            yield from rows
             position = rows[-1][0] + 1
 
     def guard_problems(self) -> list[str]:

@@ -93,8 +93,8 @@ def test_the_registry_lists_the_2019_stations_of_every_village(nodes, matching):
 
 def test_situng_readings_are_the_published_numbers(nodes, matching):
     tallies = list(tally_bodies(nodes, matching, "kpu"))
-    assert Counter(why for _, _, why in tallies) == {"complete": 15_145}
-    by_code = {code: body for code, body, _ in tallies}
+    assert Counter(t.why for t in tallies) == {"complete": 15_145}
+    by_code = {t.station: t.body for t in tallies}
     assert len(by_code) == 15_145
     for code, body in list(by_code.items())[::97]:
         check(TALLY, body, f"results/ppwp/{code}")
@@ -110,10 +110,8 @@ def test_situng_readings_are_the_published_numbers(nodes, matching):
 def test_the_crowd_reading_reproduces_the_data_readme(nodes, matching):
     """README: 149 crowd sums have pas1 + pas2 != sah."""
     tallies = list(tally_bodies(nodes, matching, "kawalpemilu"))
-    complete = [body for _, body, why in tallies if why == "complete"]
-    pending = [code for code, _, why in tallies if why == "pending"]
-    assert len(complete) + len(pending) == 15_145
-    assert pending
+    complete = [t.body for t in tallies if t.why == "complete"]
+    assert Counter(t.why for t in tallies) == {"complete": 15_042, "incomplete": 103}
     flags = Counter(f.check for body in complete for f in tally_flags(body, "ppwp"))
     assert flags["votes-sum"] == 149
     for body in complete[::211]:
@@ -127,3 +125,54 @@ def test_the_crowd_reading_reproduces_the_data_readme(nodes, matching):
 def test_an_unknown_source_is_refused(nodes, matching):
     with pytest.raises(ValueError, match="unknown source"):
         next(tally_bodies(nodes, matching, "rumour"))
+
+
+def test_incomplete_crowd_readings_are_not_pending(nodes):
+    """103 crowd sums are not marked pending but lack one of the five numbers.
+
+    66 of them carry the pairs' votes (the crowd read page 2 of the form but
+    not ``jum``); they are reported as incomplete, with what they have, never
+    as pending. Counted here straight from the raw nodes.
+    """
+    fields = ("pas1", "pas2", "sah", "tSah", "jum")
+    raw = {}
+    for node in nodes.values():
+        if node["depth"] != 4:
+            continue
+        for child in node["children"]:
+            total = node["data"][str(child[0])]["sum"]
+            assert not total.get("pending")  # nothing in the extract is pending
+            if not all(isinstance(total.get(f), int) for f in fields):
+                raw[child[0], node["id"]] = total
+    assert len(raw) == 103
+    with_votes = [t for t in raw.values() if t.get("pas1", 0) + t.get("pas2", 0)]
+    assert len(with_votes) == 66
+
+    matching = match_regions(nodes, WILAYAH)
+    incomplete = [
+        t for t in tally_bodies(nodes, matching, "kawalpemilu") if t.why != "complete"
+    ]
+    assert len(incomplete) == 103
+    assert {t.why for t in incomplete} == {"incomplete"}
+    assert all(t.body is None for t in incomplete)
+    carrying = [t for t in incomplete if "pas1" in t.detail["found"]]
+    assert len(carrying) == 66 + 1  # and one whose pairs both read 0
+    for t in incomplete:
+        assert sorted(t.detail["missing"] + list(t.detail["found"])) == sorted(fields)
+    one = next(t for t in incomplete if t.station == "3401012013001")
+    assert one.detail == {
+        "missing": ["jum"],
+        "found": {"pas1": 176, "pas2": 58, "sah": 234, "tSah": 11},
+    }
+
+
+def test_a_reading_without_jum_from_the_commission_is_incomplete(matching, nodes):
+    village = next(n for n in nodes.values() if n["depth"] == 4)
+    number = village["children"][0][0]
+    kpu = list(village["kpu"])
+    kpu[number] = {k: v for k, v in kpu[number].items() if k != "jum"}
+    nodes = {**nodes, village["id"]: {**village, "kpu": kpu}}
+    code = matching.codes[village["id"]] + f"{number:03d}"
+    (reading,) = [t for t in tally_bodies(nodes, matching, "kpu") if t.station == code]
+    assert reading.why == "incomplete"
+    assert reading.detail["missing"] == ["jum"]

@@ -105,3 +105,30 @@ def test_a_full_tile_edited_with_its_root_stops_the_start(tmp_path, signer):
             recover_state(storage, signer.verifier_key, ORIGIN)
     finally:
         storage.close()
+
+
+def test_the_head_moves_only_from_where_the_writer_left_it(tmp_path, signer):
+    # Compare-and-swap: a batch for a head that is not where the writer thinks
+    # (another writer moved it) writes nothing.
+    from ledger.storage.sql import EntryRow, Head
+    from verifier.rfc6962 import hash_leaf
+
+    url = f"sqlite:///{tmp_path / 'log.db'}"
+    create_log(url, signer).close()
+    storage = SqlStorage.open(url)
+    ledger = Ledger(storage, signer, signer.verifier_key, ORIGIN, clock=FixedClock())
+    ledger.start()
+    ledger.append_many([_entry(i) for i in range(3)])
+    ledger.close()
+    before = storage.head()
+    data = _entry(7)
+    row = EntryRow(7, hash_leaf(data), data)
+    try:
+        with pytest.raises(IntegrityFailure, match="no longer at size 7"):
+            storage.commit_batch(
+                7, [row], [], lambda: Head(8, bytes(32), b"note", before.made_at_ms + 1)
+            )
+        assert storage.read_entries(7, 8) == []
+        assert storage.head() == before
+    finally:
+        storage.close()
