@@ -203,8 +203,17 @@ def _add_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     serve.add_argument(
         "--listen", metavar="HOST:PORT", help="address to serve on (127.0.0.1:8080)"
     )
-    serve.add_argument("--host", default="127.0.0.1", help=argparse.SUPPRESS)
-    serve.add_argument("--port", type=int, default=8080, help=argparse.SUPPRESS)
+    serve.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="the older form of --listen: the address (default 127.0.0.1)",
+    )
+    serve.add_argument(
+        "--port",
+        type=int,
+        default=8080,
+        help="the older form of --listen: the port (default 8080)",
+    )
     serve.add_argument(
         "--passphrase-file",
         type=Path,

@@ -35,14 +35,17 @@ from domains.recaps import build_recaps
 from domains.regions import TPS_FILE, WILAYAH_COLUMNS, WILAYAH_FILE, district_bodies
 from keys.cli import (
     EXIT_FAILED,
+    EXIT_IO,
     EXIT_OK,
     EXIT_USAGE,
     CommandError,
     common_flags,
     emit,
-    load_signer,
+    key_error,
     passphrase_of,
 )
+from keys.errors import KeyLoadError
+from keys.keyfile import KeyFileBatch
 from keys.signer import Ed25519Signer
 from ledger.logcli import client_errors, open_log, write_flags
 
@@ -141,23 +144,33 @@ def _fail(message: str, hint: str) -> int:
     return EXIT_FAILED
 
 
+def _open_key(batch: KeyFileBatch, path: Path) -> Ed25519Signer:
+    try:
+        return batch.load(path)
+    except KeyLoadError as e:
+        raise key_error(e, "check the key file and its passphrase") from e
+
+
 def cmd_results_recap(args: argparse.Namespace) -> int:
     """Build, sign and submit every missing or stale recap under a region."""
     root = _region_arg(args.region)
     if not args.keys.is_dir():
+        absent = not args.keys.exists()
         raise CommandError(
-            f"--keys {args.keys}: not a directory",
+            f"--keys {args.keys}: " + ("not found" if absent else "not a directory"),
             "pass the directory of recap keys named <region code>.key "
             "(national.key for the national recap)",
-            EXIT_USAGE,
+            EXIT_IO if absent else EXIT_USAGE,
         )
-    passphrase = passphrase_of(args)
+    # One Argon2id derivation per salt, not per file: the files 'saksi keys
+    # provision' writes in one run share theirs (a country has ~91,000).
+    batch = KeyFileBatch(passphrase_of(args))
     cache: dict[str, Ed25519Signer | None] = {}
 
     def signer_for(region: str) -> Ed25519Signer | None:
         if region not in cache:
             path = args.keys / f"{region or 'national'}.key"
-            cache[region] = load_signer(path, passphrase) if path.exists() else None
+            cache[region] = _open_key(batch, path) if path.exists() else None
         return cache[region]
 
     with open_log(args) as client, client_errors("check --region"):

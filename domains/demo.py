@@ -44,8 +44,16 @@ from domains.inputs import DATA_DIR_VARIABLE, data_dir
 from domains.recaps import build_recaps
 from domains.regions import TPS_FILE, WILAYAH_COLUMNS, WILAYAH_FILE, district_bodies
 from domains.sirekap import read_stations, tally_body
-from keys import Ed25519Signer, KeyLoadError, load_key_file
-from keys.cli import EXIT_FAILED, EXIT_USAGE, CommandError, emit, passphrase_of
+from keys import Ed25519Signer
+from keys.cli import (
+    EXIT_FAILED,
+    EXIT_IO,
+    EXIT_USAGE,
+    CommandError,
+    emit,
+    load_signer,
+    passphrase_of,
+)
 from ledger.logcli import client_errors
 from saksi_client import Receipt, Refused, SaksiClient, grant_body
 from verifier.checkpoint import Checkpoint, verify_checkpoint
@@ -144,11 +152,20 @@ def cmd_demo(args: argparse.Namespace) -> int:
             EXIT_USAGE,
         )
     passphrase = passphrase_of(args)
+    admin = load_signer(args.admin_key or args.dir / "admin.key", passphrase)
+    vkey = args.dir / "log.vkey"
     try:
-        admin = load_key_file(args.admin_key or args.dir / "admin.key", passphrase)
-        key = VerifierKey.parse((args.dir / "log.vkey").read_text().strip())
-    except (KeyLoadError, OSError, VerificationError) as e:
-        raise CommandError(str(e), "pass the --dir that 'saksi init' wrote") from e
+        key = VerifierKey.parse(vkey.read_text().strip())
+    except OSError as e:
+        raise CommandError(
+            f"cannot read {vkey}: {e.strerror}",
+            "pass the --dir that 'saksi init' wrote",
+            EXIT_IO,
+        ) from e
+    except VerificationError as e:
+        raise CommandError(
+            f"{vkey}: {e}", "restore log.vkey from your records", EXIT_USAGE
+        ) from e
     data = data_file(args.data, DATA_FILE, "--data", "the results sample")
     wilayah = data_file(args.wilayah, WILAYAH_FILE, "--wilayah", "the region table")
     tps = data_file(args.tps, TPS_FILE, "--tps", "the polling-station table")

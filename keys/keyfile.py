@@ -212,12 +212,13 @@ def _unseal(path: Path, sealed: _Sealed, key: bytes) -> Ed25519Signer:
     return signer
 
 
-def load_key_file(path: Path, passphrase: bytes) -> Ed25519Signer:
+def load_key_file(path: Path | str, passphrase: bytes) -> Ed25519Signer:
     """Decrypt a key file and return its signer.
 
     Raises:
         KeyLoadError: unreadable, malformed, weak parameters, or wrong passphrase.
     """
+    path = Path(path)
     sealed = _read_sealed(path)
     key = _derive(passphrase, sealed.salt, sealed.ops, sealed.mem)
     return _unseal(path, sealed, key)

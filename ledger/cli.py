@@ -3,7 +3,8 @@
 ``saksi init --db URL --origin ORIGIN --dir DIR`` creates the log, its encrypted key
 (``DIR/log.key``) and its public verifier key (``DIR/log.vkey``).
 ``saksi check --db URL --dir DIR`` recomputes the whole tree and exits 1 on any
-difference. Exit codes: 0 ok, 1 check failed, 2 usage, 3 I/O or configuration.
+difference. Exit codes: the table in ``keys.cli`` (0 ok, 1 failed or refused, 2
+usage, 3 I/O); ``run_command`` here adds the ledger's and the client's errors.
 """
 
 from __future__ import annotations
@@ -19,25 +20,34 @@ from pathlib import Path
 from typing import Any
 
 from keys import Ed25519Signer, KdfProfile, KeyLoadError, load_key_file, read_passphrase
+from keys import cli as keys_cli
 from keys.cli import (
     EXIT_FAILED,
     EXIT_IO,
     EXIT_OK,
+    EXIT_USAGE,
     CommandError,
     emit,
-    run_command,
+    key_error,
 )
 from keys.keyfile import write_key_file
 from keys.policy import DEFAULT_POLICY
 from ledger.check import check_log
 from ledger.checkpoint import CheckpointPublisher
-from ledger.errors import LedgerError, WriterLockHeld
+from ledger.errors import (
+    EntryRejected,
+    IntegrityFailure,
+    LedgerError,
+    OutOfRange,
+    WriterLockHeld,
+)
 from ledger.ledger import AppendReceipt
 from ledger.records import DEFAULT_SKEW
 from ledger.sequencer import SequencerConfig
 from ledger.service import RecordService
 from ledger.storage.sql import Head, LogMeta, SqlStorage
 from ledger.trusted import load_trusted
+from saksi_client import Refused, TransportError
 from verifier.checkpoint import Checkpoint
 from verifier.dsse import envelope_to_json, sign_envelope
 from verifier.errors import MalformedInput, VerificationError
@@ -75,6 +85,33 @@ def _open_storage(url: str) -> SqlStorage:
         ) from e
 
 
+def run_command(args: argparse.Namespace) -> int:
+    """``keys.cli.run_command``, which also knows the ledger's and client's errors."""
+    return keys_cli.run_command(args, _ledger_error)
+
+
+def _ledger_error(e: Exception) -> CommandError | None:
+    """A ledger or client error that escaped a command, with its exit code."""
+    if isinstance(e, IntegrityFailure):
+        return CommandError(
+            f"the log's storage does not match its signed tree: {e}",
+            "run 'saksi check' to find what differs; write nothing to it until "
+            "it is explained",
+            EXIT_FAILED,
+        )
+    if isinstance(e, EntryRejected | OutOfRange):
+        return CommandError(f"refused ({e.cause}): {e}", "fix the request", EXIT_FAILED)
+    if isinstance(e, LedgerError):
+        return CommandError(
+            f"{e.cause}: {e}", "check that the database is reachable and writable"
+        )
+    if isinstance(e, Refused):
+        return CommandError(str(e), "the problem type names the cause", EXIT_FAILED)
+    if isinstance(e, TransportError):
+        return CommandError(str(e), "is the log at --url up? Try again later")
+    return None
+
+
 def _load_vkey(directory: Path) -> VerifierKey:
     path = directory / VKEY_FILE
     try:
@@ -85,7 +122,9 @@ def _load_vkey(directory: Path) -> VerifierKey:
             "pass the --dir that 'saksi init' wrote",
         ) from e
     except MalformedInput as e:
-        raise CommandError(f"{path}: {e}", "restore log.vkey from your records") from e
+        raise CommandError(
+            f"{path}: {e}", "restore log.vkey from your records", EXIT_USAGE
+        ) from e
 
 
 def _admin_signers(
@@ -96,8 +135,8 @@ def _admin_signers(
         try:
             return [load_key_file(p, passphrase) for p in args.admin_key], []
         except KeyLoadError as e:
-            raise CommandError(
-                str(e), "admin key files must open with SAKSI_KEY_PASSPHRASE"
+            raise key_error(
+                e, "admin key files must open with SAKSI_KEY_PASSPHRASE"
             ) from e
     signers, paths = [], []
     for number in range(1, args.admins + 1):
@@ -107,7 +146,7 @@ def _admin_signers(
         try:
             write_key_file(path, signer, passphrase, KdfProfile[args.kdf.upper()])
         except KeyLoadError as e:
-            raise CommandError(str(e), "choose an empty --dir") from e
+            raise key_error(e, "use a longer passphrase or an empty --dir") from e
         signers.append(signer)
         paths.append(path)
     return signers, paths
@@ -117,10 +156,21 @@ def _policy(args: argparse.Namespace) -> dict[str, Any]:
     if args.policy is None:
         return DEFAULT_POLICY
     try:
-        policy: dict[str, Any] = json.loads(args.policy.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as e:
+        text = args.policy.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        reason = e.strerror if isinstance(e, OSError) else "not UTF-8 text"
         raise CommandError(
-            f"cannot read policy {args.policy}: {e}", "pass a JSON policy file", 2
+            f"cannot read policy {args.policy}: {reason}",
+            "check the --policy path",
+            EXIT_IO if isinstance(e, OSError) else EXIT_USAGE,
+        ) from e
+    try:
+        policy: dict[str, Any] = json.loads(text)
+    except ValueError as e:
+        raise CommandError(
+            f"policy {args.policy}: not JSON: {e}",
+            "pass a JSON policy file",
+            EXIT_USAGE,
         ) from e
     return policy
 
@@ -142,14 +192,18 @@ def cmd_init(args: argparse.Namespace) -> int:
     try:
         passphrase = read_passphrase(args.passphrase_file)
     except KeyLoadError as e:
-        raise CommandError(str(e), "export SAKSI_KEY_PASSPHRASE=... (8+ bytes)") from e
+        raise key_error(
+            e,
+            "export SAKSI_KEY_PASSPHRASE=... (8+ bytes), or pass a readable "
+            "--passphrase-file",
+        ) from e
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     key_path, vkey_path = directory / KEY_FILE, directory / VKEY_FILE
     if key_path.exists() or vkey_path.exists():
         raise CommandError(
             f"{directory} already holds a log key",
             "choose an empty --dir; never overwrite a log key",
-            1,
+            EXIT_USAGE,
         )
     count = len(args.admin_key) if args.admin_key else args.admins
     threshold = args.threshold or (count // 2 + 1)
@@ -168,16 +222,16 @@ def cmd_init(args: argparse.Namespace) -> int:
             raise CommandError(
                 "this database already holds a log",
                 "use a new database, or 'saksi check' this one",
-                1,
+                EXIT_USAGE,
             )
+        # The admin keys first: one that does not open leaves no log.key behind
+        # (which would make the next 'saksi init' in this --dir refuse).
+        admins, admin_paths = _admin_signers(args, directory, passphrase)
         signer = Ed25519Signer.generate(origin)
         try:
             write_key_file(key_path, signer, passphrase, KdfProfile[args.kdf.upper()])
         except KeyLoadError as e:
-            raise CommandError(
-                str(e), "use a longer passphrase or an empty --dir"
-            ) from e
-        admins, admin_paths = _admin_signers(args, directory, passphrase)
+            raise key_error(e, "use a longer passphrase or an empty --dir") from e
         vkey = signer.verifier_key
         note = CheckpointPublisher(origin, signer, vkey).sign(0, EMPTY_ROOT)
         try:
@@ -362,7 +416,7 @@ def open_service(
     try:
         signer = load_key_file(directory / KEY_FILE, read_passphrase(passphrase_file))
     except KeyLoadError as e:
-        raise CommandError(str(e), "check SAKSI_KEY_PASSPHRASE and --dir") from e
+        raise key_error(e, "check SAKSI_KEY_PASSPHRASE and --dir") from e
     storage = _open_storage(db or default_db(directory))
     try:
         storage.migrate()  # a log made by an earlier version gets its new columns
@@ -391,7 +445,11 @@ def open_service(
         raise
     except LedgerError as e:
         storage.close()
-        raise CommandError(str(e), "run 'saksi check' to find what differs") from e
+        raise CommandError(
+            str(e),
+            "run 'saksi check' to find what differs",
+            EXIT_FAILED if isinstance(e, IntegrityFailure) else EXIT_IO,
+        ) from e
     return service
 
 

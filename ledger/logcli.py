@@ -1,5 +1,8 @@
 """``saksi keys grant|revoke|list`` and ``saksi submit``: signed writes to a log.
 
+(``saksi keys provision``, keys and grants for every region at a level, is in
+``ledger.provisioncli``, on the same ``open_log``.)
+
 Each command reaches the log one of two ways:
 
 * ``--url URL``: a running ``saksi serve``, through ``saksi_client`` (retries are
@@ -31,6 +34,7 @@ from typing import Any
 
 from keys.cli import (
     EXIT_FAILED,
+    EXIT_IO,
     EXIT_OK,
     EXIT_USAGE,
     CommandError,
@@ -400,7 +404,15 @@ _RECORD_FIELDS = {
 
 def _record_spec(path: Path) -> dict[str, Any]:
     try:
-        spec = json.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise CommandError(
+            f"cannot read record {path}: {e.strerror}",
+            "check the path of RECORD.json",
+            EXIT_IO,
+        ) from e
+    try:
+        spec = json.loads(text)
         if not isinstance(spec, dict):
             raise TypeError("not a JSON object")
         missing = {"schema", "subject", "body"} - set(spec)
@@ -411,7 +423,7 @@ def _record_spec(path: Path) -> dict[str, Any]:
                 if missing
                 else f"unknown {sorted(unknown)}"
             )
-    except (OSError, ValueError, KeyError, TypeError) as e:
+    except (ValueError, KeyError, TypeError) as e:
         raise CommandError(
             f"cannot read record {path}: {e}",
             'write {"schema": ..., "subject": ..., "body": {...}} '
@@ -463,14 +475,22 @@ def add_log_commands(
     sub: argparse._SubParsersAction[argparse.ArgumentParser],
     keys_sub: argparse._SubParsersAction[argparse.ArgumentParser],
 ) -> None:
-    """Register ``keys grant|revoke|list`` and ``submit``."""
+    """Register ``keys grant|revoke|list|provision`` and ``submit``."""
+    # ``ledger.provisioncli`` builds on this module: imported here, not above.
+    from ledger.provisioncli import add_provision_command
+
     grant = keys_sub.add_parser("grant", help="grant a key a role and scope")
     write_flags(grant)
     who = grant.add_mutually_exclusive_group(required=True)
     who.add_argument("--public-key", help="the key to grant: 64 hex characters")
     who.add_argument("--key", type=Path, help="the key file to grant")
     who.add_argument("--pem", type=Path, help="the public key (PEM) to grant")
-    grant.add_argument("--name", default="saksi-key", help=argparse.SUPPRESS)
+    grant.add_argument(
+        "--name",
+        default="saksi-key",
+        help="ignored: the grant names the holder with --holder "
+        "(accepted for scripts that pass it)",
+    )
     grant.add_argument(
         "--admin-key",
         type=Path,
@@ -500,14 +520,30 @@ def add_log_commands(
 
     revoke = keys_sub.add_parser("revoke", help="revoke a key from the next entry on")
     write_flags(revoke)
-    revoke.add_argument("--key-id", "--keyid", dest="key_id", required=True)
-    revoke.add_argument("--admin-key", type=Path, action="append", required=True)
+    revoke.add_argument(
+        "--key-id",
+        "--keyid",
+        dest="key_id",
+        required=True,
+        help="the id of the key to revoke (64 hex characters; "
+        "'saksi keys list' shows them)",
+    )
+    revoke.add_argument(
+        "--admin-key",
+        type=Path,
+        action="append",
+        required=True,
+        help="an admin key file (repeat for admin keys, up to the threshold)",
+    )
     revoke.add_argument(
         "--reason-code",
         choices=["compromised", "superseded", "retired", "other"],
         default="retired",
+        help="why, in one word (default: retired)",
     )
-    revoke.add_argument("--reason")
+    revoke.add_argument(
+        "--reason", help="why, in words (default: 'revoked: REASON_CODE')"
+    )
     common_flags(revoke)
     revoke.set_defaults(func=cmd_revoke)
 
@@ -516,6 +552,8 @@ def add_log_commands(
     listing.add_argument("--size", type=int, help="tree size (default: now)")
     common_flags(listing)
     listing.set_defaults(func=cmd_list)
+
+    add_provision_command(keys_sub)
 
     submit = sub.add_parser("submit", help="sign a record file, submit it, verify")
     write_flags(submit)
@@ -528,6 +566,8 @@ def add_log_commands(
         help="the record's fields (schema, subject, body; optional revision, prev, "
         "issued_at, reason, evidence), unsigned",
     )
-    submit.add_argument("--record", type=Path, help=argparse.SUPPRESS)
+    submit.add_argument(
+        "--record", type=Path, help="the record file (the older form of RECORD.json)"
+    )
     common_flags(submit)
     submit.set_defaults(func=cmd_submit)

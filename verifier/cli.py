@@ -85,9 +85,9 @@ def _read(path: Path, what: str) -> bytes:
         with path.open("rb") as f:
             data = f.read(MAX_INPUT_FILE + 1)
     except OSError as e:
-        # A file the command line names and that is not there is a usage error.
-        code = EXIT_USAGE if isinstance(e, FileNotFoundError) else EXIT_IO
-        raise _Exit(code, f"cannot read {what} {path}: {e.strerror}") from e
+        # A file the command line names that is not there, or cannot be read, is
+        # I/O (3), as for every saksi command.
+        raise _Exit(EXIT_IO, f"cannot read {what} {path}: {e.strerror}") from e
     if len(data) > MAX_INPUT_FILE:
         raise _Exit(EXIT_USAGE, f"{what} {path} is larger than {MAX_INPUT_FILE} bytes")
     return data
@@ -891,7 +891,7 @@ def _witness_key(path: Path) -> WitnessKey:
             "make one with 'saksi-verify witness-key --name NAME --out FILE'",
         ) from e
     except FileNotFoundError as e:
-        raise _Exit(EXIT_USAGE, f"--key-file {path}: no such file") from e
+        raise _Exit(EXIT_IO, f"--key-file {path}: no such file") from e
 
 
 def cmd_witness(args: argparse.Namespace) -> dict[str, Any]:
@@ -1039,7 +1039,15 @@ def _parser() -> argparse.ArgumentParser:
     audit.add_argument("--log", help="the log's tiles prefix or Saksi base URL")
     audit.add_argument("--bundle", type=Path, help="a bundle file instead of --log")
     _common(audit, log=False, witnesses=False)
-    audit.add_argument("--from", dest="from_", type=int, default=0, metavar="N")
+    audit.add_argument(
+        "--from",
+        dest="from_",
+        type=int,
+        default=0,
+        metavar="N",
+        help="report findings from entry N on (default 0); every entry is still "
+        "read and replayed",
+    )
     audit.add_argument(
         "--to", type=int, metavar="N", help="stop replaying at N (no state is kept)"
     )
@@ -1065,7 +1073,9 @@ def _parser() -> argparse.ArgumentParser:
 
     bundle = sub.add_parser("bundle", help="save the log's entries to one file")
     _common(bundle, witnesses=False)
-    bundle.add_argument("--out", type=Path, required=True)
+    bundle.add_argument(
+        "--out", type=Path, required=True, help="the bundle file to write"
+    )
     bundle.set_defaults(
         func=cmd_bundle,
         summary=lambda r: (
@@ -1105,14 +1115,24 @@ def _parser() -> argparse.ArgumentParser:
     witness.add_argument(
         "--key-file", type=Path, required=True, help="the witness's private key"
     )
-    witness.add_argument("--listen", required=True, metavar="HOST:PORT")
+    witness.add_argument(
+        "--listen",
+        required=True,
+        metavar="HOST:PORT",
+        help="the address to serve the witness on, e.g. 127.0.0.1:8081",
+    )
     witness.add_argument("--state", type=Path, help="where cosigned sizes are kept")
     witness.add_argument("--json", action="store_true", help="print JSON")
     witness.set_defaults(func=cmd_witness, summary=lambda r: "witness stopped")
 
     witness_key = sub.add_parser("witness-key", help="make a witness key file")
     witness_key.add_argument("--name", required=True, help="e.g. witness.example.org")
-    witness_key.add_argument("--out", type=Path, required=True)
+    witness_key.add_argument(
+        "--out",
+        type=Path,
+        required=True,
+        help="the key file to write (mode 0600; an existing file is not overwritten)",
+    )
     witness_key.add_argument("--json", action="store_true", help="print JSON")
     witness_key.set_defaults(
         func=cmd_witness_key,

@@ -180,7 +180,7 @@ def test_client_commands_fail_clearly(tmp_path):
     key = tmp_path / "k.key"
     saksi("keys", "new", "--out", str(key), "--kdf", "interactive")
     again = saksi("keys", "new", "--out", str(key), "--kdf", "interactive")
-    assert again.returncode == 1
+    assert again.returncode == 2  # usage: never overwrite a key file
     assert "hint:" in again.stderr
     down = saksi(
         "keys",

@@ -114,7 +114,7 @@ def test_the_wrong_key_bad_key_files_and_unreachable_logs(served, tmp_path):
     junk.write_text("not a key")
     assert verify("audit", "--log", url, "--key", str(junk)).returncode == 2
     missing = verify("audit", "--log", url, "--key", str(tmp_path / "none"))
-    assert missing.returncode == 2
+    assert missing.returncode == 3  # a named file that is not there: I/O
     down = verify("audit", "--log", "http://127.0.0.1:9", "--key", str(key))
     assert down.returncode == 3
     assert "hint" in down.stderr
