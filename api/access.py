@@ -36,7 +36,8 @@ _FIXED = {
 def route_of(scope: Scope) -> str:
     """The template of the route that answered, or a fixed word when none did."""
     route = scope.get("route")
-    template = getattr(route, "path", None)
+    # path_format: the template without its convertors ({index}, not {index:int}).
+    template = getattr(route, "path_format", None)
     if isinstance(template, str):
         return template
     path = scope.get("path", "")

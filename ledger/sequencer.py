@@ -24,6 +24,7 @@ from __future__ import annotations
 import hmac
 import logging
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
@@ -376,6 +377,24 @@ def verify_records(
     return digest if hmac.compare_digest(sealed, head.seal) else None
 
 
+def _progress_every(seconds: float) -> Callable[[int, int], None]:
+    """A progress callback that logs a line at most every ``seconds``."""
+    last = [time.monotonic()]
+
+    def show(done: int, total: int) -> None:
+        now = time.monotonic()
+        if now - last[0] >= seconds:
+            last[0] = now
+            log.warning(
+                "full check: %s of %s entries (%.0f%%)",
+                f"{done:,}",
+                f"{total:,}",
+                100.0 * done / total if total else 100.0,
+            )
+
+    return show
+
+
 def check_and_digest(
     storage: SqlStorage, verifier_key: VerifierKey, origin: str, head: Head
 ) -> RecordsDigest:
@@ -389,7 +408,7 @@ def check_and_digest(
         "(every entry, tile, checkpoint and index row)",
         head.size,
     )
-    report = check_log(storage, verifier_key, origin)
+    report = check_log(storage, verifier_key, origin, _progress_every(30.0))
     if not report.ok:
         problem = report.problems[0]
         raise IntegrityFailure(f"the full check failed: {problem.message}")

@@ -206,7 +206,7 @@ class RecordService:
             self.ledger.halt(error)
             raise error
         self.witnessing = witnessing
-        witnessing.start()
+        witnessing.start(witnessed=note)
 
     def close(self) -> None:
         """Stop the writer and close the database."""

@@ -140,10 +140,14 @@ class Witnessing:
             if self._known[e.url].size > size
         ]
 
-    def start(self) -> None:
-        """Witness in the background until ``stop``."""
+    def start(self, witnessed: bytes | None = None) -> None:
+        """Witness in the background until ``stop``.
+
+        ``witnessed`` is a note whose round has just run (the first one, in the
+        caller's thread): it is not sent again until it is due for a refresh.
+        """
         self._thread = threading.Thread(
-            target=self._run, name="witnessing", daemon=True
+            target=self._run, args=(witnessed,), name="witnessing", daemon=True
         )
         self._thread.start()
 
@@ -154,9 +158,9 @@ class Witnessing:
             self._thread.join(timeout=self.timeout * 2 + 1)
         self._pool.shutdown(wait=False, cancel_futures=True)
 
-    def _run(self) -> None:
-        done: bytes | None = None
-        last = 0.0
+    def _run(self, witnessed: bytes | None = None) -> None:
+        done: bytes | None = witnessed
+        last = time.monotonic() if witnessed is not None else 0.0
         while not self._stop.is_set():
             size, note = self.head()
             # An idle log is witnessed again now and then, so that its

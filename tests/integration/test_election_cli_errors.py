@@ -394,6 +394,12 @@ def test_recap_without_keys_fails_naming_the_missing_key_files(dki, tmp_path):
         "results", "recap", *dki.remote, "--keys", str(tmp_path / "no-such-dir")
     )
     no_traceback(out)
+    assert out.returncode == 3  # a named path that is not there: I/O
+    assert "not found" in out.stderr
+    a_file = tmp_path / "a-file"
+    a_file.write_text("")
+    out = saksi("results", "recap", *dki.remote, "--keys", str(a_file))
+    no_traceback(out)
     assert out.returncode == 2
     assert "not a directory" in out.stderr
 
