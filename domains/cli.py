@@ -47,7 +47,7 @@ from keys.cli import (
 from keys.errors import KeyLoadError
 from keys.keyfile import KeyFileBatch
 from keys.signer import Ed25519Signer
-from ledger.logcli import client_errors, open_log, write_flags
+from ledger.logcli import client_errors, open_log, region_arg, write_flags
 
 __all__ = ["add_domain_commands"]
 
@@ -114,17 +114,6 @@ def cmd_regions_load(args: argparse.Namespace) -> int:
     return EXIT_OK if not refused else 1
 
 
-def _region_arg(text: str) -> str:
-    code = "" if text in ("national", "all", "") else text
-    if code and (not code.isdigit() or len(code) not in (2, 4, 6, 10)):
-        raise CommandError(
-            f"--region {text!r} is not a region code",
-            "use national or a 2, 4, 6 or 10-digit code",
-            EXIT_USAGE,
-        )
-    return code
-
-
 _LEVEL_OF = {0: "national", 2: "province", 4: "regency", 6: "district", 10: "village"}
 
 
@@ -153,7 +142,7 @@ def _open_key(batch: KeyFileBatch, path: Path) -> Ed25519Signer:
 
 def cmd_results_recap(args: argparse.Namespace) -> int:
     """Build, sign and submit every missing or stale recap under a region."""
-    root = _region_arg(args.region)
+    root = region_arg(args.region, "--region")
     if not args.keys.is_dir():
         absent = not args.keys.exists()
         raise CommandError(
@@ -222,7 +211,7 @@ def _level_progress() -> Callable[[str, int, int], None]:
 
 def cmd_results_show(args: argparse.Namespace) -> int:
     """A region's results with provenance (JSON)."""
-    region = _region_arg(args.region)
+    region = region_arg(args.region, "--region")
     path = f"/v1/results/{args.ballot}/{region or 'national'}"
     with open_log(args) as client, client_errors("check --region"):
         body = client.get(path + ("/corrections" if args.corrections else ""))

@@ -213,13 +213,16 @@ def _describe(public: bytes, name: str) -> dict[str, Any]:
     }
 
 
-def cmd_new(args: argparse.Namespace) -> int:
-    """Generate a key and write it encrypted (Argon2id + secretbox, 0600)."""
-    signer = Ed25519Signer.generate(args.name)
+def _write_key(
+    args: argparse.Namespace, signer: Ed25519Signer, passphrase: bytes
+) -> None:
+    """Write ``signer`` to ``--out`` at ``--kdf``; never over an existing file.
+
+    Raises:
+        CommandError: the file exists (2), or cannot be written (3).
+    """
     try:
-        write_key_file(
-            args.out, signer, passphrase_of(args), KdfProfile[args.kdf.upper()]
-        )
+        write_key_file(args.out, signer, passphrase, KdfProfile[args.kdf.upper()])
     except KeyLoadError as e:
         raise key_error(
             e, "choose a new --out path (keys are never overwritten)"
@@ -228,6 +231,12 @@ def cmd_new(args: argparse.Namespace) -> int:
         raise CommandError(
             f"cannot write {args.out}: {e.strerror or e}", "check the --out path"
         ) from e
+
+
+def cmd_new(args: argparse.Namespace) -> int:
+    """Generate a key and write it encrypted (Argon2id + secretbox, 0600)."""
+    signer = Ed25519Signer.generate(args.name)
+    _write_key(args, signer, passphrase_of(args))
     info = _describe(signer.public_key, signer.name) | {"file": str(args.out)}
     emit(
         args,
@@ -316,16 +325,7 @@ def cmd_import(args: argparse.Namespace) -> int:
             else "pass an Ed25519 PKCS#8 private key PEM (--unencrypted if in clear)",
             EXIT_FAILED if sealed else EXIT_USAGE,
         ) from e
-    try:
-        write_key_file(args.out, signer, passphrase, KdfProfile[args.kdf.upper()])
-    except KeyLoadError as e:
-        raise key_error(
-            e, "choose a new --out path (keys are never overwritten)"
-        ) from e
-    except OSError as e:
-        raise CommandError(
-            f"cannot write {args.out}: {e.strerror or e}", "check the --out path"
-        ) from e
+    _write_key(args, signer, passphrase)
     emit(args, {"file": str(args.out), "keyid": signer.keyid}, f"wrote {args.out}")
     return EXIT_OK
 

@@ -402,6 +402,22 @@ _RECORD_FIELDS = {
 }
 
 
+def region_arg(text: str, flag: str) -> str:
+    """A region code given on the command line ("" for national, or "all").
+
+    Raises:
+        CommandError: not national, all, or a 2, 4, 6 or 10-digit code (exit 2).
+    """
+    code = "" if text in ("national", "all", "") else text
+    if code and (not code.isdigit() or len(code) not in (2, 4, 6, 10)):
+        raise CommandError(
+            f"{flag} {text[:40]!r} is not a region code",
+            "use national or a 2, 4, 6 or 10-digit code, e.g. 3171",
+            EXIT_USAGE,
+        )
+    return code
+
+
 def _record_spec(path: Path) -> dict[str, Any]:
     try:
         text = path.read_text(encoding="utf-8")

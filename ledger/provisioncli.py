@@ -41,7 +41,7 @@ from keys.cli import (
 )
 from keys.errors import KeyLoadError
 from keys.keyfile import KdfProfile, KeyFileBatch, read_passphrase
-from ledger.logcli import client_errors, open_log, write_flags
+from ledger.logcli import client_errors, open_log, region_arg, write_flags
 from ledger.provision import (
     LEVELS,
     Outcome,
@@ -57,17 +57,6 @@ __all__ = ["MANIFEST", "add_provision_command"]
 MANIFEST = "manifest.json"
 MANIFEST_FORMAT = "saksi-provision/v1"
 LOCK = ".provision.lock"
-
-
-def _prefix(text: str) -> str:
-    code = "" if text in ("national", "all", "") else text
-    if code and (not code.isdigit() or len(code) not in (2, 4, 6, 10)):
-        raise CommandError(
-            f"--prefix {text!r} is not a region code",
-            "use national or a 2, 4, 6 or 10-digit code, e.g. --prefix 3171",
-            EXIT_USAGE,
-        )
-    return code
 
 
 def _levels(level: str, prefix: str) -> list[str]:
@@ -190,7 +179,7 @@ def _key_batch(args: argparse.Namespace, passphrase: bytes) -> KeyFileBatch:
 
 def cmd_provision(args: argparse.Namespace) -> int:
     """Key files and grants for every region at a level under a prefix."""
-    prefix = _prefix(args.prefix)
+    prefix = region_arg(args.prefix, "--prefix")
     levels = _levels(args.level, prefix)
     out: Path = args.out
     passphrase = passphrase_of(args)
