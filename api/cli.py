@@ -86,9 +86,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
                     "who else signs with the log key; do not serve this one",
                     1,
                 ) from e
+        size = f"{service.size:,} {'entry' if service.size == 1 else 'entries'}"
         print(
-            f"saksi: serving {service.origin} ({service.size:,} entries) on "
-            f"http://{shown}:{port}",
+            f"saksi: serving {service.origin} ({size}) on http://{shown}:{port}",
             file=sys.stderr,
             flush=True,
         )

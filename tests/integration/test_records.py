@@ -483,3 +483,38 @@ def test_authorization_matrix_through_the_write_path(db_url, signer, monkeypatch
         assert ("results.recap/v1", OutOfScope) in tried
     finally:
         log.close()
+
+
+def test_a_recap_child_must_be_logged_under_its_own_code(log):
+    # A recap names each child by code and payload hash. A hash that is in the
+    # log, but as another station's form, is not that child: refused.
+    from tests.recordlog import SIX_STATIONS, form, setup_election
+    from verifier.rules import UnknownChild
+
+    keys = setup_election(log, SIX_STATIONS)
+    first, second = SIX_STATIONS[0], SIX_STATIONS[1]  # one village, 3171011001
+    bodies = {first: form({"100025": 10}), second: form({"100026": 20})}
+    for station, body in bodies.items():
+        log.submit(
+            log.payload("results.tally/v1", f"results/ppwp/{station}", body),
+            [keys["reader"]],
+        )
+    digest = {s: log.heads[f"results/ppwp/{s}"][1] for s in bodies}
+    totals = {"votes": {"100025": 10, "100026": 20}, "valid": 30, "invalid": 0}
+    totals["total"] = 30
+
+    def recap(children: dict[str, str]) -> bytes:
+        return log.payload(
+            "results.recap/v1",
+            "recaps/ppwp/3171011001",
+            {"totals": totals, "children": children},
+        )
+
+    size = log.ledger.size
+    with pytest.raises(UnknownChild):
+        log.submit(
+            recap({first: digest[first], second: digest[first]}), [keys["village"]]
+        )
+    assert log.ledger.size == size
+    log.submit(recap({first: digest[first], second: digest[second]}), [keys["village"]])
+    assert log.ledger.size == size + 1

@@ -73,7 +73,7 @@ def _lines(log: Path) -> list[dict]:
 def test_serve_says_where_it_listens(served):
     url, log = served
     assert (
-        f"saksi: serving hygiene.saksi.example/log (1 entries) on {url}"
+        f"saksi: serving hygiene.saksi.example/log (1 entry) on {url}"
         in log.read_text()
     )
 
