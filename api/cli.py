@@ -86,9 +86,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
                     "who else signs with the log key; do not serve this one",
                     1,
                 ) from e
-        size = f"{service.size:,} {'entry' if service.size == 1 else 'entries'}"
         print(
-            f"saksi: serving {service.origin} ({size}) on http://{shown}:{port}",
+            f"saksi: serving {service.origin} ({_entries(service.size)}) on "
+            f"http://{shown}:{port}",
             file=sys.stderr,
             flush=True,
         )
@@ -118,7 +118,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         finally:
             signal.signal(signal.SIGTERM, previous)
         print(
-            f"saksi: stopped serving {service.origin} at {service.size:,} entries",
+            f"saksi: stopped serving {service.origin} at {_entries(service.size)}",
             file=sys.stderr,
             flush=True,
         )
@@ -129,6 +129,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         if access is not None and access is not sys.stderr:
             access.close()
     return 0
+
+
+def _entries(size: int) -> str:
+    return f"{size:,} {'entry' if size == 1 else 'entries'}"
 
 
 def _bind(host: str, port: int) -> socket.socket:

@@ -251,6 +251,19 @@ class Prover(Protocol):
         ...
 
 
+def refuse_changed_guards(storage: SqlStorage) -> None:
+    """Stop unless the append-only triggers are the ones the migrations made.
+
+    Raises:
+        IntegrityFailure: a trigger is missing, altered, disabled or foreign.
+    """
+    guards = storage.guard_problems()
+    if guards:
+        raise IntegrityFailure(
+            f"the database's append-only guards were changed: {'; '.join(guards)}"
+        )
+
+
 def recover_state(
     storage: SqlStorage, verifier_key: VerifierKey, origin: str
 ) -> tuple[TreeState, Head]:
@@ -268,11 +281,7 @@ def recover_state(
         IntegrityFailure: any step fails.
         StorageUnavailable: the database cannot be read.
     """
-    guards = storage.guard_problems()  # (1)
-    if guards:
-        raise IntegrityFailure(
-            f"the database's append-only guards were changed: {'; '.join(guards)}"
-        )
+    refuse_changed_guards(storage)  # (1)
     head = storage.head()
     try:  # (2)
         checkpoint, _ = verify_checkpoint(head.note, verifier_key, origin)
@@ -452,7 +461,6 @@ class Sequencer:
         # The running hash of the record index and the key that seals it.
         self._records = RecordsDigest()
         self._seal_key = b""
-        self._reseal = False
 
     # -- lifecycle --------------------------------------------------------------
 
@@ -485,29 +493,23 @@ class Sequencer:
         """Steps before the first write: the tree, the index's seal, the gate."""
         key = self._publisher.verifier_key
         self._state, self._head = recover_state(self._storage, key, origin)
+        reader = self._node_reader(self._state)
         for trusted in self._config.trusted:
-            reader = NodeReader(
-                self._state.size,
-                self._state.partials,
-                self._storage.read_tile,
-                self._cache,
-            )
             problem = rollback_problem(trusted, reader, self._state.root)
             if problem:
                 raise IntegrityFailure(problem)
         self._seal_key = derive_seal_key(self._publisher.signer, origin)
         records = verify_records(self._storage, self._head, self._seal_key, origin)
-        checked = False
+        reseal, checked = records is None, False
         if records is None and self._head.size == 0:
             records = RecordsDigest()  # a new log: nothing stored to check
-            self._reseal = True
         elif records is None:
             records = check_and_digest(self._storage, key, origin, self._head)
-            self._reseal = checked = True
+            checked = True
         self._records = records
         if self._gate is not None:
-            self._gate.start(self.prover(self._state))
-        if self._reseal:
+            self._gate.start(self._prover(reader, self._state))
+        if reseal:
             self._seal_now()
             if checked:
                 log.warning(
@@ -515,12 +517,17 @@ class Sequencer:
                     self._head.size,
                 )
 
-    def prover(self, state: TreeState) -> Prover:
-        """Proves stored entries against the signed tree ``state``."""
-        reader = NodeReader(
+    def _node_reader(self, state: TreeState) -> NodeReader:
+        return NodeReader(
             state.size, state.partials, self._storage.read_tile, self._cache
         )
 
+    def prover(self, state: TreeState) -> Prover:
+        """Proves stored entries against the signed tree ``state``."""
+        return self._prover(self._node_reader(state), state)
+
+    @staticmethod
+    def _prover(reader: NodeReader, state: TreeState) -> Prover:
         def prove(index: int, data: bytes) -> bytes:
             leaf = hash_leaf(data)
             try:
@@ -541,13 +548,12 @@ class Sequencer:
         )
 
     def _seal_now(self) -> None:
-        """Seal the current head (first start after the full check)."""
+        """Seal the current head (a new log, or one the full check just passed)."""
         head = self.head
         seal = self._seal(head.size, head.root, self._records)
         made_at = self._now_ms(head)
         self._storage.refresh_head(head, made_at, seal)
         self._head = Head(head.size, head.root, head.note, made_at, seal)
-        self._reseal = False
 
     def stop(self) -> None:
         """Finish queued work, then stop the writer thread."""
@@ -854,11 +860,7 @@ class Sequencer:
     def _refresh(self) -> None:
         # While idle, the guards are looked at again: an administrator who
         # drops a trigger to edit rows stops the writes within an interval.
-        guards = self._storage.guard_problems()
-        if guards:
-            raise IntegrityFailure(
-                f"the database's append-only guards were changed: {'; '.join(guards)}"
-            )
+        refuse_changed_guards(self._storage)
         head = self.head
         note = self._sign(head.size, head.root)
         if note != head.note:

@@ -23,9 +23,8 @@ from verifier.errors import VerificationError
 from verifier.merkle import verify_consistency
 from verifier.note import VerifierKey
 
-__all__ = ["TrustedCheckpoint", "load_trusted", "rollback_problem"]
+__all__ = ["load_trusted", "rollback_problem"]
 
-TrustedCheckpoint = Checkpoint
 _MAX_FILE = 1 << 20
 
 
