@@ -19,13 +19,8 @@ from dataclasses import dataclass, field
 
 from ledger.integrate import FullTile, TreeState, integrate
 from ledger.read.proofs import FullTileCache, NodeReader
-from ledger.storage.sql import (
-    EntryRow,
-    RecordRow,
-    SqlStorage,
-    StoredCheckpoint,
-    leaf_key,
-)
+from ledger.storage.rows import EntryRow, RecordRow, StoredCheckpoint, leaf_key
+from ledger.storage.sql import SqlStorage
 from ledger.tree.tiles import TILE_WIDTH, level_width
 from ledger.trusted import rollback_problem
 from verifier.checkpoint import Checkpoint, verify_checkpoint

@@ -45,7 +45,8 @@ from ledger.ledger import AppendReceipt
 from ledger.records import DEFAULT_SKEW
 from ledger.sequencer import SequencerConfig
 from ledger.service import RecordService
-from ledger.storage.sql import Head, LogMeta, SqlStorage
+from ledger.storage.rows import Head, LogMeta
+from ledger.storage.sql import SqlStorage
 from ledger.trusted import load_trusted
 from saksi_client import Refused, TransportError
 from verifier.checkpoint import Checkpoint

@@ -35,7 +35,8 @@ from ledger.sequencer import (
     Sequencer,
     SequencerConfig,
 )
-from ledger.storage.sql import Head, SqlStorage
+from ledger.storage.rows import Head
+from ledger.storage.sql import SqlStorage
 from verifier.note import NoteSigner, VerifierKey
 from verifier.tiles import MAX_ENTRY_SIZE
 

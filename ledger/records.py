@@ -34,7 +34,8 @@ from ledger.errors import (
     WrongPrev,
 )
 from ledger.sequencer import Accept, Decision, Existing, Prover, Refuse
-from ledger.storage.sql import RecordRow, SqlStorage
+from ledger.storage.rows import RecordRow
+from ledger.storage.sql import SqlStorage
 from verifier.dsse import Envelope, parse_envelope, verify_envelope
 from verifier.election import ELECTION_SCHEMAS, RECAP
 from verifier.errors import VerificationError

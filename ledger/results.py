@@ -16,7 +16,7 @@ import bisect
 import threading
 from typing import TYPE_CHECKING, Any
 
-from ledger.storage.sql import RecordRow
+from ledger.storage.rows import RecordRow
 from verifier.election import (
     LEVELS,
     RECAP,

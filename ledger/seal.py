@@ -28,7 +28,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from ledger.errors import IntegrityFailure
-from ledger.storage.sql import RecordRow
+from ledger.storage.rows import RecordRow
 from verifier.note import NoteSigner
 
 __all__ = ["RecordsDigest", "derive_seal_key", "seal_head"]

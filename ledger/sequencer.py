@@ -50,7 +50,8 @@ from ledger.read.proofs import (
     build_inclusion_proof,
 )
 from ledger.seal import RecordsDigest, derive_seal_key, seal_head
-from ledger.storage.sql import EntryRow, Head, RecordRow, SqlStorage
+from ledger.storage.rows import EntryRow, Head, RecordRow
+from ledger.storage.sql import SqlStorage
 from ledger.tree.compact import perfect_root
 from ledger.tree.tiles import TILE_WIDTH, level_width
 from ledger.trusted import rollback_problem

@@ -13,7 +13,8 @@ from keys import Ed25519Signer
 from ledger.checkpoint import CheckpointPublisher
 from ledger.ledger import Ledger
 from ledger.sequencer import SequencerConfig
-from ledger.storage.sql import Head, LogMeta, SqlStorage
+from ledger.storage.rows import Head, LogMeta
+from ledger.storage.sql import SqlStorage
 from tests.helpers import TEST_SEED
 from tests.pg import PgCluster, find_pg_bin
 from verifier.rfc6962 import EMPTY_ROOT

@@ -26,7 +26,8 @@ from ledger.check import check_log
 from ledger.errors import IntegrityFailure
 from ledger.ledger import Ledger
 from ledger.sequencer import recover_state
-from ledger.storage.sql import SqlStorage, leaf_key
+from ledger.storage.rows import leaf_key
+from ledger.storage.sql import SqlStorage
 from tests.conftest import ORIGIN, FixedClock, create_log
 
 SIZE = 1300

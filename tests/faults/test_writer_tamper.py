@@ -31,7 +31,8 @@ from ledger.errors import IntegrityFailure
 from ledger.records import prepare_submission
 from ledger.seal import RecordsDigest, derive_seal_key, seal_head
 from ledger.service import RecordService
-from ledger.storage.sql import SqlStorage, leaf_key
+from ledger.storage.rows import leaf_key
+from ledger.storage.sql import SqlStorage
 from tests.conftest import ORIGIN, FixedClock
 from tests.recordlog import (
     ADMINS,

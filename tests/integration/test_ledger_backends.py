@@ -12,7 +12,8 @@ import sqlalchemy as sa
 from keys import Ed25519Signer
 from ledger.check import check_log
 from ledger.errors import EntryTooLarge, IntegrityFailure, StorageUnavailable
-from ledger.storage.sql import SqlStorage, leaf_key
+from ledger.storage.rows import leaf_key
+from ledger.storage.sql import SqlStorage
 from tests import oracle
 from tests.conftest import ORIGIN, create_log
 from verifier.checkpoint import verify_inclusion_in_checkpoint

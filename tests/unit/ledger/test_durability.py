@@ -110,7 +110,7 @@ def test_a_full_tile_edited_with_its_root_stops_the_start(tmp_path, signer):
 def test_the_head_moves_only_from_where_the_writer_left_it(tmp_path, signer):
     # Compare-and-swap: a batch for a head that is not where the writer thinks
     # (another writer moved it) writes nothing.
-    from ledger.storage.sql import EntryRow, Head
+    from ledger.storage.rows import EntryRow, Head
     from verifier.rfc6962 import hash_leaf
 
     url = f"sqlite:///{tmp_path / 'log.db'}"

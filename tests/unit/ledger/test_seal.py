@@ -9,7 +9,7 @@ import pytest
 from keys import Ed25519Signer
 from ledger.errors import IntegrityFailure
 from ledger.seal import RecordsDigest, derive_seal_key, seal_head
-from ledger.storage.sql import RecordRow
+from ledger.storage.rows import RecordRow
 
 ROWS = [
     (0, "log/genesis", 0, "log.genesis/v1", bytes([1]) * 32),
