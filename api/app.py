@@ -1,7 +1,8 @@
-"""The HTTP ledger API: ``create_app`` wires a running ``RecordService`` to routes.
+"""The HTTP ledger API: ``create_app`` wires a running log to routes.
 
 Nothing is built at import time: the caller opens the log (``saksi serve`` does it
-from its flags) and passes it in. Every error leaves as RFC 9457 problem+json with
+from its flags: a ``RecordLog`` that writes, or a ``ReadOnlyLog`` that only
+reads) and passes it in. Every error leaves as RFC 9457 problem+json with
 a stable type (``api.errors``); client mistakes are 4xx, never a 500, and no
 response carries a stack trace.
 """
@@ -14,13 +15,13 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
-from api.deps import RateLimits
+from api.deps import RateLimits, ServedLog
 from api.errors import ProblemError, client_gone, problem_response
 from api.fastlane import FastLane, SaksiAPI
 from api.routes import entries, health, keys, proofs, results, tiles
 from api.settings import ApiSettings
 from ledger.errors import LedgerError
-from ledger.service import RecordService
+from results import ResultsIndex
 from verifier.errors import VerificationError
 
 __all__ = ["create_app"]
@@ -28,8 +29,8 @@ __all__ = ["create_app"]
 _HTTP_CAUSES = {404: "not-found", 405: "method-not-allowed", 413: "body-too-large"}
 
 
-def create_app(service: RecordService, settings: ApiSettings | None = None) -> SaksiAPI:
-    """The FastAPI app serving ``service`` (already started by the caller)."""
+def create_app(log: ServedLog, settings: ApiSettings | None = None) -> SaksiAPI:
+    """The FastAPI app serving ``log`` (already started by the caller)."""
     settings = settings or ApiSettings()
     app = SaksiAPI(
         # /v1/entries/ is not /v1/entries: a 404, not a redirect to follow.
@@ -42,7 +43,9 @@ def create_app(service: RecordService, settings: ApiSettings | None = None) -> S
             "RFC 9457 problem+json; see /problems/{type}."
         ),
     )
-    app.state.service = service
+    app.state.log = log
+    # Recap staleness and corrections per region, derived from the log.
+    app.state.results_index = ResultsIndex(log.entries)
     app.state.settings = settings
     app.state.limits = RateLimits(settings)
     app.state.in_flight = 0
@@ -86,5 +89,5 @@ def create_app(service: RecordService, settings: ApiSettings | None = None) -> S
 
     for module in (entries, proofs, keys, results, tiles, health):
         app.include_router(module.router)
-    app.fast_lane = FastLane(app, service)
+    app.fast_lane = FastLane(app, log.reader)
     return app

@@ -87,7 +87,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
                     1,
                 ) from e
         print(
-            f"saksi: serving {service.origin} ({_entries(service.size)}) on "
+            f"saksi: serving {service.origin} ({_entries(service.reader.size)}) on "
             f"http://{shown}:{port}",
             file=sys.stderr,
             flush=True,
@@ -117,8 +117,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
             pass
         finally:
             signal.signal(signal.SIGTERM, previous)
+        stopped_at = _entries(service.reader.size)
         print(
-            f"saksi: stopped serving {service.origin} at {_entries(service.size)}",
+            f"saksi: stopped serving {service.origin} at {stopped_at}",
             file=sys.stderr,
             flush=True,
         )

@@ -1,25 +1,102 @@
 """Request-scoped access to the app's collaborators (no globals).
 
-The providers are ``async`` on purpose: FastAPI runs a plain function dependency
-in a worker thread, which costs a thread hop per request.
+Routes depend on the parts they use: the log reader (``Reader``), proven
+decoded entries (``Entries``), the registries (``Registries``), the results
+(``Results``) and, for writes, the writer (``api.routes.entries``). The
+providers are ``async`` on purpose: FastAPI runs a plain function dependency in
+a worker thread, which costs a thread hop per request.
 """
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Protocol
 
 from fastapi import Depends, Request
 
+from api.errors import ProblemError
 from api.ratelimit import RateLimiter
 from api.settings import ApiSettings
-from ledger.service import RecordService
+from ledger.read.entries import EntryReader
+from ledger.read.reader import LogReader
+from ledger.read.registry import RegistryReader
+from ledger.writer import RecordWriter
+from results import ResultsIndex, ResultsReader
+from verifier.note import VerifierKey
 
-__all__ = ["Limits", "Service", "Settings"]
+__all__ = [
+    "Entries",
+    "Limits",
+    "Log",
+    "Reader",
+    "Registries",
+    "Results",
+    "ServedLog",
+    "Settings",
+    "writer_of",
+]
 
 
-async def _service(request: Request) -> RecordService:
-    service: RecordService = request.app.state.service
-    return service
+class ServedLog(Protocol):
+    """What the API serves: a log's read side, and its writer where it has one.
+
+    ``ledger.recordlog.RecordLog`` (writes and reads) and ``ReadOnlyLog``
+    (reads only, ``writer`` None) are both.
+    """
+
+    origin: str
+    verifier_key: VerifierKey
+    reader: LogReader
+    entries: EntryReader
+    registry: RegistryReader
+
+    @property
+    def writer(self) -> RecordWriter | None:
+        """The writer; None in a read-only process."""
+        ...
+
+    def witness_status(self) -> list[dict[str, object]]:
+        """Each witness's state (empty without witnesses)."""
+        ...
+
+
+def writer_of(log: ServedLog) -> RecordWriter:
+    """The log's writer, or the problem a read-only server answers writes with.
+
+    Raises:
+        ProblemError: ``read-only``: this process serves reads only.
+    """
+    writer = log.writer
+    if writer is None:
+        raise ProblemError(
+            "read-only", "this server only reads the log: send writes to its writer"
+        )
+    return writer
+
+
+async def _log(request: Request) -> ServedLog:
+    log: ServedLog = request.app.state.log
+    return log
+
+
+async def _reader(request: Request) -> LogReader:
+    log: ServedLog = request.app.state.log
+    return log.reader
+
+
+async def _entries(request: Request) -> EntryReader:
+    log: ServedLog = request.app.state.log
+    return log.entries
+
+
+async def _registries(request: Request) -> RegistryReader:
+    log: ServedLog = request.app.state.log
+    return log.registry
+
+
+async def _results(request: Request) -> ResultsReader:
+    log: ServedLog = request.app.state.log
+    index: ResultsIndex = request.app.state.results_index
+    return ResultsReader(log.entries, log.registry.election(), index)
 
 
 async def _settings(request: Request) -> ApiSettings:
@@ -40,6 +117,10 @@ async def _limits(request: Request) -> RateLimits:
     return limits
 
 
-Service = Annotated[RecordService, Depends(_service)]
+Log = Annotated[ServedLog, Depends(_log)]
+Reader = Annotated[LogReader, Depends(_reader)]
+Entries = Annotated[EntryReader, Depends(_entries)]
+Registries = Annotated[RegistryReader, Depends(_registries)]
+Results = Annotated[ResultsReader, Depends(_results)]
 Settings = Annotated[ApiSettings, Depends(_settings)]
 Limits = Annotated[RateLimits, Depends(_limits)]

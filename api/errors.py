@@ -46,6 +46,7 @@ PROBLEMS: dict[str, Problem] = {
     "unsupported-media-type": Problem(415, "Send application/json"),
     "malformed-request": Problem(400, "The request does not have the expected form"),
     "method-not-allowed": Problem(405, "This route does not answer that method"),
+    "read-only": Problem(405, "This server only reads the log"),
     "request-timeout": Problem(408, "The request did not arrive in time"),
     # The envelope
     "malformed-input": Problem(400, "The envelope is malformed"),

@@ -25,7 +25,7 @@ from starlette.types import Receive, Scope, Send
 from api.errors import client_gone, problem_response
 from api.openapi import accurate_openapi
 from api.routes import entries, proofs, tiles
-from ledger.service import RecordService
+from ledger.read.reader import LogReader
 
 __all__ = ["FastLane", "SaksiAPI"]
 
@@ -39,28 +39,28 @@ Read = Callable[[], Awaitable[Response]]
 class FastLane:
     """Dispatches the hot requests of one app straight to their route functions."""
 
-    def __init__(self, app: FastAPI, service: RecordService) -> None:
+    def __init__(self, app: FastAPI, reader: LogReader) -> None:
         self.app = app
-        self.service = service
+        self.reader = reader
         self._writes: dict[str, Callable[[Request], Awaitable[Response]]] = {
             "/v1/entries": entries.post_entry,
             "/v1/entries/batch": entries.post_batch,
         }
 
     def _read(self, path: str, query: bytes) -> Read | None:
-        service = self.service
+        reader = self.reader
         if path.startswith(_TILE_PREFIX) and not query:
             rest = path[len(_TILE_PREFIX) :]
-            return lambda: tiles.tile(rest, service)
+            return lambda: tiles.tile(rest, reader)
         if path == "/log/checkpoint" and not query:
-            return lambda: tiles.checkpoint(service)
+            return lambda: tiles.checkpoint(reader)
         if path == "/v1/proofs/inclusion":
             if m := _INDEX_QUERY.fullmatch(query):
                 index = int(m.group(1))
-                return lambda: proofs.inclusion(service, index=index, leaf_hash=None)
+                return lambda: proofs.inclusion(reader, index=index, leaf_hash=None)
             if m := _LEAF_QUERY.fullmatch(query):
                 leaf = m.group(1).decode()
-                return lambda: proofs.inclusion(service, index=None, leaf_hash=leaf)
+                return lambda: proofs.inclusion(reader, index=None, leaf_hash=leaf)
         return None
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> bool:

@@ -121,7 +121,7 @@ def build_log(entries: int) -> Path:
     ]
     try:
         for envelope in setup:
-            service.ledger.submit(service.prepare(envelope))
+            service.ledger.submit(service.writer.prepare(envelope))
         every = list(subjects(spec, stations))[: max(0, entries - len(setup) - 1)]
         progress(f"  building a log of {len(every) + len(setup) + 1:,} entries")
         with ProcessPoolExecutor(os.cpu_count() or 1) as pool:
@@ -134,7 +134,7 @@ def build_log(entries: int) -> Path:
                     ],
                     chunksize=500,
                 )
-                subs = [service.prepare(envelope) for envelope, _, _ in made]
+                subs = [service.writer.prepare(envelope) for envelope, _, _ in made]
                 for i in range(0, len(subs), 500):
                     for outcome in service.ledger.submit_many(subs[i : i + 500]):
                         if isinstance(outcome, Exception):

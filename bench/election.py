@@ -489,7 +489,7 @@ def inprocess_ceiling(spec: ElectionSpec, tmp: Path) -> float:
             for r in phase
         ]
         for envelope in setup:
-            service.ledger.submit(service.prepare(envelope))
+            service.ledger.submit(service.writer.prepare(envelope))
         forms = [
             _fresh(
                 "results.tally/v1", subject, tally(spec, ballot, station), reader, now
@@ -497,7 +497,7 @@ def inprocess_ceiling(spec: ElectionSpec, tmp: Path) -> float:
             for subject, ballot, station in subjects(spec, stations)
         ]
         t = time.perf_counter()
-        subs = [service.prepare(f) for f in forms]
+        subs = [service.writer.prepare(f) for f in forms]
         for i in range(0, len(subs), BATCH):
             for outcome in service.ledger.submit_many(subs[i : i + BATCH]):
                 if isinstance(outcome, Exception):

@@ -4,7 +4,7 @@
 
 In one run, on a fresh SQLite log served by ``saksi serve`` in its own process:
   * limits: Ed25519 verification in this process, and the in-process append rate
-    of the same signed records (RecordService, no HTTP);
+    of the same signed records (RecordLog, no HTTP);
   * appends/s and request-to-receipt latency (p50, p99) with 1, 16 and 64
     concurrent clients, one envelope per request and 100 per batch request;
   * read requests/s (inclusion proofs, hash tiles) with 64 concurrent clients.
@@ -322,7 +322,7 @@ def main(argv: list[str] | None = None) -> int:
     # In process, the same work as a request minus HTTP: check each envelope,
     # then append in batches of 500 (durable, gated, with receipts).
     t = time.perf_counter()
-    subs = [service.prepare(json.loads(b)) for b in inproc]
+    subs = [service.writer.prepare(json.loads(b)) for b in inproc]
     prepare_rate = len(subs) / (time.perf_counter() - t)
     t = time.perf_counter()
     for i in range(0, len(subs), 500):

@@ -142,7 +142,9 @@ def new_ledger(url: str) -> Ledger:
         LogMeta(ORIGIN, str(signer.verifier_key)),
         Head(0, EMPTY_ROOT, note, int(time.time() * 1000)),
     )
-    ledger = Ledger(storage, signer, signer.verifier_key, ORIGIN, clock=time.time)
+    ledger = Ledger.of_entries(
+        storage, signer, signer.verifier_key, ORIGIN, clock=time.time
+    )
     ledger.start()
     return ledger
 
@@ -248,24 +250,24 @@ def saksi_appends(url: str, sizes: list[int], progress) -> dict[str, object]:
     n = ledger.size
     rng = random.Random(5)
     lat_cold = []
-    ledger.clear_tile_cache()
+    ledger.reader.clear_cache()
     for _ in range(500):
         i = rng.randrange(n)
         t = time.perf_counter()
-        ledger.inclusion_proof(i)
+        ledger.reader.inclusion_proof(i)
         lat_cold.append(time.perf_counter() - t)
     progress("  warming the tile cache")
     for i in range(0, n, 256):
-        ledger.inclusion_proof(i)
+        ledger.reader.inclusion_proof(i)
     lat_inc, lat_con = [], []
     for _ in range(2000):
         i = rng.randrange(n)
         t = time.perf_counter()
-        ledger.inclusion_proof(i)
+        ledger.reader.inclusion_proof(i)
         lat_inc.append(time.perf_counter() - t)
         m = rng.randrange(1, n)
         t = time.perf_counter()
-        ledger.consistency_proof(m)
+        ledger.reader.consistency_proof(m)
         lat_con.append(time.perf_counter() - t)
     result: dict[str, object] = dict(out)
     result["proof"] = {

@@ -45,7 +45,7 @@ STAGES = {
     "guards, head and right edge": (("ledger.sequencer", "recover_state"),),
     "index against its seal": (("ledger.sequencer", "verify_records"),),
     "full check (no seal)": (("ledger.sequencer", "check_and_digest"),),
-    "registries from proven entries": (("ledger.records", "replay_registry"),),
+    "registries from proven entries": (("ledger.read.registry", "replay_registry"),),
 }
 
 
@@ -94,7 +94,7 @@ def start_once(log_dir: Path) -> dict[str, Any]:
         started = time.perf_counter()
         service = open_service(log_dir, None, None)
         elapsed = time.perf_counter() - started
-        size = service.size
+        size = service.reader.size
         service.close()
     finally:
         restore()

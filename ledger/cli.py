@@ -32,7 +32,7 @@ from keys.cli import (
 )
 from keys.keyfile import write_key_file
 from keys.policy import DEFAULT_POLICY
-from ledger.check import check_log
+from ledger.admission import DEFAULT_SKEW
 from ledger.checkpoint import CheckpointPublisher
 from ledger.errors import (
     EntryRejected,
@@ -41,10 +41,10 @@ from ledger.errors import (
     OutOfRange,
     WriterLockHeld,
 )
+from ledger.fullcheck import check_log
 from ledger.ledger import AppendReceipt
-from ledger.records import DEFAULT_SKEW
+from ledger.recordlog import RecordLog
 from ledger.sequencer import SequencerConfig
-from ledger.service import RecordService
 from ledger.storage.rows import Head, LogMeta
 from ledger.storage.sql import SqlStorage
 from ledger.trusted import load_trusted
@@ -302,12 +302,14 @@ def _write_genesis(
             body=body,
         )
         envelope = sign_envelope(RECORD_PAYLOAD_TYPE, payload, admins[:threshold])
-        service = RecordService(
+        service = RecordLog(
             storage, signer, signer.verifier_key, origin, clock=time.time
         )
         service.start()
         try:
-            return service.ledger.submit(service.prepare(envelope_to_json(envelope)))
+            return service.ledger.submit(
+                service.writer.prepare(envelope_to_json(envelope))
+            )
         finally:
             service.ledger.close()
     except VerificationError as e:
@@ -405,7 +407,7 @@ def open_service(
     skew: dt.timedelta = DEFAULT_SKEW,
     max_age: dt.timedelta | None = None,
     trusted: Sequence[Path] = (),
-) -> RecordService:
+) -> RecordLog:
     """Unlock the log key and start the record log in ``directory``.
 
     ``trusted`` are checkpoint files kept outside the database: the stored log
@@ -425,7 +427,7 @@ def open_service(
         pinned = tuple(
             _trusted(path, signer.verifier_key, meta.origin) for path in trusted
         )
-        service = RecordService(
+        service = RecordLog(
             storage,
             signer,
             signer.verifier_key,

@@ -1,9 +1,14 @@
-"""The Ledger: append entries, get receipts with proofs, build proofs on request.
+"""The Ledger: submit items, get receipts with proofs; read through ``reader``.
 
-``Ledger.append`` returns only after the entry is committed, with everything a
+``Ledger.submit`` returns only after the entry is committed, with everything a
 writer needs to hold verifiable evidence at once: its index, its leaf hash, the
 signed checkpoint of the tree it is in, and the inclusion proof to that
-checkpoint's root. Identical bytes appended again get the original index.
+checkpoint's root. What an item becomes is its gate's decision
+(``ledger.gate``): a log of plain entries (``Ledger.of_entries``, ``append``)
+logs identical bytes once; a record log (``ledger.admission.RecordGate``)
+checks each record's chain and authorization. Reads of the log (tiles, entries,
+proofs) go through ``reader``, which needs nothing of the writer but its
+committed tree.
 """
 
 from __future__ import annotations
@@ -15,32 +20,22 @@ import weakref
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from ledger.checkpoint import CheckpointPublisher
-from ledger.errors import EntryTooLarge, IntegrityFailure, OutOfRange
-from ledger.integrate import TreeState
-from ledger.read.proofs import (
-    FullTileCache,
-    NodeReader,
-    RunPaths,
-    build_consistency_proof,
-    build_inclusion_proof,
-)
-from ledger.sequencer import (
-    Committed,
-    Gate,
-    Outcome,
-    Prover,
-    Sequencer,
-    SequencerConfig,
-)
+from ledger.errors import IntegrityFailure
+from ledger.gate import EntryGate, Gate, check_entry_size
+from ledger.read.proofs import FullTileCache, RunPaths, build_inclusion_proof
+from ledger.read.reader import LogReader
+from ledger.read.tree import SignedTree
+from ledger.sequencer import Committed, Outcome, Sequencer, SequencerConfig
+from ledger.storage.base import WriterStore
 from ledger.storage.rows import Head
-from ledger.storage.sql import SqlStorage
 from verifier.note import NoteSigner, VerifierKey
-from verifier.tiles import MAX_ENTRY_SIZE
 
 __all__ = ["AppendReceipt", "Ledger"]
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,23 +74,58 @@ def _committed(outcome: Outcome) -> Committed:
     return outcome
 
 
-class _AsyncPending:
-    """Appends made in one turn of an event loop, waiting to be handed over."""
+class _AsyncPending(Generic[T]):
+    """Submissions made in one turn of an event loop, waiting to be handed over."""
 
-    __slots__ = ("entries", "scheduled", "waiters")
+    __slots__ = ("items", "scheduled", "waiters")
 
     def __init__(self) -> None:
-        self.entries: list[object] = []
+        self.items: list[T] = []
         self.waiters: list[asyncio.Future[AppendReceipt]] = []
         self.scheduled = False
 
 
-class Ledger:
-    """An RFC 6962 log with group-commit appends and tile-based proofs."""
+class Ledger(Generic[T]):
+    """An RFC 6962 log with group-commit submissions and tile-based proofs.
+
+    ``gate`` decides what each submitted item becomes; ``weigh(item)`` is its
+    size in bytes for the batch bound. The ledger is also the ``TreeSource``
+    of its own ``reader``: the committed tree, and the witnessed checkpoint
+    once ``publish_witnessed`` names where it comes from.
+    """
 
     def __init__(
         self,
-        storage: SqlStorage,
+        storage: WriterStore,
+        signer: NoteSigner,
+        verifier_key: VerifierKey,
+        origin: str,
+        *,
+        gate: Gate[T],
+        weigh: Callable[[T], int],
+        clock: Callable[[], float],
+        config: SequencerConfig | None = None,
+        cache_tiles: int = 4096,
+    ) -> None:
+        self.storage = storage
+        self.origin = origin
+        self.verifier_key = verifier_key
+        self._cache = FullTileCache(cache_tiles)
+        self._paths_lock = threading.Lock()
+        self._async_pending: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, _AsyncPending[T]
+        ] = weakref.WeakKeyDictionary()
+        self._witnessed: Callable[[], bytes | None] | None = None
+        publisher = CheckpointPublisher(origin, signer, verifier_key)
+        self._sequencer: Sequencer[T] = Sequencer(
+            storage, publisher, clock, self._cache, gate, weigh, config
+        )
+        self.reader = LogReader(storage, self, self._cache)
+
+    @classmethod
+    def of_entries(
+        cls,
+        storage: WriterStore,
         signer: NoteSigner,
         verifier_key: VerifierKey,
         origin: str,
@@ -103,32 +133,24 @@ class Ledger:
         clock: Callable[[], float],
         config: SequencerConfig | None = None,
         cache_tiles: int = 4096,
-        gate: Gate | None = None,
-    ) -> None:
-        self.storage = storage
-        self.origin = origin
-        self.verifier_key = verifier_key
-        self._cache = FullTileCache(cache_tiles)
-        self._current_reader: NodeReader | None = None
-        self._paths_lock = threading.Lock()
-        self._async_pending: weakref.WeakKeyDictionary[
-            asyncio.AbstractEventLoop, _AsyncPending
-        ] = weakref.WeakKeyDictionary()
-        publisher = CheckpointPublisher(origin, signer, verifier_key)
-        self._gate = gate
-        self._sequencer = Sequencer(
-            storage, publisher, clock, self._cache, config or SequencerConfig(), gate
+    ) -> Ledger[bytes]:
+        """A log of plain entry bytes (``append``); identical bytes logged once."""
+        return Ledger(
+            storage,
+            signer,
+            verifier_key,
+            origin,
+            gate=EntryGate(storage),
+            weigh=len,
+            clock=clock,
+            config=config,
+            cache_tiles=cache_tiles,
         )
 
     @property
     def cached_tiles(self) -> int:
         """How many full tiles the proof cache holds now (about 16 KiB each)."""
         return len(self._cache)
-
-    def clear_tile_cache(self) -> None:
-        """Forget every cached tile (benchmarks measure cold proofs with this)."""
-        self._cache.clear()
-        self._current_reader = None
 
     def start(self) -> None:
         """Check storage against the signed head and start the writer.
@@ -140,23 +162,49 @@ class Ledger:
         self._sequencer.start()
 
     def halt(self, error: IntegrityFailure) -> None:
-        """Stop all writes: every later append raises ``error``."""
+        """Stop all writes: every later submission raises ``error``."""
         self._sequencer.halt(error)
 
     def close(self) -> None:
-        """Finish queued appends and stop."""
+        """Finish queued submissions and stop."""
         self._sequencer.stop()
 
-    def __enter__(self) -> Ledger:
+    def __enter__(self) -> Ledger[T]:
         self.start()
         return self
 
     def __exit__(self, *_exc: object) -> None:
         self.close()
 
-    # -- writes -----------------------------------------------------------------
+    # -- the tree (the reader's TreeSource) ---------------------------------------
 
-    def append(self, entry: bytes, timeout: float | None = None) -> AppendReceipt:
+    def tree(self) -> SignedTree:
+        """The last committed signed tree."""
+        return self._sequencer.tree()
+
+    def published(self) -> bytes | None:
+        """The latest witnessed checkpoint, once witnessing publishes one."""
+        return None if self._witnessed is None else self._witnessed()
+
+    def publish_witnessed(self, source: Callable[[], bytes | None]) -> None:
+        """Serve the witnessed checkpoint ``source()`` gives as the current one."""
+        self._witnessed = source
+
+    @property
+    def head(self) -> Head:
+        """The latest signed tree head."""
+        return self._sequencer.head
+
+    @property
+    def size(self) -> int:
+        """The number of committed entries."""
+        return self._sequencer.tree().size
+
+    # -- plain entries ------------------------------------------------------------
+
+    def append(
+        self: Ledger[bytes], entry: bytes, timeout: float | None = None
+    ) -> AppendReceipt:
         """Append one entry and wait until it is durable.
 
         Raises:
@@ -165,12 +213,10 @@ class Ledger:
             StorageUnavailable: not committed (nothing acknowledged).
             IntegrityFailure: writes are stopped.
         """
-        self._require_gate(False)
-        outcomes = self._sequencer.submit([entry]).result(timeout)
-        return self._receipt(_committed(outcomes[0]))
+        return self.append_many([entry], timeout)[0]
 
     def append_many(
-        self, entries: Sequence[bytes], timeout: float | None = None
+        self: Ledger[bytes], entries: Sequence[bytes], timeout: float | None = None
     ) -> list[AppendReceipt]:
         """Append a batch; every entry is committed (or the call raises).
 
@@ -178,32 +224,24 @@ class Ledger:
             EntryTooLarge: an entry is over 65,535 bytes (nothing is queued).
             Pushback, StorageUnavailable, IntegrityFailure: as for ``append``.
         """
-        self._require_gate(False)
+        check_entry_size(entries)
         outcomes = self._sequencer.submit(list(entries)).result(timeout)
         return [self._receipt(_committed(c)) for c in outcomes]
 
-    async def append_async(self, entry: bytes) -> AppendReceipt:
+    async def append_async(self: Ledger[bytes], entry: bytes) -> AppendReceipt:
         """``append`` for asyncio callers: the event loop is never blocked on I/O.
-
-        Appends made in the same turn of the event loop are handed to the writer
-        together (one queue operation and one wake-up for all of them); each
-        caller still gets its own receipt or error.
 
         Raises:
             EntryTooLarge, Pushback, StorageUnavailable, IntegrityFailure: as for
                 ``append``.
         """
-        self._require_gate(False)
-        if not isinstance(entry, bytes):
-            raise TypeError("entries must be bytes")
-        if len(entry) > MAX_ENTRY_SIZE:
-            raise EntryTooLarge(
-                f"entry of {len(entry)} bytes exceeds the {MAX_ENTRY_SIZE}-byte limit"
-            )
-        return await self._enqueue_async(entry)
+        check_entry_size([entry])
+        return await self.submit_async(entry)
+
+    # -- submissions --------------------------------------------------------------
 
     def submit_many(
-        self, items: Sequence[object], timeout: float | None = None
+        self, items: Sequence[T], timeout: float | None = None
     ) -> list[AppendReceipt | Exception]:
         """Hand items to the gate; each is committed or refused on its own.
 
@@ -211,11 +249,10 @@ class Ledger:
             Pushback, StorageUnavailable, IntegrityFailure: the batch as a whole
                 could not be decided (nothing in it was acknowledged).
         """
-        self._require_gate(True)
         outcomes = self._sequencer.submit(list(items)).result(timeout)
         return [c if isinstance(c, Exception) else self._receipt(c) for c in outcomes]
 
-    def submit(self, item: object, timeout: float | None = None) -> AppendReceipt:
+    def submit(self, item: T, timeout: float | None = None) -> AppendReceipt:
         """Hand one item to the gate and wait for its receipt.
 
         Raises:
@@ -227,31 +264,23 @@ class Ledger:
             raise outcome
         return outcome
 
-    async def submit_async(self, item: object) -> AppendReceipt:
+    async def submit_async(self, item: T) -> AppendReceipt:
         """``submit`` for asyncio callers, batched per event-loop turn.
+
+        Submissions made in the same turn of the event loop are handed to the
+        writer together (one queue operation and one wake-up for all of them);
+        each caller still gets its own receipt or error.
 
         Raises:
             Exception: whatever the gate refused it with.
             Pushback, StorageUnavailable, IntegrityFailure: as for ``append``.
         """
-        self._require_gate(True)
-        return await self._enqueue_async(item)
-
-    def _require_gate(self, wanted: bool) -> None:
-        if wanted != (self._gate is not None):
-            raise TypeError(
-                "this log takes records: use submit"
-                if self._gate is not None
-                else "this log has no record gate: use append"
-            )
-
-    async def _enqueue_async(self, item: object) -> AppendReceipt:
         loop = asyncio.get_running_loop()
         waiter: asyncio.Future[AppendReceipt] = loop.create_future()
         pending = self._async_pending.get(loop)
         if pending is None:
             pending = self._async_pending[loop] = _AsyncPending()
-        pending.entries.append(item)
+        pending.items.append(item)
         pending.waiters.append(waiter)
         if not pending.scheduled:
             pending.scheduled = True
@@ -259,12 +288,12 @@ class Ledger:
         return await waiter
 
     def _flush_async(
-        self, loop: asyncio.AbstractEventLoop, pending: _AsyncPending
+        self, loop: asyncio.AbstractEventLoop, pending: _AsyncPending[T]
     ) -> None:
-        entries, waiters = pending.entries, pending.waiters
-        pending.entries, pending.waiters, pending.scheduled = [], [], False
+        items, waiters = pending.items, pending.waiters
+        pending.items, pending.waiters, pending.scheduled = [], [], False
         try:
-            future = self._sequencer.submit(entries)
+            future = self._sequencer.submit(items)
         except Exception as e:  # every waiter gets the error
             for waiter in waiters:
                 if not waiter.done():
@@ -298,6 +327,7 @@ class Ledger:
     def _receipt(self, committed: Committed) -> AppendReceipt:
         commit = committed.commit
         index = committed.index
+        tree = SignedTree(commit.head, commit.state)
         if index >= commit.first:
             # A new leaf of this commit: its proof comes from the commit's shared
             # run of paths, built once by the first receipt that needs it.
@@ -306,15 +336,17 @@ class Ledger:
                 with self._paths_lock:
                     paths = commit.paths
                     if paths is None:
-                        reader = self._reader_at(commit.state)
                         paths = RunPaths(
-                            reader, commit.first, commit.leaf_hashes, commit.left_edge
+                            self.reader.nodes(tree),
+                            commit.first,
+                            commit.leaf_hashes,
+                            commit.left_edge,
                         )
                         commit.paths = paths
             proof = paths.path(index)
         else:
             # A repeat of an older entry: prove it in the tree it is answered in.
-            reader = self._reader_at(commit.state)
+            reader = self.reader.nodes(tree)
             proof = tuple(build_inclusion_proof(reader, index, commit.state.size))
         return AppendReceipt(
             index,
@@ -325,95 +357,3 @@ class Ledger:
             committed.duplicate,
             committed.data,
         )
-
-    # -- reads ------------------------------------------------------------------
-
-    def _reader_at(self, state: TreeState) -> NodeReader:
-        # One reader per committed tree: its partial-tile nodes and range hashes
-        # are computed once and shared by every proof of that tree.
-        reader = self._current_reader
-        if reader is not None and reader.size == state.size:
-            return reader
-        reader = NodeReader(
-            state.size, state.partials, self.storage.read_tile, self._cache
-        )
-        if self._current_reader is None or state.size > self._current_reader.size:
-            self._current_reader = reader
-        return reader
-
-    def _reader(self) -> NodeReader:
-        return self._reader_at(self._sequencer.state)
-
-    def prover(self) -> Prover:
-        """Proves stored entries against the latest signed tree before use."""
-        return self._sequencer.prover(self._sequencer.state)
-
-    @property
-    def head(self) -> Head:
-        """The latest signed tree head."""
-        return self._sequencer.head
-
-    @property
-    def size(self) -> int:
-        """The number of committed entries."""
-        return self._sequencer.state.size
-
-    def checkpoint(self) -> bytes:
-        """The latest signed checkpoint note."""
-        return self._sequencer.head.note
-
-    def inclusion_proof(self, index: int, size: int | None = None) -> list[bytes]:
-        """Inclusion proof of entry ``index`` in the tree of ``size`` (default: now).
-
-        Raises:
-            OutOfRange: index or size beyond the tree.
-        """
-        reader = self._reader()
-        return build_inclusion_proof(
-            reader, index, reader.size if size is None else size
-        )
-
-    def consistency_proof(
-        self, old_size: int, new_size: int | None = None
-    ) -> list[bytes]:
-        """Consistency proof from ``old_size`` to ``new_size`` (default: now).
-
-        Raises:
-            OutOfRange: sizes not 0 < old <= new <= tree size.
-        """
-        reader = self._reader()
-        return build_consistency_proof(
-            reader, old_size, reader.size if new_size is None else new_size
-        )
-
-    def full_tile(self, level: int, index: int) -> bytes:
-        """A full tile's 8,192 bytes, from the proof cache when it is there.
-
-        Raises:
-            IntegrityFailure: the tile should be stored and is not.
-        """
-        return self._cache.get(level, index, self.storage.read_tile).bottom()
-
-    def leaf_hash(self, index: int) -> bytes:
-        """The leaf hash of entry ``index``, read through the tile cache.
-
-        Raises:
-            OutOfRange: beyond the tree.
-        """
-        reader = self._reader()
-        if not 0 <= index < reader.size:
-            raise OutOfRange(f"entry {index} is beyond the tree size {reader.size}")
-        return reader.node(0, index)
-
-    def entry(self, index: int) -> bytes:
-        """The stored bytes of entry ``index``.
-
-        Raises:
-            OutOfRange: no such entry.
-        """
-        if not 0 <= index < self.size:
-            raise OutOfRange(f"entry {index} is beyond the tree size {self.size}")
-        rows = self.storage.read_entries(index, index + 1)
-        if not rows:
-            raise OutOfRange(f"entry {index} is not stored")
-        return rows[0].data

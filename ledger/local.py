@@ -12,7 +12,9 @@ from __future__ import annotations
 from typing import Any
 
 from ledger.errors import LedgerError
-from ledger.service import RecordService
+from ledger.read.registry import keys_listing
+from ledger.recordlog import RecordLog
+from results import ResultsIndex, ResultsReader
 from saksi_client import Receipt, Refused, SaksiClient, WrongLog
 from verifier.checkpoint import Checkpoint, verify_checkpoint
 from verifier.errors import VerificationError
@@ -27,11 +29,19 @@ def _refused(error: Exception) -> Refused:
 
 
 class LocalLog(SaksiClient):
-    """``SaksiClient`` over a ``RecordService`` of this process (no HTTP)."""
+    """``SaksiClient`` over a ``RecordLog`` of this process (no HTTP)."""
 
-    def __init__(self, service: RecordService, log_key: VerifierKey) -> None:
+    def __init__(self, service: RecordLog, log_key: VerifierKey) -> None:
         super().__init__("local:", log_key, retries=0)
         self.service = service
+        self._results_index: ResultsIndex | None = None
+
+    def results(self) -> ResultsReader:
+        """The results as the route reads them, on the log opened here."""
+        if self._results_index is None:
+            self._results_index = ResultsIndex(self.service.entries)
+        log = self.service
+        return ResultsReader(log.entries, log.registry.election(), self._results_index)
 
     def check_identity(self) -> Checkpoint:
         """The log opened here is the pinned one: its checkpoint, verified.
@@ -42,7 +52,7 @@ class LocalLog(SaksiClient):
         if self._identity is None:
             try:
                 self._identity, _ = verify_checkpoint(
-                    self.service.checkpoint(), self.log_key, self.origin
+                    self.service.reader.checkpoint(), self.log_key, self.origin
                 )
             except VerificationError as e:
                 raise WrongLog(
@@ -53,7 +63,7 @@ class LocalLog(SaksiClient):
 
     def head(self, subject: str) -> tuple[int, str] | None:
         """The subject's latest (revision, payload hash), or None."""
-        return self.service.head_of(subject)
+        return self.service.entries.head_of(subject)
 
     def keys(self, size: int | None = None) -> dict[str, Any]:
         """The key registry as of ``size`` (default: now).
@@ -62,7 +72,8 @@ class LocalLog(SaksiClient):
             Refused: a size beyond the log.
         """
         try:
-            return self.service.keys_json(size)
+            tree_size = self.service.reader.size if size is None else size
+            return keys_listing(self.service.registry.registry_at(tree_size), tree_size)
         except LedgerError as e:
             raise _refused(e) from e
 
@@ -75,7 +86,7 @@ class LocalLog(SaksiClient):
         """
         self.check_identity()
         try:
-            submission = self.service.prepare(envelope)
+            submission = self.service.writer.prepare(envelope)
             receipt = self.service.ledger.submit(submission)
         except (VerificationError, LedgerError) as e:
             raise _refused(e) from e

@@ -46,7 +46,7 @@ from keys.cli import (
 )
 from keys.signer import Ed25519Signer
 from ledger.local import LocalLog
-from ledger.service import RecordService
+from ledger.recordlog import RecordLog
 from saksi_client import (
     Receipt,
     Refused,
@@ -162,10 +162,10 @@ def _remote(url: str, pinned: str | None) -> SaksiClient:
     return SaksiClient(url, key)
 
 
-def _local_identity(service: RecordService, key: VerifierKey, directory: Path) -> None:
+def _local_identity(service: RecordLog, key: VerifierKey, directory: Path) -> None:
     """``SaksiClient.check_identity`` for a log opened here: its checkpoint."""
     try:
-        verify_checkpoint(service.checkpoint(), key, key.name)
+        verify_checkpoint(service.reader.checkpoint(), key, key.name)
     except VerificationError as e:
         raise CommandError(
             f"the log in {directory} is not signed by the pinned key {key} ({e})",

@@ -31,7 +31,6 @@ from keys.keyfile import KeyFileBatch
 from keys.signer import Ed25519Signer
 from ledger.errors import LedgerError
 from ledger.local import LocalLog
-from ledger.results import ResultsReader
 from saksi_client import Receipt, Refused, SaksiClient, grant_body
 from verifier.errors import VerificationError
 from verifier.record import parse_timestamp
@@ -95,7 +94,7 @@ def _listing(
                     "detail": f"region {root} is not in the registry",
                 },
             )
-        return ResultsReader(client.service).below(ballot, root, level, after, PAGE)
+        return client.results().below(ballot, root, level, after, PAGE)
     return client.get(
         f"/v1/results/{ballot}/{root or 'national'}/below/{level}"
         f"?limit={PAGE}&after={after}"
@@ -242,7 +241,7 @@ def _submit_local(client: LocalLog, envelopes: list[dict[str, Any]]) -> list[Any
     prepared = []
     for number, envelope in enumerate(envelopes):
         try:
-            prepared.append((number, client.service.prepare(envelope)))
+            prepared.append((number, client.service.writer.prepare(envelope)))
         except (VerificationError, LedgerError) as e:
             out[number] = _refusal(e)
     if not prepared:

@@ -83,7 +83,7 @@ MUTANTS = [
     ),
     Mutant(
         "start-root-uncompared",
-        "ledger/sequencer.py",
+        "ledger/read/tree.py",
         "    if state.root != head.root:",
         "    if False:",
         STORAGE,
@@ -91,7 +91,7 @@ MUTANTS = [
     ),
     Mutant(
         "sqlite-synchronous-normal",
-        "ledger/storage/sql.py",
+        "ledger/storage/engine.py",
         'cur.execute("PRAGMA synchronous=FULL")',
         'cur.execute("PRAGMA synchronous=NORMAL")',
         STORAGE,
@@ -99,8 +99,8 @@ MUTANTS = [
     ),
     Mutant(
         "failed-commit-swallowed",
-        "ledger/storage/sql.py",
-        'raise StorageUnavailable(f"append not committed: {_safe_message(e)}") from e',
+        "ledger/storage/writes.py",
+        'raise StorageUnavailable(f"append not committed: {safe_message(e)}") from e',
         "return head",
         STORAGE,
         "review",
@@ -212,28 +212,28 @@ MUTANTS = [
     # -- the writer's gate --------------------------------------------------------
     Mutant(
         "chain-prev-unchecked",
-        "ledger/records.py",
+        "ledger/admission.py",
         "        if head is not None and record.prev != current_hash:",
         "        if False:",
         WRITER,
     ),
     Mutant(
         "chain-stale-revision-accepted",
-        "ledger/records.py",
+        "ledger/admission.py",
         "        if record.revision < expected:",
         "        if False:",
         WRITER,
     ),
     Mutant(
         "dedupe-ignores-the-log",
-        "ledger/records.py",
+        "ledger/admission.py",
         "known = batch_payloads.get(payload_hash, stored.get(payload_hash))",
         "known = batch_payloads.get(payload_hash)",
         WRITER,
     ),
     Mutant(
         "recap-child-subject-unchecked",
-        "ledger/records.py",
+        "ledger/admission.py",
         "        if row is None or row.subject != subject:",
         "        if row is None:",
         WRITER,
@@ -241,8 +241,8 @@ MUTANTS = [
     # -- what the writer acts on --------------------------------------------------
     Mutant(
         "registry-replayed-unproven",
-        "ledger/records.py",
-        "                prove(index, data)\n",
+        "ledger/read/registry.py",
+        "                prove(position, data)\n",
         "",
         WRITER,
     ),
@@ -255,7 +255,7 @@ MUTANTS = [
     ),
     Mutant(
         "seal-not-compared",
-        "ledger/sequencer.py",
+        "ledger/startup.py",
         "    return digest if hmac.compare_digest(sealed, head.seal) else None",
         "    return digest",
         WRITER,
@@ -276,14 +276,14 @@ MUTANTS = [
     ),
     Mutant(
         "rows-beyond-the-head-ignored",
-        "ledger/sequencer.py",
+        "ledger/startup.py",
         "    beyond = storage.beyond(size)  # (5)",
         "    beyond: list[str] = []  # (5)",
         STORAGE,
     ),
     Mutant(
         "stored-head-checkpoint-unchecked",
-        "ledger/sequencer.py",
+        "ledger/read/tree.py",
         "    if stored is None or (stored.root, stored.note) != (head.root, head.note)",
         "    if False",
         STORAGE,
@@ -297,7 +297,7 @@ MUTANTS = [
     ),
     Mutant(
         "head-cas-unchecked",
-        "ledger/storage/sql.py",
+        "ledger/storage/writes.py",
         "                if moved != 1:\n                    raise IntegrityFailure(\n"
         '                        f"tree head is no longer at size {expected_size}: "',
         "                if False:\n                    raise IntegrityFailure(\n"

@@ -96,7 +96,7 @@ def make_ledger(db_url: str, signer: Ed25519Signer) -> Iterator[Callable[..., Le
             storage_holder.append(create_log(db_url, signer))
         storage = SqlStorage.open(db_url)
         config = kwargs.pop("config", SequencerConfig())
-        ledger = Ledger(
+        ledger = Ledger.of_entries(
             storage,
             signer,
             signer.verifier_key,

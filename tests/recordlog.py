@@ -9,9 +9,9 @@ import json
 
 from keys import Ed25519Signer
 from keys.policy import DEFAULT_POLICY
+from ledger.admission import prepare_submission
 from ledger.ledger import AppendReceipt
-from ledger.records import prepare_submission
-from ledger.service import RecordService
+from ledger.recordlog import RecordLog as OpenRecordLog
 from ledger.storage.sql import SqlStorage
 from tests.conftest import ORIGIN, FixedClock, create_log
 from verifier.dsse import envelope_to_json, sign_envelope
@@ -57,7 +57,7 @@ class RecordLog:
         )
 
     def open(self) -> None:
-        self.service = RecordService(
+        self.service = OpenRecordLog(
             SqlStorage.open(self.url),
             self.log_signer,
             self.log_signer.verifier_key,

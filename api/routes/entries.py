@@ -10,7 +10,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from api.bodies import read_json
-from api.deps import RateLimits, Service
+from api.deps import Entries, RateLimits, Reader, ServedLog, writer_of
 from api.errors import ProblemError, problem_body, problem_for
 from api.schemas import (
     BatchResultModel,
@@ -20,9 +20,10 @@ from api.schemas import (
     ReceiptModel,
 )
 from api.settings import ApiSettings
+from api.views import entry_json
+from ledger.admission import Submission
 from ledger.ledger import AppendReceipt
-from ledger.records import Submission
-from ledger.service import RecordService
+from ledger.writer import RecordWriter
 
 __all__ = ["router"]
 
@@ -39,11 +40,12 @@ _CREATED: dict[int | str, dict[str, Any]] = {
 
 def _collaborators(
     request: Request,
-) -> tuple[RecordService, ApiSettings, RateLimits]:
+) -> tuple[RecordWriter, ApiSettings, RateLimits]:
     # The write routes read these straight off the app: FastAPI's dependency
     # resolution costs more per request than the lookups it saves.
     state = request.app.state
-    return state.service, state.settings, state.limits
+    log: ServedLog = state.log
+    return writer_of(log), state.settings, state.limits
 
 
 def _client(request: Request) -> str:
@@ -78,11 +80,11 @@ def _check_in_flight(request: Request, settings: ApiSettings, count: int) -> Non
 
 
 async def _submit(
-    request: Request, service: RecordService, submission: Submission
+    request: Request, writer: RecordWriter, submission: Submission
 ) -> AppendReceipt:
     request.app.state.in_flight += 1
     try:
-        return await service.submit(submission)
+        return await writer.submit(submission)
     finally:
         request.app.state.in_flight -= 1
 
@@ -96,16 +98,16 @@ async def _submit(
 )
 async def post_entry(request: Request) -> JSONResponse:
     """Answered after the durable commit, with the receipt; idempotent."""
-    service, settings, limits = _collaborators(request)
+    writer, settings, limits = _collaborators(request)
     _check_client(request, limits)
     envelope = await read_json(request, settings.max_body_bytes)
     if not isinstance(envelope, dict):
         raise ProblemError("malformed-input", "expected a DSSE envelope object")
-    submission = service.prepare(envelope)
+    submission = writer.prepare(envelope)
     request.state.keyids = list(submission.signers)  # for the access log
     _check_keys(submission, limits)
     _check_in_flight(request, settings, 1)
-    receipt = await _submit(request, service, submission)
+    receipt = await _submit(request, writer, submission)
     return JSONResponse(
         receipt.to_json(),
         status_code=200 if receipt.duplicate else 201,
@@ -120,7 +122,7 @@ async def post_entry(request: Request) -> JSONResponse:
 )
 async def post_batch(request: Request) -> JSONResponse:
     """``{"envelopes": [...]}`` in; one ``{status, receipt | problem}`` each out."""
-    service, settings, limits = _collaborators(request)
+    writer, settings, limits = _collaborators(request)
     _check_client(request, limits)
     body = await read_json(request, settings.max_batch_bytes)
     if not isinstance(body, dict) or set(body) != {"envelopes"}:
@@ -140,13 +142,13 @@ async def post_batch(request: Request) -> JSONResponse:
     prepared: list[Submission | ProblemError] = []
     for envelope in envelopes:
         try:
-            submission = service.prepare(envelope)
+            submission = writer.prepare(envelope)
             _check_keys(submission, limits)
             prepared.append(submission)
         except Exception as e:  # each envelope is refused on its own
             prepared.append(problem_for(e))
     calls = [
-        _submit(request, service, item)
+        _submit(request, writer, item)
         for item in prepared
         if isinstance(item, Submission)
     ]
@@ -178,9 +180,9 @@ async def post_batch(request: Request) -> JSONResponse:
     responses={404: {"description": "problem+json"}},
     summary="One entry, decoded",
 )
-async def get_entry(index: int, service: Service) -> JSONResponse:
+async def get_entry(index: int, entries: Entries) -> JSONResponse:
     """The entry at ``index`` with its envelope and record summary."""
-    return JSONResponse(service.entry(index).to_json())
+    return JSONResponse(entry_json(entries.entry(index)))
 
 
 @router.get(
@@ -189,18 +191,18 @@ async def get_entry(index: int, service: Service) -> JSONResponse:
     responses={404: {"description": "problem+json"}},
     summary="Every revision of a subject, with inclusion proofs",
 )
-async def get_history(subject: str, service: Service) -> JSONResponse:
-    """Oldest first; each proof is to the returned checkpoint."""
-    head = service.ledger.head  # one snapshot: size and note agree
-    checkpoint, size = head.note, head.size
-    views = [v for v in service.history(subject) if v.index < size]
+async def get_history(subject: str, reader: Reader, entries: Entries) -> JSONResponse:
+    """Oldest first; each proof is to the returned (current) checkpoint."""
+    current = reader.current()  # one snapshot: size and note agree
+    checkpoint, size = current.note, current.size
+    views = entries.history(subject, size)
     if not views:
         raise ProblemError("not-found", f"no records for subject {subject[:200]!r}")
     revisions = []
     for view in views:
-        item = view.to_json()
+        item = entry_json(view)
         item["inclusion_proof"] = [
-            h.hex() for h in service.ledger.inclusion_proof(view.index, size)
+            h.hex() for h in reader.inclusion_proof(view.index, size)
         ]
         revisions.append(item)
     return JSONResponse(

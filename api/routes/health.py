@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from api.deps import Service
+from api.deps import Log, Reader
 from api.errors import PROBLEMS, ProblemError
 
 __all__ = ["router"]
@@ -14,9 +14,9 @@ router = APIRouter(tags=["health"])
 
 
 @router.get("/healthz", summary="Liveness: the log's size and last checkpoint time")
-async def healthz(service: Service) -> JSONResponse:
-    """200 while the writer runs."""
-    head = service.ledger.head
+async def healthz(reader: Reader) -> JSONResponse:
+    """200 while the log is served."""
+    head = reader.tree().head
     return JSONResponse(
         {
             "status": "ok",
@@ -27,18 +27,18 @@ async def healthz(service: Service) -> JSONResponse:
 
 
 @router.get("/v1/log", summary="The log's origin, verifier key and size")
-async def log_info(service: Service) -> JSONResponse:
+async def log_info(log: Log) -> JSONResponse:
     """What a client needs before it pins the log key (compare it out of band)."""
-    head = service.ledger.head
-    witnessing = service.witnessing
+    current = log.reader.current()
+    head = current.tree.head
     return JSONResponse(
         {
-            "origin": service.origin,
-            "verifier_key": str(service.verifier_key),
+            "origin": log.origin,
+            "verifier_key": str(log.verifier_key),
             "tree_size": head.size,
             "checkpoint": head.note.decode(),
-            "witnessed_checkpoint": service.checkpoint().decode(),
-            "witnesses": [] if witnessing is None else witnessing.status(),
+            "witnessed_checkpoint": current.note.decode(),
+            "witnesses": log.witness_status(),
         }
     )
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 
-from api.deps import Service
+from api.deps import Reader, Registries
 from api.schemas import KeysModel
+from ledger.read.registry import keys_listing
 
 __all__ = ["router"]
 
@@ -19,6 +20,9 @@ router = APIRouter(prefix="/v1", tags=["keys"])
     responses={404: {"description": "problem+json"}},
     summary="Every key granted up to a tree size, with role, scope and status",
 )
-async def keys(service: Service, size: int | None = Query(None, ge=0)) -> JSONResponse:
-    """``size`` defaults to the current tree size."""
-    return JSONResponse(service.keys_json(size))
+async def keys(
+    reader: Reader, registries: Registries, size: int | None = Query(None, ge=0)
+) -> JSONResponse:
+    """``size`` defaults to the latest signed tree's size."""
+    tree_size = reader.size if size is None else size
+    return JSONResponse(keys_listing(registries.registry_at(tree_size), tree_size))

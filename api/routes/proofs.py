@@ -7,11 +7,9 @@ from typing import Any
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse, Response
 
-from api.deps import Service
+from api.deps import Entries, Reader
 from api.errors import ProblemError
 from api.schemas import ConsistencyModel, InclusionModel
-from verifier.checkpoint import parse_checkpoint
-from verifier.note import parse_note
 from verifier.proof import TlogProof, format_tlog_proof
 
 __all__ = ["router"]
@@ -29,33 +27,35 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     summary="Inclusion proof by index or by leaf hash",
 )
 async def inclusion(
-    service: Service,
+    reader: Reader,
     index: int | None = Query(None, ge=0),
     leaf_hash: str | None = Query(None, pattern="^[0-9a-f]{64}$"),
 ) -> JSONResponse:
     """The entry named by ``index`` or ``leaf_hash`` (or both, if they agree).
 
-    The proof is to the current tree. Naming no entry, or two that differ, finds
-    nothing to prove: 404.
+    The proof is to the current checkpoint. Naming no entry, or two that
+    differ, finds nothing to prove: 404.
     """
     if index is None and leaf_hash is None:
         raise ProblemError("not-found", "name an entry: index=N or leaf_hash=HEX")
-    head = service.ledger.head
+    current = reader.current()
     if index is None:
-        index = service.index_of_leaf(bytes.fromhex(str(leaf_hash)))
-    if index >= head.size:
-        raise ProblemError("out-of-range", f"entry {index} is beyond size {head.size}")
-    leaf = service.ledger.leaf_hash(index)
+        index = reader.index_of_leaf(bytes.fromhex(str(leaf_hash)))
+    if index >= current.size:
+        raise ProblemError(
+            "out-of-range", f"entry {index} is beyond size {current.size}"
+        )
+    leaf = reader.leaf_hash(index)
     if leaf_hash is not None and leaf.hex() != leaf_hash:
         raise ProblemError("not-found", f"entry {index} has another leaf hash")
-    proof = service.ledger.inclusion_proof(index, head.size)
+    proof = reader.inclusion_proof(index, current.size)
     return JSONResponse(
         {
             "index": index,
-            "tree_size": head.size,
+            "tree_size": current.size,
             "leaf_hash": leaf.hex(),
             "inclusion_proof": [h.hex() for h in proof],
-            "checkpoint": head.note.decode(),
+            "checkpoint": current.note.decode(),
         }
     )
 
@@ -67,25 +67,25 @@ async def inclusion(
     summary="Consistency proof from an old tree size to a newer one",
 )
 async def consistency(
-    service: Service,
+    reader: Reader,
     old: int = Query(..., ge=1),
     new: int | None = Query(None, ge=1),
 ) -> JSONResponse:
     """``new`` defaults to the current size (the returned checkpoint's)."""
-    head = service.ledger.head
-    new_size = head.size if new is None else new
-    if not old <= new_size <= head.size:
+    current = reader.current()
+    new_size = current.size if new is None else new
+    if not old <= new_size <= current.size:
         raise ProblemError(
             "out-of-range",
-            f"need 1 <= old <= new <= {head.size}, found {old}, {new_size}",
+            f"need 1 <= old <= new <= {current.size}, found {old}, {new_size}",
         )
-    proof = service.ledger.consistency_proof(old, new_size)
+    proof = reader.consistency_proof(old, new_size)
     return JSONResponse(
         {
             "old_size": old,
             "new_size": new_size,
             "consistency_proof": [h.hex() for h in proof],
-            "checkpoint": head.note.decode(),
+            "checkpoint": current.note.decode(),
         }
     )
 
@@ -96,14 +96,16 @@ async def consistency(
     responses={200: {"content": {"text/plain": {}}}, **_ERRORS},
     summary="A self-contained C2SP tlog-proof of one entry, for auditors",
 )
-async def export(service: Service, index: int = Query(..., ge=0)) -> Response:
+async def export(
+    reader: Reader, entries: Entries, index: int = Query(..., ge=0)
+) -> Response:
     """One entry's proof file, checked offline by ``saksi-verify proof FILE``.
 
     The entry itself (in ``extra``), its inclusion proof and the published
     checkpoint with its cosignatures.
     """
-    note = service.checkpoint()
-    size = parse_checkpoint(parse_note(note).text).size
+    current = reader.current()
+    note, size = current.note, current.size
     if index >= size:
         raise ProblemError(
             "out-of-range",
@@ -111,9 +113,9 @@ async def export(service: Service, index: int = Query(..., ge=0)) -> Response:
         )
     proof = TlogProof(
         index,
-        tuple(service.ledger.inclusion_proof(index, size)),
+        tuple(reader.inclusion_proof(index, size)),
         note,
-        service.entry(index).data,
+        entries.entry(index).data,
     )
     return Response(
         format_tlog_proof(proof),

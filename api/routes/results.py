@@ -5,10 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import JSONResponse
 
-from api.deps import Service
+from api.deps import Results
 from api.errors import ProblemError
-from ledger.results import ResultsReader
-from ledger.service import RecordService
+from results import ResultsReader
 
 __all__ = ["router"]
 
@@ -18,10 +17,10 @@ BALLOT = Path(..., pattern="^(ppwp|pdpr|pdpd|pdprdp|pdprdk)$")
 REGION = Path(..., pattern="^(national|[0-9]{2}|[0-9]{4}|[0-9]{6}|[0-9]{10})$")
 
 
-def _listed(service: RecordService, region: str) -> str:
+def _listed(results: ResultsReader, region: str) -> str:
     """The region code ("" national), if the registry in force lists it."""
     code = "" if region == "national" else region
-    if code and not service.gate.election.has_region(code):
+    if code and not results.election.has_region(code):
         raise ProblemError("not-found", f"region {code} is not in the registry")
     return code
 
@@ -32,7 +31,7 @@ def _listed(service: RecordService, region: str) -> str:
     summary="A region's results: its recap, its children, flags, completeness",
 )
 async def region_results(
-    service: Service,
+    results: Results,
     ballot: str = BALLOT,
     region: str = REGION,
 ) -> JSONResponse:
@@ -42,7 +41,7 @@ async def region_results(
     says it; a recap lists the children it names that have been superseded
     since (``stale_children``) and those the registry lists that it does not.
     """
-    return JSONResponse(ResultsReader(service).region(ballot, _listed(service, region)))
+    return JSONResponse(results.region(ballot, _listed(results, region)))
 
 
 @router.get(
@@ -51,14 +50,12 @@ async def region_results(
     summary="Every correction in a region, in log order, with what it changed",
 )
 async def region_corrections(
-    service: Service,
+    results: Results,
     ballot: str = BALLOT,
     region: str = REGION,
 ) -> JSONResponse:
     """Later revisions of forms (authority corrections, recounts) and of recaps."""
-    return JSONResponse(
-        ResultsReader(service).corrections(ballot, _listed(service, region))
-    )
+    return JSONResponse(results.corrections(ballot, _listed(results, region)))
 
 
 LEVEL = Path(..., pattern="^(village|district|regency|province|national)$")
@@ -73,7 +70,7 @@ LEVEL = Path(..., pattern="^(village|district|regency|province|national)$")
     summary="Every region at one level under a region, compactly, one page at a time",
 )
 async def regions_below(
-    service: Service,
+    results: Results,
     ballot: str = BALLOT,
     region: str = REGION,
     level: str = LEVEL,
@@ -87,9 +84,9 @@ async def regions_below(
     children, and each child's latest revision and totals. ``next`` is the
     ``after`` of the next page (null on the last).
     """
-    code = _listed(service, region)
+    code = _listed(results, region)
     try:
-        page = ResultsReader(service).below(ballot, code, level, after, limit)
+        page = results.below(ballot, code, level, after, limit)
     except KeyError:
         raise ProblemError(
             "malformed-request",

@@ -10,7 +10,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import Response
 
-from api.deps import Service
+from api.deps import Reader
 from api.errors import ProblemError
 from verifier.errors import MalformedInput
 from verifier.tiles import TILE_WIDTH, parse_tile_path
@@ -29,10 +29,10 @@ CHECKPOINT = "no-cache"
     responses={200: {"content": {"text/plain": {}}}},
     summary="The latest signed checkpoint (C2SP tlog-checkpoint)",
 )
-async def checkpoint(service: Service) -> Response:
-    """The note, as text."""
+async def checkpoint(reader: Reader) -> Response:
+    """The current checkpoint note, as text."""
     return Response(
-        service.checkpoint(),
+        reader.checkpoint(),
         media_type="text/plain; charset=utf-8",
         headers={"Cache-Control": CHECKPOINT},
     )
@@ -47,16 +47,16 @@ async def checkpoint(service: Service) -> Response:
     },
     summary="A hash tile or an entry bundle (C2SP tlog-tiles paths)",
 )
-async def tile(path: str, service: Service) -> Response:
+async def tile(path: str, reader: Reader) -> Response:
     """``tile/<L>/<N>[.p/<W>]`` and ``tile/entries/<N>[.p/<W>]``."""
     try:
         level, index, width = parse_tile_path(f"tile/{path}")
     except MalformedInput as e:
         raise ProblemError("not-found", f"not a tile path: {e}") from e
     if level is None:
-        data = service.entry_bundle(index, width)
+        data = reader.entry_bundle(index, width)
     else:
-        data = service.tile(level, index, width)
+        data = reader.tile(level, index, width)
     return Response(
         data,
         media_type="application/octet-stream",

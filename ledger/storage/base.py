@@ -74,6 +74,10 @@ class LogStore(Protocol):
         """Every stored checkpoint in size order."""
         ...
 
+    def iter_tiles(self, batch: int = 1024) -> Iterator[tuple[int, int, bytes, bytes]]:
+        """Every stored tile as (level, index, hashes, root)."""
+        ...
+
     def close(self) -> None:
         """Close every connection."""
         ...

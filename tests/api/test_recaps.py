@@ -293,8 +293,8 @@ def test_recaps_above_the_candidate_lists_fold_candidates_into_parties(
     finally:
         server.stop()
     auditor = Auditor()
-    for index in range(log.service.size):
-        auditor.add(index, log.service.entry_bytes(index))
+    for index in range(log.service.reader.size):
+        auditor.add(index, log.service.reader.entry_bytes(index))
     report = auditor.report(True)
     assert [f for f in report["findings"] if f["check"] == "recap-sum"] == []
     # A national recap that kept its candidates is flagged; its fold is not.
@@ -308,4 +308,4 @@ def _logged_recap(log, ballot: str, region: str) -> dict:
     """The body of the latest recap of ``region``, read from the log itself."""
     subject = f"recaps/{ballot}/{region}"
     index = log.service.storage.subject_indices(subject)[-1]
-    return log.service.entry(index).record.body
+    return log.service.entries.entry(index).record.body

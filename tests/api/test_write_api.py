@@ -363,8 +363,8 @@ def test_the_issued_at_window_is_configurable(api):
     )
     assert settings.issued_at_skew == 10.0
     assert settings.issued_at_max_age_days == 1
-    api.log.service.skew = dt.timedelta(seconds=settings.issued_at_skew)
-    api.log.service.max_age = dt.timedelta(days=settings.issued_at_max_age_days)
+    api.log.service.writer.skew = dt.timedelta(seconds=settings.issued_at_skew)
+    api.log.service.writer.max_age = dt.timedelta(days=settings.issued_at_max_age_days)
     now = api.log.now()
     answers = {}
     for name, offset in {

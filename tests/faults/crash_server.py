@@ -23,7 +23,7 @@ ORIGIN = "test.saksi.example/log"
 def main() -> None:
     url, port_file = sys.argv[1], Path(sys.argv[2])
     signer = Ed25519Signer(ORIGIN, TEST_SEED)
-    ledger = Ledger(
+    ledger = Ledger.of_entries(
         SqlStorage.open(url), signer, signer.verifier_key, ORIGIN, clock=time.time
     )
     ledger.start()

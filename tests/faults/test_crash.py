@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from ledger.check import check_log
+from ledger.fullcheck import check_log
 from ledger.ledger import Ledger
 from ledger.storage.sql import SqlStorage
 from tests.conftest import ORIGIN, FixedClock, create_log
@@ -109,7 +109,9 @@ def test_sigkill_under_load_loses_nothing(db_url, signer, tmp_path):
     assert len(acked) > KILLS * 10, "the load was too light to mean anything"
 
     storage = SqlStorage.open(db_url)
-    ledger = Ledger(storage, signer, signer.verifier_key, ORIGIN, clock=FixedClock())
+    ledger = Ledger.of_entries(
+        storage, signer, signer.verifier_key, ORIGIN, clock=FixedClock()
+    )
     ledger.start()  # the start-up check: stored tiles rebuild the signed root
     try:
         size = ledger.size
@@ -125,7 +127,7 @@ def test_sigkill_under_load_loses_nothing(db_url, signer, tmp_path):
         for cp in notes:
             checkpoint, _ = verify_checkpoint(cp.note, signer.verifier_key, ORIGIN)
             if previous is not None and previous.size > 0:
-                proof = ledger.consistency_proof(previous.size, checkpoint.size)
+                proof = ledger.reader.consistency_proof(previous.size, checkpoint.size)
                 verify_consistency(
                     previous.size,
                     checkpoint.size,

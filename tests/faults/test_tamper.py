@@ -22,8 +22,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from ledger.check import check_log
 from ledger.errors import IntegrityFailure
+from ledger.fullcheck import check_log
 from ledger.ledger import Ledger
 from ledger.sequencer import recover_state
 from ledger.storage.rows import leaf_key
@@ -229,7 +229,9 @@ def drop_triggers(conn: sa.Connection, dialect: str) -> None:
 
 def build_clean_log(url: str, signer) -> None:
     storage = create_log(url, signer)
-    ledger = Ledger(storage, signer, signer.verifier_key, ORIGIN, clock=FixedClock())
+    ledger = Ledger.of_entries(
+        storage, signer, signer.verifier_key, ORIGIN, clock=FixedClock()
+    )
     ledger.start()
     rng = random.Random(7)
     done = 0

@@ -27,10 +27,10 @@ import pytest
 import sqlalchemy as sa
 
 from keys import Ed25519Signer
+from ledger.admission import prepare_submission
 from ledger.errors import IntegrityFailure
-from ledger.records import prepare_submission
+from ledger.recordlog import RecordLog as OpenRecordLog
 from ledger.seal import RecordsDigest, derive_seal_key, seal_head
-from ledger.service import RecordService
 from ledger.storage.rows import leaf_key
 from ledger.storage.sql import SqlStorage
 from tests.conftest import ORIGIN, FixedClock
@@ -135,7 +135,7 @@ def template(tmp_path_factory) -> Template:
 # -- helpers -------------------------------------------------------------------
 
 
-def _prepare(service: RecordService, envelope: bytes, now=None):
+def _prepare(service: OpenRecordLog, envelope: bytes, now=None):
     now = now or dt.datetime.fromtimestamp(START + 3600, dt.UTC)
     return prepare_submission(envelope, service.gate.public_key, now)
 
@@ -172,8 +172,8 @@ def _edit(path: Path, change: Callable[[sa.Connection], None], *, keep_guards=Tr
     engine.dispose()
 
 
-def _open(path: Path) -> RecordService:
-    service = RecordService(
+def _open(path: Path) -> OpenRecordLog:
+    service = OpenRecordLog(
         SqlStorage.open(f"sqlite:///{path}"),
         SIGNER,
         SIGNER.verifier_key,
@@ -701,7 +701,7 @@ def test_leaf_hash_column_edited_is_never_used(db, template):
 def test_trigger_dropped_while_serving_stops_the_writes(db, template):
     from ledger.sequencer import SequencerConfig
 
-    service = RecordService(
+    service = OpenRecordLog(
         SqlStorage.open(f"sqlite:///{db}"),
         SIGNER,
         SIGNER.verifier_key,
@@ -796,7 +796,7 @@ def test_restored_backup_is_refused_with_a_trusted_checkpoint(restored, template
     pinned = restored.parent / "checkpoint"
     pinned.write_bytes(template.head_note)
     trusted = load_trusted(pinned, SIGNER.verifier_key, ORIGIN)
-    service = RecordService(
+    service = OpenRecordLog(
         SqlStorage.open(f"sqlite:///{restored}"),
         SIGNER,
         SIGNER.verifier_key,
@@ -810,7 +810,7 @@ def test_restored_backup_is_refused_with_a_trusted_checkpoint(restored, template
 
 
 def test_restored_backup_is_reported_by_the_check(restored, template):
-    from ledger.check import check_log
+    from ledger.fullcheck import check_log
     from ledger.trusted import load_trusted
 
     pinned = restored.parent / "checkpoint"

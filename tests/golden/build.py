@@ -27,8 +27,8 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from api.settings import ApiSettings
 from keys import Ed25519Signer
+from ledger.recordlog import RecordLog as OpenRecordLog
 from ledger.sequencer import SequencerConfig
-from ledger.service import RecordService
 from ledger.storage.sql import SqlStorage
 from tests.conftest import ORIGIN
 from tests.recordlog import SIX_STATIONS, START, RecordLog, form, setup_election
@@ -58,7 +58,7 @@ class GoldenLog(RecordLog):
 
     def open(self) -> None:
         self.clock = StillClock(START)  # type: ignore[assignment]
-        self.service = RecordService(
+        self.service = OpenRecordLog(
             SqlStorage.open(self.url),
             self.log_signer,
             self.log_signer.verifier_key,
@@ -168,7 +168,7 @@ def ask(log: RecordLog) -> dict[str, dict[str, Any]]:
     """Every question's answer: status, content type and body."""
     client = TestClient(create_app(log.service, ApiSettings()))
     size = log.ledger.size
-    leaf = log.ledger.leaf_hash(size - 1).hex()
+    leaf = log.ledger.reader.leaf_hash(size - 1).hex()
     answers = {}
     for path in questions(size, leaf):
         response = client.get(path)

@@ -10,8 +10,8 @@ import pytest
 import sqlalchemy as sa
 
 from keys import Ed25519Signer
-from ledger.check import check_log
 from ledger.errors import EntryTooLarge, IntegrityFailure, StorageUnavailable
+from ledger.fullcheck import check_log
 from ledger.storage.rows import leaf_key
 from ledger.storage.sql import SqlStorage
 from tests import oracle
@@ -46,12 +46,12 @@ def test_append_receipts_verify_and_match_oracle(make_ledger, signer):
     leaves = [oracle.leaf(d) for d in data]
     assert ledger.head.root == oracle.mth(leaves)
     for old in (1, 5, 256, 511, 699):
-        proof = ledger.consistency_proof(old, 700)
+        proof = ledger.reader.consistency_proof(old, 700)
         assert proof == oracle.proof(old, leaves)
         verify_consistency(old, 700, oracle.mth(leaves[:old]), ledger.head.root, proof)
     for index in (0, 255, 256, 699):
-        assert ledger.inclusion_proof(index) == oracle.path(index, leaves)
-        assert ledger.entry(index) == data[index]
+        assert ledger.reader.inclusion_proof(index) == oracle.path(index, leaves)
+        assert ledger.reader.entry_bytes(index) == data[index]
 
 
 def test_identical_bytes_return_original_index(make_ledger, signer):
@@ -242,7 +242,7 @@ def test_backends_give_identical_roots(tmp_path, signer, pg_cluster):
     roots = []
     for url in (f"sqlite:///{tmp_path / 'a.db'}", pg_cluster.new_database()):
         storage = create_log(url, signer)
-        ledger = Ledger(
+        ledger = Ledger.of_entries(
             storage, signer, signer.verifier_key, ORIGIN, clock=FixedClock()
         )
         ledger.start()

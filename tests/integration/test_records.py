@@ -8,12 +8,12 @@ import threading
 
 import pytest
 
-import ledger.records
+import ledger.read.registry
 from keys import Ed25519Signer
 from keys.policy import DEFAULT_POLICY
-from ledger.check import check_log
+from ledger.admission import prepare_submission
 from ledger.errors import SkippedRevision, StaleRevision, WrongPayloadType, WrongPrev
-from ledger.records import prepare_submission
+from ledger.fullcheck import check_log
 from tests.conftest import ORIGIN
 from tests.recordlog import ADMINS, RecordLog, b64
 from verifier.checkpoint import verify_inclusion_in_checkpoint
@@ -214,7 +214,7 @@ def test_racing_writers_one_wins_each_revision(log):
 @pytest.mark.parametrize("batch", [1, 2, 1000])
 def test_restart_replays_the_registry_from_the_log(log, signer, batch, monkeypatch):
     # Entries are read ``batch`` at a time: order and chunk edges must not matter.
-    monkeypatch.setattr(ledger.records, "_REPLAY_BATCH", batch)
+    monkeypatch.setattr(ledger.read.registry, "_REPLAY_BATCH", batch)
     officer = Ed25519Signer("officer", bytes([92]) * 32)
     revoked = Ed25519Signer("gone", bytes([93]) * 32)
     log.grant(officer, "district", TPS[:6])
@@ -362,7 +362,7 @@ def test_authorization_matrix_through_the_write_path(db_url, signer, monkeypatch
     # gets exactly the policy's answer (with the election's own rules: forms are
     # the station's, recaps at the signer's level), and no refused one changes
     # the tree.
-    from ledger.records import prepare_submission
+    from ledger.admission import prepare_submission
     from tests.recordlog import envelope_bytes
     from verifier.registry import KeyExpired, OutOfScope, RoleNotAllowed
     from verifier.rules import UnknownChild

@@ -28,7 +28,7 @@ from hypothesis.stateful import (
 )
 
 from keys import Ed25519Signer
-from ledger.check import check_log
+from ledger.fullcheck import check_log
 from ledger.ledger import Ledger
 from ledger.storage.sql import SqlStorage
 from tests import oracle
@@ -56,7 +56,7 @@ class LedgerMachine(RuleBasedStateMachine):
         self.open()
 
     def open(self) -> None:
-        self.ledger = Ledger(
+        self.ledger = Ledger.of_entries(
             SqlStorage.open(self.url),
             self.signer,
             self.signer.verifier_key,
@@ -117,13 +117,13 @@ class LedgerMachine(RuleBasedStateMachine):
         size = data.draw(st.integers(1, len(self.model)))
         index = data.draw(st.integers(0, size - 1))
         leaves = [oracle.leaf(x) for x in self.model[:size]]
-        proof = self.ledger.inclusion_proof(index, size)
+        proof = self.ledger.reader.inclusion_proof(index, size)
         verify_inclusion(index, size, leaves[index], proof, oracle.mth(leaves))
 
     @rule(target=checkpoints)
     def checkpoint(self) -> tuple[int, bytes]:
         cp, _ = verify_checkpoint(
-            self.ledger.checkpoint(), self.signer.verifier_key, ORIGIN
+            self.ledger.reader.checkpoint(), self.signer.verifier_key, ORIGIN
         )
         return cp.size, cp.root_hash
 
@@ -132,7 +132,7 @@ class LedgerMachine(RuleBasedStateMachine):
         (m, root_m), (n, root_n) = sorted([old, new])
         if m == 0:
             return
-        proof = self.ledger.consistency_proof(m, n)
+        proof = self.ledger.reader.consistency_proof(m, n)
         verify_consistency(m, n, root_m, root_n, proof)
 
     @rule()

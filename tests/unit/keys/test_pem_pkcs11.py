@@ -162,7 +162,7 @@ def test_pkcs11_ledger_appends_with_the_token_key(softhsm, tmp_path):
     origin = "hsm.saksi.example/log"
     with Pkcs11Signer(SOFTHSM_LIB, "saksi-test", "246810", "log-key", origin) as signer:
         storage = create_log(f"sqlite:///{tmp_path / 'log.db'}", signer, origin)
-        ledger = Ledger(
+        ledger = Ledger.of_entries(
             storage, signer, signer.verifier_key, origin, clock=FixedClock()
         )
         ledger.start()

@@ -48,7 +48,9 @@ def test_a_commit_that_fails_gives_no_receipt(tmp_path, signer):
     url = f"sqlite:///{tmp_path / 'log.db'}"
     create_log(url, signer).close()
     storage = SqlStorage.open(url)
-    ledger = Ledger(storage, signer, signer.verifier_key, ORIGIN, clock=FixedClock())
+    ledger = Ledger.of_entries(
+        storage, signer, signer.verifier_key, ORIGIN, clock=FixedClock()
+    )
     ledger.start()
     try:
         ledger.append_many([_entry(i) for i in range(5)])
@@ -77,7 +79,9 @@ def test_a_full_tile_edited_with_its_root_stops_the_start(tmp_path, signer):
     url = f"sqlite:///{tmp_path / 'log.db'}"
     create_log(url, signer).close()
     storage = SqlStorage.open(url)
-    ledger = Ledger(storage, signer, signer.verifier_key, ORIGIN, clock=FixedClock())
+    ledger = Ledger.of_entries(
+        storage, signer, signer.verifier_key, ORIGIN, clock=FixedClock()
+    )
     ledger.start()
     ledger.append_many([_entry(i) for i in range(600)])
     ledger.close()
@@ -116,7 +120,9 @@ def test_the_head_moves_only_from_where_the_writer_left_it(tmp_path, signer):
     url = f"sqlite:///{tmp_path / 'log.db'}"
     create_log(url, signer).close()
     storage = SqlStorage.open(url)
-    ledger = Ledger(storage, signer, signer.verifier_key, ORIGIN, clock=FixedClock())
+    ledger = Ledger.of_entries(
+        storage, signer, signer.verifier_key, ORIGIN, clock=FixedClock()
+    )
     ledger.start()
     ledger.append_many([_entry(i) for i in range(3)])
     ledger.close()

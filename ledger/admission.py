@@ -26,16 +26,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from ledger.errors import (
-    IntegrityFailure,
     IssuedAtOutOfWindow,
     SkippedRevision,
     StaleRevision,
     WrongPayloadType,
     WrongPrev,
 )
-from ledger.sequencer import Accept, Decision, Existing, Prover, Refuse
+from ledger.gate import Accept, Decision, Existing, Refuse
+from ledger.read.registry import replay_registry
+from ledger.read.tree import Prover
+from ledger.storage.base import WriterStore
 from ledger.storage.rows import RecordRow
-from ledger.storage.sql import SqlStorage
 from verifier.dsse import Envelope, parse_envelope, verify_envelope
 from verifier.election import ELECTION_SCHEMAS, RECAP
 from verifier.errors import VerificationError
@@ -44,14 +45,12 @@ from verifier.record import (
     Record,
     format_log_entry,
     format_timestamp,
-    parse_log_entry,
     parse_record,
     parse_timestamp,
 )
 from verifier.registry import (
     GENESIS,
     GRANT,
-    REGISTRY_SCHEMAS,
     REVOKE,
     Genesis,
     Grant,
@@ -59,7 +58,6 @@ from verifier.registry import (
     parse_genesis,
 )
 from verifier.rules.state import (
-    STATE_SCHEMAS,
     ElectionState,
     UnknownChild,
     authorize_election,
@@ -70,13 +68,15 @@ from verifier.schemas import get_schema
 
 __all__ = [
     "DEFAULT_SKEW",
+    "SUBMISSION_WEIGHT",
     "RecordGate",
     "Submission",
     "prepare_submission",
-    "replay_registry",
 ]
 
 DEFAULT_SKEW = dt.timedelta(minutes=5)
+# What one submission counts for against the writer's batch bound in bytes.
+SUBMISSION_WEIGHT = 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,77 +145,12 @@ def prepare_submission(
     return Submission(envelope, record, schema, signers)
 
 
-def replay_registry(
-    storage: SqlStorage,
-    registry: KeyRegistry,
-    start: int,
-    end: int | None,
-    election: ElectionState | None = None,
-    *,
-    prove: Prover,
-) -> None:
-    """Admit into ``registry`` the registry records logged in [start, end).
-
-    With ``election``, also apply the region registry and candidate and party
-    lists logged there, in log order. Each entry is proven by ``prove`` against
-    the signed tree before it is read; which entries are registry records comes
-    from the record index, which the writer's seal covers.
-
-    Raises:
-        IntegrityFailure: a stored registry record is not the one the signed
-            tree holds, or no longer replays.
-    """
-    schemas = list(REGISTRY_SCHEMAS)
-    if election is not None:
-        schemas += sorted(STATE_SCHEMAS)
-    wanted = storage.record_indices(schemas, start, end)
-    for first in range(0, len(wanted), _REPLAY_BATCH):
-        chunk = wanted[first : first + _REPLAY_BATCH]
-        stored = {row.index: row.data for row in storage.read_entries_at(chunk)}
-        for index in chunk:
-            data = stored.get(index)
-            if data is not None:
-                prove(index, data)
-            _replay_one(registry, election, index, data)
-
-
-_REPLAY_BATCH = 1000  # entries read a query (one query each took most of a start-up)
-
-
-def _replay_one(
-    registry: KeyRegistry,
-    election: ElectionState | None,
-    index: int,
-    data: bytes | None,
-) -> None:
-    try:
-        if data is None:
-            raise IndexError("the entry is missing")
-        entry = parse_log_entry(data)
-        record = parse_record(entry.envelope.payload)
-        if record.schema in REGISTRY_SCHEMAS:
-            signers = tuple(s.keyid for s in entry.envelope.signatures)
-            registry.admit(
-                record,
-                REGISTRY_SCHEMAS[record.schema],
-                signers,
-                index,
-                entry.logged_at,
-            )
-        elif election is not None:
-            election.apply(record)
-    except (VerificationError, IndexError) as e:
-        raise IntegrityFailure(
-            f"registry record at entry {index} does not replay: {e}"
-        ) from e
-
-
 class RecordGate:
     """Steps 7 to 9 in the writer thread, with undo for batches that fail."""
 
     def __init__(
         self,
-        storage: SqlStorage,
+        storage: WriterStore,
         registry: KeyRegistry,
         election: ElectionState | None = None,
     ) -> None:
@@ -236,7 +171,9 @@ class RecordGate:
                 or no longer replay.
         """
         registry, election = KeyRegistry(), ElectionState()
-        replay_registry(self._storage, registry, 0, None, election, prove=prove)
+        replay_registry(
+            self._storage, registry, 0, None, election, index=self._storage, prove=prove
+        )
         self.registry, self.election = registry, election
 
     def public_key(self, keyid: str) -> bytes | None:
@@ -246,11 +183,11 @@ class RecordGate:
     # -- the Gate protocol of ledger.sequencer -------------------------------------
 
     def admit(
-        self, items: Sequence[object], first_index: int, now_ms: int
+        self, items: Sequence[Submission], first_index: int, now_ms: int
     ) -> list[Decision]:
         """Decide each submission in order; accepted ones get consecutive indices."""
         self._rows, self._undo, self._election_undo = [], [], []
-        subs = [item for item in items if isinstance(item, Submission)]
+        subs = items
         logged_at = format_timestamp(dt.datetime.fromtimestamp(now_ms / 1000, dt.UTC))
         stored, heads = self._storage.chain_state(
             [s.payload_hash for s in subs], [s.record.subject for s in subs]
@@ -260,9 +197,6 @@ class RecordGate:
         index = first_index
         decisions: list[Decision] = []
         for item in items:
-            if not isinstance(item, Submission):
-                decisions.append(Refuse(TypeError("the record gate takes Submissions")))
-                continue
             payload_hash = item.payload_hash
             known = batch_payloads.get(payload_hash, stored.get(payload_hash))
             if known is not None:  # (7)

@@ -13,157 +13,33 @@ inclusion proof) independently.
 from __future__ import annotations
 
 import bisect
-import threading
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from ledger.read.entries import EntryReader, EntryView
 from ledger.storage.rows import RecordRow
-from verifier.election import (
-    LEVELS,
-    RECAP,
-    child_subject,
-    level_of,
-    recap_subject,
-)
+from results.index import ResultsIndex
+from verifier.election import LEVELS, child_subject, level_of, recap_subject
 from verifier.rules import differences, recap_flags, tally_flags, totals_of
+from verifier.rules.state import ElectionState
 
-if TYPE_CHECKING:
-    from ledger.service import EntryView, RecordService
-    from verifier.record import Record
+__all__ = ["ResultsReader"]
 
-__all__ = ["ResultsIndex", "ResultsReader"]
-
-_PARENT_LENGTH = {13: 10, 10: 6, 6: 4, 4: 2, 2: 0}
 _LEVEL_LENGTH = {name: length for length, name in LEVELS.items()}
-_CHUNK = 4096  # changed records read and decided at once while catching up
-
-
-def _split(subject: str) -> tuple[str, str, str] | None:
-    """(kind, ballot, region code) of a ``results/`` or ``recaps/`` subject."""
-    parts = subject.split("/")
-    if len(parts) != 3 or parts[0] not in ("results", "recaps"):
-        return None
-    code = "" if parts[2] == "national" else parts[2]
-    return parts[0], parts[1], code
-
-
-def _named(record: Record) -> list[tuple[str, bytes]]:
-    """(subject, payload hash) of each child a logged recap names."""
-    _, ballot, region = _split(record.subject)  # type: ignore[misc]
-    out = []
-    for code, digest in record.body["children"].items():
-        subject = child_subject(ballot, region, code)
-        if subject is not None:
-            out.append((subject, bytes.fromhex(digest)))
-    return out
-
-
-class ResultsIndex:
-    """What the results reads need that the log only says across many entries.
-
-    Derived data, kept in memory and brought up to the log's size before each
-    read by reading only the record rows logged since (recaps and later
-    revisions): for every recap subject, whether its latest revision is stale
-    (it names a child revision since superseded, or a child recap that is
-    itself stale), and every correction filed under each region it is in.
-
-    A recap goes stale when a child it names gets a new revision; a stale
-    recap makes stale each recap above it that names it, up to the national
-    one. Nothing becomes current again except by a new revision, which is
-    decided afresh from the heads of the children it names.
-    """
-
-    def __init__(self, service: RecordService) -> None:
-        self._service = service
-        self._lock = threading.Lock()
-        self._built = 0
-        self._heads: dict[str, int] = {}  # recap subject -> index of its head
-        self._stale: dict[str, bool] = {}  # recap subject -> is its head stale
-        # (ballot, region) -> (index, subject, revision) of each later revision
-        # of a form or recap in that region or below, in log order.
-        self._corrections: dict[tuple[str, str], list[tuple[int, str, int]]] = {}
-
-    def stale(self, subject: str) -> bool:
-        """Is the latest revision of recap ``subject`` stale (as of the catch-up)?"""
-        return self._stale.get(subject, False)
-
-    def corrections(self, ballot: str, region: str) -> list[tuple[int, str, int]]:
-        """(index, subject, revision) of every later revision under ``region``."""
-        return list(self._corrections.get((ballot, region), ()))
-
-    def catch_up(self) -> None:
-        """Read the records logged since the last catch-up."""
-        with self._lock:
-            size = self._service.size
-            while self._built < size:
-                end = min(size, self._built + _CHUNK * 16)
-                self._take(self._service.storage.changed_records(self._built, end))
-                self._built = end
-
-    def _take(self, rows: list[RecordRow]) -> None:
-        for start in range(0, len(rows), _CHUNK):
-            chunk = [r for r in rows[start : start + _CHUNK] if _split(r.subject)]
-            recaps = self._service.entries(
-                [r.index for r in chunk if r.schema == RECAP.name]
-            )
-            named = {index: _named(view.record) for index, view in recaps.items()}
-            wanted = {subject for children in named.values() for subject, _ in children}
-            heads = self._service.storage.record_heads(sorted(wanted))
-            for row in chunk:
-                _, ballot, code = _split(row.subject)  # type: ignore[misc]
-                if row.index in named:
-                    self._recap(row, named[row.index], heads)
-                if row.revision > 0:
-                    self._superseded(ballot, code)
-                    self._file(row, ballot, code)
-
-    def _recap(
-        self,
-        row: RecordRow,
-        named: list[tuple[str, bytes]],
-        heads: dict[str, RecordRow],
-    ) -> None:
-        stale = False
-        for subject, digest in named:
-            head = heads.get(subject)
-            if (head is not None and head.payload_hash != digest) or self._stale.get(
-                subject, False
-            ):
-                stale = True
-                break
-        self._heads[row.subject] = row.index
-        self._stale[row.subject] = stale
-
-    def _superseded(self, ballot: str, code: str) -> None:
-        # A new revision of this form or recap: the recap above that names it,
-        # and every recap above that one naming it in turn, are stale now.
-        while True:
-            length = _PARENT_LENGTH.get(len(code))
-            if length is None:
-                return
-            parent = code[:length]
-            subject = recap_subject(ballot, parent)
-            index = self._heads.get(subject)
-            if index is None or self._stale.get(subject, False):
-                return
-            children = self._service.entry(index).record.body["children"]
-            if code not in children:
-                return
-            self._stale[subject] = True
-            code = parent
-
-    def _file(self, row: RecordRow, ballot: str, code: str) -> None:
-        item = (row.index, row.subject, row.revision)
-        for n in {10, 6, 4, 2, 0}:
-            if n <= len(code):
-                self._corrections.setdefault((ballot, code[:n]), []).append(item)
 
 
 class ResultsReader:
-    """Answers ``region(ballot, code)`` from one record log."""
+    """Answers ``region(ballot, code)`` from one record log.
 
-    def __init__(self, service: RecordService) -> None:
-        self.service = service
-        self.index = service.results_index
+    ``election`` is the region registry and candidate lists as of the tree the
+    reads are in; ``index`` is caught up to it first.
+    """
+
+    def __init__(
+        self, entries: EntryReader, election: ElectionState, index: ResultsIndex
+    ) -> None:
+        self.entries = entries
+        self.election = election
+        self.index = index
         self.index.catch_up()
 
     def _summary(self, view: EntryView, ballot: str) -> dict[str, Any]:
@@ -217,7 +93,7 @@ class ResultsReader:
         level_of(region)
         if length < len(region):
             raise KeyError(level)
-        election = self.service.gate.election
+        election = self.election
         codes = [region]
         while codes and len(codes[0]) < length:
             codes = [c for code in codes for c in election.children_of(code)]
@@ -238,7 +114,7 @@ class ResultsReader:
         self, ballot: str, regions: list[str], *, full: bool
     ) -> list[dict[str, Any]]:
         # Every head the views need in one lookup, every entry in one read.
-        election = self.service.gate.election
+        election = self.election
         listed: dict[str, list[tuple[str, str]]] = {}
         for region in regions:
             pairs = [
@@ -248,8 +124,8 @@ class ResultsReader:
             listed[region] = [(c, s) for c, s in pairs if s is not None]
         own = {region: recap_subject(ballot, region) for region in regions}
         wanted = [s for pairs in listed.values() for _, s in pairs] + list(own.values())
-        heads = self.service.storage.record_heads(sorted(set(wanted))) if wanted else {}
-        views = self.service.entries([row.index for row in heads.values()])
+        heads = self.entries.index.record_heads(sorted(set(wanted))) if wanted else {}
+        views = self.entries.entries([row.index for row in heads.values()])
         return [
             self._view(ballot, region, listed[region], heads, views, own[region], full)
             for region in regions
@@ -284,7 +160,7 @@ class ResultsReader:
                     "totals": totals_of(view.record.body),
                 }
             children.append({"code": code, "status": "present", **summary})
-        counts = self.service.gate.election.carries_candidates(ballot, region)
+        counts = self.election.carries_candidates(ballot, region)
         recap: dict[str, Any] | None = None
         own = heads.get(own_subject)
         if own is not None:
@@ -361,8 +237,8 @@ class ResultsReader:
         hash): a recap that is not stale names only those.
         """
         other = [h for h in named.values() if h not in current]
-        rows = self.service.storage.records_by_payload(other) if other else {}
-        views = self.service.entries([row.index for row in rows.values()])
+        rows = self.entries.index.records_by_payload(other) if other else {}
+        views = self.entries.entries([row.index for row in rows.values()])
         found = {**current, **{h: views[row.index] for h, row in rows.items()}}
         return [found[h].record.body for h in named.values() if h in found]
 
@@ -381,9 +257,9 @@ class ResultsReader:
         ]
         items = []
         for row in sorted(rows, key=lambda r: r.index):
-            view = self.service.entry(row.index)
-            indices = self.service.storage.subject_indices(row.subject)
-            before = self.service.entry(indices[row.revision - 1]).record.body
+            view = self.entries.entry(row.index)
+            indices = self.entries.index.subject_indices(row.subject)
+            before = self.entries.entry(indices[row.revision - 1]).record.body
             after = view.record.body
             item = self._summary(view, ballot)
             item["changed"] = [

@@ -1,6 +1,6 @@
-"""Hypothesis: the read path's plain decode of stored entries equals the strict parse.
+"""Hypothesis: the read path's plain decode of logged entries equals the strict parse.
 
-``ledger.service.decode_stored`` skips the canonical-form re-check for entries
+``verifier.record.decode_logged_entry`` skips the canonical-form re-check for entries
 the log stored itself; it must give exactly what ``parse_log_entry`` and
 ``parse_record`` give, for any record (with or without reason and evidence, any
 body), and hand anything that does not decode plainly to the strict parsers.
@@ -15,12 +15,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from keys import Ed25519Signer
-from ledger.service import decode_stored
 from verifier.dsse import sign_envelope
 from verifier.errors import MalformedInput
 from verifier.record import (
     RECORD_PAYLOAD_TYPE,
     Evidence,
+    decode_logged_entry,
     format_log_entry,
     parse_log_entry,
     parse_record,
@@ -69,7 +69,7 @@ def test_plain_decode_equals_the_strict_parse(body, revision, items, signers):
     envelope = sign_envelope(RECORD_PAYLOAD_TYPE, payload, signers)
     data = format_log_entry(envelope, "2026-11-23T10:00:01.250Z")
     entry = parse_log_entry(data)
-    assert decode_stored(data) == (entry, parse_record(entry.envelope.payload))
+    assert decode_logged_entry(data) == (entry, parse_record(entry.envelope.payload))
 
 
 @pytest.mark.parametrize(
@@ -77,4 +77,4 @@ def test_plain_decode_equals_the_strict_parse(body, revision, items, signers):
 )
 def test_what_does_not_decode_takes_the_strict_parsers(data):
     with pytest.raises(MalformedInput):
-        decode_stored(data)
+        decode_logged_entry(data)

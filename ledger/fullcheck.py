@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 
 from ledger.integrate import FullTile, TreeState, integrate
 from ledger.read.proofs import FullTileCache, NodeReader
+from ledger.storage.base import WriterStore
 from ledger.storage.rows import EntryRow, RecordRow, StoredCheckpoint, leaf_key
-from ledger.storage.sql import SqlStorage
 from ledger.tree.tiles import TILE_WIDTH, level_width
 from ledger.trusted import rollback_problem
 from verifier.checkpoint import Checkpoint, verify_checkpoint
@@ -68,7 +68,7 @@ class _Stop(Exception):
 class _Checker:
     def __init__(
         self,
-        storage: SqlStorage,
+        storage: WriterStore,
         key: VerifierKey,
         origin: str,
         progress: Callable[[int, int], None] | None,
@@ -322,7 +322,7 @@ def _is_genesis(data: bytes) -> bool:
 
 
 def check_log(
-    storage: SqlStorage,
+    storage: WriterStore,
     key: VerifierKey,
     origin: str,
     progress: Callable[[int, int], None] | None = None,

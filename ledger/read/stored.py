@@ -1,0 +1,147 @@
+"""The signed tree of a log that another process writes (``saksi serve --read-only``).
+
+``StoredTree`` is a ``TreeSource`` read from the database alone: no writer, no
+signing key, no writer's lock. Each time it looks (at most every ``interval``
+seconds, and only when the head row changed) it acts only on what the log key
+proves:
+
+1. the head row's note is a checkpoint of this log signed by the log key, for
+   the head's size and root, and the checkpoint stored at that size is the same;
+2. the stored entries and tiles of the tree's right edge rebuild that root;
+3. the new tree is at least as large as the last one it served, and consistent
+   with it (a consistency proof built from the stored tiles, checked);
+4. with trusted checkpoints (``--trusted-checkpoint``), it extends each of them.
+
+A head that fails (1) to (4) is never served: the reader keeps answering from
+the last tree that passed and every later look raises ``IntegrityFailure``
+(a rolled-back or edited database does not heal). Cosignatures are kept only
+in the writer's memory, so a read-only process publishes the latest signed
+checkpoint, not a witnessed one.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+
+from ledger.errors import IntegrityFailure, OutOfRange
+from ledger.read.proofs import FullTileCache, NodeReader, build_consistency_proof
+from ledger.read.tree import SignedTree, rebuild_edge, signed_head
+from ledger.storage.base import LogStore
+from ledger.trusted import rollback_problem
+from verifier.checkpoint import Checkpoint
+from verifier.errors import VerificationError
+from verifier.merkle import verify_consistency
+from verifier.note import VerifierKey
+
+__all__ = ["StoredTree"]
+
+log = logging.getLogger("saksi.reader")
+
+
+class StoredTree:
+    """The latest signed tree in the database, checked before it is served."""
+
+    def __init__(
+        self,
+        store: LogStore,
+        verifier_key: VerifierKey,
+        origin: str,
+        cache: FullTileCache,
+        *,
+        interval: float = 1.0,
+        trusted: Sequence[Checkpoint] = (),
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._store = store
+        self._key = verifier_key
+        self._origin = origin
+        self._cache = cache
+        self._interval = interval
+        self._trusted = tuple(trusted)
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._tree: SignedTree | None = None
+        self._looked = 0.0
+        self._failed: IntegrityFailure | None = None
+
+    def start(self) -> SignedTree:
+        """Look at the database now (the first tree must pass before serving).
+
+        Raises:
+            IntegrityFailure: the stored head fails a check.
+            StorageUnavailable: the database cannot be read.
+        """
+        with self._lock:
+            return self._look(self._clock())
+
+    def tree(self) -> SignedTree:
+        """The latest signed tree that passed, looked for again when it is due.
+
+        Raises:
+            IntegrityFailure: a stored head failed a check (now or before).
+            StorageUnavailable: the database cannot be read.
+        """
+        now = self._clock()
+        with self._lock:
+            if self._failed is not None:
+                raise self._failed
+            tree = self._tree
+            if tree is not None and now - self._looked < self._interval:
+                return tree
+            return self._look(now)
+
+    def published(self) -> bytes | None:
+        """None: cosignatures live in the writer's process only."""
+        return None
+
+    def _look(self, now: float) -> SignedTree:
+        head = self._store.head()
+        known = self._tree
+        self._looked = now
+        if known is not None and (head.size, head.root, head.note) == (
+            known.head.size,
+            known.head.root,
+            known.head.note,
+        ):
+            # The same tree, re-signed in time only: keep the checked edge.
+            if head.made_at_ms != known.head.made_at_ms:
+                self._tree = SignedTree(head, known.state)
+            return self._tree or known
+        try:
+            tree = self._checked()
+        except IntegrityFailure as e:
+            log.error("the stored head fails its checks; serving stops: %s", e)
+            self._failed = e
+            raise
+        self._tree = tree
+        return tree
+
+    def _checked(self) -> SignedTree:
+        head = signed_head(self._store, self._key, self._origin)  # (1)
+        state = rebuild_edge(self._store, head)  # (2)
+        reader = NodeReader(
+            state.size, state.partials, self._store.read_tile, self._cache
+        )
+        known = self._tree
+        if known is not None and known.size > 0:  # (3)
+            old = known.head
+            if head.size < old.size:
+                raise IntegrityFailure(
+                    f"the head went back from size {old.size} to {head.size}"
+                )
+            try:
+                proof = build_consistency_proof(reader, old.size, head.size)
+                verify_consistency(old.size, head.size, old.root, head.root, proof)
+            except (VerificationError, OutOfRange) as e:
+                raise IntegrityFailure(
+                    f"the head at size {head.size} is not consistent with the "
+                    f"one served at size {old.size}: {e}"
+                ) from e
+        for trusted in self._trusted:  # (4)
+            problem = rollback_problem(trusted, reader, state.root)
+            if problem:
+                raise IntegrityFailure(problem)
+        return SignedTree(head, state)

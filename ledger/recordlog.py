@@ -1,0 +1,181 @@
+"""A record log opened in this process: for writing and reading, or reading only.
+
+``RecordLog`` is the writer's process: the sequencer (``Ledger``) with the
+record gate, its write interface (``writer``), and the read side over the
+committed tree (``reader``, ``entries``, ``registry``), with witnesses once
+``witness_with`` names them. ``ReadOnlyLog`` is the read side alone, over the
+signed head in the database (``ledger.read.stored.StoredTree``): no signing
+key, no writer's lock, so any number of them can serve a log one writer
+writes. Both offer the same read side; the HTTP API (``api.app.create_app``)
+takes either.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Sequence
+
+from ledger.admission import DEFAULT_SKEW, SUBMISSION_WEIGHT, RecordGate, Submission
+from ledger.errors import IntegrityFailure
+from ledger.ledger import Ledger
+from ledger.read.entries import EntryReader
+from ledger.read.proofs import FullTileCache
+from ledger.read.reader import LogReader
+from ledger.read.registry import RegistryReader
+from ledger.read.stored import StoredTree
+from ledger.sequencer import SequencerConfig
+from ledger.storage.sql import SqlStorage
+from ledger.witnessing import WitnessEndpoint, Witnessing
+from ledger.writer import RecordWriter
+from verifier.checkpoint import Checkpoint
+from verifier.note import NoteSigner, VerifierKey
+from verifier.registry import KeyRegistry
+from verifier.rules.state import ElectionState
+
+__all__ = ["ReadOnlyLog", "RecordLog"]
+
+
+def _weight(_submission: Submission) -> int:
+    return SUBMISSION_WEIGHT
+
+
+class RecordLog:
+    """One record log, opened on a database, with its writer running."""
+
+    def __init__(
+        self,
+        storage: SqlStorage,
+        signer: NoteSigner,
+        verifier_key: VerifierKey,
+        origin: str,
+        *,
+        clock: Callable[[], float],
+        config: SequencerConfig | None = None,
+        skew: dt.timedelta = DEFAULT_SKEW,
+        max_age: dt.timedelta | None = None,
+    ) -> None:
+        self.storage = storage
+        self.origin = origin
+        self.verifier_key = verifier_key
+        # Empty until the writer starts: it replays the registry from entries
+        # it has proven against the signed tree (``Ledger.start``).
+        self.gate = RecordGate(storage, KeyRegistry(), ElectionState())
+        self.ledger: Ledger[Submission] = Ledger(
+            storage,
+            signer,
+            verifier_key,
+            origin,
+            gate=self.gate,
+            weigh=_weight,
+            clock=clock,
+            config=config,
+        )
+        self.writer = RecordWriter(
+            self.ledger, self.gate, clock, skew=skew, max_age=max_age
+        )
+        self.reader: LogReader = self.ledger.reader
+        self.entries = EntryReader(self.reader, storage)
+        self.registry = RegistryReader(
+            self.reader, storage, live=lambda: self.gate.election
+        )
+        self.witnessing: Witnessing | None = None
+
+    def start(self) -> None:
+        """Check storage and start the writer (see ``Ledger.start``)."""
+        self.ledger.start()
+
+    def witness_with(self, endpoints: Sequence[WitnessEndpoint]) -> None:
+        """Have every new checkpoint cosigned by ``endpoints`` (after ``start``).
+
+        The first round runs before this returns: a witness that has cosigned a
+        larger tree than the log holds stops it here, before any write
+        (``IntegrityFailure``). The reader's current checkpoint is the
+        witnessed note from then on.
+
+        Raises:
+            IntegrityFailure: a witness holds a larger tree (a rollback).
+        """
+        ledger = self.ledger
+
+        def current() -> tuple[int, bytes]:
+            now = ledger.head
+            return now.size, now.note
+
+        witnessing = Witnessing(
+            current,
+            lambda old, new: ledger.reader.consistency_proof(old, new),
+            self.verifier_key,
+            self.origin,
+            endpoints,
+        )
+        size, note = current()
+        witnessing.round(size, note)
+        ahead = witnessing.ahead(size)
+        if ahead:
+            witnessing.stop()
+            error = IntegrityFailure(
+                f"the log is at size {size} but {'; '.join(ahead)}: the "
+                "database was rolled back, or the log key signed another tree"
+            )
+            ledger.halt(error)
+            raise error
+        self.witnessing = witnessing
+        ledger.publish_witnessed(witnessing.published)
+        witnessing.start(witnessed=note)
+
+    def witness_status(self) -> list[dict[str, object]]:
+        """Each witness's state, as ``/v1/log`` lists it."""
+        return [] if self.witnessing is None else self.witnessing.status()
+
+    def close(self) -> None:
+        """Stop the writer and close the database."""
+        if self.witnessing is not None:
+            self.witnessing.stop()
+        try:
+            self.ledger.close()
+        finally:
+            self.storage.close()
+
+
+class ReadOnlyLog:
+    """One record log's read side, over a database another process writes."""
+
+    writer: RecordWriter | None = None
+
+    def __init__(
+        self,
+        storage: SqlStorage,
+        verifier_key: VerifierKey,
+        origin: str,
+        *,
+        interval: float = 1.0,
+        trusted: Sequence[Checkpoint] = (),
+        cache_tiles: int = 4096,
+    ) -> None:
+        self.storage = storage
+        self.origin = origin
+        self.verifier_key = verifier_key
+        cache = FullTileCache(cache_tiles)
+        self.tree = StoredTree(
+            storage, verifier_key, origin, cache, interval=interval, trusted=trusted
+        )
+        self.reader = LogReader(storage, self.tree, cache)
+        self.entries = EntryReader(self.reader, storage)
+        self.registry = RegistryReader(self.reader, storage)
+
+    def start(self) -> None:
+        """Check the stored head before serving (see ``StoredTree``).
+
+        Raises:
+            IntegrityFailure: the stored head fails a check.
+            StorageUnavailable: the database cannot be read.
+        """
+        self.tree.start()
+
+    def witness_status(self) -> list[dict[str, object]]:
+        """None here: cosignatures are collected by the writer's process."""
+        return []
+
+    def close(self) -> None:
+        """Close the database."""
+        self.storage.close()
