@@ -40,6 +40,7 @@ STORAGE = (
     "tests/integration/test_ledger_backends.py",
 )
 WITNESS = ("tests/integration/test_witness.py", "tests/vectors")
+READER = ("tests/integration/test_read_only_log.py",)
 AUDIT = ("tests/unit/verifier/test_audit.py", "tests/unit/verifier/test_audit_paths.py")
 
 
@@ -243,7 +244,7 @@ MUTANTS = [
         "registry-replayed-unproven",
         "ledger/read/registry.py",
         "                prove(position, data)\n",
-        "",
+        "                pass  # unproven\n",
         WRITER,
     ),
     Mutant(
@@ -303,6 +304,21 @@ MUTANTS = [
         "                if False:\n                    raise IntegrityFailure(\n"
         '                        f"tree head is no longer at size {expected_size}: "',
         STORAGE,
+    ),
+    # -- the reader apart from the writer ----------------------------------------
+    Mutant(
+        "reader-entry-unproven",
+        "ledger/read/entries.py",
+        "            leaf_hash = prove(row.index, row.data)",
+        "            leaf_hash = row.leaf_hash",
+        READER,
+    ),
+    Mutant(
+        "reader-serves-a-rolled-back-head",
+        "ledger/read/stored.py",
+        "            if head.size < old.size:",
+        "            if False:",
+        READER,
     ),
     # -- the witness and the audit ------------------------------------------------
     Mutant(

@@ -1,0 +1,210 @@
+"""A read-only log over a database another process writes (``ReadOnlyLog``).
+
+The reader needs no signing key and no writer's lock: it follows the writer's
+signed head in the database, and acts only on what the log key proves (the
+head's signature, the right edge rebuilding the root, consistency with what it
+served before, each entry's inclusion proof).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import sqlite3
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from keys import Ed25519Signer
+from ledger.errors import IntegrityFailure
+from ledger.read.registry import keys_listing
+from ledger.recordlog import ReadOnlyLog
+from ledger.storage.sql import SqlStorage
+from tests.conftest import ORIGIN
+from tests.recordlog import ADMINS, RecordLog, envelope_bytes
+from verifier.checkpoint import verify_checkpoint
+from verifier.merkle import verify_consistency, verify_inclusion
+from verifier.rfc6962 import hash_leaf
+
+SIGNER = Ed25519Signer(ORIGIN, bytes(range(32)))
+TPS = "3171011001001"
+
+
+def _officer(n: int) -> Ed25519Signer:
+    return Ed25519Signer(f"officer{n}", hashlib.sha256(b"officer-%d" % n).digest())
+
+
+@pytest.fixture
+def path(tmp_path) -> Path:
+    return tmp_path / "log.db"
+
+
+@pytest.fixture
+def writer(path):
+    log = RecordLog(f"sqlite:///{path}", SIGNER)
+    yield log
+    log.close()
+
+
+def _reader(path: Path, **kwargs) -> ReadOnlyLog:
+    log = ReadOnlyLog(
+        SqlStorage.open(f"sqlite:///{path}"),
+        SIGNER.verifier_key,
+        ORIGIN,
+        interval=0.0,
+        **kwargs,
+    )
+    log.start()
+    return log
+
+
+def _root(note: bytes) -> tuple[int, bytes]:
+    checkpoint, _ = verify_checkpoint(note, SIGNER.verifier_key, ORIGIN)
+    return checkpoint.size, checkpoint.root_hash
+
+
+def test_a_reader_follows_the_running_writer_and_proves_what_it_serves(writer, path):
+    reader = _reader(path)  # the writer holds its lock: the reader needs none
+    try:
+        assert reader.reader.checkpoint() == writer.ledger.head.note
+        first_size, first_root = _root(reader.reader.checkpoint())
+        for n in range(5):
+            writer.grant(_officer(n), "tps", TPS)
+        note = reader.reader.checkpoint()
+        assert note == writer.ledger.head.note
+        size, root = _root(note)
+        assert size == first_size + 5
+        proof = reader.reader.consistency_proof(first_size, size)
+        verify_consistency(first_size, size, first_root, root, proof)
+        for index in range(size):
+            view = reader.entries.entry(index)
+            assert view.data == writer.service.reader.entry_bytes(index)
+            assert view.leaf_hash == hash_leaf(view.data)
+            path_ = reader.reader.inclusion_proof(index, size)
+            verify_inclusion(index, size, view.leaf_hash, path_, root)
+        history = reader.entries.history(f"keys/{_officer(4).keyid}")
+        assert [v.record.revision for v in history] == [0]
+        assert keys_listing(reader.registry.registry_at(size), size) == keys_listing(
+            writer.service.registry.registry_at(size), size
+        )
+    finally:
+        reader.close()
+
+
+def test_a_reader_serves_reads_over_http_and_refuses_writes(writer, path):
+    writer.grant(_officer(0), "tps", TPS)
+    reader = _reader(path)
+    try:
+        client = TestClient(create_app(reader))
+        answer = client.get("/log/checkpoint")
+        assert answer.status_code == 200
+        assert answer.content == writer.ledger.head.note
+        assert client.get("/v1/entries/1").json()["index"] == 1
+        kept = writer.payload("keys.grant/v1", "keys/x", {"role": "tps"})
+        refused = client.post(
+            "/v1/entries",
+            content=envelope_bytes(kept, ADMINS[:2]),
+            headers={"content-type": "application/json"},
+        )
+        assert refused.status_code == 405
+        assert refused.json()["type"] == "/problems/read-only"
+        assert writer.ledger.size == 2  # nothing written
+        assert client.get("/v1/log").json()["witnesses"] == []
+    finally:
+        reader.close()
+
+
+def test_a_rolled_back_database_is_never_served(writer, path, tmp_path):
+    reader = _reader(path)
+    try:
+        backup = tmp_path / "backup.db"
+        _copy(path, backup)
+        old = reader.reader.checkpoint()
+        for n in range(3):
+            writer.grant(_officer(n), "tps", TPS)
+        served = reader.reader.checkpoint()
+        assert served != old
+        writer.close()
+        _copy(backup, path)  # the whole database back, consistently
+        with pytest.raises(IntegrityFailure, match="went back"):
+            reader.reader.checkpoint()
+        with pytest.raises(IntegrityFailure):  # and it does not heal
+            reader.reader.checkpoint()
+    finally:
+        reader.close()
+
+
+def test_a_rollback_behind_a_trusted_checkpoint_is_refused_at_start(
+    writer, path, tmp_path
+):
+    backup = tmp_path / "backup.db"
+    _copy(path, backup)
+    writer.grant(_officer(0), "tps", TPS)
+    trusted, _ = verify_checkpoint(writer.ledger.head.note, SIGNER.verifier_key, ORIGIN)
+    writer.close()
+    _copy(backup, path)
+    with pytest.raises(IntegrityFailure, match="rolled back"):
+        _reader(path, trusted=[trusted])
+
+
+def test_an_edited_entry_on_the_right_edge_stops_the_start(writer, path):
+    writer.grant(_officer(0), "tps", TPS)
+    size = writer.ledger.size
+    writer.close()
+    _edit(path, f"UPDATE entries SET data = X'00' WHERE idx = {size - 1}")
+    with pytest.raises(IntegrityFailure, match="leaf hash"):
+        _reader(path)
+
+
+def test_an_entry_edited_with_its_leaf_hash_is_never_served(writer, path):
+    for n in range(300):  # a full tile: entry 5 is then read through it
+        writer.grant(_officer(n), "tps", TPS)
+    writer.close()
+    forged = b'{"forged": true}'
+    _edit(
+        path,
+        f"UPDATE entries SET data = X'{forged.hex()}', "
+        f"leaf_hash = X'{hash_leaf(forged).hex()}' WHERE idx = 5",
+    )
+    reader = _reader(path)  # the edge is intact: the start cannot see it
+    try:
+        assert reader.entries.entry(6).index == 6
+        with pytest.raises(IntegrityFailure, match="entry 5"):
+            reader.entries.entry(5)
+    finally:
+        reader.close()
+
+
+def _copy(source: Path, target: Path) -> None:
+    """An online SQLite backup of ``source`` written over ``target``."""
+    if not target.exists():
+        shutil.copyfile(source, target)
+    src, dst = sqlite3.connect(source), sqlite3.connect(target)
+    try:
+        src.backup(dst)
+    finally:
+        src.close()
+        dst.close()
+
+
+def _edit(path: Path, statement: str) -> None:
+    """Run ``statement`` as an administrator would: the guards dropped first."""
+    engine = sa.create_engine(f"sqlite:///{path}")
+    with engine.begin() as conn:
+        saved = [
+            sql
+            for (sql,) in conn.exec_driver_sql(
+                "SELECT sql FROM sqlite_master WHERE type = 'trigger'"
+            )
+        ]
+        for (name,) in conn.exec_driver_sql(
+            "SELECT name FROM sqlite_master WHERE type = 'trigger'"
+        ).all():
+            conn.exec_driver_sql(f'DROP TRIGGER "{name}"')
+        conn.exec_driver_sql(statement)
+        for sql in saved:
+            conn.exec_driver_sql(sql)
+    engine.dispose()
