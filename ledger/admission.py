@@ -57,6 +57,7 @@ from verifier.registry import (
     KeyRegistry,
     parse_genesis,
 )
+from verifier.rules.chain import chain_break, unlogged_child
 from verifier.rules.state import (
     ElectionState,
     UnknownChild,
@@ -266,10 +267,12 @@ class RecordGate:
 
     @staticmethod
     def _check_chain(record: Record, head: RecordRow | None) -> None:
-        current = None if head is None else head.revision
-        current_hash = None if head is None else head.payload_hash.hex()
-        expected = 0 if head is None else head.revision + 1
-        if record.revision < expected:
+        known = None if head is None else (head.revision, head.payload_hash.hex())
+        broken = chain_break(record.revision, record.prev, known)
+        if broken is None:
+            return
+        current, current_hash = broken.current, broken.current_hash
+        if broken.kind == "stale":
             raise StaleRevision(
                 f"{record.subject} is already at revision {current}; "
                 f"revision {record.revision} is taken (fetch the current head "
@@ -277,21 +280,20 @@ class RecordGate:
                 current,
                 current_hash,
             )
-        if record.revision > expected:
+        if broken.kind == "skipped":
             raise SkippedRevision(
                 f"{record.subject} is at revision "
-                f"{'none' if current is None else current}; the next is {expected}, "
-                f"found {record.revision}",
+                f"{'none' if current is None else current}; the next is "
+                f"{broken.expected}, found {record.revision}",
                 current,
                 current_hash,
             )
-        if head is not None and record.prev != current_hash:
-            raise WrongPrev(
-                f"prev must be {current_hash}, the payload hash of {record.subject} "
-                f"revision {current}",
-                current,
-                current_hash,
-            )
+        raise WrongPrev(
+            f"prev must be {current_hash}, the payload hash of {record.subject} "
+            f"revision {current}",
+            current,
+            current_hash,
+        )
 
     def _apply(self, record: Record, changes: Genesis | list[Grant]) -> None:
         # Remember what the change replaces, so a failed commit can undo it.
@@ -310,9 +312,14 @@ def _check_children(record: Record, logged: dict[bytes, RecordRow]) -> None:
         UnknownChild: a (subject, payload hash) that is not in the log.
         SchemaViolation: a code that is not a direct child of the region.
     """
-    for subject, digest in recap_children(record):
+
+    def subject_of(digest: bytes) -> str | None:
         row = logged.get(digest)
-        if row is None or row.subject != subject:
-            raise UnknownChild(
-                f"child {subject} with payload hash {digest.hex()} is not in the log"
-            )
+        return None if row is None else row.subject
+
+    missing = unlogged_child(recap_children(record), subject_of)
+    if missing is not None:
+        subject, digest = missing
+        raise UnknownChild(
+            f"child {subject} with payload hash {digest.hex()} is not in the log"
+        )

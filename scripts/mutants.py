@@ -213,16 +213,16 @@ MUTANTS = [
     # -- the writer's gate --------------------------------------------------------
     Mutant(
         "chain-prev-unchecked",
-        "ledger/admission.py",
-        "        if head is not None and record.prev != current_hash:",
-        "        if False:",
+        "verifier/rules/chain.py",
+        "    if current_hash is not None and prev != current_hash:",
+        "    if False:",
         WRITER,
     ),
     Mutant(
         "chain-stale-revision-accepted",
-        "ledger/admission.py",
-        "        if record.revision < expected:",
-        "        if False:",
+        "verifier/rules/chain.py",
+        "    if revision < expected:",
+        "    if False:",
         WRITER,
     ),
     Mutant(
@@ -234,9 +234,9 @@ MUTANTS = [
     ),
     Mutant(
         "recap-child-subject-unchecked",
-        "ledger/admission.py",
-        "        if row is None or row.subject != subject:",
-        "        if row is None:",
+        "verifier/rules/chain.py",
+        "        if logged_subject(digest) != subject:",
+        "        if logged_subject(digest) is None:",
         WRITER,
     ),
     # -- what the writer acts on --------------------------------------------------

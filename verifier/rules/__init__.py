@@ -3,7 +3,8 @@
 ``state`` decides what a record may say as of its position in the log (region
 registry, candidate lists, who signs which stage and level) and refuses what no
 form can say; ``arithmetic`` computes the flags of what a form says that does
-not add up, which are reported, never refused.
+not add up, which are reported, never refused; ``chain`` ties records
+together (subject chains, a recap's children).
 """
 
 from verifier.rules.arithmetic import (
@@ -16,6 +17,7 @@ from verifier.rules.arithmetic import (
     tally_flags,
     totals_of,
 )
+from verifier.rules.chain import ChainBreak, chain_break, unlogged_child
 from verifier.rules.state import (
     ElectionState,
     OutsideRegistry,
@@ -27,6 +29,7 @@ from verifier.rules.state import (
 )
 
 __all__ = [
+    "ChainBreak",
     "ElectionState",
     "Flag",
     "OutsideRegistry",
@@ -36,10 +39,12 @@ __all__ = [
     "add_totals",
     "authorize_election",
     "ballot_of",
+    "chain_break",
     "differences",
     "fold_totals",
     "recap_children",
     "recap_flags",
     "tally_flags",
     "totals_of",
+    "unlogged_child",
 ]
