@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from ledger.tree.compact import CompactRange, fold_right, perfect_levels, perfect_root
+from ledger.tree.compact import CompactRange, compact_roots, fold_right, perfect_levels
 from ledger.tree.tiles import TILE_HEIGHT, TILE_WIDTH, level_width
 
 __all__ = ["FullTile", "TreeState", "integrate"]
@@ -69,14 +69,7 @@ class TreeState:
             raise ValueError(f"size {size} needs more than {len(parts)} levels")
         subtrees: list[bytes] = []
         for level in reversed(range(len(parts))):
-            hashes = parts[level]
-            start = 0
-            remaining = len(hashes)
-            while remaining:
-                chunk = 1 << (remaining.bit_length() - 1)
-                subtrees.append(perfect_root(hashes[start : start + chunk]))
-                start += chunk
-                remaining -= chunk
+            subtrees += compact_roots(parts[level])
         return cls(size, parts, CompactRange(size, subtrees))
 
     @property

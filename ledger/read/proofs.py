@@ -15,7 +15,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 
 from ledger.errors import OutOfRange
-from ledger.tree.compact import fold_right
+from ledger.tree.compact import fold_right, perfect_spans
 from ledger.tree.tiles import TILE_HEIGHT, TILE_WIDTH, level_width
 from verifier.rfc6962 import hash_children, hash_pairs
 
@@ -187,14 +187,12 @@ def subtree_hash(reader: NodeReader, start: int, end: int) -> bytes:
     cached = reader.ranges.get(key)
     if cached is not None:
         return cached
-    subtrees: list[bytes] = []
-    remaining = end - start
-    while remaining:
-        height = remaining.bit_length() - 1
-        subtrees.append(reader.node(height, start >> height))
-        start += 1 << height
-        remaining -= 1 << height
-    value = fold_right(subtrees)
+    value = fold_right(
+        [
+            reader.node(height, first >> height)
+            for height, first in perfect_spans(start, end - start)
+        ]
+    )
     if len(reader.ranges) < _MAX_RANGES:
         reader.ranges[key] = value
     return value

@@ -16,10 +16,12 @@ from verifier.rfc6962 import EMPTY_ROOT, hash_children, hash_pairs
 
 __all__ = [
     "CompactRange",
+    "compact_roots",
     "fold_right",
     "merkle_root",
     "perfect_levels",
     "perfect_root",
+    "perfect_spans",
 ]
 
 
@@ -57,17 +59,35 @@ def fold_right(subtrees: Sequence[bytes]) -> bytes:
     return root
 
 
+def perfect_spans(start: int, count: int) -> list[tuple[int, int]]:
+    """The compact range of leaves [start, start + count), largest subtree first.
+
+    As (height, first leaf) of each perfect subtree: one per set bit of
+    ``count``, each 2**height leaves. ``start`` must be aligned as RFC 6962
+    splits (a multiple of the first subtree's width), as it is for the tree's
+    own range (0) and every range a proof asks for.
+    """
+    spans = []
+    remaining = count
+    while remaining:
+        height = remaining.bit_length() - 1
+        spans.append((height, start))
+        start += 1 << height
+        remaining -= 1 << height
+    return spans
+
+
+def compact_roots(hashes: Sequence[bytes]) -> list[bytes]:
+    """The perfect-subtree roots over ``hashes`` (any count), largest first."""
+    return [
+        perfect_root(hashes[first : first + (1 << height)])
+        for height, first in perfect_spans(0, len(hashes))
+    ]
+
+
 def merkle_root(hashes: Sequence[bytes]) -> bytes:
     """RFC 6962 root of a tree whose bottom nodes are ``hashes`` (any count)."""
-    subtrees: list[bytes] = []
-    start = 0
-    remaining = len(hashes)
-    while remaining:
-        chunk = 1 << (remaining.bit_length() - 1)
-        subtrees.append(perfect_root(hashes[start : start + chunk]))
-        start += chunk
-        remaining -= chunk
-    return fold_right(subtrees)
+    return fold_right(compact_roots(hashes))
 
 
 class CompactRange:
