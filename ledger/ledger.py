@@ -23,12 +23,13 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from ledger.checkpoint import CheckpointPublisher
+from ledger.commit import Committed, Outcome
 from ledger.errors import IntegrityFailure
 from ledger.gate import EntryGate, Gate, check_entry_size
 from ledger.read.proofs import FullTileCache, RunPaths, build_inclusion_proof
 from ledger.read.reader import LogReader
 from ledger.read.tree import SignedTree
-from ledger.sequencer import Committed, Outcome, Sequencer, SequencerConfig
+from ledger.sequencer import Sequencer, SequencerConfig
 from ledger.storage.base import WriterStore
 from ledger.storage.rows import Head
 from verifier.note import NoteSigner, VerifierKey

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from ledger.checkpoint import CheckpointPublisher
+from ledger.commit import Commit, Committed, Outcome, Pending, Ticket
 from ledger.errors import (
     IntegrityFailure,
     LedgerError,
@@ -43,7 +44,7 @@ from ledger.errors import (
 )
 from ledger.gate import Accept, Decision, Existing, Gate
 from ledger.integrate import TreeState, integrate
-from ledger.read.proofs import FullTileCache, NodeReader, RunPaths, TileNodes
+from ledger.read.proofs import FullTileCache, NodeReader, TileNodes
 from ledger.read.tree import Prover, SignedTree, entry_prover
 from ledger.seal import RecordsDigest, derive_seal_key, seal_head
 from ledger.startup import (
@@ -58,13 +59,7 @@ from ledger.trusted import rollback_problem
 from verifier.checkpoint import Checkpoint
 from verifier.rfc6962 import hash_leaf
 
-__all__ = [
-    "Commit",
-    "Committed",
-    "Outcome",
-    "Sequencer",
-    "SequencerConfig",
-]
+__all__ = ["Sequencer", "SequencerConfig"]
 
 log = logging.getLogger("saksi.sequencer")
 
@@ -82,97 +77,6 @@ class SequencerConfig:
     # Checkpoints kept outside the database (--trusted-checkpoint): the stored
     # tree must extend each, or the writer does not start (a rolled-back log).
     trusted: tuple[Checkpoint, ...] = ()
-
-
-class Commit:
-    """One committed batch: the tree and signed head it produced, and its new leaves.
-
-    Shared by every entry of the batch; ``paths`` is filled in lazily by whoever
-    first builds the batch's receipts.
-    """
-
-    __slots__ = ("first", "head", "leaf_hashes", "left_edge", "paths", "state")
-
-    def __init__(
-        self,
-        state: TreeState,
-        head: Head,
-        first: int,
-        leaf_hashes: list[bytes],
-        left_edge: tuple[bytes, ...] | None = None,
-    ) -> None:
-        self.state = state
-        self.head = head
-        self.first = first
-        self.leaf_hashes = leaf_hashes
-        # The compact range of the tree before this commit (``first`` leaves):
-        # every node left of the new leaves' proofs, with no hashing to find them.
-        self.left_edge = left_edge
-        self.paths: RunPaths | None = None
-
-
-class Committed:
-    """Where one entry is, and the commit (tree and signed head) it is answered in."""
-
-    __slots__ = ("commit", "data", "duplicate", "index", "leaf_hash")
-
-    def __init__(
-        self,
-        index: int,
-        leaf_hash: bytes,
-        duplicate: bool,
-        commit: Commit,
-        data: bytes = b"",
-    ) -> None:
-        self.index = index
-        self.leaf_hash = leaf_hash
-        self.duplicate = duplicate
-        self.commit = commit
-        self.data = data
-
-    @property
-    def state(self) -> TreeState:
-        """The tree the entry was answered in."""
-        return self.commit.state
-
-    @property
-    def head(self) -> Head:
-        """The signed head of that tree."""
-        return self.commit.head
-
-
-class _Ticket:
-    """One ``submit`` call: its results fill in as commits land, then resolve."""
-
-    __slots__ = ("future", "remaining", "results")
-
-    def __init__(self, count: int) -> None:
-        self.future: Future[list[Outcome]] = Future()
-        self.remaining = count
-        self.results: list[Outcome | None] = [None] * count
-
-    def settle(self, slot: int, outcome: Outcome) -> None:
-        self.results[slot] = outcome
-        self.remaining -= 1
-        if self.remaining == 0 and not self.future.done():
-            self.future.set_result(self.results)  # type: ignore[arg-type]
-
-    def fail(self, error: BaseException) -> None:
-        if not self.future.done():
-            self.future.set_exception(error)
-
-
-Outcome = Committed | Exception
-
-
-class _Pending(Generic[T]):
-    __slots__ = ("item", "slot", "ticket", "weight")
-
-    def __init__(self, item: T, ticket: _Ticket, slot: int, weight: int) -> None:
-        self.item = item
-        self.ticket = ticket
-        self.slot = slot
-        self.weight = weight
 
 
 class Sequencer(Generic[T]):
@@ -199,7 +103,7 @@ class Sequencer(Generic[T]):
         self._cache = cache
         self._config = config or SequencerConfig()
         self._cond = threading.Condition()
-        self._queue: deque[_Pending[T]] = deque()
+        self._queue: deque[Pending[T]] = deque()
         self._thread: threading.Thread | None = None
         self._stopping = False
         self._failed: LedgerError | None = None
@@ -347,13 +251,13 @@ class Sequencer(Generic[T]):
             IntegrityFailure: writes are stopped after an integrity failure.
             StorageUnavailable: the sequencer is not running.
         """
-        ticket = _Ticket(len(items))
+        ticket = Ticket(len(items))
         if not items:
             ticket.future.set_result([])
             return ticket.future
         weigh = self._weigh
         pending = [
-            _Pending(item, ticket, slot, weigh(item)) for slot, item in enumerate(items)
+            Pending(item, ticket, slot, weigh(item)) for slot, item in enumerate(items)
         ]
         with self._cond:
             if self._failed is not None:
@@ -413,8 +317,8 @@ class Sequencer(Generic[T]):
         age = self._clock() - tree.head.made_at_ms / 1000
         return self._config.checkpoint_interval - age
 
-    def _take_batch(self) -> list[_Pending[T]]:
-        batch: list[_Pending[T]] = []
+    def _take_batch(self) -> list[Pending[T]]:
+        batch: list[Pending[T]] = []
         size = 0
         while self._queue and len(batch) < self._config.max_batch:
             weight = self._queue[0].weight
@@ -454,7 +358,7 @@ class Sequencer(Generic[T]):
                 f"checkpoint signing failed ({type(e).__name__})"
             ) from e
 
-    def _commit(self, batch: list[_Pending[T]]) -> None:
+    def _commit(self, batch: list[Pending[T]]) -> None:
         gate = self._gate
         tree = self.tree()
         state, head = tree.state, tree.head

@@ -25,7 +25,7 @@ import sqlalchemy as sa
 from ledger.errors import IntegrityFailure
 from ledger.fullcheck import check_log
 from ledger.ledger import Ledger
-from ledger.sequencer import recover_state
+from ledger.startup import recover_state
 from ledger.storage.rows import leaf_key
 from ledger.storage.sql import SqlStorage
 from tests.conftest import ORIGIN, FixedClock, create_log

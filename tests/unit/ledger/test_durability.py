@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 from ledger.errors import IntegrityFailure, StorageUnavailable
 from ledger.ledger import Ledger
-from ledger.sequencer import recover_state
+from ledger.startup import recover_state
 from ledger.storage.sql import SqlStorage
 from ledger.tree.compact import perfect_root
 from tests.conftest import ORIGIN, FixedClock, create_log
