@@ -38,7 +38,6 @@ from ledger.read.tree import Prover
 from ledger.storage.base import WriterStore
 from ledger.storage.rows import RecordRow
 from verifier.dsse import Envelope, parse_envelope, verify_envelope
-from verifier.election import ELECTION_SCHEMAS, RECAP
 from verifier.errors import VerificationError
 from verifier.record import (
     RECORD_PAYLOAD_TYPE,
@@ -57,12 +56,10 @@ from verifier.registry import (
     KeyRegistry,
     parse_genesis,
 )
-from verifier.rules.chain import chain_break, unlogged_child
+from verifier.rules.admit import check_election_record, named_children
+from verifier.rules.chain import chain_break
 from verifier.rules.state import (
     ElectionState,
-    UnknownChild,
-    authorize_election,
-    recap_children,
 )
 from verifier.schema import Schema, check
 from verifier.schemas import get_schema
@@ -193,7 +190,7 @@ class RecordGate:
         stored, heads = self._storage.chain_state(
             [s.payload_hash for s in subs], [s.record.subject for s in subs]
         )
-        children = self._children_of(subs)
+        children = self._children_of(subs)  # payload hash -> subject
         batch_payloads: dict[bytes, int] = {}
         index = first_index
         decisions: list[Decision] = []
@@ -207,11 +204,10 @@ class RecordGate:
                 writer = self.registry.authorize(  # (8)
                     item.record, item.schema, item.signers, index, logged_at
                 )
-                if writer is not None and item.record.schema in ELECTION_SCHEMAS:
-                    authorize_election(item.record, writer)
-                    self.election.check(item.record)
-                    if item.record.schema == RECAP.name:
-                        _check_children(item.record, children)
+                if writer is not None:
+                    check_election_record(
+                        item.record, writer, self.election, children.get
+                    )
                 self._check_chain(item.record, heads.get(item.record.subject))  # (9)
                 changes = self.registry.changes(item.record, index)
                 entry = format_log_entry(item.envelope, logged_at)
@@ -229,7 +225,7 @@ class RecordGate:
             )
             heads[item.record.subject] = row
             batch_payloads[payload_hash] = index
-            children.setdefault(payload_hash, row)
+            children.setdefault(payload_hash, row.subject)
             self._rows.append(row)
             decisions.append(Accept(entry))
             index += 1
@@ -254,16 +250,15 @@ class RecordGate:
 
     # -- steps ---------------------------------------------------------------------
 
-    def _children_of(self, subs: Sequence[Submission]) -> dict[bytes, RecordRow]:
-        # The logged rows of every child the batch's recaps name, read at once.
-        wanted = [
-            bytes.fromhex(digest)
-            for s in subs
-            if s.record.schema == RECAP.name
-            and isinstance(s.record.body.get("children"), dict)
-            for digest in s.record.body["children"].values()
-        ]
-        return self._storage.records_by_payload(wanted) if wanted else {}
+    def _children_of(self, subs: Sequence[Submission]) -> dict[bytes, str]:
+        # The logged subject of every child the batch's recaps name, read at once.
+        wanted = named_children(s.record for s in subs)
+        if not wanted:
+            return {}
+        return {
+            digest: row.subject
+            for digest, row in self._storage.records_by_payload(wanted).items()
+        }
 
     @staticmethod
     def _check_chain(record: Record, head: RecordRow | None) -> None:
@@ -303,23 +298,3 @@ class RecordGate:
                 if isinstance(keyid, str):
                     self._undo.append((keyid, self.registry.grants.get(keyid)))
         self.registry.apply(changes)
-
-
-def _check_children(record: Record, logged: dict[bytes, RecordRow]) -> None:
-    """Every child a recap names is logged, under the subject its code implies.
-
-    Raises:
-        UnknownChild: a (subject, payload hash) that is not in the log.
-        SchemaViolation: a code that is not a direct child of the region.
-    """
-
-    def subject_of(digest: bytes) -> str | None:
-        row = logged.get(digest)
-        return None if row is None else row.subject
-
-    missing = unlogged_child(recap_children(record), subject_of)
-    if missing is not None:
-        subject, digest = missing
-        raise UnknownChild(
-            f"child {subject} with payload hash {digest.hex()} is not in the log"
-        )
