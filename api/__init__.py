@@ -1,5 +1,6 @@
-"""HTTP API and the ``saksi`` operator command (the service wiring).
+"""HTTP API: the FastAPI app and its service wiring (``saksi serve`` is in ``cli``).
 
-Importing ``api`` itself loads nothing: the ``saksi`` launcher (``api.__main__``)
-must start without the server packages to say that they are missing.
+Importing ``api`` itself loads nothing: ``python -m api`` (``api.__main__``)
+still launches ``saksi`` and must start without the server packages to say
+that they are missing.
 """

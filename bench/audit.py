@@ -86,7 +86,7 @@ def ceilings() -> dict[str, float]:
 
 def build_log(entries: int) -> Path:
     """A Saksi log of about ``entries`` records (kept for later runs)."""
-    from ledger.cli import open_service
+    from cli.local import open_service
 
     log_dir = Path(tempfile.gettempdir()) / f"saksi-audit-log-{entries}"
     if (log_dir / "built").exists():

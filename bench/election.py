@@ -455,7 +455,7 @@ def _queries(
 
 def inprocess_ceiling(spec: ElectionSpec, tmp: Path) -> float:
     """Forms/s checked and appended in process (no HTTP), on SQLite."""
-    from ledger.cli import open_service
+    from cli.local import open_service
 
     env = {**os.environ, "SAKSI_KEY_PASSPHRASE": PASS}
     log_dir = tmp / "ceiling"

@@ -315,7 +315,7 @@ def main(argv: list[str] | None = None) -> int:
     inproc = envelopes(admin, args.count, "inproc-")
 
     progress("in-process appends (no HTTP)")
-    from ledger.cli import open_service
+    from cli.local import open_service
 
     os.environ["SAKSI_KEY_PASSPHRASE"] = PASS
     service = open_service(tmp / "log", None, None)

@@ -85,7 +85,7 @@ def _timed(stages: dict[str, float]) -> Callable[[], None]:
 
 def start_once(log_dir: Path) -> dict[str, Any]:
     """One start of the writer (``open_service``) and its close, timed."""
-    from ledger.cli import open_service
+    from cli.local import open_service
 
     stages: dict[str, float] = {}
     load = os.getloadavg()[0]

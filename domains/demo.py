@@ -1,4 +1,4 @@
-"""``saksi demo``: a real slice of the 2024 election, written and verified over HTTP.
+"""The demo's scenario: a real slice of the 2024 election, written and verified.
 
 Against a running ``saksi serve`` of a fresh log (nothing in it but the genesis
 record 'saksi init' wrote: any other log is refused before anything is
@@ -21,49 +21,34 @@ election application uses:
    (its revisions, signers, photo pages), every entry proved in the log.
 
 Every receipt is checked against the pinned log key; the last checkpoint is
-proved consistent with the first.
+proved consistent with the first. The command, ``saksi demo`` (its flags, input
+files and errors), is ``cli.demo``.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
 from typing import Any
 
-from domains.cliutil import (
-    SIREKAP_HINT,
-    WILAYAH_HINT,
-    data_file,
-    data_help,
-    input_errors,
-    submit_new,
-)
-from domains.inputs import DATA_DIR_VARIABLE, data_dir
 from domains.recaps import build_recaps
-from domains.regions import TPS_FILE, WILAYAH_COLUMNS, WILAYAH_FILE, district_bodies
-from domains.sirekap import read_stations, tally_body
+from domains.sirekap import tally_body
+from domains.submit import Head, submit_new
 from keys import Ed25519Signer
-from keys.cli import (
-    EXIT_FAILED,
-    EXIT_IO,
-    EXIT_USAGE,
-    CommandError,
-    emit,
-    load_signer,
-    passphrase_of,
-)
-from ledger.logcli import client_errors
 from saksi_client import Receipt, Refused, SaksiClient, grant_body
 from verifier.checkpoint import Checkpoint, verify_checkpoint
 from verifier.election import recap_subject, tally_subject
-from verifier.errors import VerificationError
-from verifier.note import VerifierKey
 from verifier.record import record_payload
 from verifier.rules import tally_flags
 
-__all__ = ["add_demo_command"]
+__all__ = [
+    "CANDIDATES",
+    "DATA_FILE",
+    "DemoFailed",
+    "fresh",
+    "run",
+]
 
 # Under the data directory (``domains.inputs.data_dir``).
 DATA_FILE = "sirekap2024/tps_ppwp_dki_sample/tps_ppwp_dki_sample.jsonl"
@@ -73,6 +58,14 @@ CANDIDATES = Path(__file__).parent / "data" / "candidates_ppwp_2024.json"
 CORRECTED = "3101011001003"
 FOLLOWED = "valid"  # the number whose national total the demo traces
 BATCH = 250
+
+
+class DemoFailed(Exception):
+    """The demo cannot go on (exit 1); ``hint`` says what to do."""
+
+    def __init__(self, message: str, hint: str) -> None:
+        super().__init__(message)
+        self.hint = hint
 
 
 def _say(text: str) -> None:
@@ -89,7 +82,7 @@ def _submit_all(client: SaksiClient, envelopes: list[dict[str, Any]]) -> list[Re
     for start in range(0, len(envelopes), BATCH):
         for outcome in client.submit_many(envelopes[start : start + BATCH]):
             if isinstance(outcome, Refused):
-                raise CommandError(f"refused: {outcome}", "report this bug", 1)
+                raise DemoFailed(f"refused: {outcome}", "report this bug")
             receipts.append(outcome)
     return receipts
 
@@ -105,101 +98,44 @@ def _regions_above(stations: list[str]) -> dict[str, str]:
     return out
 
 
-def _fresh(client: SaksiClient) -> tuple[bytes, Checkpoint]:
+def fresh(client: SaksiClient) -> tuple[bytes, Checkpoint]:
     """The log's first checkpoint, if the log holds nothing but its genesis.
 
     Raises:
-        CommandError: the log holds more (exit 1).
+        DemoFailed: the log holds more.
         TransportError, VerificationError: see ``SaksiClient``.
     """
     note = client.checkpoint()
     start, _ = verify_checkpoint(note, client.log_key, client.origin)
     if start.size > 1:
-        raise CommandError(
+        raise DemoFailed(
             "the demo writes only into a fresh log, as 'saksi init' leaves it (its "
             f"genesis record alone); this log holds {start.size - 1:,} entries "
             "beyond its genesis record (entry 0). Nothing was written",
             "a fresh log is the demo's home: 'saksi init --dir DEMO', "
             "'saksi serve --dir DEMO', then 'saksi demo --url URL --dir DEMO'",
-            EXIT_FAILED,
         )
     return note, start
 
 
-def _candidates() -> dict[str, Any]:
-    try:
-        candidates = json.loads(CANDIDATES.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as e:
-        raise CommandError(
-            f"cannot read the candidate list {CANDIDATES}: {e}",
-            "reinstall saksi: the file ships with it",
-        ) from e
-    fields = ("schema", "subject", "body")
-    if not isinstance(candidates, dict) or any(f not in candidates for f in fields):
-        raise CommandError(
-            f"{CANDIDATES}: expected a record file with {', '.join(fields)}",
-            "reinstall saksi: the file ships with it",
-        )
-    return candidates
-
-
-def cmd_demo(args: argparse.Namespace) -> int:
-    """Run the election demo against ``--url`` (see the module docstring)."""
-    if args.count < 2:
-        raise CommandError(
-            f"--count {args.count}: the demo needs at least 2 polling stations",
-            "pass --count 2 or more (default 1000)",
-            EXIT_USAGE,
-        )
-    passphrase = passphrase_of(args)
-    admin = load_signer(args.admin_key or args.dir / "admin.key", passphrase)
-    vkey = args.dir / "log.vkey"
-    try:
-        key = VerifierKey.parse(vkey.read_text().strip())
-    except OSError as e:
-        raise CommandError(
-            f"cannot read {vkey}: {e.strerror}",
-            "pass the --dir that 'saksi init' wrote",
-            EXIT_IO,
-        ) from e
-    except VerificationError as e:
-        raise CommandError(
-            f"{vkey}: {e}", "restore log.vkey from your records", EXIT_USAGE
-        ) from e
-    data = data_file(args.data, DATA_FILE, "--data", "the results sample")
-    wilayah = data_file(args.wilayah, WILAYAH_FILE, "--wilayah", "the region table")
-    tps = data_file(args.tps, TPS_FILE, "--tps", "the polling-station table")
-    candidates = _candidates()
-    client = SaksiClient(args.url, key)
-    with client_errors("report this bug"):
-        start_note, start = _fresh(client)
-    with input_errors(
-        {
-            data: ("the results sample", "pass --data FILE: " + SIREKAP_HINT),
-            wilayah: (
-                "the region table",
-                WILAYAH_HINT.format(columns=", ".join(WILAYAH_COLUMNS)),
-            ),
-            tps: ("the polling-station table", "pass --tps FILE"),
-        }
-    ):
-        stations = list(read_stations(data))[: args.count]
-        districts = list(district_bodies(wilayah, tps, "31"))
-    with client_errors("report this bug"):
-        return _run(
-            args, client, admin, (start_note, start), stations, districts, candidates
-        )
-
-
-def _run(
-    args: argparse.Namespace,
+def run(
     client: SaksiClient,
     admin: Ed25519Signer,
     opening: tuple[bytes, Checkpoint],
     stations: list[Any],
     districts: list[tuple[str, dict[str, Any]]],
     candidates: dict[str, Any],
-) -> int:
+    read_head: Head | None = None,
+) -> tuple[dict[str, Any], str]:
+    """Steps 1 to 7 of the module docstring, on a log ``fresh`` found fresh.
+
+    ``read_head`` reads a subject's head for the imports (default:
+    ``client.head``). Returns the result (for JSON) and the report of step 7.
+
+    Raises:
+        DemoFailed: the log did what it must not (a bug: the hint says so).
+        Refused, TransportError, VerificationError: see ``SaksiClient``.
+    """
     start_note, start = opening
     codes = [s.code for s in stations]
 
@@ -233,9 +169,10 @@ def _run(
         "regions.registry/v1",
         [(f"regions/{code}", body) for code, body in districts],
         lambda *_: None,
+        read_head,
     )
     if refused:
-        raise CommandError(f"regions refused: {refused[0][1]}", "report this bug", 1)
+        raise DemoFailed(f"regions refused: {refused[0][1]}", "report this bug")
     receipts += [r for _, r in logged]
     receipts.append(
         client.submit(
@@ -258,10 +195,10 @@ def _run(
         else:
             records.append((tally_subject("ppwp", station.code), body))
     logged, refused, _ = submit_new(
-        client, reader, "results.tally/v1", records, lambda *_: None
+        client, reader, "results.tally/v1", records, lambda *_: None, read_head
     )
     if refused:
-        raise CommandError(f"a tally was refused: {refused[0][1]}", "report this", 1)
+        raise DemoFailed(f"a tally was refused: {refused[0][1]}", "report this")
     receipts += [r for _, r in logged]
     flagged = sum(1 for _, body in records if tally_flags(body, "ppwp"))
     _say(
@@ -289,20 +226,20 @@ def _run(
                 [officers[intruder]],
             )
         )
-        raise CommandError("a station wrote another's form", "report this bug", 1)
+        raise DemoFailed("a station wrote another's form", "report this bug")
     except Refused as refusal:
         unauthorized = f"{refusal.status} {refusal.cause}"
     if client.verify_growth(receipts[-1].checkpoint).size != size_before:
-        raise CommandError("a refused write changed the log", "report this bug", 1)
+        raise DemoFailed("a refused write changed the log", "report this bug")
     first_grant = client.sign(grants[0], [admin])
     again = client.submit(first_grant)
     if again.index != receipts[0].index or not again.duplicate:
-        raise CommandError("a repeated record got a new entry", "report this bug", 1)
+        raise DemoFailed("a repeated record got a new entry", "report this bug")
     rival = json.loads(grants[0])
     rival["body"]["holder"] += " (rival)"
     try:
         client.submit(client.sign(record_payload(**rival), [admin]))
-        raise CommandError("a rival revision was accepted", "report this bug", 1)
+        raise DemoFailed("a rival revision was accepted", "report this bug")
     except Refused as refusal:
         rival_answer = f"{refusal.status} {refusal.cause}"
     _say(
@@ -400,8 +337,7 @@ def _run(
         f"logged {len(receipts):,} records through HTTP and verified every receipt; "
         f"checkpoint {start.size} -> {end.size}: proved consistent"
     )
-    emit(args, result, "\n".join(lines))
-    return 0
+    return result, "\n".join(lines)
 
 
 def _provenance(client: SaksiClient, station: str) -> list[dict[str, Any]]:
@@ -444,72 +380,3 @@ def _step(client: SaksiClient, level: str, code: str, subject: str) -> dict[str,
         latest["earlier"] = out[:-1]
         latest.setdefault("form", next((o["form"] for o in out if "form" in o), []))
     return latest
-
-
-def add_demo_command(sub: argparse._SubParsersAction[Any]) -> None:
-    """Register ``saksi demo``."""
-    directory, source = data_dir()
-    demo = sub.add_parser(
-        "demo",
-        help="a demo: a real slice of the 2024 election into a fresh log, verified",
-        description="A demonstration, not an election tool. Into a fresh log "
-        "(one 'saksi init' just made: nothing but its genesis record; any other "
-        "log is refused before anything is written) it writes, through a running "
-        "'saksi serve': key grants for --count real 2024 polling stations, the "
-        "recap committee of every region above them, the commission's reading "
-        "system and the candidate-list keeper (1,019 grants for the default "
-        "1,000 stations), the region table "
-        "of DKI Jakarta (44 districts), the 2024 presidential candidates, the "
-        "stations' published results, a correction and the recaps; then it "
-        "traces one number from the national total down to its form, every "
-        "receipt verified. The data comes from the shared data folder "
-        f"({directory}, from {source}; set {DATA_DIR_VARIABLE} to move it).",
-    )
-    demo.add_argument(
-        "--url",
-        "--log",
-        dest="url",
-        required=True,
-        help="a running 'saksi serve' on a fresh log, e.g. http://127.0.0.1:8080",
-    )
-    demo.add_argument(
-        "--dir",
-        type=Path,
-        required=True,
-        help="the fresh log's directory, as 'saksi init' wrote it (log.vkey, "
-        "admin.key)",
-    )
-    demo.add_argument(
-        "--data",
-        type=Path,
-        metavar="FILE",
-        help=data_help("JSONL of published per-TPS results in DKI Jakarta", DATA_FILE),
-    )
-    demo.add_argument(
-        "--wilayah",
-        type=Path,
-        metavar="FILE",
-        help=data_help("the commission's region table", WILAYAH_FILE),
-    )
-    demo.add_argument(
-        "--tps",
-        type=Path,
-        metavar="FILE",
-        help=data_help("the commission's polling-station table", TPS_FILE),
-    )
-    demo.add_argument(
-        "--count",
-        type=int,
-        default=1000,
-        help="how many polling stations of --data to use (default 1000)",
-    )
-    demo.add_argument(
-        "--admin-key", type=Path, help="admin key file (default: DIR/admin.key)"
-    )
-    demo.add_argument(
-        "--passphrase-file",
-        type=Path,
-        help="key passphrase file (default: SAKSI_KEY_PASSPHRASE)",
-    )
-    demo.add_argument("--json", action="store_true", help="print JSON")
-    demo.set_defaults(func=cmd_demo)

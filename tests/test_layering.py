@@ -41,6 +41,17 @@ def test_ledger_does_not_import_api():
     assert "api" not in imports_of("ledger")
 
 
+def test_ledger_imports_no_client_nor_command():
+    # The server core: no HTTP wiring, no election application, no client
+    # library, no command plumbing (a log opened by a command is ``cli.local``).
+    assert not imports_of("ledger") & {"api", "domains", "saksi_client", "cli"}
+
+
+def test_domains_do_not_import_the_command():
+    # The election's logic is used by the command (``cli``), never the reverse.
+    assert "cli" not in imports_of("domains")
+
+
 def test_keys_imports_only_crypto_and_verifier_formats():
     assert not imports_of("keys") & {"ledger", "api", "sqlalchemy", "audit"}
 

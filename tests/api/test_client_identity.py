@@ -12,7 +12,7 @@ import json
 
 import pytest
 
-from api.cli import main
+from cli.main import main
 from keys import Ed25519Signer
 from keys.keyfile import KdfProfile, write_key_file
 from saksi_client import SaksiClient, WrongLog

@@ -1,4 +1,4 @@
-"""Every command's failures exit with the code of the one table (``keys.cli``).
+"""Every command's failures exit with the code of the one table (``cli.run``).
 
 0 ok, 1 failed or refused, 2 usage, 3 I/O. Each case runs ``saksi`` (``python
 -m api``) or ``saksi-verify`` as a user does and checks the exit code, that the
@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from api.cli import build_parser
+from cli.main import build_parser
 from keys import Ed25519Signer, load_key_file
 from keys.pem import private_key_to_pem
 from tests.helpers import ROOT, SHARED, init_log, load_vectors, run_saksi

@@ -5,7 +5,7 @@ PATH too. Run there, every operator command says to install ``saksi[server]``
 and exits 2 (usage) instead of a traceback; ``saksi-verify`` works. The clean
 environment is ``test_clean_install``'s fixture (one install for this module).
 
-The launcher (``api.__main__``) names only the server's packages: a module of
+The launcher (``cli.__main__``) names only the server's packages: a module of
 ours that cannot be imported is a broken install and shows its traceback.
 """
 
@@ -68,7 +68,7 @@ def _launch(blocked: str, *args: str) -> subprocess.CompletedProcess[str]:
     code = (
         "import sys\n"
         f"sys.modules[{blocked!r}] = None  # import raises ModuleNotFoundError\n"
-        "from api.__main__ import main\n"
+        "from cli.__main__ import main\n"
         "raise SystemExit(main(sys.argv[1:]))\n"
     )
     return subprocess.run(
@@ -91,8 +91,8 @@ def test_a_missing_server_package_is_named(package, tmp_path):
 
 
 def test_a_missing_module_of_ours_is_not_hidden():
-    out = _launch("domains.cli", "--help")
+    out = _launch("cli.election", "--help")
     assert out.returncode == 1
     assert "Traceback" in out.stderr
-    assert "domains.cli" in out.stderr
+    assert "cli.election" in out.stderr
     assert HINT not in out.stderr

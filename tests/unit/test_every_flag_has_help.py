@@ -1,6 +1,6 @@
 """Every flag and argument of every command says what it is for (``--help``).
 
-Walks the real parsers, ``saksi`` (``api.cli.build_parser``) and
+Walks the real parsers, ``saksi`` (``cli.main.build_parser``) and
 ``saksi-verify`` (``verifier.cli._parser``), so a new command or flag without
 help fails here. A hidden flag (``help=argparse.SUPPRESS``) counts as one
 without help: an operator who meets it in a script finds nothing in ``--help``.
@@ -12,11 +12,11 @@ import argparse
 
 import pytest
 
-from api.cli import build_parser
+from cli.main import build_parser
 from verifier.cli import _parser as verify_parser
 
 
-# Flags registered in ledger/logcli.py that have no help yet.
+# Flags registered in cli/ that have no help yet.
 def _walk(
     parser: argparse.ArgumentParser, path: tuple[str, ...]
 ) -> list[tuple[tuple[str, ...], argparse.ArgumentParser]]:

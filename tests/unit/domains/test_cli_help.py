@@ -6,7 +6,7 @@ import argparse
 
 import pytest
 
-from api.cli import build_parser
+from cli.main import build_parser
 
 DOMAIN_COMMANDS = ("regions", "results", "demo")
 

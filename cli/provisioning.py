@@ -26,11 +26,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cli.local import LocalLog
 from keys.errors import KeyLoadError
 from keys.keyfile import KeyFileBatch
 from keys.signer import Ed25519Signer
 from ledger.errors import LedgerError
-from ledger.local import LocalLog
 from saksi_client import Receipt, Refused, SaksiClient, grant_body
 from verifier.errors import VerificationError
 from verifier.record import parse_timestamp

@@ -28,21 +28,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from keys.cli import (
-    EXIT_FAILED,
-    EXIT_IO,
-    EXIT_OK,
-    EXIT_USAGE,
-    CommandError,
-    common_flags,
-    emit,
-    load_signer,
-    passphrase_of,
-)
-from keys.errors import KeyLoadError
-from keys.keyfile import KdfProfile, KeyFileBatch, read_passphrase
-from ledger.logcli import client_errors, open_log, region_arg, write_flags
-from ledger.provision import (
+from cli.args import common_flags, load_signer, passphrase_of, region_arg
+from cli.connect import client_errors, open_log, write_flags
+from cli.provisioning import (
     LEVELS,
     Outcome,
     Region,
@@ -51,8 +39,11 @@ from ledger.provision import (
     provision,
     regions_below,
 )
+from cli.run import EXIT_FAILED, EXIT_IO, EXIT_OK, EXIT_USAGE, CommandError, emit
+from keys.errors import KeyLoadError
+from keys.keyfile import KdfProfile, KeyFileBatch, read_passphrase
 
-__all__ = ["MANIFEST", "add_provision_command"]
+__all__ = ["MANIFEST", "add_command"]
 
 MANIFEST = "manifest.json"
 MANIFEST_FORMAT = "saksi-provision/v1"
@@ -297,7 +288,7 @@ def _report(
     return EXIT_FAILED
 
 
-def add_provision_command(
+def add_command(
     keys_sub: argparse._SubParsersAction[argparse.ArgumentParser],
 ) -> None:
     """Register ``keys provision``."""

@@ -6,9 +6,9 @@ import datetime as dt
 
 import pytest
 
+from cli.provisioning import Region, admin_problems, file_name, plan
 from keys import Ed25519Signer, KdfProfile
 from keys.keyfile import KeyFileBatch
-from ledger.provision import Region, admin_problems, file_name, plan
 
 PASS = b"provisioning passphrase"
 NOW = dt.datetime(2024, 2, 14, 13, tzinfo=dt.UTC)

@@ -1,10 +1,10 @@
-"""Operator subcommands of ``saksi`` that concern the log itself: init and check.
+"""``saksi init`` and ``saksi check``: a new log, and a full check of one.
 
 ``saksi init --db URL --origin ORIGIN --dir DIR`` creates the log, its encrypted key
 (``DIR/log.key``) and its public verifier key (``DIR/log.vkey``).
 ``saksi check --db URL --dir DIR`` recomputes the whole tree and exits 1 on any
-difference. Exit codes: the table in ``keys.cli`` (0 ok, 1 failed or refused, 2
-usage, 3 I/O); ``run_command`` here adds the ledger's and the client's errors.
+difference. Exit codes: the table in ``cli.run`` (0 ok, 1 failed or refused, 2
+usage, 3 I/O).
 """
 
 from __future__ import annotations
@@ -15,13 +15,18 @@ import datetime as dt
 import json
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from keys import Ed25519Signer, KdfProfile, KeyLoadError, load_key_file, read_passphrase
-from keys import cli as keys_cli
-from keys.cli import (
+from cli.local import (
+    KEY_FILE,
+    VKEY_FILE,
+    default_db,
+    open_storage,
+    trusted_checkpoint,
+)
+from cli.run import (
     EXIT_FAILED,
     EXIT_IO,
     EXIT_OK,
@@ -30,87 +35,23 @@ from keys.cli import (
     emit,
     key_error,
 )
+from keys import Ed25519Signer, KdfProfile, KeyLoadError, load_key_file, read_passphrase
 from keys.keyfile import write_key_file
 from keys.policy import DEFAULT_POLICY
-from ledger.admission import DEFAULT_SKEW
 from ledger.checkpoint import CheckpointPublisher
-from ledger.errors import (
-    EntryRejected,
-    IntegrityFailure,
-    LedgerError,
-    OutOfRange,
-    WriterLockHeld,
-)
+from ledger.errors import LedgerError
 from ledger.fullcheck import check_log
 from ledger.ledger import AppendReceipt
 from ledger.recordlog import RecordLog
-from ledger.sequencer import SequencerConfig
 from ledger.storage.rows import Head, LogMeta
 from ledger.storage.sql import SqlStorage
-from ledger.trusted import load_trusted
-from saksi_client import Refused, TransportError
-from verifier.checkpoint import Checkpoint
 from verifier.dsse import envelope_to_json, sign_envelope
 from verifier.errors import MalformedInput, VerificationError
 from verifier.note import VerifierKey
 from verifier.record import RECORD_PAYLOAD_TYPE, format_timestamp, record_payload
 from verifier.rfc6962 import EMPTY_ROOT
 
-__all__ = [
-    "EXIT_FAILED",
-    "EXIT_IO",
-    "EXIT_OK",
-    "CommandError",
-    "add_commands",
-    "emit",
-    "open_service",
-    "run_command",
-]
-
-KEY_FILE, VKEY_FILE, DB_FILE = "log.key", "log.vkey", "saksi.db"
-
-
-def default_db(directory: Path) -> str:
-    """The embedded default: SQLite in the log directory."""
-    return f"sqlite:///{directory.resolve() / DB_FILE}"
-
-
-def _open_storage(url: str) -> SqlStorage:
-    try:
-        return SqlStorage.open(url)
-    except ValueError as e:
-        raise CommandError(str(e), "use a sqlite:/// or postgresql:// URL", 2) from e
-    except LedgerError as e:
-        raise CommandError(
-            str(e), "check that the database is running and reachable"
-        ) from e
-
-
-def run_command(args: argparse.Namespace) -> int:
-    """``keys.cli.run_command``, which also knows the ledger's and client's errors."""
-    return keys_cli.run_command(args, _ledger_error)
-
-
-def _ledger_error(e: Exception) -> CommandError | None:
-    """A ledger or client error that escaped a command, with its exit code."""
-    if isinstance(e, IntegrityFailure):
-        return CommandError(
-            f"the log's storage does not match its signed tree: {e}",
-            "run 'saksi check' to find what differs; write nothing to it until "
-            "it is explained",
-            EXIT_FAILED,
-        )
-    if isinstance(e, EntryRejected | OutOfRange):
-        return CommandError(f"refused ({e.cause}): {e}", "fix the request", EXIT_FAILED)
-    if isinstance(e, LedgerError):
-        return CommandError(
-            f"{e.cause}: {e}", "check that the database is reachable and writable"
-        )
-    if isinstance(e, Refused):
-        return CommandError(str(e), "the problem type names the cause", EXIT_FAILED)
-    if isinstance(e, TransportError):
-        return CommandError(str(e), "is the log at --url up? Try again later")
-    return None
+__all__ = ["add_commands"]
 
 
 def _load_vkey(directory: Path) -> VerifierKey:
@@ -216,7 +157,7 @@ def cmd_init(args: argparse.Namespace) -> int:
         )
     policy = _policy(args)
     url = args.db or default_db(directory)
-    storage = _open_storage(url)
+    storage = open_storage(url)
     try:
         storage.migrate()
         if storage.is_initialized():
@@ -346,7 +287,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     """Recompute the tree from the entries; compare tiles, checkpoints and head."""
     directory: Path = args.dir
     vkey = _load_vkey(directory)
-    storage = _open_storage(args.db or default_db(directory))
+    storage = open_storage(args.db or default_db(directory))
     try:
         meta = storage.meta()
         if meta.verifier_key != str(vkey):
@@ -356,7 +297,8 @@ def cmd_check(args: argparse.Namespace) -> int:
                 1,
             )
         pinned = [
-            _trusted(path, vkey, meta.origin) for path in args.trusted_checkpoint or ()
+            trusted_checkpoint(path, vkey, meta.origin)
+            for path in args.trusted_checkpoint or ()
         ]
         report = check_log(
             storage,
@@ -393,83 +335,6 @@ def cmd_check(args: argparse.Namespace) -> int:
         )
     emit(args, result, text)
     return EXIT_OK if report.ok else EXIT_FAILED
-
-
-class LogBusy(CommandError):
-    """The log's database already has a writer (a running ``saksi serve``)."""
-
-
-def open_service(
-    directory: Path,
-    db: str | None,
-    passphrase_file: Path | None,
-    *,
-    skew: dt.timedelta = DEFAULT_SKEW,
-    max_age: dt.timedelta | None = None,
-    trusted: Sequence[Path] = (),
-) -> RecordLog:
-    """Unlock the log key and start the record log in ``directory``.
-
-    ``trusted`` are checkpoint files kept outside the database: the stored log
-    must extend each of them (``ledger.trusted``).
-
-    Raises:
-        CommandError: key or database problems, with a hint.
-    """
-    try:
-        signer = load_key_file(directory / KEY_FILE, read_passphrase(passphrase_file))
-    except KeyLoadError as e:
-        raise key_error(e, "check SAKSI_KEY_PASSPHRASE and --dir") from e
-    storage = _open_storage(db or default_db(directory))
-    try:
-        storage.migrate()  # a log made by an earlier version gets its new columns
-        meta = storage.meta()
-        pinned = tuple(
-            _trusted(path, signer.verifier_key, meta.origin) for path in trusted
-        )
-        service = RecordLog(
-            storage,
-            signer,
-            signer.verifier_key,
-            meta.origin,
-            clock=time.time,
-            skew=skew,
-            max_age=max_age,
-            config=SequencerConfig(trusted=pinned),
-        )
-        service.start()
-    except WriterLockHeld as e:
-        storage.close()
-        raise LogBusy(
-            str(e), "the log is being served: write through its --url instead"
-        ) from e
-    except CommandError:
-        storage.close()
-        raise
-    except LedgerError as e:
-        storage.close()
-        raise CommandError(
-            str(e),
-            "run 'saksi check' to find what differs",
-            EXIT_FAILED if isinstance(e, IntegrityFailure) else EXIT_IO,
-        ) from e
-    return service
-
-
-def _trusted(path: Path, key: VerifierKey, origin: str) -> Checkpoint:
-    try:
-        return load_trusted(path, key, origin)
-    except OSError as e:
-        raise CommandError(
-            f"cannot read {path}: {e.strerror}", "pass a checkpoint file", 3
-        ) from e
-    except ValueError as e:
-        raise CommandError(
-            str(e),
-            "pass a checkpoint this log signed (an observer's checkpoint file, "
-            "a saved /log/checkpoint, or a witness's state file)",
-            1,
-        ) from e
 
 
 def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -1,8 +1,8 @@
 """What ``saksi`` prints and exits with when a command fails unexpectedly.
 
-``run_command`` (``keys.cli``, with the ledger's errors added by ``ledger.cli``)
-turns every failure into one ``saksi: error:`` line, a hint and an exit code of
-the table in ``keys.cli``; a traceback only with ``-v``.
+``run_command`` (``cli.run``, which knows the ledger's and the client's errors
+too) turns every failure into one ``saksi: error:`` line, a hint and an exit
+code of the table in ``cli.run``; a traceback only with ``-v``.
 """
 
 from __future__ import annotations
@@ -12,8 +12,7 @@ import json
 
 import pytest
 
-from keys.cli import EXIT_FAILED, EXIT_IO, EXIT_USAGE, CommandError
-from ledger.cli import run_command
+from cli.run import EXIT_FAILED, EXIT_IO, EXIT_USAGE, CommandError, run_command
 from ledger.errors import (
     EntryRejected,
     IntegrityFailure,
@@ -97,7 +96,7 @@ def test_interrupted_is_exit_3_without_a_traceback(capsys):
 
 
 def test_a_missing_module_is_not_hidden():
-    # The launcher (api.__main__) names a missing server package; any other
+    # The launcher (cli.__main__) names a missing server package; any other
     # missing module is a broken install and must show as it is.
     with pytest.raises(ModuleNotFoundError):
         run_command(_args(ModuleNotFoundError("No module named 'x'", name="x")))

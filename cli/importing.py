@@ -16,7 +16,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from domains.cliutil import (
+from cli.args import common_flags
+from cli.connect import write_flags
+from cli.inputs import (
     EXTRACT_HINT,
     SIREKAP_HINT,
     data_help,
@@ -28,17 +30,16 @@ from domains.cliutil import (
     tail,
     unmatched,
 )
+from cli.run import EXIT_FAILED, EXIT_OK, CommandError, emit
 from domains.inputs import BadLine, OnBad, Reading
 from domains.kawalpemilu import SOURCES, Matching
 from domains.kawalpemilu import tally_bodies as kawal_tallies
 from domains.regions import WILAYAH_FILE
 from domains.sirekap import read_stations, tally_body
-from keys.cli import EXIT_FAILED, EXIT_OK, CommandError, common_flags, emit
-from ledger.logcli import write_flags
 from verifier.election import tally_subject
 from verifier.rules import tally_flags
 
-__all__ = ["add_import_command", "cmd_results_import"]
+__all__ = ["add_command", "cmd_results_import"]
 
 
 _SKIP_HINT = "; or --skip-bad to skip bad lines and list them"
@@ -145,7 +146,7 @@ def cmd_results_import(args: argparse.Namespace) -> int:
     return EXIT_OK if not refused else EXIT_FAILED
 
 
-def add_import_command(ressub: argparse._SubParsersAction[Any]) -> None:
+def add_command(ressub: argparse._SubParsersAction[Any]) -> None:
     """Register ``saksi results import``."""
     imp = ressub.add_parser("import", help="sign published per-TPS results as tallies")
     write_flags(imp, db=False)

@@ -1,6 +1,6 @@
 """``saksi regions`` and ``saksi results``: election data into a log, and out.
 
-``regions load`` and ``results import`` (``domains.importcli``) sign records
+``regions load`` and ``results import`` (``cli.importing``) sign records
 here and send them to a running ``saksi serve`` through the same HTTP interface
 any election application uses (``saksi_client``), in batches, and check every
 receipt against the pinned log key. A subject already in the log is skipped, so
@@ -17,7 +17,10 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from domains.cliutil import (
+from cli import importing
+from cli.args import common_flags, passphrase_of, region_arg
+from cli.connect import client_errors, open_log, write_flags
+from cli.inputs import (
     WILAYAH_HINT,
     data_file,
     data_help,
@@ -28,28 +31,24 @@ from domains.cliutil import (
     tail,
     unmatched,
 )
-from domains.importcli import add_import_command
-from domains.kawalpemilu import Matching
-from domains.kawalpemilu import district_bodies as kawal_districts
-from domains.recaps import build_recaps
-from domains.regions import TPS_FILE, WILAYAH_COLUMNS, WILAYAH_FILE, district_bodies
-from keys.cli import (
+from cli.run import (
     EXIT_FAILED,
     EXIT_IO,
     EXIT_OK,
     EXIT_USAGE,
     CommandError,
-    common_flags,
     emit,
     key_error,
-    passphrase_of,
 )
+from domains.kawalpemilu import Matching
+from domains.kawalpemilu import district_bodies as kawal_districts
+from domains.recaps import build_recaps
+from domains.regions import TPS_FILE, WILAYAH_COLUMNS, WILAYAH_FILE, district_bodies
 from keys.errors import KeyLoadError
 from keys.keyfile import KeyFileBatch
 from keys.signer import Ed25519Signer
-from ledger.logcli import client_errors, open_log, region_arg, write_flags
 
-__all__ = ["add_domain_commands"]
+__all__ = ["add_commands"]
 
 
 def cmd_regions_load(args: argparse.Namespace) -> int:
@@ -247,11 +246,8 @@ def cmd_results_show(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def add_domain_commands(sub: argparse._SubParsersAction[Any]) -> None:
-    """Register ``saksi regions``, ``saksi results`` and ``saksi demo``."""
-    from domains.demo import add_demo_command
-
-    add_demo_command(sub)
+def add_commands(sub: argparse._SubParsersAction[Any]) -> None:
+    """Register ``saksi regions`` and ``saksi results``."""
     regions = sub.add_parser("regions", help="the region registry in the log")
     rsub = regions.add_subparsers(
         dest="regions_command", required=True, metavar="ACTION"
@@ -294,7 +290,7 @@ def add_domain_commands(sub: argparse._SubParsersAction[Any]) -> None:
     ressub = results.add_subparsers(
         dest="results_command", required=True, metavar="ACTION"
     )
-    add_import_command(ressub)
+    importing.add_command(ressub)
 
     recap = ressub.add_parser("recap", help="build and sign recaps bottom-up")
     write_flags(recap, db=False)

@@ -3,33 +3,29 @@
 Input files: the default data files (``SAKSI_DATA_DIR`` or the checkout's
 ``../shared/data``, never the current directory) and the errors of reading
 them (a malformed file is a usage error, exit 2, naming the file, the line and
-what was expected; an unreadable one exit 3). Submitting: sign and send in
-batches what the log does not hold yet, every receipt verified.
+what was expected; an unreadable one exit 3). Submitting: what the log does not
+hold yet, signed and sent in batches (``domains.submit``), every receipt
+verified, its failures as CLI errors. Reporting: the summaries' common lines.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import datetime as dt
+import functools
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
+from cli.args import load_signer, passphrase_of
+from cli.connect import client_errors, head_of, open_log
+from cli.run import EXIT_IO, EXIT_USAGE, CommandError
 from domains.inputs import DATA_DIR_VARIABLE, MalformedInput, OnBad, data_dir
 from domains.kawalpemilu import Matching, match_regions, read_nodes
 from domains.regions import WILAYAH_FILE
-from keys.cli import (
-    EXIT_IO,
-    EXIT_USAGE,
-    CommandError,
-    load_signer,
-    passphrase_of,
-)
-from keys.signer import Ed25519Signer
-from ledger.logcli import client_errors, head_of, open_log
-from saksi_client import Receipt, Refused, SaksiClient
+from domains.submit import submit_new
+from saksi_client import Receipt, Refused
 
 __all__ = [
     "EXTRACT_HINT",
@@ -43,14 +39,11 @@ __all__ = [
     "progress",
     "refusals",
     "run_submit",
-    "submit_new",
     "tail",
     "unmatched",
 ]
 
 _T = TypeVar("_T")
-
-BATCH = 200
 
 
 def progress(label: str) -> Callable[[int, int], None]:
@@ -65,50 +58,6 @@ def progress(label: str) -> Callable[[int, int], None]:
     return show
 
 
-def submit_new(
-    client: SaksiClient,
-    signer: Ed25519Signer,
-    schema: str,
-    records: Iterable[tuple[str, dict[str, Any]]],
-    progress: Callable[[int, int], None],
-) -> tuple[list[tuple[str, Receipt]], list[tuple[str, Refused]], list[str]]:
-    """Sign and submit each (subject, body) not yet in the log, in batches.
-
-    Returns the receipts (all verified), the refusals, and the subjects skipped
-    because they are already logged.
-
-    Raises:
-        TransportError, VerificationError: see ``SaksiClient.submit_many``.
-    """
-    pending: list[tuple[str, dict[str, Any]]] = []
-    skipped: list[str] = []
-    items = list(records)
-    for subject, body in items:
-        if head_of(client, subject) is None:
-            pending.append((subject, body))
-        else:
-            skipped.append(subject)
-    now = dt.datetime.now(dt.UTC)
-    receipts: list[tuple[str, Receipt]] = []
-    refused: list[tuple[str, Refused]] = []
-    progress(0, len(pending))
-    for start in range(0, len(pending), BATCH):
-        chunk = pending[start : start + BATCH]
-        envelopes = [
-            client.sign(client.record(schema, subject, body, now=now), [signer])
-            for subject, body in chunk
-        ]
-        for (subject, _), outcome in zip(
-            chunk, client.submit_many(envelopes), strict=True
-        ):
-            if isinstance(outcome, Refused):
-                refused.append((subject, outcome))
-            else:
-                receipts.append((subject, outcome))
-        progress(min(start + BATCH, len(pending)), len(pending))
-    return receipts, refused, skipped
-
-
 def run_submit(
     args: argparse.Namespace,
     schema: str,
@@ -118,7 +67,14 @@ def run_submit(
     """``submit_new`` with ``--key`` to the log of ``--url``/``--db`` (CLI errors)."""
     signer = load_signer(args.key, passphrase_of(args))
     with open_log(args) as client, client_errors("check the batch limits of the log"):
-        return submit_new(client, signer, schema, records, progress(label))
+        return submit_new(
+            client,
+            signer,
+            schema,
+            records,
+            progress(label),
+            functools.partial(head_of, client),
+        )
 
 
 def data_file(given: Path | None, relative: str, flag: str, what: str) -> Path:

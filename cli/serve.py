@@ -1,8 +1,8 @@
-"""``saksi``: the operator's command, one subcommand per task.
+"""``saksi serve``: the log over HTTP, its ledger API and tlog-tiles.
 
-Each subcommand's code lives in its own package's ``cli.py`` (``ledger.cli`` for
-init and check, ``domains.cli`` for the election and the demo); this module
-only wires them together.
+The address is bound before the log is opened (a busy port costs nothing);
+then the writer starts, the witnesses are asked once, and uvicorn serves the
+app (``api.app.create_app``) with its slow-client guards until SIGINT/SIGTERM.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ import argparse
 import datetime as dt
 import errno
 import gc
-import logging
 import os
 import signal
 import socket
@@ -19,14 +18,13 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
-from domains.cli import add_domain_commands
-from keys import cli as keys_cli
-from ledger.cli import CommandError, add_commands, open_service, run_command
+from cli.connect import SERVE_URL_FILE
+from cli.local import open_service
+from cli.run import CommandError
 from ledger.errors import IntegrityFailure
-from ledger.logcli import SERVE_URL_FILE, add_log_commands
 from ledger.witnessing import parse_witnesses
 
-__all__ = ["main"]
+__all__ = ["add_command"]
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -201,7 +199,8 @@ def _listen(args: argparse.Namespace) -> tuple[str, int]:
     return host, int(port)
 
 
-def _add_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register ``serve`` on the ``saksi`` subparsers."""
     serve = sub.add_parser("serve", help="serve the ledger API and tlog-tiles")
     serve.add_argument("--db", help="SQLAlchemy URL (default: sqlite:///DIR/saksi.db)")
     serve.add_argument("--dir", type=Path, required=True, help="the log's directory")
@@ -252,30 +251,3 @@ def _add_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "SAKSI_WITNESSES='URL VKEY;URL VKEY')",
     )
     serve.set_defaults(func=cmd_serve)
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """The full ``saksi`` argument parser."""
-    parser = argparse.ArgumentParser(
-        prog="saksi", description="Saksi: a signed, append-only election ledger"
-    )
-    parser.add_argument("--version", action="version", version="saksi 0.1.0")
-    parser.add_argument(
-        "-v", "--verbose", action="count", default=0, help="more diagnostics on stderr"
-    )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    add_commands(sub)
-    _add_serve(sub)
-    add_log_commands(sub, keys_cli.add_commands(sub))
-    add_domain_commands(sub)
-    return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Entry point: parse, run, return the exit code."""
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.WARNING - 10 * min(args.verbose, 2),
-        format="%(levelname)s %(name)s: %(message)s",
-    )
-    return run_command(args)

@@ -1,0 +1,93 @@
+"""What many ``saksi`` commands take: common flags, key files, region codes.
+
+Passphrases come from ``SAKSI_KEY_PASSPHRASE`` (or a file); they never appear
+in output. Where the log is (``--url``, ``--db``) is ``cli.connect``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from cli.run import EXIT_USAGE, CommandError, key_error
+from keys.errors import KeyLoadError
+from keys.keyfile import load_key_file, read_passphrase
+from keys.pem import public_key_from_pem
+from keys.signer import Ed25519Signer
+
+__all__ = [
+    "common_flags",
+    "load_signer",
+    "passphrase_of",
+    "public_key_of",
+    "region_arg",
+]
+
+
+def common_flags(parser: argparse.ArgumentParser) -> None:
+    """``--passphrase-file`` and ``--json``, which every command takes."""
+    parser.add_argument("--passphrase-file", type=Path, help="key passphrase file")
+    parser.add_argument("--json", action="store_true", help="print JSON")
+
+
+def passphrase_of(args: argparse.Namespace) -> bytes:
+    """The key passphrase (``--passphrase-file`` or SAKSI_KEY_PASSPHRASE).
+
+    Raises:
+        CommandError: none is set (exit 2), or its file cannot be read (3).
+    """
+    try:
+        return read_passphrase(getattr(args, "passphrase_file", None))
+    except KeyLoadError as e:
+        raise key_error(
+            e,
+            "export SAKSI_KEY_PASSPHRASE=..., or pass --passphrase-file FILE "
+            "(SAKSI_KEY_PASSPHRASE_FILE) naming a readable file",
+        ) from e
+
+
+def load_signer(path: Path, passphrase: bytes) -> Ed25519Signer:
+    """Open an encrypted key file, or fail with a hint.
+
+    Raises:
+        CommandError: see ``key_error`` for the exit codes.
+    """
+    try:
+        return load_key_file(path, passphrase)
+    except KeyLoadError as e:
+        raise key_error(e, "check the key file and its passphrase") from e
+
+
+def public_key_of(args: argparse.Namespace) -> tuple[bytes, str]:
+    """The public key and name from ``--key FILE`` or ``--pem FILE``."""
+    if args.key is not None:
+        signer = load_signer(args.key, passphrase_of(args))
+        return signer.public_key, signer.name
+    try:
+        data = args.pem.read_bytes()
+    except OSError as e:
+        raise CommandError(
+            f"cannot read {args.pem}: {e.strerror or e}", "check the --pem path"
+        ) from e
+    try:
+        return public_key_from_pem(data), args.name
+    except KeyLoadError as e:
+        raise CommandError(
+            f"{args.pem}: {e}", "pass an Ed25519 public or private PEM", EXIT_USAGE
+        ) from e
+
+
+def region_arg(text: str, flag: str) -> str:
+    """A region code given on the command line ("" for national, or "all").
+
+    Raises:
+        CommandError: not national, all, or a 2, 4, 6 or 10-digit code (exit 2).
+    """
+    code = "" if text in ("national", "all", "") else text
+    if code and (not code.isdigit() or len(code) not in (2, 4, 6, 10)):
+        raise CommandError(
+            f"{flag} {text[:40]!r} is not a region code",
+            "use national or a 2, 4, 6 or 10-digit code, e.g. 3171",
+            EXIT_USAGE,
+        )
+    return code
