@@ -1,7 +1,9 @@
 """A log opened in this process: its key unlocked, its writer started.
 
 ``open_service`` unlocks the log key in a log's directory and starts its record
-log (``saksi serve``, and the writing commands with ``--db``). ``LocalLog`` puts
+log (``saksi serve``, and the writing commands with ``--db``); ``open_reader``
+opens its read side alone, with the public key only (``saksi serve
+--read-only``). ``LocalLog`` puts
 that log behind the same interface as the HTTP client: ``saksi keys grant --db
 URL`` and the other writing commands work on a log that is not being served by
 opening it here. The record goes through the same checks and the same writer as
@@ -17,19 +19,19 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from cli.run import EXIT_FAILED, EXIT_IO, CommandError, key_error
+from cli.run import EXIT_FAILED, EXIT_IO, EXIT_USAGE, CommandError, key_error
 from keys import KeyLoadError, load_key_file, read_passphrase
 from ledger.admission import DEFAULT_SKEW
 from ledger.errors import IntegrityFailure, LedgerError, WriterLockHeld
 from ledger.read.registry import keys_listing
-from ledger.recordlog import RecordLog
+from ledger.recordlog import ReadOnlyLog, RecordLog
 from ledger.sequencer import SequencerConfig
 from ledger.storage.sql import SqlStorage
 from ledger.trusted import load_trusted
 from results import ResultsIndex, ResultsReader
 from saksi_client import Receipt, Refused, SaksiClient, WrongLog
 from verifier.checkpoint import Checkpoint, verify_checkpoint
-from verifier.errors import VerificationError
+from verifier.errors import MalformedInput, VerificationError
 from verifier.note import VerifierKey
 
 __all__ = [
@@ -39,6 +41,8 @@ __all__ = [
     "LocalLog",
     "LogBusy",
     "default_db",
+    "load_vkey",
+    "open_reader",
     "open_service",
     "open_storage",
     "trusted_checkpoint",
@@ -128,6 +132,71 @@ def open_service(
             EXIT_FAILED if isinstance(e, IntegrityFailure) else EXIT_IO,
         ) from e
     return service
+
+
+def load_vkey(directory: Path) -> VerifierKey:
+    """The log's verifier key, from ``DIR/log.vkey`` (what ``saksi init`` wrote).
+
+    Raises:
+        CommandError: unreadable (exit 3), or not a verifier key (2).
+    """
+    path = directory / VKEY_FILE
+    try:
+        return VerifierKey.parse(path.read_text(encoding="utf-8").strip())
+    except OSError as e:
+        raise CommandError(
+            f"cannot read {path}: {e.strerror}",
+            "pass the --dir that 'saksi init' wrote",
+        ) from e
+    except MalformedInput as e:
+        raise CommandError(
+            f"{path}: {e}", "restore log.vkey from your records", EXIT_USAGE
+        ) from e
+
+
+def open_reader(
+    directory: Path,
+    db: str | None,
+    *,
+    interval: float = 1.0,
+    trusted: Sequence[Path] = (),
+) -> ReadOnlyLog:
+    """The read side of the log in ``directory``, without its key or its writer.
+
+    Only the public key (``DIR/log.vkey``) is read: the log's signed head in
+    the database is checked against it before anything is served
+    (``ledger.read.stored``), and looked at again every ``interval`` seconds.
+
+    Raises:
+        CommandError: key or database problems, with a hint.
+    """
+    key = load_vkey(directory)
+    storage = open_storage(db or default_db(directory))
+    try:
+        meta = storage.meta()
+        if meta.verifier_key != str(key):
+            raise CommandError(
+                f"the database's log key differs from {directory / VKEY_FILE}",
+                "pass the --db and --dir of one log",
+                EXIT_FAILED,
+            )
+        pinned = tuple(trusted_checkpoint(path, key, meta.origin) for path in trusted)
+        log = ReadOnlyLog(storage, key, meta.origin, interval=interval, trusted=pinned)
+        log.start()
+    except CommandError:
+        storage.close()
+        raise
+    except LedgerError as e:
+        storage.close()
+        raise CommandError(
+            str(e),
+            "run 'saksi check' to find what differs"
+            if isinstance(e, IntegrityFailure)
+            else "check that the database is reachable and its writer has "
+            "started once (it brings the schema up to date)",
+            EXIT_FAILED if isinstance(e, IntegrityFailure) else EXIT_IO,
+        ) from e
+    return log
 
 
 def trusted_checkpoint(path: Path, key: VerifierKey, origin: str) -> Checkpoint:

@@ -23,6 +23,7 @@ from cli.local import (
     KEY_FILE,
     VKEY_FILE,
     default_db,
+    load_vkey,
     open_storage,
     trusted_checkpoint,
 )
@@ -46,27 +47,11 @@ from ledger.recordlog import RecordLog
 from ledger.storage.rows import Head, LogMeta
 from ledger.storage.sql import SqlStorage
 from verifier.dsse import envelope_to_json, sign_envelope
-from verifier.errors import MalformedInput, VerificationError
-from verifier.note import VerifierKey
+from verifier.errors import VerificationError
 from verifier.record import RECORD_PAYLOAD_TYPE, format_timestamp, record_payload
 from verifier.rfc6962 import EMPTY_ROOT
 
 __all__ = ["add_commands"]
-
-
-def _load_vkey(directory: Path) -> VerifierKey:
-    path = directory / VKEY_FILE
-    try:
-        return VerifierKey.parse(path.read_text(encoding="utf-8").strip())
-    except OSError as e:
-        raise CommandError(
-            f"cannot read {path}: {e.strerror}",
-            "pass the --dir that 'saksi init' wrote",
-        ) from e
-    except MalformedInput as e:
-        raise CommandError(
-            f"{path}: {e}", "restore log.vkey from your records", EXIT_USAGE
-        ) from e
 
 
 def _admin_signers(
@@ -286,7 +271,7 @@ def _progress(enabled: bool) -> Callable[[int, int], None]:
 def cmd_check(args: argparse.Namespace) -> int:
     """Recompute the tree from the entries; compare tiles, checkpoints and head."""
     directory: Path = args.dir
-    vkey = _load_vkey(directory)
+    vkey = load_vkey(directory)
     storage = open_storage(args.db or default_db(directory))
     try:
         meta = storage.meta()

@@ -3,6 +3,9 @@
 The address is bound before the log is opened (a busy port costs nothing);
 then the writer starts, the witnesses are asked once, and uvicorn serves the
 app (``api.app.create_app``) with its slow-client guards until SIGINT/SIGTERM.
+With ``--read-only`` no key is unlocked and no writer starts: the process
+serves the reads of a log another ``saksi serve`` writes, from the signed
+head in the database (as many such processes as you like).
 """
 
 from __future__ import annotations
@@ -19,9 +22,10 @@ from pathlib import Path
 from typing import TextIO
 
 from cli.connect import SERVE_URL_FILE
-from cli.local import open_service
+from cli.local import open_reader, open_service
 from cli.run import CommandError
 from ledger.errors import IntegrityFailure
+from ledger.recordlog import ReadOnlyLog, RecordLog
 from ledger.witnessing import parse_witnesses
 
 __all__ = ["add_command"]
@@ -48,33 +52,56 @@ def cmd_serve(args: argparse.Namespace) -> int:
     host, port = _listen(args)
     specs = [" ".join(pair) for pair in args.witness or ()]
     specs += [s for s in os.environ.get("SAKSI_WITNESSES", "").split(";") if s.strip()]
+    if args.read_only and specs:
+        raise CommandError(
+            "a read-only server asks no witnesses",
+            "give --witness (or SAKSI_WITNESSES) to the writer's 'saksi serve' only",
+            2,
+        )
     try:
         witnesses = parse_witnesses(specs)
     except ValueError as e:
         raise CommandError(
             str(e), "--witness takes a URL and the witness's cosigner key", 2
         ) from e
+    if not args.refresh > 0:
+        raise CommandError(
+            f"--refresh {args.refresh} is not a positive number of seconds",
+            "e.g. --refresh 1",
+            2,
+        )
     access = _access_stream(args)
     sock = _bind(host, port)
     port = sock.getsockname()[1]
     try:
-        service = open_service(
-            args.dir,
-            args.db,
-            args.passphrase_file,
-            skew=dt.timedelta(seconds=settings.issued_at_skew),
-            max_age=dt.timedelta(days=settings.issued_at_max_age_days)
-            if settings.issued_at_max_age_days
-            else None,
-            trusted=args.trusted_checkpoint or (),
-        )
+        service: RecordLog | ReadOnlyLog
+        if args.read_only:
+            service = open_reader(
+                args.dir,
+                args.db,
+                interval=args.refresh,
+                trusted=args.trusted_checkpoint or (),
+            )
+        else:
+            service = open_service(
+                args.dir,
+                args.db,
+                args.passphrase_file,
+                skew=dt.timedelta(seconds=settings.issued_at_skew),
+                max_age=dt.timedelta(days=settings.issued_at_max_age_days)
+                if settings.issued_at_max_age_days
+                else None,
+                trusted=args.trusted_checkpoint or (),
+            )
     except BaseException:
         sock.close()
         raise
     shown = f"[{host}]" if ":" in host else host
-    served = args.dir / SERVE_URL_FILE
+    # Where 'saksi keys grant --db' finds the writer while it runs.
+    served = None if args.read_only else args.dir / SERVE_URL_FILE
+    mode = " read-only" if args.read_only else ""
     try:
-        if witnesses:
+        if witnesses and isinstance(service, RecordLog):
             try:
                 service.witness_with(witnesses)
             except IntegrityFailure as e:
@@ -85,13 +112,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
                     1,
                 ) from e
         print(
-            f"saksi: serving {service.origin} ({_entries(service.reader.size)}) on "
-            f"http://{shown}:{port}",
+            f"saksi: serving {service.origin} ({_entries(service.reader.size)})"
+            f"{mode} on http://{shown}:{port}",
             file=sys.stderr,
             flush=True,
         )
-        # Where 'saksi keys grant --db' finds the writer while it runs.
-        served.write_text(f"http://{shown}:{port}\n", encoding="utf-8")
+        if served is not None:
+            served.write_text(f"http://{shown}:{port}\n", encoding="utf-8")
         # What start-up loaded (the key and region registries, the candidate
         # lists) lives as long as the process: keep it out of every later full
         # collection's scan.
@@ -122,7 +149,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
             flush=True,
         )
     finally:
-        served.unlink(missing_ok=True)
+        if served is not None:
+            served.unlink(missing_ok=True)
         sock.close()
         service.close()
         if access is not None and access is not sys.stderr:
@@ -223,6 +251,20 @@ def add_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         type=Path,
         help="read the log key's passphrase from this file "
         "(default: SAKSI_KEY_PASSPHRASE)",
+    )
+    serve.add_argument(
+        "--read-only",
+        action="store_true",
+        help="serve the reads of a log another 'saksi serve' writes: no key, no "
+        "writer, no passphrase (writes are answered 405 read-only)",
+    )
+    serve.add_argument(
+        "--refresh",
+        type=float,
+        default=1.0,
+        metavar="SECONDS",
+        help="with --read-only: how often to look for the writer's new signed "
+        "head (default 1)",
     )
     serve.add_argument(
         "--trusted-checkpoint",
