@@ -307,7 +307,7 @@ MUTANTS = [
     # -- the witness and the audit ------------------------------------------------
     Mutant(
         "witness-cosigns-inconsistent",
-        "verifier/witness.py",
+        "verifier/witness_server.py",
         '            return f"the consistency proof does not verify: {e}"',
         '            return ""',
         WITNESS,

@@ -54,7 +54,8 @@ from verifier.proof import parse_tlog_proof
 from verifier.record import RECORD_PAYLOAD_TYPE, parse_log_entry, parse_record
 from verifier.rfc6962 import hash_leaf
 from verifier.tlog import FetchError, TileHashes, TileLog, http_fetch
-from verifier.witness import Witness, WitnessKey, ensure_private, serve_witness
+from verifier.witness import WitnessKey, ensure_private
+from verifier.witness_server import Witness, serve_witness
 
 __all__ = ["main"]
 
