@@ -23,7 +23,7 @@ import pytest
 
 from tests.helpers import ROOT, load_vectors
 from tests.tilelog import NoteKey, TileServer, view
-from verifier.cli import main
+from verifier.commands import main
 from verifier.cosignature import WitnessPolicy, verify_cosigned
 from verifier.note import parse_note
 from verifier.tlog import TileHashes, TileLog
