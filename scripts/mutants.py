@@ -314,7 +314,7 @@ MUTANTS = [
     ),
     Mutant(
         "audit-recap-sum-unchecked",
-        "verifier/audit.py",
+        "verifier/audit/auditor.py",
         '        self.checked["recap-sum"] += 1',
         '        self.checked["recap-sum"] += 1\n        return',
         AUDIT,

@@ -18,8 +18,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from verifier.audit import NOT_FAILURES, SKEW, Auditor, AuditStore, TreeHasher
-from verifier.audit_run import default_workers, run_audit
+from verifier.audit import (
+    NOT_FAILURES,
+    SKEW,
+    Auditor,
+    AuditStore,
+    TreeHasher,
+    default_workers,
+    run_audit,
+)
 from verifier.bundle import bundle_fetch
 from verifier.commands._common import (
     EXIT_FAILED,
