@@ -197,14 +197,14 @@ MUTANTS = [
     ),
     Mutant(
         "revoked-key-accepted",
-        "verifier/registry.py",
+        "verifier/registry/authorize.py",
         "        if grant.revoked_at is not None:\n            raise KeyRevoked(",
         "        if False:\n            raise KeyRevoked(",
         VERIFIER,
     ),
     Mutant(
         "admin-threshold-ignored",
-        "verifier/registry.py",
+        "verifier/registry/authorize.py",
         "        if len(admins) < policy.threshold:",
         "        if False:",
         VERIFIER,
