@@ -149,17 +149,22 @@ def build_log(entries: int) -> Path:
 # What ``examine`` and ``Auditor.apply`` call, timed where the auditor calls it:
 # each stage's functions, as (module, name or Class.method).
 STAGES = {
-    "entry: leaf hash": (("verifier.audit", "hash_leaf"),),
+    "entry: leaf hash": (("verifier.audit.examiner", "hash_leaf"),),
     "entry: parse (canonical JSON, DSSE envelope)": (
-        ("verifier.audit", "parse_log_entry"),
+        ("verifier.audit.examiner", "parse_log_entry"),
     ),
-    "record: parse (canonical JSON, fields)": (("verifier.audit", "parse_record"),),
-    "schema": (("verifier.audit", "check"),),
-    "signatures (DSSE, Ed25519)": (("verifier.audit", "verify_envelope"),),
-    "arithmetic rules": (("verifier.audit", "tally_flags"),),
+    "record: parse (canonical JSON, fields)": (
+        ("verifier.audit.examiner", "parse_record"),
+        ("verifier.audit.auditor", "parse_record"),
+        ("verifier.audit.store", "parse_record"),
+    ),
+    "schema": (("verifier.audit.examiner", "check"),),
+    "signatures (DSSE, Ed25519)": (("verifier.audit.examiner", "verify_envelope"),),
+    "arithmetic rules": (("verifier.audit.examiner", "tally_flags"),),
     "totals and their JSON": (
-        ("verifier.audit", "totals_of"),
-        ("verifier.audit", "_json"),
+        ("verifier.audit.examiner", "totals_of"),
+        ("verifier.audit.examiner", "compact_json"),
+        ("verifier.audit.auditor", "compact_json"),
     ),
     "election state": (("verifier.rules.state", "ElectionState.check"),),
 }

@@ -198,14 +198,14 @@ MUTANTS = [
     ),
     Mutant(
         "revoked-key-accepted",
-        "verifier/registry.py",
+        "verifier/registry/authorize.py",
         "        if grant.revoked_at is not None:\n            raise KeyRevoked(",
         "        if False:\n            raise KeyRevoked(",
         VERIFIER,
     ),
     Mutant(
         "admin-threshold-ignored",
-        "verifier/registry.py",
+        "verifier/registry/authorize.py",
         "        if len(admins) < policy.threshold:",
         "        if False:",
         VERIFIER,
@@ -323,14 +323,14 @@ MUTANTS = [
     # -- the witness and the audit ------------------------------------------------
     Mutant(
         "witness-cosigns-inconsistent",
-        "verifier/witness.py",
+        "verifier/witness_server.py",
         '            return f"the consistency proof does not verify: {e}"',
         '            return ""',
         WITNESS,
     ),
     Mutant(
         "audit-recap-sum-unchecked",
-        "verifier/audit.py",
+        "verifier/audit/auditor.py",
         '        self.checked["recap-sum"] += 1',
         '        self.checked["recap-sum"] += 1\n        return',
         AUDIT,

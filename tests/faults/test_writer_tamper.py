@@ -833,12 +833,8 @@ def test_restored_backup_is_refused_by_a_witness_that_saw_more(
     restored, template, tmp_path
 ):
     from ledger.witnessing import WitnessEndpoint
-    from verifier.witness import (
-        Witness,
-        WitnessKey,
-        format_add_checkpoint,
-        serve_witness,
-    )
+    from verifier.witness import WitnessKey, format_add_checkpoint
+    from verifier.witness_server import Witness, serve_witness
 
     key = WitnessKey.generate("w.example.org")
     witness = Witness(key, [SIGNER.verifier_key], tmp_path / "witness")

@@ -26,7 +26,7 @@ from keys import Ed25519Signer, load_key_file
 from keys.pem import private_key_to_pem
 from tests.helpers import ROOT, SHARED, init_log, load_vectors, run_saksi
 from tests.tilelog import NoteKey, TileServer, view
-from verifier.cli import _parser as verify_parser
+from verifier.commands import build_parser as verify_parser
 from verifier.witness import WitnessKey
 
 PASS = "exit-codes-passphrase"

@@ -29,7 +29,7 @@ import pytest
 
 from tests.helpers import ROOT
 from tests.tilelog import NoteKey, TileServer, view
-from verifier.cli import main
+from verifier.commands import main
 
 ORIGIN = "example.org/any-tlog"
 KEY = NoteKey(ORIGIN, bytes(range(32)))

@@ -79,7 +79,7 @@ def _argv(line: str) -> list[str]:
 
 def _parsers() -> dict[str, object]:
     from cli.main import build_parser as saksi_parser
-    from verifier.cli import _parser as verify_parser
+    from verifier.commands import build_parser as verify_parser
 
     return {"saksi": saksi_parser(), "saksi-verify": verify_parser()}
 

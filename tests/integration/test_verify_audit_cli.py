@@ -22,7 +22,7 @@ from tests.api.conftest import Api, LiveServer
 from tests.faults.test_tamper import drop_triggers
 from tests.helpers import ROOT
 from tests.recordlog import RecordLog, form, setup_election
-from verifier.cli import main
+from verifier.commands import main
 
 STATIONS = ["3171011001001", "3171011001002", "3171011001003", "3171011001004"]
 

@@ -23,7 +23,7 @@ from api.settings import ApiSettings
 from tests.api.conftest import Api, LiveServer
 from tests.recordlog import RecordLog, form, setup_election
 from tests.tilelog import NoteKey, TileServer, view
-from verifier.cli import main
+from verifier.commands import main
 
 STATIONS = ["3171011001001", "3171011001002"]
 

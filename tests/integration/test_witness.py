@@ -23,17 +23,16 @@ import pytest
 
 from tests.helpers import ROOT, load_vectors
 from tests.tilelog import NoteKey, TileServer, view
-from verifier.cli import main
+from verifier.commands import main
 from verifier.cosignature import WitnessPolicy, verify_cosigned
 from verifier.note import parse_note
 from verifier.tlog import TileHashes, TileLog
 from verifier.witness import (
-    Witness,
     WitnessKey,
     format_add_checkpoint,
     parse_add_checkpoint,
-    serve_witness,
 )
+from verifier.witness_server import Witness, serve_witness
 
 ORIGIN = "example.org/witnessed-log"
 LOG = NoteKey(ORIGIN, bytes([1]) * 32)

@@ -1,7 +1,7 @@
 """Every flag and argument of every command says what it is for (``--help``).
 
 Walks the real parsers, ``saksi`` (``cli.main.build_parser``) and
-``saksi-verify`` (``verifier.cli._parser``), so a new command or flag without
+``saksi-verify`` (``verifier.commands.build_parser``), so a new command or flag without
 help fails here. A hidden flag (``help=argparse.SUPPRESS``) counts as one
 without help: an operator who meets it in a script finds nothing in ``--help``.
 """
@@ -13,7 +13,7 @@ import argparse
 import pytest
 
 from cli.main import build_parser
-from verifier.cli import _parser as verify_parser
+from verifier.commands import build_parser as verify_parser
 
 
 # Flags registered in cli/ that have no help yet.

@@ -25,8 +25,7 @@ from tests.unit.verifier.test_audit import (
     audit,
     failures,
 )
-from verifier.audit import Auditor, AuditStore
-from verifier.audit_run import run_audit
+from verifier.audit import Auditor, AuditStore, run_audit
 from verifier.dsse import pae
 
 

@@ -1,0 +1,388 @@
+"""The audit in log order: what the log before an entry decides (checks 4 to 10).
+
+``Auditor.apply`` takes what ``examine`` decided of one entry and adds what
+needs the log before it: signatures by keys granted too recently for the
+examiner to know (4), the key registry as of that entry and the election's
+state (6), revision chains (7), duplicates (8), and recap children and sums (9,
+10). Its state lives in an ``AuditStore``; the report is ``verifier.audit.report``'s.
+Nothing here trusts the operator, reads its database or a clock.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections import Counter
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from verifier.audit.examiner import SKEW, Examined, compact_json, examine
+from verifier.audit.report import Finding, findings, stale_recaps, summary
+from verifier.audit.store import AuditStore, replayable, unreplayable
+from verifier.audit.tree import TreeHasher
+from verifier.dsse import UnknownKey
+from verifier.election import ELECTION_SCHEMAS, RECAP, TALLY
+from verifier.errors import VerificationError
+from verifier.record import Record, parse_record
+from verifier.registry import (
+    REGISTRY_SCHEMAS,
+    AuthorizationError,
+    Genesis,
+    Grant,
+    KeyRegistry,
+)
+from verifier.rules.arithmetic import recap_flags
+from verifier.rules.state import (
+    STATE_SCHEMAS,
+    ElectionState,
+    authorize_election,
+)
+from verifier.schemas import get_schema
+
+__all__ = ["Auditor"]
+
+# Records that change what later records are checked against: kept by the store
+# so that a resumed audit rebuilds the key registry and the election state.
+_STATEFUL = frozenset(REGISTRY_SCHEMAS) | STATE_SCHEMAS
+
+
+class Auditor:
+    """Replays entries in order; collects findings and per-check counts."""
+
+    def __init__(
+        self, store: AuditStore | None = None, skew: dt.timedelta = SKEW
+    ) -> None:
+        self.store = store or AuditStore()
+        self.skew = skew
+        self.registry = KeyRegistry()
+        self.election = ElectionState()
+        self.hasher = TreeHasher()
+        self.checked: Counter[str] = Counter()
+        self.size = 0
+        # Every key the registry has learned, in order: what examiners in other
+        # processes are told (a key ID names its key for good).
+        self.keys: list[tuple[str, bytes]] = []
+        # The payloads of the election-state records applied (regions, lists,
+        # parties), from number ``state_base`` on: what examiners are told so
+        # that they decide forms against the same state. ``state_version`` is
+        # how many have been applied in all.
+        self.state_records: list[bytes] = []
+        self.state_base = 0
+        self._stale_at = -1
+        self._stale_found: list[Finding] = []
+        db = self.store.db
+        self._sql = db.execute
+        # How many entries a checkpoint's root has confirmed: the state may hold
+        # more, saved part-way through an audit whose root is still to be seen.
+        self.confirmed = 0
+        progress = self.store.progress()
+        if progress is not None:
+            self.size = int(progress["size"])
+            self.confirmed = int(progress.get("confirmed", self.size))
+            self.checked = Counter(progress["checked"])
+            self.hasher = TreeHasher(
+                [(h, bytes.fromhex(x)) for h, x in progress["frontier"]]
+            )
+            for index, entry in db.execute(
+                "SELECT idx, entry FROM replay ORDER BY idx"
+            ):
+                self._replay(index, bytes(entry))
+
+    @property
+    def public_key(self) -> Callable[[str], bytes | None]:
+        """Keys the registry knows now (for ``examine``)."""
+        return self.registry.public_key
+
+    def add(self, index: int, entry: bytes) -> None:
+        """Audit the entry at ``index`` (entries must come in log order)."""
+        self.apply(
+            examine(
+                index,
+                entry,
+                self.registry.public_key,
+                self.skew,
+                (self.election, self.state_version),
+            )
+        )
+
+    def save(self, confirmed: bool = True) -> None:
+        """Commit the state after the entries applied so far (resumable).
+
+        ``confirmed``: the entries so far hash to a signed checkpoint's root.
+        Without it this is a step part-way through a long audit: a resumed audit
+        continues from it, and its entries are confirmed with the rest when the
+        audit's root matches (the saved frontier binds them into that root).
+        """
+        if confirmed:
+            self.confirmed = self.size
+        self.store.set_progress(
+            {
+                "size": self.size,
+                "confirmed": self.confirmed,
+                "checked": dict(self.checked),
+                "frontier": [[h, x.hex()] for h, x in self.hasher.frontier],
+            }
+        )
+        self.store.commit()
+
+    def _find(self, finding: Finding) -> None:
+        self._sql(
+            "INSERT INTO findings (name, idx, subject, detail, rule) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (
+                finding.check,
+                finding.index,
+                finding.subject,
+                finding.detail[:500],
+                finding.rule,
+            ),
+        )
+
+    def apply(self, examined: Examined) -> None:
+        """Decide what needs the log before the entry, then record it."""
+        index = examined.index
+        if index != self.size:
+            raise ValueError(f"expected entry {self.size}, got {index}")
+        self.size += 1
+        self.hasher.add_leaf(examined.leaf)
+        self.checked["entry-format"] += 1
+        record = examined.record
+        early = {f.check for f in examined.findings}
+        for finding in examined.findings:
+            if finding.check in ("entry-format", "schema", "signatures", "issued-at"):
+                self._find(finding)
+        if record is None:
+            if "entry-format" not in early:
+                self.checked["schema"] += 1
+            return
+        self.checked["schema"] += 1
+        self.checked["signatures"] += 1
+        self.checked["issued-at"] += 1
+        signers = examined.signers
+        if examined.pending and "signatures" not in early:
+            signers = self._pending(examined, record)
+        if signers and "signatures" not in early:
+            self._authorize(examined, record, signers)
+        self._chain(index, record, examined.digest)
+        if record.schema == RECAP.name:
+            self._recap(index, record, examined)
+        elif record.schema == TALLY.name:
+            self.checked["arithmetic"] += 1
+            for finding in examined.findings:
+                if finding.check == "arithmetic":
+                    self._find(finding)
+            self._keep_totals(index, record, examined.totals)
+
+    def _pending(self, examined: Examined, record: Record) -> tuple[str, ...]:
+        """Check the signatures the examiner had no key for; all signers, or ()."""
+        import nacl.exceptions
+        import nacl.signing
+
+        signed = list(examined.signers)
+        for keyid, sig in examined.pending:
+            key = self.registry.public_key(keyid)
+            problem = None
+            if key is None:
+                problem = str(UnknownKey(keyid))
+            else:
+                try:
+                    nacl.signing.VerifyKey(key).verify(examined.message, sig)
+                except nacl.exceptions.BadSignatureError:
+                    problem = f"signature by key {keyid} does not verify"
+            if problem is not None:
+                self._find(
+                    Finding("signatures", examined.index, record.subject, problem)
+                )
+                return ()
+            signed.append(keyid)
+        return tuple(signed)
+
+    def _authorize(
+        self, examined: Examined, record: Record, signers: tuple[str, ...]
+    ) -> None:
+        self.checked["authorization"] += 1
+        schema = get_schema(record.schema)
+        index, logged_at = examined.index, examined.logged_at
+        try:
+            writer, changes = self.registry.check(
+                record, schema, signers, index, logged_at
+            )
+            if writer is not None and record.schema in ELECTION_SCHEMAS:
+                authorize_election(record, writer)
+                if examined.state_version != self.state_version:
+                    # Decided against an older state (a worker's, which may have
+                    # sent the form without its body): decide again, in full.
+                    decided = examined.state_version >= 0
+                    self.election.check(
+                        parse_record(record.payload) if decided else record
+                    )
+                elif examined.state_problem is not None:
+                    self._find(
+                        Finding(
+                            "authorization",
+                            index,
+                            record.subject,
+                            examined.state_problem,
+                        )
+                    )
+                    return
+        except (AuthorizationError, VerificationError) as e:
+            self._find(Finding("authorization", index, record.subject, str(e)))
+            return
+        self._apply(changes, record)
+        if record.schema in _STATEFUL:
+            self._sql(
+                "INSERT OR REPLACE INTO replay VALUES (?, ?)",
+                (index, replayable(record, signers, logged_at)),
+            )
+
+    def _replay(self, index: int, data: bytes) -> None:
+        """Apply a stored state-changing record again (a resumed audit)."""
+        record, signers, logged_at = unreplayable(data)
+        _, changes = self.registry.check(
+            record, get_schema(record.schema), signers, index, logged_at
+        )
+        self._apply(changes, record)
+
+    def _apply(self, changes: Genesis | list[Grant], record: Record) -> None:
+        known = self.registry.grants
+        changed = changes.admins if isinstance(changes, Genesis) else changes
+        self.keys += [(g.keyid, g.public_key) for g in changed if g.keyid not in known]
+        self.registry.apply(changes)
+        if record.schema in STATE_SCHEMAS:
+            self.election.apply(record)
+            self.state_records.append(record.payload)
+
+    @property
+    def state_version(self) -> int:
+        """How many election-state records have been applied."""
+        return self.state_base + len(self.state_records)
+
+    def state_told(self, version: int) -> None:
+        """Every examiner has been told the state records before ``version``."""
+        if version - self.state_base >= 1024:
+            del self.state_records[: version - self.state_base]
+            self.state_base = version
+
+    def _chain(self, index: int, record: Record, raw: bytes) -> None:
+        self.checked["revision-chain"] += 1
+        self.checked["duplicate-payload"] += 1
+        cursor = self._sql("INSERT OR IGNORE INTO payloads VALUES (?, ?)", (raw, index))
+        if cursor.rowcount == 0:
+            (first,) = self._sql(
+                "SELECT idx FROM payloads WHERE hash = ?", (raw,)
+            ).fetchone()
+            self._find(
+                Finding(
+                    "duplicate-payload",
+                    index,
+                    record.subject,
+                    f"the same record was logged at entry {first}",
+                )
+            )
+        head = self._sql(
+            "SELECT revision, payload, idx FROM heads WHERE subject = ?",
+            (record.subject,),
+        ).fetchone()
+        expected = 0 if head is None else head[0] + 1
+        if record.revision != expected:
+            self._find(
+                Finding(
+                    "revision-chain",
+                    index,
+                    record.subject,
+                    f"revision {record.revision}, expected {expected}",
+                )
+            )
+        elif head is not None and record.prev != bytes(head[1]).hex():
+            self._find(
+                Finding(
+                    "revision-chain",
+                    index,
+                    record.subject,
+                    f"prev {record.prev} is not revision {head[0]} (entry {head[2]}, "
+                    f"payload hash {bytes(head[1]).hex()})",
+                )
+            )
+        self._sql(
+            "INSERT OR REPLACE INTO heads VALUES (?, ?, ?, ?)",
+            (record.subject, record.revision, raw, index),
+        )
+
+    def _keep_totals(self, index: int, record: Record, totals: str | None) -> None:
+        self._sql(
+            "INSERT INTO totals VALUES (?, ?, ?)", (index, record.subject, totals)
+        )
+
+    def _recap(self, index: int, record: Record, examined: Examined) -> None:
+        self.checked["recap-children"] += 1
+        self.checked["recap-sum"] += 1
+        named = examined.children
+        if named is None:
+            for finding in examined.findings:
+                if finding.check == "recap-children":
+                    self._find(finding)
+            return
+        bodies = []
+        for subject, digest in named:
+            row = self._sql(
+                "SELECT t.subject, t.totals FROM payloads p JOIN totals t "
+                "ON t.idx = p.idx WHERE p.hash = ?",
+                (bytes.fromhex(digest),),
+            ).fetchone()
+            if row is None or row[0] != subject:
+                self._find(
+                    Finding(
+                        "recap-children",
+                        index,
+                        record.subject,
+                        f"child {subject} with payload hash {digest} is not in the log "
+                        "before this recap",
+                    )
+                )
+                return
+            bodies.append(json.loads(row[1]))
+        _, ballot, code = record.subject.split("/")
+        region = "" if code == "national" else code
+        counts = self.election.carries_candidates(ballot, region)
+        for flag in recap_flags(record.body, bodies, counts):
+            self._find(
+                Finding(
+                    "recap-sum", index, record.subject, f"{flag.where}: {flag.detail}"
+                )
+            )
+        self._keep_totals(index, record, examined.totals)
+        self._sql(
+            "INSERT OR REPLACE INTO recaps VALUES (?, ?, ?)",
+            (record.subject, index, compact_json(named)),
+        )
+
+    def stale_recaps(self) -> Iterator[Finding]:
+        """Recap heads resting on a superseded child, at any level below."""
+        return stale_recaps(self.store.db)
+
+    def findings(self) -> Iterator[Finding]:
+        """Every finding so far, in the order found, then the stale recaps.
+
+        Read from the store as iterated: a log with a million flagged forms is
+        never held in memory at once.
+        """
+        return findings(self.store.db, self._stale())
+
+    def _stale(self) -> list[Finding]:
+        if self._stale_at != self.size:
+            self._stale_found = list(self.stale_recaps())
+            self._stale_at = self.size
+        return self._stale_found
+
+    def summary(self, root_matches: bool | None = None) -> dict[str, Any]:
+        """The report without the findings themselves (``report.summary``)."""
+        return summary(
+            self.store.db, self.checked, self.size, self._stale(), root_matches
+        )
+
+    def report(self, root_matches: bool | None = None) -> dict[str, Any]:
+        """``summary`` with every finding listed (for logs of modest size)."""
+        report = self.summary(root_matches)
+        report["findings"] = [f.to_json() for f in self.findings()]
+        return report
