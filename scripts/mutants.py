@@ -216,14 +216,14 @@ MUTANTS = [
         "verifier/rules/chain.py",
         "    if current_hash is not None and prev != current_hash:",
         "    if False:",
-        WRITER,
+        WRITER + AUDIT,
     ),
     Mutant(
         "chain-stale-revision-accepted",
         "verifier/rules/chain.py",
         "    if revision < expected:",
         "    if False:",
-        WRITER,
+        WRITER + AUDIT,
     ),
     Mutant(
         "dedupe-ignores-the-log",
@@ -237,7 +237,7 @@ MUTANTS = [
         "verifier/rules/chain.py",
         "        if logged_subject(digest) != subject:",
         "        if logged_subject(digest) is None:",
-        WRITER,
+        WRITER + AUDIT,
     ),
     # -- what the writer acts on --------------------------------------------------
     Mutant(

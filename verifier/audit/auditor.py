@@ -32,6 +32,7 @@ from verifier.registry import (
     KeyRegistry,
 )
 from verifier.rules.arithmetic import recap_flags
+from verifier.rules.chain import chain_break, unlogged_child
 from verifier.rules.state import (
     STATE_SCHEMAS,
     ElectionState,
@@ -284,17 +285,18 @@ class Auditor:
             "SELECT revision, payload, idx FROM heads WHERE subject = ?",
             (record.subject,),
         ).fetchone()
-        expected = 0 if head is None else head[0] + 1
-        if record.revision != expected:
+        known = None if head is None else (head[0], bytes(head[1]).hex())
+        broken = chain_break(record.revision, record.prev, known)
+        if broken is not None and broken.kind != "prev":
             self._find(
                 Finding(
                     "revision-chain",
                     index,
                     record.subject,
-                    f"revision {record.revision}, expected {expected}",
+                    f"revision {record.revision}, expected {broken.expected}",
                 )
             )
-        elif head is not None and record.prev != bytes(head[1]).hex():
+        elif broken is not None and head is not None:
             self._find(
                 Finding(
                     "revision-chain",
@@ -323,25 +325,33 @@ class Auditor:
                 if finding.check == "recap-children":
                     self._find(finding)
             return
-        bodies = []
-        for subject, digest in named:
+        totals: dict[bytes, str] = {}
+
+        def logged_subject(digest: bytes) -> str | None:
             row = self._sql(
                 "SELECT t.subject, t.totals FROM payloads p JOIN totals t "
                 "ON t.idx = p.idx WHERE p.hash = ?",
-                (bytes.fromhex(digest),),
+                (digest,),
             ).fetchone()
-            if row is None or row[0] != subject:
-                self._find(
-                    Finding(
-                        "recap-children",
-                        index,
-                        record.subject,
-                        f"child {subject} with payload hash {digest} is not in the log "
-                        "before this recap",
-                    )
+            if row is None:
+                return None
+            totals[digest] = row[1]
+            return str(row[0])
+
+        pairs = [(subject, bytes.fromhex(digest)) for subject, digest in named]
+        missing = unlogged_child(pairs, logged_subject)
+        if missing is not None:
+            self._find(
+                Finding(
+                    "recap-children",
+                    index,
+                    record.subject,
+                    f"child {missing[0]} with payload hash {missing[1].hex()} is not "
+                    "in the log before this recap",
                 )
-                return
-            bodies.append(json.loads(row[1]))
+            )
+            return
+        bodies = [json.loads(totals[digest]) for _, digest in pairs]
         _, ballot, code = record.subject.split("/")
         region = "" if code == "national" else code
         counts = self.election.carries_candidates(ballot, region)
