@@ -149,22 +149,22 @@ def build_log(entries: int) -> Path:
 # What ``examine`` and ``Auditor.apply`` call, timed where the auditor calls it:
 # each stage's functions, as (module, name or Class.method).
 STAGES = {
-    "entry: leaf hash": (("verifier.audit.examiner", "hash_leaf"),),
+    "entry: leaf hash": (("verifier.fullaudit.examiner", "hash_leaf"),),
     "entry: parse (canonical JSON, DSSE envelope)": (
-        ("verifier.audit.examiner", "parse_log_entry"),
+        ("verifier.fullaudit.examiner", "parse_log_entry"),
     ),
     "record: parse (canonical JSON, fields)": (
-        ("verifier.audit.examiner", "parse_record"),
-        ("verifier.audit.auditor", "parse_record"),
-        ("verifier.audit.store", "parse_record"),
+        ("verifier.fullaudit.examiner", "parse_record"),
+        ("verifier.fullaudit.auditor", "parse_record"),
+        ("verifier.fullaudit.store", "parse_record"),
     ),
-    "schema": (("verifier.audit.examiner", "check"),),
-    "signatures (DSSE, Ed25519)": (("verifier.audit.examiner", "verify_envelope"),),
-    "arithmetic rules": (("verifier.audit.examiner", "tally_flags"),),
+    "schema": (("verifier.fullaudit.examiner", "check"),),
+    "signatures (DSSE, Ed25519)": (("verifier.fullaudit.examiner", "verify_envelope"),),
+    "arithmetic rules": (("verifier.fullaudit.examiner", "tally_flags"),),
     "totals and their JSON": (
-        ("verifier.audit.examiner", "totals_of"),
-        ("verifier.audit.examiner", "compact_json"),
-        ("verifier.audit.auditor", "compact_json"),
+        ("verifier.fullaudit.examiner", "totals_of"),
+        ("verifier.fullaudit.examiner", "compact_json"),
+        ("verifier.fullaudit.auditor", "compact_json"),
     ),
     "election state": (("verifier.rules.state", "ElectionState.check"),),
 }
@@ -183,7 +183,7 @@ def stage_costs(log_dir: Path, count: int) -> dict[str, Any] | None:
     import importlib
     import sqlite3
 
-    from verifier.audit import Auditor
+    from verifier.fullaudit import Auditor
 
     if not (log_dir / "saksi.db").exists():
         return None

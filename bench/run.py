@@ -35,8 +35,8 @@ import sqlalchemy as sa
 
 from bench.report import write_section
 from keys import Ed25519Signer
-from ledger.checkpoint import CheckpointPublisher
 from ledger.ledger import Ledger
+from ledger.publisher import CheckpointPublisher
 from ledger.storage.rows import Head, LogMeta
 from ledger.storage.sql import SqlStorage
 from verifier.rfc6962 import EMPTY_ROOT, hash_children, hash_leaf

@@ -39,10 +39,10 @@ from cli.run import (
 from keys import Ed25519Signer, KdfProfile, KeyLoadError, load_key_file, read_passphrase
 from keys.keyfile import write_key_file
 from keys.policy import DEFAULT_POLICY
-from ledger.checkpoint import CheckpointPublisher
 from ledger.errors import LedgerError
 from ledger.fullcheck import check_log
 from ledger.ledger import AppendReceipt
+from ledger.publisher import CheckpointPublisher
 from ledger.recordlog import RecordLog
 from ledger.storage.rows import Head, LogMeta
 from ledger.storage.sql import SqlStorage

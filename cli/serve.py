@@ -24,9 +24,9 @@ from typing import TextIO
 from cli.connect import SERVE_URL_FILE
 from cli.local import open_reader, open_service
 from cli.run import CommandError
+from ledger.cosigning import parse_witnesses
 from ledger.errors import IntegrityFailure
 from ledger.recordlog import ReadOnlyLog, RecordLog
-from ledger.witnessing import parse_witnesses
 
 __all__ = ["add_command"]
 

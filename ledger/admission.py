@@ -37,6 +37,7 @@ from ledger.read.registry import replay_registry
 from ledger.read.tree import Prover
 from ledger.storage.base import WriterStore
 from ledger.storage.rows import RecordRow
+from verifier.body_schema import Schema, check
 from verifier.dsse import Envelope, parse_envelope, verify_envelope
 from verifier.errors import VerificationError
 from verifier.record import (
@@ -61,8 +62,7 @@ from verifier.rules.chain import chain_break
 from verifier.rules.state import (
     ElectionState,
 )
-from verifier.schema import Schema, check
-from verifier.schemas import get_schema
+from verifier.schema_registry import get_schema
 
 __all__ = [
     "DEFAULT_SKEW",

@@ -13,7 +13,7 @@ from concurrent.futures import Future
 from typing import Generic, TypeVar
 
 from ledger.integrate import TreeState
-from ledger.read.proofs import RunPaths
+from ledger.read.proof_builder import RunPaths
 from ledger.storage.rows import Head
 
 __all__ = ["Commit", "Committed", "Outcome", "Pending", "Ticket"]

@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from ledger.integrate import FullTile, TreeState, integrate
-from ledger.read.proofs import FullTileCache, NodeReader
+from ledger.read.proof_builder import FullTileCache, NodeReader
 from ledger.storage.base import WriterStore
 from ledger.storage.rows import EntryRow, RecordRow, StoredCheckpoint, leaf_key
 from ledger.tree.tiles import TILE_WIDTH, level_width

@@ -19,7 +19,7 @@ from ledger.read.tree import Prover
 from ledger.storage.base import LogStore
 from ledger.storage.rows import RecordRow
 from verifier.rfc6962 import hash_leaf
-from verifier.tiles import MAX_ENTRY_SIZE
+from verifier.tile_format import MAX_ENTRY_SIZE
 
 __all__ = [
     "Accept",

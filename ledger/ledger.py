@@ -22,11 +22,11 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from ledger.checkpoint import CheckpointPublisher
 from ledger.commit import Committed, Outcome
 from ledger.errors import IntegrityFailure
 from ledger.gate import EntryGate, Gate, check_entry_size
-from ledger.read.proofs import FullTileCache, RunPaths, build_inclusion_proof
+from ledger.publisher import CheckpointPublisher
+from ledger.read.proof_builder import FullTileCache, RunPaths, build_inclusion_proof
 from ledger.read.reader import LogReader
 from ledger.read.tree import SignedTree
 from ledger.sequencer import Sequencer, SequencerConfig

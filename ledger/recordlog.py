@@ -16,16 +16,16 @@ import datetime as dt
 from collections.abc import Callable, Sequence
 
 from ledger.admission import DEFAULT_SKEW, SUBMISSION_WEIGHT, RecordGate, Submission
+from ledger.cosigning import WitnessEndpoint, Witnessing
 from ledger.errors import IntegrityFailure
 from ledger.ledger import Ledger
 from ledger.read.entries import EntryReader
-from ledger.read.proofs import FullTileCache
+from ledger.read.proof_builder import FullTileCache
 from ledger.read.reader import LogReader
 from ledger.read.registry import RegistryReader
 from ledger.read.stored import StoredTree
 from ledger.sequencer import SequencerConfig
 from ledger.storage.sql import SqlStorage
-from ledger.witnessing import WitnessEndpoint, Witnessing
 from ledger.writer import RecordWriter
 from verifier.checkpoint import Checkpoint
 from verifier.note import NoteSigner, VerifierKey

@@ -33,7 +33,6 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from ledger.checkpoint import CheckpointPublisher
 from ledger.commit import Commit, Committed, Outcome, Pending, Ticket
 from ledger.errors import (
     IntegrityFailure,
@@ -44,7 +43,8 @@ from ledger.errors import (
 )
 from ledger.gate import Accept, Decision, Existing, Gate
 from ledger.integrate import TreeState, integrate
-from ledger.read.proofs import FullTileCache, NodeReader, TileNodes
+from ledger.publisher import CheckpointPublisher
+from ledger.read.proof_builder import FullTileCache, NodeReader, TileNodes
 from ledger.read.tree import Prover, SignedTree, entry_prover
 from ledger.seal import RecordsDigest, derive_seal_key, seal_head
 from ledger.startup import (

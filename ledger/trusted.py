@@ -16,12 +16,12 @@ import json
 from pathlib import Path
 
 from ledger.errors import IntegrityFailure, OutOfRange
-from ledger.read.proofs import NodeReader, build_consistency_proof
+from ledger.read.proof_builder import NodeReader, build_consistency_proof
 from verifier.checkpoint import Checkpoint
 from verifier.cosignature import verify_cosigned
 from verifier.errors import VerificationError
-from verifier.merkle import verify_consistency
 from verifier.note import VerifierKey
+from verifier.proof_check import verify_consistency
 
 __all__ = ["load_trusted", "rollback_problem"]
 

@@ -37,8 +37,8 @@ from verifier.dsse import (
     sign_envelope,
 )
 from verifier.errors import SignatureInvalid, VerificationError
-from verifier.merkle import verify_consistency, verify_inclusion
 from verifier.note import VerifierKey
+from verifier.proof_check import verify_consistency, verify_inclusion
 from verifier.record import (
     RECORD_PAYLOAD_TYPE,
     Evidence,

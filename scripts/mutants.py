@@ -108,7 +108,7 @@ MUTANTS = [
     ),
     Mutant(
         "consistency-old-root-uncompared",
-        "verifier/merkle.py",
+        "verifier/proof_check.py",
         '    _compare_roots(first, old_root, "consistency (old tree)")\n',
         "",
         VERIFIER,
@@ -147,21 +147,21 @@ MUTANTS = [
     ),
     Mutant(
         "inclusion-right-edge-ignored",
-        "verifier/merkle.py",
+        "verifier/proof_check.py",
         "        if fn & 1 or fn == sn:\n            root = hash_children(item, root)",
         "        if fn & 1:\n            root = hash_children(item, root)",
         VERIFIER,
     ),
     Mutant(
         "inclusion-root-uncompared",
-        "verifier/merkle.py",
+        "verifier/proof_check.py",
         '    _compare_roots(calculated, root, "inclusion")',
         "    pass",
         VERIFIER,
     ),
     Mutant(
         "consistency-new-root-uncompared",
-        "verifier/merkle.py",
+        "verifier/proof_check.py",
         '    _compare_roots(second, new_root, "consistency (new tree)")',
         "    pass",
         VERIFIER,
@@ -330,7 +330,7 @@ MUTANTS = [
     ),
     Mutant(
         "audit-recap-sum-unchecked",
-        "verifier/audit/auditor.py",
+        "verifier/fullaudit/auditor.py",
         '        self.checked["recap-sum"] += 1',
         '        self.checked["recap-sum"] += 1\n        return',
         AUDIT,

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 from keys import Ed25519Signer
-from ledger.checkpoint import CheckpointPublisher
 from ledger.ledger import Ledger
+from ledger.publisher import CheckpointPublisher
 from ledger.sequencer import SequencerConfig
 from ledger.storage.rows import Head, LogMeta
 from ledger.storage.sql import SqlStorage

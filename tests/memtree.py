@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ledger.integrate import TreeState, integrate
-from ledger.read.proofs import FullTileCache, NodeReader
+from ledger.read.proof_builder import FullTileCache, NodeReader
 
 
 class MemTree:

@@ -2,7 +2,7 @@
 
 Straight from RFC 6962 section 2.1 (MTH, PATH, PROOF/SUBPROOF), with no tiles, no
 caching and no cleverness, so it can check ``ledger.integrate`` and
-``ledger.read.proofs``. Tests only: it holds every leaf in memory.
+``ledger.read.proof_builder``. Tests only: it holds every leaf in memory.
 """
 
 from __future__ import annotations

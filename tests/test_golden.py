@@ -20,8 +20,8 @@ import pytest
 
 from tests.golden.build import HERE, ask, write_log
 from verifier.checkpoint import verify_checkpoint
-from verifier.merkle import verify_consistency, verify_inclusion
 from verifier.note import VerifierKey
+from verifier.proof_check import verify_consistency, verify_inclusion
 from verifier.rfc6962 import hash_leaf
 
 INDEX = json.loads((HERE / "answers.json").read_text())

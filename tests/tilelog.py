@@ -19,7 +19,7 @@ from tests import oracle
 from verifier.checkpoint import Checkpoint
 from verifier.note import KEY_TYPE_ED25519, VerifierKey, compute_key_id, sign_note
 from verifier.rfc6962 import hash_pairs
-from verifier.tiles import entries_path, format_entry_bundle, tile_path
+from verifier.tile_format import entries_path, format_entry_bundle, tile_path
 
 
 class NoteKey:

@@ -4,9 +4,9 @@ Standalone by design: it imports only the standard library and PyNaCl, so observ
 can install it alone (``pip install saksi``). Wire formats are defined here, once,
 and the server imports them.
 
-Recipes (safe defaults) are re-exported here; ``verifier.merkle``, ``verifier.note``
-and ``verifier.tiles`` are documented primitives for those who know which root and
-which key they trust.
+Recipes (safe defaults) are re-exported here; ``verifier.proof_check``,
+``verifier.note`` and ``verifier.tile_format`` are documented primitives for those
+who know which root and which key they trust.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from verifier.errors import (
     SignatureInvalid,
     VerificationError,
 )
-from verifier.merkle import verify_consistency, verify_inclusion
 from verifier.note import VerifierKey
+from verifier.proof_check import verify_consistency, verify_inclusion
 
 __all__ = [
     "Checkpoint",

@@ -15,8 +15,8 @@ import tarfile
 from collections.abc import Callable
 from pathlib import Path
 
-from verifier.tiles import TILE_WIDTH, entries_path
-from verifier.tlog import FetchError, TileLog
+from verifier.tile_client import FetchError, TileLog
+from verifier.tile_format import TILE_WIDTH, entries_path
 
 __all__ = ["bundle_fetch", "write_bundle"]
 

@@ -4,7 +4,7 @@ Body: ``<origin>\\n<size>\\n<base64 root>\\n`` then optional non-empty extension
 signed as a C2SP signed-note (see :mod:`verifier.note`). ``verify_checkpoint`` pins
 the origin and the key and compares origin, size and root; it does not decide
 whether a checkpoint is *consistent* with an earlier one (that needs a proof: see
-:func:`verifier.merkle.verify_consistency`).
+:func:`verifier.proof_check.verify_consistency`).
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 from verifier._encoding import b64decode_strict, b64encode, parse_decimal
 from verifier.errors import MalformedInput, SignatureInvalid
-from verifier.merkle import verify_inclusion
 from verifier.note import Note, VerifierKey, verify_note
+from verifier.proof_check import verify_inclusion
 from verifier.rfc6962 import HASH_SIZE
 
 __all__ = [

@@ -27,7 +27,7 @@ publishes them.
 
 from __future__ import annotations
 
-from verifier.schema import (
+from verifier.body_schema import (
     Enum,
     Hex,
     Int,

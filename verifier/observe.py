@@ -3,7 +3,7 @@
 The decisions are ``verifier.trusted_log``'s (pure, fed bytes); this module
 feeds it. ``ObserverState`` keeps the signed checkpoint an observer trusts and
 the fork evidence it found; ``catch_up`` builds the consistency proof a
-``TrustedLog`` asks for from the log's tiles (``verifier.tlog``) and hands it
+``TrustedLog`` asks for from the log's tiles (``verifier.tile_client``) and hands it
 over; ``prove_consistent`` does the same for any two verified checkpoints.
 
 State lives in a directory, one sub-directory per (origin, key); every file is
@@ -24,7 +24,7 @@ from typing import Any
 
 from verifier.errors import MalformedInput
 from verifier.note import VerifierKey
-from verifier.tlog import TileHashes, TileLog
+from verifier.tile_client import TileHashes, TileLog
 from verifier.trusted_log import (
     Signed,
     TrustedLog,

@@ -9,7 +9,7 @@ revision n has the SHA-256 of revision n-1's payload bytes.
 A log entry is canonical ``{"envelope": <DSSE>, "logged_at": <RFC 3339>}``.
 
 This module checks form only. Whether the schema is registered and the body fits it
-(``verifier.schema``), whether the chain continues the subject's last revision, and
+(``verifier.body_schema``), whether the chain continues the subject's last revision, and
 whether the signers may write it, depend on the log's history and are checked where
 that history is known.
 """
@@ -29,7 +29,7 @@ from verifier._encoding import b64encode
 from verifier.dsse import Envelope, EnvelopeSignature, parse_envelope
 from verifier.errors import MalformedInput, VerificationError
 from verifier.jcs import MAX_SAFE_INTEGER, canonicalize, parse_canonical
-from verifier.tiles import MAX_ENTRY_SIZE
+from verifier.tile_format import MAX_ENTRY_SIZE
 
 __all__ = [
     "MAX_PAYLOAD_SIZE",

@@ -25,8 +25,8 @@ from verifier._encoding import b64decode_strict, b64encode
 from verifier.checkpoint import Checkpoint
 from verifier.cosignature import WitnessPolicy, verify_cosigned
 from verifier.errors import MalformedInput, ProofInvalid, VerificationError
-from verifier.merkle import roots_from_consistency_proof, verify_consistency
 from verifier.note import VerifierKey
+from verifier.proof_check import roots_from_consistency_proof, verify_consistency
 
 __all__ = [
     "Fork",

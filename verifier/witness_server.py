@@ -1,6 +1,6 @@
 r"""A C2SP tlog-witness server: cosign a log's checkpoints, never two histories.
 
-``Witness`` decides ``POST /add-checkpoint`` (format: ``verifier.witness``) in
+``Witness`` decides ``POST /add-checkpoint`` (format: ``verifier.witness_protocol``) in
 the spec's order and with its status codes: the request parses (400), the origin
 is a log it witnesses (404), the log's key signed it (403), ``old`` is not beyond
 the checkpoint (400), ``old`` is the size it last cosigned for that log (409,
@@ -27,11 +27,11 @@ from pathlib import Path
 from verifier.checkpoint import parse_checkpoint
 from verifier.cosignature import cosign
 from verifier.errors import VerificationError
-from verifier.merkle import verify_consistency
 from verifier.note import VerifierKey, parse_note, verify_note
 from verifier.observe import atomic_write
+from verifier.proof_check import verify_consistency
 from verifier.rfc6962 import EMPTY_ROOT
-from verifier.witness import (
+from verifier.witness_protocol import (
     MAX_REQUEST,
     SIZE_TYPE,
     WitnessKey,

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse, Response
 from api.deps import Entries, Reader
 from api.errors import ProblemError
 from api.schemas import ConsistencyModel, InclusionModel
-from verifier.proof import TlogProof, format_tlog_proof
+from verifier.tlog_proof import TlogProof, format_tlog_proof
 
 __all__ = ["router"]
 

@@ -13,7 +13,7 @@ from fastapi.responses import Response
 from api.deps import Reader
 from api.errors import ProblemError
 from verifier.errors import MalformedInput
-from verifier.tiles import TILE_WIDTH, parse_tile_path
+from verifier.tile_format import TILE_WIDTH, parse_tile_path
 
 __all__ = ["router"]
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from ledger.errors import IntegrityFailure, OutOfRange
-from ledger.read.proofs import (
+from ledger.read.proof_builder import (
     FullTileCache,
     NodeReader,
     build_consistency_proof,
@@ -36,7 +36,7 @@ from ledger.tree.tiles import TILE_WIDTH, level_width
 from verifier.checkpoint import parse_checkpoint
 from verifier.errors import VerificationError
 from verifier.note import parse_note
-from verifier.tiles import format_entry_bundle
+from verifier.tile_format import format_entry_bundle
 
 __all__ = ["Current", "LogReader", "TreeSource"]
 

@@ -27,14 +27,14 @@ import time
 from collections.abc import Callable, Sequence
 
 from ledger.errors import IntegrityFailure, OutOfRange
-from ledger.read.proofs import FullTileCache, NodeReader, build_consistency_proof
+from ledger.read.proof_builder import FullTileCache, NodeReader, build_consistency_proof
 from ledger.read.tree import SignedTree, rebuild_edge, signed_head
 from ledger.storage.base import LogStore
 from ledger.trusted import rollback_problem
 from verifier.checkpoint import Checkpoint
 from verifier.errors import VerificationError
-from verifier.merkle import verify_consistency
 from verifier.note import VerifierKey
+from verifier.proof_check import verify_consistency
 
 __all__ = ["StoredTree"]
 

@@ -15,15 +15,15 @@ from typing import Protocol
 
 from ledger.errors import IntegrityFailure, LedgerError
 from ledger.integrate import TreeState
-from ledger.read.proofs import NodeReader, build_inclusion_proof
+from ledger.read.proof_builder import NodeReader, build_inclusion_proof
 from ledger.storage.base import LogStore
 from ledger.storage.rows import Head
 from ledger.tree.compact import perfect_root
 from ledger.tree.tiles import TILE_WIDTH, level_width
 from verifier.checkpoint import verify_checkpoint
 from verifier.errors import VerificationError
-from verifier.merkle import verify_inclusion
 from verifier.note import VerifierKey
+from verifier.proof_check import verify_inclusion
 from verifier.rfc6962 import hash_leaf
 
 __all__ = ["Prover", "SignedTree", "entry_prover", "rebuild_edge", "signed_head"]

@@ -5,7 +5,7 @@ A tree of ``size`` leaves is a sequence of perfect subtrees, one per set bit of
 only those subtree roots (at most 64 hashes), so appending and asking for the root
 cost O(log n) whatever the size: nothing here holds every leaf.
 
-Pure: hashes in, hashes out. Proof *checking* is in ``verifier.merkle``.
+Pure: hashes in, hashes out. Proof *checking* is in ``verifier.proof_check``.
 """
 
 from __future__ import annotations

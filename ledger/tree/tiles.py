@@ -3,14 +3,14 @@
 A level-L tile stores hashes of complete subtrees of 256**L leaves. For a tree of
 ``size`` leaves, level L has ``size // 256**(L+1)`` full tiles and, when
 ``(size // 256**L) % 256`` is non-zero, one partial tile of that width. Paths and
-byte formats live in ``verifier.tiles``; this module only does the arithmetic.
+byte formats live in ``verifier.tile_format``; this module only does the arithmetic.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from verifier.tiles import TILE_WIDTH
+from verifier.tile_format import TILE_WIDTH
 
 __all__ = ["TILE_HEIGHT", "TILE_WIDTH", "TileCoord", "level_width", "tiles_for_size"]
 

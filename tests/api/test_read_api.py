@@ -15,7 +15,7 @@ from tests.conftest import ORIGIN
 from tests.recordlog import ADMINS, envelope_bytes
 from tests.tiles_client import TilesClient, inclusion_proof, leaf, verify_inclusion
 from verifier.checkpoint import verify_checkpoint
-from verifier.merkle import verify_consistency
+from verifier.proof_check import verify_consistency
 
 TPS = "3171011001001"
 

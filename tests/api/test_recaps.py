@@ -12,8 +12,8 @@ from keys import Ed25519Signer
 from saksi_client import SaksiClient
 from tests.api.conftest import LiveServer
 from tests.recordlog import SIX_STATIONS, form, setup_election
-from verifier.audit import Auditor
 from verifier.election import tally_subject
+from verifier.fullaudit import Auditor
 from verifier.rules import add_totals, fold_totals, recap_flags, totals_of
 
 STATIONS = SIX_STATIONS

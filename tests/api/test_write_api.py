@@ -17,7 +17,7 @@ from verifier.checkpoint import verify_inclusion_in_checkpoint
 from verifier.dsse import envelope_to_json, sign_envelope
 from verifier.jcs import canonicalize
 from verifier.record import RECORD_PAYLOAD_TYPE, format_timestamp, record_payload
-from verifier.schemas import SCHEMAS
+from verifier.schema_registry import SCHEMAS
 
 TPS = "3171011001001"
 

@@ -26,7 +26,7 @@ from ledger.storage.sql import SqlStorage
 from tests.conftest import ORIGIN, FixedClock, create_log
 from tests.helpers import ROOT
 from verifier.checkpoint import verify_checkpoint
-from verifier.merkle import verify_consistency
+from verifier.proof_check import verify_consistency
 
 KILLS = 20
 CLIENTS = 8

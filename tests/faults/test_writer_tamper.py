@@ -44,8 +44,8 @@ from tests.recordlog import (
     setup_election,
 )
 from verifier.checkpoint import verify_checkpoint
-from verifier.merkle import verify_inclusion
 from verifier.note import sign_note
+from verifier.proof_check import verify_inclusion
 from verifier.rfc6962 import hash_leaf
 
 FILLER = 560  # grants, so that the log has two full level-0 tiles
@@ -832,8 +832,8 @@ def test_restored_backup_is_reported_by_the_check(restored, template):
 def test_restored_backup_is_refused_by_a_witness_that_saw_more(
     restored, template, tmp_path
 ):
-    from ledger.witnessing import WitnessEndpoint
-    from verifier.witness import WitnessKey, format_add_checkpoint
+    from ledger.cosigning import WitnessEndpoint
+    from verifier.witness_protocol import WitnessKey, format_add_checkpoint
     from verifier.witness_server import Witness, serve_witness
 
     key = WitnessKey.generate("w.example.org")

@@ -27,7 +27,7 @@ from keys.pem import private_key_to_pem
 from tests.helpers import ROOT, SHARED, init_log, load_vectors, run_saksi
 from tests.tilelog import NoteKey, TileServer, view
 from verifier.commands import build_parser as verify_parser
-from verifier.witness import WitnessKey
+from verifier.witness_protocol import WitnessKey
 
 PASS = "exit-codes-passphrase"
 WRONG = "not-the-passphrase"

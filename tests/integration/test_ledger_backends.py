@@ -17,7 +17,7 @@ from ledger.storage.sql import SqlStorage
 from tests import oracle
 from tests.conftest import ORIGIN, create_log
 from verifier.checkpoint import verify_inclusion_in_checkpoint
-from verifier.merkle import verify_consistency
+from verifier.proof_check import verify_consistency
 
 
 def entry(i: int) -> bytes:

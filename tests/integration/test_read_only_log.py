@@ -26,7 +26,7 @@ from ledger.storage.sql import SqlStorage
 from tests.conftest import ORIGIN
 from tests.recordlog import ADMINS, RecordLog, envelope_bytes
 from verifier.checkpoint import verify_checkpoint
-from verifier.merkle import verify_consistency, verify_inclusion
+from verifier.proof_check import verify_consistency, verify_inclusion
 from verifier.rfc6962 import hash_leaf
 
 SIGNER = Ed25519Signer(ORIGIN, bytes(range(32)))

@@ -20,7 +20,7 @@ from verifier.checkpoint import verify_inclusion_in_checkpoint
 from verifier.dsse import UnknownKey, envelope_to_json, sign_envelope
 from verifier.errors import SignatureInvalid
 from verifier.registry import GRANT, KeyRevoked, ThresholdNotMet
-from verifier.schemas import UnknownSchema
+from verifier.schema_registry import UnknownSchema
 
 TPS = "3171011001001"
 
@@ -364,10 +364,10 @@ def test_authorization_matrix_through_the_write_path(db_url, signer, monkeypatch
     # the tree.
     from ledger.admission import prepare_submission
     from tests.recordlog import envelope_bytes
+    from verifier.body_schema import Obj, Schema
     from verifier.registry import KeyExpired, OutOfScope, RoleNotAllowed
     from verifier.rules import UnknownChild
-    from verifier.schema import Obj, Schema
-    from verifier.schemas import SCHEMAS
+    from verifier.schema_registry import SCHEMAS
 
     roles = DEFAULT_ROLES
     names = sorted({n for r in roles.values() for n in r["schemas"]})

@@ -20,11 +20,11 @@ from saksi_client import SaksiClient
 from tests.helpers import cli_env, run_saksi, serving
 from verifier.checkpoint import verify_checkpoint
 from verifier.dsse import envelope_to_json, sign_envelope
-from verifier.merkle import verify_inclusion
 from verifier.note import VerifierKey
+from verifier.proof_check import verify_inclusion
 from verifier.record import RECORD_PAYLOAD_TYPE, format_timestamp, record_payload
 from verifier.rfc6962 import hash_leaf
-from verifier.tlog import TileHashes, TileLog, http_fetch
+from verifier.tile_client import TileHashes, TileLog, http_fetch
 
 PASS = "read-only-passphrase"
 ORIGIN = "replica.saksi.example/log"

@@ -20,14 +20,14 @@ import httpx
 import pytest
 
 from api.settings import ApiSettings
-from ledger.witnessing import WitnessEndpoint, Witnessing, parse_witnesses
+from ledger.cosigning import WitnessEndpoint, Witnessing, parse_witnesses
 from tests.api.conftest import Api, LiveServer
 from tests.recordlog import RecordLog, form, setup_election
 from tests.tilelog import NoteKey, view
 from verifier.commands import main
 from verifier.cosignature import cosign, parse_cosignature
 from verifier.note import parse_note
-from verifier.witness import WitnessKey
+from verifier.witness_protocol import WitnessKey
 from verifier.witness_server import Witness, serve_witness
 
 STATIONS = ["3171011001001", "3171011001002", "3171011001003", "3171011001004"]

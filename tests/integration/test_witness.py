@@ -26,8 +26,8 @@ from tests.tilelog import NoteKey, TileServer, view
 from verifier.commands import main
 from verifier.cosignature import WitnessPolicy, verify_cosigned
 from verifier.note import parse_note
-from verifier.tlog import TileHashes, TileLog
-from verifier.witness import (
+from verifier.tile_client import TileHashes, TileLog
+from verifier.witness_protocol import (
     WitnessKey,
     format_add_checkpoint,
     parse_add_checkpoint,

@@ -12,7 +12,7 @@ from keys import Ed25519Signer
 from verifier.checkpoint import Checkpoint, parse_checkpoint
 from verifier.errors import MalformedInput
 from verifier.note import Note, NoteSignature, VerifierKey, format_note, parse_note
-from verifier.tiles import (
+from verifier.tile_format import (
     entries_path,
     format_entry_bundle,
     parse_entry_bundle,

@@ -1,8 +1,8 @@
 """Hypothesis: the server's proof builder and the observer's give the same proofs.
 
-The log builds proofs from its stored tiles (``ledger.read.proofs``: cached
+The log builds proofs from its stored tiles (``ledger.read.proof_builder``: cached
 tile nodes, partial tiles from the writer's state); an observer builds its own
-from the tiles the log serves (``verifier.tlog.TileHashes``). They are written
+from the tiles the log serves (``verifier.tile_client.TileHashes``). They are written
 apart on purpose (the verifier imports nothing of the server), so here they
 are held together: for random trees, given the same tiles, every inclusion and
 consistency proof is byte for byte the same, and both verify.
@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ledger.integrate import TreeState, integrate
-from ledger.read.proofs import (
+from ledger.read.proof_builder import (
     FullTileCache,
     NodeReader,
     build_consistency_proof,
@@ -24,9 +24,9 @@ from ledger.read.proofs import (
 )
 from ledger.tree.compact import CompactRange
 from tests import oracle
-from verifier.merkle import verify_consistency, verify_inclusion
-from verifier.tiles import tile_path
-from verifier.tlog import TileHashes, TileLog
+from verifier.proof_check import verify_consistency, verify_inclusion
+from verifier.tile_client import TileHashes, TileLog
+from verifier.tile_format import tile_path
 
 
 def _leaf(i: int) -> bytes:

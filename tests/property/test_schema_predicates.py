@@ -1,6 +1,6 @@
 """Hypothesis: a schema's compiled predicate never accepts what its check refuses.
 
-``verifier.schema.check`` accepts a body on the compiled predicate alone and only
+``verifier.body_schema.check`` accepts a body on the compiled predicate alone and only
 runs the path-naming check when the predicate says no. So the predicate must be
 at most as lenient as the check: for every registered schema, bodies made by the
 synthetic election (which fit) and every mutation of them (a value replaced by
@@ -18,9 +18,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from domains.synthetic import ElectionSpec, candidate_lists, parties, tally
+from verifier.body_schema import SchemaViolation, _accepts, check
 from verifier.election import BALLOTS, tally_subject
-from verifier.schema import SchemaViolation, _accepts, check
-from verifier.schemas import SCHEMAS
+from verifier.schema_registry import SCHEMAS
 
 STATION = "3171011001001"
 SPEC = ElectionSpec(error_share=0.5)

@@ -35,7 +35,7 @@ from tests import oracle
 from tests.conftest import ORIGIN, FixedClock, create_log
 from tests.helpers import TEST_SEED
 from verifier.checkpoint import verify_checkpoint, verify_inclusion_in_checkpoint
-from verifier.merkle import verify_consistency, verify_inclusion
+from verifier.proof_check import verify_consistency, verify_inclusion
 
 EXAMPLES = int(os.environ.get("SAKSI_STATEFUL_EXAMPLES", "30"))
 entries = st.binary(min_size=0, max_size=64)

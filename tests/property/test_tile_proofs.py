@@ -1,12 +1,12 @@
 """Hypothesis: proofs an observer builds from a log's tiles are RFC 6962's proofs.
 
-``verifier.tlog.TileHashes`` reads hash tiles (as any tlog-tiles log serves them)
+``verifier.tile_client.TileHashes`` reads hash tiles (as any tlog-tiles log serves them)
 and builds inclusion and consistency proofs for any tree up to the size the
 tiles are for. Here the tiles of random trees are made by the test from the
 definition (a level-L tile holds the roots of 256**L-leaf subtrees), served from
 memory at exactly the paths and widths the spec fixes (any other path is a
 miss), and every proof is compared with the naive recursive oracle
-(``tests.oracle``) and verified with ``verifier.merkle``. One tree of 70,000
+(``tests.oracle``) and verified with ``verifier.proof_check``. One tree of 70,000
 leaves covers level-2 tiles.
 """
 
@@ -21,9 +21,9 @@ from hypothesis import strategies as st
 from tests import oracle
 from tests.tilelog import levels
 from verifier.errors import MalformedInput
-from verifier.merkle import verify_consistency, verify_inclusion
-from verifier.tiles import tile_path
-from verifier.tlog import TileHashes, TileLog
+from verifier.proof_check import verify_consistency, verify_inclusion
+from verifier.tile_client import TileHashes, TileLog
+from verifier.tile_format import tile_path
 
 
 @cache

@@ -9,7 +9,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from ledger.errors import OutOfRange
-from ledger.read.proofs import (
+from ledger.read.proof_builder import (
     RunPaths,
     build_consistency_proof,
     build_inclusion_proof,
@@ -18,7 +18,7 @@ from ledger.tree.compact import CompactRange, merkle_root
 from tests import oracle
 from tests.memtree import MemTree
 from verifier.errors import VerificationError
-from verifier.merkle import verify_consistency, verify_inclusion
+from verifier.proof_check import verify_consistency, verify_inclusion
 from verifier.rfc6962 import hash_children, hash_pairs
 
 MAX = 1100

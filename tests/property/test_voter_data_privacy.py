@@ -15,11 +15,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from verifier.body_schema import Enum, Hex, Int, List, Obj, Str, check
 from verifier.election import VOTERS
 from verifier.errors import MalformedInput
 from verifier.record import parse_record, record_payload
 from verifier.rules import ElectionState
-from verifier.schema import Enum, Hex, Int, List, Obj, Str, check
 
 STATION = "3171011001001"
 

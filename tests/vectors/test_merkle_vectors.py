@@ -6,7 +6,7 @@ import pytest
 
 from tests.helpers import load_vectors, unhex
 from verifier.errors import MalformedInput, VerificationError
-from verifier.merkle import verify_consistency, verify_inclusion
+from verifier.proof_check import verify_consistency, verify_inclusion
 from verifier.rfc6962 import EMPTY_ROOT, hash_children, hash_leaf
 
 REF = load_vectors("rfc6962_reference.json")

@@ -9,7 +9,7 @@ from ledger.tree.tiles import tiles_for_size
 from tests.helpers import load_vectors, unhex
 from verifier.errors import MalformedInput
 from verifier.rfc6962 import hash_leaf
-from verifier.tiles import (
+from verifier.tile_format import (
     encode_index,
     entries_path,
     format_entry_bundle,

@@ -27,8 +27,8 @@ from verifier.note import (
     parse_note,
 )
 from verifier.p256 import parse_spki, verify_p256
-from verifier.proof import format_tlog_proof, parse_tlog_proof
 from verifier.rfc6962 import hash_leaf
+from verifier.tlog_proof import format_tlog_proof, parse_tlog_proof
 
 CHECKPOINTS = {c["id"]: c for c in load_vectors("checkpoints.json")["checkpoints"]}
 COSIG = load_vectors("cosignature_witness.json")
@@ -296,7 +296,7 @@ def test_malformed_tlog_proofs_refused(data):
 def test_go_note_private_key_reads_as_a_witness_key():
     """Go's note.GenerateKey form (type 0x01) gives the same Ed25519 key, whose
     cosigner key (type 0x04) is what observers pin."""
-    from verifier.witness import WitnessKey
+    from verifier.witness_protocol import WitnessKey
 
     notes = load_vectors("signed_note.json")
     peter = next(k for k in notes["keys"] if k["name"] == "PeterNeumann")
@@ -309,7 +309,7 @@ def test_go_note_private_key_reads_as_a_witness_key():
 
 
 def test_witness_key_files_round_trip():
-    from verifier.witness import WitnessKey
+    from verifier.witness_protocol import WitnessKey
 
     for n in range(64):  # base64 bodies with '+' and '/' among them
         key = WitnessKey.generate(f"w{n}.example.org")

@@ -19,7 +19,7 @@ from verifier.errors import MalformedInput, VerificationError
 from verifier.note import VerifierKey
 from verifier.observe import ObserverState, default_state_dir
 from verifier.record import RECORD_PAYLOAD_TYPE, parse_log_entry, parse_record
-from verifier.tlog import FetchError, TileLog, http_fetch
+from verifier.tile_client import FetchError, TileLog, http_fetch
 from verifier.trusted_log import Fork
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_IO = 0, 1, 2, 3

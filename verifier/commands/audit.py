@@ -4,7 +4,7 @@
 checkpoint verified against the pinned key and origin; (2) the audit state of
 an earlier run is opened (resumable; none for ``--to``), and a log smaller than
 what was audited is a rollback; (3) every entry is checked and replayed
-(``verifier.audit``), on every core; (4) the entries must hash to the signed
+(``verifier.fullaudit``), on every core; (4) the entries must hash to the signed
 root; (5) the report: numbered checks, then the findings, streamed.
 """
 
@@ -18,15 +18,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from verifier.audit import (
-    NOT_FAILURES,
-    SKEW,
-    Auditor,
-    AuditStore,
-    TreeHasher,
-    default_workers,
-    run_audit,
-)
 from verifier.bundle import bundle_fetch
 from verifier.commands._common import (
     EXIT_FAILED,
@@ -45,7 +36,16 @@ from verifier.commands._common import (
 )
 from verifier.cosignature import WitnessPolicy
 from verifier.errors import MalformedInput
-from verifier.tlog import FetchError, TileLog
+from verifier.fullaudit import (
+    NOT_FAILURES,
+    SKEW,
+    Auditor,
+    AuditStore,
+    TreeHasher,
+    default_workers,
+    run_audit,
+)
+from verifier.tile_client import FetchError, TileLog
 
 __all__ = ["register", "run", "summary"]
 

@@ -24,7 +24,7 @@ from verifier.commands._common import (
     verify_note,
 )
 from verifier.cosignature import WitnessPolicy
-from verifier.tlog import FetchError
+from verifier.tile_client import FetchError
 
 __all__ = ["register", "run", "summary"]
 

@@ -36,7 +36,7 @@ from verifier.cosignature import WitnessPolicy
 from verifier.errors import MalformedInput, VerificationError
 from verifier.note import VerifierKey
 from verifier.observe import catch_up
-from verifier.tlog import FetchError, TileLog
+from verifier.tile_client import FetchError, TileLog
 from verifier.trusted_log import Fork, TrustedLog
 
 __all__ = ["Observed", "observe", "register", "run", "summary"]

@@ -27,7 +27,7 @@ from verifier.commands._common import (
 )
 from verifier.cosignature import WitnessPolicy
 from verifier.observe import prove_consistent
-from verifier.tlog import FetchError, TileHashes, TileLog
+from verifier.tile_client import FetchError, TileHashes, TileLog
 from verifier.trusted_log import Fork
 
 __all__ = ["register", "run", "summary"]

@@ -32,7 +32,7 @@ from verifier.commands._common import (
 from verifier.cosignature import WitnessPolicy
 from verifier.errors import MalformedInput, VerificationError
 from verifier.observe import prove_consistent
-from verifier.tlog import FetchError, TileHashes
+from verifier.tile_client import FetchError, TileHashes
 from verifier.trusted_log import Fork, check_evidence
 
 __all__ = ["register", "run", "summary"]

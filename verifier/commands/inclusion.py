@@ -37,10 +37,10 @@ from verifier.commands._common import (
 )
 from verifier.commands.checkpoint import observe
 from verifier.errors import MalformedInput, VerificationError
-from verifier.merkle import verify_inclusion
 from verifier.observe import prove_consistent
+from verifier.proof_check import verify_inclusion
 from verifier.rfc6962 import hash_leaf
-from verifier.tlog import FetchError, TileHashes, http_fetch
+from verifier.tile_client import FetchError, TileHashes, http_fetch
 from verifier.trusted_log import Fork
 
 __all__ = ["register", "run", "summary"]

@@ -25,8 +25,8 @@ from verifier.commands._common import (
     read,
 )
 from verifier.errors import VerificationError
-from verifier.proof import parse_tlog_proof
 from verifier.rfc6962 import hash_leaf
+from verifier.tlog_proof import parse_tlog_proof
 
 __all__ = ["register", "run", "summary"]
 

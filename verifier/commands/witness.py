@@ -27,7 +27,7 @@ from verifier.commands._common import (
 )
 from verifier.errors import MalformedInput
 from verifier.observe import default_state_dir
-from verifier.witness import WitnessKey, ensure_private
+from verifier.witness_protocol import WitnessKey, ensure_private
 
 __all__ = ["register", "run"]
 

@@ -1,7 +1,7 @@
 """``saksi-verify witness-key``: make a witness's private key file.
 
 The file is created with mode 0600 and never overwritten; the cosigner key
-(``verifier.witness.WitnessKey.verifier_key``) is printed for observers to pin.
+(``verifier.witness_protocol.WitnessKey.verifier_key``) is printed for observers to pin.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 
 from verifier.commands._common import EXIT_IO, EXIT_USAGE, Exit, Subparsers
 from verifier.errors import MalformedInput
-from verifier.witness import WitnessKey
+from verifier.witness_protocol import WitnessKey
 
 __all__ = ["register", "run", "summary"]
 

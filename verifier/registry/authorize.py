@@ -22,6 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from verifier._encoding import b64decode_strict
+from verifier.body_schema import Schema, SchemaViolation
 from verifier.dsse import key_id
 from verifier.errors import MalformedInput, VerificationError
 from verifier.note import VerifierKey
@@ -34,7 +35,6 @@ from verifier.registry.schemas import (
     REVOKE,
     SCOPE_LENGTHS,
 )
-from verifier.schema import Schema, SchemaViolation
 
 __all__ = [
     "AuthorizationError",

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from verifier.body_schema import Schema, SchemaViolation
 from verifier.dsse import UnknownKey
 from verifier.errors import MalformedInput
 from verifier.record import Record, parse_timestamp
@@ -24,7 +25,6 @@ from verifier.registry.authorize import (
     public_key_of,
 )
 from verifier.registry.schemas import GENESIS, GRANT, REVOKE
-from verifier.schema import Schema, SchemaViolation
 
 __all__ = ["KeyRegistry", "apply_key_record"]
 

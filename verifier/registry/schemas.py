@@ -10,7 +10,7 @@ polling station 13; "" is national. Deciding them is ``authorize``'s and
 
 from __future__ import annotations
 
-from verifier.schema import Enum, Hex, Int, List, Map, Obj, Schema, Str
+from verifier.body_schema import Enum, Hex, Int, List, Map, Obj, Schema, Str
 
 __all__ = [
     "ADMIN_ROLE",

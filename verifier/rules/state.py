@@ -28,6 +28,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from verifier.body_schema import SchemaViolation
 from verifier.election import (
     CANDIDATES,
     CORRECTION_STAGES,
@@ -42,7 +43,6 @@ from verifier.election import (
 from verifier.errors import MalformedInput
 from verifier.record import Record
 from verifier.registry import Grant, OutOfScope, RoleNotAllowed
-from verifier.schema import SchemaViolation
 
 __all__ = [
     "AUTHORITY_ROLES",

@@ -14,9 +14,9 @@ from domains.kawalpemilu import (
     tally_bodies,
 )
 from tests.helpers import SHARED
+from verifier.body_schema import check
 from verifier.election import REGIONS, TALLY
 from verifier.rules import tally_flags
-from verifier.schema import check
 
 EXTRACT = SHARED / "data/kawalpemilu2019/kawalpemilu2019_gorontalo_diy.jsonl.gz"
 WILAYAH = SHARED / "data/sirekap2024/sirekap_wilayah_ppwp.csv"

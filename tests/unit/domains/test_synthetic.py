@@ -14,10 +14,10 @@ from domains.synthetic import (
     tally,
 )
 from tests.helpers import SHARED
+from verifier.body_schema import check
 from verifier.election import TALLY
 from verifier.record import Record
 from verifier.rules import ElectionState, tally_flags
-from verifier.schema import check
 
 WILAYAH = SHARED / "data/sirekap2024/sirekap_wilayah_ppwp.csv"
 TPS = SHARED / "data/sirekap2024/sirekap_tps_ppwp.csv.gz"

@@ -135,7 +135,7 @@ def softhsm(tmp_path_factory):
 
 def test_pkcs11_signer_signs_checkpoints_and_envelopes(softhsm):
     from keys.pkcs11 import Pkcs11Signer
-    from ledger.checkpoint import CheckpointPublisher
+    from ledger.publisher import CheckpointPublisher
     from verifier.rfc6962 import EMPTY_ROOT
 
     origin = "hsm.saksi.example/log"

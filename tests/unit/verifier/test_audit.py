@@ -13,8 +13,8 @@ import json
 
 from keys import Ed25519Signer
 from tests.recordlog import RecordLog, envelope_bytes, form, setup_election
-from verifier.audit import Auditor, TreeHasher
 from verifier.dsse import parse_envelope
+from verifier.fullaudit import Auditor, TreeHasher
 from verifier.record import format_log_entry, record_payload
 from verifier.rfc6962 import hash_leaf
 

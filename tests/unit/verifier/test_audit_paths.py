@@ -25,8 +25,8 @@ from tests.unit.verifier.test_audit import (
     audit,
     failures,
 )
-from verifier.audit import Auditor, AuditStore, run_audit
 from verifier.dsse import pae
+from verifier.fullaudit import Auditor, AuditStore, run_audit
 
 
 def bundles(entries, width, start=0):

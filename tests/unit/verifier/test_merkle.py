@@ -12,7 +12,7 @@ import pytest
 
 from tests import oracle
 from verifier.errors import ProofInvalid
-from verifier.merkle import roots_from_consistency_proof, verify_consistency
+from verifier.proof_check import roots_from_consistency_proof, verify_consistency
 
 LEAVES = [oracle.leaf(b"entry %d" % i) for i in range(16)]
 # Old sizes that are not powers of two, so the old root is recomputed.

@@ -10,20 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from keys import Ed25519Signer
-from verifier.dsse import sign_envelope
-from verifier.errors import MalformedInput
-from verifier.jcs import canonicalize
-from verifier.record import (
-    RECORD_PAYLOAD_TYPE,
-    Evidence,
-    format_log_entry,
-    format_timestamp,
-    parse_log_entry,
-    parse_record,
-    parse_timestamp,
-    record_payload,
-)
-from verifier.schema import (
+from verifier.body_schema import (
     Bool,
     Enum,
     Hex,
@@ -36,6 +23,19 @@ from verifier.schema import (
     SchemaViolation,
     Str,
     check,
+)
+from verifier.dsse import sign_envelope
+from verifier.errors import MalformedInput
+from verifier.jcs import canonicalize
+from verifier.record import (
+    RECORD_PAYLOAD_TYPE,
+    Evidence,
+    format_log_entry,
+    format_timestamp,
+    parse_log_entry,
+    parse_record,
+    parse_timestamp,
+    record_payload,
 )
 
 BASE = {

@@ -9,6 +9,7 @@ import pytest
 
 from keys import Ed25519Signer
 from keys.policy import DEFAULT_POLICY
+from verifier.body_schema import Obj, Schema, SchemaViolation
 from verifier.dsse import UnknownKey
 from verifier.election import (
     CANDIDATES,
@@ -36,8 +37,7 @@ from verifier.registry import (
     parse_genesis,
 )
 from verifier.rules import authorize_election
-from verifier.schema import Obj, Schema, SchemaViolation
-from verifier.schemas import SCHEMAS
+from verifier.schema_registry import SCHEMAS
 
 ORIGIN = "test.saksi.example/log"
 LOG = Ed25519Signer(ORIGIN, bytes([9]) * 32)

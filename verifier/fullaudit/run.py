@@ -28,8 +28,8 @@ from collections.abc import Callable, Iterable, Iterator
 from multiprocessing.connection import Connection
 from typing import Any
 
-from verifier.audit.auditor import Auditor
-from verifier.audit.examiner import Examined, examine
+from verifier.fullaudit.auditor import Auditor
+from verifier.fullaudit.examiner import Examined, examine
 from verifier.record import parse_record
 from verifier.rules.state import ElectionState
 

@@ -8,7 +8,7 @@ Preconditions are checked before any hashing (``0 <= index < size``,
 only between equal sizes), as transparency-dev/merkle's ``proof/verify.go`` does. Every
 function returns ``None`` or raises; none returns ``False``.
 
-Proof *building* lives on the server (``ledger.read.proofs``) and is written
+Proof *building* lives on the server (``ledger.read.proof_builder``) and is written
 independently; the two meet only at shared test vectors.
 """
 

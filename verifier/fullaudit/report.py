@@ -1,11 +1,11 @@
 """The audit's findings and its report: the numbered checks and what they found.
 
-``CHECKS`` names the checks in their order (``verifier.audit`` describes
+``CHECKS`` names the checks in their order (``verifier.fullaudit`` describes
 each); ``NOT_FAILURES`` are the ones that list flags and notices rather than
 fail the audit. ``summary`` counts the findings an ``AuditStore`` holds per
 check; ``findings`` streams them; ``stale_recaps`` finds check 12's notices.
-Nothing here decides an entry: ``verifier.audit.examiner`` and
-``verifier.audit.auditor`` do.
+Nothing here decides an entry: ``verifier.fullaudit.examiner`` and
+``verifier.fullaudit.auditor`` do.
 """
 
 from __future__ import annotations

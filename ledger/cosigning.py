@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from verifier.cosignature import WitnessPolicy, verify_cosigned
 from verifier.errors import VerificationError
 from verifier.note import VerifierKey, parse_note
-from verifier.witness import format_add_checkpoint
+from verifier.witness_protocol import format_add_checkpoint
 
 __all__ = ["WitnessEndpoint", "Witnessing", "parse_witnesses"]
 

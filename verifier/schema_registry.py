@@ -6,10 +6,10 @@ registry's (``verifier.registry``) and the election's (``verifier.election``).
 
 from __future__ import annotations
 
+from verifier.body_schema import Schema
 from verifier.election import ELECTION_SCHEMAS
 from verifier.errors import MalformedInput
 from verifier.registry import REGISTRY_SCHEMAS
-from verifier.schema import Schema
 
 __all__ = ["SCHEMAS", "UnknownSchema", "get_schema"]
 

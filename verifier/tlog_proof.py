@@ -29,8 +29,8 @@ from verifier._encoding import (
 from verifier.checkpoint import Checkpoint
 from verifier.cosignature import NO_WITNESSES, WitnessPolicy, verify_cosigned
 from verifier.errors import MalformedInput
-from verifier.merkle import MAX_PROOF_HASHES, verify_inclusion
 from verifier.note import MAX_NOTE_SIZE, VerifierKey
+from verifier.proof_check import MAX_PROOF_HASHES, verify_inclusion
 
 __all__ = ["HEADER", "TlogProof", "format_tlog_proof", "parse_tlog_proof"]
 

@@ -4,7 +4,8 @@
 needs the log before it: signatures by keys granted too recently for the
 examiner to know (4), the key registry as of that entry and the election's
 state (6), revision chains (7), duplicates (8), and recap children and sums (9,
-10). Its state lives in an ``AuditStore``; the report is ``verifier.audit.report``'s.
+10). Its state lives in an ``AuditStore``; the report is
+``verifier.fullaudit.report``'s.
 Nothing here trusts the operator, reads its database or a clock.
 """
 
@@ -16,13 +17,13 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from verifier.audit.examiner import SKEW, Examined, compact_json, examine
-from verifier.audit.report import Finding, findings, stale_recaps, summary
-from verifier.audit.store import AuditStore, replayable, unreplayable
-from verifier.audit.tree import TreeHasher
 from verifier.dsse import UnknownKey
 from verifier.election import ELECTION_SCHEMAS, RECAP, TALLY
 from verifier.errors import VerificationError
+from verifier.fullaudit.examiner import SKEW, Examined, compact_json, examine
+from verifier.fullaudit.report import Finding, findings, stale_recaps, summary
+from verifier.fullaudit.store import AuditStore, replayable, unreplayable
+from verifier.fullaudit.tree import TreeHasher
 from verifier.record import Record, parse_record
 from verifier.registry import (
     REGISTRY_SCHEMAS,
@@ -38,7 +39,7 @@ from verifier.rules.state import (
     ElectionState,
     authorize_election,
 )
-from verifier.schemas import get_schema
+from verifier.schema_registry import get_schema
 
 __all__ = ["Auditor"]
 

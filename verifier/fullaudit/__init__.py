@@ -41,12 +41,12 @@ stopped. ``report`` counts and lists the findings; ``tree`` hashes the entries.
 
 from __future__ import annotations
 
-from verifier.audit.auditor import Auditor
-from verifier.audit.examiner import SKEW, Examined, examine
-from verifier.audit.report import CHECKS, NOT_FAILURES, Finding
-from verifier.audit.run import default_workers, run_audit
-from verifier.audit.store import AuditStore
-from verifier.audit.tree import TreeHasher
+from verifier.fullaudit.auditor import Auditor
+from verifier.fullaudit.examiner import SKEW, Examined, examine
+from verifier.fullaudit.report import CHECKS, NOT_FAILURES, Finding
+from verifier.fullaudit.run import default_workers, run_audit
+from verifier.fullaudit.store import AuditStore
+from verifier.fullaudit.tree import TreeHasher
 
 __all__ = [
     "CHECKS",

@@ -1,7 +1,7 @@
 """Inclusion and consistency proof *building* (RFC 9162 sections 2.1.3.1 and 2.1.4.1).
 
 Written top-down from the RFC's PATH and SUBPROOF definitions, independently of the
-bottom-up checking code in ``verifier.merkle``; the two meet only at test vectors.
+bottom-up checking code in ``verifier.proof_check``; the two meet only at test vectors.
 Every proof hash is the root of a complete subtree or of a right-edge range, taken
 from tiles: a complete subtree of height h lives in one tile at level h // 8, so a
 proof touches O(log n) tiles. Full tiles are immutable and cached with all their

@@ -6,7 +6,7 @@ verifies the signatures by keys already known (4; the others are left
 the ``issued_at`` window (5), flags tally arithmetic (11), keeps the totals and a
 recap's children for recap sums, and decides a form against the election state
 it is given, with that state's version. It is pure (no store, clock or file),
-so it runs in worker processes (``verifier.audit.run``); ``Examined`` is what it
+so it runs in worker processes (``verifier.fullaudit.run``); ``Examined`` is what it
 sends back, picklable.
 """
 
@@ -18,10 +18,11 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from verifier.audit.report import Finding
+from verifier.body_schema import check
 from verifier.dsse import Envelope, pae, verify_envelope
 from verifier.election import RECAP, TALLY
 from verifier.errors import MalformedInput, VerificationError
+from verifier.fullaudit.report import Finding
 from verifier.record import (
     RECORD_PAYLOAD_TYPE,
     Record,
@@ -33,8 +34,7 @@ from verifier.registry import GENESIS, parse_genesis
 from verifier.rfc6962 import hash_leaf
 from verifier.rules.arithmetic import tally_flags, totals_of
 from verifier.rules.state import ElectionState, recap_children
-from verifier.schema import check
-from verifier.schemas import get_schema
+from verifier.schema_registry import get_schema
 
 __all__ = ["SKEW", "Examined", "compact_json", "examine"]
 
@@ -50,7 +50,7 @@ class Examined:
     findings: list[Finding] = field(default_factory=list)
     # None when the entry or its schema is broken. From a worker, a form the
     # election state has decided comes back without its body but its stage
-    # (``verifier.audit.run``); ``Record.payload`` still holds every byte.
+    # (``verifier.fullaudit.run``); ``Record.payload`` still holds every byte.
     record: Record | None = None
     digest: bytes = b""  # SHA-256 of the record's payload
     logged_at: str = ""

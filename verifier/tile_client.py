@@ -3,7 +3,7 @@
 An observer needs proofs the log cannot choose: ``TileHashes`` reads hash tiles
 for one tree size and builds inclusion and consistency proofs (RFC 6962 section
 2.1.1 and 2.1.2, PATH and PROOF) from them. Every proof built here is then
-verified against *signed* roots with ``verifier.merkle``: a log that serves
+verified against *signed* roots with ``verifier.proof_check``: a log that serves
 tiles that do not match its checkpoints fails there, whatever the tiles say.
 
 A tile at level L holds the hashes of complete subtrees of 256**L leaves. The
@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator
 
 from verifier.errors import MalformedInput
 from verifier.rfc6962 import EMPTY_ROOT, hash_children, hash_pairs
-from verifier.tiles import (
+from verifier.tile_format import (
     TILE_WIDTH,
     entries_path,
     parse_entry_bundle,
