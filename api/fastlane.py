@@ -1,9 +1,9 @@
 """The fast lane: the hottest routes served without FastAPI's per-request machinery.
 
-FastAPI's routing, dependency resolution and middleware stack cost about 180 µs
-a request on this project's reference machine (measured: a trivial FastAPI route
-serves 4,000 requests/s where the same response from bare ASGI serves 14,800/s),
-more than a whole signed append costs in process. The writes, the tlog-tiles
+FastAPI's routing, dependency resolution and middleware stack cost more per
+request than a whole signed append costs in process (``python -m bench.http``
+measures a trivial FastAPI route against bare ASGI in every run: BENCHMARKS.md,
+"The HTTP stack alone"). The writes, the tlog-tiles
 reads and inclusion proofs by index are therefore dispatched here first, straight
 to the same route functions FastAPI calls, with the same problem+json answers
 (``api.errors.problem_response``). Anything the lane does not recognise as one of

@@ -20,6 +20,7 @@ __all__ = [
     "load_signer",
     "passphrase_of",
     "public_key_of",
+    "read_pem",
     "region_arg",
 ]
 
@@ -58,17 +59,26 @@ def load_signer(path: Path, passphrase: bytes) -> Ed25519Signer:
         raise key_error(e, "check the key file and its passphrase") from e
 
 
+def read_pem(path: Path) -> bytes:
+    """The bytes of the ``--pem`` file.
+
+    Raises:
+        CommandError: it cannot be read (exit 3).
+    """
+    try:
+        return path.read_bytes()
+    except OSError as e:
+        raise CommandError(
+            f"cannot read {path}: {e.strerror or e}", "check the --pem path"
+        ) from e
+
+
 def public_key_of(args: argparse.Namespace) -> tuple[bytes, str]:
     """The public key and name from ``--key FILE`` or ``--pem FILE``."""
     if args.key is not None:
         signer = load_signer(args.key, passphrase_of(args))
         return signer.public_key, signer.name
-    try:
-        data = args.pem.read_bytes()
-    except OSError as e:
-        raise CommandError(
-            f"cannot read {args.pem}: {e.strerror or e}", "check the --pem path"
-        ) from e
+    data = read_pem(args.pem)
     try:
         return public_key_from_pem(data), args.name
     except KeyLoadError as e:

@@ -14,7 +14,7 @@ import base64
 from pathlib import Path
 from typing import Any
 
-from cli.args import common_flags, load_signer, passphrase_of, public_key_of
+from cli.args import common_flags, load_signer, passphrase_of, public_key_of, read_pem
 from cli.run import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CommandError, emit, key_error
 from keys.errors import KeyLoadError
 from keys.keyfile import KdfProfile, write_key_file
@@ -107,12 +107,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_import(args: argparse.Namespace) -> int:
     """Turn a PKCS#8 PEM into a Saksi key file."""
     passphrase = passphrase_of(args)
-    try:
-        data = args.pem.read_bytes()
-    except OSError as e:
-        raise CommandError(
-            f"cannot read {args.pem}: {e.strerror or e}", "check the --pem path"
-        ) from e
+    data = read_pem(args.pem)
     try:
         signer = signer_from_pem(
             data, None if args.unencrypted else passphrase, args.name

@@ -13,9 +13,10 @@ one (``SaksiClient.verify_receipt``), against the log key the caller pinned.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +77,33 @@ class LogBusy(CommandError):
     """The log's database already has a writer (a running ``saksi serve``)."""
 
 
+@contextlib.contextmanager
+def _closed_on_failure(storage: SqlStorage, hint: str) -> Iterator[None]:
+    """Close ``storage`` if opening a log on it fails, and say why as a command.
+
+    An integrity failure exits 1 (``saksi check`` finds what differs); another
+    storage error exits 3 with ``hint``; a busy writer's lock is ``LogBusy``.
+    """
+    try:
+        yield
+    except WriterLockHeld as e:
+        storage.close()
+        raise LogBusy(
+            str(e), "the log is being served: write through its --url instead"
+        ) from e
+    except CommandError:
+        storage.close()
+        raise
+    except LedgerError as e:
+        storage.close()
+        failed = isinstance(e, IntegrityFailure)
+        raise CommandError(
+            str(e),
+            "run 'saksi check' to find what differs" if failed else hint,
+            EXIT_FAILED if failed else EXIT_IO,
+        ) from e
+
+
 def open_service(
     directory: Path,
     db: str | None,
@@ -98,7 +126,7 @@ def open_service(
     except KeyLoadError as e:
         raise key_error(e, "check SAKSI_KEY_PASSPHRASE and --dir") from e
     storage = open_storage(db or default_db(directory))
-    try:
+    with _closed_on_failure(storage, "run 'saksi check' to find what differs"):
         storage.migrate()  # a log made by an earlier version gets its new columns
         meta = storage.meta()
         pinned = tuple(
@@ -116,21 +144,6 @@ def open_service(
             config=SequencerConfig(trusted=pinned),
         )
         service.start()
-    except WriterLockHeld as e:
-        storage.close()
-        raise LogBusy(
-            str(e), "the log is being served: write through its --url instead"
-        ) from e
-    except CommandError:
-        storage.close()
-        raise
-    except LedgerError as e:
-        storage.close()
-        raise CommandError(
-            str(e),
-            "run 'saksi check' to find what differs",
-            EXIT_FAILED if isinstance(e, IntegrityFailure) else EXIT_IO,
-        ) from e
     return service
 
 
@@ -172,7 +185,11 @@ def open_reader(
     """
     key = load_vkey(directory)
     storage = open_storage(db or default_db(directory))
-    try:
+    with _closed_on_failure(
+        storage,
+        "check that the database is reachable and its writer has started once "
+        "(it brings the schema up to date)",
+    ):
         meta = storage.meta()
         if meta.verifier_key != str(key):
             raise CommandError(
@@ -183,19 +200,6 @@ def open_reader(
         pinned = tuple(trusted_checkpoint(path, key, meta.origin) for path in trusted)
         log = ReadOnlyLog(storage, key, meta.origin, interval=interval, trusted=pinned)
         log.start()
-    except CommandError:
-        storage.close()
-        raise
-    except LedgerError as e:
-        storage.close()
-        raise CommandError(
-            str(e),
-            "run 'saksi check' to find what differs"
-            if isinstance(e, IntegrityFailure)
-            else "check that the database is reachable and its writer has "
-            "started once (it brings the schema up to date)",
-            EXIT_FAILED if isinstance(e, IntegrityFailure) else EXIT_IO,
-        ) from e
     return log
 
 

@@ -309,11 +309,11 @@ def decode_logged_entry(data: bytes) -> tuple[LogEntry, Record]:
     The fast twin of ``parse_log_entry`` + ``parse_record``, for bytes that were
     checked in full when they were admitted (canonical form, schema, signatures)
     and that the caller has just proven to be in the signed tree: it skips the
-    canonical-form re-check, which makes a plain JSON decode about four times
-    faster. It decides every entry the strict parsers accept exactly as they do
-    (a property test holds the two together). Anything that does not decode
-    plainly, or carries evidence, takes the strict parsers, whose errors then
-    say what is wrong.
+    canonical-form re-check and decodes plain JSON (BENCHMARKS.md, "Decoding
+    logged entries", has the ratio). It decides every entry the strict parsers
+    accept exactly as they do (a property test holds the two together).
+    Anything that does not decode plainly, or carries evidence, takes the
+    strict parsers, whose errors then say what is wrong.
 
     Raises:
         MalformedInput: the bytes are not a well-formed entry.

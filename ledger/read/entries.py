@@ -26,7 +26,8 @@ __all__ = ["ENTRY_CACHE", "EntryReader", "EntryView"]
 
 # Decoded entries kept for reads (results, provenance). Small on purpose: each
 # decoded form is dozens of objects the garbage collector scans on every full
-# collection (BENCHMARKS.md, "entry cache"), and decoding one again is cheap.
+# collection (BENCHMARKS.md, "Decoding logged entries"), and decoding one again
+# is cheap.
 ENTRY_CACHE = 1_024
 
 
