@@ -184,6 +184,11 @@ def open_reader(
         CommandError: key or database problems, with a hint.
     """
     key = load_vkey(directory)
+    if db is None and not (directory / DB_FILE).exists():
+        raise CommandError(
+            f"no log database in {directory}",
+            "pass the --dir of a log (or its --db URL); 'saksi init' makes one",
+        )
     storage = open_storage(db or default_db(directory))
     with _closed_on_failure(
         storage,

@@ -25,7 +25,7 @@ from cli.connect import SERVE_URL_FILE
 from cli.local import open_reader, open_service
 from cli.run import CommandError
 from ledger.cosigning import parse_witnesses
-from ledger.errors import IntegrityFailure
+from ledger.errors import IntegrityFailure, LedgerError
 from ledger.recordlog import ReadOnlyLog, RecordLog
 
 __all__ = ["add_command"]
@@ -51,22 +51,25 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise CommandError(str(e), "fix the SAKSI_* limit variables", 2) from e
     host, port = _listen(args)
     specs = [" ".join(pair) for pair in args.witness or ()]
-    specs += [s for s in os.environ.get("SAKSI_WITNESSES", "").split(";") if s.strip()]
     if args.read_only and specs:
         raise CommandError(
             "a read-only server asks no witnesses",
-            "give --witness (or SAKSI_WITNESSES) to the writer's 'saksi serve' only",
+            "give --witness to the writer's 'saksi serve' only",
             2,
         )
+    if not args.read_only:  # a shared SAKSI_WITNESSES is the writer's
+        specs += [
+            s for s in os.environ.get("SAKSI_WITNESSES", "").split(";") if s.strip()
+        ]
     try:
         witnesses = parse_witnesses(specs)
     except ValueError as e:
         raise CommandError(
             str(e), "--witness takes a URL and the witness's cosigner key", 2
         ) from e
-    if not args.refresh > 0:
+    if not 0 < args.refresh < 3600:
         raise CommandError(
-            f"--refresh {args.refresh} is not a positive number of seconds",
+            f"--refresh {args.refresh} is not a number of seconds under an hour",
             "e.g. --refresh 1",
             2,
         )
@@ -142,7 +145,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
             pass
         finally:
             signal.signal(signal.SIGTERM, previous)
-        stopped_at = _entries(service.reader.size)
+        try:
+            stopped_at = _entries(service.reader.size)
+        except LedgerError as e:  # a read-only server that found a bad head
+            stopped_at = f"a head it refused ({e.cause})"
         print(
             f"saksi: stopped serving {service.origin} at {stopped_at}",
             file=sys.stderr,

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ledger.errors import (
+    IntegrityFailure,
     IssuedAtOutOfWindow,
     SkippedRevision,
     StaleRevision,
@@ -45,6 +46,7 @@ from verifier.record import (
     Record,
     format_log_entry,
     format_timestamp,
+    parse_log_entry,
     parse_record,
     parse_timestamp,
 )
@@ -198,7 +200,12 @@ class RecordGate:
             payload_hash = item.payload_hash
             known = batch_payloads.get(payload_hash, stored.get(payload_hash))
             if known is not None:  # (7)
-                decisions.append(Existing(known))
+                if payload_hash not in batch_payloads and known >= first_index:
+                    raise IntegrityFailure(
+                        f"the record index names entry {known}, beyond the "
+                        f"signed size {first_index}"
+                    )
+                decisions.append(Existing(known, _holds_payload(payload_hash)))
                 continue
             try:
                 writer = self.registry.authorize(  # (8)
@@ -298,3 +305,16 @@ class RecordGate:
                 if isinstance(keyid, str):
                     self._undo.append((keyid, self.registry.grants.get(keyid)))
         self.registry.apply(changes)
+
+
+def _holds_payload(payload_hash: bytes) -> Callable[[bytes], bool]:
+    """Whether a stored entry's record is the one with ``payload_hash``."""
+
+    def holds(data: bytes) -> bool:
+        try:
+            payload = parse_log_entry(data).envelope.payload
+        except VerificationError:
+            return False
+        return hashlib.sha256(payload).digest() == payload_hash
+
+    return holds

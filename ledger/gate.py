@@ -10,7 +10,7 @@ is the gate of a log of signed records.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
@@ -43,9 +43,15 @@ class Accept:
 
 @dataclass(frozen=True, slots=True)
 class Existing:
-    """The item is already logged at ``index``: answer with that entry."""
+    """The item is already logged at ``index``: answer with that entry.
+
+    ``holds(stored bytes)`` says whether the stored entry is the item's: the
+    writer asks it of an older entry (after proving it) before it answers with
+    it, so an edited index can never answer a write with another entry.
+    """
 
     index: int
+    holds: Callable[[bytes], bool] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,11 +115,29 @@ class EntryGate:
     ) -> list[Decision]:
         """Accept each new entry; a repeat (stored, or earlier in the batch) exists.
 
+        An item that is not bytes, or is too large, is refused (``append``
+        refuses them before they are queued; ``submit`` leaves it to here).
+
         Raises:
             IntegrityFailure: the leaf-hash index names an entry beyond the tree.
         """
-        hashes = [hash_leaf(data) for data in items]
-        found = self._store.find_leaf_hashes(hashes)
+        refused: dict[int, Refuse] = {}
+        for slot, data in enumerate(items):
+            item: object = data  # typed bytes; a caller may still pass anything
+            if not isinstance(item, bytes):
+                refused[slot] = Refuse(EntryTooLarge("an entry must be bytes"))
+            elif len(data) > MAX_ENTRY_SIZE:
+                refused[slot] = Refuse(
+                    EntryTooLarge(
+                        f"entry of {len(data)} bytes exceeds the "
+                        f"{MAX_ENTRY_SIZE}-byte limit"
+                    )
+                )
+        hashes = [
+            b"" if slot in refused else hash_leaf(data)
+            for slot, data in enumerate(items)
+        ]
+        found = self._store.find_leaf_hashes([h for h in hashes if h])
         for stored in found.values():
             if stored >= first_index:
                 raise IntegrityFailure(
@@ -121,10 +145,13 @@ class EntryGate:
                 )
         assigned = dict(found)
         decisions: list[Decision] = []
-        for data, leaf_hash in zip(items, hashes, strict=True):
+        for slot, (data, leaf_hash) in enumerate(zip(items, hashes, strict=True)):
+            if slot in refused:
+                decisions.append(refused[slot])
+                continue
             known = assigned.get(leaf_hash)
             if known is not None:
-                decisions.append(Existing(known))
+                decisions.append(Existing(known, data.__eq__))
                 continue
             assigned[leaf_hash] = first_index
             first_index += 1

@@ -167,10 +167,12 @@ class ReadOnlyLog:
         """Check the stored head before serving (see ``StoredTree``).
 
         Raises:
-            IntegrityFailure: the stored head fails a check.
+            IntegrityFailure: the stored head fails a check, or a registry
+                record does not replay.
             StorageUnavailable: the database cannot be read.
         """
         self.tree.start()
+        self.registry.election()  # replayed now, not in the first request
 
     def witness_status(self) -> list[dict[str, object]]:
         """None here: cosignatures are collected by the writer's process."""

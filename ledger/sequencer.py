@@ -207,12 +207,7 @@ class Sequencer(Generic[T]):
 
         For an integrity failure found outside the writer (e.g. by witnessing).
         """
-        with self._cond:
-            self._failed = error
-            stranded = list(self._queue)
-            self._queue.clear()
-        for p in stranded:
-            p.ticket.fail(error)
+        self._stop_writes(error, [])
 
     def tree(self) -> SignedTree:
         """The last committed signed tree: its head and right edge, together.
@@ -294,12 +289,7 @@ class Sequencer(Generic[T]):
                     self._refresh()
             except IntegrityFailure as e:
                 log.error("integrity failure; writes stopped: %s", e)
-                with self._cond:
-                    self._failed = e
-                    stranded = list(self._queue)
-                    self._queue.clear()
-                for p in [*batch, *stranded]:
-                    p.ticket.fail(e)
+                self._stop_writes(e, batch)
                 return
             except LedgerError as e:
                 log.warning("batch of %d not committed: %s", len(batch), e)
@@ -309,6 +299,25 @@ class Sequencer(Generic[T]):
                 if not batch:
                     with self._cond:
                         self._cond.wait(timeout=1.0)
+            except Exception as e:  # a bug: stop, never leave callers waiting
+                log.exception("the writer failed; writes stopped")
+                self._stop_writes(
+                    IntegrityFailure(
+                        f"the writer failed unexpectedly ({type(e).__name__}); "
+                        "writes stopped"
+                    ),
+                    batch,
+                )
+                return
+
+    def _stop_writes(self, error: IntegrityFailure, batch: list[Pending[T]]) -> None:
+        """Refuse every later write with ``error``; fail what is waiting."""
+        with self._cond:
+            self._failed = error
+            stranded = list(self._queue)
+            self._queue.clear()
+        for p in [*batch, *stranded]:
+            p.ticket.fail(error)
 
     def _refresh_due_in(self) -> float:
         tree = self._tree
@@ -425,6 +434,17 @@ class Sequencer(Generic[T]):
                     f"entry {index}, which the record index names, is not stored"
                 )
             proven[index] = (prove(index, data), data)
+        for decision in decisions:
+            if (
+                isinstance(decision, Existing)
+                and decision.index in proven
+                and decision.holds is not None
+                and not decision.holds(proven[decision.index][1])
+            ):
+                raise IntegrityFailure(
+                    f"entry {decision.index}, which the index names for a "
+                    "repeat, does not hold what was submitted"
+                )
         return proven
 
     def _write(

@@ -83,10 +83,10 @@ class ResultsIndex:
             size = self._entries.reader.size
             while self._built < size:
                 end = min(size, self._built + _CHUNK * 16)
-                self._take(self._entries.index.changed_records(self._built, end))
+                self._take(self._entries.index.changed_records(self._built, end), end)
                 self._built = end
 
-    def _take(self, rows: list[RecordRow]) -> None:
+    def _take(self, rows: list[RecordRow], end: int) -> None:
         for start in range(0, len(rows), _CHUNK):
             chunk = [r for r in rows[start : start + _CHUNK] if _split(r.subject)]
             recaps = self._entries.entries(
@@ -94,7 +94,7 @@ class ResultsIndex:
             )
             named = {index: _named(view.record) for index, view in recaps.items()}
             wanted = {subject for children in named.values() for subject, _ in children}
-            heads = self._entries.index.record_heads(sorted(wanted))
+            heads = self._entries.index.record_heads(sorted(wanted), below=end)
             for row in chunk:
                 _, ballot, code = _split(row.subject)  # type: ignore[misc]
                 if row.index in named:

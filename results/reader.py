@@ -15,6 +15,7 @@ from __future__ import annotations
 import bisect
 from typing import Any
 
+from ledger.errors import IntegrityFailure
 from ledger.read.entries import EntryReader, EntryView
 from ledger.storage.rows import RecordRow
 from results.index import ResultsIndex
@@ -124,8 +125,19 @@ class ResultsReader:
             listed[region] = [(c, s) for c, s in pairs if s is not None]
         own = {region: recap_subject(ballot, region) for region in regions}
         wanted = [s for pairs in listed.values() for _, s in pairs] + list(own.values())
-        heads = self.entries.index.record_heads(sorted(set(wanted))) if wanted else {}
+        size = self.entries.reader.size  # rows the tree does not hold yet are not heads
+        heads = (
+            self.entries.index.record_heads(sorted(set(wanted)), below=size)
+            if wanted
+            else {}
+        )
         views = self.entries.entries([row.index for row in heads.values()])
+        for subject, row in heads.items():
+            if views[row.index].record.subject != subject:
+                raise IntegrityFailure(
+                    f"the record index lists entry {row.index} under {subject!r}, "
+                    f"which holds {views[row.index].record.subject!r}"
+                )
         return [
             self._view(ballot, region, listed[region], heads, views, own[region], full)
             for region in regions
@@ -237,7 +249,8 @@ class ResultsReader:
         hash): a recap that is not stale names only those.
         """
         other = [h for h in named.values() if h not in current]
-        rows = self.entries.index.records_by_payload(other) if other else {}
+        size = self.entries.reader.size
+        rows = self.entries.index.records_by_payload(other, below=size) if other else {}
         views = self.entries.entries([row.index for row in rows.values()])
         found = {**current, **{h: views[row.index] for h, row in rows.items()}}
         return [found[h].record.body for h in named.values() if h in found]

@@ -255,6 +255,13 @@ MUTANTS = [
         WRITER,
     ),
     Mutant(
+        "repeat-answered-with-another-entry",
+        "ledger/sequencer.py",
+        "                and not decision.holds(proven[decision.index][1])",
+        "                and False",
+        ("tests/integration/test_one_writer_mode.py",),
+    ),
+    Mutant(
         "seal-not-compared",
         "ledger/startup.py",
         "    return digest if hmac.compare_digest(sealed, head.seal) else None",

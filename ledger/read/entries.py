@@ -115,7 +115,8 @@ class EntryReader:
         Raises:
             IntegrityFailure: the record index names an entry of another subject.
         """
-        indices = self.index.subject_indices(subject)
+        size = self.reader.size
+        indices = [i for i in self.index.subject_indices(subject) if i < size]
         if not indices:
             return None
         record = self._of(subject, indices[-1:])[0].record

@@ -92,8 +92,9 @@ class LogReader:
 
     def current(self) -> Current:
         """The checkpoint every proof is to (see the module's docstring)."""
-        tree = self.source.tree()
+        # The witnessed note first: the tree read after it is at least as large.
         witnessed = self.source.published()
+        tree = self.source.tree()
         if witnessed is None:
             return Current(tree.head.note, tree.size, tree)
         try:

@@ -161,8 +161,9 @@ class RegistryReader:
                 known = (0, KeyRegistry(), ElectionState())
             start, keys, state = known
             if start < tree.size:
-                # Applied in place, under the lock: the read routes use a state
-                # within one turn of the event loop, never across an await.
+                # Applied in place, under the lock: the state only moves forward
+                # with the log, so a read that holds it sees a later tree's
+                # registries at worst, never an undone one.
                 self._election = None  # until the replay is whole
                 replay_registry(
                     self._reader.store,

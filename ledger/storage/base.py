@@ -104,18 +104,23 @@ class RecordIndexStore(Protocol):
         """Recaps and later revisions in [start, end), in order."""
         ...
 
-    def record_heads(self, subjects: Sequence[str]) -> dict[str, RecordRow]:
-        """The latest logged revision of each subject that has one."""
+    def record_heads(
+        self, subjects: Sequence[str], below: int | None = None
+    ) -> dict[str, RecordRow]:
+        """The latest revision of each subject that has one (before ``below``)."""
         ...
 
     def records_by_payload(
-        self, payload_hashes: Sequence[bytes]
+        self, payload_hashes: Sequence[bytes], below: int | None = None
     ) -> dict[bytes, RecordRow]:
         """The index row of each logged payload hash (first logged wins)."""
         ...
 
     def chain_state(
-        self, payload_hashes: Sequence[bytes], subjects: Sequence[str]
+        self,
+        payload_hashes: Sequence[bytes],
+        subjects: Sequence[str],
+        below: int | None = None,
     ) -> tuple[dict[bytes, int], dict[str, RecordRow]]:
         """Payload hashes already logged, and subjects' latest revisions."""
         ...

@@ -36,14 +36,23 @@ def _record_row(row: Any) -> RecordRow:  # noqa: ANN401 - a driver's row tuple
 class SqlRecordIndex(SqlEngine):
     """Queries of the records table."""
 
-    def record_heads(self, subjects: Sequence[str]) -> dict[str, RecordRow]:
-        """The latest logged revision of each subject that has one."""
-        return self.chain_state((), subjects)[1]
+    def record_heads(
+        self, subjects: Sequence[str], below: int | None = None
+    ) -> dict[str, RecordRow]:
+        """The latest revision of each subject that has one (before entry ``below``).
+
+        A reader passes the size of the tree it reads: rows of entries the
+        tree does not hold yet are not its heads.
+        """
+        return self.chain_state((), subjects, below)[1]
 
     def records_by_payload(
-        self, payload_hashes: Sequence[bytes]
+        self, payload_hashes: Sequence[bytes], below: int | None = None
     ) -> dict[bytes, RecordRow]:
-        """The index row of each logged record payload hash (first logged wins)."""
+        """The index row of each logged record payload hash (first logged wins).
+
+        Only rows of entries before ``below``, where it is given.
+        """
         wanted = set(payload_hashes)
         keys = sorted({leaf_key(h) for h in wanted})
         if not keys:
@@ -59,6 +68,8 @@ class SqlRecordIndex(SqlEngine):
         found: dict[bytes, RecordRow] = {}
         for row in map(_record_row, rows):
             digest = row.payload_hash
+            if below is not None and row.index >= below:
+                continue
             if digest in wanted and (
                 digest not in found or row.index < found[digest].index
             ):
@@ -66,12 +77,16 @@ class SqlRecordIndex(SqlEngine):
         return found
 
     def chain_state(
-        self, payload_hashes: Sequence[bytes], subjects: Sequence[str]
+        self,
+        payload_hashes: Sequence[bytes],
+        subjects: Sequence[str],
+        below: int | None = None,
     ) -> tuple[dict[bytes, int], dict[str, RecordRow]]:
         """What the record gate reads before deciding a batch, on one connection.
 
         Returns the entry index of each payload hash already logged, and the
-        latest logged revision of each subject that has one.
+        latest logged revision of each subject that has one (of the entries
+        before ``below``, where it is given).
         """
         wanted = set(payload_hashes)
         keys = sorted({leaf_key(h) for h in wanted})
@@ -104,6 +119,8 @@ class SqlRecordIndex(SqlEngine):
                 found[bytes(stored)] = index
         heads: dict[str, RecordRow] = {}
         for row in map(_record_row, head_rows):
+            if below is not None and row.index >= below:
+                continue
             known = heads.get(row.subject)
             if known is None or row.revision > known.revision:
                 heads[row.subject] = row

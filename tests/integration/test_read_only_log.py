@@ -24,7 +24,14 @@ from ledger.read.registry import keys_listing
 from ledger.recordlog import ReadOnlyLog
 from ledger.storage.sql import SqlStorage
 from tests.conftest import ORIGIN
-from tests.recordlog import ADMINS, RecordLog, envelope_bytes
+from tests.recordlog import (
+    ADMINS,
+    SIX_STATIONS,
+    RecordLog,
+    envelope_bytes,
+    form,
+    setup_election,
+)
 from verifier.checkpoint import verify_checkpoint
 from verifier.proof_check import verify_consistency, verify_inclusion
 from verifier.rfc6962 import hash_leaf
@@ -160,6 +167,39 @@ def test_an_edited_entry_on_the_right_edge_stops_the_start(writer, path):
 
 
 def test_an_entry_edited_with_its_leaf_hash_is_never_served(writer, path):
+    # Tallies (not replayed at start) in a full tile, one of them edited.
+    stations = [f"317101100{v}{n:03d}" for v in (1, 2, 3) for n in range(1, 101)]
+    keys = setup_election(writer, stations)
+    first = writer.ledger.size
+    for station in stations:
+        writer.submit(
+            writer.payload(
+                "results.tally/v1", f"results/ppwp/{station}", form({"100025": 1})
+            ),
+            [keys["reader"]],
+        )
+    assert writer.ledger.size > 256
+    writer.close()
+    forged = b'{"forged": true}'
+    _edit(
+        path,
+        f"UPDATE entries SET data = X'{forged.hex()}', "
+        f"leaf_hash = X'{hash_leaf(forged).hex()}' WHERE idx = {first + 5}",
+    )
+    reader = _reader(path)  # the edge and the registries are intact
+    try:
+        assert reader.entries.entry(first + 6).index == first + 6
+        with pytest.raises(IntegrityFailure, match=f"entry {first + 5}"):
+            reader.entries.entry(first + 5)
+        client = TestClient(create_app(reader))
+        answer = client.get(f"/v1/entries/{first + 5}")
+        assert answer.status_code == 500
+        assert answer.json()["type"] == "/problems/integrity-failure"
+    finally:
+        reader.close()
+
+
+def test_a_forged_registry_entry_stops_the_reader_at_start(writer, path):
     for n in range(300):  # a full tile: entry 5 is then read through it
         writer.grant(_officer(n), "tps", TPS)
     writer.close()
@@ -169,13 +209,8 @@ def test_an_entry_edited_with_its_leaf_hash_is_never_served(writer, path):
         f"UPDATE entries SET data = X'{forged.hex()}', "
         f"leaf_hash = X'{hash_leaf(forged).hex()}' WHERE idx = 5",
     )
-    reader = _reader(path)  # the edge is intact: the start cannot see it
-    try:
-        assert reader.entries.entry(6).index == 6
-        with pytest.raises(IntegrityFailure, match="entry 5"):
-            reader.entries.entry(5)
-    finally:
-        reader.close()
+    with pytest.raises(IntegrityFailure, match="entry 5"):
+        _reader(path)
 
 
 def _copy(source: Path, target: Path) -> None:
@@ -208,3 +243,43 @@ def _edit(path: Path, statement: str) -> None:
         for sql in saved:
             conn.exec_driver_sql(sql)
     engine.dispose()
+
+
+def test_a_reader_behind_the_writer_answers_from_its_own_tree(writer, path):
+    # The database runs ahead of the reader between two looks: the results
+    # are those of the tree the reader serves, never a 404 for a newer row.
+    keys = setup_election(writer, SIX_STATIONS)
+    station = SIX_STATIONS[0]
+    subject = f"results/ppwp/{station}"
+    writer.submit(
+        writer.payload("results.tally/v1", subject, form({"100025": 5})),
+        [keys["tps"]],
+    )
+    reader = ReadOnlyLog(
+        SqlStorage.open(f"sqlite:///{path}"), SIGNER.verifier_key, ORIGIN, interval=3600
+    )
+    reader.start()
+    try:
+        client = TestClient(create_app(reader))
+        village = station[:10]
+        before = client.get(f"/v1/results/ppwp/{village}")
+        assert before.status_code == 200
+        writer.submit(
+            writer.payload(
+                "results.tally/v1",
+                subject,
+                {
+                    **form({"100025": 6}, stage="recount"),
+                    "correction": {"reason_code": "recount_order", "reference": "BA"},
+                },
+                reason="recount",
+            ),
+            [keys["district"]],
+        )
+        behind = client.get(f"/v1/results/ppwp/{village}")
+        assert behind.status_code == 200, behind.text
+        assert behind.json() == before.json()
+        history = client.get(f"/v1/subjects/{subject}").json()
+        assert [r["record"]["revision"] for r in history["revisions"]] == [0]
+    finally:
+        reader.close()
