@@ -158,3 +158,16 @@ def test_compare_a_lagging_mirror_and_a_split_view(tmp_path, capsys):
     finally:
         for server in (log, mirror, liar):
             server.stop()
+
+
+def test_an_unreadable_trusted_checkpoint_is_an_io_error(saksi, tmp_path, capsys):
+    _log, url, vkey, _receipts = saksi
+    common = ["--log", url, "--key", vkey, "--state", str(tmp_path / "state")]
+    code, report = run(capsys, "checkpoint", *common)
+    assert code == 0, report
+    (kept,) = (tmp_path / "state").rglob("checkpoint")
+    kept.unlink()
+    kept.mkdir()  # there, and not a file it can read
+    code, report = run(capsys, "checkpoint", *common)
+    assert code == 3, report
+    assert "cannot read the trusted checkpoint" in report["error"]

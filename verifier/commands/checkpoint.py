@@ -19,6 +19,7 @@ from verifier._encoding import b64encode
 from verifier.checkpoint import Checkpoint
 from verifier.commands._common import (
     EXIT_FAILED,
+    EXIT_IO,
     EXIT_USAGE,
     Exit,
     Subparsers,
@@ -87,7 +88,15 @@ def observe(args: argparse.Namespace) -> Observed:
         _fresh_enough(cosigned, witnesses, args.max_age, note)
     # (4)
     trusted = TrustedLog(key, pinned, witnesses)
-    stored = kept.load()
+    try:
+        stored = kept.load()
+    except OSError as e:
+        raise Exit(
+            EXIT_IO,
+            f"cannot read the trusted checkpoint {kept.checkpoint_file}: "
+            f"{e.strerror or e}",
+            "check the state directory and its permissions",
+        ) from e
     if stored is not None:
         try:
             trusted.load(stored)
