@@ -24,6 +24,7 @@ from verifier.tile_format import MAX_ENTRY_SIZE
 __all__ = [
     "Accept",
     "Decision",
+    "Entry",
     "EntryGate",
     "Existing",
     "Gate",
@@ -34,14 +35,19 @@ __all__ = [
 T_contra = TypeVar("T_contra", contravariant=True)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Accept:
-    """The gate accepts an item: append these entry bytes."""
+    """The gate accepts an item: append these entry bytes.
+
+    ``leaf_hash`` is the entry's, where the gate has it already (else the
+    writer hashes the entry).
+    """
 
     entry: bytes
+    leaf_hash: bytes | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Existing:
     """The item is already logged at ``index``: answer with that entry.
 
@@ -54,7 +60,7 @@ class Existing:
     holds: Callable[[bytes], bool] | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Refuse:
     """The item is refused; its caller gets ``error`` and nothing is written."""
 
@@ -104,6 +110,20 @@ def check_entry_size(entries: Sequence[bytes]) -> None:
             )
 
 
+class Entry:
+    """One plain entry and its leaf hash, computed here and nowhere else.
+
+    Made by the caller's thread (``Ledger.append``), so that the writer thread
+    does not hash what it is handed; the hash cannot be given from outside.
+    """
+
+    __slots__ = ("data", "leaf_hash")
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.leaf_hash = hash_leaf(data)
+
+
 class EntryGate:
     """The gate of a log of plain entries: any bytes, identical bytes logged once."""
 
@@ -111,52 +131,54 @@ class EntryGate:
         self._store = store
 
     def admit(
-        self, items: Sequence[bytes], first_index: int, now_ms: int
+        self, items: Sequence[Entry], first_index: int, now_ms: int
     ) -> list[Decision]:
         """Accept each new entry; a repeat (stored, or earlier in the batch) exists.
 
-        An item that is not bytes, or is too large, is refused (``append``
-        refuses them before they are queued; ``submit`` leaves it to here).
+        An item that is not an ``Entry``, or is too large, is refused
+        (``append`` refuses them before they are queued; ``submit`` leaves it
+        to here).
 
         Raises:
             IntegrityFailure: the leaf-hash index names an entry beyond the tree.
         """
-        refused: dict[int, Refuse] = {}
-        for slot, data in enumerate(items):
-            item: object = data  # typed bytes; a caller may still pass anything
-            if not isinstance(item, bytes):
-                refused[slot] = Refuse(EntryTooLarge("an entry must be bytes"))
-            elif len(data) > MAX_ENTRY_SIZE:
-                refused[slot] = Refuse(
-                    EntryTooLarge(
-                        f"entry of {len(data)} bytes exceeds the "
-                        f"{MAX_ENTRY_SIZE}-byte limit"
+        decisions: list[Decision | None] = []
+        wanted: list[bytes] = []
+        for entry in items:
+            item: object = entry  # typed; a caller may still pass anything
+            if not isinstance(item, Entry):
+                decisions.append(Refuse(EntryTooLarge("a plain log takes Entry items")))
+            elif len(entry.data) > MAX_ENTRY_SIZE:
+                decisions.append(
+                    Refuse(
+                        EntryTooLarge(
+                            f"entry of {len(entry.data)} bytes exceeds the "
+                            f"{MAX_ENTRY_SIZE}-byte limit"
+                        )
                     )
                 )
-        hashes = [
-            b"" if slot in refused else hash_leaf(data)
-            for slot, data in enumerate(items)
-        ]
-        found = self._store.find_leaf_hashes([h for h in hashes if h])
-        for stored in found.values():
+            else:
+                decisions.append(None)
+                wanted.append(entry.leaf_hash)
+        assigned = self._store.find_leaf_hashes(wanted)
+        for stored in assigned.values():
             if stored >= first_index:
                 raise IntegrityFailure(
                     f"entry {stored} is stored beyond the signed size"
                 )
-        assigned = dict(found)
-        decisions: list[Decision] = []
-        for slot, (data, leaf_hash) in enumerate(zip(items, hashes, strict=True)):
-            if slot in refused:
-                decisions.append(refused[slot])
+        out: list[Decision] = []
+        for entry, decided in zip(items, decisions, strict=True):
+            if decided is not None:
+                out.append(decided)
                 continue
-            known = assigned.get(leaf_hash)
+            known = assigned.get(entry.leaf_hash)
             if known is not None:
-                decisions.append(Existing(known, data.__eq__))
+                out.append(Existing(known, entry.data.__eq__))
                 continue
-            assigned[leaf_hash] = first_index
+            assigned[entry.leaf_hash] = first_index
             first_index += 1
-            decisions.append(Accept(data))
-        return decisions
+            out.append(Accept(entry.data, entry.leaf_hash))
+        return out
 
     def rows(self) -> Sequence[RecordRow]:
         """Plain entries have no record index rows."""

@@ -24,7 +24,7 @@ from typing import Any, Generic, TypeVar
 
 from ledger.commit import Committed, Outcome
 from ledger.errors import IntegrityFailure
-from ledger.gate import EntryGate, Gate, check_entry_size
+from ledger.gate import Entry, EntryGate, Gate, check_entry_size
 from ledger.publisher import CheckpointPublisher
 from ledger.read.proof_builder import FullTileCache, RunPaths, build_inclusion_proof
 from ledger.read.reader import LogReader
@@ -134,7 +134,7 @@ class Ledger(Generic[T]):
         clock: Callable[[], float],
         config: SequencerConfig | None = None,
         cache_tiles: int = 4096,
-    ) -> Ledger[bytes]:
+    ) -> Ledger[Entry]:
         """A log of plain entry bytes (``append``); identical bytes logged once."""
         return Ledger(
             storage,
@@ -142,7 +142,7 @@ class Ledger(Generic[T]):
             verifier_key,
             origin,
             gate=EntryGate(storage),
-            weigh=len,
+            weigh=_entry_size,
             clock=clock,
             config=config,
             cache_tiles=cache_tiles,
@@ -204,7 +204,7 @@ class Ledger(Generic[T]):
     # -- plain entries ------------------------------------------------------------
 
     def append(
-        self: Ledger[bytes], entry: bytes, timeout: float | None = None
+        self: Ledger[Entry], entry: bytes, timeout: float | None = None
     ) -> AppendReceipt:
         """Append one entry and wait until it is durable.
 
@@ -217,7 +217,7 @@ class Ledger(Generic[T]):
         return self.append_many([entry], timeout)[0]
 
     def append_many(
-        self: Ledger[bytes], entries: Sequence[bytes], timeout: float | None = None
+        self: Ledger[Entry], entries: Sequence[bytes], timeout: float | None = None
     ) -> list[AppendReceipt]:
         """Append a batch; every entry is committed (or the call raises).
 
@@ -226,10 +226,12 @@ class Ledger(Generic[T]):
             Pushback, StorageUnavailable, IntegrityFailure: as for ``append``.
         """
         check_entry_size(entries)
-        outcomes = self._sequencer.submit(list(entries)).result(timeout)
+        # Hashed here, in the caller's thread, not in the writer's.
+        items = [Entry(data) for data in entries]
+        outcomes = self._sequencer.submit(items).result(timeout)
         return [self._receipt(_committed(c)) for c in outcomes]
 
-    async def append_async(self: Ledger[bytes], entry: bytes) -> AppendReceipt:
+    async def append_async(self: Ledger[Entry], entry: bytes) -> AppendReceipt:
         """``append`` for asyncio callers: the event loop is never blocked on I/O.
 
         Raises:
@@ -237,7 +239,7 @@ class Ledger(Generic[T]):
                 ``append``.
         """
         check_entry_size([entry])
-        return await self.submit_async(entry)
+        return await self.submit_async(Entry(entry))
 
     # -- submissions --------------------------------------------------------------
 
@@ -328,7 +330,6 @@ class Ledger(Generic[T]):
     def _receipt(self, committed: Committed) -> AppendReceipt:
         commit = committed.commit
         index = committed.index
-        tree = SignedTree(commit.head, commit.state)
         if index >= commit.first:
             # A new leaf of this commit: its proof comes from the commit's shared
             # run of paths, built once by the first receipt that needs it.
@@ -337,6 +338,7 @@ class Ledger(Generic[T]):
                 with self._paths_lock:
                     paths = commit.paths
                     if paths is None:
+                        tree = SignedTree(commit.head, commit.state)
                         paths = RunPaths(
                             self.reader.nodes(tree),
                             commit.first,
@@ -347,7 +349,7 @@ class Ledger(Generic[T]):
             proof = paths.path(index)
         else:
             # A repeat of an older entry: prove it in the tree it is answered in.
-            reader = self.reader.nodes(tree)
+            reader = self.reader.nodes(SignedTree(commit.head, commit.state))
             proof = tuple(build_inclusion_proof(reader, index, commit.state.size))
         return AppendReceipt(
             index,
@@ -358,3 +360,8 @@ class Ledger(Generic[T]):
             committed.duplicate,
             committed.data,
         )
+
+
+def _entry_size(entry: Entry) -> int:
+    data = getattr(entry, "data", None)  # anything else is the gate's to refuse
+    return len(data) if isinstance(data, bytes) else 1

@@ -374,10 +374,12 @@ class Sequencer(Generic[T]):
         now_ms = self._now_ms(head)
         decisions = gate.admit([p.item for p in batch], state.size, now_ms)
         rows: list[EntryRow] = []
+        index = state.size
         for decision in decisions:
-            if isinstance(decision, Accept):
-                leaf_hash = hash_leaf(decision.entry)
-                rows.append(EntryRow(state.size + len(rows), leaf_hash, decision.entry))
+            if type(decision) is Accept:
+                leaf_hash = decision.leaf_hash or hash_leaf(decision.entry)
+                rows.append(EntryRow(index, leaf_hash, decision.entry))
+                index += 1
         try:
             existing = self._proven_existing(state, decisions)
             committed = self._write(state, head, rows, gate.rows())
@@ -419,8 +421,7 @@ class Sequencer(Generic[T]):
         # A repeat of a record accepted earlier in this batch is answered with
         # the batch's own row; only older entries are read back.
         wanted = sorted(
-            {d.index for d in decisions if isinstance(d, Existing)}
-            - set(range(state.size, state.size + len(decisions)))
+            {d.index for d in decisions if type(d) is Existing and d.index < state.size}
         )
         if not wanted:
             return {}

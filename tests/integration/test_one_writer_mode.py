@@ -7,20 +7,22 @@ import pytest
 import sqlalchemy as sa
 
 from ledger.errors import EntryTooLarge, IntegrityFailure
-from ledger.gate import EntryGate
+from ledger.gate import Entry, EntryGate
 from verifier.rfc6962 import hash_leaf
 
 
 def test_submit_refuses_what_append_refuses_and_the_writer_goes_on(make_ledger):
     ledger = make_ledger()
     with pytest.raises(EntryTooLarge, match="65535-byte limit"):
-        ledger.submit(b"x" * 70_000, timeout=30)
-    with pytest.raises(EntryTooLarge, match="bytes"):
-        ledger.submit("not bytes", timeout=30)  # type: ignore[arg-type]
+        ledger.submit(Entry(b"x" * 70_000), timeout=30)
+    with pytest.raises(EntryTooLarge, match="Entry items"):
+        ledger.submit(b"not an Entry", timeout=30)  # type: ignore[arg-type]
     assert ledger.size == 0
     receipt = ledger.append(b"after", timeout=30)
     assert receipt.index == 0
-    outcomes = ledger.submit_many([b"a", b"y" * 70_000, b"a"], timeout=30)
+    outcomes = ledger.submit_many(
+        [Entry(b"a"), Entry(b"y" * 70_000), Entry(b"a")], timeout=30
+    )
     assert outcomes[0].index == 1  # type: ignore[union-attr]
     assert isinstance(outcomes[1], EntryTooLarge)
     assert outcomes[2].index == 1  # type: ignore[union-attr]
@@ -76,7 +78,7 @@ def test_a_repeat_is_never_answered_with_another_entry(make_ledger, db_url):
 def test_the_entry_gate_decides_a_batch_in_order(make_ledger):
     ledger = make_ledger()
     gate = EntryGate(ledger.storage)
-    decisions = gate.admit([b"a", b"b", b"a", b"c"], 0, 0)
+    decisions = gate.admit([Entry(d) for d in (b"a", b"b", b"a", b"c")], 0, 0)
     assert [type(d).__name__ for d in decisions] == [
         "Accept",
         "Accept",
