@@ -116,10 +116,9 @@ class LogReader:
         every proof of that tree.
         """
         tree = tree or self.source.tree()
-        with self._lock:
-            reader = self._latest
-            if reader is not None and reader.size == tree.size:
-                return reader
+        reader = self._latest  # one attribute read: no lock on the hot path
+        if reader is not None and reader.size == tree.size:
+            return reader
         state = tree.state
         reader = NodeReader(
             state.size, state.partials, self.store.read_tile, self.cache
