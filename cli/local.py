@@ -27,6 +27,7 @@ from ledger.errors import IntegrityFailure, LedgerError, WriterLockHeld
 from ledger.read.registry import keys_listing
 from ledger.recordlog import ReadOnlyLog, RecordLog
 from ledger.sequencer import SequencerConfig
+from ledger.storage.rows import LogMeta
 from ledger.storage.sql import SqlStorage
 from ledger.trusted import load_trusted
 from results import ResultsIndex, ResultsReader
@@ -43,6 +44,7 @@ __all__ = [
     "LogBusy",
     "default_db",
     "load_vkey",
+    "meta_of",
     "open_reader",
     "open_service",
     "open_storage",
@@ -195,17 +197,28 @@ def open_reader(
         "check that the database is reachable and its writer has started once "
         "(it brings the schema up to date)",
     ):
-        meta = storage.meta()
-        if meta.verifier_key != str(key):
-            raise CommandError(
-                f"the database's log key differs from {directory / VKEY_FILE}",
-                "pass the --db and --dir of one log",
-                EXIT_FAILED,
-            )
+        meta = meta_of(storage, key, directory)
         pinned = tuple(trusted_checkpoint(path, key, meta.origin) for path in trusted)
         log = ReadOnlyLog(storage, key, meta.origin, interval=interval, trusted=pinned)
         log.start()
     return log
+
+
+def meta_of(storage: SqlStorage, key: VerifierKey, directory: Path) -> LogMeta:
+    """The database's log, which must be the one of ``DIR/log.vkey``.
+
+    Raises:
+        CommandError: another log's database (exit 1).
+        LedgerError: the database cannot be read.
+    """
+    meta = storage.meta()
+    if meta.verifier_key != str(key):
+        raise CommandError(
+            f"the database's log key differs from {directory / VKEY_FILE}",
+            "point --dir and --db at the same log",
+            EXIT_FAILED,
+        )
+    return meta
 
 
 def trusted_checkpoint(path: Path, key: VerifierKey, origin: str) -> Checkpoint:

@@ -24,6 +24,7 @@ from cli.local import (
     VKEY_FILE,
     default_db,
     load_vkey,
+    meta_of,
     open_storage,
     trusted_checkpoint,
 )
@@ -274,13 +275,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     vkey = load_vkey(directory)
     storage = open_storage(args.db or default_db(directory))
     try:
-        meta = storage.meta()
-        if meta.verifier_key != str(vkey):
-            raise CommandError(
-                "the database's log key differs from log.vkey",
-                "point --dir and --db at the same log",
-                1,
-            )
+        meta = meta_of(storage, vkey, directory)
         pinned = [
             trusted_checkpoint(path, vkey, meta.origin)
             for path in args.trusted_checkpoint or ()

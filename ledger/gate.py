@@ -30,6 +30,7 @@ __all__ = [
     "Gate",
     "Refuse",
     "check_entry_size",
+    "too_large",
 ]
 
 T_contra = TypeVar("T_contra", contravariant=True)
@@ -97,6 +98,15 @@ class Gate(Protocol[T_contra]):
         ...
 
 
+def too_large(data: bytes) -> EntryTooLarge | None:
+    """The refusal of an entry a log cannot hold, or None."""
+    if len(data) <= MAX_ENTRY_SIZE:
+        return None
+    return EntryTooLarge(
+        f"entry of {len(data)} bytes exceeds the {MAX_ENTRY_SIZE}-byte limit"
+    )
+
+
 def check_entry_size(entries: Sequence[bytes]) -> None:
     """Refuse, before anything is queued, an entry a log cannot hold.
 
@@ -104,10 +114,9 @@ def check_entry_size(entries: Sequence[bytes]) -> None:
         EntryTooLarge: an entry exceeds 65,535 bytes.
     """
     for data in entries:
-        if len(data) > MAX_ENTRY_SIZE:
-            raise EntryTooLarge(
-                f"entry of {len(data)} bytes exceeds the {MAX_ENTRY_SIZE}-byte limit"
-            )
+        error = too_large(data)
+        if error is not None:
+            raise error
 
 
 class Entry:
@@ -146,17 +155,13 @@ class EntryGate:
         wanted: list[bytes] = []
         for entry in items:
             item: object = entry  # typed; a caller may still pass anything
-            if not isinstance(item, Entry):
-                decisions.append(Refuse(EntryTooLarge("a plain log takes Entry items")))
-            elif len(entry.data) > MAX_ENTRY_SIZE:
-                decisions.append(
-                    Refuse(
-                        EntryTooLarge(
-                            f"entry of {len(entry.data)} bytes exceeds the "
-                            f"{MAX_ENTRY_SIZE}-byte limit"
-                        )
-                    )
-                )
+            error = (
+                too_large(entry.data)
+                if isinstance(item, Entry)
+                else EntryTooLarge("a plain log takes Entry items")
+            )
+            if error is not None:
+                decisions.append(Refuse(error))
             else:
                 decisions.append(None)
                 wanted.append(entry.leaf_hash)

@@ -15,8 +15,7 @@ from __future__ import annotations
 import bisect
 from typing import Any
 
-from ledger.errors import IntegrityFailure
-from ledger.read.entries import EntryReader, EntryView
+from ledger.read.entries import EntryReader, EntryView, require_subject
 from ledger.storage.rows import RecordRow
 from results.index import ResultsIndex
 from verifier.election import LEVELS, child_subject, level_of, recap_subject
@@ -133,11 +132,7 @@ class ResultsReader:
         )
         views = self.entries.entries([row.index for row in heads.values()])
         for subject, row in heads.items():
-            if views[row.index].record.subject != subject:
-                raise IntegrityFailure(
-                    f"the record index lists entry {row.index} under {subject!r}, "
-                    f"which holds {views[row.index].record.subject!r}"
-                )
+            require_subject(views[row.index], subject)
         return [
             self._view(ballot, region, listed[region], heads, views, own[region], full)
             for region in regions

@@ -22,7 +22,7 @@ from ledger.read.reader import LogReader
 from ledger.storage.base import RecordIndexStore
 from verifier.record import LogEntry, Record, decode_logged_entry
 
-__all__ = ["ENTRY_CACHE", "EntryReader", "EntryView"]
+__all__ = ["ENTRY_CACHE", "EntryReader", "EntryView", "require_subject"]
 
 # Decoded entries kept for reads (results, provenance). Small on purpose: each
 # decoded form is dozens of objects the garbage collector scans on every full
@@ -126,9 +126,18 @@ class EntryReader:
         views = self.entries(indices)
         out = [views[i] for i in indices]
         for view in out:
-            if view.record.subject != subject:
-                raise IntegrityFailure(
-                    f"the record index lists entry {view.index} under {subject!r}, "
-                    f"which holds {view.record.subject!r}"
-                )
+            require_subject(view, subject)
         return out
+
+
+def require_subject(view: EntryView, subject: str) -> None:
+    """The entry the record index lists under ``subject`` holds that subject.
+
+    Raises:
+        IntegrityFailure: it holds another (an edited index).
+    """
+    if view.record.subject != subject:
+        raise IntegrityFailure(
+            f"the record index lists entry {view.index} under {subject!r}, "
+            f"which holds {view.record.subject!r}"
+        )

@@ -144,27 +144,21 @@ class LogReader:
     def tile(self, level: int, index: int, width: int) -> bytes:
         """Hash tile ``level/index`` of ``width`` hashes (256 = full).
 
+        A tile that is full in the latest tree (or any prefix of it) comes from
+        the full tile; the partial tile at the tree's right edge from the signed
+        tree's own edge, which rebuilt the signed root (no other database read).
+
         Raises:
             OutOfRange: the tile is not (or not that wide) in the current tree.
+            IntegrityFailure: a full tile should be stored and is not.
         """
-        available = level_width(self.size, level) - index * TILE_WIDTH
+        tree = self.tree()
+        available = level_width(tree.size, level) - index * TILE_WIDTH
         if index < 0 or width < 1 or width > min(TILE_WIDTH, available):
             raise OutOfRange(f"tile {level}/{index} of width {width} is not published")
-        if width == TILE_WIDTH:
-            return self.full_tile(level, index)
-        start = index * TILE_WIDTH
-        if level == 0:
-            hashes = self.store.read_leaf_hashes(start, start + width)
-        else:
-            hashes = [
-                root
-                for _, _, root in self.store.read_tile_rows(
-                    level - 1, start, start + width
-                )
-            ]
-        if len(hashes) != width:
-            raise OutOfRange(f"tile {level}/{index} is incomplete in storage")
-        return b"".join(hashes)
+        if available >= TILE_WIDTH:
+            return self.full_tile(level, index)[: 32 * width]
+        return b"".join(tree.state.partials[level][:width])
 
     def full_tile(self, level: int, index: int) -> bytes:
         """A full tile's 8,192 bytes, from the proof cache when it is there.
@@ -190,10 +184,11 @@ class LogReader:
     # -- entries and proofs ------------------------------------------------------
 
     def entry_bytes(self, index: int) -> bytes:
-        """The exact stored bytes of entry ``index`` (within the signed tree).
+        """The exact stored bytes of entry ``index``, proven against the signed tree.
 
         Raises:
             OutOfRange: no such entry.
+            IntegrityFailure: the stored bytes are not the entry the tree holds.
         """
         size = self.size
         if not 0 <= index < size:
@@ -201,6 +196,7 @@ class LogReader:
         rows = self.store.read_entries(index, index + 1)
         if not rows:
             raise OutOfRange(f"entry {index} is not stored")
+        self.prover()(index, rows[0].data)
         return rows[0].data
 
     def leaf_hash(self, index: int) -> bytes:

@@ -191,6 +191,8 @@ def test_an_entry_edited_with_its_leaf_hash_is_never_served(writer, path):
         assert reader.entries.entry(first + 6).index == first + 6
         with pytest.raises(IntegrityFailure, match=f"entry {first + 5}"):
             reader.entries.entry(first + 5)
+        with pytest.raises(IntegrityFailure, match=f"entry {first + 5}"):
+            reader.reader.entry_bytes(first + 5)
         client = TestClient(create_app(reader))
         answer = client.get(f"/v1/entries/{first + 5}")
         assert answer.status_code == 500
