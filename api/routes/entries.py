@@ -192,8 +192,8 @@ async def get_entry(index: int, entries: Entries) -> JSONResponse:
     summary="Every revision of a subject, with inclusion proofs",
 )
 async def get_history(subject: str, reader: Reader, entries: Entries) -> JSONResponse:
-    """Oldest first; each proof is to the returned (current) checkpoint."""
-    current = reader.current()  # one snapshot: size and note agree
+    """Oldest first; each proof is to the returned (latest signed) checkpoint."""
+    current = reader.latest()  # one snapshot: size and note agree
     checkpoint, size = current.note, current.size
     views = entries.history(subject, size)
     if not views:

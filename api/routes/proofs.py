@@ -33,12 +33,12 @@ async def inclusion(
 ) -> JSONResponse:
     """The entry named by ``index`` or ``leaf_hash`` (or both, if they agree).
 
-    The proof is to the current checkpoint. Naming no entry, or two that
+    The proof is to the latest signed checkpoint. Naming no entry, or two that
     differ, finds nothing to prove: 404.
     """
     if index is None and leaf_hash is None:
         raise ProblemError("not-found", "name an entry: index=N or leaf_hash=HEX")
-    current = reader.current()
+    current = reader.latest()
     if index is None:
         index = reader.index_of_leaf(bytes.fromhex(str(leaf_hash)))
     if index >= current.size:
@@ -71,8 +71,8 @@ async def consistency(
     old: int = Query(..., ge=1),
     new: int | None = Query(None, ge=1),
 ) -> JSONResponse:
-    """``new`` defaults to the current size (the returned checkpoint's)."""
-    current = reader.current()
+    """``new`` defaults to the latest signed size (the returned checkpoint's)."""
+    current = reader.latest()
     new_size = current.size if new is None else new
     if not old <= new_size <= current.size:
         raise ProblemError(

@@ -7,14 +7,17 @@ source is the sequencer's committed tree (``Ledger``); in a read-only process it
 is the head row in the database, checked against the log key and rebuilt from
 the stored tiles (``ledger.read.stored.StoredTree``).
 
-The current checkpoint. Every proof the reader gives is to one checkpoint, the
-one ``/log/checkpoint`` serves (``current``): the latest cosigned by the
-witnesses where witnesses are configured, else the latest signed. A proof to a
-checkpoint that a client cannot check under its witness policy proves nothing
-to that client, so no route proves to anything else. (A receipt is the one
-exception: it carries the checkpoint of its own commit, signed, because it is
-given before witnesses cosign.) Tiles and entry bundles are served up to the
-latest signed tree, which extends the current checkpoint.
+Two checkpoints, each for its reader. ``latest`` is the tree the log signed
+last: the proof routes (``/v1/proofs/inclusion``, ``/consistency``,
+``/v1/subjects/...``) prove to it, as receipts do, because a writer's receipt is
+in that tree at once and a client following the log from a receipt
+(``SaksiClient.verify_growth``, ``prove_entry``) must be able to go on from it.
+``current`` is the checkpoint ``/log/checkpoint`` publishes: the latest one the
+witnesses cosigned where witnesses are configured (else the same as ``latest``);
+an observer checks it under its witness policy, and the auditor's export
+(``/v1/proofs/export``) proves to it. Every answer carries the checkpoint it
+proves to. Tiles and entry bundles are served up to the latest signed tree, which
+extends the current checkpoint.
 """
 
 from __future__ import annotations
@@ -91,7 +94,7 @@ class LogReader:
         return self.source.tree().size
 
     def current(self) -> Current:
-        """The checkpoint every proof is to (see the module's docstring)."""
+        """The published checkpoint (see the module's docstring)."""
         # The witnessed note first: the tree read after it is at least as large.
         witnessed = self.source.published()
         tree = self.source.tree()
@@ -104,6 +107,11 @@ class LogReader:
                 f"the witnessed checkpoint does not parse: {e}"
             ) from e
         return Current(witnessed, size, tree)
+
+    def latest(self) -> Current:
+        """The latest signed tree and its note (what the proof routes prove to)."""
+        tree = self.source.tree()
+        return Current(tree.head.note, tree.size, tree)
 
     def checkpoint(self) -> bytes:
         """The current checkpoint note (``/log/checkpoint``)."""
