@@ -63,7 +63,7 @@ class TreeSource(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class Current:
-    """The current checkpoint: its note and size, and the latest signed tree."""
+    """A checkpoint a route answers with: its note and size, and the latest tree."""
 
     note: bytes
     size: int

@@ -254,3 +254,25 @@ def test_fifty_clients_racing_over_real_http_keep_chains_gapless(live):
             assert after["record"]["prev"] == before["record"]["payload_hash"]
         holders = {r["index"] for r in revisions[1:]}
         assert holders == {i for s, i in accepted if s == f"keys/{target.keyid}"}
+
+
+def test_proofs_follow_the_latest_tree_while_the_witnessed_checkpoint_lags(api):
+    # Witnesses cosign after a commit: /log/checkpoint (and the export) serve
+    # the cosigned one, the proof routes the tree a writer's receipt is in, so
+    # a client following the log from its receipts can always go on.
+    lagging = api.client.get("/log/checkpoint").content
+    old_size = api.size
+    api.log.service.ledger.publish_witnessed(lambda: lagging)
+    receipt = api.log.grant(
+        Ed25519Signer("late", bytes([77]) * 32), "tps", "3171011001001"
+    )
+    assert receipt.size == old_size + 1
+    assert api.client.get("/log/checkpoint").content == lagging
+    grown = api.client.get("/v1/proofs/consistency", params={"old": receipt.size})
+    assert grown.status_code == 200, grown.text
+    assert grown.json()["checkpoint"].encode() == receipt.checkpoint
+    proof = api.client.get("/v1/proofs/inclusion", params={"index": receipt.index})
+    assert proof.json()["tree_size"] == receipt.size
+    export = api.client.get("/v1/proofs/export", params={"index": receipt.index})
+    assert export.status_code == 404  # not under the published checkpoint yet
+    assert export.json()["type"] == "/problems/out-of-range"
