@@ -20,7 +20,7 @@ from typing import Any, TextIO
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["AccessLog", "route_of"]
+__all__ = ["AccessLog", "method_of", "route_of"]
 
 _METHODS = {"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE"}
 _TILE = re.compile(r"^/log/tile/(entries/)?")
@@ -31,6 +31,12 @@ _FIXED = {
     "/log/checkpoint": "/log/checkpoint",
     "/v1/proofs/inclusion": "/v1/proofs/inclusion",
 }
+
+
+def method_of(scope: Scope) -> str:
+    """The request's method, or ``OTHER`` for one that is not a plain token."""
+    method = scope.get("method", "")
+    return method if method in _METHODS else "OTHER"
 
 
 def route_of(scope: Scope) -> str:
@@ -67,17 +73,15 @@ class AccessLog:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        # The app sends it back as X-Request-Id (``api.fastlane.SaksiAPI``).
         request_id = secrets.token_hex(8)
+        scope.setdefault("state", {})["request_id"] = request_id
         started = time.perf_counter()
         status = [0]
 
         async def send_logged(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status[0] = message["status"]
-                message["headers"] = [
-                    *message.get("headers", []),
-                    (b"x-request-id", request_id.encode()),
-                ]
             await send(message)
 
         try:
@@ -87,13 +91,12 @@ class AccessLog:
 
     def write(self, scope: Scope, request_id: str, status: int, seconds: float) -> None:
         """One line for a finished request (status 0: no response was sent)."""
-        method = scope.get("method", "")
         line: dict[str, Any] = {
             "time": dt.datetime.fromtimestamp(self.clock(), dt.UTC).isoformat(
                 timespec="milliseconds"
             ),
             "request_id": request_id,
-            "method": method if method in _METHODS else "OTHER",
+            "method": method_of(scope),
             "route": route_of(scope),
             "status": status,
             "duration_ms": round(seconds * 1000, 2),

@@ -9,6 +9,10 @@ response carries a stack trace.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+from typing import TextIO
+
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -18,8 +22,11 @@ from starlette.requests import ClientDisconnect
 from api.deps import RateLimits, ServedLog
 from api.errors import ProblemError, client_gone, problem_response
 from api.fastlane import FastLane, SaksiAPI
+from api.metrics import Metrics
 from api.routes import entries, health, keys, proofs, results, tiles
+from api.security_log import SecurityLog
 from api.settings import ApiSettings
+from api.write_watch import WriteWatch
 from ledger.errors import LedgerError
 from results import ResultsIndex
 from verifier.errors import VerificationError
@@ -29,8 +36,20 @@ __all__ = ["create_app"]
 _HTTP_CAUSES = {404: "not-found", 405: "method-not-allowed", 413: "body-too-large"}
 
 
-def create_app(log: ServedLog, settings: ApiSettings | None = None) -> SaksiAPI:
-    """The FastAPI app serving ``log`` (already started by the caller)."""
+def create_app(
+    log: ServedLog,
+    settings: ApiSettings | None = None,
+    *,
+    metrics: bool = True,
+    security_log: TextIO | None = None,
+    backend: str = "",
+) -> SaksiAPI:
+    """The FastAPI app serving ``log`` (already started by the caller).
+
+    ``metrics``: count and serve ``/metrics`` (``api.metrics``);
+    ``security_log``: where the security event lines go (None: nowhere);
+    ``backend``: the database's name, for ``saksi_build_info``.
+    """
     settings = settings or ApiSettings()
     app = SaksiAPI(
         # /v1/entries/ is not /v1/entries: a 404, not a redirect to follow.
@@ -49,6 +68,23 @@ def create_app(log: ServedLog, settings: ApiSettings | None = None) -> SaksiAPI:
     app.state.settings = settings
     app.state.limits = RateLimits(settings)
     app.state.in_flight = 0
+    app.state.metrics = None
+    if metrics:
+        app.state.metrics = app.metrics = Metrics(
+            log,
+            backend=backend,
+            max_age=settings.ready_max_age,
+            in_flight=lambda: int(app.state.in_flight),
+            clock=time.time,
+        )
+        writer = log.writer
+        if writer is not None:
+            writer.ledger.observe(app.metrics)
+    app.state.watch = WriteWatch(
+        app.state.metrics,
+        None if security_log is None else SecurityLog(security_log),
+        _roles_of(log),
+    )
 
     @app.exception_handler(ProblemError)
     @app.exception_handler(LedgerError)
@@ -91,3 +127,17 @@ def create_app(log: ServedLog, settings: ApiSettings | None = None) -> SaksiAPI:
         app.include_router(module.router)
     app.fast_lane = FastLane(app, log.reader)
     return app
+
+
+def _roles_of(log: ServedLog) -> Callable[[str], str | None]:
+    """The role the live key registry gives a key id, None for unknown keys."""
+    writer = log.writer
+    if writer is None:
+        return lambda _keyid: None
+    gate = writer.gate
+
+    def role(keyid: str) -> str | None:
+        grant = gate.registry.grants.get(keyid)
+        return None if grant is None else grant.role
+
+    return role

@@ -16,6 +16,7 @@ from fastapi import Depends, Request
 from api.errors import ProblemError
 from api.ratelimit import RateLimiter
 from api.settings import ApiSettings
+from ledger.health import LogHealth
 from ledger.read.entries import EntryReader
 from ledger.read.reader import LogReader
 from ledger.read.registry import RegistryReader
@@ -56,6 +57,10 @@ class ServedLog(Protocol):
 
     def witness_status(self) -> list[dict[str, object]]:
         """Each witness's state (empty without witnesses)."""
+        ...
+
+    def health(self) -> LogHealth:
+        """A snapshot for readiness and metrics (no database read)."""
         ...
 
 

@@ -87,6 +87,7 @@ PROBLEMS: dict[str, Problem] = {
     # Load and the server
     "rate-limited": Problem(429, "Too many requests"),
     "overloaded": Problem(503, "The log is busy"),
+    "not-ready": Problem(503, "The log is not ready to serve"),
     "storage-unavailable": Problem(503, "The database is unavailable"),
     "signer-unavailable": Problem(503, "The log key is unavailable"),
     "integrity-failure": Problem(500, "The log stopped writing: integrity failure"),

@@ -14,15 +14,19 @@ goes on to FastAPI unchanged, which also keeps documenting every route.
 from __future__ import annotations
 
 import re
+import secrets
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from starlette.requests import ClientDisconnect
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
+from api.access import method_of, route_of
 from api.errors import client_gone, problem_response
+from api.metrics import Metrics
 from api.openapi import accurate_openapi
 from api.routes import entries, proofs, tiles
 from ledger.read.reader import LogReader
@@ -96,9 +100,15 @@ class FastLane:
 
 
 class SaksiAPI(FastAPI):
-    """FastAPI with a ``FastLane`` in front (set by ``create_app``)."""
+    """FastAPI with a ``FastLane`` in front (set by ``create_app``).
+
+    Every HTTP request gets a request id (``X-Request-Id``, also in the access
+    and security logs) and, with ``metrics``, is counted by route template,
+    method and status, with its duration.
+    """
 
     fast_lane: FastLane | None = None
+    metrics: Metrics | None = None
 
     def openapi(self) -> dict[str, Any]:
         """The OpenAPI document as the API really answers (``api.openapi``)."""
@@ -106,11 +116,35 @@ class SaksiAPI(FastAPI):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """ASGI entry: the fast lane first, then FastAPI."""
-        lane = self.fast_lane
-        if (
-            lane is not None
-            and scope["type"] == "http"
-            and await lane.handle(scope, receive, send)
-        ):
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
             return
-        await super().__call__(scope, receive, send)
+        state = scope.setdefault("state", {})
+        request_id: str = state.get("request_id") or secrets.token_hex(8)
+        state["request_id"] = request_id
+        started = time.perf_counter()
+        status = 0
+
+        async def send_marked(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [
+                    *message.get("headers", []),
+                    (b"x-request-id", request_id.encode()),
+                ]
+            await send(message)
+
+        try:
+            lane = self.fast_lane
+            if lane is None or not await lane.handle(scope, receive, send_marked):
+                await super().__call__(scope, receive, send_marked)
+        finally:
+            metrics = self.metrics
+            if metrics is not None:
+                metrics.request(
+                    route_of(scope),
+                    method_of(scope),
+                    status,
+                    time.perf_counter() - started,
+                )

@@ -29,6 +29,9 @@ class ApiSettings:
         keep_alive_timeout: seconds an idle keep-alive connection stays open.
         max_connections: open connections and requests in progress at most;
             beyond it new requests are answered 503 at once.
+        ready_max_age: seconds within which the log must have signed a
+            checkpoint (and, with witnesses, received a cosignature) for
+            ``/readyz`` to answer 200.
     """
 
     max_body_bytes: int = 128 * 1024
@@ -45,6 +48,7 @@ class ApiSettings:
     body_timeout: float = 30.0
     keep_alive_timeout: float = 5.0
     max_connections: int = 2048
+    ready_max_age: float = 120.0
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> ApiSettings:

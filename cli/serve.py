@@ -73,7 +73,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
             "e.g. --refresh 1",
             2,
         )
-    access = _access_stream(args)
+    access = _log_stream(args.access_log, args.no_access_log, "--access-log")
+    try:
+        security = _log_stream(
+            args.security_log, args.no_security_log, "--security-log"
+        )
+    except BaseException:
+        _close(access)
+        raise
     sock = _bind(host, port)
     port = sock.getsockname()[1]
     try:
@@ -126,7 +133,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
         # lists) lives as long as the process: keep it out of every later full
         # collection's scan.
         gc.freeze()
-        app = create_app(service, settings)
+        app = create_app(
+            service,
+            settings,
+            metrics=not args.no_metrics,
+            security_log=security,
+            backend=service.storage.dialect,
+        )
         config = uvicorn.Config(
             app if access is None else AccessLog(app, access),
             http=guarded_protocol(settings.header_timeout),
@@ -159,8 +172,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
             served.unlink(missing_ok=True)
         sock.close()
         service.close()
-        if access is not None and access is not sys.stderr:
-            access.close()
+        _close(access)
+        _close(security)
     return 0
 
 
@@ -195,20 +208,25 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _access_stream(args: argparse.Namespace) -> TextIO | None:
-    if args.no_access_log:
+def _log_stream(target: str | None, off: bool, flag: str) -> TextIO | None:
+    """Where a JSON-lines log goes: stderr (``-``, the default), a file, or off."""
+    if off:
         return None
-    target = args.access_log
     if target in (None, "-"):
         return sys.stderr
     try:
         return open(target, "a", encoding="utf-8")
     except OSError as e:
         raise CommandError(
-            f"cannot open the access log {target}: {e.strerror or e}",
-            "pass a writable --access-log FILE, or --access-log - for stderr",
+            f"cannot open {target} for {flag}: {e.strerror or e}",
+            f"pass a writable {flag} FILE, or {flag} - for stderr",
             3,
         ) from e
+
+
+def _close(stream: TextIO | None) -> None:
+    if stream is not None and stream is not sys.stderr:
+        stream.close()
 
 
 class _Stopped(Exception):
@@ -289,6 +307,20 @@ def add_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     )
     serve.add_argument(
         "--no-access-log", action="store_true", help="write no access log"
+    )
+    serve.add_argument(
+        "--security-log",
+        metavar="FILE",
+        help="where the security event log goes, one JSON line per write and "
+        "refusal (default: - for stderr)",
+    )
+    serve.add_argument(
+        "--no-security-log", action="store_true", help="write no security event log"
+    )
+    serve.add_argument(
+        "--no-metrics",
+        action="store_true",
+        help="count nothing and answer /metrics with 404 (metrics are on by default)",
     )
     serve.add_argument(
         "--witness",

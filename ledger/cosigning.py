@@ -32,7 +32,7 @@ from verifier.errors import VerificationError
 from verifier.note import VerifierKey, parse_note
 from verifier.witness_protocol import format_add_checkpoint
 
-__all__ = ["WitnessEndpoint", "Witnessing", "parse_witnesses"]
+__all__ = ["WitnessEndpoint", "WitnessHealth", "Witnessing", "parse_witnesses"]
 
 log = logging.getLogger("saksi.witnessing")
 
@@ -79,12 +79,33 @@ def http_post(url: str, body: bytes, timeout: float) -> tuple[int, bytes]:
         return e.code, e.read(MAX_ANSWER)
 
 
+@dataclass(frozen=True, slots=True)
+class WitnessHealth:
+    """One witness as the metrics see it.
+
+    Attributes:
+        name: the witness's key name (from the operator's configuration).
+        cosigned_size: the size it last cosigned, as far as the log knows.
+        cosignatures: cosignatures received and verified since start.
+        failures: rounds it did not cosign (down, refusing, invalid answer).
+        last_cosigned_at: when its last verified cosignature came (Unix
+            seconds), None before the first.
+    """
+
+    name: str
+    cosigned_size: int
+    cosignatures: int
+    failures: int
+    last_cosigned_at: float | None
+
+
 @dataclass
 class _Known:
     size: int = 0  # what the witness last cosigned, as far as the log knows
     ok: int = 0
     failed: int = 0
     last_error: str = ""
+    last_ok_at: float | None = None
 
 
 @dataclass
@@ -100,6 +121,7 @@ class Witnessing:
     timeout: float = 5.0
     interval: float = 0.2
     refresh: float = 60.0  # seconds between rounds while the head stays the same
+    clock: Callable[[], float] = time.time
     _known: dict[str, _Known] = field(default_factory=dict)
     _published: bytes | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -126,6 +148,19 @@ class Witnessing:
             }
             for e in self.endpoints
         ]
+
+    def health(self) -> tuple[WitnessHealth, ...]:
+        """Each witness's counters and the time of its last cosignature."""
+        return tuple(
+            WitnessHealth(
+                e.key.name,
+                self._known[e.url].size,
+                self._known[e.url].ok,
+                self._known[e.url].failed,
+                self._known[e.url].last_ok_at,
+            )
+            for e in self.endpoints
+        )
 
     def ahead(self, size: int) -> list[str]:
         """The witnesses that have cosigned a larger tree than ``size``, a line each.
@@ -219,6 +254,7 @@ class Witnessing:
             if line is None:
                 return self._failed(known, endpoint, "an invalid cosignature")
             known.size, known.ok = size, known.ok + 1
+            known.last_ok_at = self.clock()
             return line
         return self._failed(known, endpoint, "409 twice")
 

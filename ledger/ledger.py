@@ -32,6 +32,7 @@ from ledger.read.tree import SignedTree
 from ledger.sequencer import Sequencer, SequencerConfig
 from ledger.storage.base import WriterStore
 from ledger.storage.rows import Head
+from ledger.telemetry import WriterEvents
 from verifier.note import NoteSigner, VerifierKey
 
 __all__ = ["AppendReceipt", "Ledger"]
@@ -165,6 +166,20 @@ class Ledger(Generic[T]):
     def halt(self, error: IntegrityFailure) -> None:
         """Stop all writes: every later submission raises ``error``."""
         self._sequencer.halt(error)
+
+    def observe(self, events: WriterEvents) -> None:
+        """Report every commit and failure of the writer to ``events``."""
+        self._sequencer.events = events
+
+    @property
+    def queue_depth(self) -> int:
+        """Submissions waiting for the writer now."""
+        return self._sequencer.queue_depth
+
+    @property
+    def failure(self) -> IntegrityFailure | None:
+        """Why writes are stopped, or None while the writer writes."""
+        return self._sequencer.failure
 
     def close(self) -> None:
         """Finish queued submissions and stop."""

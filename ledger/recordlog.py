@@ -17,7 +17,8 @@ from collections.abc import Callable, Sequence
 
 from ledger.admission import DEFAULT_SKEW, SUBMISSION_WEIGHT, RecordGate, Submission
 from ledger.cosigning import WitnessEndpoint, Witnessing
-from ledger.errors import IntegrityFailure
+from ledger.errors import IntegrityFailure, LedgerError
+from ledger.health import LogHealth
 from ledger.ledger import Ledger
 from ledger.read.entries import EntryReader
 from ledger.read.proof_builder import FullTileCache
@@ -127,6 +128,26 @@ class RecordLog:
         """Each witness's state, as ``/v1/log`` lists it."""
         return [] if self.witnessing is None else self.witnessing.status()
 
+    def health(self) -> LogHealth:
+        """A snapshot for readiness and metrics (no database read)."""
+        ledger = self.ledger
+        head = ledger.head
+        failure = ledger.failure
+        try:
+            published = self.reader.current().size
+        except LedgerError:
+            published = head.size
+        return LogHealth(
+            integrated_size=head.size,
+            signed_at=head.made_at_ms / 1000,
+            published_size=published,
+            queue_depth=ledger.queue_depth,
+            stopped=None if failure is None else "writes stopped (integrity failure)",
+            witnesses=() if self.witnessing is None else self.witnessing.health(),
+            pool=self.storage.pool_status(),
+            database_errors=self.storage.failures(),
+        )
+
     def close(self) -> None:
         """Stop the writer and close the database."""
         if self.witnessing is not None:
@@ -177,6 +198,21 @@ class ReadOnlyLog:
     def witness_status(self) -> list[dict[str, object]]:
         """None here: cosignatures are collected by the writer's process."""
         return []
+
+    def health(self) -> LogHealth:
+        """A snapshot for readiness and metrics (no database read)."""
+        tree, failed = self.tree.last()
+        size = 0 if tree is None else tree.size
+        return LogHealth(
+            integrated_size=size,
+            signed_at=0.0 if tree is None else tree.head.made_at_ms / 1000,
+            published_size=size,
+            queue_depth=0,
+            stopped=None if failed is None else "the stored head failed its checks",
+            pool=self.storage.pool_status(),
+            database_errors=self.storage.failures(),
+            writer=False,
+        )
 
     def close(self) -> None:
         """Close the database."""

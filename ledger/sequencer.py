@@ -27,6 +27,7 @@ from __future__ import annotations
 import hmac
 import logging
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
@@ -55,6 +56,7 @@ from ledger.startup import (
 )
 from ledger.storage.base import WriterStore
 from ledger.storage.rows import EntryRow, Head, RecordRow
+from ledger.telemetry import WriterEvents
 from ledger.trusted import rollback_problem
 from verifier.checkpoint import Checkpoint
 from verifier.rfc6962 import hash_leaf
@@ -112,6 +114,8 @@ class Sequencer(Generic[T]):
         # The running hash of the record index and the key that seals it.
         self._records = RecordsDigest()
         self._seal_key = b""
+        # Who hears of each commit and failure (the service's metrics).
+        self.events = WriterEvents()
 
     # -- lifecycle --------------------------------------------------------------
 
@@ -221,6 +225,17 @@ class Sequencer(Generic[T]):
         return tree
 
     @property
+    def queue_depth(self) -> int:
+        """Submissions waiting for the writer now."""
+        return len(self._queue)
+
+    @property
+    def failure(self) -> IntegrityFailure | None:
+        """Why writes are stopped, or None while the writer writes."""
+        failed = self._failed
+        return failed if isinstance(failed, IntegrityFailure) else None
+
+    @property
     def state(self) -> TreeState:
         """The last committed tree state."""
         return self.tree().state
@@ -289,10 +304,12 @@ class Sequencer(Generic[T]):
                     self._refresh()
             except IntegrityFailure as e:
                 log.error("integrity failure; writes stopped: %s", e)
+                self._report_failure(e.cause)
                 self._stop_writes(e, batch)
                 return
             except LedgerError as e:
                 log.warning("batch of %d not committed: %s", len(batch), e)
+                self._report_failure(e.cause)
                 self._needs_recovery = True
                 for p in batch:
                     p.ticket.fail(e)
@@ -301,6 +318,7 @@ class Sequencer(Generic[T]):
                         self._cond.wait(timeout=1.0)
             except Exception as e:  # a bug: stop, never leave callers waiting
                 log.exception("the writer failed; writes stopped")
+                self._report_failure(IntegrityFailure.cause)
                 self._stop_writes(
                     IntegrityFailure(
                         f"the writer failed unexpectedly ({type(e).__name__}); "
@@ -309,6 +327,12 @@ class Sequencer(Generic[T]):
                     batch,
                 )
                 return
+
+    def _report_failure(self, cause: str) -> None:
+        try:
+            self.events.failed(cause)
+        except Exception:  # a report never stops the writer
+            log.exception("reporting a failure failed")
 
     def _stop_writes(self, error: IntegrityFailure, batch: list[Pending[T]]) -> None:
         """Refuse every later write with ``error``; fail what is waiting."""
@@ -458,6 +482,7 @@ class Sequencer(Generic[T]):
         """Commit ``rows`` as the next leaves, with a newly signed checkpoint."""
         if not rows:
             return Commit(state, head, state.size, [])
+        started = time.perf_counter()
         hashes = [r.leaf_hash for r in rows]
         new_state, full_tiles = integrate(state, hashes)
         records = self._records.copy()
@@ -481,6 +506,10 @@ class Sequencer(Generic[T]):
             )
             self._cache.put(tile.level, tile.index, nodes)
         self._tree, self._records = SignedTree(new_head, new_state), records
+        try:
+            self.events.committed(len(rows), time.perf_counter() - started)
+        except Exception:  # a report never stops the writer
+            log.exception("reporting a commit failed")
         return Commit(new_state, new_head, state.size, hashes, state.compact.hashes)
 
     def _refresh(self) -> None:

@@ -8,6 +8,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from starlette.requests import ClientDisconnect
 
 from api.bodies import read_json
 from api.deps import Entries, RateLimits, Reader, ServedLog, writer_of
@@ -21,6 +22,7 @@ from api.schemas import (
 )
 from api.settings import ApiSettings
 from api.views import entry_json
+from api.write_watch import WriteWatch
 from ledger.admission import Submission
 from ledger.ledger import AppendReceipt
 from ledger.writer import RecordWriter
@@ -52,19 +54,21 @@ def _client(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def _check_client(request: Request, limits: RateLimits) -> None:
+def _check_client(request: Request, limits: RateLimits, watch: WriteWatch) -> None:
     wait = limits.client.take(_client(request), time.monotonic())
     if wait:
+        watch.rate_limited("client")
         raise ProblemError(
             "rate-limited", "too many requests from this address", retry_after=wait
         )
 
 
-def _check_keys(submission: Submission, limits: RateLimits) -> None:
+def _check_keys(submission: Submission, limits: RateLimits, watch: WriteWatch) -> None:
     now = time.monotonic()
     for keyid in submission.signers:
         wait = limits.key.take(keyid, now)
         if wait:
+            watch.rate_limited("key")
             raise ProblemError(
                 "rate-limited",
                 f"too many submissions signed by key {keyid}",
@@ -98,16 +102,27 @@ async def _submit(
 )
 async def post_entry(request: Request) -> JSONResponse:
     """Answered after the durable commit, with the receipt; idempotent."""
-    writer, settings, limits = _collaborators(request)
-    _check_client(request, limits)
-    envelope = await read_json(request, settings.max_body_bytes)
-    if not isinstance(envelope, dict):
-        raise ProblemError("malformed-input", "expected a DSSE envelope object")
-    submission = writer.prepare(envelope)
-    request.state.keyids = list(submission.signers)  # for the access log
-    _check_keys(submission, limits)
-    _check_in_flight(request, settings, 1)
-    receipt = await _submit(request, writer, submission)
+    started = time.perf_counter()
+    watch: WriteWatch = request.app.state.watch
+    submission: Submission | None = None
+    try:
+        writer, settings, limits = _collaborators(request)
+        _check_client(request, limits, watch)
+        envelope = await read_json(request, settings.max_body_bytes)
+        if not isinstance(envelope, dict):
+            raise ProblemError("malformed-input", "expected a DSSE envelope object")
+        submission = writer.prepare(envelope)
+        request.state.keyids = list(submission.signers)  # for the access log
+        _check_keys(submission, limits, watch)
+        _check_in_flight(request, settings, 1)
+        receipt = await _submit(request, writer, submission)
+    except ClientDisconnect:
+        raise
+    except Exception as e:  # every refusal is reported, then answered
+        watch.refused(request, problem_for(e), submission)
+        raise
+    watch.appended(request, submission, receipt)
+    watch.finished("/v1/entries", time.perf_counter() - started)
     return JSONResponse(
         receipt.to_json(),
         status_code=200 if receipt.duplicate else 201,
@@ -122,8 +137,67 @@ async def post_entry(request: Request) -> JSONResponse:
 )
 async def post_batch(request: Request) -> JSONResponse:
     """``{"envelopes": [...]}`` in; one ``{status, receipt | problem}`` each out."""
-    writer, settings, limits = _collaborators(request)
-    _check_client(request, limits)
+    started = time.perf_counter()
+    watch: WriteWatch = request.app.state.watch
+    try:
+        writer, settings, limits = _collaborators(request)
+        _check_client(request, limits, watch)
+        envelopes = await _batch_body(request, settings)
+        _check_in_flight(request, settings, len(envelopes))
+    except ClientDisconnect:
+        raise
+    except Exception as e:  # the whole request is refused
+        watch.refused(request, problem_for(e))
+        raise
+    prepared: list[Submission | ProblemError] = []
+    for envelope in envelopes:
+        submission: Submission | None = None
+        try:
+            submission = writer.prepare(envelope)
+            _check_keys(submission, limits, watch)
+            prepared.append(submission)
+        except Exception as e:  # each envelope is refused on its own
+            problem = problem_for(e)
+            watch.refused(request, problem, submission)
+            prepared.append(problem)
+    calls = [
+        _submit(request, writer, item)
+        for item in prepared
+        if isinstance(item, Submission)
+    ]
+    request.state.keyids = sorted(
+        {k for item in prepared if isinstance(item, Submission) for k in item.signers}
+    )
+    outcomes = iter(await asyncio.gather(*calls, return_exceptions=True))
+    results: list[dict[str, Any]] = []
+    receipts = 0
+    for item in prepared:
+        if isinstance(item, ProblemError):
+            body_ = problem_body(item)
+            results.append({"status": body_["status"], "problem": body_})
+            continue
+        outcome: AppendReceipt | BaseException = next(outcomes)
+        if isinstance(outcome, BaseException):
+            problem = problem_for(outcome)
+            watch.refused(request, problem, item)
+            body_ = problem_body(problem)
+            results.append({"status": body_["status"], "problem": body_})
+        else:
+            watch.appended(request, item, outcome)
+            receipts += 1
+            results.append(
+                {
+                    "status": 200 if outcome.duplicate else 201,
+                    "receipt": outcome.to_json(),
+                }
+            )
+    if receipts:
+        watch.finished("/v1/entries/batch", time.perf_counter() - started)
+    return JSONResponse({"results": results})
+
+
+async def _batch_body(request: Request, settings: ApiSettings) -> list[Any]:
+    """The envelopes of a batch request, each at least an object."""
     body = await read_json(request, settings.max_batch_bytes)
     if not isinstance(body, dict) or set(body) != {"envelopes"}:
         raise ProblemError("malformed-request", 'expected {"envelopes": [...]}')
@@ -138,39 +212,7 @@ async def post_batch(request: Request) -> JSONResponse:
             raise ProblemError(
                 "malformed-request", f"envelopes[{number}] is not an object"
             )
-    _check_in_flight(request, settings, len(envelopes))
-    prepared: list[Submission | ProblemError] = []
-    for envelope in envelopes:
-        try:
-            submission = writer.prepare(envelope)
-            _check_keys(submission, limits)
-            prepared.append(submission)
-        except Exception as e:  # each envelope is refused on its own
-            prepared.append(problem_for(e))
-    calls = [
-        _submit(request, writer, item)
-        for item in prepared
-        if isinstance(item, Submission)
-    ]
-    request.state.keyids = sorted(
-        {k for item in prepared if isinstance(item, Submission) for k in item.signers}
-    )
-    outcomes = iter(await asyncio.gather(*calls, return_exceptions=True))
-    results: list[dict[str, Any]] = []
-    for item in prepared:
-        outcome: Any = item if isinstance(item, ProblemError) else next(outcomes)
-        if isinstance(outcome, BaseException):
-            problem = problem_for(outcome)
-            body_ = problem_body(problem)
-            results.append({"status": body_["status"], "problem": body_})
-        else:
-            results.append(
-                {
-                    "status": 200 if outcome.duplicate else 201,
-                    "receipt": outcome.to_json(),
-                }
-            )
-    return JSONResponse({"results": results})
+    return envelopes
 
 
 @router.get(

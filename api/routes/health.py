@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
-from fastapi.responses import JSONResponse
+import time
 
-from api.deps import Log, Reader
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+
+from api.deps import Log, Reader, Settings
 from api.errors import PROBLEMS, ProblemError
+from api.metrics import CONTENT_TYPE, Metrics
+from ledger.health import ready
 
 __all__ = ["router"]
 
@@ -24,6 +28,41 @@ async def healthz(reader: Reader) -> JSONResponse:
             "checkpoint_made_at_ms": head.made_at_ms,
         }
     )
+
+
+@router.get(
+    "/readyz",
+    responses={503: {"description": "not ready (problem+json)"}},
+    summary="Readiness: a checkpoint signed (and cosigned) within the limit",
+)
+async def readyz(log: Log, settings: Settings) -> JSONResponse:
+    """200 while the log signs checkpoints in time, else 503 with the reasons.
+
+    Ready: writes not stopped, a checkpoint signed within
+    ``SAKSI_READY_MAX_AGE`` seconds and, with witnesses configured, a
+    cosignature received within it too. For load balancers and uptime checks.
+    """
+    health, now = log.health(), time.time()
+    reasons = ready(health, now, settings.ready_max_age)
+    if reasons:
+        raise ProblemError("not-ready", "; ".join(reasons))
+    return JSONResponse(
+        {
+            "status": "ready",
+            "tree_size": health.published_size,
+            "integrated_size": health.integrated_size,
+            "checkpoint_age_seconds": round(max(0.0, now - health.signed_at), 3),
+        }
+    )
+
+
+@router.get("/metrics", include_in_schema=False)
+async def metrics(request: Request) -> Response:
+    """The Prometheus exposition of this process's metrics."""
+    exported: Metrics | None = request.app.state.metrics
+    if exported is None:
+        raise ProblemError("not-found", "metrics are switched off on this server")
+    return Response(exported.render(), media_type=CONTENT_TYPE)
 
 
 @router.get("/v1/log", summary="The log's origin, verifier key and size")

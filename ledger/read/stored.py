@@ -93,6 +93,14 @@ class StoredTree:
                 return tree
             return self._look(now)
 
+    def last(self) -> tuple[SignedTree | None, IntegrityFailure | None]:
+        """The last tree that passed and the failure that stopped serving, if any.
+
+        No database read: for health checks and metrics.
+        """
+        with self._lock:
+            return self._tree, self._failed
+
     def published(self) -> bytes | None:
         """None: cosignatures live in the writer's process only."""
         return None

@@ -12,6 +12,7 @@ of them on one engine.
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Self
@@ -60,6 +61,10 @@ class SqlEngine:
         self._engine = engine
         self._lock_file: int | None = None
         self._lock_conn: Connection | None = None
+        # Database errors seen, by operation (``read``, ``write``): the
+        # service's metrics report them.
+        self._failures = {"read": 0, "write": 0}
+        self._failures_lock = threading.Lock()
 
     @classmethod
     def open(cls, url: str | URL) -> Self:
@@ -107,7 +112,33 @@ class SqlEngine:
             with self._engine.connect() as conn:
                 yield conn
         except sa.exc.SQLAlchemyError as e:
+            self.count_failure("read")
             raise StorageUnavailable(f"database read failed: {safe_message(e)}") from e
+
+    def count_failure(self, operation: str) -> None:
+        """Count one database error of ``operation`` (``read`` or ``write``)."""
+        with self._failures_lock:
+            self._failures[operation] += 1
+
+    def failures(self) -> dict[str, int]:
+        """Database errors seen since start, by operation."""
+        with self._failures_lock:
+            return dict(self._failures)
+
+    def pool_status(self) -> dict[str, int]:
+        """The connection pool: its size, connections in use, idle and overflow."""
+        pool: Any = self._engine.pool
+        status = {}
+        for name, method in (
+            ("size", "size"),
+            ("in_use", "checkedout"),
+            ("idle", "checkedin"),
+            ("overflow", "overflow"),
+        ):
+            value = getattr(pool, method, None)
+            if callable(value):
+                status[name] = max(0, int(value()))
+        return status
 
     def _check_durability(self) -> None:
         with self._connect() as conn:

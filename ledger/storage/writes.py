@@ -150,6 +150,7 @@ class SqlWrites(SqlEngine):
                 f"conflicting rows already stored: {safe_message(e)}"
             ) from e
         except sa.exc.SQLAlchemyError as e:
+            self.count_failure("write")
             raise StorageUnavailable(f"append not committed: {safe_message(e)}") from e
         return head
 
@@ -238,6 +239,7 @@ class SqlWrites(SqlEngine):
                 if moved != 1:
                     raise IntegrityFailure("tree head moved during a refresh")
         except sa.exc.SQLAlchemyError as e:
+            self.count_failure("write")
             raise StorageUnavailable(f"refresh not committed: {safe_message(e)}") from e
 
     def close(self) -> None:
