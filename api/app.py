@@ -9,7 +9,6 @@ response carries a stack trace.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import TextIO
 
@@ -75,11 +74,15 @@ def create_app(
             backend=backend,
             max_age=settings.ready_max_age,
             in_flight=lambda: int(app.state.in_flight),
-            clock=time.time,
         )
         writer = log.writer
         if writer is not None:
             writer.ledger.observe(app.metrics)
+            genesis = writer.gate.registry.genesis
+            app.metrics.prime(
+                () if genesis is None else genesis.policy.roles,
+                writer.gate.election.children_of(""),
+            )
     app.state.watch = WriteWatch(
         app.state.metrics,
         None if security_log is None else SecurityLog(security_log),

@@ -29,6 +29,9 @@ __all__ = [
 log = logging.getLogger("saksi.api")
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
+# Server-side problems that are states, not failures: a load balancer polls
+# /readyz every few seconds, and the metrics say why it is not ready.
+_QUIET = frozenset({"not-ready"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,7 +179,7 @@ def problem_response(
     problem = problem_for(error)
     if problem.cause == "internal-error" and not isinstance(error, ProblemError):
         log.exception("unexpected error on %s %s", method, instance, exc_info=error)
-    elif PROBLEMS[problem.cause].status >= 500:
+    elif PROBLEMS[problem.cause].status >= 500 and problem.cause not in _QUIET:
         log.error("%s: %s", type(error).__name__, error)
     body = problem_body(problem, instance=instance)
     headers = {}

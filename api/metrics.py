@@ -44,8 +44,10 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
+from api.errors import PROBLEMS
 from ledger.health import LogHealth, ready
 from ledger.telemetry import WriterEvents
+from verifier.rules.arithmetic import TALLY_CHECKS
 
 __all__ = ["CONTENT_TYPE", "VERSION", "Metrics"]
 
@@ -87,12 +89,10 @@ class LogCollector(Collector):
     def __init__(
         self,
         source: HealthSource,
-        clock: Callable[[], float],
         max_age: float,
         in_flight: Callable[[], int],
     ) -> None:
         self._source = source
-        self._clock = clock
         self._max_age = max_age
         self._in_flight = in_flight
 
@@ -103,7 +103,7 @@ class LogCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         """One snapshot of the log, as metric families."""
         health = self._source.health()
-        now = self._clock()
+        now = health.now
         yield _gauge(
             "saksi_tree_size",
             "Entries in the checkpoint /log/checkpoint serves (the witnessed one "
@@ -144,7 +144,7 @@ class LogCollector(Collector):
         yield _gauge(
             "saksi_ready",
             "1 while /readyz answers 200",
-            0 if ready(health, now, self._max_age) else 1,
+            0 if ready(health, self._max_age) else 1,
         )
         yield _gauge(
             "saksi_writer",
@@ -225,14 +225,13 @@ class Metrics(WriterEvents):
         backend: str,
         max_age: float,
         in_flight: Callable[[], int],
-        clock: Callable[[], float] = time.time,
     ) -> None:
         registry = self.registry = CollectorRegistry(auto_describe=True)
         ProcessCollector(registry=registry)
         PlatformCollector(registry=registry)
         GCCollector(registry=registry)
         registry.register(_BuildInfo(backend))
-        registry.register(LogCollector(source, clock, max_age, in_flight))
+        registry.register(LogCollector(source, max_age, in_flight))
         self.http_requests = Counter(
             "saksi_http_requests",
             "HTTP requests answered, by route template, method and status code",
@@ -316,6 +315,27 @@ class Metrics(WriterEvents):
             ["province", "check"],
             registry=registry,
         )
+
+    def prime(self, roles: Iterable[str], provinces: Iterable[str]) -> None:
+        """Create every label set a rule alerts on, at zero.
+
+        A counter's series appears with its first increment; Prometheus's
+        ``increase()`` cannot see that first one. Made at start, the first
+        revoked-key write or correction in a province is an increase from 0.
+        """
+        for cause in PROBLEMS:
+            self.refusals.labels(cause)
+        for role in [*roles, "unknown"]:
+            for cause in AUTHORIZATION_CAUSES:
+                self.authorization_refusals.labels(role, cause)
+        for limit in ("client", "key"):
+            self.rate_limited.labels(limit)
+        for cause in ("storage-unavailable", "signer-unavailable", "integrity-failure"):
+            self.commit_failures.labels(cause)
+        for province in [*provinces, "national"]:
+            self.corrections.labels(province)
+            for check in TALLY_CHECKS:
+                self.arithmetic_flags.labels(province, check)
 
     # -- the writer's reports (ledger.telemetry.WriterEvents) -----------------------
 

@@ -35,6 +35,8 @@ class LogHealth:
             ``overflow``).
         database_errors: database errors since start, by operation.
         writer: True in the writer's process, False in a read-only one.
+        now: when the snapshot was taken, by the log's own clock (Unix
+            seconds): ages are measured against it.
     """
 
     integrated_size: int
@@ -46,15 +48,17 @@ class LogHealth:
     pool: dict[str, int] = field(default_factory=dict)
     database_errors: dict[str, int] = field(default_factory=dict)
     writer: bool = True
+    now: float = 0.0
 
 
-def ready(health: LogHealth, now: float, max_age: float) -> list[str]:
-    """Why the log is not ready at ``now``; empty when it is.
+def ready(health: LogHealth, max_age: float) -> list[str]:
+    """Why the log is not ready (as of ``health.now``); empty when it is.
 
     Ready means: not stopped, a checkpoint signed within ``max_age`` seconds
     and, with witnesses configured, a cosignature from one of them within
     ``max_age`` too.
     """
+    now = health.now
     reasons = []
     if health.stopped is not None:
         reasons.append(f"stopped: {health.stopped}")

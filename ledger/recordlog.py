@@ -13,6 +13,7 @@ takes either.
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Callable, Sequence
 
 from ledger.admission import DEFAULT_SKEW, SUBMISSION_WEIGHT, RecordGate, Submission
@@ -108,6 +109,7 @@ class RecordLog:
             self.verifier_key,
             self.origin,
             endpoints,
+            clock=self.writer.clock,
         )
         size, note = current()
         witnessing.round(size, note)
@@ -146,6 +148,7 @@ class RecordLog:
             witnesses=() if self.witnessing is None else self.witnessing.health(),
             pool=self.storage.pool_status(),
             database_errors=self.storage.failures(),
+            now=self.writer.clock(),
         )
 
     def close(self) -> None:
@@ -172,10 +175,12 @@ class ReadOnlyLog:
         interval: float = 1.0,
         trusted: Sequence[Checkpoint] = (),
         cache_tiles: int = 4096,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.storage = storage
         self.origin = origin
         self.verifier_key = verifier_key
+        self._clock = clock
         cache = FullTileCache(cache_tiles)
         self.tree = StoredTree(
             storage, verifier_key, origin, cache, interval=interval, trusted=trusted
@@ -212,6 +217,7 @@ class ReadOnlyLog:
             pool=self.storage.pool_status(),
             database_errors=self.storage.failures(),
             writer=False,
+            now=self._clock(),
         )
 
     def close(self) -> None:

@@ -32,7 +32,21 @@ from typing import Any
 
 from verifier.election import PARTY_BALLOTS
 
+# Every check ``tally_flags`` can name (the metrics count flags by check).
+TALLY_CHECKS = (
+    "votes-sum",
+    "valid-invalid-total",
+    "total-voters",
+    "voter-lists",
+    "male-female",
+    "registered-over-limit",
+    "dpt-voters-over-registered",
+    "voters-over-registered",
+    "ballot-papers",
+)
+
 __all__ = [
+    "TALLY_CHECKS",
     "Flag",
     "TallyRules",
     "add_totals",
