@@ -140,7 +140,8 @@ def test_writes_refusals_and_the_log_show_in_the_metrics(served):
         == 2
     )
     build = [k for k in after if k[0] == "saksi_build_info"]
-    assert build and dict(build[0][1])["backend"] == "test"
+    assert build
+    assert dict(build[0][1])["backend"] == "test"
     assert value(after, "saksi_db_pool_connections", state="size") > 0
     assert any(k[0] == "process_resident_memory_bytes" for k in after)
 
@@ -163,19 +164,25 @@ def test_the_security_log_says_who_wrote_what_and_why_it_was_refused(served):
     lines = s.lines()
     assert [line["result"] for line in lines] == ["accepted", "refused", "refused"]
     first, second, third = lines
-    assert first["log"] == "security" and first["event"] == "append"
+    assert first["log"] == "security"
+    assert first["event"] == "append"
     assert first["request_id"] == accepted.headers["x-request-id"]
-    assert first["keyids"] == [keys["tps"].keyid] and first["roles"] == ["tps"]
+    assert first["keyids"] == [keys["tps"].keyid]
+    assert first["roles"] == ["tps"]
     assert first["subject"] == tally_subject("ppwp", TPS)
     assert first["index"] == accepted.json()["index"]
-    assert first["status"] == 201 and first["route"] == "/v1/entries"
-    assert second["cause"] == "out-of-scope" and second["status"] == 403
+    assert first["status"] == 201
+    assert first["route"] == "/v1/entries"
+    assert second["cause"] == "out-of-scope"
+    assert second["status"] == 403
     assert second["roles"] == ["tps"]
     # An unknown key names nobody, and its record is not described.
     assert third["cause"] == "unknown-key"
-    assert "keyids" not in third and "subject" not in third
+    assert "keyids" not in third
+    assert "subject" not in third
     for line in lines:
-        assert "body" not in line and "sig" not in json.dumps(line)
+        assert "body" not in line
+        assert "sig" not in json.dumps(line)
 
 
 HOSTILE = "%3Cscript%3Ealert(1)%3C/script%3E%E2%80%AE%0A%7Bevil%7D"
@@ -202,7 +209,8 @@ def test_nothing_a_client_sends_reaches_a_label_or_a_log_line(served):
     scrape = s.client.get("/metrics").text
     events = s.events.getvalue()
     for text in (scrape, events):
-        assert marker not in text and marker.lower() not in text
+        assert marker not in text
+        assert marker.lower() not in text
         assert "<script>" not in text
     assert 'route="(unmatched)"' in scrape
     assert 'method="OTHER"' in scrape
@@ -221,7 +229,8 @@ def test_readyz_follows_the_checkpoint_age_and_a_stopped_writer(served):
     assert stale.client.get("/healthz").status_code == 200  # alive, not ready
     fresh.log.ledger.halt(IntegrityFailure("test"))
     answer = fresh.client.get("/readyz")
-    assert answer.status_code == 503 and "stopped" in answer.json()["detail"]
+    assert answer.status_code == 503
+    assert "stopped" in answer.json()["detail"]
     samples = fresh.scrape()
     assert value(samples, "saksi_stopped") == 1
     assert value(samples, "saksi_ready") == 0
