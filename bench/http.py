@@ -346,6 +346,7 @@ def main(argv: list[str] | None = None) -> int:
             "--port",
             str(port),
             "--no-access-log",  # figures comparable with earlier runs
+            "--no-security-log",
         ],
         env=env,
         cwd=ROOT,

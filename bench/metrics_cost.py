@@ -1,0 +1,144 @@
+"""What the metrics and the security event log cost on the write path.
+
+    python -m bench.metrics_cost [--count 4000] [--rounds 3] [--out BENCHMARKS.md]
+
+One fresh SQLite log served by ``saksi serve`` (its own process, 127.0.0.1),
+restarted for each variant, the variants interleaved round by round so that a
+noisy neighbour hits them alike:
+
+* ``--no-metrics --no-security-log`` (the baseline),
+* metrics on (the default), security log off,
+* metrics on and the security event log written to a file (the full default
+  minus stderr).
+
+Each round and variant appends ``--count`` fresh signed records with 64
+concurrent clients, one envelope per request, then as many in batches of 100.
+Writes BENCHMARKS.md's ``metrics`` section: the median appends/s of each
+variant and its ratio to the baseline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench.http import (
+    PASS,
+    ROOT,
+    envelopes,
+    free_port,
+    progress,
+    run_writes,
+    saksi,
+    wait_ready,
+)
+from bench.report import write_section
+from keys import load_key_file
+
+VARIANTS = {
+    "metrics off (baseline)": ["--no-metrics", "--no-security-log"],
+    "metrics on": ["--no-security-log"],
+    "metrics on, security log to a file": ["--security-log", "{dir}/security.log"],
+}
+CASES = [(64, 1), (64, 100)]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--count", type=int, default=4000, help="appends per case")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--out", type=Path, default=Path("BENCHMARKS.md"))
+    args = parser.parse_args(argv)
+    tmp = Path(tempfile.mkdtemp(prefix="saksi-metrics-"))
+    env = {
+        **os.environ,
+        "SAKSI_KEY_PASSPHRASE": PASS,
+        "SAKSI_KEY_RATE": "1000000",
+        "SAKSI_KEY_BURST": "1000000",
+        "SAKSI_CLIENT_RATE": "1000000",
+        "SAKSI_CLIENT_BURST": "1000000",
+    }
+    log = tmp / "log"
+    saksi(
+        "init",
+        "--origin",
+        "bench.saksi.example/metrics",
+        "--dir",
+        str(log),
+        "--kdf",
+        "interactive",
+        env=env,
+    )
+    admin = load_key_file(log / "admin.key", PASS.encode())
+    rates: dict[tuple[str, tuple[int, int]], list[float]] = {}
+    for round_ in range(args.rounds):
+        for number, (name, flags) in enumerate(VARIANTS.items()):
+            progress(f"round {round_ + 1}/{args.rounds}: {name}")
+            port = free_port()
+            server = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "api",
+                    "serve",
+                    "--dir",
+                    str(log),
+                    "--port",
+                    str(port),
+                    "--no-access-log",
+                    *(f.format(dir=tmp) for f in flags),
+                ],
+                env=env,
+                cwd=ROOT,
+            )
+            try:
+                wait_ready(f"http://127.0.0.1:{port}/healthz")
+                for case in CASES:
+                    clients, batch = case
+                    work = envelopes(admin, args.count, f"r{round_}v{number}b{batch}-")
+                    rate, _ = asyncio.run(run_writes(port, work, clients, batch))
+                    rates.setdefault((name, case), []).append(rate)
+            finally:
+                server.send_signal(signal.SIGTERM)
+                server.wait(timeout=30)
+    baseline = next(iter(VARIANTS))
+    lines = [
+        "## The cost of metrics and the security event log on the write path",
+        "",
+        f"Command: `python -m bench.metrics_cost --count {args.count} --rounds "
+        f"{args.rounds}` (writes this section).",
+        "",
+        f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python "
+        f"{platform.python_version()}; measured "
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}. One `saksi serve` "
+        "on SQLite, restarted per variant, variants interleaved per round; 64 "
+        "concurrent clients; median appends/s over the rounds (each round's "
+        "figures in brackets).",
+        "",
+        "| variant | envelopes per request | appends/s | vs metrics off |",
+        "|---|---|---|---|",
+    ]
+    for name in VARIANTS:
+        for case in CASES:
+            values = rates[(name, case)]
+            median = statistics.median(values)
+            base = statistics.median(rates[(baseline, case)])
+            each = ", ".join(f"{v:,.0f}" for v in values)
+            lines.append(
+                f"| {name} | {case[1]} | {median:,.0f} [{each}] | {median / base:.3f} |"
+            )
+    write_section(args.out, "metrics", "\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
