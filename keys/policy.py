@@ -32,6 +32,9 @@ ROLES: dict[str, dict[str, Any]] = {
         "scope_lengths": [0],
     },
     "auditor": {"schemas": [], "scope_lengths": [0]},
+    # A security monitor's canary key (saksi monitor): it writes nothing but
+    # monitor.canary/v1 records, to time the log.
+    "canary": {"schemas": ["monitor.canary/v1"], "scope_lengths": [0]},
 }
 
 DEFAULT_POLICY: dict[str, Any] = {"roles": ROLES}

@@ -56,6 +56,20 @@ def test_keys_imports_only_crypto_and_verifier_formats():
     assert not imports_of("keys") & {"ledger", "api", "sqlalchemy", "audit"}
 
 
+def test_the_monitor_reads_the_log_as_an_observer_does():
+    # The public API through the verifier's code and the client; never the
+    # operator's database, the server's code or the HTTP API's internals.
+    assert not imports_of("monitor") & {
+        "ledger",
+        "api",
+        "sqlalchemy",
+        "psycopg",
+        "fastapi",
+        "results",
+        "domains",
+    }
+
+
 def test_client_library_needs_no_server_packages():
     assert imports_of("saksi_client") <= set(sys.stdlib_module_names) | {
         "verifier",
@@ -89,7 +103,7 @@ def test_importing_verifier_loads_only_stdlib_and_nacl():
 # -- the import graph of the product's modules ---------------------------------
 
 PRODUCT = ("verifier", "ledger", "keys", "api", "audit", "domains", "results", "cli")
-PRODUCT += ("saksi_client",)
+PRODUCT += ("saksi_client", "monitor")
 
 
 def _module_of(path: Path) -> str:

@@ -7,13 +7,18 @@ registry's (``verifier.registry``) and the election's (``verifier.election``).
 from __future__ import annotations
 
 from verifier.body_schema import Schema
+from verifier.canary import CANARY
 from verifier.election import ELECTION_SCHEMAS
 from verifier.errors import MalformedInput
 from verifier.registry import REGISTRY_SCHEMAS
 
 __all__ = ["SCHEMAS", "UnknownSchema", "get_schema"]
 
-SCHEMAS: dict[str, Schema] = {**REGISTRY_SCHEMAS, **ELECTION_SCHEMAS}
+SCHEMAS: dict[str, Schema] = {
+    **REGISTRY_SCHEMAS,
+    **ELECTION_SCHEMAS,
+    CANARY.name: CANARY,
+}
 
 
 class UnknownSchema(MalformedInput):

@@ -16,6 +16,7 @@ import math
 import re
 import subprocess
 import threading
+import time
 import urllib.request
 from pathlib import Path
 
@@ -162,12 +163,18 @@ def test_every_dashboard_query_returns_data_from_a_real_prometheus(tmp_path, wit
                 if not exported & {name, name + "_total", name + "_bucket"}
             }
             assert not missing, f"the rules name metrics nobody exports: {missing}"
-            empty = []
-            for title, expr in _panel_queries():
-                rows = prometheus.query(expr)
-                values = [float(row["value"][1]) for row in rows]
-                if not rows or not any(math.isfinite(v) for v in values):
-                    empty.append((title, expr))
+            # Every query has its points once two scrapes follow the last read.
+            deadline = time.monotonic() + 60
+            while True:
+                empty = []
+                for title, expr in _panel_queries():
+                    rows = prometheus.query(expr)
+                    values = [float(row["value"][1]) for row in rows]
+                    if not rows or not any(math.isfinite(v) for v in values):
+                        empty.append((title, expr))
+                if not empty or time.monotonic() > deadline:
+                    break
+                time.sleep(1)
             assert not empty, f"dashboard queries without data: {empty}"
         finally:
             prometheus.stop()

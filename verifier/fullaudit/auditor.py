@@ -229,7 +229,18 @@ class Auditor:
                     )
                     return
         except (AuthorizationError, VerificationError) as e:
-            self._find(Finding("authorization", index, record.subject, str(e)))
+            # The refusal's cause (``key-revoked``, ``out-of-scope``, ...) is
+            # the finding's rule: the monitor alerts on a revoked key's write.
+            cause = getattr(e, "cause", None)
+            self._find(
+                Finding(
+                    "authorization",
+                    index,
+                    record.subject,
+                    str(e),
+                    cause if isinstance(cause, str) else None,
+                )
+            )
             return
         self._apply(changes, record)
         if record.schema in _STATEFUL:

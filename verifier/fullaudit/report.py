@@ -53,7 +53,9 @@ class Finding:
     index: int
     subject: str | None
     detail: str
-    rule: str | None = None  # the arithmetic rule, for ``arithmetic`` flags
+    # The arithmetic rule of an ``arithmetic`` flag; the refusal's cause of an
+    # ``authorization`` finding (``key-revoked``, ``out-of-scope``, ...).
+    rule: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The finding as the report lists it."""
