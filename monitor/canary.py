@@ -68,7 +68,8 @@ class Canary:
     def stop(self) -> None:
         """Stop after the canary in flight."""
         self._stop.set()
-        self._thread.join(timeout=self.timeout + 5)
+        if self._thread.is_alive():
+            self._thread.join(timeout=self.timeout + 5)
 
     def _run(self) -> None:
         while not self._stop.is_set():

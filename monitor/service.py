@@ -126,7 +126,18 @@ class Monitor:
         return host, int(server.server_port)
 
     def start_canary(self) -> None:
-        """Start the canary, if the configuration names its key.
+        """Start the canary in its thread, if the configuration names its key.
+
+        Raises:
+            keys.KeyLoadError: the key does not open with the passphrase.
+            OSError: the passphrase file cannot be read.
+        """
+        self.canary = self.make_canary()
+        if self.canary is not None:
+            self.canary.start()
+
+    def make_canary(self) -> Canary | None:
+        """The configured canary, not started (None without ``[canary]``).
 
         Raises:
             keys.KeyLoadError: the key does not open with the passphrase.
@@ -134,7 +145,7 @@ class Monitor:
         """
         config = self.config.canary
         if config is None:
-            return
+            return None
         if config.passphrase_file is not None:
             secret = config.passphrase_file.read_bytes().rstrip(b"\r\n")
         else:
@@ -146,7 +157,7 @@ class Monitor:
             metrics.canary_sent.inc()
             metrics.merge_delay.observe(delay)
 
-        self.canary = Canary(
+        return Canary(
             SaksiClient(self.config.log_url, self.config.log_key, retries=1),
             signer,
             signer.keyid,
@@ -157,7 +168,6 @@ class Monitor:
             failed=lambda _why: metrics.canary_failures.inc(),
             clock=self.clock,
         )
-        self.canary.start()
 
     def run(self, stop: threading.Event) -> None:
         """Step every ``poll_seconds`` until ``stop`` is set."""
