@@ -186,6 +186,44 @@ class AlertBook:
         with self._lock:
             return [(alert, since) for alert, since, _ in self._active.values()]
 
+    def snapshot(self) -> list[dict[str, Any]]:
+        """The active alerts as JSON-able data (``restore`` takes it back)."""
+        with self._lock:
+            return [
+                {
+                    "name": alert.name,
+                    "summary": alert.summary,
+                    "key": alert.key,
+                    "details": alert.details,
+                    "since": since,
+                    "until": until,
+                }
+                for alert, since, until in self._active.values()
+            ]
+
+    def restore(self, saved: list[dict[str, Any]]) -> None:
+        """Make the alerts of a ``snapshot`` active again (a restarted monitor).
+
+        Nothing is sent: the sinks were told when they were raised. Unknown
+        names are skipped (a state written by another version).
+        """
+        with self._lock:
+            for item in saved:
+                if item.get("name") not in ALERTS:
+                    continue
+                alert = Alert(
+                    item["name"],
+                    str(item.get("summary", "")),
+                    str(item.get("key", "")),
+                    dict(item.get("details") or {}),
+                )
+                until = item.get("until")
+                self._active[alert.fingerprint] = (
+                    alert,
+                    float(item.get("since", 0.0)),
+                    None if until is None else float(until),
+                )
+
     def _tell(
         self, what: str, alert: Alert, at: float, until: float | None = None
     ) -> None:

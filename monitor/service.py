@@ -10,6 +10,7 @@ expects results), expire held alerts and send the active ones again.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sys
@@ -28,6 +29,7 @@ from monitor.follower import Follower, StepResult
 from monitor.metrics import MonitorMetrics
 from monitor.webhook import Post, Webhooks, http_post
 from saksi_client import SaksiClient
+from verifier.observe import atomic_write
 from verifier.tile_client import TileLog, http_fetch
 
 __all__ = ["Monitor"]
@@ -70,6 +72,16 @@ class Monitor:
             )
             sinks.append(self.webhooks)
         self.book = AlertBook(sinks, clock, config.thresholds.hold_seconds)
+        # Active alerts survive a restart: an event's hold goes on, a
+        # condition is decided again at the next step.
+        self._alerts_file = config.state / "alerts.json"
+        self._saved: list[dict[str, Any]] = []
+        if self._alerts_file.exists():
+            try:
+                self._saved = json.loads(self._alerts_file.read_text("utf-8"))
+                self.book.restore(self._saved)
+            except (OSError, ValueError, TypeError, KeyError):
+                log.warning("the saved alerts in %s are unreadable", self._alerts_file)
         self.tiles = TileLog(http_fetch(config.tiles_url, timeout=10.0))
         self.follower = Follower(config, self.tiles, self.book, clock)
         self.metrics = MonitorMetrics(self.follower, self.book, self.webhooks, clock)
@@ -88,7 +100,18 @@ class Monitor:
         self.book.expire()
         if self.webhooks is not None:
             self.webhooks.resend(self.book.active())
+        self._save_alerts()
         return result
+
+    def _save_alerts(self) -> None:
+        """Keep the active alerts in the state directory when they changed."""
+        now = self.book.snapshot()
+        if now != self._saved:
+            atomic_write(
+                self._alerts_file,
+                json.dumps(now, sort_keys=True).encode("utf-8"),
+            )
+            self._saved = now
 
     def _stall(self) -> None:
         """The log not growing while the timetable expects results."""

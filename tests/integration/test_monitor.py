@@ -179,6 +179,15 @@ def test_a_restarted_monitor_goes_on_from_its_state(tmp_path, served, entries):
         assert json.loads(evidence[0].read_text())["kind"] == "rollback"
     finally:
         third.close()
+    # Restarted again: the fork is still active (its hold goes on), and not
+    # raised a second time.
+    fourth, stream = monitor_for(tmp_path, served.url)
+    try:
+        assert [a.name for a, _ in fourth.book.active()] == ["fork"]
+        samples = fourth.metrics.render().decode()
+        assert 'saksi_monitor_alert_active{alert="fork"} 1.0' in samples
+    finally:
+        fourth.close()
 
 
 def saksi_monitor(*args: str) -> subprocess.CompletedProcess[str]:
