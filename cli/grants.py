@@ -143,7 +143,8 @@ def add_commands(
         "--role",
         required=True,
         help="tps, village, district, regency, province, national, voters, "
-        "parties, candidates, admin or auditor (the log's policy decides)",
+        "parties, candidates, admin, auditor or canary (the log's policy "
+        "decides)",
     )
     grant.add_argument(
         "--scope",

@@ -1,0 +1,409 @@
+"""Security monitor benchmark: its lag behind a log written at the country's rate,
+and the time from an attack to the alert at the receiver.
+
+    python -m bench.monitor [--forms 60000] [--trials 5] [--out BENCHMARKS.md]
+
+In one run, all on 127.0.0.1:
+
+* lag: ``saksi serve`` (SQLite) gets the election's setup (DKI Jakarta's region
+  table, parties, candidate lists, as ``bench.election`` writes them), then
+  ``--forms`` signed tallies as fast as the writer takes them (batches of 500,
+  3 in flight: the country rate of ``bench.election`` on this machine), while
+  ``saksi monitor`` follows the log through its tiles. Every 0.25 s the
+  server's tree size and the monitor's checked size are sampled: the lag in
+  entries, and in seconds (how long ago the log first held the oldest entry
+  the monitor has not checked). p50, p99 and max while the writer runs; then
+  the time to catch up after it stops.
+* time to alert: ``saksi monitor`` follows a log served as static tiles; the
+  log is switched to a fork (``--trials`` times, each a different fork), or
+  grown by a write of a revoked key; the time from the switch to the alert's
+  arrival at a webhook receiver (the monitor's own POST, Alertmanager's
+  format), with the monitor reading the checkpoint every second.
+
+Writes BENCHMARKS.md's ``monitor`` section.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import hashlib
+import json
+import os
+import platform
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from concurrent.futures import ProcessPoolExecutor
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench.election import _make_form, _send, _setup
+from bench.http import PASS, ROOT, free_port, pct, progress, saksi, wait_ready
+from bench.report import write_section
+from domains.regions import DEFAULT_TPS, DEFAULT_WILAYAH, district_bodies
+from domains.synthetic import ElectionSpec, subjects
+from keys import Ed25519Signer, load_key_file
+from saksi_client import SaksiClient
+from verifier.note import VerifierKey
+
+
+def _metrics(port: int) -> dict[str, float]:
+    with urllib.request.urlopen(
+        f"http://127.0.0.1:{port}/metrics", timeout=5
+    ) as response:
+        text = response.read().decode()
+    out = {}
+    for line in text.splitlines():
+        if line.startswith("saksi_monitor_") and "{" not in line:
+            name, value = line.split()
+            out[name] = float(value)
+    return out
+
+
+def _monitor(
+    work: Path, url: str, tiles: str, vkey: Path, hook: str
+) -> tuple[Any, int]:
+    port = free_port()
+    config = work / "monitor.toml"
+    config.write_text(
+        f'[log]\nurl = "{url}"\ntiles = "{tiles}"\nkey = "{vkey}"\n'
+        f'[monitor]\nstate = "{work / "state"}"\nlisten = "127.0.0.1:{port}"\n'
+        f'poll_seconds = 1.0\nalert_log = "{work / "alerts.jsonl"}"\n'
+        + (f'[webhook]\nurls = ["{hook}"]\n' if hook else ""),
+        encoding="utf-8",
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-m", "api", "monitor", "--config", str(config)],
+        cwd=ROOT,
+        stderr=(work / "monitor.err").open("wb"),
+    )
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            _metrics(port)
+            return process, port
+        except OSError:
+            if time.monotonic() > deadline or process.poll() is not None:
+                raise RuntimeError("the monitor did not start") from None
+            time.sleep(0.2)
+
+
+def lag(forms: int, work: Path) -> dict[str, Any]:
+    """The monitor's lag behind a log written at full speed."""
+    env = {
+        **os.environ,
+        "SAKSI_KEY_PASSPHRASE": PASS,
+        "SAKSI_KEY_RATE": "1000000",
+        "SAKSI_KEY_BURST": "1000000",
+        "SAKSI_CLIENT_RATE": "1000000",
+        "SAKSI_CLIENT_BURST": "1000000",
+    }
+    log_dir = work / "log"
+    saksi(
+        "init",
+        "--origin",
+        "bench.saksi.example/monitor",
+        "--dir",
+        str(log_dir),
+        "--kdf",
+        "interactive",
+        env=env,
+    )
+    seed = os.urandom(32)
+    now = dt.datetime.now(dt.UTC)
+    spec = ElectionSpec()
+    districts = list(district_bodies(DEFAULT_WILAYAH, DEFAULT_TPS, "31"))
+    stations = [
+        f"{village}{n:03d}"
+        for _, body in districts
+        for village, info in body["villages"].items()
+        for n in info["tps"]
+    ]
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "api",
+            "serve",
+            "--dir",
+            str(log_dir),
+            "--listen",
+            f"127.0.0.1:{port}",
+            "--no-access-log",
+            "--no-security-log",
+        ],
+        env=env,
+        cwd=ROOT,
+    )
+    monitor = None
+    try:
+        wait_ready(url + "/healthz")
+        key = VerifierKey.parse((log_dir / "log.vkey").read_text().strip())
+        client = SaksiClient(url, key)
+        admin = load_key_file(log_dir / "admin.key", PASS.encode())
+        reader = Ed25519Signer("reader", seed)
+        progress("setup: keys, regions, parties, candidate lists")
+        _setup(client, spec, seed, now, admin, reader, districts, stations, {}, {})
+        chosen = list(subjects(spec, stations))[:forms]
+        progress(f"signing {len(chosen):,} forms")
+        with ProcessPoolExecutor(os.cpu_count() or 1) as pool:
+            made = list(
+                pool.map(
+                    _make_form,
+                    [(spec, seed, now, *item) for item in chosen],
+                    chunksize=500,
+                )
+            )
+        envelopes = [envelope for envelope, _, _ in made]
+        monitor, mport = _monitor(
+            work / "m", url, url + "/log", log_dir / "log.vkey", ""
+        )
+        samples: list[tuple[float, int, int]] = []  # (time, log size, checked)
+        writing = threading.Event()
+        writing.set()
+
+        def sample() -> None:
+            while writing.is_set():
+                t = time.monotonic()
+                size = httpx.get(url + "/healthz", timeout=5).json()["tree_size"]
+                checked = int(_metrics(mport)["saksi_monitor_checked_size"])
+                samples.append((t, size, checked))
+                time.sleep(max(0.0, 0.25 - (time.monotonic() - t)))
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        _wait_checked(mport, httpx.get(url + "/healthz").json()["tree_size"], 120)
+        progress(f"writing {len(envelopes):,} forms while the monitor follows")
+        sampler.start()
+        started = time.monotonic()
+        _send(client, envelopes)
+        wrote = time.monotonic() - started
+        during = list(samples)
+        head = httpx.get(url + "/healthz").json()["tree_size"]
+        caught = _wait_checked(mport, head, 600)
+        writing.clear()
+        sampler.join()
+    finally:
+        if monitor is not None:
+            monitor.send_signal(signal.SIGTERM)
+            monitor.wait(timeout=60)
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=60)
+    entries = [size - checked for _, size, checked in during]
+    seconds = [_behind(during, i) for i in range(len(during))]
+    return {
+        "forms": len(envelopes),
+        "write_seconds": wrote,
+        "rate": len(envelopes) / wrote,
+        "entries": entries,
+        "seconds": seconds,
+        "catch_up": caught,
+        "samples": len(during),
+    }
+
+
+def _behind(samples: list[tuple[float, int, int]], i: int) -> float:
+    """Seconds since the log first held an entry sample ``i``'s monitor lacks."""
+    t, _, checked = samples[i]
+    for when, size, _ in samples[: i + 1]:
+        if size > checked:
+            return t - when
+    return 0.0
+
+
+def _wait_checked(port: int, size: int, timeout: float) -> float:
+    started = time.monotonic()
+    while _metrics(port)["saksi_monitor_checked_size"] < size:
+        if time.monotonic() - started > timeout:
+            raise RuntimeError(f"the monitor did not reach {size} in {timeout} s")
+        time.sleep(0.05)
+    return time.monotonic() - started
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
+
+
+class _Receiver:
+    def __init__(self) -> None:
+        self.arrived: list[tuple[float, dict[str, Any]]] = []
+        arrived = self.arrived
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers["content-length"])))
+                for alert in body:
+                    arrived.append((time.monotonic(), alert))
+                self.send_response(200)
+                self.send_header("content-length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                return
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/hook"
+
+    def wait(self, alert: str, after: float, since: str, timeout: float = 60) -> float:
+        """Seconds from ``after`` to a new ``alert`` (started at ``since`` or later)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for at, item in list(self.arrived):
+                if (
+                    at >= after
+                    and item["labels"]["alert"] == alert
+                    and item["startsAt"] >= since
+                    and item.get("endsAt", "~") > item["startsAt"]
+                ):
+                    return at - after
+            time.sleep(0.01)
+        raise RuntimeError(f"no {alert} alert in {timeout} s")
+
+
+def time_to_alert(trials: int, work: Path) -> dict[str, list[float]]:
+    """Seconds from a fork (or a revoked key's write) to the alert's arrival."""
+    sys.path.insert(0, str(ROOT))
+    from tests.conftest import ORIGIN
+    from tests.recordlog import RecordLog
+    from tests.tilelog import NoteKey, TileServer, view
+    from verifier.dsse import sign_envelope
+    from verifier.record import RECORD_PAYLOAD_TYPE, format_log_entry, format_timestamp
+
+    seed = hashlib.sha256(b"bench-monitor").digest()
+    log = RecordLog(f"sqlite:///{work / 'liar.db'}", Ed25519Signer(ORIGIN, seed))
+    try:
+        officer = Ed25519Signer("officer", hashlib.sha256(b"officer").digest())
+        log.grant(officer, "tps", "")
+        log.revoke(officer)
+        entries = [log.ledger.reader.entry_bytes(i) for i in range(log.ledger.size)]
+    finally:
+        log.close()
+    key = NoteKey(ORIGIN, seed)
+    vkey = work / "liar.vkey"
+    vkey.write_text(str(key.verifier_key) + "\n")
+    tiles = TileServer()
+    receiver = _Receiver()
+    tiles.serve(view(entries, key, ORIGIN))
+    monitor, port = _monitor(work / "t", tiles.url, tiles.url, vkey, receiver.url)
+    out: dict[str, list[float]] = {"fork": [], "revoked-key-write": []}
+    try:
+        _wait_checked(port, len(entries), 60)
+        for n in range(trials):
+            forked = list(entries)
+            forked[n % len(forked)] = forked[n % len(forked)] + b" " * (n + 1)
+            time.sleep(0.5 + (n % 4) * 0.23)  # not in step with the monitor's polls
+            t, since = time.monotonic(), _now()
+            tiles.serve(view(forked, key, ORIGIN))
+            out["fork"].append(receiver.wait("fork", t, since))
+            tiles.serve(view(entries, key, ORIGIN))
+        grown = list(entries)
+        for n in range(trials):
+            payload = RecordLog.payload(
+                log,
+                "keys.grant/v1",
+                f"keys/{hashlib.sha256(b'%d' % n).hexdigest()}",
+                {
+                    "keyid": hashlib.sha256(b"%d" % n).hexdigest(),
+                    "public_key": "A" * 43 + "=",
+                    "role": "tps",
+                    "scope": "",
+                    "holder": f"smuggled {n}",
+                },
+            )
+            grown.append(
+                format_log_entry(
+                    sign_envelope(RECORD_PAYLOAD_TYPE, payload, [officer]),
+                    format_timestamp(log.now() + dt.timedelta(minutes=5 + n)),
+                )
+            )
+            time.sleep(0.5 + (n % 4) * 0.23)
+            t, since = time.monotonic(), _now()
+            tiles.serve(view(grown, key, ORIGIN))
+            out["revoked-key-write"].append(
+                receiver.wait("revoked-key-write", t, since)
+            )
+    finally:
+        monitor.send_signal(signal.SIGTERM)
+        monitor.wait(timeout=60)
+        tiles.stop()
+        receiver.httpd.shutdown()
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--forms", type=int, default=60_000)
+    parser.add_argument("--trials", type=int, default=5)
+    parser.add_argument("--out", type=Path, default=Path("BENCHMARKS.md"))
+    args = parser.parse_args(argv)
+    work = Path(tempfile.mkdtemp(prefix="saksi-bench-monitor-"))
+    (work / "m").mkdir()
+    (work / "t").mkdir()
+    progress("time to alert")
+    alerts = time_to_alert(args.trials, work)
+    progress("the monitor's lag behind the writer")
+    figures = lag(args.forms, work)
+    entries, seconds = figures["entries"], figures["seconds"]
+    lines = [
+        "## The security monitor: lag behind the writer, time to alert",
+        "",
+        f"Command: `python -m bench.monitor --forms {args.forms} --trials "
+        f"{args.trials}` (writes this section).",
+        "",
+        f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python "
+        f"{platform.python_version()}; measured "
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}. Server (SQLite), "
+        "writer and monitor share the cores.",
+        "",
+        "### Lag while the writer runs",
+        "",
+        f"{figures['forms']:,} signed tallies written in "
+        f"{figures['write_seconds']:.1f} s ({figures['rate']:,.0f}/s, batches of "
+        "500, 3 in flight: the rate `bench.election` measures for the whole "
+        "country on this machine is 1,679/s on SQLite) while `saksi monitor` "
+        "followed through the tiles (checkpoint read every second), "
+        f"{figures['samples']} samples 0.25 s apart:",
+        "",
+        "| lag | p50 | p99 | max |",
+        "|---|---|---|---|",
+        f"| entries behind the log | {statistics.median(entries):,.0f} "
+        f"| {pct(entries, 0.99):,.0f} | {max(entries):,} |",
+        f"| seconds behind the log | {statistics.median(seconds):.1f} "
+        f"| {pct(seconds, 0.99):.1f} | {max(seconds):.1f} |",
+        "",
+        f"After the writer stopped, the monitor had checked everything "
+        f"{figures['catch_up']:.1f} s later.",
+        "",
+        "### Time to alert (the monitor's webhook, at the receiver)",
+        "",
+        "| attack | trials | median | max |",
+        "|---|---|---|---|",
+    ]
+    for name, values in alerts.items():
+        lines.append(
+            f"| {name} | {len(values)} | {statistics.median(values):.2f} s "
+            f"| {max(values):.2f} s |"
+        )
+    lines += [
+        "",
+        "Through Prometheus and Alertmanager add a scrape interval, a rule "
+        "evaluation and Alertmanager's `group_wait` to these (the end-to-end test "
+        "`tests/integration/test_alerting_e2e.py` runs that path).",
+    ]
+    write_section(args.out, "monitor", "\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
