@@ -50,6 +50,10 @@ class Alert:
     key: str = ""  # what makes two alerts of one name different (subject, ...)
     details: dict[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        if self.name not in ALERTS:
+            raise ValueError(f"no alert named {self.name!r}")
+
     @property
     def severity(self) -> str:
         """``critical`` or ``warning`` (``ALERTS``)."""

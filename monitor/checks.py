@@ -29,6 +29,8 @@ from typing import Protocol
 from monitor.alerting import Alert
 from monitor.config import Thresholds, Window
 from verifier.election import RECAP, TALLY
+from verifier.errors import VerificationError
+from verifier.fullaudit import NOT_FAILURES
 from verifier.fullaudit.examiner import Examined
 from verifier.fullaudit.report import Finding
 from verifier.record import Record, parse_timestamp
@@ -43,14 +45,15 @@ __all__ = ["EventSink", "RecordChecks"]
 
 _RESULTS = frozenset({TALLY.name, RECAP.name})
 # Audit checks that never fail a log by themselves (flags), and so do not alert.
-_FLAGS = frozenset({"arithmetic", "recap-sum", "stale-recaps"})
+_FLAGS = NOT_FAILURES
 
 _TABLES = (
     "CREATE TABLE IF NOT EXISTS monitor_subjects (subject TEXT PRIMARY KEY, "
     "revision INTEGER, stage TEXT, body TEXT, idx INTEGER) WITHOUT ROWID",
     "CREATE TABLE IF NOT EXISTS monitor_key_regions (keyid TEXT, region TEXT, "
     "PRIMARY KEY (keyid, region)) WITHOUT ROWID",
-    "CREATE TABLE IF NOT EXISTS monitor_alerted (what TEXT PRIMARY KEY) WITHOUT ROWID",
+    "CREATE TABLE IF NOT EXISTS monitor_corrections (idx INTEGER PRIMARY KEY, "
+    "logged REAL, province TEXT, keyid TEXT)",
 )
 
 
@@ -78,8 +81,13 @@ class RecordChecks:
         self._book = book
         for statement in _TABLES:
             db.execute(statement)
-        # (log time, province, keyid) of each correction within the window.
-        self._recent: deque[tuple[float, str, str]] = deque()
+        # (log time, province, keyid) of each correction within the window,
+        # kept in the store too (a restart or a rolled-back step loses none).
+        self._recent: deque[tuple[float, str, str]] = deque(
+            db.execute(
+                "SELECT logged, province, keyid FROM monitor_corrections ORDER BY idx"
+            ).fetchall()
+        )
 
     def see(self, examined: Examined, findings: Sequence[Finding]) -> None:
         """Check the entry ``examined`` (already applied by the auditor)."""
@@ -95,7 +103,7 @@ class RecordChecks:
         body = record.body
         try:
             logged = parse_timestamp(examined.logged_at, "logged_at")
-        except ValueError:
+        except (ValueError, VerificationError):
             logged = None
         self._timetable_check(index, subject, record.schema, logged)
         if record.revision > self._limits.max_revisions:
@@ -241,11 +249,18 @@ class RecordChecks:
             return
         now = logged.timestamp()
         province = region[:2] or "national"
-        for keyid in examined.signers or ("",):
-            self._recent.append((now, province, keyid))
+        keyid = examined.signers[0] if examined.signers else ""
+        self._recent.append((now, province, keyid))
+        self._db.execute(
+            "INSERT OR REPLACE INTO monitor_corrections VALUES (?, ?, ?, ?)",
+            (examined.index, now, province, keyid),
+        )
         window = self._limits.corrections_window_seconds
         while self._recent and self._recent[0][0] < now - window:
             self._recent.popleft()
+        self._db.execute(
+            "DELETE FROM monitor_corrections WHERE logged < ?", (now - window,)
+        )
         total = len(self._recent)
         if total < self._limits.corrections_min:
             return
@@ -270,6 +285,8 @@ class RecordChecks:
 
     def _regions(self, keyid: str, region: str, index: int) -> None:
         digits = self._limits.key_region_digits
+        if len(region) < digits:  # a recap above that level names no one region
+            return
         self._db.execute(
             "INSERT OR IGNORE INTO monitor_key_regions VALUES (?, ?)",
             (keyid, region[:digits]),
@@ -288,7 +305,7 @@ class RecordChecks:
                 index=index,
             )
 
-    def _event(self, name: str, summary: str, key: str, **details: object) -> None:
+    def _event(self, name: str, summary: str, key: str, /, **details: object) -> None:
         self._book.event(Alert(name, summary, key, dict(details)))
 
 

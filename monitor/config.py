@@ -8,11 +8,14 @@ relative to the file's directory.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import tomllib
+import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from verifier.errors import VerificationError
 from verifier.note import VerifierKey
 from verifier.record import parse_timestamp
 
@@ -118,8 +121,7 @@ def parse_config(raw: dict[str, Any], base: Path) -> MonitorConfig:
     url = _str(log, "url", "[log]")
     tiles = log.get("tiles", url.rstrip("/") + "/log")
     for name, value in (("url", url), ("tiles", tiles)):
-        if not isinstance(value, str) or not value.startswith(("http://", "https://")):
-            raise ConfigError(f"[log] {name} must be an http:// or https:// URL")
+        _url(value, f"[log] {name}")
     log_key = _vkey(base / _str(log, "key", "[log]"), "[log] key")
     origin = log.get("origin", log_key.name)
     if not isinstance(origin, str) or not origin:
@@ -143,8 +145,7 @@ def parse_config(raw: dict[str, Any], base: Path) -> MonitorConfig:
     )
     urls = tuple(_list(webhook, "urls", "[webhook]", str))
     for hook in urls:
-        if not hook.startswith(("http://", "https://")):
-            raise ConfigError(f"[webhook] urls: {hook[:80]!r} is not an http(s) URL")
+        _url(hook, "[webhook] urls")
     dead = webhook.get("dead_letter")
     if dead is not None and not isinstance(dead, str):
         raise ConfigError("[webhook] dead_letter must be a path")
@@ -168,8 +169,22 @@ def parse_config(raw: dict[str, Any], base: Path) -> MonitorConfig:
         dead_letter=(base / dead) if dead else state / "dead-letters.jsonl",
         thresholds=_thresholds(_table(raw, "thresholds")),
         timetable=_timetable(raw.get("timetable", [])),
-        canary=_canary(_table(raw, "canary"), base),
+        canary=_canary(_table(raw, "canary") if "canary" in raw else None, base),
     )
+
+
+def _url(value: Any, where: str) -> None:  # noqa: ANN401 (parsed TOML)
+    """An http(s) URL urllib can use (host, and a numeric port if any)."""
+    ok = isinstance(value, str) and value.startswith(("http://", "https://"))
+    if ok:
+        try:
+            parts = urllib.parse.urlsplit(value)
+            ok = bool(parts.hostname) and (parts.port is None or parts.port > 0)
+        except ValueError:
+            ok = False
+    if not ok:
+        shown = repr(value[:80]) if isinstance(value, str) else "it"
+        raise ConfigError(f"{where}: {shown} is not an http:// or https:// URL")
 
 
 def _alert_log(monitor: dict[str, Any], base: Path) -> str:
@@ -187,8 +202,8 @@ def _thresholds(table: dict[str, Any]) -> Thresholds:
         default = getattr(defaults, name)
         kind = int if isinstance(default, int) else float
         values[name] = _num(table, name, "[thresholds]", kind, default)
-        if values[name] < 0:
-            raise ConfigError(f"[thresholds] {name} must not be negative")
+        if not math.isfinite(values[name]) or values[name] < 0:
+            raise ConfigError(f"[thresholds] {name} must be a number, not negative")
     if not 0 < values["corrections_share"] <= 1:
         raise ConfigError("[thresholds] corrections_share must be in (0, 1]")
     if values["key_region_digits"] not in (2, 4, 6, 10, 13):
@@ -223,8 +238,8 @@ def _timetable(items: Any) -> tuple[Window, ...]:  # noqa: ANN401 (parsed TOML)
     return tuple(out)
 
 
-def _canary(table: dict[str, Any], base: Path) -> CanaryConfig | None:
-    if not table:
+def _canary(table: dict[str, Any] | None, base: Path) -> CanaryConfig | None:
+    if table is None:
         return None
     _known(table, {"key", "interval_seconds", "passphrase_file"}, "[canary]")
     secret = table.get("passphrase_file")
@@ -285,8 +300,8 @@ def _num(
 
 def _positive(table: dict[str, Any], key: str, where: str, default: float) -> float:
     value = float(_num(table, key, where, float, default))
-    if value <= 0:
-        raise ConfigError(f"{where} {key} must be positive")
+    if not math.isfinite(value) or value <= 0:
+        raise ConfigError(f"{where} {key} must be a positive number")
     return value
 
 
@@ -297,8 +312,8 @@ def _time(table: dict[str, Any], key: str, where: str) -> dt.datetime:
     if isinstance(value, str):
         try:
             return parse_timestamp(value, key)
-        except ValueError as e:
-            raise ConfigError(f"{where}: {key} {e}") from e
+        except (ValueError, VerificationError) as e:
+            raise ConfigError(f"{where}: {e}") from e
     raise ConfigError(f"{where}: {key} must be a time with its zone (RFC 3339)")
 
 
@@ -309,7 +324,7 @@ def _vkey(path: Path, where: str) -> VerifierKey:
         raise ConfigError(f"{where}: cannot read {path}") from e
     try:
         return VerifierKey.parse(text)
-    except ValueError as e:
+    except (ValueError, VerificationError) as e:
         raise ConfigError(f"{where}: {path} is not a verifier key: {e}") from e
 
 
@@ -317,7 +332,16 @@ def _listen(value: Any) -> tuple[str, int]:  # noqa: ANN401 (parsed TOML)
     if not isinstance(value, str):
         raise ConfigError("[monitor] listen must be HOST:PORT")
     host, sep, port = value.rpartition(":")
-    host = host.strip("[]")
-    if not sep or not host or not port.isdigit() or not 0 <= int(port) < 65536:
-        raise ConfigError(f"[monitor] listen {value[:60]!r} is not HOST:PORT")
+    bracketed = host.startswith("[") and host.endswith("]")
+    host = host[1:-1] if bracketed else host
+    if (
+        not sep
+        or not host
+        or (":" in host and not bracketed)
+        or not (port.isascii() and port.isdigit())
+        or not 0 <= int(port) < 65536
+    ):
+        raise ConfigError(
+            f"[monitor] listen {value[:60]!r} is not HOST:PORT ([::1]:PORT for IPv6)"
+        )
     return host, int(port)

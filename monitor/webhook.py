@@ -107,8 +107,10 @@ class _Queue:
             with self.wake:
                 while not self.pending and not owner.stopping:
                     self.wake.wait()
-                if owner.stopping:
-                    return
+            if owner.stopping:
+                self.drain()
+                return
+            with self.wake:
                 batch = [self.pending[i] for i in range(min(100, len(self.pending)))]
             body = json.dumps([alert for _, alert in batch]).encode()
             try:
@@ -116,6 +118,8 @@ class _Queue:
                 ok, why = 200 <= status < 300, f"HTTP {status}"
             except OSError as e:
                 ok, why = False, f"unreachable: {type(e).__name__}"
+            except Exception as e:  # a URL urllib rejects: counted, retried
+                ok, why = False, f"not delivered: {type(e).__name__}"
             with self.wake:
                 if ok:
                     for _ in batch:
@@ -175,7 +179,7 @@ class Webhooks:
         self.last_error: dict[str, str] = {}
         self._lock = threading.Lock()
         self._queues = [_Queue(self, url) for url in urls]
-        self._sent_at = 0.0
+        self._sent_at = clock()
         for queue in self._queues:
             queue.thread.start()
 
@@ -241,5 +245,6 @@ class Webhooks:
             with queue.wake:
                 queue.wake.notify_all()
         for queue in self._queues:
+            # The thread dead-letters what is left itself; one still inside a
+            # POST does so when the POST returns.
             queue.thread.join(timeout=self.timeout + 1)
-            queue.drain()

@@ -1,9 +1,10 @@
-"""A throwaway Prometheus on 127.0.0.1 for the monitoring tests (Debian's package).
+"""Throwaway Prometheus and Alertmanager on 127.0.0.1 (Debian's packages), a pager.
 
 ``Prometheus`` writes its own configuration (scrape targets, the shipped rule
 files, an optional Alertmanager), starts ``prometheus`` on a free port with its
-data in a temporary directory, and stops it. Tests that need it skip when the
-binary is missing (``.ci/run`` installs it).
+data in a temporary directory, and stops it; ``Alertmanager`` routes every
+alert to one webhook; ``Receiver`` is that webhook (the team's pager). Tests
+that need the binaries skip when they are missing (``.ci/run`` installs them).
 """
 
 from __future__ import annotations
@@ -12,9 +13,11 @@ import json
 import shutil
 import socket
 import subprocess
+import threading
 import time
 import urllib.parse
 import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -136,4 +139,99 @@ class Prometheus:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+        self.log.close()
+
+
+def _ready(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2):  # noqa: S310
+            return True
+    except OSError:
+        return False
+
+
+class Receiver:
+    """A webhook receiver: keeps every notification Alertmanager sends."""
+
+    def __init__(self) -> None:
+        self.notes: list[dict[str, Any]] = []
+        lock = self.lock = threading.Lock()
+        notes = self.notes
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("content-length", "0"))
+                body = json.loads(self.rfile.read(length) or b"{}")
+                with lock:
+                    notes.append(body)
+                self.send_response(200)
+                self.send_header("content-length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                return
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/hook"
+
+    def got(self, status: str, **labels: str) -> bool:
+        """Has an alert with ``labels`` arrived with ``status``?"""
+        with self.lock:
+            return any(
+                alert["status"] == status
+                and all(alert["labels"].get(k) == v for k, v in labels.items())
+                for note in self.notes
+                for alert in note.get("alerts", [])
+            )
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+class Alertmanager:
+    def __init__(self, workdir: Path, receiver: str) -> None:
+        binary = need("prometheus-alertmanager")
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = {
+            "route": {
+                "receiver": "pager",
+                "group_by": ["..."],  # every alert its own notification
+                "group_wait": "1s",
+                "group_interval": "1s",
+                "repeat_interval": "1h",
+            },
+            "receivers": [
+                {
+                    "name": "pager",
+                    "webhook_configs": [{"url": receiver, "send_resolved": True}],
+                }
+            ],
+        }
+        path = workdir / "alertmanager.yml"
+        path.write_text(json.dumps(config), encoding="utf-8")
+        self.log = (workdir / "alertmanager.log").open("wb")
+        self.process = subprocess.Popen(
+            [
+                binary,
+                f"--config.file={path}",
+                f"--storage.path={workdir / 'data'}",
+                f"--web.listen-address=127.0.0.1:{self.port}",
+                "--cluster.listen-address=",
+            ],
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 60
+        while not _ready(self.url + "/-/ready"):
+            if time.monotonic() > deadline or self.process.poll() is not None:
+                raise RuntimeError("alertmanager did not become ready")
+            time.sleep(0.2)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=20)
         self.log.close()

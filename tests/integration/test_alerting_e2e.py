@@ -33,7 +33,6 @@ import threading
 import time
 import urllib.request
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +44,7 @@ from saksi_client import Refused, SaksiClient, grant_body
 from tests.conftest import ORIGIN
 from tests.helpers import ROOT, cli_env, init_log, run_saksi, serving
 from tests.pg import PgCluster, find_pg_bin
-from tests.prom import RULES, Prometheus, free_port, need
+from tests.prom import RULES, Alertmanager, Prometheus, Receiver, free_port, need
 from tests.recordlog import RecordLog, form
 from tests.tilelog import NoteKey, TileServer, view
 from verifier.dsse import sign_envelope
@@ -62,89 +61,6 @@ HOLD = 15.0  # the monitors' hold of an event alert
 
 
 # -- the pager ----------------------------------------------------------------------
-
-
-class Receiver:
-    """A webhook receiver: keeps every notification Alertmanager sends."""
-
-    def __init__(self) -> None:
-        self.notes: list[dict[str, Any]] = []
-        lock = self.lock = threading.Lock()
-        notes = self.notes
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                length = int(self.headers.get("content-length", "0"))
-                body = json.loads(self.rfile.read(length) or b"{}")
-                with lock:
-                    notes.append(body)
-                self.send_response(200)
-                self.send_header("content-length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                return
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/hook"
-
-    def got(self, status: str, **labels: str) -> bool:
-        """Has an alert with ``labels`` arrived with ``status``?"""
-        with self.lock:
-            return any(
-                alert["status"] == status
-                and all(alert["labels"].get(k) == v for k, v in labels.items())
-                for note in self.notes
-                for alert in note.get("alerts", [])
-            )
-
-    def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
-class Alertmanager:
-    def __init__(self, workdir: Path, receiver: str) -> None:
-        binary = need("prometheus-alertmanager")
-        workdir.mkdir(parents=True, exist_ok=True)
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        config = {
-            "route": {
-                "receiver": "pager",
-                "group_by": ["..."],  # every alert its own notification
-                "group_wait": "1s",
-                "group_interval": "1s",
-                "repeat_interval": "1h",
-            },
-            "receivers": [
-                {
-                    "name": "pager",
-                    "webhook_configs": [{"url": receiver, "send_resolved": True}],
-                }
-            ],
-        }
-        path = workdir / "alertmanager.yml"
-        path.write_text(json.dumps(config), encoding="utf-8")
-        self.log = (workdir / "alertmanager.log").open("wb")
-        self.process = subprocess.Popen(
-            [
-                binary,
-                f"--config.file={path}",
-                f"--storage.path={workdir / 'data'}",
-                f"--web.listen-address=127.0.0.1:{self.port}",
-                "--cluster.listen-address=",
-            ],
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-        )
-        _until(lambda: _ok(self.url + "/-/ready"), 60, "alertmanager ready")
-
-    def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=20)
-        self.log.close()
 
 
 # -- helpers ----------------------------------------------------------------------

@@ -3,10 +3,11 @@
 * ``promtool check rules`` and ``promtool test rules`` pass on
   ``deploy/prometheus/``, and every alert has a unit test where it fires, one
   where it does not, and a runbook in the README.
-* A ``saksi serve`` (SQLite, one witness) is scraped by a Prometheus that loads
-  the shipped rules while the demo writes real records through HTTP: every
-  panel query of ``deploy/grafana/saksi-dashboard.json`` returns data, and
-  every metric the rules name is one the service exports.
+* A ``saksi serve`` (SQLite, one witness) and a ``saksi monitor`` following it
+  (with its canary and a webhook) are scraped by a Prometheus that loads the
+  shipped rules while the demo writes real records through HTTP: every panel
+  query of ``deploy/grafana/saksi-dashboard.json`` returns data, and every
+  metric the rules name is one the service or the monitor exports.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import json
 import math
 import re
 import subprocess
+import sys
 import threading
 import time
 import urllib.request
@@ -23,8 +25,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from keys import Ed25519Signer, KdfProfile, load_key_file, write_key_file
+from saksi_client import SaksiClient, grant_body
 from tests.helpers import ROOT, cli_env, init_log, run_saksi, serving
-from tests.prom import RULES, Prometheus, need
+from tests.prom import RULES, Prometheus, Receiver, free_port, need
 from verifier.witness_protocol import WitnessKey
 from verifier.witness_server import Witness, serve_witness
 
@@ -34,6 +38,28 @@ DASHBOARD = ROOT / "deploy" / "grafana" / "saksi-dashboard.json"
 README = ROOT / "README.md"
 # Made by the monitor and its canary (saksi monitor), not by saksi serve.
 MONITOR_PREFIXES = ("saksi_monitor_", "saksi_canary_")
+
+
+def _monitor(tmp_path: Path, url: str, hook: str, port: int) -> subprocess.Popen:
+    """``saksi monitor`` with its canary, following the log at ``url``."""
+    config = tmp_path / "monitor.toml"
+    config.write_text(
+        f'[log]\nurl = "{url}"\nkey = "log/log.vkey"\n'
+        '[witnesses]\nkeys = ["witness.vkey"]\nmin = 1\n'
+        f'[monitor]\nstate = "monitor-state"\nlisten = "127.0.0.1:{port}"\n'
+        'poll_seconds = 0.5\nalert_log = "alerts.jsonl"\n'
+        f'[webhook]\nurls = ["{hook}"]\n'
+        '[canary]\nkey = "canary.key"\ninterval_seconds = 0.5\n',
+        encoding="utf-8",
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-m", "api", "monitor", "--config", str(config)],
+        env=cli_env(PASS),
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=(tmp_path / "monitor.err").open("wb"),
+    )
+    return process
 
 
 def _alerts() -> dict[str, list[dict]]:
@@ -105,7 +131,7 @@ def _rule_metrics() -> set[str]:
             if name.endswith(suffix):
                 name = name.removesuffix(suffix)
         base.add(name)
-    return {n for n in base if not n.startswith(MONITOR_PREFIXES)}
+    return base
 
 
 @pytest.fixture
@@ -135,27 +161,52 @@ def test_every_dashboard_query_returns_data_from_a_real_prometheus(tmp_path, wit
         (directory / "log.vkey").read_text(encoding="utf-8").strip()
     )
     witness_url, witness_vkey = witness(log_key)
+    (tmp_path / "witness.vkey").write_text(witness_vkey + "\n", encoding="utf-8")
+    receiver = Receiver()
+    monitor_port = free_port()
+    monitor = None
     with serving(
         directory, db_url, cli_env(PASS), "--witness", witness_url, witness_vkey
     ) as url:
         target = url.removeprefix("http://")
-        prometheus = Prometheus(tmp_path / "prometheus", {"saksi": [target]})
+        prometheus = Prometheus(
+            tmp_path / "prometheus",
+            {"saksi": [target], "saksi-monitor": [f"127.0.0.1:{monitor_port}"]},
+        )
         try:
             assert prometheus.wait_for('up{job="saksi"} == 1'), "never scraped"
             demo = run_saksi(
                 "demo", "--url", url, "--dir", str(directory), passphrase=PASS
             )
             assert demo.returncode == 0, demo.stderr
+            # Then the monitor, with a canary writing every half second.
+            admin = load_key_file(directory / "admin.key", PASS.encode())
+            canary = Ed25519Signer("canary", bytes(range(32)))
+            write_key_file(
+                tmp_path / "canary.key", canary, PASS.encode(), KdfProfile.INTERACTIVE
+            )
+            SaksiClient(url, log_key).submit(
+                SaksiClient.sign(
+                    SaksiClient.record(
+                        "keys.grant/v1",
+                        f"keys/{canary.keyid}",
+                        grant_body(canary.public_key, "canary", "", "the monitor"),
+                    ),
+                    [admin],
+                )
+            )
+            monitor = _monitor(tmp_path, url, receiver.url, monitor_port)
+            assert prometheus.wait_for('up{job="saksi-monitor"} == 1', timeout=90)
             for path in ("/log/checkpoint", "/v1/proofs/inclusion?index=1"):
                 with urllib.request.urlopen(url + path, timeout=5):  # noqa: S310
                     pass
-            # Two scrapes after the last write, so that every rate has its points.
             assert prometheus.wait_for("increase(saksi_appends_total[1m]) > 0")
             assert prometheus.wait_for(
                 "saksi:append_latency_slo_errors:ratio_rate5m", timeout=30
             )
             exported = {
-                row["metric"]["__name__"] for row in prometheus.query('{job="saksi"}')
+                row["metric"]["__name__"]
+                for row in prometheus.query('{job=~"saksi|saksi-monitor"}')
             }
             missing = {
                 name
@@ -178,6 +229,10 @@ def test_every_dashboard_query_returns_data_from_a_real_prometheus(tmp_path, wit
             assert not empty, f"dashboard queries without data: {empty}"
         finally:
             prometheus.stop()
+            if monitor is not None:
+                monitor.terminate()
+                monitor.wait(timeout=60)
+            receiver.stop()
 
 
 def test_the_dashboard_is_valid_grafana_json():
