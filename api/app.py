@@ -83,11 +83,11 @@ def create_app(
                 () if genesis is None else genesis.policy.roles,
                 writer.gate.election.children_of(""),
             )
-    app.state.watch = WriteWatch(
-        app.state.metrics,
-        None if security_log is None else SecurityLog(security_log),
-        _roles_of(log),
-    )
+    events = None if security_log is None else SecurityLog(security_log)
+    app.state.security_log = events
+    if events is not None and app.state.metrics is not None:
+        app.state.metrics.security_dropped = lambda: events.dropped
+    app.state.watch = WriteWatch(app.state.metrics, events, _roles_of(log))
 
     @app.exception_handler(ProblemError)
     @app.exception_handler(LedgerError)

@@ -91,10 +91,12 @@ class LogCollector(Collector):
         source: HealthSource,
         max_age: float,
         in_flight: Callable[[], int],
+        dropped: Callable[[], int],
     ) -> None:
         self._source = source
         self._max_age = max_age
         self._in_flight = in_flight
+        self._dropped = dropped
 
     def describe(self) -> Iterable[Metric]:
         """Nothing up front: the families are made at each scrape."""
@@ -160,6 +162,11 @@ class LogCollector(Collector):
         for state, value in sorted(health.pool.items()):
             pool.add_metric([state], value)
         yield pool
+        yield CounterMetricFamily(
+            "saksi_security_log_dropped",
+            "Security events not written because the log's queue was full",
+            value=self._dropped(),
+        )
         errors = CounterMetricFamily(
             "saksi_database_errors",
             "Database errors since start, by operation (read or write)",
@@ -231,7 +238,9 @@ class Metrics(WriterEvents):
         PlatformCollector(registry=registry)
         GCCollector(registry=registry)
         registry.register(_BuildInfo(backend))
-        registry.register(LogCollector(source, max_age, in_flight))
+        registry.register(LogCollector(source, max_age, in_flight, self._dropped))
+        # Set by the app when it writes a security event log.
+        self.security_dropped: Callable[[], int] = lambda: 0
         self.http_requests = Counter(
             "saksi_http_requests",
             "HTTP requests answered, by route template, method and status code",
@@ -336,6 +345,9 @@ class Metrics(WriterEvents):
             self.corrections.labels(province)
             for check in TALLY_CHECKS:
                 self.arithmetic_flags.labels(province, check)
+
+    def _dropped(self) -> int:
+        return self.security_dropped()
 
     # -- the writer's reports (ledger.telemetry.WriterEvents) -----------------------
 

@@ -40,6 +40,17 @@ def _province(subject: str) -> str | None:
     return "national" if code == "national" else code[:2]
 
 
+def _what(submission: Submission) -> dict[str, Any]:
+    """What a checked record is: its schema, subject, revision and payload hash."""
+    record = submission.record
+    return {
+        "schema": record.schema,
+        "subject": record.subject,
+        "revision": record.revision,
+        "payload_sha256": submission.payload_hash.hex(),
+    }
+
+
 class WriteWatch:
     """Counts and logs the outcome of every record a write route is sent."""
 
@@ -68,7 +79,6 @@ class WriteWatch:
     ) -> None:
         """A record logged now (201) or before (200, a duplicate)."""
         metrics = self.metrics
-        record = submission.record
         if metrics is not None:
             if receipt.duplicate:
                 metrics.duplicate.inc()
@@ -81,12 +91,7 @@ class WriteWatch:
             fields["status"] = 200 if receipt.duplicate else 201
             fields["index"] = receipt.index
             fields.update(self._who(submission))
-            fields.update(
-                schema=record.schema,
-                subject=record.subject,
-                revision=record.revision,
-                payload_sha256=submission.payload_hash.hex(),
-            )
+            fields.update(_what(submission))
             self.events.write(fields)
 
     def refused(
@@ -110,13 +115,7 @@ class WriteWatch:
             fields["cause"] = cause
             fields.update(who)
             if submission is not None:
-                record = submission.record
-                fields.update(
-                    schema=record.schema,
-                    subject=record.subject,
-                    revision=record.revision,
-                    payload_sha256=submission.payload_hash.hex(),
-                )
+                fields.update(_what(submission))
             self.events.write(fields)
 
     # -- parts --------------------------------------------------------------------

@@ -44,6 +44,18 @@ ROOT = Path(__file__).resolve().parent.parent
 PASS = "bench-only-passphrase"  # noqa: S105 - a throwaway benchmark log
 
 
+def bench_env() -> dict[str, str]:
+    """The environment of a benchmark's server: its passphrase, no rate limits."""
+    return {
+        **os.environ,
+        "SAKSI_KEY_PASSPHRASE": PASS,
+        "SAKSI_KEY_RATE": "1000000",
+        "SAKSI_KEY_BURST": "1000000",
+        "SAKSI_CLIENT_RATE": "1000000",
+        "SAKSI_CLIENT_BURST": "1000000",
+    }
+
+
 def progress(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
@@ -287,14 +299,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("BENCHMARKS.md"))
     args = parser.parse_args(argv)
     tmp = Path(tempfile.mkdtemp(prefix="saksi-http-"))
-    env = {
-        **os.environ,
-        "SAKSI_KEY_PASSPHRASE": PASS,
-        "SAKSI_KEY_RATE": "1000000",
-        "SAKSI_KEY_BURST": "1000000",
-        "SAKSI_CLIENT_RATE": "1000000",
-        "SAKSI_CLIENT_BURST": "1000000",
-    }
+    env = bench_env()
     progress("limits: Ed25519 verify; signing the workload")
     verify_rate = limit_verify()
     saksi(

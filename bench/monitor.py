@@ -7,8 +7,8 @@ In one run, all on 127.0.0.1:
 
 * lag: ``saksi serve`` (SQLite) gets the election's setup (DKI Jakarta's region
   table, parties, candidate lists, as ``bench.election`` writes them), then
-  ``--forms`` signed tallies as fast as the writer takes them (batches of 500,
-  3 in flight: the country rate of ``bench.election`` on this machine), while
+  ``--forms`` signed tallies at ``--rate`` a second (default 1,679: the whole
+  country's rate ``bench.election`` measured on this machine), while
   ``saksi monitor`` follows the log through its tiles. Every 0.25 s the
   server's tree size and the monitor's checked size are sampled: the lag in
   entries, and in seconds (how long ago the log first held the oldest entry
@@ -28,9 +28,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import hashlib
-import json
 import os
-import platform
 import signal
 import statistics
 import subprocess
@@ -40,19 +38,27 @@ import threading
 import time
 import urllib.request
 from concurrent.futures import ProcessPoolExecutor
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from bench.election import _make_form, _send, _setup
-from bench.http import PASS, ROOT, free_port, pct, progress, saksi, wait_ready
-from bench.report import write_section
+from bench.election import BATCH, _make_form, _setup
+from bench.http import (
+    PASS,
+    ROOT,
+    bench_env,
+    free_port,
+    pct,
+    progress,
+    saksi,
+    wait_ready,
+)
+from bench.report import machine, write_section
 from domains.regions import DEFAULT_TPS, DEFAULT_WILAYAH, district_bodies
 from domains.synthetic import ElectionSpec, subjects
 from keys import Ed25519Signer, load_key_file
-from saksi_client import SaksiClient
+from saksi_client import Refused, SaksiClient
 from verifier.note import VerifierKey
 
 
@@ -97,16 +103,27 @@ def _monitor(
             time.sleep(0.2)
 
 
-def lag(forms: int, work: Path) -> dict[str, Any]:
-    """The monitor's lag behind a log written at full speed."""
-    env = {
-        **os.environ,
-        "SAKSI_KEY_PASSPHRASE": PASS,
-        "SAKSI_KEY_RATE": "1000000",
-        "SAKSI_KEY_BURST": "1000000",
-        "SAKSI_CLIENT_RATE": "1000000",
-        "SAKSI_CLIENT_BURST": "1000000",
-    }
+def _send_paced(client: SaksiClient, envelopes: list[Any], rate: float) -> None:
+    """Batches of 500, 3 in flight, each sent no sooner than ``rate`` allows."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    batches = [envelopes[i : i + BATCH] for i in range(0, len(envelopes), BATCH)]
+    started = time.monotonic()
+
+    def send(number: int) -> None:
+        due = started + number * BATCH / rate
+        time.sleep(max(0.0, due - time.monotonic()))
+        for outcome in client.submit_many(batches[number]):
+            if isinstance(outcome, Refused):
+                raise RuntimeError(f"refused: {outcome.cause}")
+
+    with ThreadPoolExecutor(3) as pool:
+        list(pool.map(send, range(len(batches))))
+
+
+def lag(forms: int, rate: float, work: Path) -> dict[str, Any]:
+    """The monitor's lag behind a log written at ``rate`` forms a second."""
+    env = bench_env()
     log_dir = work / "log"
     saksi(
         "init",
@@ -186,7 +203,7 @@ def lag(forms: int, work: Path) -> dict[str, Any]:
         progress(f"writing {len(envelopes):,} forms while the monitor follows")
         sampler.start()
         started = time.monotonic()
-        _send(client, envelopes)
+        _send_paced(client, envelopes, rate)
         wrote = time.monotonic() - started
         during = list(samples)
         head = httpx.get(url + "/healthz").json()["tree_size"]
@@ -234,47 +251,22 @@ def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
 
 
-class _Receiver:
-    def __init__(self) -> None:
-        self.arrived: list[tuple[float, dict[str, Any]]] = []
-        arrived = self.arrived
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers["content-length"])))
-                for alert in body:
-                    arrived.append((time.monotonic(), alert))
-                self.send_response(200)
-                self.send_header("content-length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                return
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/hook"
-
-    def wait(self, alert: str, after: float, since: str, timeout: float = 60) -> float:
-        """Seconds from ``after`` to a new ``alert`` (started at ``since`` or later)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for at, item in list(self.arrived):
-                if (
-                    at >= after
-                    and item["labels"]["alert"] == alert
-                    and item["startsAt"] >= since
-                    and item.get("endsAt", "~") > item["startsAt"]
-                ):
-                    return at - after
-            time.sleep(0.01)
-        raise RuntimeError(f"no {alert} alert in {timeout} s")
+def _wait(receiver: Any, alert: str, after: float, since: str) -> float:
+    """Seconds from ``after`` to a new ``alert`` at the receiver."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        at = receiver.first(after, since, alert=alert)
+        if at is not None:
+            return at - after
+        time.sleep(0.01)
+    raise RuntimeError(f"no {alert} alert in 60 s")
 
 
 def time_to_alert(trials: int, work: Path) -> dict[str, list[float]]:
     """Seconds from a fork (or a revoked key's write) to the alert's arrival."""
     sys.path.insert(0, str(ROOT))
     from tests.conftest import ORIGIN
+    from tests.prom import Receiver
     from tests.recordlog import RecordLog
     from tests.tilelog import NoteKey, TileServer, view
     from verifier.dsse import sign_envelope
@@ -293,7 +285,7 @@ def time_to_alert(trials: int, work: Path) -> dict[str, list[float]]:
     vkey = work / "liar.vkey"
     vkey.write_text(str(key.verifier_key) + "\n")
     tiles = TileServer()
-    receiver = _Receiver()
+    receiver = Receiver()
     tiles.serve(view(entries, key, ORIGIN))
     monitor, port = _monitor(work / "t", tiles.url, tiles.url, vkey, receiver.url)
     out: dict[str, list[float]] = {"fork": [], "revoked-key-write": []}
@@ -305,7 +297,7 @@ def time_to_alert(trials: int, work: Path) -> dict[str, list[float]]:
             time.sleep(0.5 + (n % 4) * 0.23)  # not in step with the monitor's polls
             t, since = time.monotonic(), _now()
             tiles.serve(view(forked, key, ORIGIN))
-            out["fork"].append(receiver.wait("fork", t, since))
+            out["fork"].append(_wait(receiver, "fork", t, since))
             tiles.serve(view(entries, key, ORIGIN))
         grown = list(entries)
         for n in range(trials):
@@ -331,19 +323,26 @@ def time_to_alert(trials: int, work: Path) -> dict[str, list[float]]:
             t, since = time.monotonic(), _now()
             tiles.serve(view(grown, key, ORIGIN))
             out["revoked-key-write"].append(
-                receiver.wait("revoked-key-write", t, since)
+                _wait(receiver, "revoked-key-write", t, since)
             )
     finally:
         monitor.send_signal(signal.SIGTERM)
         monitor.wait(timeout=60)
         tiles.stop()
-        receiver.httpd.shutdown()
+        receiver.stop()
     return out
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--forms", type=int, default=60_000)
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=1679.0,
+        help="forms a second the writer sends (default: the whole country's "
+        "rate bench.election measured on SQLite here)",
+    )
     parser.add_argument("--trials", type=int, default=5)
     parser.add_argument("--out", type=Path, default=Path("BENCHMARKS.md"))
     args = parser.parse_args(argv)
@@ -353,26 +352,23 @@ def main(argv: list[str] | None = None) -> int:
     progress("time to alert")
     alerts = time_to_alert(args.trials, work)
     progress("the monitor's lag behind the writer")
-    figures = lag(args.forms, work)
+    figures = lag(args.forms, args.rate, work)
     entries, seconds = figures["entries"], figures["seconds"]
     lines = [
         "## The security monitor: lag behind the writer, time to alert",
         "",
-        f"Command: `python -m bench.monitor --forms {args.forms} --trials "
-        f"{args.trials}` (writes this section).",
+        f"Command: `python -m bench.monitor --forms {args.forms} --rate "
+        f"{args.rate:g} --trials {args.trials}` (writes this section).",
         "",
-        f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python "
-        f"{platform.python_version()}; measured "
-        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}. Server (SQLite), "
-        "writer and monitor share the cores.",
+        machine("Server (SQLite), writer and monitor share the cores."),
         "",
         "### Lag while the writer runs",
         "",
         f"{figures['forms']:,} signed tallies written in "
-        f"{figures['write_seconds']:.1f} s ({figures['rate']:,.0f}/s, batches of "
-        "500, 3 in flight: the rate `bench.election` measures for the whole "
-        "country on this machine is 1,679/s on SQLite) while `saksi monitor` "
-        "followed through the tiles (checkpoint read every second), "
+        f"{figures['write_seconds']:.1f} s ({figures['rate']:,.0f}/s, paced to "
+        f"{args.rate:,.0f}/s, the whole country's rate `bench.election` measured "
+        "on this machine on SQLite; batches of 500, 3 in flight) while `saksi "
+        "monitor` followed through the tiles (checkpoint read every second), "
         f"{figures['samples']} samples 0.25 s apart:",
         "",
         "| lag | p50 | p99 | max |",

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import platform
 import re
+import time
 from pathlib import Path
 
 HEADER = (
@@ -24,3 +27,12 @@ def write_section(path: Path, name: str, text: str) -> None:
         return
     pattern = re.compile(re.escape(begin) + r".*?" + re.escape(end) + r"\n?", re.S)
     path.write_text(pattern.sub(lambda _m: block, current), encoding="utf-8")
+
+
+def machine(what: str) -> str:
+    """``Machine: ...; measured ...`` and ``what`` (how the run was set up)."""
+    return (
+        f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python "
+        f"{platform.python_version()}; measured "
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}. {what}"
+    )

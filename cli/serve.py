@@ -158,6 +158,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
             pass
         finally:
             signal.signal(signal.SIGTERM, previous)
+            if app.state.security_log is not None:
+                app.state.security_log.close()  # what is queued is written
         try:
             stopped_at = _entries(service.reader.size)
         except LedgerError as e:  # a read-only server that found a bad head
@@ -299,24 +301,19 @@ def add_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         "checkpoint file, a saved /log/checkpoint or a witness's state file); "
         "the log does not start unless it extends it (repeat)",
     )
-    serve.add_argument(
-        "--access-log",
-        metavar="FILE",
-        help="where the access log goes, one JSON line per request "
-        "(default: - for stderr)",
-    )
-    serve.add_argument(
-        "--no-access-log", action="store_true", help="write no access log"
-    )
-    serve.add_argument(
-        "--security-log",
-        metavar="FILE",
-        help="where the security event log goes, one JSON line per write and "
-        "refusal (default: - for stderr)",
-    )
-    serve.add_argument(
-        "--no-security-log", action="store_true", help="write no security event log"
-    )
+    for name, what, each in (
+        ("access", "access log", "request"),
+        ("security", "security event log", "write and refusal"),
+    ):
+        serve.add_argument(
+            f"--{name}-log",
+            metavar="FILE",
+            help=f"where the {what} goes, one JSON line per {each} "
+            "(default: - for stderr)",
+        )
+        serve.add_argument(
+            f"--no-{name}-log", action="store_true", help=f"write no {what}"
+        )
     serve.add_argument(
         "--no-metrics",
         action="store_true",

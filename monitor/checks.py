@@ -24,7 +24,7 @@ import json
 import sqlite3
 from collections import Counter, deque
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 from monitor.alerting import Alert
 from monitor.config import Thresholds, Window
@@ -33,7 +33,7 @@ from verifier.errors import VerificationError
 from verifier.fullaudit import NOT_FAILURES
 from verifier.fullaudit.examiner import Examined
 from verifier.fullaudit.report import Finding
-from verifier.record import Record, parse_timestamp
+from verifier.record import Record, parse_record, parse_timestamp
 from verifier.rules.watch import (
     parent_recap,
     reading_differences,
@@ -81,6 +81,8 @@ class RecordChecks:
         self._book = book
         for statement in _TABLES:
             db.execute(statement)
+        # How many regions each key has written in (a cache of the table).
+        self._regions_of: dict[str, int] = {}
         # (log time, province, keyid) of each correction within the window,
         # kept in the store too (a restart or a rolled-back step loses none).
         self._recent: deque[tuple[float, str, str]] = deque(
@@ -122,7 +124,9 @@ class RecordChecks:
         if record.revision > 0:
             self._correction(examined, record, region, logged)
             if before is not None:
-                self._compare(index, subject, before[0], json.loads(before[1]), body)
+                self._compare(
+                    index, subject, before[0], json.loads(before[1]), _later(examined)
+                )
         for keyid in examined.signers:
             self._regions(keyid, region, index)
         self._db.execute(
@@ -131,7 +135,8 @@ class RecordChecks:
                 subject,
                 record.revision,
                 body.get("stage"),
-                json.dumps(_kept(body), separators=(",", ":")),
+                # The audit's own compact JSON of the figures, when it made one.
+                examined.totals or json.dumps(_kept(body), separators=(",", ":")),
                 index,
             ),
         )
@@ -187,8 +192,9 @@ class RecordChecks:
         before: dict[str, object],
         body: dict[str, object],
     ) -> None:
-        # A machine reading's figures are provisional: the officers' own
-        # confirmation may lower them (that is what it is for).
+        # ``body``: the later revision's figures, its stage and, if it has
+        # one, its correction. A machine reading's figures are provisional:
+        # the officers' own confirmation may lower them (that is what it is for).
         went = None if stage == "machine_reading" else total_went_down(before, body)
         if went is not None:
             self._event(
@@ -287,13 +293,20 @@ class RecordChecks:
         digits = self._limits.key_region_digits
         if len(region) < digits:  # a recap above that level names no one region
             return
-        self._db.execute(
+        added = self._db.execute(
             "INSERT OR IGNORE INTO monitor_key_regions VALUES (?, ?)",
             (keyid, region[:digits]),
-        )
-        (count,) = self._db.execute(
-            "SELECT COUNT(*) FROM monitor_key_regions WHERE keyid = ?", (keyid,)
-        ).fetchone()
+        ).rowcount
+        if not added:
+            return  # a region this key wrote in before: nothing new to decide
+        count = self._regions_of.get(keyid)
+        if count is None:
+            (count,) = self._db.execute(
+                "SELECT COUNT(*) FROM monitor_key_regions WHERE keyid = ?", (keyid,)
+            ).fetchone()
+        else:
+            count += 1
+        self._regions_of[keyid] = count
         if count > self._limits.key_max_regions:
             self._event(
                 "key-in-many-regions",
@@ -307,6 +320,28 @@ class RecordChecks:
 
     def _event(self, name: str, summary: str, key: str, /, **details: object) -> None:
         self._book.event(Alert(name, summary, key, dict(details)))
+
+
+def _later(examined: Examined) -> dict[str, Any]:
+    """A later revision as the comparisons read it: figures, stage, correction.
+
+    A form a worker process decided comes back with its stage alone (the
+    audit's figures of it are in ``examined.totals``); its correction, if any,
+    is read from its payload again.
+    """
+    record = examined.record
+    if record is None:
+        return {}
+    body: dict[str, Any] = dict(record.body)
+    out: dict[str, Any] = (
+        json.loads(examined.totals) if examined.totals else dict(_kept(body))
+    )
+    out["stage"] = body.get("stage")
+    if examined.state_version >= 0 and set(body) <= {"stage"}:
+        body = dict(parse_record(record.payload).body)  # only the stage came back
+    if "correction" in body:
+        out["correction"] = body["correction"]
+    return out
 
 
 def _kept(body: dict[str, object]) -> dict[str, object]:

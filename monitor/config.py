@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import os
 import tomllib
 import urllib.parse
 from dataclasses import dataclass, field
@@ -79,6 +80,7 @@ class MonitorConfig:
     min_witnesses: int = 0
     listen: tuple[str, int] = ("127.0.0.1", 9464)
     poll_seconds: float = 1.0
+    workers: int = 2
     alert_log: str = "-"
     webhooks: tuple[str, ...] = ()
     webhook_timeout_seconds: float = 5.0
@@ -136,7 +138,14 @@ def parse_config(raw: dict[str, Any], base: Path) -> MonitorConfig:
     if not 0 <= minimum <= len(keys):
         raise ConfigError(f"[witnesses] min must be 0 to {len(keys)}")
     monitor = _table(raw, "monitor", required=True)
-    _known(monitor, {"state", "listen", "poll_seconds", "alert_log"}, "[monitor]")
+    _known(
+        monitor,
+        {"state", "listen", "poll_seconds", "alert_log", "workers"},
+        "[monitor]",
+    )
+    workers = _num(monitor, "workers", "[monitor]", int, min(os.cpu_count() or 1, 4))
+    if not 0 <= workers <= 64:
+        raise ConfigError("[monitor] workers must be 0 to 64")
     webhook = _table(raw, "webhook")
     _known(
         webhook,
@@ -160,6 +169,7 @@ def parse_config(raw: dict[str, Any], base: Path) -> MonitorConfig:
         min_witnesses=minimum,
         listen=_listen(monitor.get("listen", "127.0.0.1:9464")),
         poll_seconds=_positive(monitor, "poll_seconds", "[monitor]", 1.0),
+        workers=workers,
         alert_log=_alert_log(monitor, base),
         webhooks=urls,
         webhook_timeout_seconds=_positive(webhook, "timeout_seconds", "[webhook]", 5.0),

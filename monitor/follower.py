@@ -25,9 +25,8 @@ from monitor.checks import RecordChecks
 from monitor.config import MonitorConfig
 from verifier.cosignature import WitnessPolicy
 from verifier.errors import VerificationError
-from verifier.fullaudit import Auditor, AuditStore
-from verifier.fullaudit.examiner import examine
-from verifier.fullaudit.report import Finding
+from verifier.fullaudit import Auditor, AuditStore, ExaminerPool, run_audit
+from verifier.fullaudit.examiner import Examined
 from verifier.observe import ObserverState, catch_up
 from verifier.tile_client import FetchError, TileHashes, TileLog
 from verifier.trusted_log import Fork, TrustedLog
@@ -35,6 +34,8 @@ from verifier.trusted_log import Fork, TrustedLog
 __all__ = ["Follower", "StepResult"]
 
 log = logging.getLogger("saksi.monitor")
+
+POOL_FROM = 1024  # new entries in a step from which workers examine them
 
 
 @dataclass
@@ -74,6 +75,9 @@ class Follower:
         self.observer = ObserverState(config.state, config.log_key, config.origin)
         self.store = AuditStore(config.state / "audit.sqlite")
         self.policy = WitnessPolicy(config.witnesses, config.min_witnesses)
+        # Worker processes that examine entries (signatures, schemas) when a
+        # step brings many: kept from step to step, made when first needed.
+        self._pool: ExaminerPool | None = None
         self._open()
         self.log_size = self.auditor.size
         self.grew_at = clock()
@@ -157,27 +161,18 @@ class Follower:
     def _check(self, start: int, size: int, root: bytes) -> None:
         """Audit and check entries [start, size); confirm them against ``root``."""
         auditor = self.auditor
-        db = self.store.db
-        (seq,) = db.execute("SELECT COALESCE(MAX(seq), 0) FROM findings").fetchone()
-        for first, entries in self.log.entries(start, size):
-            for offset, entry in enumerate(entries):
-                index = first + offset
-                examined = examine(
-                    index,
-                    entry,
-                    auditor.public_key,
-                    auditor.skew,
-                    (auditor.election, auditor.state_version),
-                )
-                auditor.apply(examined)
-                rows = db.execute(
-                    "SELECT seq, name, idx, subject, detail, rule FROM findings "
-                    "WHERE seq > ? ORDER BY seq",
-                    (seq,),
-                ).fetchall()
-                if rows:
-                    seq = rows[-1][0]
-                self.checks.see(examined, [Finding(*row[1:]) for row in rows])
+        auditor.recent.clear()
+
+        def applied(examined: Examined) -> None:
+            self.checks.see(examined, auditor.recent)
+            auditor.recent.clear()
+
+        pool = None
+        if self.config.workers > 0 and size - start >= POOL_FROM:
+            if self._pool is None:
+                self._pool = ExaminerPool(self.config.workers, auditor.skew)
+            pool = self._pool
+        run_audit(self.log.entries(start, size), auditor, pool=pool, on_applied=applied)
         if auditor.size != size or auditor.hasher.root() != root:
             raise VerificationError(
                 f"entries {start} to {size} do not hash to the checkpoint's root"
@@ -190,6 +185,7 @@ class Follower:
 
     def _rollback(self) -> None:
         """Forget everything since the last commit; reopen from the store."""
+        self._close_pool()  # its workers were told of the auditor forgotten now
         self.store.db.rollback()
         self.store.db.execute("BEGIN")
         self._open()
@@ -259,6 +255,12 @@ class Follower:
             )
         return StepResult(self.log_size, self.checked, why)
 
+    def _close_pool(self) -> None:
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
+
     def close(self) -> None:
-        """Roll back anything uncommitted; close the store."""
+        """Stop the workers; roll back anything uncommitted; close the store."""
+        self._close_pool()
         self.store.close()

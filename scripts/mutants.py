@@ -42,6 +42,8 @@ STORAGE = (
 WITNESS = ("tests/integration/test_witness.py", "tests/vectors")
 READER = ("tests/integration/test_read_only_log.py",)
 AUDIT = ("tests/unit/verifier/test_audit.py", "tests/unit/verifier/test_audit_paths.py")
+MONITOR = ("tests/unit/monitor", "tests/integration/test_monitor.py")
+METRICS = ("tests/api/test_metrics.py",)
 
 
 @dataclass(frozen=True)
@@ -341,6 +343,57 @@ MUTANTS = [
         '        self.checked["recap-sum"] += 1',
         '        self.checked["recap-sum"] += 1\n        return',
         AUDIT,
+    ),
+    # -- monitoring (issue 22) ----------------------------------------------
+    Mutant(
+        "monitor-trusts-entries-without-the-root",
+        "monitor/follower.py",
+        "if auditor.size != size or auditor.hasher.root() != root:",
+        "if auditor.size != size:",
+        MONITOR,
+    ),
+    Mutant(
+        "monitor-fork-reported-as-unreachable",
+        "monitor/follower.py",
+        '        self.book.event(\n            Alert(\n                "fork",',
+        "        self.book.event(\n            Alert(\n"
+        '                "log-unreachable",',
+        MONITOR,
+    ),
+    Mutant(
+        "monitor-revoked-write-not-named",
+        "monitor/checks.py",
+        'revoked = finding.rule == "key-revoked"',
+        "revoked = False",
+        MONITOR,
+    ),
+    Mutant(
+        "webhook-drops-undelivered-alerts",
+        "monitor/webhook.py",
+        'self.owner.dead(self.url, alert, f"not delivered in time: {why}")',
+        "continue  # dropped",
+        MONITOR,
+    ),
+    Mutant(
+        "monitor-config-typos-ignored",
+        "monitor/config.py",
+        "unknown = sorted(set(table) - allowed)",
+        "unknown: list[str] = []",
+        MONITOR,
+    ),
+    Mutant(
+        "metrics-label-from-the-raw-path",
+        "api/access.py",
+        'return "(unmatched)"',
+        'return str(path) or "(unmatched)"',
+        METRICS,
+    ),
+    Mutant(
+        "readyz-ignores-checkpoint-age",
+        "ledger/health.py",
+        "    if age > max_age:",
+        "    if age > max_age * 1e9:",
+        METRICS,
     ),
 ]
 

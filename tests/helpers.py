@@ -152,3 +152,17 @@ def serving(
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=30)
+
+
+def grant_over_http(client: Any, admin: Any, key: Any, role: str, scope: str) -> Any:
+    """Grant ``key`` a role and scope through ``client`` (a ``SaksiClient``),
+    signed by ``admin``; the verified receipt."""
+    from saksi_client import SaksiClient, grant_body
+
+    record = SaksiClient.record(
+        "keys.grant/v1",
+        f"keys/{key.keyid}",
+        grant_body(key.public_key, role, scope, key.name),
+        after=client.head(f"keys/{key.keyid}"),
+    )
+    return client.submit(SaksiClient.sign(record, [admin]))

@@ -151,19 +151,29 @@ def _ready(url: str) -> bool:
 
 
 class Receiver:
-    """A webhook receiver: keeps every notification Alertmanager sends."""
+    """A webhook receiver: keeps every POST, from Alertmanager or a monitor.
+
+    ``notes`` are Alertmanager's notifications (``{"alerts": [...]}``);
+    ``arrivals`` every alert received with its arrival time (monotonic), from
+    those and from a monitor's own POSTs (a JSON list of alerts).
+    """
 
     def __init__(self) -> None:
         self.notes: list[dict[str, Any]] = []
+        self.arrivals: list[tuple[float, dict[str, Any]]] = []
         lock = self.lock = threading.Lock()
-        notes = self.notes
+        notes, arrivals = self.notes, self.arrivals
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
+                at = time.monotonic()
                 length = int(self.headers.get("content-length", "0"))
                 body = json.loads(self.rfile.read(length) or b"{}")
+                alerts = body if isinstance(body, list) else body.get("alerts", [])
                 with lock:
-                    notes.append(body)
+                    if isinstance(body, dict):
+                        notes.append(body)
+                    arrivals.extend((at, alert) for alert in alerts)
                 self.send_response(200)
                 self.send_header("content-length", "0")
                 self.end_headers()
@@ -176,7 +186,7 @@ class Receiver:
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/hook"
 
     def got(self, status: str, **labels: str) -> bool:
-        """Has an alert with ``labels`` arrived with ``status``?"""
+        """Has Alertmanager sent an alert with ``labels`` and ``status``?"""
         with self.lock:
             return any(
                 alert["status"] == status
@@ -184,6 +194,20 @@ class Receiver:
                 for note in self.notes
                 for alert in note.get("alerts", [])
             )
+
+    def first(self, after: float, since: str, **labels: str) -> float | None:
+        """When the first firing alert with ``labels``, started at ``since`` or
+        later, arrived after ``after`` (monotonic); None if none has."""
+        with self.lock:
+            for at, alert in self.arrivals:
+                if (
+                    at >= after
+                    and alert.get("startsAt", "") >= since
+                    and alert.get("endsAt", "~") > alert.get("startsAt", "")
+                    and all(alert["labels"].get(k) == v for k, v in labels.items())
+                ):
+                    return at
+        return None
 
     def stop(self) -> None:
         self.httpd.shutdown()

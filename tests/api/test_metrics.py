@@ -54,6 +54,7 @@ class Served:
         return samples
 
     def lines(self) -> list[dict]:
+        self.app.state.security_log.flush()
         return [json.loads(line) for line in self.events.getvalue().splitlines()]
 
 
@@ -207,6 +208,7 @@ def test_nothing_a_client_sends_reaches_a_label_or_a_log_line(served):
     s.client.request(marker, "/v1/entries")
     s.client.post(f"/v1/entries/batch?{marker}=1", json={"envelopes": [envelope]})
     scrape = s.client.get("/metrics").text
+    s.app.state.security_log.flush()
     events = s.events.getvalue()
     for text in (scrape, events):
         assert marker not in text
@@ -275,3 +277,37 @@ def test_ready_needs_a_recent_checkpoint_and_a_recent_cosignature():
     assert "cosignature" in ready(old, 60)[0]
     one_recent = _health(witnesses=(_witness(900.0), _witness(990.0)))
     assert ready(one_recent, 60) == []
+
+
+class _Stuck(io.StringIO):
+    """A stream whose writes wait until released (a disk that stalls)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        import threading
+
+        self.release = threading.Event()
+
+    def write(self, text: str) -> int:
+        self.release.wait(10)
+        return super().write(text)
+
+
+def test_a_stalled_security_log_never_blocks_a_request_and_counts_what_it_drops(
+    monkeypatch,
+):
+    import api.security_log as module
+    from api.security_log import SecurityLog
+
+    monkeypatch.setattr(module, "MAX_QUEUED", 5)
+    stream = _Stuck()
+    log = SecurityLog(stream)
+    for n in range(20):  # returns at once although nothing can be written
+        log.write({"event": "append", "n": n})
+    assert log.dropped >= 20 - 5 - 1  # one batch may be in the thread's hands
+    stream.release.set()
+    log.flush()
+    written = [json.loads(line)["n"] for line in stream.getvalue().splitlines()]
+    assert len(written) + log.dropped == 20
+    assert written == sorted(written)
+    log.close()

@@ -42,7 +42,14 @@ import pytest
 from keys import Ed25519Signer, load_key_file
 from saksi_client import Refused, SaksiClient, grant_body
 from tests.conftest import ORIGIN
-from tests.helpers import ROOT, cli_env, init_log, run_saksi, serving
+from tests.helpers import (
+    ROOT,
+    cli_env,
+    grant_over_http,
+    init_log,
+    run_saksi,
+    serving,
+)
 from tests.pg import PgCluster, find_pg_bin
 from tests.prom import RULES, Alertmanager, Prometheus, Receiver, free_port, need
 from tests.recordlog import RecordLog, form
@@ -333,7 +340,7 @@ def test_every_alert_fires_reaches_the_pager_and_clears(tmp_path, pg):
 
             def use_revoked() -> None:
                 station = "3101011001003"
-                _grant(client, admin, revoked, "tps", station)
+                grant_over_http(client, admin, revoked, "tps", station)
                 client.submit(
                     SaksiClient.sign(
                         SaksiClient.record(
@@ -364,7 +371,7 @@ def test_every_alert_fires_reaches_the_pager_and_clears(tmp_path, pg):
             # A burst of corrections in one province: the server's rule and the
             # monitor's own check.
             national = Ed25519Signer("national", hashlib.sha256(b"nat").digest())
-            _grant(client, admin, national, "national", "")
+            grant_over_http(client, admin, national, "national", "")
 
             def burst() -> None:
                 subject = tally_subject("ppwp", "3101011001001")
@@ -407,7 +414,7 @@ def test_every_alert_fires_reaches_the_pager_and_clears(tmp_path, pg):
                 WAIT,
                 "log-not-growing at the pager",
             )
-            _grant(
+            grant_over_http(
                 client,
                 admin,
                 Ed25519Signer("grow", hashlib.sha256(b"grow").digest()),
@@ -427,7 +434,7 @@ def test_every_alert_fires_reaches_the_pager_and_clears(tmp_path, pg):
                 witness_box[0].shutdown()
                 witness_box[0].server_close()
                 for n in range(4):
-                    _grant(
+                    grant_over_http(
                         client,
                         admin,
                         Ed25519Signer(f"w{n}", hashlib.sha256(b"w%d" % n).digest()),
@@ -524,16 +531,6 @@ def _server_pid(url: str) -> int:
         if b"serve" in args and listen.encode() in args:
             return int(proc.name)
     raise AssertionError("no saksi serve process found")
-
-
-def _grant(client: SaksiClient, admin, key: Ed25519Signer, role: str, scope: str):
-    record = SaksiClient.record(
-        "keys.grant/v1",
-        f"keys/{key.keyid}",
-        grant_body(key.public_key, role, scope, key.name),
-        after=client.head(f"keys/{key.keyid}"),
-    )
-    return client.submit(SaksiClient.sign(record, [admin]))
 
 
 def _lying_log(tmp_path: Path) -> dict[str, Any]:

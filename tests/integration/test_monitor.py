@@ -27,9 +27,9 @@ import pytest
 from keys import Ed25519Signer, KdfProfile, load_key_file, write_key_file
 from monitor.config import parse_config
 from monitor.service import Monitor
-from saksi_client import SaksiClient, grant_body
+from saksi_client import SaksiClient
 from tests.conftest import ORIGIN
-from tests.helpers import ROOT, cli_env, init_log, serving
+from tests.helpers import ROOT, cli_env, grant_over_http, init_log, serving
 from tests.recordlog import RecordLog
 from tests.tilelog import NoteKey, TileServer, view
 from verifier.note import VerifierKey
@@ -277,16 +277,7 @@ def test_the_canary_times_its_records_to_a_witnessed_checkpoint(tmp_path):
                 tmp_path / "canary.key", canary, PASS.encode(), KdfProfile.INTERACTIVE
             )
             client = SaksiClient(url, log_key)
-            client.submit(
-                SaksiClient.sign(
-                    SaksiClient.record(
-                        "keys.grant/v1",
-                        f"keys/{canary.keyid}",
-                        grant_body(canary.public_key, "canary", "", "the monitor"),
-                    ),
-                    [admin],
-                )
-            )
+            grant_over_http(client, admin, canary, "canary", "")
             raw = {
                 "log": {"url": url, "key": "log/log.vkey"},
                 "witnesses": {"keys": ["witness.vkey"], "min": 1},

@@ -26,8 +26,8 @@ import pytest
 import yaml
 
 from keys import Ed25519Signer, KdfProfile, load_key_file, write_key_file
-from saksi_client import SaksiClient, grant_body
-from tests.helpers import ROOT, cli_env, init_log, run_saksi, serving
+from saksi_client import SaksiClient
+from tests.helpers import ROOT, cli_env, grant_over_http, init_log, run_saksi, serving
 from tests.prom import RULES, Prometheus, Receiver, free_port, need
 from verifier.witness_protocol import WitnessKey
 from verifier.witness_server import Witness, serve_witness
@@ -185,16 +185,7 @@ def test_every_dashboard_query_returns_data_from_a_real_prometheus(tmp_path, wit
             write_key_file(
                 tmp_path / "canary.key", canary, PASS.encode(), KdfProfile.INTERACTIVE
             )
-            SaksiClient(url, log_key).submit(
-                SaksiClient.sign(
-                    SaksiClient.record(
-                        "keys.grant/v1",
-                        f"keys/{canary.keyid}",
-                        grant_body(canary.public_key, "canary", "", "the monitor"),
-                    ),
-                    [admin],
-                )
-            )
+            grant_over_http(SaksiClient(url, log_key), admin, canary, "canary", "")
             monitor = _monitor(tmp_path, url, receiver.url, monitor_port)
             assert prometheus.wait_for('up{job="saksi-monitor"} == 1', timeout=90)
             for path in ("/log/checkpoint", "/v1/proofs/inclusion?index=1"):

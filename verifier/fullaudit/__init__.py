@@ -44,7 +44,7 @@ from __future__ import annotations
 from verifier.fullaudit.auditor import Auditor
 from verifier.fullaudit.examiner import SKEW, Examined, examine
 from verifier.fullaudit.report import CHECKS, NOT_FAILURES, Finding
-from verifier.fullaudit.run import default_workers, run_audit
+from verifier.fullaudit.run import ExaminerPool, default_workers, run_audit
 from verifier.fullaudit.store import AuditStore
 from verifier.fullaudit.tree import TreeHasher
 
@@ -55,6 +55,7 @@ __all__ = [
     "AuditStore",
     "Auditor",
     "Examined",
+    "ExaminerPool",
     "Finding",
     "TreeHasher",
     "default_workers",

@@ -72,6 +72,9 @@ class Auditor:
         self.state_base = 0
         self._stale_at = -1
         self._stale_found: list[Finding] = []
+        # Findings since the caller last cleared it (a monitor acts on each
+        # entry's as it goes; the audit's report reads them from the store).
+        self.recent: list[Finding] = []
         db = self.store.db
         self._sql = db.execute
         # How many entries a checkpoint's root has confirmed: the state may hold
@@ -128,6 +131,7 @@ class Auditor:
         self.store.commit()
 
     def _find(self, finding: Finding) -> None:
+        self.recent.append(finding)
         self._sql(
             "INSERT INTO findings (name, idx, subject, detail, rule) "
             "VALUES (?, ?, ?, ?, ?)",
@@ -229,18 +233,13 @@ class Auditor:
                     )
                     return
         except (AuthorizationError, VerificationError) as e:
-            # The refusal's cause (``key-revoked``, ``out-of-scope``, ...) is
-            # the finding's rule: the monitor alerts on a revoked key's write.
+            # The key registry's refusal (``key-revoked``, ``out-of-scope``,
+            # ...) is the finding's rule: the monitor alerts on a revoked key's
+            # write. The election state's objections have none (a worker
+            # decides them too, and sends back only the words).
             cause = getattr(e, "cause", None)
-            self._find(
-                Finding(
-                    "authorization",
-                    index,
-                    record.subject,
-                    str(e),
-                    cause if isinstance(cause, str) else None,
-                )
-            )
+            rule = cause if isinstance(e, AuthorizationError) else None
+            self._find(Finding("authorization", index, record.subject, str(e), rule))
             return
         self._apply(changes, record)
         if record.schema in _STATEFUL:

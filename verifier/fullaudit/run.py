@@ -33,7 +33,7 @@ from verifier.fullaudit.examiner import Examined, examine
 from verifier.record import parse_record
 from verifier.rules.state import ElectionState
 
-__all__ = ["default_workers", "run_audit"]
+__all__ = ["ExaminerPool", "default_workers", "run_audit"]
 
 DEPTH = 3  # tasks in flight per worker
 
@@ -78,11 +78,12 @@ def _without_body(examined: Examined) -> Examined:
     return examined
 
 
-class _Pool:
+class ExaminerPool:
     """Worker processes, each fed by a thread of its own.
 
     Tasks are sent while results are read, so neither side ever waits on a full
-    pipe for the other.
+    pipe for the other. A pool serves one auditor (it tracks what each worker
+    has been told of it); after an error part-way through, close it.
     """
 
     def __init__(self, workers: int, skew: Any) -> None:  # noqa: ANN401
@@ -108,9 +109,11 @@ class _Pool:
             feeder.start()
 
     def send(self, worker: int, task: Any) -> None:  # noqa: ANN401
+        """Queue ``task`` for ``worker``."""
         self.outboxes[worker].put(task)
 
     def close(self) -> None:
+        """Stop the workers (after what they were sent)."""
         for box in self.outboxes:
             box.put(None)
         for feeder in self.feeders:
@@ -138,15 +141,21 @@ def run_audit(
     workers: int = 0,
     progress: Callable[[int], None] | None = None,
     save_every: int = 0,
+    *,
+    pool: ExaminerPool | None = None,
+    on_applied: Callable[[Examined], None] | None = None,
 ) -> None:
     """Apply every entry of ``bundles`` ((first index, entries), in order).
 
-    With ``workers`` > 0 the entries are examined in that many processes. With
-    ``save_every`` > 0 the auditor's state is saved, unconfirmed, after about
-    that many entries at a time: an interrupted audit resumes from the last
-    step, and the store's write-ahead log stays small.
+    With ``workers`` > 0 (or a ``pool`` the caller keeps) the entries are
+    examined in worker processes. With ``save_every`` > 0 the auditor's state
+    is saved, unconfirmed, after about that many entries at a time: an
+    interrupted audit resumes from the last step, and the store's write-ahead
+    log stays small. ``on_applied`` is called with each entry once applied (a
+    form decided by a worker carries its stage, not its whole body).
     """
     show = progress or (lambda _done: None)
+    after = on_applied or (lambda _examined: None)
     saved = auditor.size
 
     def applied(done: int) -> None:
@@ -156,24 +165,37 @@ def run_audit(
             saved = auditor.size
         show(done)
 
-    if workers <= 0:
+    if workers <= 0 and pool is None:
         for first, entries in bundles:
             for offset, entry in enumerate(entries):
-                auditor.add(first + offset, entry)
+                examined = examine(
+                    first + offset,
+                    entry,
+                    auditor.public_key,
+                    auditor.skew,
+                    (auditor.election, auditor.state_version),
+                )
+                auditor.apply(examined)
+                after(examined)
             applied(first + len(entries))
         return
-    pool = _Pool(workers, auditor.skew)
+    own = pool is None
+    working = pool or ExaminerPool(workers, auditor.skew)
     try:
-        for examined in _examined(pool, iter(bundles), auditor):
-            for item in examined:
+        for results in _examined(working, iter(bundles), auditor):
+            for item in results:
                 auditor.apply(item)
-            applied(examined[-1].index + 1 if examined else auditor.size)
+                after(item)
+            applied(results[-1].index + 1 if results else auditor.size)
     finally:
-        pool.close()
+        if own:
+            working.close()
 
 
 def _examined(
-    pool: _Pool, bundles: Iterator[tuple[int, list[bytes]]], auditor: Auditor
+    pool: ExaminerPool,
+    bundles: Iterator[tuple[int, list[bytes]]],
+    auditor: Auditor,
 ) -> Iterator[list[Examined]]:
     """Results in bundle order, keeping every worker busy."""
     in_flight: deque[int] = deque()  # which worker holds each pending task

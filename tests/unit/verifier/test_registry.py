@@ -10,6 +10,7 @@ import pytest
 from keys import Ed25519Signer
 from keys.policy import DEFAULT_POLICY
 from verifier.body_schema import Obj, Schema, SchemaViolation
+from verifier.canary import CANARY, canary_subject
 from verifier.dsse import UnknownKey
 from verifier.election import (
     CANDIDATES,
@@ -321,6 +322,8 @@ def expected(role, name, condition):
 
 
 def subject_for(name, region, role):
+    if name == CANARY.name:
+        return canary_subject("ab" * 32, 1)
     schema = SCHEMAS.get(name)
     if schema is not None and "region" not in schema.subject:
         return "parties/national" if name == PARTIES.name else f"keys/{'ab' * 32}"
