@@ -79,7 +79,7 @@ class MonitorConfig:
     witnesses: tuple[VerifierKey, ...] = ()
     min_witnesses: int = 0
     listen: tuple[str, int] = ("127.0.0.1", 9464)
-    poll_seconds: float = 1.0
+    poll_seconds: float = 0.5
     workers: int = 2
     alert_log: str = "-"
     webhooks: tuple[str, ...] = ()
@@ -168,7 +168,7 @@ def parse_config(raw: dict[str, Any], base: Path) -> MonitorConfig:
         witnesses=keys,
         min_witnesses=minimum,
         listen=_listen(monitor.get("listen", "127.0.0.1:9464")),
-        poll_seconds=_positive(monitor, "poll_seconds", "[monitor]", 1.0),
+        poll_seconds=_positive(monitor, "poll_seconds", "[monitor]", 0.5),
         workers=workers,
         alert_log=_alert_log(monitor, base),
         webhooks=urls,

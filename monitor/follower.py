@@ -35,7 +35,7 @@ __all__ = ["Follower", "StepResult"]
 
 log = logging.getLogger("saksi.monitor")
 
-POOL_FROM = 1024  # new entries in a step from which workers examine them
+POOL_FROM = 256  # new entries in a step (a bundle) from which workers examine them
 
 
 @dataclass
@@ -170,7 +170,11 @@ class Follower:
         pool = None
         if self.config.workers > 0 and size - start >= POOL_FROM:
             if self._pool is None:
-                self._pool = ExaminerPool(self.config.workers, auditor.skew)
+                # forkserver: this process has threads (metrics, webhooks, the
+                # canary), and a fork copies their locks held.
+                self._pool = ExaminerPool(
+                    self.config.workers, auditor.skew, method="forkserver"
+                )
             pool = self._pool
         run_audit(self.log.entries(start, size), auditor, pool=pool, on_applied=applied)
         if auditor.size != size or auditor.hasher.root() != root:

@@ -86,8 +86,17 @@ class ExaminerPool:
     has been told of it); after an error part-way through, close it.
     """
 
-    def __init__(self, workers: int, skew: Any) -> None:  # noqa: ANN401
-        method = "fork" if "fork" in multiprocessing.get_all_start_methods() else None
+    def __init__(
+        self,
+        workers: int,
+        skew: Any,  # noqa: ANN401 (a timedelta)
+        method: str | None = None,
+    ) -> None:
+        # ``fork`` by default (fast; the audit forks before it starts any
+        # thread). A process with threads of its own passes ``forkserver``.
+        available = multiprocessing.get_all_start_methods()
+        if method is None or method not in available:
+            method = "fork" if "fork" in available else None
         context: Any = multiprocessing.get_context(method)
         self.conns: list[Connection] = []
         self.procs = []
