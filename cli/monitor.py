@@ -17,7 +17,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from cli.run import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CommandError, emit
+from cli.run import EXIT_FAILED, EXIT_IO, EXIT_OK, EXIT_USAGE, CommandError, emit
 
 __all__ = ["add_command"]
 
@@ -32,8 +32,8 @@ def cmd_monitor(args: argparse.Namespace) -> int:
     except ConfigError as e:
         raise CommandError(
             f"the monitor's configuration: {e}",
-            "see docs/monitor.example.toml for every key",
-            EXIT_USAGE,
+            "check the path" if e.io else "see docs/monitor.example.toml for every key",
+            EXIT_IO if e.io else EXIT_USAGE,
         ) from e
     if args.check_config:
         emit(
@@ -100,7 +100,23 @@ def _once(args: argparse.Namespace, monitor: Any) -> int:  # noqa: ANN401 (Monit
     ]
     lines += [f"  {a['severity']}: {a['alert']}: {a['summary']}" for a in active]
     emit(args, report, "\n".join(lines))
-    return EXIT_OK if report["ok"] else EXIT_FAILED
+    if report["ok"]:
+        return EXIT_OK
+    if result.error == "unreachable":  # no verdict: the log could not be read
+        why, hint, code = (
+            f"the log at {monitor.config.tiles_url} could not be read",
+            "check [log] url and tiles, and that the log is up",
+            EXIT_IO,
+        )
+    else:
+        names = ", ".join(sorted({a["alert"] for a in active})) or result.error
+        why, hint, code = (
+            f"the log did not check out: {names}",
+            "read the alerts above and their runbooks in the README",
+            EXIT_FAILED,
+        )
+    print(f"saksi: error: {why}\nsaksi: hint: {hint}", file=sys.stderr)
+    return code
 
 
 def add_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -120,7 +136,7 @@ def add_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         "--once",
         action="store_true",
         help="read and check the log once, print what was found, exit (1 if any "
-        "alert is active or the log could not be checked)",
+        "alert is active or the log failed a check, 3 if it could not be read)",
     )
     monitor.add_argument(
         "--check-config",

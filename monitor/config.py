@@ -24,7 +24,15 @@ __all__ = ["CanaryConfig", "ConfigError", "MonitorConfig", "Thresholds", "Window
 
 
 class ConfigError(ValueError):
-    """The configuration file is missing, unreadable or wrong; says where."""
+    """The configuration file is missing, unreadable or wrong; says where.
+
+    ``io``: a file could not be read (the file itself, or a key it names),
+    as opposed to one that says something wrong.
+    """
+
+    def __init__(self, message: str, *, io: bool = False) -> None:
+        super().__init__(message)
+        self.io = io
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +111,7 @@ def load_config(path: Path) -> MonitorConfig:
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as e:
-        raise ConfigError(f"cannot read {path}: {e.strerror or e}") from e
+        raise ConfigError(f"cannot read {path}: {e.strerror or e}", io=True) from e
     except UnicodeDecodeError as e:
         raise ConfigError(f"{path} is not UTF-8 text") from e
     except tomllib.TOMLDecodeError as e:
@@ -330,8 +338,10 @@ def _time(table: dict[str, Any], key: str, where: str) -> dt.datetime:
 def _vkey(path: Path, where: str) -> VerifierKey:
     try:
         text = path.read_text(encoding="utf-8").strip()
-    except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError(f"{where}: cannot read {path}") from e
+    except OSError as e:
+        raise ConfigError(f"{where}: cannot read {path}", io=True) from e
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{where}: {path} is not UTF-8 text") from e
     try:
         return VerifierKey.parse(text)
     except (ValueError, VerificationError) as e:

@@ -35,6 +35,9 @@ def envelope_bytes(payload: bytes, signers) -> bytes:
 class RecordLog:
     """A started record ledger plus the chain heads a well-behaved writer tracks."""
 
+    # The genesis record's policy (a subclass may pin another).
+    policy: dict = DEFAULT_POLICY
+
     def __init__(self, url: str, log_signer: Ed25519Signer, threshold: int = 2):
         self.url = url
         self.log_signer = log_signer
@@ -50,7 +53,7 @@ class RecordLog:
                 for a in ADMINS
             ],
             "threshold": threshold,
-            "policy": DEFAULT_POLICY,
+            "policy": self.policy,
         }
         self.genesis = self.submit(
             self.payload(GENESIS.name, "log/genesis", body), ADMINS[:threshold]

@@ -24,7 +24,9 @@ import pytest
 from cli.main import build_parser
 from keys import Ed25519Signer, load_key_file
 from keys.pem import private_key_to_pem
+from tests.conftest import ORIGIN as TEST_ORIGIN
 from tests.helpers import ROOT, SHARED, init_log, load_vectors, run_saksi
+from tests.recordlog import RecordLog
 from tests.tilelog import NoteKey, TileServer, view
 from verifier.commands import build_parser as verify_parser
 from verifier.witness_protocol import WitnessKey
@@ -94,6 +96,15 @@ CASES: dict[tuple[str, ...], list[Case]] = {
             IO,
             "--dir {dir} --db {db} --trusted-checkpoint {tmp}/none",
         ),
+    ],
+    ("saksi", "monitor"): [
+        Case(
+            "a checkpoint under another key", FAILED, "--config {monitor_other} --once"
+        ),
+        Case("an unreachable log", IO, "--config {monitor_down} --once"),
+        Case("a malformed configuration", USAGE, "--config {not_json} --check-config"),
+        Case("missing --config", USAGE, "--once"),
+        Case("no configuration file", IO, "--config {tmp}/none.toml --once"),
     ],
     ("saksi", "serve"): [
         Case("bad --listen", USAGE, "--dir {dir} --listen localhost"),
@@ -463,6 +474,35 @@ def world(tmp_path_factory):
     key = NoteKey("exit-codes.example/tiles", bytes([3]) * 32)
     server = TileServer()
     server.serve(view([b"a", b"b", b"c"], key, key.name))
+    # A small Saksi log, served as tiles, for the monitor.
+    saksi_log = RecordLog(
+        f"sqlite:///{base / 'monitored.db'}",
+        Ed25519Signer(TEST_ORIGIN, bytes([5]) * 32),
+    )
+    try:
+        entries = [saksi_log.ledger.reader.entry_bytes(i) for i in range(1)]
+    finally:
+        saksi_log.close()
+    monitored = NoteKey(TEST_ORIGIN, bytes([5]) * 32)
+    saksi_tiles = TileServer()
+    saksi_tiles.serve(view(entries, monitored, TEST_ORIGIN))
+    monitors = {}
+    for name, vkey, url in (
+        (
+            "monitor_other",
+            NoteKey(TEST_ORIGIN, bytes([4]) * 32).verifier_key,
+            saksi_tiles.url,
+        ),
+        ("monitor_down", monitored.verifier_key, f"http://127.0.0.1:{_free_port()}"),
+    ):
+        (base / f"{name}.vkey").write_text(f"{vkey}\n")
+        config = base / f"{name}.toml"
+        config.write_text(
+            f'[log]\nurl = "{url}"\ntiles = "{url}"\nkey = "{name}.vkey"\n'
+            f'[monitor]\nstate = "{name}-state"\nalert_log = "{name}.jsonl"\n'
+            "workers = 0\n"
+        )
+        monitors[name] = str(config)
     try:
         yield {
             "dir": str(log),
@@ -485,9 +525,11 @@ def world(tmp_path_factory):
             "tiles": server.url,
             "tiles_vkey": str(key.verifier_key),
             "tiles_other": str(NoteKey(key.name, bytes([4]) * 32).verifier_key),
+            **monitors,
         }
     finally:
         server.stop()
+        saksi_tiles.stop()
 
 
 def test_every_command_has_cases():

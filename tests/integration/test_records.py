@@ -287,6 +287,12 @@ def _matrix_payload(log, name, region, role, counter, victim):
     from verifier.election import recap_subject, tally_subject
 
     level = max(DEFAULT_ROLES[role]["scope_lengths"])
+    if name == "monitor.canary/v1":
+        return log.payload(
+            name,
+            f"canary/{'ab' * 32}/{counter}",
+            {"sequence": counter, "sent_at": "2024-02-14T13:00:00.000Z"},
+        )
     if name == "keys.grant/v1":
         target = Ed25519Signer(f"t{counter}", counter.to_bytes(4, "big") * 8)
         return log.grant_payload(target, "tps", TPS)

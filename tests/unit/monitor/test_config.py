@@ -105,7 +105,7 @@ def test_documented_example_parses_with_its_key_beside_it(tmp_path):
     assert config.origin == LOG_KEY.name  # default: the key's name
     assert config.state == tmp_path / "monitor-state"
     assert config.listen == ("127.0.0.1", 9464)
-    assert config.poll_seconds == 1.0
+    assert config.poll_seconds == 0.5
     assert config.alert_log == "-"
     assert config.witnesses == ()
     assert config.min_witnesses == 0
@@ -199,7 +199,7 @@ def test_defaults_of_a_minimal_config(tmp_path):
     assert config.dead_letter == tmp_path / "state" / "dead-letters.jsonl"
     assert config.origin == LOG_KEY.name
     assert config.min_witnesses == 0
-    assert config.poll_seconds == 1.0
+    assert config.poll_seconds == 0.5
     assert config.alert_log == "-"
     assert config.thresholds == Thresholds()
     assert config.canary is None
