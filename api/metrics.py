@@ -26,7 +26,7 @@ from __future__ import annotations
 import platform
 import time
 from collections.abc import Callable, Iterable, Iterator
-from typing import Protocol
+from typing import Any, Protocol
 
 from prometheus_client import (
     CollectorRegistry,
@@ -238,6 +238,8 @@ class Metrics(WriterEvents):
         PlatformCollector(registry=registry)
         GCCollector(registry=registry)
         registry.register(_BuildInfo(backend))
+        self._children = {}
+        self._append_children = {}
         registry.register(LogCollector(source, max_age, in_flight, self._dropped))
         # Set by the app when it writes a security event log.
         self.security_dropped: Callable[[], int] = lambda: 0
@@ -325,6 +327,11 @@ class Metrics(WriterEvents):
             registry=registry,
         )
 
+    # Label sets bound once (prometheus-client's ``labels`` takes a lock and
+    # checks the names each time); the keys are closed sets, so these stay small.
+    _children: dict[tuple[str, str, int], tuple[Any, Any]]
+    _append_children: dict[str, Any]
+
     def prime(self, roles: Iterable[str], provinces: Iterable[str]) -> None:
         """Create every label set a rule alerts on, at zero.
 
@@ -366,8 +373,23 @@ class Metrics(WriterEvents):
 
     def request(self, route: str, method: str, status: int, seconds: float) -> None:
         """One answered request (labels from ``api.access``: closed sets)."""
-        self.http_requests.labels(route, method, str(status)).inc()
-        self.http_duration.labels(route).observe(seconds)
+        key = (route, method, status)
+        children = self._children.get(key)
+        if children is None:  # the first of its kind: bind its labels once
+            children = (
+                self.http_requests.labels(route, method, str(status)),
+                self.http_duration.labels(route),
+            )
+            self._children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
+
+    def appended(self, route: str, seconds: float) -> None:
+        """A write request answered with a receipt, ``seconds`` after it arrived."""
+        child = self._append_children.get(route)
+        if child is None:
+            child = self._append_children[route] = self.append_duration.labels(route)
+        child.observe(seconds)
 
     def render(self) -> bytes:
         """The exposition text of every metric."""

@@ -91,19 +91,15 @@ class SecurityLog:
                 return
 
     def _emit(self, events: list[tuple[float, dict[str, Any]]]) -> None:
+        # ``{"time":...,"log":"security",`` then the event's own members.
         text = "".join(
-            json.dumps(
-                {
-                    "time": dt.datetime.fromtimestamp(at, dt.UTC).isoformat(
-                        timespec="milliseconds"
-                    ),
-                    "log": "security",
-                    **fields,
-                },
-                separators=(",", ":"),
-            )
+            '{"time":"'
+            + dt.datetime.fromtimestamp(at, dt.UTC).isoformat(timespec="milliseconds")
+            + '","log":"security",'
+            + json.dumps(fields, separators=(",", ":"))[1:]
             + "\n"
             for at, fields in events
+            if fields
         )
         try:
             self.stream.write(text)

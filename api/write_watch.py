@@ -72,7 +72,7 @@ class WriteWatch:
     def finished(self, route: str, seconds: float) -> None:
         """A write request answered with at least one receipt."""
         if self.metrics is not None:
-            self.metrics.append_duration.labels(route).observe(seconds)
+            self.metrics.appended(route, seconds)
 
     def appended(
         self, request: Request, submission: Submission, receipt: AppendReceipt
