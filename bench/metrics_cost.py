@@ -9,9 +9,8 @@ noisy neighbour hits them alike:
 * ``--no-metrics --no-security-log`` (the baseline),
 * metrics on (the default), security log off,
 * metrics on and the security event log written to a file beside the
-  database, and on another file system (tmpfs): a file on the database's own
-  ext4 file system has its new blocks written out with every commit's fsync
-  (data=ordered), which the database pays for.
+  database, and on another file system (tmpfs), to tell the cost of making
+  the events from the cost of storing them.
 
 Each round and variant appends ``--count`` fresh signed records with 64
 concurrent clients, one envelope per request, then as many in batches of 100.
