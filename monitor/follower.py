@@ -5,10 +5,13 @@ Each ``step`` reads the log's checkpoint through the public tlog-tiles API
 policy: ``verifier.trusted_log``), proves it consistent with the last one
 trusted (a fork or rollback raises the ``fork`` alert and keeps the evidence),
 then reads every new entry, audits it (``verifier.fullaudit``: the observer's
-own audit) and checks it (``monitor.checks``). Only when the new entries hash
-to the signed root are the alerts they raised sent and the state committed:
-entries that do not match (garbage tiles) raise ``log-serves-garbage`` and
-change nothing. Nothing is read from the operator's database.
+own audit) and checks it (``monitor.checks``). Only entries proven to be the
+signed tree's have their alerts sent and the state committed: all of them
+when they hash to the signed root, or, in a long read, the first ones every
+``CONFIRM_EVERY`` entries, when a consistency proof from their own root
+reaches the signed one. Entries that do not match (garbage tiles) raise
+``log-serves-garbage`` and change nothing. Nothing is read from the
+operator's database.
 
 The state (the trusted checkpoint, fork evidence, the audit and the checks'
 store) lives in ``[monitor] state``; a restarted monitor goes on from it.
@@ -28,6 +31,7 @@ from verifier.errors import VerificationError
 from verifier.fullaudit import Auditor, AuditStore, ExaminerPool, run_audit
 from verifier.fullaudit.examiner import Examined
 from verifier.observe import ObserverState, catch_up
+from verifier.proof_check import verify_consistency
 from verifier.tile_client import FetchError, TileHashes, TileLog
 from verifier.trusted_log import Fork, TrustedLog
 
@@ -36,6 +40,7 @@ __all__ = ["Follower", "StepResult"]
 log = logging.getLogger("saksi.monitor")
 
 POOL_FROM = 256  # new entries in a step (a bundle) from which workers examine them
+CONFIRM_EVERY = 1024  # entries confirmed and committed at a time in a long read
 
 
 @dataclass
@@ -167,6 +172,19 @@ class Follower:
             self.checks.see(examined, auditor.recent)
             auditor.recent.clear()
 
+        # A long read is confirmed in parts as it goes: the entries so far are
+        # the signed tree's first ones when a consistency proof from their own
+        # root (built from the log's tiles, checked here) reaches the signed
+        # root. Then they are committed and their alerts sent.
+        hashes = TileHashes(self.log, size)
+
+        def progress(done: int) -> None:
+            if done < size and done - auditor.confirmed >= CONFIRM_EVERY:
+                proof = hashes.consistency_proof(done, size)
+                verify_consistency(done, size, auditor.hasher.root(), root, proof)
+                auditor.save(confirmed=True)
+                self._send_pending()
+
         pool = None
         if self.config.workers > 0 and size - start >= POOL_FROM:
             if self._pool is None:
@@ -176,13 +194,23 @@ class Follower:
                     self.config.workers, auditor.skew, method="forkserver"
                 )
             pool = self._pool
-        run_audit(self.log.entries(start, size), auditor, pool=pool, on_applied=applied)
+        run_audit(
+            self.log.entries(start, size),
+            auditor,
+            progress=progress,
+            pool=pool,
+            on_applied=applied,
+        )
         if auditor.size != size or auditor.hasher.root() != root:
             raise VerificationError(
                 f"entries {start} to {size} do not hash to the checkpoint's root"
             )
         auditor.save(confirmed=True)
         self.observer.trust(self.trusted.trusted[1])  # type: ignore[index]
+        self._send_pending()
+
+    def _send_pending(self) -> None:
+        """Raise the alerts of the entries just confirmed."""
         for alert in self.pending.alerts.values():
             self.book.event(alert)
         self.pending.alerts.clear()

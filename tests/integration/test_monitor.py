@@ -55,6 +55,22 @@ def entries(tmp_path_factory) -> list[bytes]:
         log.close()
 
 
+@pytest.fixture(scope="module")
+def long_entries(tmp_path_factory) -> list[bytes]:
+    """A log long enough to be confirmed in parts (over 2,048 entries)."""
+    path = tmp_path_factory.mktemp("long") / "log.db"
+    log = RecordLog(f"sqlite:///{path}", Ed25519Signer(ORIGIN, SEED))
+    try:
+        officer = Ed25519Signer("officer", hashlib.sha256(b"officer").digest())
+        log.grant(officer, "tps", "31")
+        for n in range(2100):
+            key = Ed25519Signer(f"l{n}", hashlib.sha256(b"l%d" % n).digest())
+            log.grant(key, "tps", "31")
+        return [log.ledger.reader.entry_bytes(i) for i in range(log.ledger.size)]
+    finally:
+        log.close()
+
+
 @pytest.fixture
 def served():
     server = TileServer()
@@ -71,6 +87,7 @@ def monitor_for(tmp_path: Path, tiles: str, **extra) -> tuple[Monitor, io.String
         "thresholds": {"hold_seconds": 60.0},
         **extra,
     }
+    raw["monitor"].setdefault("listen", "127.0.0.1:0")
     stream = io.StringIO()
     return Monitor(parse_config(raw, tmp_path), alert_stream=stream), stream
 
@@ -118,6 +135,43 @@ def test_garbage_entries_and_tiles_are_alerts_and_change_nothing(
         assert monitor.follower.checked == len(entries)
         assert set(alerts(stream)) == {"log-serves-garbage"}
         assert monitor.metrics.errors.labels("garbage")._value.get() == 2
+    finally:
+        monitor.close()
+
+
+def test_a_long_read_is_confirmed_in_parts_and_a_bad_part_is_not(
+    tmp_path, served, long_entries
+):
+    entries = long_entries
+    monitor, stream = monitor_for(
+        tmp_path, served.url, monitor={"state": "state", "workers": 0}
+    )
+    try:
+        served.serve(view(entries[:10], KEY, ORIGIN))
+        assert monitor.run_once().error is None
+        # The grown tree, with entry 1,800's bytes changed in its bundle: the
+        # entries before it are proven by consistency proofs and committed.
+        grown = view(entries, KEY, ORIGIN)
+        bad = dict(grown)
+        bundle = entries_path(1800 // 256, 256)
+        bad[bundle] = bad[bundle].replace(entries[1800], entries[1800][:-1] + b"X")
+        served.serve(bad)
+        assert monitor.run_once().error == "garbage"
+        checked = monitor.follower.checked
+        assert 1024 <= checked <= 1800
+        assert checked % 256 == 0
+        # An early entry changed: nothing of the read is confirmed.
+        bad = dict(grown)
+        bundle = entries_path(checked // 256, 256)
+        early = entries[checked + 5]
+        bad[bundle] = bad[bundle].replace(early, early[:-1] + b"X")
+        served.serve(bad)
+        assert monitor.run_once().error == "garbage"
+        assert monitor.follower.checked == checked
+        served.serve(grown)
+        assert monitor.run_once().error is None
+        assert monitor.follower.checked == len(entries)
+        assert set(alerts(stream)) == {"log-serves-garbage"}
     finally:
         monitor.close()
 
@@ -212,7 +266,6 @@ def saksi_monitor(*args: str) -> subprocess.CompletedProcess[str]:
             "listen",
         ),
         ("[log]\nurl='ftp://x'\nkey='log.vkey'\n[monitor]\nstate='s'\n", "url"),
-        ("[log]\nurl='http://x'\nkey='nope.vkey'\n[monitor]\nstate='s'\n", "nope.vkey"),
         (
             "[log]\nurl='http://x'\nkey='log.vkey'\n[monitor]\nstate='s'\n"
             "[thresholds]\nmax_revisons = 3\n",
@@ -228,6 +281,16 @@ def test_a_malformed_configuration_exits_2_naming_what_is_wrong(tmp_path, text, 
     assert out.returncode == 2, out.stderr
     assert said in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_a_key_file_that_cannot_be_read_exits_3(tmp_path):
+    path = tmp_path / "monitor.toml"
+    path.write_text("[log]\nurl='http://x'\nkey='nope.vkey'\n[monitor]\nstate='s'\n")
+    out = saksi_monitor("--config", str(path), "--check-config")
+    assert out.returncode == 3, out.stderr
+    assert "nope.vkey" in out.stderr
+    missing = saksi_monitor("--config", str(tmp_path / "none.toml"), "--once")
+    assert missing.returncode == 3, missing.stderr
 
 
 def test_once_prints_one_json_object(tmp_path, served, entries):
