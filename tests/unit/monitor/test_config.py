@@ -455,7 +455,7 @@ def test_an_unknown_key_message_lists_the_known_ones(base):
 
 def test_a_key_file_that_is_not_utf8_is_refused(base):
     (base / "log.vkey").write_bytes(b"\xff\xfe not text")
-    _refused(_raw(), base, r"\[log\] key: cannot read")
+    _refused(_raw(), base, r"\[log\] key: .*log\.vkey is not UTF-8 text")
 
 
 @pytest.mark.parametrize(
