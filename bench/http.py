@@ -56,6 +56,28 @@ def bench_env() -> dict[str, str]:
     }
 
 
+def start_server(
+    log_dir: Path, port: int, *flags: str, env: dict[str, str]
+) -> subprocess.Popen[bytes]:
+    """``saksi serve`` of ``log_dir`` on 127.0.0.1:``port`` (no access log)."""
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "api",
+            "serve",
+            "--dir",
+            str(log_dir),
+            "--listen",
+            f"127.0.0.1:{port}",
+            "--no-access-log",  # figures comparable with earlier runs
+            *flags,
+        ],
+        env=env,
+        cwd=ROOT,
+    )
+
+
 def progress(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 

@@ -24,14 +24,11 @@ import argparse
 import asyncio
 import signal
 import statistics
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 from bench.http import (
     PASS,
-    ROOT,
     CpuMeter,
     bench_env,
     envelopes,
@@ -39,6 +36,7 @@ from bench.http import (
     progress,
     run_writes,
     saksi,
+    start_server,
     wait_ready,
 )
 from bench.report import machine, write_section
@@ -86,21 +84,8 @@ def main(argv: list[str] | None = None) -> int:
         for number, (name, flags) in enumerate(VARIANTS.items()):
             progress(f"round {round_ + 1}/{args.rounds}: {name}")
             port = free_port()
-            server = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "api",
-                    "serve",
-                    "--dir",
-                    str(log),
-                    "--port",
-                    str(port),
-                    "--no-access-log",
-                    *(f.format(dir=tmp, shm=shm) for f in flags),
-                ],
-                env=env,
-                cwd=ROOT,
+            server = start_server(
+                log, port, *(f.format(dir=tmp, shm=shm) for f in flags), env=env
             )
             try:
                 wait_ready(f"http://127.0.0.1:{port}/healthz")

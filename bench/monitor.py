@@ -52,6 +52,7 @@ from bench.http import (
     pct,
     progress,
     saksi,
+    start_server,
     wait_ready,
 )
 from bench.report import machine, write_section
@@ -147,22 +148,7 @@ def lag(forms: int, rate: float, work: Path) -> dict[str, Any]:
     ]
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "api",
-            "serve",
-            "--dir",
-            str(log_dir),
-            "--listen",
-            f"127.0.0.1:{port}",
-            "--no-access-log",
-            "--no-security-log",
-        ],
-        env=env,
-        cwd=ROOT,
-    )
+    server = start_server(log_dir, port, "--no-security-log", env=env)
     monitor = None
     try:
         wait_ready(url + "/healthz")
