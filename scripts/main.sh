@@ -27,7 +27,7 @@ echo "$WITNESS_VKEY" > "$DIR/witness.vkey"
   --listen "127.0.0.1:$WITNESS_PORT" --state "$DIR/witness-state" &
 WITNESS=$!
 .venv/bin/saksi serve --dir "$DIR" --listen "127.0.0.1:$PORT" \
-  --access-log "$DIR/access.log" \
+  --access-log "$DIR/access.log" --security-log "$DIR/security.log" \
   --witness "http://127.0.0.1:$WITNESS_PORT" "$WITNESS_VKEY" &
 SERVER=$!
 trap 'kill "$SERVER" "$WITNESS" 2>/dev/null || true; wait "$SERVER" "$WITNESS" 2>/dev/null || true' EXIT
