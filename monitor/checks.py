@@ -81,8 +81,10 @@ class RecordChecks:
         self._book = book
         for statement in _TABLES:
             db.execute(statement)
-        # How many regions each key has written in (a cache of the table).
+        # How many regions each key has written in, and the (key, region)
+        # pairs met in this process (a cache of the table: a few per key).
         self._regions_of: dict[str, int] = {}
+        self._seen: set[tuple[str, str]] = set()
         # (log time, province, keyid) of each correction within the window,
         # kept in the store too (a restart or a rolled-back step loses none).
         self._recent: deque[tuple[float, str, str]] = deque(
@@ -103,10 +105,12 @@ class RecordChecks:
             return
         index, subject = examined.index, record.subject
         body = record.body
-        try:
-            logged = parse_timestamp(examined.logged_at, "logged_at")
-        except (ValueError, VerificationError):
-            logged = None
+        logged = None
+        if self._timetable or record.revision > 0:  # only these read the time
+            try:
+                logged = parse_timestamp(examined.logged_at, "logged_at")
+            except (ValueError, VerificationError):
+                logged = None
         self._timetable_check(index, subject, record.schema, logged)
         if record.revision > self._limits.max_revisions:
             self._event(
@@ -293,6 +297,10 @@ class RecordChecks:
         digits = self._limits.key_region_digits
         if len(region) < digits:  # a recap above that level names no one region
             return
+        pair = (keyid, region[:digits])
+        if pair in self._seen:  # known in this process: nothing new to decide
+            return
+        self._seen.add(pair)
         added = self._db.execute(
             "INSERT OR IGNORE INTO monitor_key_regions VALUES (?, ?)",
             (keyid, region[:digits]),
