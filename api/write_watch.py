@@ -10,7 +10,6 @@ schema, a province code of a record the registry accepted.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -152,8 +151,3 @@ class WriteWatch:
             "client": client[0] if client else "",
             "result": result,
         }
-
-    @staticmethod
-    def now() -> float:
-        """The clock write durations are measured with."""
-        return time.perf_counter()

@@ -44,7 +44,7 @@ from typing import Any
 import nacl.signing
 
 from bench.election import _make_form, setup_records
-from bench.http import PASS, free_port, progress, saksi, wait_ready
+from bench.http import PASS, free_port, progress, saksi, start_server, wait_ready
 from bench.report import write_section
 from domains.regions import DEFAULT_TPS, DEFAULT_WILAYAH, district_bodies
 from domains.synthetic import ElectionSpec, subjects
@@ -326,20 +326,10 @@ def main(argv: list[str] | None = None) -> int:
     key = (log_dir / "log.vkey").read_text().strip()
     state = Path(tempfile.mkdtemp(prefix="saksi-audit-state-"))
     port = free_port()
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "api",
-            "serve",
-            "--dir",
-            str(log_dir),
-            "--listen",
-            f"127.0.0.1:{port}",
-            "--no-access-log",  # figures comparable with earlier runs
-        ],
+    server = start_server(
+        log_dir,
+        port,
         env={**ENV, "SAKSI_CLIENT_RATE": "1000000", "SAKSI_CLIENT_BURST": "1000000"},
-        cwd=ROOT,
     )
     url = f"http://127.0.0.1:{port}"
     runs: dict[str, dict[str, Any]] = {}

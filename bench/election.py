@@ -32,7 +32,6 @@ import os
 import platform
 import random
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -43,7 +42,15 @@ from typing import Any
 
 import httpx
 
-from bench.http import PASS, free_port, pct, progress, saksi, wait_ready
+from bench.http import (
+    PASS,
+    free_port,
+    pct,
+    progress,
+    saksi,
+    start_server,
+    wait_ready,
+)
 from bench.report import write_section
 from domains.recaps import build_recaps
 from domains.regions import DEFAULT_TPS, DEFAULT_WILAYAH, district_bodies
@@ -64,6 +71,16 @@ ROOT = Path(__file__).resolve().parent.parent
 BATCH = 500
 SENDERS = 3  # batch requests in flight at once
 CHUNK = 25_000  # forms made and signed before each timed run of sends
+
+
+def stations_of(districts: list[tuple[str, dict[str, Any]]]) -> list[str]:
+    """Every polling station code of ``districts`` (``district_bodies``' output)."""
+    return [
+        f"{village}{n:03d}"
+        for _, body in districts
+        for village, info in body["villages"].items()
+        for n in info["tps"]
+    ]
 
 
 def _fresh(
@@ -175,29 +192,9 @@ def run_backend(
     admin = load_key_file(log_dir / "admin.key", PASS.encode())
     key = VerifierKey.parse((log_dir / "log.vkey").read_text().strip())
     districts = list(district_bodies(DEFAULT_WILAYAH, DEFAULT_TPS, prefix))
-    stations = [
-        f"{village}{n:03d}"
-        for _, body in districts
-        for village, info in body["villages"].items()
-        for n in info["tps"]
-    ]
+    stations = stations_of(districts)
     port = free_port()
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "api",
-            "serve",
-            "--dir",
-            str(log_dir),
-            "--listen",
-            f"127.0.0.1:{port}",
-            "--no-access-log",  # figures comparable with earlier runs
-            *(["--db", db_url] if db_url else []),
-        ],
-        env=env,
-        cwd=ROOT,
-    )
+    server = start_server(log_dir, port, *(["--db", db_url] if db_url else []), env=env)
     url = f"http://127.0.0.1:{port}"
     figures.update(stations=len(stations), districts=len(districts))
     regions = {"": "national"}
@@ -475,12 +472,7 @@ def inprocess_ceiling(spec: ElectionSpec, tmp: Path) -> float:
     now = dt.datetime.now(dt.UTC)
     try:
         districts = list(district_bodies(DEFAULT_WILAYAH, DEFAULT_TPS, "3171"))
-        stations = [
-            f"{v}{n:03d}"
-            for _, b in districts
-            for v, i in b["villages"].items()
-            for n in i["tps"]
-        ][:4000]
+        stations = stations_of(districts)[:4000]
         keys = {n: Ed25519Signer.generate(n) for n in ("reader", "lists", "parties")}
         reader = keys["reader"]
         setup = [

@@ -43,7 +43,7 @@ from typing import Any
 
 import httpx
 
-from bench.election import BATCH, _make_form, _setup
+from bench.election import BATCH, _make_form, _setup, stations_of
 from bench.http import (
     PASS,
     ROOT,
@@ -140,12 +140,7 @@ def lag(forms: int, rate: float, work: Path) -> dict[str, Any]:
     now = dt.datetime.now(dt.UTC)
     spec = ElectionSpec()
     districts = list(district_bodies(DEFAULT_WILAYAH, DEFAULT_TPS, "31"))
-    stations = [
-        f"{village}{n:03d}"
-        for _, body in districts
-        for village, info in body["villages"].items()
-        for n in info["tps"]
-    ]
+    stations = stations_of(districts)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     server = start_server(log_dir, port, "--no-security-log", env=env)
