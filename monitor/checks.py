@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import sqlite3
 from collections import Counter, deque
 from collections.abc import Sequence
 from typing import Any, Protocol
@@ -30,7 +29,7 @@ from monitor.alerting import Alert
 from monitor.config import Thresholds, Window
 from verifier.election import RECAP, TALLY
 from verifier.errors import VerificationError
-from verifier.fullaudit import NOT_FAILURES
+from verifier.fullaudit import NOT_FAILURES, AuditStore
 from verifier.fullaudit.examiner import Examined
 from verifier.fullaudit.report import Finding
 from verifier.record import Record, parse_record, parse_timestamp
@@ -48,8 +47,10 @@ _RESULTS = frozenset({TALLY.name, RECAP.name})
 _FLAGS = NOT_FAILURES
 
 _TABLES = (
-    "CREATE TABLE IF NOT EXISTS monitor_subjects (subject TEXT PRIMARY KEY, "
-    "revision INTEGER, stage TEXT, body TEXT, idx INTEGER) WITHOUT ROWID",
+    # The entries that are machine readings (an officers' confirmation is
+    # compared with the reading it revises); the figures of every revision are
+    # the audit's own (``AuditStore.figures``).
+    "CREATE TABLE IF NOT EXISTS monitor_readings (idx INTEGER PRIMARY KEY)",
     "CREATE TABLE IF NOT EXISTS monitor_key_regions (keyid TEXT, region TEXT, "
     "PRIMARY KEY (keyid, region)) WITHOUT ROWID",
     "CREATE TABLE IF NOT EXISTS monitor_corrections (idx INTEGER PRIMARY KEY, "
@@ -70,12 +71,13 @@ class RecordChecks:
 
     def __init__(
         self,
-        db: sqlite3.Connection,
+        store: AuditStore,
         thresholds: Thresholds,
         timetable: Sequence[Window],
         book: EventSink,
     ) -> None:
-        self._db = db
+        self._store = store
+        self._db = db = store.db
         self._limits = thresholds
         self._timetable = tuple(timetable)
         self._book = book
@@ -122,28 +124,31 @@ class RecordChecks:
                 subject=subject,
                 revision=record.revision,
             )
-        before = self._db.execute(
-            "SELECT stage, body FROM monitor_subjects WHERE subject = ?", (subject,)
-        ).fetchone()
         if record.revision > 0:
             self._correction(examined, record, region, logged)
+            before = self._revised(record)
             if before is not None:
-                self._compare(
-                    index, subject, before[0], json.loads(before[1]), _later(examined)
-                )
+                self._compare(index, subject, *before, _later(examined))
         for keyid in examined.signers:
             self._regions(keyid, region, index)
-        self._db.execute(
-            "INSERT OR REPLACE INTO monitor_subjects VALUES (?, ?, ?, ?, ?)",
-            (
-                subject,
-                record.revision,
-                body.get("stage"),
-                # The audit's own compact JSON of the figures, when it made one.
-                examined.totals or json.dumps(_kept(body), separators=(",", ":")),
-                index,
-            ),
-        )
+        if body.get("stage") == "machine_reading":
+            self._db.execute("INSERT INTO monitor_readings VALUES (?)", (index,))
+
+    def _revised(self, record: Record) -> tuple[str | None, dict[str, Any]] | None:
+        """(stage, figures) of the revision ``record`` revises, or None.
+
+        None unless the audit kept its figures: a form or recap of the same
+        subject, in the log before it.
+        """
+        if record.prev is None:
+            return None
+        kept = self._store.figures(bytes.fromhex(record.prev))
+        if kept is None or kept[1] != record.subject or kept[2] is None:
+            return None  # a broken chain: the audit's finding says so
+        reading = self._db.execute(
+            "SELECT 1 FROM monitor_readings WHERE idx = ?", (kept[0],)
+        ).fetchone()
+        return ("machine_reading" if reading else None), json.loads(kept[2])
 
     # -- the checks ----------------------------------------------------------------
 

@@ -93,7 +93,7 @@ class Follower:
         self.auditor = Auditor(self.store)
         self.pending = _Pending()
         self.checks = RecordChecks(
-            self.store.db,
+            self.store,
             self.config.thresholds,
             self.config.timetable,
             self.pending,

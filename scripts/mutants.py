@@ -395,6 +395,34 @@ MUTANTS = [
         "    if age > max_age * 1e9:",
         METRICS,
     ),
+    Mutant(
+        "counts-accept-booleans",
+        "verifier/body_schema.py",
+        "if not _INT_ONLY.issuperset(map(type, values)):",
+        "if not all(isinstance(x, int) for x in values):",
+        VERIFIER,
+    ),
+    Mutant(
+        "counts-unbounded-below",
+        "verifier/body_schema.py",
+        "if min(values) < least or max(values) > most:",
+        "if max(values) > most:",
+        VERIFIER,
+    ),
+    Mutant(
+        "counts-new-names-unchecked",
+        "verifier/body_schema.py",
+        "            if not all(key(k) for k in v):\n                return False\n",
+        "",
+        VERIFIER,
+    ),
+    Mutant(
+        "monitor-compares-with-another-subject",
+        "monitor/checks.py",
+        "if kept is None or kept[1] != record.subject or kept[2] is None:",
+        "if kept is None or kept[2] is None:",
+        MONITOR,
+    ),
 ]
 
 

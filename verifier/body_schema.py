@@ -384,6 +384,8 @@ def _compile(kind: Type) -> Accepts:
             and all(item(x) for x in v)
             and (not unique or all(x not in v[:i] for i, x in enumerate(v)))
         )
+    if isinstance(kind, Map) and isinstance(kind.value, Int):
+        return _compile_counts(kind, kind.value)
     if isinstance(kind, Map):
         key, value = _compile(kind.key), _compile(kind.value)
         low, high = kind.min_items, kind.max_items
@@ -402,3 +404,37 @@ def _compile(kind: Type) -> Accepts:
         and required <= v.keys()
         and all(accepts(v[n]) for n, accepts in members if n in v)
     )
+
+
+_INT_ONLY = frozenset({int})
+
+
+def _compile_counts(kind: Map, count: Int) -> Accepts:
+    """A map of names to integers (votes by candidate), checked in bulk.
+
+    The values' exact types, their least and greatest, and whether every name
+    was accepted before are each one pass in C; only new names go through the
+    key's own predicate. Forms carry hundreds of these counts.
+    """
+    key, low, high = _compile(kind.key), kind.min_items, kind.max_items
+    least, most = count.minimum, count.maximum
+    known: set[str] = set()  # names accepted already, up to a bound
+
+    def accepts_counts(v: object) -> bool:
+        if type(v) is not dict or not low <= len(v) <= high:
+            return False
+        if not v:
+            return True
+        values = v.values()
+        if not _INT_ONLY.issuperset(map(type, values)):
+            return False
+        if min(values) < least or max(values) > most:
+            return False
+        if not known.issuperset(v):
+            if not all(key(k) for k in v):
+                return False
+            if len(known) + len(v) <= _SEEN_BOUND:
+                known.update(v)
+        return True
+
+    return accepts_counts

@@ -18,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from domains.synthetic import ElectionSpec, candidate_lists, parties, tally
-from verifier.body_schema import SchemaViolation, _accepts, check
+from verifier.body_schema import Int, Map, SchemaViolation, Str, _accepts, check
 from verifier.election import BALLOTS, tally_subject
 from verifier.schema_registry import SCHEMAS
 
@@ -119,3 +119,39 @@ def test_the_predicate_is_never_more_lenient_than_the_check(good, data, how, new
     if not checked:  # and check() as a whole still refuses, with a path
         with pytest.raises(SchemaViolation):
             check(SCHEMAS[name], body, subject)
+
+
+# A map of names to counts is checked in bulk (``_compile_counts``): each way a
+# count or a name can be wrong is refused, also after its names were accepted.
+COUNTS = Map(Str(8, 1, "[0-9]+"), Int(0, 1000), max_items=3, min_items=1)
+
+
+@pytest.mark.parametrize(
+    ("value", "fits"),
+    [
+        ({"1": 0, "2": 1000}, True),
+        ({"1": 5}, True),
+        ({}, False),  # fewer than min_items
+        ({"1": 1, "2": 2, "3": 3, "4": 4}, False),  # more than max_items
+        ({"1": True}, False),  # a boolean is not a count
+        ({"1": 1.0}, False),
+        ({"1": "1"}, False),
+        ({"1": None}, False),
+        ({"1": -1}, False),
+        ({"1": 1001}, False),
+        ({"2": 3, "x": 1}, False),  # a name the pattern refuses, beside a known one
+        ({"": 1}, False),
+        ([1, 2], False),
+        ("1", False),
+    ],
+)
+def test_counts_are_refused_exactly_as_the_check_refuses(value, fits):
+    accepts = _accepts(COUNTS)
+    assert accepts({"1": 1, "2": 2}) is True  # the names are known from here on
+    assert accepts(value) is fits
+    try:
+        COUNTS.check(value, "counts")
+    except SchemaViolation:
+        assert not fits
+    else:
+        assert fits

@@ -339,15 +339,11 @@ class Auditor:
         totals: dict[bytes, str] = {}
 
         def logged_subject(digest: bytes) -> str | None:
-            row = self._sql(
-                "SELECT t.subject, t.totals FROM payloads p JOIN totals t "
-                "ON t.idx = p.idx WHERE p.hash = ?",
-                (digest,),
-            ).fetchone()
-            if row is None:
+            kept = self.store.figures(digest)
+            if kept is None:
                 return None
-            totals[digest] = row[1]
-            return str(row[0])
+            totals[digest] = kept[2] or "{}"
+            return kept[1]
 
         pairs = [(subject, bytes.fromhex(digest)) for subject, digest in named]
         missing = unlogged_child(pairs, logged_subject)

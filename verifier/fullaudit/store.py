@@ -78,6 +78,18 @@ class AuditStore:
             "INSERT OR REPLACE INTO meta VALUES ('progress', ?)", (json.dumps(value),)
         )
 
+    def figures(self, digest: bytes) -> tuple[int, str, str | None] | None:
+        """(index, subject, totals) kept of the tally or recap hashing to ``digest``.
+
+        None if the audit kept none (no such entry, or not a tally or recap).
+        """
+        row = self.db.execute(
+            "SELECT t.idx, t.subject, t.totals FROM payloads p JOIN totals t "
+            "ON t.idx = p.idx WHERE p.hash = ?",
+            (digest,),
+        ).fetchone()
+        return None if row is None else (int(row[0]), str(row[1]), row[2])
+
     def commit(self) -> None:
         """Make everything so far durable (one transaction: all or nothing)."""
         self.db.commit()

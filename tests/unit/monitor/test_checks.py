@@ -20,6 +20,7 @@ from monitor.checks import RecordChecks
 from monitor.config import Thresholds, Window
 from verifier.election import RECAP, TALLY
 from verifier.fullaudit import AuditStore, Examined, Finding
+from verifier.fullaudit.examiner import compact_json
 from verifier.record import format_timestamp, parse_record, record_payload
 
 T0 = dt.datetime(2024, 2, 14, 13, tzinfo=dt.UTC)
@@ -72,9 +73,7 @@ class Feed:
         self.events = Events()
         self.thresholds = thresholds or Thresholds()
         self.timetable = timetable
-        self.checks = RecordChecks(
-            self.store.db, self.thresholds, timetable, self.events
-        )
+        self.checks = RecordChecks(self.store, self.thresholds, timetable, self.events)
         self.index = 0
         self.heads: dict[str, tuple[int, str]] = {}
 
@@ -84,7 +83,7 @@ class Feed:
         again.store, again.thresholds = self.store, self.thresholds
         again.timetable, again.events = self.timetable, Events()
         again.checks = RecordChecks(
-            self.store.db, self.thresholds, self.timetable, again.events
+            self.store, self.thresholds, self.timetable, again.events
         )
         again.index, again.heads = self.index, dict(self.heads)
         return again
@@ -125,10 +124,34 @@ class Feed:
             logged_at=logged,
             signers=signers,
         )
+        if schema in (TALLY.name, RECAP.name):
+            # What the audit keeps of each form and recap before the checks
+            # see it: its payload hash and its figures.
+            examined.totals = compact_json(_figures(body))
+            db = self.store.db
+            digest = bytes.fromhex(record.payload_hash)
+            db.execute("INSERT INTO payloads VALUES (?, ?)", (digest, self.index))
+            db.execute(
+                "INSERT INTO totals VALUES (?, ?, ?)",
+                (self.index, subject, examined.totals),
+            )
         self.index += 1
         before = len(self.events.alerts)
         self.checks.see(examined, findings)
         return [a.name for a in self.events.alerts[before:]]
+
+
+def _figures(body: dict[str, Any]) -> dict[str, Any]:
+    """The figures the audit keeps of a form or recap (``totals_of``).
+
+    Only the members these bodies have: they omit what the checks never read.
+    """
+    source = body.get("totals", body)
+    return {
+        k: source[k]
+        for k in ("valid", "invalid", "total", "votes", "parties")
+        if k in source
+    }
 
 
 def _limits(**changes: Any) -> Thresholds:
@@ -417,6 +440,29 @@ def test_a_restart_still_compares_with_the_stored_revision():
     assert again.write(FORM, _tally("recount", 150)) == [
         "total-decreased-without-correction"
     ]
+
+
+def test_a_restart_still_knows_a_machine_reading():
+    feed = Feed()
+    feed.write(FORM, _tally("machine_reading", 652))
+    again = feed.restart()
+    # lower than the reading, as a confirmation may be: no total alert, but
+    # the reading differs from what the officers confirmed
+    assert again.write(FORM, _tally("officer_confirmed", 152)) == ["reading-differs"]
+
+
+def test_a_revision_is_compared_with_the_payload_its_prev_names():
+    feed = Feed()
+    other = f"results/ppwp/{_tps(n=2)}"
+    feed.write(FORM, _tally("officer_confirmed", 100))
+    feed.write(other, _tally("officer_confirmed", 300))
+    # FORM's next revision names OTHER's payload as its prev: a broken chain
+    # (the audit's revision-chain finding), never compared with that figure
+    feed.heads[FORM] = (0, feed.heads[other][1])
+    assert feed.write(FORM, _tally("recount", 150)) == []
+    # a prev no entry has: nothing to compare with either
+    feed.heads[FORM] = (1, "ab" * 32)
+    assert feed.write(FORM, _tally("recount", 10)) == []
 
 
 # --- changed-under-signed-recap -----------------------------------------------------
