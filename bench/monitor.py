@@ -1,7 +1,8 @@
 """Security monitor benchmark: its lag behind a log written at the country's rate,
 and the time from an attack to the alert at the receiver.
 
-    python -m bench.monitor [--forms 60000] [--trials 5] [--out BENCHMARKS.md]
+    python -m bench.monitor [--forms 60000] [--trials 5]
+                            [--orders station,ballot] [--out BENCHMARKS.md]
 
 In one run, all on 127.0.0.1:
 
@@ -13,7 +14,9 @@ In one run, all on 127.0.0.1:
   server's tree size and the monitor's checked size are sampled: the lag in
   entries, and in seconds (how long ago the log first held the oldest entry
   the monitor has not checked). p50, p99 and max while the writer runs; then
-  the time to catch up after it stops.
+  the time to catch up after it stops. One run per ``--orders``: the forms
+  station by station (as they arrive) and ballot by ballot (as
+  ``bench.election`` writes them).
 * time to alert: ``saksi monitor`` follows a log served as static tiles; the
   log is switched to a fork (``--trials`` times, each a different fork), or
   grown by a write of a revoked key; the time from the switch to the alert's
@@ -124,19 +127,19 @@ def _send_paced(client: SaksiClient, envelopes: list[Any], rate: float) -> None:
         list(pool.map(send, range(len(batches))))
 
 
+ORDERS = {"station": "station by station", "ballot": "ballot by ballot"}
+
+
 def _in_order(
     spec: ElectionSpec, stations: list[str], order: str
 ) -> Iterator[tuple[str, str, str]]:
-    """(subject, ballot, station) of every form, station by station or ballot by
-    ballot.
+    """(subject, ballot, station) of every form, in ``order`` (``ORDERS``).
 
-    Station by station (the default) is how forms arrive on election night:
-    each polling station sends its five ballots' forms together, so the log
-    gets the five ballots' mix throughout, the mix whose average rate
-    ``bench.election`` measured. Ballot by ballot is how ``bench.election``
-    writes them: the presidential forms (the smallest) first, then the DPR's
-    (party ballots of hundreds of counts, four times the bytes), which
-    the writer then sends faster than the server itself took them there.
+    Station by station: how forms arrive on election night, each polling
+    station's five ballots together, so the log gets the five ballots' mix
+    throughout (the mix whose average rate ``bench.election`` measured).
+    Ballot by ballot: as ``bench.election`` writes them, all presidential
+    forms (the smallest) and then the DPR's (four times the bytes).
     """
     if order == "ballot":
         yield from subjects(spec, stations)
@@ -355,58 +358,61 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--trials", type=int, default=5)
     parser.add_argument(
-        "--order",
-        choices=("station", "ballot"),
-        default="station",
-        help="forms station by station, each station's five ballots together "
-        "(default: as they arrive), or ballot by ballot (as bench.election "
-        "writes them)",
+        "--orders",
+        default="station,ballot",
+        help="the orders to write the forms in, one run each: station (each "
+        "station's five ballots together, as they arrive) and ballot (ballot "
+        "by ballot, as bench.election writes them)",
     )
     parser.add_argument("--out", type=Path, default=Path("BENCHMARKS.md"))
     args = parser.parse_args(argv)
+    orders = args.orders.split(",")
+    if not orders or not set(orders) <= set(ORDERS):
+        parser.error(f"--orders: a comma-separated list of {', '.join(ORDERS)}")
     work = Path(tempfile.mkdtemp(prefix="saksi-bench-monitor-"))
-    (work / "m").mkdir()
     (work / "t").mkdir()
     progress("time to alert")
     alerts = time_to_alert(args.trials, work)
-    progress("the monitor's lag behind the writer")
-    figures = lag(args.forms, args.rate, work, args.order)
-    entries, seconds = figures["entries"], figures["seconds"]
+    runs = {}
+    for order in orders:
+        progress(f"the monitor's lag behind the writer, forms {ORDERS[order]}")
+        (work / order / "m").mkdir(parents=True)
+        runs[order] = lag(args.forms, args.rate, work / order, order)
     lines = [
         "## The security monitor: lag behind the writer, time to alert",
         "",
         f"Command: `python -m bench.monitor --forms {args.forms} --rate "
-        f"{args.rate:g} --trials {args.trials} --order {args.order}` (writes "
+        f"{args.rate:g} --trials {args.trials} --orders {args.orders}` (writes "
         "this section).",
         "",
         machine("Server (SQLite), writer and monitor share the cores."),
         "",
         "### Lag while the writer runs",
         "",
-        f"{figures['forms']:,} signed tallies of DKI Jakarta's stations, "
-        + (
-            "station by station (each station's five ballots together, as "
-            "they arrive), "
-            if args.order == "station"
-            else "ballot by ballot (the presidential forms, then the DPR's), "
+        f"{args.forms:,} signed tallies of DKI Jakarta's stations, paced to "
+        f"{args.rate:,.0f}/s (the whole country's rate `bench.election` measured "
+        "on this machine on SQLite, over all five ballots; batches of 500, 3 in "
+        "flight), while `saksi monitor` followed through the tiles (checkpoint "
+        "read every half second, its default); samples 0.25 s apart. Station "
+        "by station is how forms arrive (each station's five ballots "
+        "together); ballot by ballot puts the heaviest forms (the DPR's: "
+        "party ballots with hundreds of counts, four times a presidential "
+        "form's bytes) in one stretch at the average rate.",
+        "",
+        "| forms | written at | samples | entries behind p50 / p99 / max "
+        "| seconds behind p50 / p99 / max | caught up after the writer |",
+        "|---|---|---|---|---|---|",
+    ]
+    for order, figures in runs.items():
+        entries, seconds = figures["entries"], figures["seconds"]
+        lines.append(
+            f"| {ORDERS[order]} | {figures['rate']:,.0f}/s | {figures['samples']} "
+            f"| {statistics.median(entries):,.0f} / {pct(entries, 0.99):,.0f} / "
+            f"{max(entries):,} | {statistics.median(seconds):.1f} / "
+            f"{pct(seconds, 0.99):.1f} / {max(seconds):.1f} s "
+            f"| {figures['catch_up']:.1f} s |"
         )
-        + f"written in "
-        f"{figures['write_seconds']:.1f} s ({figures['rate']:,.0f}/s, paced to "
-        f"{args.rate:,.0f}/s, the whole country's rate `bench.election` measured "
-        "on this machine on SQLite; batches of 500, 3 in flight) while `saksi "
-        "monitor` followed through the tiles (checkpoint read every half "
-        "second, its default), "
-        f"{figures['samples']} samples 0.25 s apart:",
-        "",
-        "| lag | p50 | p99 | max |",
-        "|---|---|---|---|",
-        f"| entries behind the log | {statistics.median(entries):,.0f} "
-        f"| {pct(entries, 0.99):,.0f} | {max(entries):,} |",
-        f"| seconds behind the log | {statistics.median(seconds):.1f} "
-        f"| {pct(seconds, 0.99):.1f} | {max(seconds):.1f} |",
-        "",
-        f"After the writer stopped, the monitor had checked everything "
-        f"{figures['catch_up']:.1f} s later.",
+    lines += [
         "",
         "### Time to alert (the monitor's webhook, at the receiver)",
         "",
