@@ -3,8 +3,9 @@
 Each command group has its own module in this package (``cli.log`` for init
 and check, ``cli.serve``, ``cli.keys``, ``cli.grants`` and ``cli.provision``
 for keys, ``cli.submit``, ``cli.demo``, ``cli.election`` for regions and
-results, ``cli.monitor`` for the security monitor); this module only wires
-them together, in the order ``--help`` lists them.
+results, ``cli.monitor`` for the security monitor, ``cli.export`` for auditors'
+evidence); this module only wires them together, in the order ``--help`` lists
+them.
 """
 
 from __future__ import annotations
@@ -12,7 +13,18 @@ from __future__ import annotations
 import argparse
 import logging
 
-from cli import demo, election, grants, keys, log, monitor, provision, serve, submit
+from cli import (
+    demo,
+    election,
+    export,
+    grants,
+    keys,
+    log,
+    monitor,
+    provision,
+    serve,
+    submit,
+)
 from cli.run import run_command
 
 __all__ = ["build_parser", "main"]
@@ -37,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_command(sub)
     election.add_commands(sub)
     monitor.add_command(sub)
+    export.add_commands(sub)
     return parser
 
 

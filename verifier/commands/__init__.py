@@ -4,6 +4,7 @@ Commands, one module each: ``checkpoint`` (verify the log's checkpoint and that
 it extends the one this observer trusted), ``inclusion`` (an entry, a receipt),
 ``consistency`` (two checkpoints, or re-check fork evidence), ``audit`` (read and
 replay the whole log), ``bundle`` (the log in one file, for offline audits),
+``check-bundle`` (a selective proof bundle from ``saksi export bundle``, offline),
 ``proof`` (a C2SP tlog-proof file), ``compare`` (checkpoints from several
 sources), ``witness`` and ``witness-key`` (cosign as a C2SP tlog-witness).
 
@@ -26,6 +27,7 @@ from verifier import __version__
 from verifier.commands import (
     audit,
     bundle,
+    check_bundle,
     checkpoint,
     compare,
     consistency,
@@ -45,6 +47,7 @@ COMMANDS = (
     consistency,
     audit,
     bundle,
+    check_bundle,
     proof,
     compare,
     witness,

@@ -1,0 +1,235 @@
+"""Writing a selective proof bundle from a log (``saksi export bundle``).
+
+The selection's entries, and every key-registry and election-state record up
+to the last of them (what decides their signatures and authorization), each
+with its inclusion proof against one checkpoint, go into one
+``saksi-proof-bundle/v1`` file (``verifier.proof_bundle``) as they are read:
+nothing is held in memory but a batch. The entries are read through the
+log's read side, each proven against the signed tree; which entries match is
+found from the record index, and every entry read is compared with its index
+row (an index that disagrees with the log stops the export). Last, the file is
+checked with the verifier's own code (``verifier.bundle_check``) before it
+takes its name: a bundle the verifier refuses is never left behind.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ledger.recordlog import ReadOnlyLog
+from verifier.bundle_check import check_bundle
+from verifier.checkpoint import Checkpoint, verify_checkpoint
+from verifier.cosignature import NO_WITNESSES, WitnessPolicy
+from verifier.errors import VerificationError
+from verifier.proof_bundle import (
+    CONTEXT_SCHEMAS,
+    BundleWriter,
+    Header,
+    Pinned,
+    Selection,
+)
+from verifier.schema_registry import UnknownSchema, get_schema
+
+__all__ = ["ExportError", "ExportResult", "export_bundle"]
+
+BATCH = 1024  # entries read, proven and written at a time
+
+
+class ExportError(Exception):
+    """The export cannot be made as asked (the message says why)."""
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """What was written: counts, the checkpoint, and the verifier's report."""
+
+    path: Path
+    tree_size: int
+    entries: int
+    selected: int
+    context: int
+    bytes: int
+    report: dict[str, Any]
+
+
+def _row_matches(selection: Selection, index: int, subject: str, schema: str) -> bool:
+    """What the index row alone can decide of ``selection`` (the rest: the entry)."""
+    if selection.start is not None and index < selection.start:
+        return False
+    if selection.end is not None and index >= selection.end:
+        return False
+    if selection.subjects and subject not in selection.subjects:
+        return False
+    if selection.schemas and schema not in selection.schemas:
+        return False
+    if selection.region is not None:
+        try:
+            region = get_schema(schema).region_of(subject)
+        except (UnknownSchema, VerificationError):
+            return False
+        if region is None or not region.startswith(selection.region):
+            return False
+    return True
+
+
+def _plan(
+    log: ReadOnlyLog, selection: Selection, size: int
+) -> Iterator[tuple[int, str, str, bytes, bool]]:
+    """(index, subject, schema, payload hash, selected) of every entry to write.
+
+    Two passes over the record index: the first finds the last candidate, the
+    second yields the candidates and the registry and state records before it.
+    """
+    store = log.storage
+    last = -1
+    for i, subject, _, schema, _ in store.scan_records(size):
+        if _row_matches(selection, i, subject, schema):
+            last = i
+    for i, subject, _, schema, digest in store.scan_records(last + 1):
+        chosen = _row_matches(selection, i, subject, schema)
+        if chosen or schema in CONTEXT_SCHEMAS:
+            yield i, subject, schema, digest, chosen
+
+
+def _checkpoint(log: ReadOnlyLog, note: bytes | None) -> tuple[bytes, Checkpoint]:
+    if note is None:
+        note = log.reader.current().note
+    try:
+        checkpoint, _ = verify_checkpoint(note, log.verifier_key, log.origin)
+    except VerificationError as e:
+        raise ExportError(f"the checkpoint does not verify as this log's: {e}") from e
+    if checkpoint.size > log.reader.size:
+        raise ExportError(
+            f"the checkpoint's size {checkpoint.size:,} is beyond this log's "
+            f"{log.reader.size:,}"
+        )
+    return note, checkpoint
+
+
+def export_bundle(
+    log: ReadOnlyLog,
+    selection: Selection,
+    out: Path,
+    *,
+    checkpoint: bytes | None = None,
+    pins: Sequence[bytes] = (),
+    policy: WitnessPolicy = NO_WITNESSES,
+    progress: Callable[[int, int], None] | None = None,
+    now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+) -> ExportResult:
+    """Write the bundle of ``selection`` to ``out``; check it; the result.
+
+    ``checkpoint``: the signed (and cosigned) note to prove against (default:
+    the log's latest); ``pins``: earlier checkpoints to prove it consistent
+    with; ``policy``: the witnesses the check asks for.
+
+    Raises:
+        ExportError: a checkpoint or pin that is not this log's, an index row
+            that disagrees with its entry, or a bundle the verifier refuses.
+        OSError: writing failed.
+    """
+    note, signed = _checkpoint(log, checkpoint)
+    size = signed.size
+    pinned = []
+    for pin in pins:
+        try:
+            old, _ = verify_checkpoint(pin, log.verifier_key, log.origin)
+        except VerificationError as e:
+            raise ExportError(f"a pinned checkpoint does not verify: {e}") from e
+        if old.size > size:
+            raise ExportError(
+                f"a pinned checkpoint of size {old.size:,} is beyond the bundle's "
+                f"{size:,}"
+            )
+        proof = log.reader.consistency_proof(old.size, size) if old.size else []
+        pinned.append(Pinned(pin, tuple(proof)))
+    header = Header(
+        log.origin,
+        note,
+        selection,
+        tuple(pinned),
+        now().isoformat(timespec="seconds").replace("+00:00", "Z"),
+    )
+    partial = out.with_name(f".{out.name}.partial")
+    counts = {"selected": 0, "context": 0}
+    try:
+        with partial.open("wb") as raw:
+            writer = BundleWriter(raw, header)
+            batch: list[tuple[int, str, str, bytes, bool]] = []
+            for planned in _plan(log, selection, size):
+                batch.append(planned)
+                if len(batch) >= BATCH:
+                    _write(log, writer, selection, batch, size, counts)
+                    batch = []
+                    if progress is not None:
+                        progress(counts["selected"], counts["context"])
+            _write(log, writer, selection, batch, size, counts)
+            writer.finish()
+            raw.flush()
+            os.fsync(raw.fileno())
+        with partial.open("rb") as raw:
+            report = check_bundle(raw, log.verifier_key, log.origin, policy, pins)
+        if not report["passed"]:
+            raise ExportError(
+                "the verifier refuses the bundle just written: "
+                + "; ".join(
+                    f"{c['check']}: {c['findings']}"
+                    for c in report["checks"]
+                    if c["status"] == "fail"
+                )
+            )
+        partial.replace(out)
+    except VerificationError as e:
+        partial.unlink(missing_ok=True)
+        raise ExportError(f"the verifier refuses the bundle just written: {e}") from e
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    return ExportResult(
+        out,
+        size,
+        counts["selected"] + counts["context"],
+        counts["selected"],
+        counts["context"],
+        out.stat().st_size,
+        report,
+    )
+
+
+def _write(
+    log: ReadOnlyLog,
+    writer: BundleWriter,
+    selection: Selection,
+    batch: list[tuple[int, str, str, bytes, bool]],
+    size: int,
+    counts: dict[str, int],
+) -> None:
+    if not batch:
+        return
+    views = log.entries.entries([i for i, *_ in batch])
+    for index, subject, schema, digest, chosen in batch:
+        view = views[index]
+        record = view.record
+        if (
+            record is None
+            or record.subject != subject
+            or record.schema != schema
+            or bytes.fromhex(record.payload_hash) != digest
+        ):
+            raise ExportError(
+                f"the record index disagrees with entry {index}: run 'saksi check' "
+                "on this log"
+            )
+        if chosen:
+            keyids = [s.keyid for s in view.entry.envelope.signatures]
+            chosen = selection.matches(index, record, keyids, view.entry.logged_at)
+        if not chosen and schema not in CONTEXT_SCHEMAS:
+            continue
+        proof = log.reader.inclusion_proof(index, size)
+        writer.add(index, view.data, proof, chosen)
+        counts["selected" if chosen else "context"] += 1
