@@ -3,7 +3,8 @@
 A fresh virtual environment gets the project's wheel and its one dependency,
 PyNaCl, and nothing else: none of the server's packages can be imported there.
 Then observers' commands run from it: a published tlog-proof vector verifies,
-a tampered one is refused, and ``checkpoint`` pins a log served on 127.0.0.1.
+a tampered one is refused, ``checkpoint`` pins a log served on 127.0.0.1, and
+a proof bundle of a regency checks with networking disabled for the process.
 
 The wheel is built as pip builds any project (setuptools from the package
 index); PyNaCl comes from the package index too, as it would for an observer.
@@ -126,3 +127,78 @@ def test_observer_commands_run_from_the_clean_environment(clean, tmp_path):
         assert json.loads(pinned.stdout)["tree_size"] == 3
     finally:
         server.stop()
+
+
+def _offline(args: list[str]) -> list[str]:
+    """``args`` in a network namespace of its own (no network at all).
+
+    Only if the machine lets an unprivileged process make one; else as they
+    are (the socket guard of the test still stops any connection).
+    """
+    probe = run("unshare", "-rn", "true") if shutil.which("unshare") else None
+    if probe is not None and probe.returncode == 0:
+        return ["unshare", "-rn", *args]
+    return args
+
+
+def test_a_bundle_checks_offline_in_the_clean_environment(clean, tmp_path):
+    from tests.golden.build import SIGNER, write_log
+
+    log = write_log(tmp_path)
+    log.close()
+    (tmp_path / "log.vkey").write_text(str(SIGNER.verifier_key) + "\n")
+    out = tmp_path / "3171.bundle"
+    made = run(
+        sys.executable,
+        "-m",
+        "api",
+        "export",
+        "bundle",
+        "--dir",
+        str(tmp_path),
+        "--db",
+        f"sqlite:///{tmp_path / 'golden.db'}",
+        "--region",
+        "3171",
+        "--out",
+        str(out),
+        cwd=ROOT,
+    )
+    assert made.returncode == 0, made.stderr
+    # Any attempt to open a connection fails loudly in the checking process.
+    guard = tmp_path / "guard"
+    guard.mkdir()
+    (guard / "sitecustomize.py").write_text(
+        "import socket\n"
+        "def _refuse(*a, **k):\n"
+        "    raise OSError('networking is disabled for this check')\n"
+        "socket.socket.connect = _refuse\n"
+        "socket.create_connection = _refuse\n"
+        "socket.getaddrinfo = _refuse\n"
+    )
+    checked = run(
+        *_offline(
+            [
+                str(clean / "bin" / "saksi-verify"),
+                "check-bundle",
+                str(out),
+                "--key",
+                str(tmp_path / "log.vkey"),
+                "--json",
+            ]
+        ),
+        cwd=tmp_path,
+        env={"PYTHONPATH": str(guard), "PATH": "/usr/bin:/bin"},
+    )
+    assert checked.returncode == 0, checked.stderr
+    report = json.loads(checked.stdout)
+    assert report["passed"] is True
+    assert report["selected"] > 0
+    # The guard is live: the same environment cannot reach the network.
+    probe = run(
+        str(clean / "bin" / "python"),
+        "-c",
+        "import socket; socket.create_connection(('127.0.0.1', 9))",
+        env={"PYTHONPATH": str(guard), "PATH": "/usr/bin:/bin"},
+    )
+    assert "networking is disabled" in probe.stderr
