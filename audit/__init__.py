@@ -1,6 +1,6 @@
-"""Evidence for auditors, written by the log's operator (to come).
+"""Evidence for auditors, written from the log (``saksi export``).
 
-Selective proof bundles and the audit report, checked by ``saksi-verify``. Not
-to be confused with ``verifier.fullaudit``, the observers' own replay of the
-whole log.
+``audit.export`` writes selective proof bundles (``saksi-proof-bundle/v1``),
+which ``saksi-verify check-bundle`` checks offline. Not to be confused with
+``verifier.fullaudit``, the observers' own replay of the whole log.
 """
