@@ -4,12 +4,14 @@ The selection's entries, and every key-registry and election-state record up
 to the last of them (what decides their signatures and authorization), each
 with its inclusion proof against one checkpoint, go into one
 ``saksi-proof-bundle/v1`` file (``verifier.proof_bundle``) as they are read:
-nothing is held in memory but a batch. The entries are read through the
-log's read side, each proven against the signed tree; which entries match is
-found from the record index, and every entry read is compared with its index
-row (an index that disagrees with the log stops the export). Last, the file is
-checked with the verifier's own code (``verifier.bundle_check``) before it
-takes its name: a bundle the verifier refuses is never left behind.
+nothing is held in memory but a batch. Which entries match is found from the
+record index (the database narrows it down); the entries are read as stored,
+with inclusion proofs built from the log's tiles. Nothing read is trusted:
+the finished file is checked with the verifier's own code
+(``verifier.bundle_check``: every proof against the signed root, every entry
+against the selection it claims, every signature and authorization) before it
+takes its name, so an edited row or index makes the export fail, and a bundle
+the verifier refuses is never left behind.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from verifier.proof_bundle import (
     Pinned,
     Selection,
 )
+from verifier.record import parse_log_entry, parse_record
 from verifier.schema_registry import UnknownSchema, get_schema
 
 __all__ = ["ExportError", "ExportResult", "export_bundle"]
@@ -68,6 +71,10 @@ def _row_matches(selection: Selection, index: int, subject: str, schema: str) ->
     if selection.schemas and schema not in selection.schemas:
         return False
     if selection.region is not None:
+        # The region a subject names is a part of it: most rows are decided
+        # without the schema's pattern.
+        if selection.region not in subject:
+            return False
         try:
             region = get_schema(schema).region_of(subject)
         except (UnknownSchema, VerificationError):
@@ -82,18 +89,33 @@ def _plan(
 ) -> Iterator[tuple[int, str, str, bytes, bool]]:
     """(index, subject, schema, payload hash, selected) of every entry to write.
 
-    Two passes over the record index: the first finds the last candidate, the
-    second yields the candidates and the registry and state records before it.
+    The record index's candidates (the database narrows them by subject,
+    schema, region and index range; ``_row_matches`` decides exactly), each
+    after the registry and state records before it (those after the last
+    candidate are left out).
     """
-    store = log.storage
-    last = -1
-    for i, subject, _, schema, _ in store.scan_records(size):
+    waiting: list[tuple[int, str, str, bytes, bool]] = []
+    rows = log.storage.find_records(
+        size if selection.end is None else min(size, selection.end),
+        start=selection.start or 0,
+        subjects=selection.subjects,
+        schemas=selection.schemas,
+        containing=selection.region,
+        also=sorted(CONTEXT_SCHEMAS),
+    )
+    for row in rows:
+        i, subject, schema, digest = (
+            row.index,
+            row.subject,
+            row.schema,
+            row.payload_hash,
+        )
         if _row_matches(selection, i, subject, schema):
-            last = i
-    for i, subject, _, schema, digest in store.scan_records(last + 1):
-        chosen = _row_matches(selection, i, subject, schema)
-        if chosen or schema in CONTEXT_SCHEMAS:
-            yield i, subject, schema, digest, chosen
+            yield from waiting
+            waiting.clear()
+            yield i, subject, schema, digest, True
+        elif schema in CONTEXT_SCHEMAS:
+            waiting.append((i, subject, schema, digest, False))
 
 
 def _checkpoint(log: ReadOnlyLog, note: bytes | None) -> tuple[bytes, Checkpoint]:
@@ -209,27 +231,36 @@ def _write(
     size: int,
     counts: dict[str, int],
 ) -> None:
+    """Write ``batch``'s entries, read as stored, each with its inclusion proof.
+
+    Nothing read here is trusted: the finished bundle is checked (every proof
+    against the signed root, every entry against the selection it claims)
+    before it takes its name, so an edited row makes the export fail, never a
+    bundle. Only the selection's signer and time need the entry decoded.
+    """
     if not batch:
         return
-    views = log.entries.entries([i for i, *_ in batch])
-    for index, subject, schema, digest, chosen in batch:
-        view = views[index]
-        record = view.record
-        if (
-            record is None
-            or record.subject != subject
-            or record.schema != schema
-            or bytes.fromhex(record.payload_hash) != digest
-        ):
+    rows = {
+        r.index: r.data for r in log.storage.read_entries_at([i for i, *_ in batch])
+    }
+    decide = selection.signer is not None or selection.since or selection.until
+    for index, _, schema, _, chosen in batch:
+        data = rows.get(index)
+        if data is None:
             raise ExportError(
-                f"the record index disagrees with entry {index}: run 'saksi check' "
-                "on this log"
+                f"entry {index} is not stored: run 'saksi check' on this log"
             )
-        if chosen:
-            keyids = [s.keyid for s in view.entry.envelope.signatures]
-            chosen = selection.matches(index, record, keyids, view.entry.logged_at)
+        if chosen and decide:
+            try:
+                entry = parse_log_entry(data)
+                record = parse_record(entry.envelope.payload)
+            except VerificationError as e:
+                raise ExportError(
+                    f"entry {index} does not parse ({e}): run 'saksi check' on this log"
+                ) from e
+            keyids = [s.keyid for s in entry.envelope.signatures]
+            chosen = selection.matches(index, record, keyids, entry.logged_at)
         if not chosen and schema not in CONTEXT_SCHEMAS:
             continue
-        proof = log.reader.inclusion_proof(index, size)
-        writer.add(index, view.data, proof, chosen)
+        writer.add(index, data, log.reader.inclusion_proof(index, size), chosen)
         counts["selected" if chosen else "context"] += 1

@@ -371,6 +371,8 @@ def _compile(kind: Type) -> Accepts:
     if isinstance(kind, Nullable):
         inner = _compile(kind.inner)
         return lambda v: v is None or inner(v)
+    if isinstance(kind, List) and isinstance(kind.item, Int):
+        return _compile_int_list(kind, kind.item)
     if isinstance(kind, List):
         item, low, high, unique = (
             _compile(kind.item),
@@ -438,3 +440,26 @@ def _compile_counts(kind: Map, count: Int) -> Accepts:
         return True
 
     return accepts_counts
+
+
+def _compile_int_list(kind: List, number: Int) -> Accepts:
+    """A list of integers (a village's station numbers), checked in bulk.
+
+    Exact types, least and greatest, and uniqueness (as a set: integers only)
+    are each one pass in C.
+    """
+    low, high, unique = kind.min_items, kind.max_items, kind.unique
+    least, most = number.minimum, number.maximum
+
+    def accepts_ints(v: object) -> bool:
+        if type(v) is not list or not low <= len(v) <= high:
+            return False
+        if not v:
+            return True
+        if not _INT_ONLY.issuperset(map(type, v)):
+            return False
+        if min(v) < least or max(v) > most:
+            return False
+        return not unique or len(set(v)) == len(v)
+
+    return accepts_ints

@@ -38,7 +38,6 @@ from verifier.note import VerifierKey
 from verifier.proof_bundle import CONTEXT_SCHEMAS, BundleReader
 from verifier.proof_check import verify_consistency, verify_inclusion
 from verifier.record import parse_log_entry
-from verifier.rfc6962 import hash_leaf
 
 __all__ = ["DOES_NOT_PROVE", "PROVES", "BundleRefused", "check_bundle"]
 
@@ -140,9 +139,8 @@ def check_bundle(
     outside, shown = 0, list[int]()  # entries against the selection (the first)
     try:
         for item in reader.entries(size):
-            leaf = hash_leaf(item.entry)
             try:
-                verify_inclusion(item.index, size, leaf, item.proof, root)
+                verify_inclusion(item.index, size, item.leaf, item.proof, root)
             except VerificationError as e:
                 raise BundleRefused(
                     f"entry {item.index}: its inclusion proof does not reach the "
@@ -161,9 +159,11 @@ def check_bundle(
             if record is None:
                 continue  # the audit's entry-format or schema finding says why
             if item.selected:
-                keyids = [
-                    s.keyid for s in parse_log_entry(item.entry).envelope.signatures
-                ]
+                keyids = (
+                    [s.keyid for s in parse_log_entry(item.entry).envelope.signatures]
+                    if selection.signer is not None  # only the signer needs them
+                    else []
+                )
                 fits = selection.matches(item.index, record, keyids, examined.logged_at)
             else:
                 fits = record.schema in CONTEXT_SCHEMAS

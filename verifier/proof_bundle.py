@@ -29,6 +29,7 @@ form, no revocation left out) only a full audit of the log shows.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import datetime as dt
 import gzip
 import hashlib
@@ -246,6 +247,7 @@ class BundleEntry:
     entry: bytes
     proof: tuple[bytes, ...]
     selected: bool
+    leaf: bytes = b""  # its RFC 6962 leaf hash, as the reader computed it
 
 
 def _b64s(hashes: Sequence[bytes]) -> list[str]:
@@ -264,10 +266,13 @@ class _Digest:
         self.entries = 0
         self.selected = 0
 
-    def add(self, index: int, entry: bytes, selected: bool) -> None:
-        self.hash.update(struct.pack(">Q", index) + hash_leaf(entry))
+    def add(self, index: int, entry: bytes, selected: bool) -> bytes:
+        """Count the entry in; its leaf hash."""
+        leaf = hash_leaf(entry)
+        self.hash.update(struct.pack(">Q", index) + leaf)
         self.entries += 1
         self.selected += selected
+        return leaf
 
     def trailer(self) -> dict[str, Any]:
         return {
@@ -284,7 +289,7 @@ class BundleWriter:
     """
 
     def __init__(self, out: IO[bytes], header: Header) -> None:
-        self._gz = gzip.GzipFile(fileobj=out, mode="wb", compresslevel=6, mtime=0)
+        self._gz = gzip.GzipFile(fileobj=out, mode="wb", compresslevel=1, mtime=0)
         self._digest = _Digest()
         self._last = -1
         self._line(header.to_json())
@@ -384,8 +389,8 @@ class BundleReader:
                     "increasing order, each once)"
                 )
             last = entry.index
-            digest.add(entry.index, entry.entry, entry.selected)
-            yield entry
+            leaf = digest.add(entry.index, entry.entry, entry.selected)
+            yield dataclasses.replace(entry, leaf=leaf)
         trailer = value["end"]
         if trailer != digest.trailer():
             raise _fail(

@@ -131,6 +131,20 @@ class RecordIndexStore(Protocol):
         """Every record index row in [start, end), as tuples."""
         ...
 
+    def find_records(
+        self,
+        end: int,
+        *,
+        start: int = 0,
+        subjects: Sequence[str] = (),
+        schemas: Sequence[str] = (),
+        containing: str | None = None,
+        also: Sequence[str] = (),
+        batch: int = 4096,
+    ) -> Iterator[RecordRow]:
+        """Rows in [start, end) that match, and rows of the ``also`` schemas."""
+        ...
+
     def iter_records(self, batch: int = 4096) -> Iterator[RecordRow]:
         """Every record index row, in entry order."""
         ...

@@ -218,6 +218,38 @@ class SqlRecordIndex(SqlEngine):
             yield from rows
             position = rows[-1][0] + 1
 
+    def find_records(
+        self,
+        end: int,
+        *,
+        start: int = 0,
+        subjects: Sequence[str] = (),
+        schemas: Sequence[str] = (),
+        containing: str | None = None,
+        also: Sequence[str] = (),
+        batch: int = 4096,
+    ) -> Iterator[RecordRow]:
+        """Rows in [start, end) that match, and rows of the ``also`` schemas.
+
+        A row matches when its subject is one of ``subjects`` (if any), its
+        schema one of ``schemas`` (if any) and its subject contains
+        ``containing`` (if given). Rows of ``also`` are in [0, end). In entry
+        order, a page at a time; the database does the filtering.
+        """
+        wanted: list[Any] = [records.c.idx >= start]
+        if subjects:
+            wanted.append(records.c.subject.in_(list(subjects)))
+        if schemas:
+            wanted.append(records.c.schema_name.in_(list(schemas)))
+        if containing is not None:
+            wanted.append(records.c.subject.contains(containing, autoescape=True))
+        either = sa.and_(*wanted)
+        if also:
+            either = sa.or_(either, records.c.schema_name.in_(list(also)))
+        query = sa.select(*_RECORD_COLUMNS).where(records.c.idx < end, either)
+        for row in self._pages(query, records.c.idx, 0, batch):
+            yield _record_row(row)
+
     def iter_records(self, batch: int = 4096) -> Iterator[RecordRow]:
         """Every record index row, in entry order, read in batches."""
         query = sa.select(

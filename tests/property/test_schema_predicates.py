@@ -18,7 +18,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from domains.synthetic import ElectionSpec, candidate_lists, parties, tally
-from verifier.body_schema import Int, Map, SchemaViolation, Str, _accepts, check
+from tests.recordlog import district_body
+from verifier.body_schema import (
+    Int,
+    List,
+    Map,
+    SchemaViolation,
+    Str,
+    _accepts,
+    check,
+)
 from verifier.election import BALLOTS, tally_subject
 from verifier.schema_registry import SCHEMAS
 
@@ -31,6 +40,11 @@ GOOD: list[tuple[str, str, dict[str, Any]]] = [
         for station in (STATION, "3171011001002", "3171011001003")
     ],
     ("parties.change/v1", "parties/national", parties()),
+    (
+        "regions.registry/v1",
+        "regions/317101",
+        district_body(["3171011001001", "3171011001002", "3171011002007"]),
+    ),
     *[
         ("candidates.change/v1", subject, body)
         for subject, body in candidate_lists(SPEC, [STATION])
@@ -151,6 +165,37 @@ def test_counts_are_refused_exactly_as_the_check_refuses(value, fits):
     assert accepts(value) is fits
     try:
         COUNTS.check(value, "counts")
+    except SchemaViolation:
+        assert not fits
+    else:
+        assert fits
+
+
+# A list of integers (a village's station numbers) is checked in bulk too.
+NUMBERS = List(Int(1, 999), 4, unique=True)
+
+
+@pytest.mark.parametrize(
+    ("value", "fits"),
+    [
+        ([1, 2, 999], True),
+        ([], True),
+        ([1, 2, 3, 4, 5], False),  # more than max_items
+        ([1, 1], False),  # not unique
+        ([0], False),
+        ([1000], False),
+        ([True], False),
+        ([1, 2.0], False),
+        (["1"], False),
+        ([None], False),
+        ((1, 2), False),
+        ({1: 2}, False),
+    ],
+)
+def test_integer_lists_are_refused_exactly_as_the_check_refuses(value, fits):
+    assert _accepts(NUMBERS)(value) is fits
+    try:
+        NUMBERS.check(value, "numbers")
     except SchemaViolation:
         assert not fits
     else:
