@@ -44,6 +44,11 @@ READER = ("tests/integration/test_read_only_log.py",)
 AUDIT = ("tests/unit/verifier/test_audit.py", "tests/unit/verifier/test_audit_paths.py")
 MONITOR = ("tests/unit/monitor", "tests/integration/test_monitor.py")
 METRICS = ("tests/api/test_metrics.py",)
+BUNDLE = (
+    "tests/integration/test_bundle_mutations.py",
+    "tests/integration/test_proof_bundle.py",
+    "tests/unit/verifier/test_sparse_audit.py",
+)
 
 
 @dataclass(frozen=True)
@@ -422,6 +427,76 @@ MUTANTS = [
         "if kept is None or kept[1] != record.subject or kept[2] is None:",
         "if kept is None or kept[2] is None:",
         MONITOR,
+    ),
+    Mutant(
+        "int-list-uniqueness-skipped",
+        "verifier/body_schema.py",
+        "return not unique or len(set(v)) == len(v)",
+        "return True",
+        VERIFIER,
+    ),
+    Mutant(
+        "bundle-inclusion-unchecked",
+        "verifier/bundle_check.py",
+        "verify_inclusion(item.index, size, item.leaf, item.proof, root)",
+        "pass",
+        BUNDLE,
+    ),
+    Mutant(
+        "bundle-selection-unchecked",
+        "verifier/bundle_check.py",
+        "            if not fits:\n",
+        "            if False:\n",
+        BUNDLE,
+    ),
+    Mutant(
+        "bundle-context-any-schema",
+        "verifier/bundle_check.py",
+        "fits = record.schema in CONTEXT_SCHEMAS",
+        "fits = True",
+        BUNDLE,
+    ),
+    Mutant(
+        "bundle-trailer-unchecked",
+        "verifier/proof_bundle.py",
+        "            or trailer != expected\n",
+        "            and trailer != expected\n",
+        BUNDLE,
+    ),
+    Mutant(
+        "bundle-pins-unproven",
+        "verifier/bundle_check.py",
+        "verify_consistency(old.size, size, old.root_hash, root, pinned.proof)",
+        "pass",
+        BUNDLE,
+    ),
+    Mutant(
+        "bundle-your-pin-ignored",
+        "verifier/bundle_check.py",
+        "    _pinned_ok(trusted, have, size, root)\n",
+        "",
+        BUNDLE,
+    ),
+    Mutant(
+        "bundle-witnesses-ignored",
+        "verifier/bundle_check.py",
+        "header.checkpoint, log_key, origin, policy",
+        "header.checkpoint, log_key, origin",
+        BUNDLE,
+    ),
+    Mutant(
+        "sparse-audit-forgives-stale-revisions",
+        "verifier/fullaudit/auditor.py",
+        'if self.sparse and broken is not None and broken.kind == "skipped":',
+        "if self.sparse and broken is not None:",
+        BUNDLE,
+    ),
+    Mutant(
+        "bundle-data-after-the-stream",
+        "verifier/proof_bundle.py",
+        "        if self._zlib.unused_data or self._raw.read(1):\n",
+        "        if False:\n",
+        BUNDLE,
     ),
 ]
 

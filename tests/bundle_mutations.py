@@ -69,7 +69,7 @@ KINDS = (
 SEED = 20240214
 # gzip header bytes nothing protects (MTIME, XFL, OS): flipping them changes no content
 UNPROTECTED = range(4, 10)
-REGION_SUBJECT = "results/ppwp/3171011001001"
+STATION_SUBJECT = "results/ppwp/3171011001001"
 # The bundles' "created": fixed, so a seed makes the same mutation on every run.
 CREATED = dt.datetime(2024, 2, 14, 14, 0, tzinfo=dt.UTC)
 
@@ -119,12 +119,12 @@ class CleanBundle:
 def clean_bundles(directory: Path) -> list[CleanBundle]:
     """Write the golden log in ``directory``; export and return the clean bundles.
 
-    ``region``: ``Selection(region="3171")`` at the log's head (results and
-    recaps, the region's own registry records selected, the genesis, the
-    other regions and the key grants as context). ``pinned``: one station's
-    forms, proven against the checkpoint of size 21 and pinned to size 9
-    (the check pins size 9 too, so the header's pin is needed). The same
-    bytes on every run.
+    ``region``: ``Selection(region="3171")`` at the log's head (results,
+    recaps and the region's own registry records selected; the genesis, the
+    other regions, the key grants and the candidate list as context).
+    ``pinned``: one station's forms, proven against the checkpoint of size 21
+    and pinned to size 9 (the check pins size 9 too, so the header's pin is
+    needed). The same bytes on every run.
     """
     write_log(directory).close()
     (directory / "log.vkey").write_text(str(SIGNER.verifier_key) + "\n")
@@ -136,7 +136,7 @@ def clean_bundles(directory: Path) -> list[CleanBundle]:
             ("region", Selection(region="3171"), None, ()),
             (
                 "pinned",
-                Selection(subjects=(REGION_SUBJECT,)),
+                Selection(subjects=(STATION_SUBJECT,)),
                 notes[21],
                 (notes[9],),
             ),
@@ -267,7 +267,7 @@ def dependencies(clean: CleanBundle) -> list[int]:
     signs a selected entry, and the regions registry record of each selected
     subject's district.
     """
-    selected = [i for i in _entries(clean) if i["selected"]]
+    selected = [e for e in _entries(clean) if e["selected"]]
     signers = {k for e in selected for k in clean.infos[e["index"]].keyids}
     subjects = [clean.infos[e["index"]].record.subject for e in selected]
     out = []
@@ -339,10 +339,7 @@ def _entry_byte(clean: CleanBundle, rng: random.Random) -> bytes:
 def _proof_hash(clean: CleanBundle, rng: random.Random) -> bytes:
     parts = Parts.of(clean)
     entry = rng.choice([e for e in parts.entries if e["proof"]])
-    at = rng.randrange(len(entry["proof"]))
-    node = bytearray(base64.b64decode(entry["proof"][at]))
-    node[rng.randrange(32)] ^= 1 << rng.randrange(8)
-    entry["proof"][at] = base64.b64encode(bytes(node)).decode()
+    entry["proof"] = _flip_one(entry["proof"], rng)
     return parts.encode(fix_trailer=True)
 
 
@@ -439,10 +436,8 @@ def _narrower_selection(
             return merged
 
 
-def _random_proof(rng: random.Random) -> list[str]:
-    return [
-        base64.b64encode(rng.randbytes(32)).decode() for _ in range(rng.randint(0, 6))
-    ]
+def _random_proof(rng: random.Random) -> str:
+    return base64.b64encode(rng.randbytes(32 * rng.randint(0, 6))).decode()
 
 
 def _header_field(clean: CleanBundle, rng: random.Random) -> bytes:
@@ -474,7 +469,9 @@ def _header_field(clean: CleanBundle, rng: random.Random) -> bytes:
         variants += [
             lambda: header.update(pinned=[]),
             lambda: pinned.update(proof=_flip_one(pinned["proof"], rng)),
-            lambda: pinned.update(proof=pinned["proof"][:-1]),
+            lambda: pinned.update(
+                proof=base64.b64encode(base64.b64decode(pinned["proof"])[:-32]).decode()
+            ),
             lambda: pinned.update(
                 checkpoint=rng.choice(
                     [
@@ -502,13 +499,11 @@ def _header_field(clean: CleanBundle, rng: random.Random) -> bytes:
     return parts.encode(fix_trailer=False)
 
 
-def _flip_one(proof: list[str], rng: random.Random) -> list[str]:
-    out = list(proof)
-    at = rng.randrange(len(out))
-    node = bytearray(base64.b64decode(out[at]))
-    node[rng.randrange(32)] ^= 1 << rng.randrange(8)
-    out[at] = base64.b64encode(bytes(node)).decode()
-    return out
+def _flip_one(proof: str, rng: random.Random) -> str:
+    """``proof`` (its hashes end to end, base64) with one bit of one hash flipped."""
+    data = bytearray(base64.b64decode(proof))
+    data[rng.randrange(len(data))] ^= 1 << rng.randrange(8)
+    return base64.b64encode(bytes(data)).decode()
 
 
 def _mangle(note: str, rng: random.Random) -> str:

@@ -1,7 +1,8 @@
 """Selective proof bundles: part of the log, with what it takes to check it offline.
 
 Format ``saksi-proof-bundle/v1`` (docs/evidence.md has it in full): one gzip
-stream (RFC 1952) of UTF-8 JSON lines, each at most ``MAX_LINE`` bytes.
+member (RFC 1952), nothing after it, of UTF-8 JSON lines, each at most
+``MAX_LINE`` bytes.
 
 1. The header: ``{"format": "saksi-proof-bundle/v1", "origin", "checkpoint"
    (the signed note every proof reaches, with its cosignatures), "selection"
@@ -10,7 +11,7 @@ stream (RFC 1952) of UTF-8 JSON lines, each at most ``MAX_LINE`` bytes.
    bundle's), "created" (when it was written; not checked)}``.
 2. One line per entry, indices strictly increasing and below the checkpoint's
    size: ``{"index", "entry" (the logged bytes, base64), "proof" (the
-   inclusion proof, base64 hashes), "selected"}``. ``selected`` is false for a
+   inclusion proof: its hashes end to end, base64), "selected"}``. ``selected`` is false for a
    record the selection depends on: every key-registry and election-state
    record (genesis, grants and revocations; regions, parties, candidate lists)
    before the last selected entry, so that every signature and authorization
@@ -250,8 +251,9 @@ class BundleEntry:
     leaf: bytes = b""  # its RFC 6962 leaf hash, as the reader computed it
 
 
-def _b64s(hashes: Sequence[bytes]) -> list[str]:
-    return [base64.b64encode(h).decode("ascii") for h in hashes]
+def _b64s(hashes: Sequence[bytes]) -> str:
+    """A proof as the format keeps it: its hashes end to end, in base64."""
+    return base64.b64encode(b"".join(hashes)).decode("ascii")
 
 
 def _is_hex(value: str, length: int) -> bool:
@@ -325,42 +327,83 @@ class BundleWriter:
         return trailer
 
 
+class _Inflater:
+    """One gzip member (RFC 1952) from ``raw``, as lines; nothing may follow it.
+
+    zlib checks the header (reserved flag bits refused), the CRC-32 and the
+    length; the caller's bound on a line and the ratio of inflated to read
+    bytes keep time and memory bounded for any input.
+    """
+
+    def __init__(self, raw: IO[bytes]) -> None:
+        self._raw = raw
+        self._zlib = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        self._buffer = b""
+        self._at = 0  # where the next line starts in the buffer
+        self._read = 0
+        self._inflated = 0
+
+    def _more(self) -> bool:
+        """Inflate some more into the buffer; False at the member's end."""
+        z = self._zlib
+        if z.eof:
+            return False
+        data = z.unconsumed_tail
+        if not data:
+            data = self._raw.read(1 << 16)
+            self._read += len(data)
+            if not data:
+                raise _fail("cut short (the gzip stream does not end)")
+        try:
+            chunk = z.decompress(data, 1 << 16)
+        except zlib.error as e:
+            raise _fail(f"not a whole gzip stream ({e})") from e
+        self._inflated += len(chunk)
+        if self._inflated > MAX_RATIO * max(1, self._read) + MAX_LINE:
+            raise _fail(
+                f"inflates {self._inflated / max(1, self._read):,.0f} times its size: "
+                "a decompression bomb, not a bundle"
+            )
+        self._buffer = self._buffer[self._at :] + chunk
+        self._at = 0
+        return True
+
+    def readline(self) -> bytes:
+        """The next line with its newline; b"" at the end of the stream."""
+        while True:
+            at = self._at
+            cut = self._buffer.find(b"\n", at, at + MAX_LINE + 1)
+            if cut >= 0:
+                self._at = cut + 1
+                return self._buffer[at : cut + 1]
+            if len(self._buffer) - at > MAX_LINE:
+                raise _fail(f"a line longer than {MAX_LINE:,} bytes")
+            if not self._more():
+                if len(self._buffer) > self._at:
+                    raise _fail("cut short (the last line is not whole)")
+                return b""
+
+    def finish(self) -> None:
+        """Refuse anything after the stream's last line: more lines, more bytes."""
+        if self.readline():
+            raise _fail("data after the trailer")
+        if self._zlib.unused_data or self._raw.read(1):
+            raise _fail("data after the gzip stream")
+
+
 class BundleReader:
     """Reads a bundle from ``raw`` (a binary file), checking its form as it goes.
 
     ``header`` is read at once; ``entries()`` yields the entries, then checks the
     trailer. Every fault of form raises ``MalformedInput`` (a line too long, a
-    member missing or unknown, an index out of order, a stream cut short or
-    inflating like a decompression bomb).
+    member missing or unknown, an index out of order, a stream cut short, or
+    with anything after it, or inflating like a decompression bomb).
     """
 
     def __init__(self, raw: IO[bytes]) -> None:
-        self._raw = raw
-        self._start = raw.tell()
-        self._gz = gzip.GzipFile(fileobj=raw, mode="rb")
-        self._inflated = 0
-        first = self._json(self._next_line(), "header")
-        self.header = _header(first)
-        self.size = 0  # the checkpoint's size, set by the checker
+        self._lines = _Inflater(raw)
+        self.header = _header(self._json(self._lines.readline(), "header"))
         self.trailer: dict[str, Any] | None = None
-
-    def _next_line(self) -> bytes:
-        try:
-            line = self._gz.readline(MAX_LINE + 1)
-        except (OSError, EOFError, zlib.error) as e:
-            raise _fail(f"not a whole gzip stream ({e})") from e
-        self._inflated += len(line)
-        read = max(1, self._raw.tell() - self._start)
-        if self._inflated > MAX_RATIO * read + MAX_LINE:
-            raise _fail(
-                f"inflates {self._inflated / read:,.0f} times its size: a "
-                "decompression bomb, not a bundle"
-            )
-        if len(line) > MAX_LINE:
-            raise _fail(f"a line longer than {MAX_LINE:,} bytes")
-        if line and not line.endswith(b"\n"):
-            raise _fail("cut short (the last line is not whole)")
-        return line
 
     @staticmethod
     def _json(line: bytes, what: str) -> dict[str, Any]:
@@ -379,7 +422,7 @@ class BundleReader:
         digest = _Digest()
         last = -1
         while True:
-            value = self._json(self._next_line(), "trailer")
+            value = self._json(self._lines.readline(), "trailer")
             if set(value) == {"end"}:
                 break
             entry = _entry(value, size)
@@ -392,19 +435,18 @@ class BundleReader:
             leaf = digest.add(entry.index, entry.entry, entry.selected)
             yield dataclasses.replace(entry, leaf=leaf)
         trailer = value["end"]
-        if trailer != digest.trailer():
+        expected = digest.trailer()
+        if (
+            not isinstance(trailer, dict)
+            or trailer.keys() != expected.keys()
+            or any(type(trailer[k]) is not type(v) for k, v in expected.items())
+            or trailer != expected
+        ):
             raise _fail(
                 "the trailer does not match the entries (entries dropped, repeated "
                 "or changed)"
             )
-        if self._next_line():
-            raise _fail("data after the trailer")
-        try:
-            rest = self._gz.read(1)
-        except (OSError, EOFError, zlib.error) as e:
-            raise _fail(f"not a whole gzip stream ({e})") from e
-        if rest:
-            raise _fail("data after the trailer")
+        self._lines.finish()
         self.trailer = trailer
 
 
@@ -433,26 +475,35 @@ def _header(value: dict[str, Any]) -> Header:
         ):
             raise _fail("a pinned checkpoint: expected a signed note")
         pins.append(
-            Pinned(item["checkpoint"].encode("utf-8"), _hashes(item["proof"], "pinned"))
+            Pinned(
+                _utf8(item["checkpoint"], "a pinned checkpoint"),
+                _hashes(item["proof"], "pinned"),
+            )
         )
     return Header(
         origin,
-        note.encode("utf-8"),
+        _utf8(note, "header checkpoint"),
         Selection.from_json(value["selection"]),
         tuple(pins),
         created,
     )
 
 
+def _utf8(text: str, what: str) -> bytes:
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise _fail(f"{what}: not UTF-8 text (a lone surrogate)") from e
+
+
 def _hashes(raw: object, what: str) -> tuple[bytes, ...]:
-    if not isinstance(raw, list) or len(raw) > MAX_PROOF_HASHES:
+    """A proof's hashes: one base64 string of 32-byte hashes, end to end."""
+    if not isinstance(raw, str) or len(raw) > 4 * MAX_PROOF_HASHES * 32 // 3 + 4:
         raise _fail(f"{what} proof: expected at most {MAX_PROOF_HASHES} hashes")
-    out = []
-    for item in raw:
-        if not isinstance(item, str) or len(item) != 44:
-            raise _fail(f"{what} proof: expected base64 SHA-256 hashes")
-        out.append(b64decode_strict(item, f"bundle: {what} proof hash"))
-    return tuple(out)
+    data = b64decode_strict(raw, f"bundle: {what} proof") if raw else b""
+    if len(data) % 32:
+        raise _fail(f"{what} proof: {len(data)} bytes is not a whole number of hashes")
+    return tuple(data[i : i + 32] for i in range(0, len(data), 32))
 
 
 def _entry(value: dict[str, Any], size: int) -> BundleEntry:

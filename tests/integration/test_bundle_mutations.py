@@ -237,19 +237,9 @@ def test_a_decompression_bomb_is_named_so(cleans):
         check(_padded_lines_bomb(clean), clean)
 
 
-# -- product bugs found by this file (strict xfail: fixing one fails the test) --
+# -- found by this file, fixed: faults of form that once got through ----------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=UnicodeEncodeError,
-    reason=(
-        "verifier/proof_bundle.py _header: a header checkpoint (or pinned "
-        "checkpoint) holding a lone surrogate (JSON '\\ud800') makes "
-        ".encode('utf-8') raise UnicodeEncodeError, not MalformedInput: "
-        "saksi-verify check-bundle shows a traceback"
-    ),
-)
 @pytest.mark.parametrize("member", ["checkpoint", "pinned checkpoint"])
 def test_unencodable_header_note_is_malformed_input(cleans, member):
     """A note that is no UTF-8 text is malformed input, like any fault of form."""
@@ -283,15 +273,6 @@ def _float_count(clean: CleanBundle) -> bytes:
     return parts.encode(fix_trailer=False)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "low severity, same content: BundleReader lets Python's gzip skip zero "
-        "padding and empty members after the stream and ignore reserved FLG "
-        "bits, and compares the trailer with == (21.0 == 21): another file, "
-        "spelled otherwise, passes (STYLE: strict parsing, no trailing data)"
-    ),
-)
 @pytest.mark.parametrize(
     "spell",
     [_zero_padding, _empty_member, _reserved_flag, _float_count],
