@@ -438,7 +438,7 @@ MUTANTS = [
     Mutant(
         "bundle-inclusion-unchecked",
         "verifier/bundle_check.py",
-        "verify_inclusion(item.index, size, item.leaf, item.proof, root)",
+        "proofs.verify(item.index, item.leaf, item.proof)",
         "pass",
         BUNDLE,
     ),
@@ -490,6 +490,20 @@ MUTANTS = [
         'if self.sparse and broken is not None and broken.kind == "skipped":',
         "if self.sparse and broken is not None:",
         BUNDLE,
+    ),
+    Mutant(
+        "shared-proof-suffix-unchecked",
+        "verifier/proof_check.py",
+        "if known is not None and known[0] == node and known[1] == proof[k + 1 :]:",
+        "if known is not None and known[0] == node:",
+        VERIFIER,
+    ),
+    Mutant(
+        "shared-proof-node-hash-unchecked",
+        "verifier/proof_check.py",
+        "if known is not None and known[0] == node and known[1] == proof[k + 1 :]:",
+        "if known is not None and known[1] == proof[k + 1 :]:",
+        VERIFIER,
     ),
     Mutant(
         "bundle-data-after-the-stream",

@@ -36,7 +36,7 @@ from verifier.fullaudit import Auditor, AuditStore
 from verifier.fullaudit.examiner import SKEW, examine
 from verifier.note import VerifierKey
 from verifier.proof_bundle import CONTEXT_SCHEMAS, BundleReader
-from verifier.proof_check import verify_consistency, verify_inclusion
+from verifier.proof_check import InclusionVerifier, verify_consistency
 from verifier.record import parse_log_entry
 
 __all__ = ["DOES_NOT_PROVE", "PROVES", "BundleRefused", "check_bundle"]
@@ -133,6 +133,7 @@ def check_bundle(
             raise BundleRefused(f"your pinned checkpoint does not verify: {e}") from e
     _pinned_ok(trusted, have, size, root)
     # (3), (4), (5)
+    proofs = InclusionVerifier(size, root)
     auditor = Auditor(AuditStore(store), skew, sparse=True)
     selection = header.selection
     roles: Counter[str] = Counter()
@@ -140,7 +141,7 @@ def check_bundle(
     try:
         for item in reader.entries(size):
             try:
-                verify_inclusion(item.index, size, item.leaf, item.proof, root)
+                proofs.verify(item.index, item.leaf, item.proof)
             except VerificationError as e:
                 raise BundleRefused(
                     f"entry {item.index}: its inclusion proof does not reach the "
@@ -154,6 +155,7 @@ def check_bundle(
                 (auditor.election, auditor.state_version),
             )
             auditor.apply(examined)
+            auditor.recent.clear()  # the findings are in the store
             record = examined.record
             roles["selected" if item.selected else "context"] += 1
             if record is None:

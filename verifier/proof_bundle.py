@@ -11,7 +11,8 @@ member (RFC 1952), nothing after it, of UTF-8 JSON lines, each at most
    bundle's), "created" (when it was written; not checked)}``.
 2. One line per entry, indices strictly increasing and below the checkpoint's
    size: ``{"index", "entry" (the logged bytes, base64), "proof" (the
-   inclusion proof: its hashes end to end, base64), "selected"}``. ``selected`` is false for a
+   inclusion proof: its hashes end to end, base64), "selected"}``.
+   ``selected`` is false for a
    record the selection depends on: every key-registry and election-state
    record (genesis, grants and revocations; regions, parties, candidate lists)
    before the last selected entry, so that every signature and authorization

@@ -22,6 +22,7 @@ from verifier.rfc6962 import HASH_SIZE, hash_children
 
 __all__ = [
     "MAX_PROOF_HASHES",
+    "InclusionVerifier",
     "root_from_inclusion_proof",
     "roots_from_consistency_proof",
     "verify_consistency",
@@ -107,6 +108,72 @@ def verify_inclusion(
     _check_hash(root, "root")
     calculated = root_from_inclusion_proof(index, size, leaf_hash, proof)
     _compare_roots(calculated, root, "inclusion")
+
+
+class InclusionVerifier:
+    """Checks many inclusion proofs in one tree (``size``, ``root``), sharing work.
+
+    Proofs of nearby leaves meet on their way up: once a node is proven (on a
+    path that reached the root), a later proof whose path reaches the same
+    node with the same hash, and whose remaining hashes are the ones that
+    proved it, is proven there. Nothing is accepted that ``verify_inclusion``
+    refuses: a path that differs anywhere is walked to the root in full.
+    ``limit`` bounds the nodes kept.
+    """
+
+    def __init__(self, size: int, root: bytes, limit: int = 1 << 16) -> None:
+        _check_hash(root, "root")
+        self.size = size
+        self.root = bytes(root)
+        self.limit = limit
+        # (level, position) -> (its hash, the proof's hashes above it)
+        self._proven: dict[tuple[int, int], tuple[bytes, tuple[bytes, ...]]] = {}
+
+    def verify(self, index: int, leaf_hash: bytes, proof: Sequence[bytes]) -> None:
+        """Check that ``leaf_hash`` is leaf ``index`` of this tree.
+
+        Raises:
+            MalformedInput: a hash is not 32 bytes, or the proof is absurdly long.
+            ProofInvalid: the proof does not lead to the root.
+        """
+        size = self.size
+        if not 0 <= index < size:
+            raise ProofInvalid(
+                f"inclusion: index {index} is not below tree size {size}"
+            )
+        _check_hash(leaf_hash, "leaf hash")
+        _check_proof(proof)
+        proof = tuple(proof)
+        proven = self._proven
+        fn, sn, level = index, size - 1, 0
+        node = bytes(leaf_hash)
+        path: list[tuple[tuple[int, int], bytes, int]] = []
+        for k, item in enumerate(proof):
+            if sn == 0:
+                raise ProofInvalid(f"inclusion: proof too long ({len(proof)} hashes)")
+            if fn & 1 or fn == sn:
+                node = hash_children(item, node)
+                if not fn & 1:
+                    while not (fn & 1 or fn == 0):
+                        fn >>= 1
+                        sn >>= 1
+                        level += 1
+            else:
+                node = hash_children(node, item)
+            fn >>= 1
+            sn >>= 1
+            level += 1
+            known = proven.get((level, fn))
+            if known is not None and known[0] == node and known[1] == proof[k + 1 :]:
+                return  # the rest of this path is a proven one
+            path.append(((level, fn), node, k + 1))
+        if sn != 0:
+            raise ProofInvalid(f"inclusion: proof too short ({len(proof)} hashes)")
+        _compare_roots(node, self.root, "inclusion")
+        if len(proven) + len(path) > self.limit:
+            proven.clear()
+        for key, value, rest in path:
+            proven[key] = (value, proof[rest:])
 
 
 def roots_from_consistency_proof(

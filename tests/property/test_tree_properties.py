@@ -210,3 +210,46 @@ def test_naive_oracle_agrees_on_random_data():
     tree.append(leaves[:300])
     tree.append(leaves[300:])
     assert tree.state.root == oracle.mth(leaves)
+
+
+# -- many proofs in one tree, sharing the proven nodes (InclusionVerifier) -----------
+
+
+@given(
+    st.integers(1, MAX),
+    st.lists(st.integers(0, MAX - 1), min_size=1, max_size=40),
+    st.lists(st.tuples(st.integers(0, 39), st.integers(0, 64 * 8 * 32)), max_size=6),
+)
+def test_shared_verification_agrees_with_verify_inclusion(size, picks, tampers):
+    """Valid proofs pass, every tampered one (a flipped bit, a hash dropped, the
+    wrong leaf or index) is refused, in any order and however warm the cache."""
+    from verifier.proof_check import InclusionVerifier
+
+    reader = FULL.reader()
+    expected = root(size)
+    shared = InclusionVerifier(size, expected)
+    indices = [p % size for p in picks]
+    bad = {n % len(indices): bit for n, bit in tampers}
+    for n, index in enumerate(indices):
+        proof = build_inclusion_proof(reader, index, size)
+        leaf = LEAVES[index]
+        if n not in bad:
+            shared.verify(index, leaf, proof)
+            continue
+        bit = bad[n]
+        how = bit % 4
+        if how == 0 and proof:
+            at = bit // 4 % len(proof)
+            proof = [*proof[:at], flip(proof[at], bit), *proof[at + 1 :]]
+        elif how == 1 and proof:
+            proof = proof[:-1]
+        elif how == 2:
+            leaf = flip(leaf, bit)
+        elif size > 1:
+            index = (index + 1 + bit % (size - 1)) % size
+        else:
+            leaf = flip(leaf, bit)
+        with pytest.raises(VerificationError):
+            verify_inclusion(index, size, leaf, proof, expected)
+        with pytest.raises(VerificationError):
+            shared.verify(index, leaf, proof)
