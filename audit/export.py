@@ -143,12 +143,14 @@ def export_bundle(
     policy: WitnessPolicy = NO_WITNESSES,
     progress: Callable[[int, int], None] | None = None,
     now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+    workers: int = 0,
 ) -> ExportResult:
     """Write the bundle of ``selection`` to ``out``; check it; the result.
 
     ``checkpoint``: the signed (and cosigned) note to prove against (default:
     the log's latest); ``pins``: earlier checkpoints to prove it consistent
-    with; ``policy``: the witnesses the check asks for.
+    with; ``policy``: the witnesses the check asks for; ``workers``: processes
+    the check examines entries in.
 
     Raises:
         ExportError: a checkpoint or pin that is not this log's, an index row
@@ -195,7 +197,9 @@ def export_bundle(
             raw.flush()
             os.fsync(raw.fileno())
         with partial.open("rb") as raw:
-            report = check_bundle(raw, log.verifier_key, log.origin, policy, pins)
+            report = check_bundle(
+                raw, log.verifier_key, log.origin, policy, pins, workers=workers
+            )
         if not report["passed"]:
             raise ExportError(
                 "the verifier refuses the bundle just written: "

@@ -43,6 +43,7 @@ def cmd_export_bundle(args: argparse.Namespace) -> int:
     from cli.local import open_reader
     from verifier.cosignature import WitnessPolicy
     from verifier.errors import MalformedInput
+    from verifier.fullaudit.run import default_workers
     from verifier.note import VerifierKey
     from verifier.proof_bundle import Selection
 
@@ -108,6 +109,7 @@ def cmd_export_bundle(args: argparse.Namespace) -> int:
                 pins=pins,
                 policy=policy,
                 progress=progress,
+                workers=default_workers(),
             )
         except ExportError as e:
             raise CommandError(

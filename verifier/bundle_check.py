@@ -25,7 +25,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -33,7 +33,8 @@ from verifier.checkpoint import Checkpoint, verify_checkpoint
 from verifier.cosignature import NO_WITNESSES, WitnessPolicy, verify_cosigned
 from verifier.errors import VerificationError
 from verifier.fullaudit import Auditor, AuditStore
-from verifier.fullaudit.examiner import SKEW, examine
+from verifier.fullaudit.examiner import SKEW, Examined
+from verifier.fullaudit.run import run_audit
 from verifier.note import VerifierKey
 from verifier.proof_bundle import CONTEXT_SCHEMAS, BundleReader
 from verifier.proof_check import InclusionVerifier, verify_consistency
@@ -50,6 +51,9 @@ DOES_NOT_PROVE = (
     "revision or key revocation left out): only a full audit of the log "
     "(saksi-verify audit) shows that"
 )
+
+
+CHUNK = 256  # entries examined at a time (by a worker, with workers)
 
 
 class BundleRefused(VerificationError):
@@ -79,12 +83,14 @@ def check_bundle(
     store: Path | None = None,
     progress: Callable[[int], None] | None = None,
     skew: dt.timedelta = SKEW,
+    workers: int = 0,
 ) -> dict[str, Any]:
     """Check the bundle read from ``raw``; the report.
 
     ``pins``: checkpoints (signed notes) the auditor trusts, which the bundle's
     must extend. ``store``: where the audit keeps its state (a file keeps
-    memory flat in the bundle's size; None: in memory).
+    memory flat in the bundle's size; None: in memory). ``workers``: processes
+    that examine the entries (signatures, schemas), as the full audit's.
 
     Raises:
         MalformedInput: the bundle is not well formed (cut short, a line too
@@ -138,7 +144,14 @@ def check_bundle(
     selection = header.selection
     roles: Counter[str] = Counter()
     outside, shown = 0, list[int]()  # entries against the selection (the first)
-    try:
+    # Each entry's role (and, when the selection names a signer, its bytes)
+    # from the reader to ``applied``: only the entries in flight.
+    roles_of: dict[int, tuple[bool, bytes | None]] = {}
+    keep = selection.signer is not None
+
+    def proven() -> Iterator[tuple[list[int], list[bytes]]]:
+        indices: list[int] = []
+        entries: list[bytes] = []
         for item in reader.entries(size):
             try:
                 proofs.verify(item.index, item.leaf, item.proof)
@@ -147,34 +160,39 @@ def check_bundle(
                     f"entry {item.index}: its inclusion proof does not reach the "
                     f"checkpoint's root ({e})"
                 ) from e
-            examined = examine(
-                item.index,
-                item.entry,
-                auditor.public_key,
-                skew,
-                (auditor.election, auditor.state_version),
+            roles_of[item.index] = (item.selected, item.entry if keep else None)
+            indices.append(item.index)
+            entries.append(item.entry)
+            if len(entries) >= CHUNK:
+                yield indices, entries
+                indices, entries = [], []
+        if entries:
+            yield indices, entries
+
+    def applied(examined: Examined) -> None:
+        nonlocal outside
+        auditor.recent.clear()  # the findings are in the store
+        selected, entry = roles_of.pop(examined.index)
+        roles["selected" if selected else "context"] += 1
+        record = examined.record
+        if record is None:
+            return  # the audit's entry-format or schema finding says why
+        if selected:
+            keyids = (
+                [s.keyid for s in parse_log_entry(entry).envelope.signatures]
+                if entry is not None
+                else []
             )
-            auditor.apply(examined)
-            auditor.recent.clear()  # the findings are in the store
-            record = examined.record
-            roles["selected" if item.selected else "context"] += 1
-            if record is None:
-                continue  # the audit's entry-format or schema finding says why
-            if item.selected:
-                keyids = (
-                    [s.keyid for s in parse_log_entry(item.entry).envelope.signatures]
-                    if selection.signer is not None  # only the signer needs them
-                    else []
-                )
-                fits = selection.matches(item.index, record, keyids, examined.logged_at)
-            else:
-                fits = record.schema in CONTEXT_SCHEMAS
-            if not fits:
-                outside += 1
-                if len(shown) < 1000:
-                    shown.append(item.index)
-            if progress is not None and auditor.checked["entry-format"] % 4096 == 0:
-                progress(auditor.checked["entry-format"])
+            fits = selection.matches(examined.index, record, keyids, examined.logged_at)
+        else:
+            fits = record.schema in CONTEXT_SCHEMAS
+        if not fits:
+            outside += 1
+            if len(shown) < 1000:
+                shown.append(examined.index)
+
+    try:
+        run_audit(proven(), auditor, workers, progress=progress, on_applied=applied)
         summary = auditor.summary(None)
         findings = [f.to_json() for f in itertools.islice(auditor.findings(), 1000)]
     finally:

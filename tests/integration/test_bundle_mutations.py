@@ -44,7 +44,10 @@ from tests.bundle_mutations import (
     encode_line,
     mutate,
 )
-from verifier.errors import MalformedInput
+from tests.conftest import ORIGIN
+from tests.golden.build import SIGNER
+from verifier.bundle_check import check_bundle
+from verifier.errors import MalformedInput, VerificationError
 from verifier.proof_bundle import MAX_LINE
 
 MUTATIONS = int(os.environ.get("SAKSI_BUNDLE_MUTATIONS", "320"))
@@ -283,3 +286,32 @@ def test_bundle_spelled_another_way_is_malformed_input(cleans, spell):
     clean = _named(cleans, "region")
     with pytest.raises(MalformedInput):
         check(spell(clean), clean)
+
+
+@pytest.mark.parametrize(
+    "kind", ["drop-entry-fixed-trailer", "selected-flag", "entry-byte", "proof-hash"]
+)
+def test_worker_processes_refuse_what_one_process_refuses(cleans, kind):
+    """check-bundle's workers (its default on more than one core) decide the
+    same: the clean bundle passes, each mutation is refused, in the same way."""
+    clean = _named(cleans, "region")
+
+    def verdict(raw: bytes, workers: int) -> str:
+        try:
+            report = check_bundle(
+                io.BytesIO(raw),
+                SIGNER.verifier_key,
+                ORIGIN,
+                pins=clean.pins,
+                workers=workers,
+            )
+        except VerificationError as e:
+            return type(e).__name__
+        return "passed" if report["passed"] else "failed"
+
+    assert verdict(clean.raw, 2) == "passed"
+    for seed in range(3):
+        raw = mutate(clean, kind, random.Random(seed))
+        one = verdict(raw, 0)
+        assert one != "passed"
+        assert verdict(raw, 2) == one

@@ -31,6 +31,7 @@ from verifier.commands._common import (
     read,
 )
 from verifier.errors import MalformedInput, VerificationError
+from verifier.fullaudit.run import default_workers
 
 __all__ = ["register", "run", "summary"]
 
@@ -46,7 +47,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     def progress(done: int) -> None:
         if not args.json and sys.stderr.isatty() and done - shown["at"] >= 65536:
             shown["at"] = done
-            print(f"  {done:,} entries checked", file=sys.stderr, flush=True)
+            print(f"  checked up to entry {done:,}", file=sys.stderr, flush=True)
 
     try:
         with (
@@ -61,6 +62,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 pins,
                 store=Path(work) / "audit.sqlite",
                 progress=progress,
+                workers=default_workers() if args.workers is None else args.workers,
             )
     except MalformedInput as e:
         raise Exit(
@@ -133,5 +135,11 @@ def register(sub: Subparsers) -> None:
         type=Path,
         metavar="CHECKPOINT",
         help="a checkpoint you trust (a file): the bundle's must extend it; repeat",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="processes that examine entries (default: one per core)",
     )
     parser.set_defaults(func=run, summary=summary)

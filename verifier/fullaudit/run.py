@@ -24,7 +24,7 @@ import os
 import queue
 import threading
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -52,6 +52,7 @@ def _worker(conn: Connection, skew: Any) -> None:  # noqa: ANN401 (a timedelta)
         if task is None:
             return
         first, entries, learned, records = task
+        indices = _indices(first, len(entries))
         keys.update(learned)
         for payload in records:  # accepted by the auditor: they parse
             state.apply(parse_record(payload))
@@ -59,10 +60,15 @@ def _worker(conn: Connection, skew: Any) -> None:  # noqa: ANN401 (a timedelta)
         election = (state, version)
         conn.send(
             [
-                _without_body(examine(first + i, e, keys.get, skew, election))
-                for i, e in enumerate(entries)
+                _without_body(examine(i, e, keys.get, skew, election))
+                for i, e in zip(indices, entries, strict=True)
             ]
         )
+
+
+def _indices(first: int | Sequence[int], count: int) -> Sequence[int]:
+    """The indices of a bundle's entries: from ``first`` on, or as listed."""
+    return range(first, first + count) if isinstance(first, int) else first
 
 
 def _without_body(examined: Examined) -> Examined:
@@ -145,7 +151,7 @@ def _feed(conn: Connection, box: queue.Queue[Any]) -> None:
 
 
 def run_audit(
-    bundles: Iterable[tuple[int, list[bytes]]],
+    bundles: Iterable[tuple[int | Sequence[int], list[bytes]]],
     auditor: Auditor,
     workers: int = 0,
     progress: Callable[[int], None] | None = None,
@@ -155,6 +161,9 @@ def run_audit(
     on_applied: Callable[[Examined], None] | None = None,
 ) -> None:
     """Apply every entry of ``bundles`` ((first index, entries), in order).
+
+    A selection (``Auditor(sparse=True)``) gives each bundle's indices as a
+    list instead of its first index.
 
     With ``workers`` > 0 (or a ``pool`` the caller keeps) the entries are
     examined in worker processes. With ``save_every`` > 0 the auditor's state
@@ -176,9 +185,11 @@ def run_audit(
 
     if workers <= 0 and pool is None:
         for first, entries in bundles:
-            for offset, entry in enumerate(entries):
+            for index, entry in zip(
+                _indices(first, len(entries)), entries, strict=True
+            ):
                 examined = examine(
-                    first + offset,
+                    index,
                     entry,
                     auditor.public_key,
                     auditor.skew,
@@ -186,7 +197,7 @@ def run_audit(
                 )
                 auditor.apply(examined)
                 after(examined)
-            applied(first + len(entries))
+            applied(auditor.size)
         return
     own = pool is None
     working = pool or ExaminerPool(workers, auditor.skew)
@@ -203,7 +214,7 @@ def run_audit(
 
 def _examined(
     pool: ExaminerPool,
-    bundles: Iterator[tuple[int, list[bytes]]],
+    bundles: Iterator[tuple[int | Sequence[int], list[bytes]]],
     auditor: Auditor,
 ) -> Iterator[list[Examined]]:
     """Results in bundle order, keeping every worker busy."""
