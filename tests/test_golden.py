@@ -13,12 +13,15 @@ the diff, note it in CHANGELOG.md), never as a side effect.
 from __future__ import annotations
 
 import base64
+import gzip
+import io
 import json
 from pathlib import Path
 
 import pytest
 
-from tests.golden.build import HERE, ask, write_log
+from tests.golden.build import BUNDLES, HERE, ask, bundles, write_log
+from verifier.bundle_check import check_bundle
 from verifier.checkpoint import verify_checkpoint
 from verifier.note import VerifierKey
 from verifier.proof_check import verify_consistency, verify_inclusion
@@ -93,3 +96,20 @@ def test_the_kept_answers_verify_on_their_own():
         root,
         [bytes.fromhex(h) for h in whole["consistency_proof"]],
     )
+
+
+def test_the_bundles_are_as_kept(tmp_path):
+    """``saksi-proof-bundle/v1``, line for line: a region's bundle and a pinned
+    one, exported from the golden log again."""
+    now = bundles()
+    assert sorted(now) == sorted(p.stem for p in BUNDLES.glob("*.jsonl"))
+    for name, lines in now.items():
+        assert lines == (BUNDLES / f"{name}.jsonl").read_bytes(), name
+
+
+def test_the_kept_bundles_verify_on_their_own():
+    for path in sorted(BUNDLES.glob("*.jsonl")):
+        raw = gzip.compress(path.read_bytes(), mtime=0)
+        report = check_bundle(io.BytesIO(raw), KEY, KEY.name)
+        assert report["passed"] is True, path.name
+        assert report["selected"] > 0, path.name

@@ -8,13 +8,15 @@ of six stations, keys, the presidential candidates, five forms (one corrected
 by the district), a village and a district recap (the village's signed again
 after the correction). Then the read API (in process) is asked a fixed list of
 questions (``QUESTIONS``); each answer's status, content type and exact body
-are kept. ``tests/test_golden.py`` writes the log again and compares every
+are kept; and two selective proof bundles of it are kept, as their lines
+(``bundles/``). ``tests/test_golden.py`` writes the log again and compares every
 answer byte for byte: a difference is a format change, to be made on purpose
 (run this, review the diff, say so in CHANGELOG.md), never a side effect.
 """
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import sys
@@ -36,6 +38,7 @@ from tests.recordlog import SIX_STATIONS, START, RecordLog, form, setup_election
 
 HERE = Path(__file__).resolve().parent
 ANSWERS = HERE / "answers"
+BUNDLES = HERE / "bundles"
 SIGNER = Ed25519Signer(ORIGIN, hashlib.sha256(b"saksi golden log").digest())
 VILLAGE, DISTRICT = SIX_STATIONS[0][:10], SIX_STATIONS[0][:6]
 
@@ -193,6 +196,16 @@ def ask(log: RecordLog) -> dict[str, dict[str, Any]]:
     return answers
 
 
+def bundles() -> dict[str, bytes]:
+    """The golden log's proof bundles (``saksi-proof-bundle/v1``), by name, as
+    their lines (gzip's bytes are zlib's business, the lines are the format)."""
+    from tests.bundle_mutations import clean_bundles
+
+    BUNDLES.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        return {c.name: gzip.decompress(c.raw) for c in clean_bundles(Path(tmp))}
+
+
 def file_name(number: int) -> str:
     """Where answer ``number`` is kept."""
     return f"{number:03d}.body"
@@ -224,6 +237,8 @@ def main() -> int:
         )
     (HERE / "answers.json").write_text(json.dumps(index, indent=1) + "\n")
     (HERE / "log.vkey").write_text(vkey + "\n")
+    for name, lines in bundles().items():
+        (BUNDLES / f"{name}.jsonl").write_bytes(lines)
     print(f"golden log: {size} entries, {len(index)} answers", file=sys.stderr)
     return 0
 
