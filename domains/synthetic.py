@@ -53,6 +53,15 @@ class ElectionSpec:
         correction_share: of the broken forms, those a district corrects.
         recount_share: forms recounted (PSU) with changed numbers.
         ballots: which ballots each station has.
+        stuffed: region prefixes where ``planted_share`` of the stations are
+            stuffed: everyone entitled votes, every valid vote to one
+            candidate (or party), the form's arithmetic intact (a planted
+            anomaly the election fingerprint should show).
+        made_up: region prefixes where ``planted_share`` of the forms have
+            counts made up by hand: every count a multiple of five, the
+            arithmetic intact (a planted anomaly the last-digit test should
+            show).
+        planted_share: the share of stations (forms) planted there.
     """
 
     seed: int = 2024
@@ -60,6 +69,9 @@ class ElectionSpec:
     correction_share: float = 0.5
     recount_share: float = 0.002
     ballots: tuple[str, ...] = BALLOTS
+    stuffed: tuple[str, ...] = ()
+    made_up: tuple[str, ...] = ()
+    planted_share: float = 0.5
 
     def rng(self, *parts: str) -> random.Random:
         """A generator seeded by the spec's seed and ``parts``."""
@@ -145,6 +157,9 @@ def tally(spec: ElectionSpec, ballot: str, station: str) -> dict[str, Any]:
     registered = base.randint(150, 300)
     dpt_voters = int(registered * base.uniform(0.70, 0.90))
     dptb, dpk = base.randint(0, 4), base.randint(0, 3)
+    stuffed = _planted(spec, spec.stuffed, "stuffed", station)
+    if stuffed:  # everyone on the list "voted"; no one was added on the day
+        dpt_voters, dptb, dpk = registered, 0, 0
     voted = dpt_voters + dptb + dpk
     invalid = int(voted * rng.uniform(0.01, 0.04))
     valid = voted - invalid
@@ -167,14 +182,21 @@ def tally(spec: ElectionSpec, ballot: str, station: str) -> dict[str, Any]:
         for k in ("male", "female", "total")
     }
     region = _list_region(ballot, station)
+    if stuffed:
+        valid, invalid = voted, 0
+        body["valid"], body["invalid"] = valid, 0
     if ballot in PARTY_BALLOTS:
         weights = [lean.uniform(0.2, 3.0) * rng.uniform(0.7, 1.3) for _ in range(18)]
         per_party = _split(rng, valid, weights)
+        if stuffed:  # every valid vote to the first party's own list
+            per_party = [valid] + [0] * (len(per_party) - 1)
         body["parties"] = {}
         for (party, count), names in zip(
             enumerate(per_party, start=1), _by_party(ballot, region), strict=True
         ):
             shares = _split(rng, count, [1.0] + [rng.uniform(0.1, 1.5) for _ in names])
+            if stuffed:
+                shares = [count] + [0] * len(names)
             body["parties"][str(party)] = {
                 "party": shares[0],
                 "candidates": dict(zip(names, shares[1:], strict=True)),
@@ -182,13 +204,41 @@ def tally(spec: ElectionSpec, ballot: str, station: str) -> dict[str, Any]:
     else:
         ids = sorted(_candidates(ballot, region))
         weights = [lean.uniform(0.5, 2.0) * rng.uniform(0.8, 1.2) for _ in ids]
-        body["votes"] = dict(zip(ids, _split(rng, valid, weights), strict=True))
+        counts = _split(rng, valid, weights)
+        if stuffed:
+            counts = [valid] + [0] * (len(counts) - 1)
+        body["votes"] = dict(zip(ids, counts, strict=True))
+    if _planted(spec, spec.made_up, "made-up " + ballot, station):
+        _make_up(body)
     page = hashlib.sha256(f"form {ballot} {station}".encode()).hexdigest()
     body["form"] = [{"page": 1, "sha256": page}]
     body["source"] = {"system": "synthetic"}
     if rng.random() < spec.error_share:
         _break(rng, body)
     return body
+
+
+def _planted(
+    spec: ElectionSpec, regions: tuple[str, ...], what: str, station: str
+) -> bool:
+    """Is ``station`` (or its form) one of the planted ones of ``what``?"""
+    if not any(station.startswith(r) for r in regions):
+        return False
+    return spec.rng(what, station).random() < spec.planted_share
+
+
+def _make_up(body: dict[str, Any]) -> None:
+    """Every count rounded down to a multiple of five; valid and invalid follow."""
+    if "votes" in body:
+        body["votes"] = {k: v - v % 5 for k, v in body["votes"].items()}
+        valid = sum(body["votes"].values())
+    else:
+        valid = 0
+        for party in body["parties"].values():
+            party["party"] -= party["party"] % 5
+            party["candidates"] = {k: v - v % 5 for k, v in party["candidates"].items()}
+            valid += party["party"] + sum(party["candidates"].values())
+    body["valid"], body["invalid"] = valid, body["total"] - valid
 
 
 def _break(rng: random.Random, body: dict[str, Any]) -> None:

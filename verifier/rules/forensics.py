@@ -17,7 +17,9 @@ itself, and the report says so beside every figure.
   at, 100% turnout and 100% share. Klimek, P., Yegorov, Y., Hanel, R. and
   Thurner, S. (2012), "Statistical detection of systematic election
   irregularities", PNAS 109(41), 16469-16473. The share of stations in the
-  top corner (both at least ``CORNER``) is the figure flagged.
+  top corner (both at least ``CORNER``) is the figure, flagged above
+  ``CORNER_SHARE``. Where a community votes as one by custom (the *noken*
+  system in parts of Papua), the corner is full by law, not by fraud.
 * **Extremes** (``extremes``): a station where everyone registered voted, or
   where one candidate got every valid vote.
 
@@ -36,6 +38,7 @@ from typing import Any
 __all__ = [
     "ALPHA",
     "CORNER",
+    "CORNER_SHARE",
     "MIN_COUNT",
     "Fingerprint",
     "LastDigits",
@@ -48,6 +51,7 @@ __all__ = [
 ALPHA = 0.001  # a last-digit p-value below this is flagged
 MIN_COUNT = 10  # counts below it have no meaningful last digit
 CORNER = 0.95  # turnout and share at or above it: the fingerprint's top corner
+CORNER_SHARE = 0.01  # a region with more of its stations in the corner is flagged
 BINS = 20  # the fingerprint's bins per axis (5% each)
 
 
@@ -270,4 +274,5 @@ class Fingerprint:
             "stations": self.stations,
             "corner": self.corner,
             "corner_share": self.corner / self.stations if self.stations else 0.0,
+            "flagged": self.stations > 0 and self.corner / self.stations > CORNER_SHARE,
         }

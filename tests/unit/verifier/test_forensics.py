@@ -157,3 +157,62 @@ def test_the_fingerprint_bins_and_its_corner():
     assert (out["corner"], out["corner_share"]) == (2, 2 / 3)
     fingerprint.add(StationFigures(100, 100, 100, (100, 0), 100), sign=-1)
     assert fingerprint.to_json()["corner"] == 1
+
+
+# -- on a synthetic election, clean and with planted anomalies ------------------------
+
+REGENCIES = ("3171", "3172", "3173", "3174", "3175")
+
+
+def _stations(regency: str, count: int = 300) -> list[str]:
+    return [f"{regency}01{1001 + n // 20:04d}{n % 20 + 1:03d}" for n in range(count)]
+
+
+def _forensics(spec: ElectionSpec) -> dict[str, dict]:
+    """Per regency: the last-digit test and the fingerprint of two ballots."""
+    out = {}
+    for regency in REGENCIES:
+        digits, fingerprint = LastDigits(), Fingerprint()
+        for station in _stations(regency):
+            for ballot in ("ppwp", "pdpr"):
+                figures = station_figures(tally(spec, ballot, station))
+                assert figures is not None
+                digits.add(figures.counts)
+                if ballot == "ppwp":
+                    fingerprint.add(figures)
+        out[regency] = {"digits": digits.test(), "fingerprint": fingerprint.to_json()}
+    return out
+
+
+def test_a_clean_synthetic_election_is_not_flagged():
+    found = _forensics(ElectionSpec(error_share=0))
+    for regency, figures in found.items():
+        assert figures["digits"]["flagged"] is False, regency
+        assert figures["fingerprint"]["corner"] == 0, regency
+        assert figures["fingerprint"]["flagged"] is False, regency
+
+
+def test_planted_stuffing_and_made_up_counts_are_flagged_where_planted():
+    spec = ElectionSpec(error_share=0, stuffed=("3172",), made_up=("3173",))
+    found = _forensics(spec)
+    stuffed = found["3172"]["fingerprint"]
+    assert stuffed["flagged"] is True
+    assert 0.35 < stuffed["corner_share"] < 0.65  # about planted_share
+    assert found["3173"]["digits"]["flagged"] is True
+    assert found["3173"]["digits"]["p_value"] < 1e-6
+    for regency in ("3171", "3174", "3175"):
+        assert found[regency]["digits"]["flagged"] is False, regency
+        assert found[regency]["fingerprint"]["flagged"] is False, regency
+    # The planted forms still add up: the arithmetic checks do not see them.
+    from verifier.rules.arithmetic import tally_flags
+
+    for station in _stations("3172", 40) + _stations("3173", 40):
+        for ballot in ("ppwp", "pdpr"):
+            assert tally_flags(tally(spec, ballot, station), ballot) == [], station
+
+
+def test_planting_nowhere_changes_no_form():
+    plain, planted = ElectionSpec(), ElectionSpec(stuffed=("99",), made_up=("98",))
+    for station in _stations("3171", 30):
+        for ballot in ("ppwp", "pdpr", "pdpd"):
+            assert tally(plain, ballot, station) == tally(planted, ballot, station)
