@@ -194,6 +194,7 @@ def check_bundle(
     try:
         run_audit(proven(), auditor, workers, progress=progress, on_applied=applied)
         summary = auditor.summary(None)
+        found = auditor.forensics()
         findings = [f.to_json() for f in itertools.islice(auditor.findings(), 1000)]
     finally:
         auditor.store.close()
@@ -216,6 +217,7 @@ def check_bundle(
         "checks": summary["checks"],
         "not_checkable": dict(auditor.unchecked),
         "findings": findings,
+        "forensics": found,
         "proves": PROVES if passed else None,
         "does_not_prove": DOES_NOT_PROVE,
     }

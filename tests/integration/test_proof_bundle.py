@@ -138,6 +138,8 @@ def test_a_region_bundle_holds_its_records_and_the_registry_before_them(
     assert by_name["recap-sum"]["checked"] == 2  # both recaps, children in it
     assert by_name["authorization"]["findings"] == 0
     assert "full audit" in report["does_not_prove"]
+    # The forensics of what the bundle holds: the district's forms.
+    assert report["forensics"]["provinces"]["31"]["reported"]["ppwp"] == 3
     text = check(golden, out)
     assert text.returncode == 0
     assert "does not prove" in text.stdout

@@ -72,6 +72,9 @@ def test_a_clean_log_verifies(served):
         "status": "pass",
     }
     assert report["findings"] == []
+    # The forensics come with the audit: both forms counted in province 31.
+    assert report["forensics"]["provinces"]["31"]["reported"]["ppwp"] == 2
+    assert report["forensics"]["flagged"] == []
     human = verify("audit", "--log", url, "--key", str(key))
     assert human.returncode == 0
     assert "VERIFIED" in human.stdout

@@ -151,6 +151,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         auditor.save()  # the next audit starts here
     # (5)
     report = auditor.summary(root_matches)
+    report["forensics"] = auditor.forensics()
     saved = auditor.store.progress()  # None in memory: nothing is ever saved
     if not root_matches and saved is not None and saved["size"] > auditor.confirmed:
         # Steps saved part-way (by this audit or an interrupted one) are part of
@@ -224,6 +225,7 @@ def summary(report: dict[str, Any]) -> str:
         )
     if total > SHOWN:
         lines.append(f"  … and {total - SHOWN:,} more (--json)")
+    lines += forensics_lines(report.get("forensics"))
     lines.append(
         "VERIFIED: every check passed"
         if report["passed"]
@@ -232,6 +234,28 @@ def summary(report: dict[str, Any]) -> str:
     if "hint" in report:
         lines.append(f"hint: {report['hint']}")
     return "\n".join(lines)
+
+
+def forensics_lines(found: dict[str, Any] | None) -> list[str]:
+    """The forensics in a few lines: what is flagged, for a person to look at."""
+    if not found:
+        return []
+    flagged = found["flagged"]
+    lines = [
+        f"forensics: {len(flagged)} flagged (last digits, fingerprint), "
+        f"{found['extreme_station_count']:,} stations at 100% turnout or with one "
+        f"candidate at 100%, {found['decrease_count']:,} totals lowered with no "
+        "correction (--json for every figure; flags are for a person to look "
+        "at, not evidence of fraud)"
+    ]
+    for item in flagged[:SHOWN]:
+        figure = (
+            f"p = {item['p_value']:.2g}"
+            if "p_value" in item
+            else f"{item['corner_share']:.1%} of stations in the corner"
+        )
+        lines.append(f"  {item['statistic']} {item['region']}: {figure}")
+    return lines
 
 
 def register(sub: Subparsers) -> None:

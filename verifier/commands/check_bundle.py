@@ -30,6 +30,7 @@ from verifier.commands._common import (
     policy,
     read,
 )
+from verifier.commands.audit import forensics_lines
 from verifier.errors import MalformedInput, VerificationError
 from verifier.fullaudit.run import default_workers
 
@@ -114,6 +115,7 @@ def summary(report: dict[str, Any]) -> str:
         lines.append(
             f"  entry {finding['index']}: {finding['check']}: {finding['detail']}"
         )
+    lines += forensics_lines(report.get("forensics"))
     if report["passed"]:
         lines.append(f"proves: {report['proves']}")
     lines.append(f"does not prove: {report['does_not_prove']}")

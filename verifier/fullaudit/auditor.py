@@ -21,6 +21,7 @@ from verifier.dsse import UnknownKey
 from verifier.election import ELECTION_SCHEMAS, RECAP, TALLY
 from verifier.errors import VerificationError
 from verifier.fullaudit.examiner import SKEW, Examined, compact_json, examine
+from verifier.fullaudit.forensics import forensics
 from verifier.fullaudit.report import Finding, findings, stale_recaps, summary
 from verifier.fullaudit.store import AuditStore, replayable, unreplayable
 from verifier.fullaudit.tree import TreeHasher
@@ -188,6 +189,11 @@ class Auditor:
         if signers and "signatures" not in early:
             self._authorize(examined, record, signers)
         self._chain(index, record, examined.digest)
+        if examined.correction is not None:
+            self._sql(
+                "INSERT INTO corrections VALUES (?, ?, ?)",
+                (index, record.subject, examined.correction),
+            )
         if record.schema == RECAP.name:
             self._recap(index, record, examined)
         elif record.schema == TALLY.name:
@@ -196,6 +202,40 @@ class Auditor:
                 if finding.check == "arithmetic":
                     self._find(finding)
             self._keep_totals(index, record, examined.totals)
+            self._keep_station(index, record, examined)
+
+    def _keep_station(self, index: int, record: Record, examined: Examined) -> None:
+        """A form's figures for the forensics; a total lowered with no correction."""
+        figures = examined.station
+        if figures is None:
+            return
+        stage = record.body.get("stage")
+        if record.revision > 0:
+            before = self._sql(
+                "SELECT stage, total FROM stations WHERE subject = ?", (record.subject,)
+            ).fetchone()
+            # A machine reading may be lowered by the officers' confirmation
+            # (that is what it is for); anything later only with a correction.
+            if (
+                before is not None
+                and before[0] != "machine_reading"
+                and figures[6] < before[1]
+                and examined.correction is None
+            ):
+                self._sql(
+                    "INSERT INTO decreases VALUES (?, ?, ?, ?)",
+                    (index, record.subject, before[1], figures[6]),
+                )
+        self._sql(
+            "INSERT OR REPLACE INTO stations VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                record.subject,
+                index,
+                stage if isinstance(stage, str) else None,
+                figures[6],
+                *figures[:6],
+            ),
+        )
 
     def _pending(self, examined: Examined, record: Record) -> tuple[str, ...]:
         """Check the signatures the examiner had no key for; all signers, or ()."""
@@ -426,6 +466,10 @@ class Auditor:
             self._stale_found = list(self.stale_recaps())
             self._stale_at = self.size
         return self._stale_found
+
+    def forensics(self) -> dict[str, Any]:
+        """The election forensics of what was audited (``fullaudit.forensics``)."""
+        return forensics(self.store.db, self.election, self._stale())
 
     def summary(self, root_matches: bool | None = None) -> dict[str, Any]:
         """The report without the findings themselves (``report.summary``)."""

@@ -33,7 +33,9 @@ from verifier.record import (
 from verifier.registry import GENESIS, parse_genesis
 from verifier.rfc6962 import hash_leaf
 from verifier.rules.arithmetic import tally_flags, totals_of
+from verifier.rules.forensics import LastDigits, station_figures
 from verifier.rules.state import ElectionState, recap_children
+from verifier.rules.watch import total_of
 from verifier.schema_registry import get_schema
 
 __all__ = ["SKEW", "Examined", "compact_json", "examine"]
@@ -66,6 +68,11 @@ class Examined:
     # The auditor takes it when its own state is at that version.
     state_version: int = -1
     state_problem: str | None = None
+    # For the forensics: a form's (entitled, voted, valid, leader, counts,
+    # last digits of counts of ten or more, total), and a revision's
+    # correction reason.
+    station: tuple[int, int, int, int, int, str, int] | None = None
+    correction: str | None = None
 
 
 def examine(
@@ -133,6 +140,19 @@ def examine(
                 )
             )
         out.totals = compact_json(totals_of(record.body))
+        figures = station_figures(record.body)
+        if figures is not None:
+            digits = LastDigits()
+            digits.add(figures.counts)
+            out.station = (
+                figures.entitled,
+                figures.voted,
+                figures.valid,
+                figures.leader,
+                len(figures.counts),
+                ",".join(map(str, digits.observed)),
+                total_of(record.body) or 0,
+            )
         if election is not None:
             state, out.state_version = election
             try:
@@ -145,6 +165,10 @@ def examine(
         except VerificationError as e:
             out.findings.append(Finding("recap-children", index, subject, str(e)))
         out.totals = compact_json(totals_of(record.body))
+    correction = record.body.get("correction")
+    if record.revision > 0 and isinstance(correction, dict):
+        reason = correction.get("reason_code")
+        out.correction = reason if isinstance(reason, str) else "other"
     return out
 
 

@@ -20,7 +20,7 @@ from verifier.record import Record, parse_record
 
 __all__ = ["AuditStore", "replayable", "unreplayable"]
 
-_FORMAT = "2"  # of the store's tables; a state of another format needs --fresh
+_FORMAT = "3"  # of the store's tables; a state of another format needs --fresh
 _SCHEMA_SQL = """
 CREATE TABLE IF NOT EXISTS heads (
     subject TEXT PRIMARY KEY, revision INTEGER, payload BLOB, idx INTEGER
@@ -35,6 +35,17 @@ CREATE TABLE IF NOT EXISTS findings (
     rule TEXT
 );
 CREATE TABLE IF NOT EXISTS replay (idx INTEGER PRIMARY KEY, entry BLOB);
+CREATE TABLE IF NOT EXISTS stations (
+    subject TEXT PRIMARY KEY, idx INTEGER, stage TEXT, total INTEGER,
+    entitled INTEGER, voted INTEGER, valid INTEGER, leader INTEGER,
+    counts INTEGER, digits TEXT
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS corrections (
+    idx INTEGER PRIMARY KEY, subject TEXT, reason TEXT
+);
+CREATE TABLE IF NOT EXISTS decreases (
+    idx INTEGER PRIMARY KEY, subject TEXT, before INTEGER, after INTEGER
+);
 """
 
 

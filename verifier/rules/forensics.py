@@ -10,6 +10,8 @@ itself, and the report says so beside every figure.
   digits' frequencies (9 degrees of freedom) gives a p-value, flagged below
   ``ALPHA``. Beber, B. and Scacco, A. (2012), "What the Numbers Say: A
   Digit-Based Test for Election Fraud", Political Analysis 20(2), 211-234.
+  Fewer than ``MIN_TESTED`` digits are not tested (the chi-square
+  approximation wants at least 5 expected in each cell).
 * **The election fingerprint** (``Fingerprint``): the two-dimensional
   histogram of turnout against the leading candidate's (or party's) share of
   valid votes, one point per polling station. Clean elections give one
@@ -40,6 +42,7 @@ __all__ = [
     "CORNER",
     "CORNER_SHARE",
     "MIN_COUNT",
+    "MIN_TESTED",
     "Fingerprint",
     "LastDigits",
     "StationFigures",
@@ -50,6 +53,9 @@ __all__ = [
 
 ALPHA = 0.001  # a last-digit p-value below this is flagged
 MIN_COUNT = 10  # counts below it have no meaningful last digit
+# Fewer digits than this are not tested: the chi-square approximation wants an
+# expected count of at least 5 in each of the ten cells.
+MIN_TESTED = 50
 CORNER = 0.95  # turnout and share at or above it: the fingerprint's top corner
 CORNER_SHARE = 0.01  # a region with more of its stations in the corner is flagged
 BINS = 20  # the fingerprint's bins per axis (5% each)
@@ -219,9 +225,9 @@ class LastDigits:
     def test(self) -> dict[str, Any]:
         """n, the digits' counts, the chi-square statistic, its p-value, flagged."""
         n = sum(self.observed)
-        if n == 0:
+        if n < MIN_TESTED:  # too few for the test: reported, never flagged
             return {
-                "n": 0,
+                "n": n,
                 "observed": list(self.observed),
                 "chi_square": None,
                 "df": 9,

@@ -18,6 +18,7 @@ from domains.synthetic import ElectionSpec, tally
 from verifier.rules.forensics import (
     ALPHA,
     BINS,
+    MIN_TESTED,
     Fingerprint,
     LastDigits,
     StationFigures,
@@ -82,6 +83,11 @@ def test_uniform_last_digits_pass_and_piled_up_ones_are_flagged():
     assert result["flagged"] is False
     piled = LastDigits()
     piled.add([10, 20, 30, 40, 50] * 40 + list(range(10, 110)))
+    few = LastDigits()
+    few.add([10, 20, 30, 40] * (MIN_TESTED // 4))  # all zeros, but too few
+    assert (few.test()["p_value"], few.test()["flagged"]) == (None, False)
+    few.add([10, 20, 30, 40])
+    assert few.test()["flagged"] is True
     assert piled.test()["flagged"] is True
     assert piled.test()["p_value"] < ALPHA
 
