@@ -48,6 +48,7 @@ import json, sys, time
 from pathlib import Path
 import audit.export as export
 from cli.local import open_reader
+from verifier.fullaudit.run import default_workers
 from verifier.proof_bundle import Selection
 
 log = open_reader(Path(sys.argv[1]), None)
@@ -65,8 +66,9 @@ export.check_bundle = check
 region = None if sys.argv[2] == "all" else sys.argv[2]
 selection = Selection(region=region) if region else Selection(start=0)
 started = time.perf_counter()
-from verifier.fullaudit.run import default_workers
-result = export.export_bundle(log, selection, Path(sys.argv[3]), workers=default_workers())
+result = export.export_bundle(
+    log, selection, Path(sys.argv[3]), workers=default_workers()
+)
 total = time.perf_counter() - started
 print(json.dumps({"entries": result.entries, "selected": result.selected,
                   "context": result.context, "bytes": result.bytes,

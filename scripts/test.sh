@@ -14,7 +14,7 @@ python3 -m venv .venv
 .venv/bin/pip install --quiet -e '.[server,dev]'
 .venv/bin/ruff format --check .
 .venv/bin/ruff check .
-.venv/bin/mypy verifier ledger keys api saksi_client domains results cli monitor
+.venv/bin/mypy verifier ledger keys api saksi_client domains results cli monitor audit
 if [ $# -gt 0 ]; then
   exec .venv/bin/python -m pytest "$@"
 fi
