@@ -12,6 +12,7 @@ finds in the source data.
 from __future__ import annotations
 
 import base64
+import gzip
 import hashlib
 import json
 import math
@@ -30,6 +31,7 @@ from tests.helpers import (
     run_saksi,
     serving,
 )
+from verifier.record import parse_log_entry, parse_record
 from verifier.rules import tally_flags
 
 SAMPLE = SHARED / "data/sirekap2024/tps_ppwp_dki_sample/tps_ppwp_dki_sample.jsonl"
@@ -217,6 +219,65 @@ def test_sirekap_sample_import_reproduces_the_source_violations(
         )
         assert audited.returncode == 0, audited.stderr
         audit = json.loads(audited.stdout)
+        # A regency's evidence, taken away and checked offline: its forms and
+        # its districts' region records, each proven, and the registry before.
+        regency = max(
+            {code[:4] for code in logged},
+            key=lambda r: sum(1 for code in logged if code.startswith(r)),
+        )
+        bundle = tmp_path / f"{regency}.saksi-bundle"
+        made = saksi(
+            "export",
+            "bundle",
+            "--dir",
+            str(directory),
+            "--db",
+            db_url,
+            "--region",
+            regency,
+            "--out",
+            str(bundle),
+            "--json",
+        )
+        assert made.returncode == 0, made.stderr
+    checked = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "verifier",
+            "check-bundle",
+            str(bundle),
+            "--key",
+            str(directory / "log.vkey"),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=300,
+        check=False,
+    )
+    assert checked.returncode == 0, checked.stderr
+    evidence = json.loads(checked.stdout)
+    forms = sum(1 for code in logged if code.startswith(regency))
+    assert evidence["forensics"]["provinces"]["31"]["reported"]["ppwp"] == forms
+    # What is selected: the regency's forms, and its districts' region records.
+    with gzip.open(bundle, "rb") as f:
+        lines = [json.loads(line) for line in f][1:-1]
+    subjects = [
+        parse_record(
+            parse_log_entry(base64.b64decode(e["entry"])).envelope.payload
+        ).subject
+        for e in lines
+        if e["selected"]
+    ]
+    assert sum(1 for x in subjects if x.startswith("results/ppwp/")) == forms
+    assert all(
+        x.startswith((f"results/ppwp/{regency}", f"regions/{regency}"))
+        for x in subjects
+    ), subjects
+    assert len(subjects) == evidence["selected"] > forms
+    assert audit["forensics"]["provinces"]["31"]["reported"]["ppwp"] == 348
     mismatches = {}
     counts: dict[str, int] = {}
     for code, doc in raw.items():
