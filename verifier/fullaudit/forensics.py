@@ -6,7 +6,8 @@ region table, with the statistics of ``verifier.rules.forensics``. Per
 province: completeness (stations with a form, by ballot, against the stations
 the region table lists), stale recaps, corrections by reason, arithmetic
 flags, the last-digit test, the presidential fingerprint and the stations at
-the extremes; per regency: the last-digit test. Then the forms whose total went
+the extremes; per regency: completeness, stale recaps and the last-digit
+test. Then the forms whose total went
 down with no correction on record. Each figure is flagged for a person to look
 at, never asserted as fraud.
 """
@@ -76,20 +77,32 @@ def _province(subject: str) -> str:
     return code[:2] if code[:2].isdigit() else "national"
 
 
-def _registered(election: ElectionState) -> Counter[str]:
-    """Stations the region table lists, by province."""
+def _registered(election: ElectionState, length: int) -> Counter[str]:
+    """Stations the region table lists, by region code of ``length`` digits."""
     out: Counter[str] = Counter()
     for district, villages in election.districts.items():
-        out[district[:2]] += sum(len(stations) for stations in villages.values())
+        out[district[:length]] += sum(len(stations) for stations in villages.values())
     return out
+
+
+def _completeness(listed: int, reported: Counter[str]) -> dict[str, Any]:
+    return {
+        "stations": listed,
+        "reported": {b: reported[b] for b in BALLOTS},
+        "completeness": {
+            b: (reported[b] / listed if listed else None) for b in BALLOTS
+        },
+    }
 
 
 def forensics(
     db: sqlite3.Connection, election: ElectionState, stale: Iterable[Finding]
 ) -> dict[str, Any]:
     """The forensics of the audit whose store is ``db`` (see the module)."""
-    registered = _registered(election)
+    registered = _registered(election, 2)
+    registered_regencies = _registered(election, 4)
     reported: dict[str, Counter[str]] = defaultdict(Counter)
+    reported_regencies: dict[str, Counter[str]] = defaultdict(Counter)
     digits: dict[str, LastDigits] = defaultdict(LastDigits)
     regency_digits: dict[str, LastDigits] = defaultdict(LastDigits)
     prints: dict[str, Fingerprint] = defaultdict(Fingerprint)
@@ -104,6 +117,7 @@ def forensics(
         _, ballot, station = subject.split("/")
         province = station[:2]
         reported[province][ballot] += 1
+        reported_regencies[station[:4]][ballot] += 1
         observed = [int(d) for d in kept.split(",")]
         for where in (digits[province], regency_digits[station[:4]]):
             where.observed = [
@@ -127,18 +141,19 @@ def forensics(
         "SELECT subject FROM findings WHERE name = 'arithmetic'"
     ):
         arithmetic[_province(subject or "")] += 1
+    stale = list(stale)
     stale_by: Counter[str] = Counter(_province(f.subject or "") for f in stale)
+    stale_regencies: Counter[str] = Counter(
+        code[:4]
+        for f in stale
+        if len(code := (f.subject or "").rsplit("/", 1)[-1]) >= 4 and code.isdigit()
+    )
     provinces: dict[str, Any] = {}
     for province in sorted(set(registered) | set(reported) | set(corrections)):
         listed_there = registered.get(province, 0)
         tested = digits[province].test() if province in digits else LastDigits().test()
         provinces[province] = {
-            "stations": listed_there,
-            "reported": {b: reported[province][b] for b in BALLOTS},
-            "completeness": {
-                b: (reported[province][b] / listed_there if listed_there else None)
-                for b in BALLOTS
-            },
+            **_completeness(listed_there, reported[province]),
             "stale_recaps": stale_by[province],
             "corrections": dict(sorted(corrections[province].items())),
             "arithmetic_flags": arithmetic[province],
@@ -146,7 +161,16 @@ def forensics(
             "fingerprint": prints[province].to_json(),
             "extremes": dict(sorted(at_extremes[province].items())),
         }
-    regencies = {code: d.test() for code, d in sorted(regency_digits.items())}
+    regencies = {
+        code: {
+            **_completeness(
+                registered_regencies.get(code, 0), reported_regencies[code]
+            ),
+            "stale_recaps": stale_regencies[code],
+            "last_digits": regency_digits[code].test(),
+        }
+        for code in sorted(set(registered_regencies) | set(reported_regencies))
+    }
     decreases = [
         {"index": i, "subject": s, "before": b, "after": a}
         for i, s, b, a in db.execute(
@@ -158,7 +182,7 @@ def forensics(
     tests = [(code, p["last_digits"]) for code, p in provinces.items()]
     flagged = [
         {"region": code, "statistic": "last_digits", "p_value": t["p_value"]}
-        for code, t in [*tests, *regencies.items()]
+        for code, t in [*tests, *((c, r["last_digits"]) for c, r in regencies.items())]
         if t["flagged"]
     ] + [
         {

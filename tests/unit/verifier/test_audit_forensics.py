@@ -81,6 +81,12 @@ def test_completeness_counts_forms_against_the_region_table(audited):
     assert jakarta["completeness"]["ppwp"] == pytest.approx(3 / 5)
     assert jakarta["completeness"]["pdpr"] == 0
     assert found["provinces"]["32"]["reported"]["ppwp"] == 0
+    # and per regency: 3171 lists four of the stations, three have a form
+    central = found["regencies"]["3171"]
+    assert (central["stations"], central["reported"]["ppwp"]) == (4, 3)
+    assert central["completeness"]["ppwp"] == pytest.approx(3 / 4)
+    assert found["regencies"]["3173"]["reported"]["ppwp"] == 0
+    assert central["last_digits"]["n"] == found["provinces"]["31"]["last_digits"]["n"]
 
 
 def test_the_extremes_name_the_station(audited):
