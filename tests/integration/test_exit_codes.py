@@ -106,6 +106,30 @@ CASES: dict[tuple[str, ...], list[Case]] = {
         Case("missing --config", USAGE, "--once"),
         Case("no configuration file", IO, "--config {tmp}/none.toml --once"),
     ],
+    ("saksi", "export", "bundle"): [
+        Case("no selection", USAGE, "--dir {dir} --db {db} --out {tmp}/b.bundle"),
+        Case(
+            "bad --region",
+            USAGE,
+            "--dir {dir} --db {db} --region 3x --out {tmp}/b.bundle",
+        ),
+        Case(
+            "a --checkpoint that is not this log's",
+            FAILED,
+            "--dir {dir} --db {db} --region 31 --checkpoint {proof} --out {tmp}/b",
+        ),
+        Case(
+            "missing --checkpoint file",
+            IO,
+            "--dir {dir} --db {db} --region 31 --checkpoint {tmp}/x --out {tmp}/b",
+        ),
+        Case(
+            "--out in no directory",
+            IO,
+            "--dir {dir} --db {db} --region 31 --out {tmp}/no/b.bundle",
+        ),
+        Case("no log in --dir", IO, "--dir {tmp} --region 31 --out {tmp}/b.bundle"),
+    ],
     ("saksi", "serve"): [
         Case("bad --listen", USAGE, "--dir {dir} --listen localhost"),
         Case("no log in --dir", IO, "--dir {tmp} --listen {listen}"),
@@ -362,6 +386,12 @@ CASES: dict[tuple[str, ...], list[Case]] = {
             IO,
             "{tmp}/none --key {proof_vkey}",
         ),
+    ],
+    ("saksi-verify", "check-bundle"): [
+        Case("not a bundle", FAILED, "{not_json} --key {vkey}"),
+        Case("missing bundle file", IO, "{tmp}/none.bundle --key {vkey}"),
+        Case("--key names no file", IO, "{not_json} --key {tmp}/none.vkey"),
+        Case("missing --pin file", IO, "{not_json} --key {vkey} --pin {tmp}/none"),
     ],
     ("saksi-verify", "compare"): [
         Case(
