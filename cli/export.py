@@ -195,6 +195,11 @@ def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
         metavar="VKEY",
         help="a witness's cosigner key (or file) the check asks for; repeat",
     )
-    bundle.add_argument("--min-witnesses", type=int, metavar="K")
+    bundle.add_argument(
+        "--min-witnesses",
+        type=int,
+        metavar="K",
+        help="cosignatures the check asks for (default: every --witness)",
+    )
     bundle.add_argument("--json", action="store_true", help="print JSON")
     bundle.set_defaults(func=cmd_export_bundle)
