@@ -445,8 +445,8 @@ MUTANTS = [
     Mutant(
         "bundle-selection-unchecked",
         "verifier/bundle_check.py",
-        "            if not fits:\n",
-        "            if False:\n",
+        "        if not fits:\n",
+        "        if False:\n",
         BUNDLE,
     ),
     Mutant(
