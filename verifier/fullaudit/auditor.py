@@ -227,13 +227,14 @@ class Auditor:
                     (index, record.subject, before[1], figures[6]),
                 )
         self._sql(
-            "INSERT OR REPLACE INTO stations VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT OR REPLACE INTO stations VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 record.subject,
                 index,
                 stage if isinstance(stage, str) else None,
                 figures[6],
                 *figures[:6],
+                figures[7],
             ),
         )
 

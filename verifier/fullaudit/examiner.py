@@ -33,7 +33,7 @@ from verifier.record import (
 from verifier.registry import GENESIS, parse_genesis
 from verifier.rfc6962 import hash_leaf
 from verifier.rules.arithmetic import tally_flags, totals_of
-from verifier.rules.forensics import LastDigits, station_figures
+from verifier.rules.forensics import LastDigits, extremes, station_figures
 from verifier.rules.state import ElectionState, recap_children
 from verifier.rules.watch import total_of
 from verifier.schema_registry import get_schema
@@ -69,9 +69,9 @@ class Examined:
     state_version: int = -1
     state_problem: str | None = None
     # For the forensics: a form's (entitled, voted, valid, leader, counts,
-    # last digits of counts of ten or more, total), and a revision's
-    # correction reason.
-    station: tuple[int, int, int, int, int, str, int] | None = None
+    # last digits of counts of ten or more, total, its extremes), and a
+    # revision's correction reason.
+    station: tuple[int, int, int, int, int, str, int, str] | None = None
     correction: str | None = None
 
 
@@ -152,6 +152,7 @@ def examine(
                 len(figures.counts),
                 ",".join(map(str, digits.observed)),
                 total_of(record.body) or 0,
+                ",".join(extremes(figures)),
             )
         if election is not None:
             state, out.state_version = election

@@ -30,7 +30,6 @@ from verifier.rules.forensics import (
     Fingerprint,
     LastDigits,
     StationFigures,
-    extremes,
 )
 from verifier.rules.state import ElectionState
 
@@ -110,10 +109,10 @@ def forensics(
     listed: list[dict[str, Any]] = []
     extreme_stations = 0
     rows = db.execute(
-        "SELECT subject, idx, entitled, voted, valid, leader, counts, digits "
+        "SELECT subject, idx, entitled, voted, valid, leader, digits, extremes "
         "FROM stations ORDER BY subject"
     )
-    for subject, index, entitled, voted, valid, leader, counts, kept in rows:
+    for subject, index, entitled, voted, valid, leader, kept, marked in rows:
         _, ballot, station = subject.split("/")
         province = station[:2]
         reported[province][ballot] += 1
@@ -123,9 +122,8 @@ def forensics(
             where.observed = [
                 a + b for a, b in zip(where.observed, observed, strict=True)
             ]
-        # ``extremes`` reads the counts' number only (more than one on the ballot).
-        figures = StationFigures(entitled, voted, valid, (0,) * counts, leader)
-        flags = extremes(figures)
+        figures = StationFigures(entitled, voted, valid, (), leader)
+        flags = marked.split(",") if marked else []  # decided when examined
         for flag in flags:
             at_extremes[province][flag] += 1
         extreme_stations += bool(flags)

@@ -38,7 +38,7 @@ CREATE TABLE IF NOT EXISTS replay (idx INTEGER PRIMARY KEY, entry BLOB);
 CREATE TABLE IF NOT EXISTS stations (
     subject TEXT PRIMARY KEY, idx INTEGER, stage TEXT, total INTEGER,
     entitled INTEGER, voted INTEGER, valid INTEGER, leader INTEGER,
-    counts INTEGER, digits TEXT
+    counts INTEGER, digits TEXT, extremes TEXT
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS corrections (
     idx INTEGER PRIMARY KEY, subject TEXT, reason TEXT

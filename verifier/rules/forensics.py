@@ -193,7 +193,8 @@ def extremes(figures: StationFigures) -> list[str]:
 
     ``turnout-100``: everyone entitled voted (or more); ``one-candidate-100``:
     one candidate (or party) got every valid vote, with more than one on the
-    ballot.
+    ballot. A form whose counts do not add up to its valid votes (a misread
+    count, flagged by the arithmetic checks) is no one-candidate station.
     """
     out = []
     if figures.entitled > 0 and figures.voted >= figures.entitled:
@@ -201,7 +202,7 @@ def extremes(figures: StationFigures) -> list[str]:
     if (
         figures.valid > 0
         and len(figures.counts) > 1
-        and figures.leader >= figures.valid
+        and figures.leader == figures.valid == sum(figures.counts)
     ):
         out.append("one-candidate-100")
     return out
