@@ -155,8 +155,8 @@ MUTANTS = [
     Mutant(
         "inclusion-right-edge-ignored",
         "verifier/proof_check.py",
-        "        if fn & 1 or fn == sn:\n            root = hash_children(item, root)",
-        "        if fn & 1:\n            root = hash_children(item, root)",
+        "        if fn & 1 or fn == sn:\n            node = hash_children(item, node)",
+        "        if fn & 1:\n            node = hash_children(item, node)",
         VERIFIER,
     ),
     Mutant(
@@ -494,15 +494,15 @@ MUTANTS = [
     Mutant(
         "shared-proof-suffix-unchecked",
         "verifier/proof_check.py",
-        "if known is not None and known[0] == node and known[1] == proof[k + 1 :]:",
-        "if known is not None and known[0] == node:",
+        "if known is not None and known[0] == root and known[1] == proof[k:]:",
+        "if known is not None and known[0] == root:",
         VERIFIER,
     ),
     Mutant(
         "shared-proof-node-hash-unchecked",
         "verifier/proof_check.py",
-        "if known is not None and known[0] == node and known[1] == proof[k + 1 :]:",
-        "if known is not None and known[1] == proof[k + 1 :]:",
+        "if known is not None and known[0] == root and known[1] == proof[k:]:",
+        "if known is not None and known[1] == proof[k:]:",
         VERIFIER,
     ),
     Mutant(

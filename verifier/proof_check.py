@@ -15,7 +15,7 @@ independently; the two meet only at shared test vectors.
 from __future__ import annotations
 
 import hmac
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from verifier.errors import Inconsistent, MalformedInput, ProofInvalid
 from verifier.rfc6962 import HASH_SIZE, hash_children
@@ -58,6 +58,49 @@ def _compare_roots(calculated: bytes, expected: bytes, what: str) -> None:
         )
 
 
+def _inclusion_path(
+    index: int, size: int, leaf_hash: bytes, proof: Sequence[bytes]
+) -> Iterator[tuple[int, int, bytes]]:
+    """Each node ``proof`` builds on leaf ``index``'s way up (RFC 9162 2.1.3.2).
+
+    Yields (level, position, hash) in a tree of ``size``; the last is the root.
+
+    Raises (as it is iterated):
+        MalformedInput: a hash is not 32 bytes or the proof is absurdly long.
+        ProofInvalid: ``index`` is not below ``size``, or the proof length does not
+            fit the shape of the tree.
+    """
+    if not 0 <= index < size:
+        raise ProofInvalid(f"inclusion: index {index} is not below tree size {size}")
+    _check_hash(leaf_hash, "leaf hash")
+    _check_proof(proof)
+    # (1) fn walks the leaf's path, sn the tree's last leaf; level counts the
+    # shifts, so that (level, fn) names the subtree the node hashes.
+    fn, sn, level = index, size - 1, 0
+    node = bytes(leaf_hash)
+    for item in proof:
+        # (2) A proof longer than the path is refused.
+        if sn == 0:
+            raise ProofInvalid(f"inclusion: proof too long ({len(proof)} hashes)")
+        if fn & 1 or fn == sn:
+            node = hash_children(item, node)
+            if not fn & 1:
+                # Right edge: skip the levels where this node has no right sibling.
+                while not (fn & 1 or fn == 0):
+                    fn >>= 1
+                    sn >>= 1
+                    level += 1
+        else:
+            node = hash_children(node, item)
+        fn >>= 1
+        sn >>= 1
+        level += 1
+        yield level, fn, node
+    # (3) A proof shorter than the path is refused.
+    if sn != 0:
+        raise ProofInvalid(f"inclusion: proof too short ({len(proof)} hashes)")
+
+
 def root_from_inclusion_proof(
     index: int, size: int, leaf_hash: bytes, proof: Sequence[bytes]
 ) -> bytes:
@@ -68,32 +111,10 @@ def root_from_inclusion_proof(
         ProofInvalid: ``index`` is not below ``size``, or the proof length does not
             fit the shape of the tree.
     """
-    if not 0 <= index < size:
-        raise ProofInvalid(f"inclusion: index {index} is not below tree size {size}")
-    _check_hash(leaf_hash, "leaf hash")
-    _check_proof(proof)
-    # (1) fn walks the leaf's path, sn the tree's last leaf (RFC 9162 2.1.3.2).
-    fn, sn = index, size - 1
-    root = bytes(leaf_hash)
-    for item in proof:
-        # (2) A proof longer than the path is refused.
-        if sn == 0:
-            raise ProofInvalid(f"inclusion: proof too long ({len(proof)} hashes)")
-        if fn & 1 or fn == sn:
-            root = hash_children(item, root)
-            if not fn & 1:
-                # Right edge: skip the levels where this node has no right sibling.
-                while not (fn & 1 or fn == 0):
-                    fn >>= 1
-                    sn >>= 1
-        else:
-            root = hash_children(root, item)
-        fn >>= 1
-        sn >>= 1
-    # (3) A proof shorter than the path is refused.
-    if sn != 0:
-        raise ProofInvalid(f"inclusion: proof too short ({len(proof)} hashes)")
-    return root
+    root = leaf_hash
+    for step in _inclusion_path(index, size, leaf_hash, proof):
+        root = step[2]
+    return bytes(root)
 
 
 def verify_inclusion(
@@ -136,40 +157,17 @@ class InclusionVerifier:
             MalformedInput: a hash is not 32 bytes, or the proof is absurdly long.
             ProofInvalid: the proof does not lead to the root.
         """
-        size = self.size
-        if not 0 <= index < size:
-            raise ProofInvalid(
-                f"inclusion: index {index} is not below tree size {size}"
-            )
-        _check_hash(leaf_hash, "leaf hash")
-        _check_proof(proof)
         proof = tuple(proof)
         proven = self._proven
-        fn, sn, level = index, size - 1, 0
-        node = bytes(leaf_hash)
         path: list[tuple[tuple[int, int], bytes, int]] = []
-        for k, item in enumerate(proof):
-            if sn == 0:
-                raise ProofInvalid(f"inclusion: proof too long ({len(proof)} hashes)")
-            if fn & 1 or fn == sn:
-                node = hash_children(item, node)
-                if not fn & 1:
-                    while not (fn & 1 or fn == 0):
-                        fn >>= 1
-                        sn >>= 1
-                        level += 1
-            else:
-                node = hash_children(node, item)
-            fn >>= 1
-            sn >>= 1
-            level += 1
+        root = leaf_hash
+        steps = _inclusion_path(index, self.size, leaf_hash, proof)
+        for k, (level, fn, root) in enumerate(steps, start=1):
             known = proven.get((level, fn))
-            if known is not None and known[0] == node and known[1] == proof[k + 1 :]:
+            if known is not None and known[0] == root and known[1] == proof[k:]:
                 return  # the rest of this path is a proven one
-            path.append(((level, fn), node, k + 1))
-        if sn != 0:
-            raise ProofInvalid(f"inclusion: proof too short ({len(proof)} hashes)")
-        _compare_roots(node, self.root, "inclusion")
+            path.append(((level, fn), root, k))
+        _compare_roots(bytes(root), self.root, "inclusion")
         if len(proven) + len(path) > self.limit:
             proven.clear()
         for key, value, rest in path:
