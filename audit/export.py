@@ -36,7 +36,6 @@ from verifier.proof_bundle import (
     Selection,
 )
 from verifier.record import parse_log_entry, parse_record
-from verifier.schema_registry import UnknownSchema, get_schema
 
 __all__ = ["ExportError", "ExportResult", "export_bundle"]
 
@@ -60,37 +59,13 @@ class ExportResult:
     report: dict[str, Any]
 
 
-def _row_matches(selection: Selection, index: int, subject: str, schema: str) -> bool:
-    """What the index row alone can decide of ``selection`` (the rest: the entry)."""
-    if selection.start is not None and index < selection.start:
-        return False
-    if selection.end is not None and index >= selection.end:
-        return False
-    if selection.subjects and subject not in selection.subjects:
-        return False
-    if selection.schemas and schema not in selection.schemas:
-        return False
-    if selection.region is not None:
-        # The region a subject names is a part of it: most rows are decided
-        # without the schema's pattern.
-        if selection.region not in subject:
-            return False
-        try:
-            region = get_schema(schema).region_of(subject)
-        except (UnknownSchema, VerificationError):
-            return False
-        if region is None or not region.startswith(selection.region):
-            return False
-    return True
-
-
 def _plan(
     log: ReadOnlyLog, selection: Selection, size: int
 ) -> Iterator[tuple[int, str, str, bytes, bool]]:
     """(index, subject, schema, payload hash, selected) of every entry to write.
 
     The record index's candidates (the database narrows them by subject,
-    schema, region and index range; ``_row_matches`` decides exactly), each
+    schema, region and index range; ``Selection.holds`` decides exactly), each
     after the registry and state records before it (those after the last
     candidate are left out).
     """
@@ -110,7 +85,7 @@ def _plan(
             row.schema,
             row.payload_hash,
         )
-        if _row_matches(selection, i, subject, schema):
+        if selection.holds(i, subject, schema):
             yield from waiting
             waiting.clear()
             yield i, subject, schema, digest, True

@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 from verifier._encoding import b64decode_strict
-from verifier.errors import MalformedInput
+from verifier.errors import MalformedInput, VerificationError
 from verifier.record import Record, parse_timestamp
 from verifier.registry import REGISTRY_SCHEMAS
 from verifier.rfc6962 import hash_leaf
@@ -125,24 +125,34 @@ class Selection:
                 raise _fail(f"selection {name}: {e}") from e
         object.__setattr__(self, "_times", tuple(times))
 
-    def matches(
-        self, index: int, record: Record, keyids: Sequence[str], logged_at: str
-    ) -> bool:
-        """Does the entry at ``index`` (its record, signers, log time) match?"""
+    def holds(self, index: int, subject: str, schema: str) -> bool:
+        """What an entry's index, subject and schema decide of the selection."""
         if self.start is not None and index < self.start:
             return False
         if self.end is not None and index >= self.end:
             return False
-        if self.subjects and record.subject not in self.subjects:
+        if self.subjects and subject not in self.subjects:
             return False
-        if self.schemas and record.schema not in self.schemas:
+        if self.schemas and schema not in self.schemas:
+            return False
+        if self.region is not None:
+            # The region a subject names is a part of it: most subjects are
+            # decided without the schema's pattern.
+            if self.region not in subject:
+                return False
+            region = region_of(schema, subject)
+            if region is None or not region.startswith(self.region):
+                return False
+        return True
+
+    def matches(
+        self, index: int, record: Record, keyids: Sequence[str], logged_at: str
+    ) -> bool:
+        """Does the entry at ``index`` (its record, signers, log time) match?"""
+        if not self.holds(index, record.subject, record.schema):
             return False
         if self.signer is not None and self.signer not in keyids:
             return False
-        if self.region is not None:
-            region = region_of(record)
-            if region is None or not region.startswith(self.region):
-                return False
         since, until = self._times
         if since is not None or until is not None:
             try:
@@ -200,11 +210,11 @@ class Selection:
         return cls(**values)
 
 
-def region_of(record: Record) -> str | None:
+def region_of(schema: str, subject: str) -> str | None:
     """The region code a record's subject names ("" national), or None."""
     try:
-        return get_schema(record.schema).region_of(record.subject)
-    except (UnknownSchema, MalformedInput):
+        return get_schema(schema).region_of(subject)
+    except (UnknownSchema, VerificationError):
         return None
 
 
