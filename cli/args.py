@@ -14,6 +14,9 @@ from keys.errors import KeyLoadError
 from keys.keyfile import load_key_file, read_passphrase
 from keys.pem import public_key_from_pem
 from keys.signer import Ed25519Signer
+from verifier.cosignature import WitnessPolicy
+from verifier.errors import MalformedInput
+from verifier.note import VerifierKey
 
 __all__ = [
     "common_flags",
@@ -22,6 +25,7 @@ __all__ = [
     "public_key_of",
     "read_pem",
     "region_arg",
+    "witness_policy",
 ]
 
 
@@ -101,3 +105,20 @@ def region_arg(text: str, flag: str) -> str:
             EXIT_USAGE,
         )
     return code
+
+
+def witness_policy(args: argparse.Namespace) -> WitnessPolicy:
+    """The witness policy of ``--witness`` (keys or files) and ``--min-witnesses``.
+
+    Raises:
+        CommandError: a key that does not parse, or an impossible quorum (2).
+    """
+    try:
+        witnesses = [
+            VerifierKey.parse(Path(w).read_text().strip() if Path(w).is_file() else w)
+            for w in args.witness or ()
+        ]
+        quorum = len(witnesses) if args.min_witnesses is None else args.min_witnesses
+        return WitnessPolicy(tuple(witnesses), quorum)
+    except MalformedInput as e:
+        raise CommandError(str(e), "--witness takes a cosigner key", EXIT_USAGE) from e

@@ -17,7 +17,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from cli.args import region_arg
+from cli.args import region_arg, witness_policy
 from cli.run import EXIT_FAILED, EXIT_IO, EXIT_OK, EXIT_USAGE, CommandError, emit
 
 __all__ = ["add_commands"]
@@ -41,10 +41,8 @@ def cmd_export_bundle(args: argparse.Namespace) -> int:
     """Write, check and report the bundle (see the module docstring)."""
     from audit.export import ExportError, export_bundle
     from cli.local import open_reader
-    from verifier.cosignature import WitnessPolicy
     from verifier.errors import MalformedInput
     from verifier.fullaudit.run import default_workers
-    from verifier.note import VerifierKey
     from verifier.proof_bundle import Selection
 
     try:
@@ -60,20 +58,13 @@ def cmd_export_bundle(args: argparse.Namespace) -> int:
             start=getattr(args, "from"),
             end=args.to,
         )
-        witnesses = []
-        for text in args.witness or ():
-            path = Path(text)
-            witnesses.append(
-                VerifierKey.parse(path.read_text().strip() if path.is_file() else text)
-            )
-        quorum = len(witnesses) if args.min_witnesses is None else args.min_witnesses
-        policy = WitnessPolicy(tuple(witnesses), quorum)
     except MalformedInput as e:
         raise CommandError(
             str(e).removeprefix("bundle: "),
             "see saksi export bundle --help",
             EXIT_USAGE,
         ) from e
+    policy = witness_policy(args)
     if selection == Selection():
         raise CommandError(
             "no selection given",

@@ -3,9 +3,9 @@
 Each command group has its own module in this package (``cli.log`` for init
 and check, ``cli.serve``, ``cli.keys``, ``cli.grants`` and ``cli.provision``
 for keys, ``cli.submit``, ``cli.demo``, ``cli.election`` for regions and
-results, ``cli.monitor`` for the security monitor, ``cli.export`` for auditors'
-evidence); this module only wires them together, in the order ``--help`` lists
-them.
+results, ``cli.monitor`` for the security monitor, ``cli.export`` and
+``cli.audit`` for auditors' evidence and samples); this module only wires them
+together, in the order ``--help`` lists them.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import argparse
 import logging
 
 from cli import (
+    audit,
     demo,
     election,
     export,
@@ -50,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     election.add_commands(sub)
     monitor.add_command(sub)
     export.add_commands(sub)
+    audit.add_commands(sub)
     return parser
 
 

@@ -31,7 +31,9 @@ ROLES: dict[str, dict[str, Any]] = {
         "schemas": ["keys.grant/v1", "keys.revoke/v1", "regions.registry/v1"],
         "scope_lengths": [0],
     },
-    "auditor": {"schemas": [], "scope_lengths": [0]},
+    # An auditor logs sampling plans (audit.plan/v1) for the region it
+    # audits: the plan is public before the seed that draws its sample.
+    "auditor": {"schemas": ["audit.plan/v1"], "scope_lengths": [0, 2, 4]},
     # A security monitor's canary key (saksi monitor): it writes nothing but
     # monitor.canary/v1 records, to time the log.
     "canary": {"schemas": ["monitor.canary/v1"], "scope_lengths": [0]},

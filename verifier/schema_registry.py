@@ -11,6 +11,7 @@ from verifier.canary import CANARY
 from verifier.election import ELECTION_SCHEMAS
 from verifier.errors import MalformedInput
 from verifier.registry import REGISTRY_SCHEMAS
+from verifier.sample import PLAN
 
 __all__ = ["SCHEMAS", "UnknownSchema", "get_schema"]
 
@@ -18,6 +19,7 @@ SCHEMAS: dict[str, Schema] = {
     **REGISTRY_SCHEMAS,
     **ELECTION_SCHEMAS,
     CANARY.name: CANARY,
+    PLAN.name: PLAN,
 }
 
 

@@ -359,6 +359,20 @@ def _matrix_payload(log, name, region, role, counter, victim):
                 "transferred_out": [],
             },
         )
+    if name == "audit.plan/v1":
+        return log.payload(
+            name,
+            f"audits/{region[: min(level, 6)] or 'national'}/plan-{counter}",
+            {
+                "purpose": "manual recount",
+                "ballot": "ppwp",
+                "unit": "station",
+                "strata": min(level, 6),
+                "method": "fixed",
+                "size": 3,
+                "seed_size": 10**6,
+            },
+        )
     return log.payload(name, f"x/{region}", {})
 
 

@@ -5,6 +5,7 @@ it extends the one this observer trusted), ``inclusion`` (an entry, a receipt),
 ``consistency`` (two checkpoints, or re-check fork evidence), ``audit`` (read and
 replay the whole log), ``bundle`` (the log in one file, for offline audits),
 ``check-bundle`` (a selective proof bundle from ``saksi export bundle``, offline),
+``sample`` (recompute an audit sample from its logged plan, or check one),
 ``proof`` (a C2SP tlog-proof file), ``compare`` (checkpoints from several
 sources), ``witness`` and ``witness-key`` (cosign as a C2SP tlog-witness).
 
@@ -33,6 +34,7 @@ from verifier.commands import (
     consistency,
     inclusion,
     proof,
+    sample,
     witness,
     witness_key,
 )
@@ -48,6 +50,7 @@ COMMANDS = (
     audit,
     bundle,
     check_bundle,
+    sample,
     proof,
     compare,
     witness,

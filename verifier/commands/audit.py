@@ -47,21 +47,26 @@ from verifier.fullaudit import (
 )
 from verifier.tile_client import FetchError, TileLog
 
-__all__ = ["register", "run", "summary"]
+__all__ = ["bundle_source", "forensics_lines", "register", "run", "summary"]
 
 SHOWN = 30  # findings printed in the human summary (--json lists all)
 AUDIT_STEP = 100_000  # entries between the steps a long audit saves (resumable)
 
 
+def bundle_source(path: Path) -> tuple[TileLog, bytes, str]:
+    """A whole-log bundle file's tiles, its checkpoint, and how to name it."""
+    try:
+        fetch, _ = bundle_fetch(path)
+        log = TileLog(fetch)
+        return log, log.checkpoint(), f"bundle {path}"
+    except FetchError as e:
+        raise Exit(EXIT_IO, str(e), "pass a bundle written by saksi-verify") from e
+
+
 def _source(args: argparse.Namespace) -> tuple[TileLog, bytes, str]:
     """The log to audit: over HTTP (--log) or from a bundle file (--bundle)."""
     if args.bundle is not None:
-        try:
-            fetch, _ = bundle_fetch(args.bundle)
-            log = TileLog(fetch)
-            return log, log.checkpoint(), f"bundle {args.bundle}"
-        except FetchError as e:
-            raise Exit(EXIT_IO, str(e), "pass a bundle written by saksi-verify") from e
+        return bundle_source(args.bundle)
     if args.log is None:
         raise Exit(EXIT_USAGE, "pass --log URL or --bundle FILE")
     return open_log(args.log)

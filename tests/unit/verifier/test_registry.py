@@ -38,6 +38,7 @@ from verifier.registry import (
     parse_genesis,
 )
 from verifier.rules import authorize_election
+from verifier.sample import PLAN
 from verifier.schema_registry import SCHEMAS
 
 ORIGIN = "test.saksi.example/log"
@@ -341,6 +342,8 @@ def subject_for(name, region, role):
         return f"candidates/ppwp/{region[: min(_writer_level(role), 6)] or 'national'}"
     if name == "voters.change/v1":
         return f"voters/{region}/1"
+    if name == PLAN.name:
+        return f"audits/{region[: min(_writer_level(role), 6)] or 'national'}/plan-1"
     return f"x/{region}"
 
 
