@@ -44,6 +44,11 @@ READER = ("tests/integration/test_read_only_log.py",)
 AUDIT = ("tests/unit/verifier/test_audit.py", "tests/unit/verifier/test_audit_paths.py")
 MONITOR = ("tests/unit/monitor", "tests/integration/test_monitor.py")
 METRICS = ("tests/api/test_metrics.py",)
+SAMPLE = (
+    "tests/unit/verifier/test_sample.py",
+    "tests/unit/verifier/test_sample_check.py",
+    "tests/integration/test_audit_sample.py",
+)
 BUNDLE = (
     "tests/integration/test_bundle_mutations.py",
     "tests/integration/test_proof_bundle.py",
@@ -511,6 +516,69 @@ MUTANTS = [
         "        if self._zlib.unused_data or self._raw.read(1):\n",
         "        if False:\n",
         BUNDLE,
+    ),
+    Mutant(
+        "sample-plan-at-its-seed-accepted",
+        "verifier/sample.py",
+        "    if index >= seed_size:",
+        "    if index > seed_size:",
+        SAMPLE,
+    ),
+    Mutant(
+        "sample-seed-without-the-plan",
+        "verifier/sample.py",
+        "_SEED_LABEL + root + bytes.fromhex(plan.payload_hash)",
+        "_SEED_LABEL + root",
+        SAMPLE,
+    ),
+    Mutant(
+        "sample-stratum-share-rounded-down",
+        "verifier/sample.py",
+        "share = -(-n * len(members) // total)",
+        "share = n * len(members) // total",
+        SAMPLE,
+    ),
+    Mutant(
+        "sample-population-outside-the-region",
+        "verifier/sample.py",
+        "if district.startswith(self.region) and _fits(REGIONS, record):",
+        "if _fits(REGIONS, record):",
+        SAMPLE,
+    ),
+    Mutant(
+        "sample-largest-stations-last",
+        "verifier/sample.py",
+        "for votes in sorted(valid, reverse=True):",
+        "for votes in sorted(valid):",
+        SAMPLE,
+    ),
+    Mutant(
+        "sample-units-not-compared",
+        "verifier/sample.py",
+        '_COMPARED = ("format", "plan", "population", "size", "strata", "units")',
+        '_COMPARED = ("format", "plan", "population", "size", "strata")',
+        SAMPLE,
+    ),
+    Mutant(
+        "sample-seed-root-unproven",
+        "verifier/sample_check.py",
+        "verify_consistency(plan.seed_size, size, root, checkpoint.root_hash, proof)",
+        "None",
+        SAMPLE,
+    ),
+    Mutant(
+        "sample-audit-failures-ignored",
+        "verifier/sample_check.py",
+        "    if failed:\n",
+        "    if False:\n",
+        SAMPLE,
+    ),
+    Mutant(
+        "sample-checkpoint-witnesses-unchecked",
+        "verifier/sample_check.py",
+        "verify_cosigned(note, log_key, origin, policy)",
+        "verify_cosigned(note, log_key, origin)",
+        SAMPLE,
     ),
 ]
 

@@ -53,7 +53,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
-from verifier.body_schema import Enum, Int, Obj, Schema, Str
+from verifier.body_schema import Enum, Int, Obj, Schema, SchemaViolation, Str, check
 from verifier.election import BALLOTS, REGIONS, TALLY, tally_subject
 from verifier.errors import VerificationError
 from verifier.record import Record
@@ -183,6 +183,10 @@ def parse_plan(index: int, record: Record) -> Plan:
     if record.schema != PLAN.name:
         raise PlanRefused(f"entry {index} is a {record.schema} record, not a plan")
     body = record.body
+    try:
+        check(PLAN, body, record.subject)
+    except SchemaViolation as e:
+        raise PlanRefused(f"entry {index} is not a well-formed plan: {e}") from e
     region = PLAN.region_of(record.subject) or ""
     check_plan_body(region, body)
     risk = Fraction(body.get("risk_limit", 0))
@@ -230,10 +234,16 @@ class Population:
     plans: dict[str, list[int]] = field(default_factory=dict)
 
     def feed(self, index: int, record: Record) -> None:
-        """Take in one record (of any schema) logged at ``index``."""
+        """Take in one record (of any schema) logged at ``index``.
+
+        The records are read before the audit has judged them: one that does
+        not match its schema is left out here, and the audit, failing it,
+        stops the draw.
+        """
         if record.schema == TALLY.name:
-            _, ballot, station = record.subject.split("/")
-            if ballot == self.ballot and station.startswith(self.region):
+            prefix = f"results/{self.ballot}/{self.region}"
+            station = record.subject[len(prefix) - len(self.region) :]
+            if record.subject.startswith(prefix) and _fits(TALLY, record):
                 votes = record.body.get("votes") or {}
                 self.forms[station] = (
                     record.body["valid"],
@@ -241,7 +251,7 @@ class Population:
                 )
         elif record.schema == REGIONS.name:
             district = record.subject.removeprefix("regions/")
-            if district.startswith(self.region):
+            if district.startswith(self.region) and _fits(REGIONS, record):
                 self.districts[district] = frozenset(
                     f"{village}{number:03d}"
                     for village, spec in record.body["villages"].items()
@@ -258,8 +268,16 @@ class Population:
             station: station
             for stations in self.districts.values()
             for station in stations
-            if station.startswith(self.region)
         }
+
+
+def _fits(schema: Schema, record: Record) -> bool:
+    """Whether ``record`` matches ``schema`` (subject and body)."""
+    try:
+        check(schema, record.body, record.subject)
+    except SchemaViolation:
+        return False
+    return True
 
 
 def _power(base: float, exponent: int) -> float:
@@ -463,7 +481,11 @@ def compare_samples(claimed: Any, recomputed: Mapping[str, Any]) -> list[str]:  
 
 def _difference(key: str, claimed: Any, mine: Any) -> str:  # noqa: ANN401
     if key == "units" and isinstance(claimed, list):
-        names = {u.get("unit") for u in claimed if isinstance(u, dict)}
+        names = {
+            u["unit"]
+            for u in claimed
+            if isinstance(u, dict) and isinstance(u.get("unit"), str)
+        }
         drawn = {u["unit"] for u in mine}
         extra, missing = sorted(map(str, names - drawn)), sorted(drawn - names)
         if extra or missing:
