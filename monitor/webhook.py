@@ -229,11 +229,11 @@ class Webhooks:
             sort_keys=True,
         )
         with self._lock:
-            self.counts["dead"] += 1
             self.dead_letter.parent.mkdir(parents=True, exist_ok=True)
             with self.dead_letter.open("a", encoding="utf-8") as out:
                 out.write(line + "\n")
                 out.flush()
+            self.counts["dead"] += 1  # counted once it is in the file
 
     def close(self, wait: float = 5.0) -> None:
         """Deliver what can be in ``wait`` seconds; the rest to the dead letters."""

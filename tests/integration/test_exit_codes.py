@@ -106,6 +106,31 @@ CASES: dict[tuple[str, ...], list[Case]] = {
         Case("missing --config", USAGE, "--once"),
         Case("no configuration file", IO, "--config {tmp}/none.toml --once"),
     ],
+    ("saksi", "audit", "plan"): [
+        Case("missing --name", USAGE, "--dir {dir} --db {db} --key {admin}"),
+        Case(
+            "--seed-after 0",
+            USAGE,
+            f"--url {DOWN} --key {{admin}} --name x --seed-after 0",
+        ),
+        Case(
+            "the margin method on a party ballot",
+            USAGE,
+            "--dir {dir} --db {db} --key {admin} --name x --ballot pdpr",
+        ),
+        Case(
+            "unreachable --url", IO, f"--url {DOWN} --key {{admin}} --name x --size 3"
+        ),
+    ],
+    ("saksi", "audit", "sample"): [
+        Case("missing --plan", USAGE, "--dir {dir} --db {db}"),
+        Case("entry 0 is no plan", FAILED, "--dir {dir} --db {db} --plan 0"),
+        Case(
+            "no directory for --out",
+            IO,
+            "--dir {dir} --db {db} --plan 0 --out {tmp}/none/sample.json",
+        ),
+    ],
     ("saksi", "export", "bundle"): [
         Case("no selection", USAGE, "--dir {dir} --db {db} --out {tmp}/b.bundle"),
         Case(
@@ -392,6 +417,12 @@ CASES: dict[tuple[str, ...], list[Case]] = {
         Case("missing bundle file", IO, "{tmp}/none.bundle --key {vkey}"),
         Case("--key names no file", IO, "{not_json} --key {tmp}/none.vkey"),
         Case("missing --pin file", IO, "{not_json} --key {vkey} --pin {tmp}/none"),
+    ],
+    ("saksi-verify", "sample"): [
+        Case("missing --plan", USAGE, TILES),
+        Case("an opaque entry is no plan", FAILED, f"{TILES} --plan 0"),
+        Case("unreachable --log", IO, f"--log {DOWN} --key {{tiles_vkey}} --plan 0"),
+        Case("missing --check file", IO, f"{TILES} --plan 0 --check {{tmp}}/none"),
     ],
     ("saksi-verify", "compare"): [
         Case(
