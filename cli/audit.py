@@ -19,6 +19,7 @@ import datetime as dt
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 from cli.args import (
     common_flags,
@@ -165,8 +166,138 @@ def cmd_sample(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _audit_report(args: argparse.Namespace) -> dict[str, Any]:
+    """The audit to report on: a saved ``saksi-verify audit --json``, or run now."""
+    import heapq
+
+    from verifier.commands import build_parser as verifier_parser
+    from verifier.commands._common import Exit
+    from verifier.commands.audit import run as run_audit
+
+    if args.audit is not None:
+        try:
+            with args.audit.open("rb") as f:
+                audit = json.load(f)
+        except OSError as e:
+            raise CommandError(f"cannot read {args.audit}: {e}", "", EXIT_IO) from e
+        except ValueError as e:
+            raise CommandError(
+                f"{args.audit} is not the JSON of saksi-verify audit: {e}",
+                "make it with saksi-verify audit --json > FILE",
+                EXIT_USAGE,
+            ) from e
+        if not isinstance(audit, dict) or "checks" not in audit:
+            raise CommandError(
+                f"{args.audit} is not the JSON of saksi-verify audit",
+                "make it with saksi-verify audit --json > FILE",
+                EXIT_USAGE,
+            )
+        return audit
+    if args.key is None:
+        raise CommandError("--log and --bundle need --key", "pass the log's key", 2)
+    argv = ["audit", "--key", args.key, "--json"]
+    argv += ["--log", args.log] if args.log else ["--bundle", str(args.bundle)]
+    for witness in args.witness or ():
+        argv += ["--witness", witness]
+    if args.min_witnesses is not None:
+        argv += ["--min-witnesses", str(args.min_witnesses)]
+    if args.workers is not None:
+        argv += ["--workers", str(args.workers)]
+    if args.state is not None:
+        argv += ["--state", str(args.state)]
+    try:
+        audit = run_audit(verifier_parser().parse_args(argv))
+        # Failures first, then notices; the JSON report of the audit lists all.
+        audit["findings"] = heapq.nsmallest(
+            1000,
+            audit["findings"],
+            key=lambda f: (f["check"] in ("arithmetic", "stale-recaps"), f["index"]),
+        )
+    except Exit as e:
+        raise CommandError(e.message, e.hint or "", e.code) from e
+    return audit
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """Write the audit report's HTML (and PDF) for a log, a bundle or an audit."""
+    from audit.fitness import controls
+    from audit.pdf import PdfError, print_pdf
+    from audit.report import render
+
+    sources = [x for x in (args.audit, args.log, args.bundle) if x is not None]
+    if len(sources) != 1:
+        raise CommandError(
+            "name one audit to report on",
+            "pass --audit FILE (saksi-verify audit --json), --log URL or --bundle FILE",
+            EXIT_USAGE,
+        )
+    samples = []
+    for path in args.sample or ():
+        try:
+            sample = json.loads(path.read_text(encoding="utf-8"))
+        except OSError as e:
+            raise CommandError(f"cannot read {path}: {e}", "", EXIT_IO) from e
+        except ValueError as e:
+            raise CommandError(
+                f"{path} is not a sample file: {e}", "", EXIT_USAGE
+            ) from e
+        if (
+            not isinstance(sample, dict)
+            or sample.get("format") != "saksi-audit-sample/v1"
+        ):
+            raise CommandError(
+                f"{path} is not a sample file (saksi-audit-sample/v1)",
+                "draw one with saksi-verify sample --out FILE",
+                EXIT_USAGE,
+            )
+        samples.append(sample)
+    security = args.security or Path(__file__).resolve().parent.parent / "SECURITY.md"
+    try:
+        checklist = controls(security) if security.exists() else []
+    except OSError as e:
+        raise CommandError(f"cannot read {security}: {e}", "", EXIT_IO) from e
+    try:
+        args.out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise CommandError(f"cannot make {args.out}: {e}", "", EXIT_IO) from e
+    audit = _audit_report(args)
+    generated = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    html = render(
+        audit,
+        samples=samples,
+        checklist=checklist,
+        title=args.title,
+        generated=generated,
+    )
+    paths = {"html": args.out / "report.html", "json": args.out / "audit.json"}
+    try:
+        paths["json"].write_text(json.dumps(audit, indent=1, sort_keys=True) + "\n")
+        paths["html"].write_text(html, encoding="utf-8")
+        if not args.no_pdf:
+            paths["pdf"] = args.out / "report.pdf"
+            print_pdf(paths["html"], paths["pdf"])
+    except OSError as e:
+        raise CommandError(f"cannot write in {args.out}: {e}", "", EXIT_IO) from e
+    except PdfError as e:
+        raise CommandError(
+            str(e), "or pass --no-pdf for the HTML alone", EXIT_IO
+        ) from e
+    passed = bool(audit.get("passed"))
+    emit(
+        args,
+        {"ok": True, "verified": passed, **{k: str(v) for k, v in paths.items()}},
+        f"saksi: wrote {', '.join(str(p) for p in paths.values())}: "
+        + (
+            "the audit VERIFIED the log"
+            if passed
+            else "the audit FAILED: see the report"
+        ),
+    )
+    return EXIT_OK if passed else EXIT_FAILED
+
+
 def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    """Add ``saksi audit`` and its ``plan`` and ``sample`` commands."""
+    """Add ``saksi audit`` and its ``plan``, ``sample`` and ``report`` commands."""
     audit = sub.add_parser("audit", help="audit samples (and reports) for auditors")
     commands = audit.add_subparsers(dest="audit_command", required=True, metavar="WHAT")
     plan = commands.add_parser(
@@ -253,3 +384,45 @@ def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
     )
     sample.add_argument("--json", action="store_true", help="print JSON")
     sample.set_defaults(func=cmd_sample)
+
+    report = commands.add_parser(
+        "report",
+        help="the audit report (HTML and PDF) of a log, a bundle or a saved audit",
+    )
+    report.add_argument(
+        "--audit", type=Path, metavar="FILE", help="saksi-verify audit --json output"
+    )
+    report.add_argument("--log", help="audit this log now (its base URL)")
+    report.add_argument("--bundle", type=Path, help="audit this whole-log bundle now")
+    report.add_argument("--key", help="the log's verifier key (with --log, --bundle)")
+    report.add_argument(
+        "--witness", action="append", metavar="VKEY", help="a witness key; repeat"
+    )
+    report.add_argument(
+        "--min-witnesses",
+        type=int,
+        metavar="K",
+        help="cosignatures needed (default: every --witness)",
+    )
+    report.add_argument(
+        "--state",
+        type=Path,
+        help="the observer state saksi-verify audit keeps (an audit resumes there)",
+    )
+    report.add_argument(
+        "--sample", action="append", type=Path, metavar="FILE",
+        help="a sample file (saksi-verify sample --out) to include; repeat",
+    )  # fmt: skip
+    report.add_argument(
+        "--security", type=Path, help="the SECURITY.md of the checklist"
+    )
+    report.add_argument(
+        "--title", default="Saksi audit report", help="the report's title"
+    )
+    report.add_argument("--out", type=Path, required=True, help="the directory")
+    report.add_argument("--no-pdf", action="store_true", help="the HTML alone")
+    report.add_argument(
+        "--workers", type=int, metavar="N", help="processes (default: one per core)"
+    )
+    report.add_argument("--json", action="store_true", help="print JSON")
+    report.set_defaults(func=cmd_report)

@@ -131,6 +131,23 @@ CASES: dict[tuple[str, ...], list[Case]] = {
             "--dir {dir} --db {db} --plan 0 --out {tmp}/none/sample.json",
         ),
     ],
+    ("saksi", "audit", "report"): [
+        Case("no audit named", USAGE, "--out {tmp}/report"),
+        Case(
+            "two audits named",
+            USAGE,
+            "--audit {not_json} --log {tiles} --out {tmp}/report",
+        ),
+        Case("not an audit's JSON", USAGE, "--audit {not_json} --out {tmp}/report"),
+        Case("missing --audit file", IO, "--audit {tmp}/none.json --out {tmp}/r"),
+        Case("--log without --key", USAGE, "--log {tiles} --out {tmp}/report"),
+        Case("unreachable --log", IO, f"--log {DOWN} --key {{vkey}} --out {{tmp}}/r"),
+        Case(
+            "not a sample file",
+            USAGE,
+            "--audit {not_json} --sample {not_json} --out {tmp}/report",
+        ),
+    ],
     ("saksi", "export", "bundle"): [
         Case("no selection", USAGE, "--dir {dir} --db {db} --out {tmp}/b.bundle"),
         Case(

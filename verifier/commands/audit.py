@@ -30,11 +30,11 @@ from verifier.commands._common import (
     log_key,
     open_log,
     origin,
+    policy,
     progress,
     state,
     verify_note,
 )
-from verifier.cosignature import WitnessPolicy
 from verifier.errors import MalformedInput
 from verifier.fullaudit import (
     NOT_FAILURES,
@@ -106,7 +106,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     key = log_key(args)
     pinned = origin(args, key)
     log, note, source = _source(args)
-    checkpoint, _ = verify_note(note, key, pinned, WitnessPolicy(), "the checkpoint")
+    witnesses = policy(args)
+    checkpoint, cosigned = verify_note(note, key, pinned, witnesses, "the checkpoint")
     size = checkpoint.size
     upto = size if args.to is None else min(args.to, size)
     if args.from_ < 0 or upto < args.from_:
@@ -157,6 +158,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     # (5)
     report = auditor.summary(root_matches)
     report["forensics"] = auditor.forensics()
+    report["timeline"] = auditor.timeline()
+    report["keys"] = auditor.key_events()
     saved = auditor.store.progress()  # None in memory: nothing is ever saved
     if not root_matches and saved is not None and saved["size"] > auditor.confirmed:
         # Steps saved part-way (by this audit or an interrupted one) are part of
@@ -188,6 +191,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "checkpoint": note.decode(),
             "tree_size": size,
             "root": checkpoint.root_hash.hex(),
+            "witnesses": cosigned,
             "from": args.from_,
             "to": upto,
             "resumed_at": start,
@@ -268,7 +272,7 @@ def register(sub: Subparsers) -> None:
     parser = sub.add_parser("audit", help="read the whole log, recompute and replay it")
     parser.add_argument("--log", help="the log's tiles prefix or Saksi base URL")
     parser.add_argument("--bundle", type=Path, help="a bundle file instead of --log")
-    add_common(parser, log=False, witnesses=False)
+    add_common(parser, log=False)
     parser.add_argument(
         "--from",
         dest="from_",

@@ -24,6 +24,7 @@ from verifier.fullaudit.examiner import SKEW, Examined, compact_json, examine
 from verifier.fullaudit.forensics import forensics
 from verifier.fullaudit.report import Finding, findings, stale_recaps, summary
 from verifier.fullaudit.store import AuditStore, replayable, unreplayable
+from verifier.fullaudit.timeline import Hours, key_events, timeline
 from verifier.fullaudit.tree import TreeHasher
 from verifier.record import Record, parse_record
 from verifier.registry import (
@@ -89,6 +90,7 @@ class Auditor:
         self.recent: list[Finding] = []
         db = self.store.db
         self._sql = db.execute
+        self.hours = Hours(db)
         # How many entries a checkpoint's root has confirmed: the state may hold
         # more, saved part-way through an audit whose root is still to be seen.
         self.confirmed = 0
@@ -132,6 +134,7 @@ class Auditor:
         """
         if confirmed:
             self.confirmed = self.size
+        self.hours.flush()
         self.store.set_progress(
             {
                 "size": self.size,
@@ -172,6 +175,7 @@ class Auditor:
             self.hasher.add_leaf(examined.leaf)
         self.checked["entry-format"] += 1
         record = examined.record
+        self.hours.add(examined.logged_at, record)
         early = {f.check for f in examined.findings}
         for finding in examined.findings:
             if finding.check in ("entry-format", "schema", "signatures", "issued-at"):
@@ -471,6 +475,15 @@ class Auditor:
     def forensics(self) -> dict[str, Any]:
         """The election forensics of what was audited (``fullaudit.forensics``)."""
         return forensics(self.store.db, self.election, self._stale())
+
+    def timeline(self) -> dict[str, Any]:
+        """Entries per hour, by kind and by province (``fullaudit.timeline``)."""
+        self.hours.flush()
+        return timeline(self.store.db)
+
+    def key_events(self) -> dict[str, Any]:
+        """The key registry's events the audit applied (``fullaudit.timeline``)."""
+        return key_events(self.store.db)
 
     def summary(self, root_matches: bool | None = None) -> dict[str, Any]:
         """The report without the findings themselves (``report.summary``)."""

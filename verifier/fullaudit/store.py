@@ -20,7 +20,7 @@ from verifier.record import Record, parse_record
 
 __all__ = ["AuditStore", "replayable", "unreplayable"]
 
-_FORMAT = "3"  # of the store's tables; a state of another format needs --fresh
+_FORMAT = "4"  # of the store's tables; a state of another format needs --fresh
 _SCHEMA_SQL = """
 CREATE TABLE IF NOT EXISTS heads (
     subject TEXT PRIMARY KEY, revision INTEGER, payload BLOB, idx INTEGER
@@ -43,6 +43,9 @@ CREATE TABLE IF NOT EXISTS stations (
 CREATE TABLE IF NOT EXISTS corrections (
     idx INTEGER PRIMARY KEY, subject TEXT, reason TEXT
 );
+CREATE TABLE IF NOT EXISTS hours (
+    hour TEXT, province TEXT, kind TEXT, n INTEGER, PRIMARY KEY (hour, province, kind)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS decreases (
     idx INTEGER PRIMARY KEY, subject TEXT, before INTEGER, after INTEGER
 );
