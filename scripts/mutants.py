@@ -49,6 +49,11 @@ SAMPLE = (
     "tests/unit/verifier/test_sample_check.py",
     "tests/integration/test_audit_sample.py",
 )
+REPORT = (
+    "tests/unit/audit",
+    "tests/unit/verifier/test_audit_timeline.py",
+    "tests/integration/test_audit_report.py",
+)
 BUNDLE = (
     "tests/integration/test_bundle_mutations.py",
     "tests/integration/test_proof_bundle.py",
@@ -579,6 +584,34 @@ MUTANTS = [
         "verify_cosigned(note, log_key, origin, policy)",
         "verify_cosigned(note, log_key, origin)",
         SAMPLE,
+    ),
+    Mutant(
+        "report-finding-detail-unescaped",
+        "audit/report.py",
+        '                    escape(f["detail"]),',
+        '                    f["detail"],',
+        REPORT,
+    ),
+    Mutant(
+        "report-share-printed-as-a-fraction",
+        "audit/report.py",
+        '        return f"{value:.1%}"',
+        '        return f"{value:.3f}"',
+        REPORT,
+    ),
+    Mutant(
+        "timeline-left-out-of-a-saved-step",
+        "verifier/fullaudit/auditor.py",
+        "        self.hours.flush()\n        self.store.set_progress(",
+        "        self.store.set_progress(",
+        REPORT,
+    ),
+    Mutant(
+        "key-rotation-counted-as-a-grant",
+        "verifier/fullaudit/timeline.py",
+        '                "rotation"\n                if "replaces" in body',
+        '                "rotation"\n                if False',
+        REPORT,
     ),
 ]
 
