@@ -57,6 +57,8 @@ tr { break-inside: avoid; }
              word-break: break-all; white-space: pre-wrap; }
 .note { color: #444; font-size: 8.5pt; }
 .nw { white-space: nowrap; }
+.units { font-family: "DejaVu Sans Mono", monospace; font-size: 8pt;
+         word-spacing: 4pt; }
 table.fitness { table-layout: fixed; width: 100%; }
 table.fitness th:nth-child(1) { width: 17%; }
 table.fitness th:nth-child(2) { width: 33%; }
@@ -574,7 +576,7 @@ def _samples(page: _Page) -> None:
         )
         units = sample["units"][:UNITS_SHOWN]
         page.add(
-            '<p class="mono">'
+            '<p class="units">'
             + " ".join(escape(u["unit"]) for u in units)
             + (" …" if len(sample["units"]) > UNITS_SHOWN else "")
             + "</p>",
