@@ -121,3 +121,26 @@ def test_the_latest_revision_counts_and_the_methods_are_cited(audited):
     assert "Beber and Scacco (2012)" in found["methods"]["last_digits"]
     assert "Klimek" in found["methods"]["fingerprint"]
     assert "none is evidence of fraud" in found["methods"]["caution"]
+
+
+def test_the_last_digit_test_reads_the_presidential_ballot_only():
+    # A DPD form's counts are small and fall off within each decade: 10s and
+    # 11s far more than 19s in any honest count. They must not be tested.
+    from verifier.fullaudit import AuditStore
+    from verifier.fullaudit.forensics import forensics
+    from verifier.rules.state import ElectionState
+
+    store = AuditStore()
+    digits = {"ppwp": [7] * 10, "pdpd": [900, 500] + [0] * 8}
+    for n, (ballot, kept) in enumerate(digits.items()):
+        store.db.execute(
+            "INSERT INTO stations VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (f"results/{ballot}/3171011001001", n, "officer_confirmed", 10, 10,
+             10, 10, 5, 10, ",".join(map(str, kept)), ""),
+        )  # fmt: skip
+    found = forensics(store.db, ElectionState(), [])
+    tested = found["provinces"]["31"]["last_digits"]
+    assert tested["observed"] == [7] * 10
+    assert tested["n"] == 70
+    assert found["regencies"]["3171"]["last_digits"]["observed"] == [7] * 10
+    store.close()
