@@ -166,3 +166,46 @@ def grant_over_http(client: Any, admin: Any, key: Any, role: str, scope: str) ->
         after=client.head(f"keys/{key.keyid}"),
     )
     return client.submit(SaksiClient.sign(record, [admin]))
+
+
+DKI_SAMPLE = SHARED / "data/sirekap2024/tps_ppwp_dki_sample/tps_ppwp_dki_sample.jsonl"
+
+
+@contextlib.contextmanager
+def dki_election(
+    base: Path, origin: str, passphrase: str
+) -> Iterator[tuple[Path, str, str, list[str], dict[str, Path]]]:
+    """A served log holding the real 2024 sample, as an operator loads it.
+
+    ``saksi init`` in ``base/log``, ``saksi serve``, keys granted (``lists``:
+    candidates, ``sirekap``: the province's reading system, ``auditor``), DKI
+    Jakarta's region table, the presidential candidates and the published
+    forms (``saksi results import``). Yields (log directory, db URL, served
+    URL, the ``--url``/``--log-key`` flags, key files by name).
+    """
+    directory = base / "log"
+    db = f"sqlite:///{base / 'saksi.db'}"
+    init_log(directory, db, origin, passphrase)
+    admin = str(directory / "admin.key")
+    with serving(directory, db, cli_env(passphrase)) as url:
+        remote = ["--url", url, "--log-key", str(directory / "log.vkey")]
+        keys = {
+            name: granted_key(
+                base / f"{name}.key", remote, admin, role, scope, passphrase
+            )
+            for name, role, scope in (
+                ("lists", "candidates", "all"),
+                ("sirekap", "tps", "31"),
+                ("auditor", "auditor", "all"),
+            )
+        }
+        for step in (
+            ["regions", "load", *remote, "--key", admin, "--prefix", "31"],
+            ["submit", *remote, "--key", str(keys["lists"]),
+             str(ROOT / "domains/data/candidates_ppwp_2024.json")],
+            ["results", "import", *remote, "--key", str(keys["sirekap"]),
+             "--format", "sirekap", str(DKI_SAMPLE)],
+        ):  # fmt: skip
+            done = run_saksi(*step, passphrase=passphrase)
+            assert done.returncode == 0, done.stderr
+        yield directory, db, url, remote, keys

@@ -21,17 +21,8 @@ from html.parser import HTMLParser
 
 import pytest
 
-from tests.helpers import (
-    ROOT,
-    SHARED,
-    cli_env,
-    granted_key,
-    init_log,
-    run_saksi,
-    serving,
-)
+from tests.helpers import ROOT, cli_env, dki_election, granted_key, run_saksi
 
-SAMPLE = SHARED / "data/sirekap2024/tps_ppwp_dki_sample/tps_ppwp_dki_sample.jsonl"
 PASS = "audit-report-passphrase"
 
 pytestmark = pytest.mark.skipif(
@@ -106,35 +97,10 @@ def shown(value, kind: str) -> str:
 def reported(tmp_path_factory):
     """(the verifier's audit JSON, the sample file, the report directory)."""
     base = tmp_path_factory.mktemp("audit-report")
-    directory = base / "log"
-    db = f"sqlite:///{base / 'saksi.db'}"
-    init_log(directory, db, "report.saksi.example/pemilu2024", PASS)
-    admin = str(directory / "admin.key")
-    vkey = str(directory / "log.vkey")
-    with serving(directory, db, cli_env(PASS)) as url:
-        remote = ["--url", url, "--log-key", vkey]
-        keys = {
-            name: granted_key(base / f"{name}.key", remote, admin, role, scope, PASS)
-            for name, role, scope in (
-                ("lists", "candidates", "all"),
-                ("sirekap", "tps", "31"),
-                ("auditor", "auditor", "all"),
-            )
-        }
-        assert (
-            saksi(
-                "regions", "load", *remote, "--key", admin, "--prefix", "31"
-            ).returncode
-            == 0
-        )
-        assert saksi(
-            "submit", *remote, "--key", str(keys["lists"]),
-            str(ROOT / "domains/data/candidates_ppwp_2024.json"),
-        ).returncode == 0  # fmt: skip
-        assert saksi(
-            "results", "import", *remote, "--key", str(keys["sirekap"]),
-            "--format", "sirekap", str(SAMPLE),
-        ).returncode == 0  # fmt: skip
+    with dki_election(base, "report.saksi.example/pemilu2024", PASS) as served:
+        directory, _, url, remote, keys = served
+        admin = str(directory / "admin.key")
+        vkey = str(directory / "log.vkey")
         planned = saksi(
             "audit", "plan", *remote, "--key", str(keys["auditor"]), "--name",
             "report-recount", "--region", "31", "--strata", "4", "--seed-after", "1",

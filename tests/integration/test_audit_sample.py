@@ -19,17 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import (
-    ROOT,
-    SHARED,
-    cli_env,
-    granted_key,
-    init_log,
-    run_saksi,
-    serving,
-)
+from tests.helpers import ROOT, cli_env, dki_election, granted_key, run_saksi
 
-SAMPLE = SHARED / "data/sirekap2024/tps_ppwp_dki_sample/tps_ppwp_dki_sample.jsonl"
 PASS = "audit-sample-passphrase"
 
 
@@ -52,38 +43,10 @@ def verify(*args: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture(scope="module")
 def election(tmp_path_factory):
-    """(directory, db URL, served URL, remote flags, keys): the sample imported."""
+    """(directory, db URL, served URL, remote flags, keys, base): the sample."""
     base = tmp_path_factory.mktemp("audit-sample")
-    directory = base / "log"
-    db = f"sqlite:///{base / 'saksi.db'}"
-    init_log(directory, db, "sample.saksi.example/pemilu2024", PASS)
-    admin = str(directory / "admin.key")
-    with serving(directory, db, cli_env(PASS)) as url:
-        remote = ["--url", url, "--log-key", str(directory / "log.vkey")]
-        keys = {
-            name: granted_key(base / f"{name}.key", remote, admin, role, scope, PASS)
-            for name, role, scope in (
-                ("lists", "candidates", "all"),
-                ("sirekap", "tps", "31"),
-                ("auditor", "auditor", "all"),
-            )
-        }
-        loaded = saksi("regions", "load", *remote, "--key", admin, "--prefix", "31")
-        assert loaded.returncode == 0, loaded.stderr
-        lists = saksi(
-            "submit",
-            *remote,
-            "--key",
-            str(keys["lists"]),
-            str(ROOT / "domains/data/candidates_ppwp_2024.json"),
-        )
-        assert lists.returncode == 0, lists.stderr
-        imported = saksi(
-            "results", "import", *remote, "--key", str(keys["sirekap"]),
-            "--format", "sirekap", str(SAMPLE),
-        )  # fmt: skip
-        assert imported.returncode == 0, imported.stderr
-        yield directory, db, url, remote, keys, base
+    with dki_election(base, "sample.saksi.example/pemilu2024", PASS) as served:
+        yield (*served, base)
 
 
 def plan(election, *args: str) -> dict:
