@@ -567,8 +567,8 @@ MUTANTS = [
     Mutant(
         "sample-seed-root-unproven",
         "verifier/sample_check.py",
-        "verify_consistency(plan.seed_size, size, root, checkpoint.root_hash, proof)",
-        "None",
+        "        verify_consistency(\n            seed_size,",
+        "        (lambda *_: None)(\n            seed_size,",
         SAMPLE,
     ),
     Mutant(
@@ -583,6 +583,13 @@ MUTANTS = [
         "verifier/sample_check.py",
         "verify_cosigned(note, log_key, origin, policy)",
         "verify_cosigned(note, log_key, origin)",
+        SAMPLE,
+    ),
+    Mutant(
+        "sample-rest-of-a-bundle-unhashed",
+        "verifier/sample_check.py",
+        "        if hasher.root() != checkpoint.root_hash:",
+        "        if False:",
         SAMPLE,
     ),
     Mutant(

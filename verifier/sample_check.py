@@ -20,14 +20,16 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from verifier.checkpoint import Checkpoint
 from verifier.cosignature import NO_WITNESSES, WitnessPolicy, verify_cosigned
 from verifier.errors import VerificationError
 from verifier.fullaudit import SKEW, Auditor, AuditStore, run_audit
+from verifier.fullaudit.tree import TreeHasher
 from verifier.note import VerifierKey
 from verifier.proof_check import verify_consistency
 from verifier.record import decode_logged_entry, parse_log_entry, parse_record
 from verifier.sample import PlanRefused, Population, draw, parse_plan
-from verifier.tile_client import TileHashes, TileLog
+from verifier.tile_client import FetchError, TileHashes, TileLog
 
 __all__ = ["SeedNotYet", "recompute_sample"]
 
@@ -45,6 +47,52 @@ def _trimmed(bundles: Iterator[Bundle], upto: int) -> Iterator[Bundle]:
         if first >= upto:
             return
         yield first, entries[: upto - first]
+
+
+def _seed_in_checkpoint(
+    log: TileLog,
+    checkpoint: Checkpoint,
+    seed_size: int,
+    root: bytes,
+    frontier: list[tuple[int, bytes]],
+) -> list[bytes] | None:
+    """Prove the seed tree's ``root`` is a prefix of the checkpoint's tree.
+
+    By a consistency proof built from the log's tiles; where the log has no
+    tiles (a whole-log bundle holds the entries alone), by hashing the entries
+    from the seed size to the checkpoint's (None: proven that way).
+
+    Raises:
+        VerificationError: it is not.
+        FetchError: the log could not be read.
+    """
+    try:
+        proof = TileHashes(log, checkpoint.size).consistency_proof(
+            seed_size, checkpoint.size
+        )
+    except FetchError as e:
+        if e.status != 404:
+            raise
+        hasher = TreeHasher(frontier)
+        for _, entries in log.entries(seed_size, checkpoint.size):
+            for entry in entries:
+                hasher.add(entry)
+        if hasher.root() != checkpoint.root_hash:
+            raise VerificationError(
+                f"the first {seed_size:,} entries do not hash to a tree the "
+                "checkpoint extends: the entries after them do not hash to its root"
+            ) from None
+        return None
+    try:
+        verify_consistency(
+            seed_size, checkpoint.size, root, checkpoint.root_hash, proof
+        )
+    except VerificationError as e:
+        raise VerificationError(
+            f"the first {seed_size:,} entries do not hash to a tree the "
+            f"checkpoint extends: {e}"
+        ) from e
+    return proof
 
 
 def recompute_sample(
@@ -110,18 +158,12 @@ def recompute_sample(
                 None if progress is None else lambda done: progress(done, seed_size),
             )
             root = auditor.hasher.root()
+            frontier = auditor.hasher.frontier
             summary = auditor.summary(None)
         finally:
             auditor.store.close()
     # (4)
-    proof = TileHashes(log, size).consistency_proof(plan.seed_size, size)
-    try:
-        verify_consistency(plan.seed_size, size, root, checkpoint.root_hash, proof)
-    except VerificationError as e:
-        raise VerificationError(
-            f"the first {plan.seed_size:,} entries do not hash to a tree the "
-            f"checkpoint extends: {e}"
-        ) from e
+    proof = _seed_in_checkpoint(log, checkpoint, seed_size, root, frontier)
     failed = [c["check"] for c in summary["checks"] if c["status"] == "fail"]
     if failed:
         raise VerificationError(
@@ -136,7 +178,7 @@ def recompute_sample(
         {
             "checkpoint": note.decode(),
             "checkpoint_size": size,
-            "consistency": [h.hex() for h in proof],
+            "consistency": None if proof is None else [h.hex() for h in proof],
             "witnesses": sorted(cosigned),
         }
     )

@@ -202,3 +202,43 @@ def test_a_bundle_checks_offline_in_the_clean_environment(clean, tmp_path):
         env={"PYTHONPATH": str(guard), "PATH": "/usr/bin:/bin"},
     )
     assert "networking is disabled" in probe.stderr
+
+
+def test_an_audit_sample_draws_offline_in_the_clean_environment(clean, tmp_path):
+    # The operator draws the sample from its database; an observer with the
+    # verifier alone, offline, draws it again from a whole-log bundle.
+    from tests.tilelog import view
+    from tests.unit.verifier.test_sample_check import LOG_KEY, ORIGIN, sampled_log
+    from verifier.bundle import write_bundle
+    from verifier.tile_client import TileLog
+
+    entries, plan, sample, _ = sampled_log(tmp_path / "log.db")
+    files = view(entries, LOG_KEY, ORIGIN)
+    bundle = tmp_path / "log.bundle"
+    write_bundle(TileLog(files.__getitem__), files["checkpoint"], len(entries), bundle)
+    (tmp_path / "operator.json").write_text(json.dumps(sample))
+    (tmp_path / "log.vkey").write_text(str(LOG_KEY.verifier_key) + "\n")
+    drawn = run(
+        *_offline(
+            [
+                str(clean / "bin" / "saksi-verify"),
+                "sample",
+                "--bundle",
+                str(bundle),
+                "--key",
+                str(tmp_path / "log.vkey"),
+                "--plan",
+                str(plan),
+                "--check",
+                str(tmp_path / "operator.json"),
+                "--json",
+            ]
+        ),
+        cwd=tmp_path,
+        env={"PATH": "/usr/bin:/bin", "SAKSI_VERIFY_STATE": str(tmp_path / "state")},
+    )
+    assert drawn.returncode == 0, drawn.stderr
+    report = json.loads(drawn.stdout)
+    assert report["verified"] is True
+    assert report["check"]["differences"] == []
+    assert report["units"] == sample["units"]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from pathlib import Path
 
 import nacl.signing
 import pytest
@@ -27,6 +28,7 @@ from tests.recordlog import (
     setup_election,
 )
 from tests.tilelog import view
+from verifier.bundle import bundle_fetch, write_bundle
 from verifier.cosignature import WitnessPolicy, cosign, cosigner_key
 from verifier.errors import VerificationError
 from verifier.note import Note, format_note, parse_note
@@ -38,7 +40,7 @@ from verifier.record import (
 )
 from verifier.sample import PlanRefused
 from verifier.sample_check import SeedNotYet, recompute_sample
-from verifier.tile_client import TileLog
+from verifier.tile_client import FetchError, TileLog
 
 LOG_KEY = Ed25519Signer(ORIGIN, hashlib.sha256(b"sample-check log").digest())
 AUDITOR = Ed25519Signer("auditor", hashlib.sha256(b"sample-check auditor").digest())
@@ -46,10 +48,15 @@ STRANGER = Ed25519Signer("stranger", hashlib.sha256(b"never granted").digest())
 AFTER = 3  # entries between the plan and its seed
 
 
-@pytest.fixture(scope="module")
-def logged(tmp_path_factory):
-    """(entries, the plan's index, the operator's sample, a later plan's index)."""
-    path = tmp_path_factory.mktemp("sample-check") / "log.db"
+def sampled_log(path: Path) -> tuple[list[bytes], int, dict, int]:
+    """A small election log with an auditor's plan, past its seed, at ``path``.
+
+    Six stations in two provinces, five forms, a plan whose seed is ``AFTER``
+    entries past it, entries to pass the seed, then a plan that names a seed
+    the log had passed, and one more entry. Returns (the entries, the plan's
+    index, the operator's sample drawn from the database, the late plan's
+    index).
+    """
     log = RecordLog(f"sqlite:///{path}", LOG_KEY)
     try:
         keys = setup_election(log, SIX_STATIONS)
@@ -89,8 +96,28 @@ def logged(tmp_path_factory):
     return entries, plan, sample, late
 
 
+@pytest.fixture(scope="module")
+def logged(tmp_path_factory):
+    """(entries, the plan's index, the operator's sample, a later plan's index)."""
+    return sampled_log(tmp_path_factory.mktemp("sample-check") / "log.db")
+
+
 def files_of(files: dict[str, bytes]) -> TileLog:
     return TileLog(files.__getitem__)
+
+
+def entries_only(files: dict[str, bytes]) -> dict[str, bytes]:
+    """What a whole-log bundle holds: the checkpoint and the entry bundles."""
+    return {k: v for k, v in files.items() if k == "checkpoint" or "entries" in k}
+
+
+def bundle_of(files: dict[str, bytes]) -> TileLog:
+    def fetch(path: str) -> bytes:
+        if path not in files:
+            raise FetchError(f"no {path} in the bundle", 404)
+        return files[path]
+
+    return TileLog(fetch)
 
 
 def draw(files: dict[str, bytes], plan: int) -> dict:
@@ -134,6 +161,38 @@ def test_the_seed_checkpoint_must_carry_the_witnesses_asked_for(logged):
     )
     assert sample["seed"]["witnesses"] == ["witness.example"]
     assert sample["seed"]["checkpoint"] == witnessed.decode()
+
+
+def test_a_whole_log_bundle_without_tiles_draws_the_same_sample(logged, tmp_path):
+    entries, plan, sample, _ = logged
+    files = view(entries, LOG_KEY, ORIGIN)
+    written = tmp_path / "log.bundle"
+    write_bundle(files_of(files), files["checkpoint"], len(entries), written)
+    fetch, close = bundle_fetch(written)
+    try:
+        again = recompute_sample(
+            TileLog(fetch), fetch("checkpoint"), LOG_KEY.verifier_key, ORIGIN, plan
+        )
+    finally:
+        close()
+    for key in ("plan", "population", "size", "strata", "units"):
+        assert again[key] == sample[key]
+    assert again["seed"]["consistency"] is None  # proven by the entries after it
+
+
+def test_a_bundle_whose_entries_after_the_seed_are_not_the_signed_ones(logged):
+    entries, plan, _, _ = logged
+    files = entries_only(view(entries, LOG_KEY, ORIGIN))
+    # The entries before the seed are the log's; the last two change places.
+    swapped = list(entries)
+    swapped[-1], swapped[-2] = swapped[-2], swapped[-1]
+    lying = dict(files)
+    lying.update(entries_only(view(swapped, LOG_KEY, ORIGIN)))
+    lying["checkpoint"] = files["checkpoint"]
+    with pytest.raises(VerificationError, match="do not hash to its root"):
+        recompute_sample(
+            bundle_of(lying), lying["checkpoint"], LOG_KEY.verifier_key, ORIGIN, plan
+        )
 
 
 def test_entries_swapped_under_the_signed_checkpoint_draw_nothing(logged):
