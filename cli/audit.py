@@ -186,7 +186,8 @@ def _audit_report(args: argparse.Namespace) -> dict[str, Any]:
                 "make it with saksi-verify audit --json > FILE",
                 EXIT_USAGE,
             ) from e
-        if not isinstance(audit, dict) or "checks" not in audit:
+        needed = {"checks", "origin", "tree_size", "root", "passed"}
+        if not isinstance(audit, dict) or not needed <= set(audit):
             raise CommandError(
                 f"{args.audit} is not the JSON of saksi-verify audit",
                 "make it with saksi-verify audit --json > FILE",

@@ -139,6 +139,11 @@ CASES: dict[tuple[str, ...], list[Case]] = {
             "--audit {not_json} --log {tiles} --out {tmp}/report",
         ),
         Case("not an audit's JSON", USAGE, "--audit {not_json} --out {tmp}/report"),
+        Case(
+            "JSON without an audit's figures",
+            USAGE,
+            "--audit {checks_json} --out {tmp}/report",
+        ),
         Case("missing --audit file", IO, "--audit {tmp}/none.json --out {tmp}/r"),
         Case("--log without --key", USAGE, "--log {tiles} --out {tmp}/report"),
         Case("unreachable --log", IO, f"--log {DOWN} --key {{vkey}} --out {{tmp}}/r"),
@@ -522,6 +527,8 @@ def world(tmp_path_factory):
     (other_dir / "log.vkey").write_text(other + "\n")
     junk_dir.mkdir()
     (junk_dir / "log.vkey").write_text("not a key\n")
+    checks_json = base / "checks.json"
+    checks_json.write_text('{"checks": []}')
     not_json = base / "not.json"
     not_json.write_text("this is { not JSON\n")
     record = base / "record.json"
@@ -591,6 +598,7 @@ def world(tmp_path_factory):
             "other_dir": str(other_dir),
             "junk_dir": str(junk_dir),
             "not_json": str(not_json),
+            "checks_json": str(checks_json),
             "record": str(record),
             "private_pem": str(private_pem),
             "public_pem": str(public_pem),
