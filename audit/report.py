@@ -252,6 +252,27 @@ def _timeline(page: _Page) -> None:
     _end(page)
 
 
+def _counts_by_province(
+    page: _Page, provinces: Mapping[str, Any], field: str, head: tuple[str, str]
+) -> bool:
+    """A table of each province's counts in ``field`` (by name); False if none.
+
+    ``head``: the names' and the counts' column headings.
+    """
+    rows = [
+        [
+            escape(code),
+            escape(name),
+            page.fig(f"forensics.provinces.{code}.{field}.{name}"),
+        ]
+        for code, p in provinces.items()
+        for name in p[field]
+    ]
+    if rows:
+        page.table(["province", *head], rows, [False, False, True])
+    return bool(rows)
+
+
 def _regions(page: _Page) -> None:
     found = page.data.get("forensics") or {}
     provinces = found.get("provinces", {})
@@ -288,18 +309,9 @@ def _regions(page: _Page) -> None:
         )
     )
     page.add("<h3>Corrections by reason / Koreksi menurut alasan</h3>")
-    rows = [
-        [
-            escape(code),
-            escape(reason),
-            page.fig(f"forensics.provinces.{code}.corrections.{reason}"),
-        ]
-        for code, p in provinces.items()
-        for reason in p["corrections"]
-    ]
-    if rows:
-        page.table(["province", "reason", "corrections"], rows, [False, False, True])
-    else:
+    if not _counts_by_province(
+        page, provinces, "corrections", ("reason", "corrections")
+    ):
         page.add("<p>No corrections in the log. / Tidak ada koreksi.</p>")
     page.add(
         "<h3>Totals that went down with no correction / Total turun tanpa koreksi</h3>",
@@ -430,17 +442,7 @@ def _forensics(page: _Page) -> None:
         f"<p>{page.fig('forensics.extreme_station_count')} stations with 100% "
         "turnout or one candidate at 100%.</p>",
     )
-    rows = [
-        [
-            escape(code),
-            escape(flag),
-            page.fig(f"forensics.provinces.{code}.extremes.{flag}"),
-        ]
-        for code, p in provinces.items()
-        for flag in p["extremes"]
-    ]
-    if rows:
-        page.table(["province", "extreme", "stations"], rows, [False, False, True])
+    _counts_by_province(page, provinces, "extremes", ("extreme", "stations"))
     page.add("<h3>Methods / Metode</h3><ul>")
     for name, text in found.get("methods", {}).items():
         page.add(f"<li><b>{escape(name)}</b>: {escape(text)}</li>")

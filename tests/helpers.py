@@ -55,6 +55,19 @@ def run_saksi(
     )
 
 
+def run_verify(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """``saksi-verify ARGS`` as an observer runs it: the verifier's package alone."""
+    return subprocess.run(
+        [sys.executable, "-m", "verifier", *args],
+        capture_output=True,
+        text=True,
+        env=cli_env(None),
+        cwd=ROOT,
+        timeout=timeout,
+        check=False,
+    )
+
+
 def init_log(
     directory: Path, db_url: str, origin: str, passphrase: str, *extra: str
 ) -> subprocess.CompletedProcess[str]:

@@ -16,12 +16,11 @@ import json
 import re
 import shutil
 import subprocess
-import sys
 from html.parser import HTMLParser
 
 import pytest
 
-from tests.helpers import ROOT, cli_env, dki_election, granted_key, run_saksi
+from tests.helpers import dki_election, granted_key, run_saksi, run_verify
 
 PASS = "audit-report-passphrase"
 
@@ -36,15 +35,7 @@ def saksi(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def verify(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "verifier", *args],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env=cli_env(None),
-        timeout=600,
-        check=False,
-    )
+    return run_verify(*args, timeout=600)
 
 
 class Figures(HTMLParser):

@@ -14,31 +14,18 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import ROOT, cli_env, dki_election, granted_key, run_saksi
+from tests.helpers import dki_election, granted_key, run_saksi
+from tests.helpers import run_verify as verify
 
 PASS = "audit-sample-passphrase"
 
 
 def saksi(*args: str) -> subprocess.CompletedProcess[str]:
     return run_saksi(*args, passphrase=PASS)
-
-
-def verify(*args: str) -> subprocess.CompletedProcess[str]:
-    """``saksi-verify`` as an observer runs it: the verifier's package alone."""
-    return subprocess.run(
-        [sys.executable, "-m", "verifier", *args],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env=cli_env(None),
-        timeout=300,
-        check=False,
-    )
 
 
 @pytest.fixture(scope="module")
