@@ -81,6 +81,8 @@ def figure_value(data: Any, path: str) -> Any:  # noqa: ANN401
 def _format(value: Any, kind: str) -> str:  # noqa: ANN401
     if value is None:
         return "\u2013"  # an en dash: no value
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return str(value)  # text (a file may hold text where a number goes)
     if kind == "pct":
         return f"{value:.1%}"
     if kind == "p":
@@ -583,7 +585,8 @@ def _samples(page: _Page) -> None:
             + (" …" if len(sample["units"]) > UNITS_SHOWN else "")
             + "</p>",
             '<p class="note">Anyone recomputes it: <span class=mono>saksi-verify '
-            f"sample --plan {plan['index']} --check FILE</span>.</p>",
+            f"sample --plan {page.fig(f'{base}.plan.index', 'text')} "
+            "--check FILE</span>.</p>",
         )
     _end(page)
 

@@ -242,9 +242,11 @@ def cmd_report(args: argparse.Namespace) -> int:
             raise CommandError(
                 f"{path} is not a sample file: {e}", "", EXIT_USAGE
             ) from e
+        parts = {"format", "plan", "seed", "population", "size", "strata", "units"}
         if (
             not isinstance(sample, dict)
-            or sample.get("format") != "saksi-audit-sample/v1"
+            or not parts <= set(sample)
+            or sample["format"] != "saksi-audit-sample/v1"
         ):
             raise CommandError(
                 f"{path} is not a sample file (saksi-audit-sample/v1)",

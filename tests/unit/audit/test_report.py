@@ -148,3 +148,19 @@ def test_the_checklist_reads_every_threat_of_security_md():
 def test_a_file_without_a_table_has_no_controls(tmp_path: Path):
     (tmp_path / "S.md").write_text("# Security\n\nNo table here.\n")
     assert controls(tmp_path / "S.md") == []
+
+
+def test_a_sample_files_text_is_escaped():
+    sample = {
+        "plan": {"index": HOSTILE, "subject": HOSTILE, "body": {
+            "purpose": HOSTILE, "ballot": HOSTILE, "unit": HOSTILE}},
+        "seed": {"tree_size": 9, "root": HOSTILE, "seed": HOSTILE},
+        "population": {"units": 3},
+        "size": {"method": HOSTILE, "n": 1, "drawn": 1},
+        "strata": [{"stratum": HOSTILE, "units": 3, "drawn": 1}],
+        "units": [{"unit": HOSTILE, "stratum": HOSTILE, "rank": "00"}],
+    }  # fmt: skip
+    html = render(_audit(), samples=[sample])
+    assert "<script" not in html
+    assert "<img" not in html
+    assert html.count("&lt;script&gt;") >= 8
