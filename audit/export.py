@@ -59,9 +59,11 @@ class ExportResult:
     report: dict[str, Any]
 
 
-def _plan(
-    log: ReadOnlyLog, selection: Selection, size: int
-) -> Iterator[tuple[int, str, str, bytes, bool]]:
+# (index, subject, schema, payload hash, selected) of an entry to write
+Planned = tuple[int, str, str, bytes, bool]
+
+
+def _plan(log: ReadOnlyLog, selection: Selection, size: int) -> Iterator[Planned]:
     """(index, subject, schema, payload hash, selected) of every entry to write.
 
     The record index's candidates (the database narrows them by subject,
@@ -69,13 +71,15 @@ def _plan(
     after the registry and state records before it (those after the last
     candidate are left out).
     """
-    waiting: list[tuple[int, str, str, bytes, bool]] = []
+    waiting: list[Planned] = []
     rows = log.storage.find_records(
         size if selection.end is None else min(size, selection.end),
         start=selection.start or 0,
         subjects=selection.subjects,
         schemas=selection.schemas,
-        containing=selection.region,
+        # Every subject names its region right after a "/": a narrower scan
+        # than the code anywhere (the selection decides exactly).
+        containing=None if selection.region is None else "/" + selection.region,
         also=sorted(CONTEXT_SCHEMAS),
     )
     for row in rows:
@@ -159,16 +163,14 @@ def export_bundle(
     try:
         with partial.open("wb") as raw:
             writer = BundleWriter(raw, header)
-            batch: list[tuple[int, str, str, bytes, bool]] = []
-            for planned in _plan(log, selection, size):
-                batch.append(planned)
-                if len(batch) >= BATCH:
-                    _write(log, writer, selection, batch, size, counts)
-                    batch = []
+            try:
+                for batch, rows in _batches(log, selection, size):
+                    _write(log, writer, selection, batch, rows, size, counts)
                     if progress is not None:
                         progress(counts["selected"], counts["context"])
-            _write(log, writer, selection, batch, size, counts)
-            writer.finish()
+                writer.finish()
+            finally:
+                writer.close()
             raw.flush()
             os.fsync(raw.fileno())
         with partial.open("rb") as raw:
@@ -202,11 +204,32 @@ def export_bundle(
     )
 
 
+def _batches(
+    log: ReadOnlyLog, selection: Selection, size: int
+) -> Iterator[tuple[list[Planned], dict[int, bytes]]]:
+    """The plan, ``BATCH`` entries at a time, each batch with its stored bytes."""
+    batch: list[Planned] = []
+    for planned in _plan(log, selection, size):
+        batch.append(planned)
+        if len(batch) >= BATCH:
+            yield batch, _stored(log, batch)
+            batch = []
+    if batch:
+        yield batch, _stored(log, batch)
+
+
+def _stored(log: ReadOnlyLog, batch: list[Planned]) -> dict[int, bytes]:
+    return {
+        r.index: r.data for r in log.storage.read_entries_at([i for i, *_ in batch])
+    }
+
+
 def _write(
     log: ReadOnlyLog,
     writer: BundleWriter,
     selection: Selection,
-    batch: list[tuple[int, str, str, bytes, bool]],
+    batch: list[Planned],
+    rows: dict[int, bytes],
     size: int,
     counts: dict[str, int],
 ) -> None:
@@ -217,12 +240,8 @@ def _write(
     before it takes its name, so an edited row makes the export fail, never a
     bundle. Only the selection's signer and time need the entry decoded.
     """
-    if not batch:
-        return
-    rows = {
-        r.index: r.data for r in log.storage.read_entries_at([i for i, *_ in batch])
-    }
     decide = selection.signer is not None or selection.since or selection.until
+    kept: list[tuple[int, bytes, bool]] = []
     for index, _, schema, _, chosen in batch:
         data = rows.get(index)
         if data is None:
@@ -239,7 +258,9 @@ def _write(
                 ) from e
             keyids = [s.keyid for s in entry.envelope.signatures]
             chosen = selection.matches(index, record, keyids, entry.logged_at)
-        if not chosen and schema not in CONTEXT_SCHEMAS:
-            continue
-        writer.add(index, data, log.reader.inclusion_proof(index, size), chosen)
+        if chosen or schema in CONTEXT_SCHEMAS:
+            kept.append((index, data, chosen))
+    proofs = log.reader.inclusion_proofs([index for index, _, _ in kept], size)
+    for (index, data, chosen), proof in zip(kept, proofs, strict=True):
+        writer.add(index, data, proof, chosen)
         counts["selected" if chosen else "context"] += 1

@@ -54,6 +54,10 @@ REPORT = (
     "tests/unit/verifier/test_audit_timeline.py",
     "tests/integration/test_audit_report.py",
 )
+PROOFS = (
+    "tests/property/test_batch_proofs.py",
+    "tests/property/test_tree_properties.py",
+)
 BUNDLE = (
     "tests/integration/test_bundle_mutations.py",
     "tests/integration/test_proof_bundle.py",
@@ -619,6 +623,49 @@ MUTANTS = [
         '                "rotation"\n                if "replaces" in body',
         '                "rotation"\n                if False',
         REPORT,
+    ),
+    # -- proofs of many entries (exports) --------------------------------------
+    Mutant(
+        "batch-proof-shared-past-the-edge",
+        "ledger/read/proof_builder.py",
+        "        if ((index >> TILE_HEIGHT) + 1) << TILE_HEIGHT <= size:",
+        "        if index >> TILE_HEIGHT << TILE_HEIGHT < size:",
+        PROOFS,
+    ),
+    Mutant(
+        "batch-proof-one-level-short",
+        "ledger/read/proof_builder.py",
+        "            block, above = index >> TILE_HEIGHT, proof[TILE_HEIGHT:]",
+        "            block, above = index >> TILE_HEIGHT, proof[TILE_HEIGHT + 1 :]",
+        PROOFS,
+    ),
+    Mutant(
+        "tile-path-wrong-tile-above-level-0",
+        "ledger/read/proof_builder.py",
+        "            position = index >> (level * TILE_HEIGHT)  # in the level's row",
+        "            position = index >> TILE_HEIGHT  # in the level's row",
+        PROOFS,
+    ),
+    Mutant(
+        "bundle-writer-error-swallowed",
+        "verifier/proof_bundle.py",
+        "                    self._error = e",
+        "                    pass",
+        ("tests/unit/verifier/test_bundle_writer.py",),
+    ),
+    Mutant(
+        "bundle-plan-substring-unescaped",
+        "ledger/storage/recordindex.py",
+        "records.c.subject.contains(containing, autoescape=True)",
+        "records.c.subject.contains(containing)",
+        ("tests/integration/test_find_records.py",),
+    ),
+    Mutant(
+        "bundle-plan-substring-ignores-the-rest",
+        "ledger/storage/recordindex.py",
+        "records.c.idx.in_(inner), records.c.idx < end, *wanted",
+        "records.c.idx.in_(inner), records.c.idx < end",
+        ("tests/integration/test_find_records.py",),
     ),
 ]
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 from ledger.errors import OutOfRange
 from ledger.tree.compact import fold_right, perfect_spans
@@ -28,6 +28,7 @@ __all__ = [
     "TileNodes",
     "build_consistency_proof",
     "build_inclusion_proof",
+    "build_inclusion_proofs",
     "subtree_hash",
 ]
 
@@ -81,6 +82,24 @@ class TileNodes:
             raise OutOfRange(f"node ({height}, {offset}) is not complete in this tile")
         start = self._starts[height] + 32 * offset
         return self._blob[start : start + 32]
+
+    def siblings(self, offset: int, count: int) -> list[bytes]:
+        """Siblings of node ``offset`` of row 0 and of its ancestors, rows 0..count-1.
+
+        Raises:
+            OutOfRange: one of them is not complete in this tile.
+        """
+        out = []
+        blob, starts, widths = self._blob, self._starts, self._widths
+        for row in range(count):
+            sibling = (offset >> row) ^ 1
+            if row >= len(widths) or sibling >= widths[row]:
+                raise OutOfRange(
+                    f"node ({row}, {sibling}) is not complete in this tile"
+                )
+            start = starts[row] + 32 * sibling
+            out.append(blob[start : start + 32])
+        return out
 
 
 def _tile_levels(hashes: Sequence[bytes]) -> list[list[bytes]]:
@@ -167,18 +186,39 @@ class NodeReader:
         level, sub = divmod(height, TILE_HEIGHT)
         shift = TILE_HEIGHT - sub
         tile = index >> shift
-        offset = index - (tile << shift)
+        return self.tile(level, tile).at(sub, index - (tile << shift))
+
+    def path(self, index: int, height: int) -> list[bytes]:
+        """Leaf ``index``'s audit path in the complete subtree of ``height`` over it.
+
+        The siblings of its ancestors of heights 0 .. height - 1, leaf side
+        first: the part of an inclusion proof below the tree's right edge. The
+        ancestors of one tile level share that tile, so it is looked up once.
+
+        Raises:
+            OutOfRange: the subtree is not complete in this tree.
+        """
+        out: list[bytes] = []
+        for level in range(0, (height + TILE_HEIGHT - 1) // TILE_HEIGHT):
+            position = index >> (level * TILE_HEIGHT)  # in the level's row
+            tile = position >> TILE_HEIGHT
+            out += self.tile(level, tile).siblings(
+                position - (tile << TILE_HEIGHT),
+                min(TILE_HEIGHT, height - level * TILE_HEIGHT),
+            )
+        return out
+
+    def tile(self, level: int, tile: int) -> TileNodes:
+        """The nodes of tile ``tile`` of ``level``, full (cached) or partial."""
         if tile < level_width(self.size, level) // TILE_WIDTH:
-            nodes = self._cache.get(level, tile, self._load_full)
-        else:
-            if level >= len(self._partials):
-                raise OutOfRange(f"subtree ({height}, {index}) beyond tree size")
-            partial = self._partial_nodes.get(level)
-            if partial is None:
-                partial = TileNodes(self._partials[level])
-                self._partial_nodes[level] = partial
-            nodes = partial
-        return nodes.at(sub, offset)
+            return self._cache.get(level, tile, self._load_full)
+        if level >= len(self._partials):
+            raise OutOfRange(f"tile {tile} of level {level} is beyond the tree size")
+        partial = self._partial_nodes.get(level)
+        if partial is None:
+            partial = TileNodes(self._partials[level])
+            self._partial_nodes[level] = partial
+        return partial
 
 
 def subtree_hash(reader: NodeReader, start: int, end: int) -> bytes:
@@ -214,18 +254,46 @@ def build_inclusion_proof(reader: NodeReader, index: int, size: int) -> list[byt
             f"inclusion proof: need 0 <= index < size <= {reader.size}, "
             f"found index {index}, size {size}"
         )
-    path: list[bytes] = []
+    upper: list[bytes] = []
     low, high = 0, size
-    while high - low > 1:
+    while high - low & high - low - 1:  # until [low, high) is a complete subtree
         half = _split(high - low)
         if index < low + half:
-            path.append(subtree_hash(reader, low + half, high))
+            upper.append(subtree_hash(reader, low + half, high))
             high = low + half
         else:
-            path.append(subtree_hash(reader, low, low + half))
+            upper.append(reader.node(half.bit_length() - 1, low // half))
             low += half
-    path.reverse()
-    return path
+    # [low, high) is complete (RFC 6962 splits off complete left halves only):
+    # the rest of PATH is the sibling at every height, read from tiles directly.
+    upper.reverse()
+    return reader.path(index, (high - low).bit_length() - 1) + upper
+
+
+def build_inclusion_proofs(
+    reader: NodeReader, indices: Iterable[int], size: int
+) -> Iterator[list[bytes]]:
+    """PATH of each of ``indices`` in D[0:size], in their order.
+
+    The leaves of one complete 256-leaf tile lie in one complete subtree of
+    the tree's decomposition, so their proofs differ only below the tile: its
+    part above is built once for a run of leaves of one tile.
+
+    Raises:
+        OutOfRange: an index ``>= size`` or ``size`` beyond the tree.
+    """
+    block, above, nodes = -1, list[bytes](), None
+    for index in indices:
+        if index >> TILE_HEIGHT == block and nodes is not None:
+            yield nodes.siblings(index & TILE_WIDTH - 1, TILE_HEIGHT) + above
+            continue
+        proof = build_inclusion_proof(reader, index, size)
+        if ((index >> TILE_HEIGHT) + 1) << TILE_HEIGHT <= size:
+            block, above = index >> TILE_HEIGHT, proof[TILE_HEIGHT:]
+            nodes = reader.tile(0, block)
+        else:
+            block, nodes = -1, None
+        yield proof
 
 
 def build_consistency_proof(

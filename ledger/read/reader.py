@@ -23,6 +23,7 @@ extends the current checkpoint.
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -32,6 +33,7 @@ from ledger.read.proof_builder import (
     NodeReader,
     build_consistency_proof,
     build_inclusion_proof,
+    build_inclusion_proofs,
 )
 from ledger.read.tree import Prover, SignedTree, entry_prover
 from ledger.storage.base import LogStore
@@ -238,6 +240,22 @@ class LogReader:
         reader = self.nodes()
         return build_inclusion_proof(
             reader, index, reader.size if size is None else size
+        )
+
+    def inclusion_proofs(
+        self, indices: Iterable[int], size: int | None = None
+    ) -> Iterator[list[bytes]]:
+        """Inclusion proofs of ``indices`` in the tree of ``size``, in their order.
+
+        Leaves of one tile share the proof's part above it, built once: the
+        fast way to prove many neighbouring entries.
+
+        Raises:
+            OutOfRange: an index or the size beyond the tree.
+        """
+        reader = self.nodes()
+        return build_inclusion_proofs(
+            reader, indices, reader.size if size is None else size
         )
 
     def consistency_proof(

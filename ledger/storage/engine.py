@@ -12,6 +12,7 @@ of them on one engine.
 from __future__ import annotations
 
 import contextlib
+import sqlite3
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -237,12 +238,20 @@ class SqlEngine:
                 ).all()
             )
         rows: list[Any] = []
-        for i in range(0, len(values), _IN_CHUNK):
-            chunk = tuple(values[i : i + _IN_CHUNK])
-            marks = ", ".join(["?"] * len(chunk))  # placeholders only
-            rows.extend(
-                conn.exec_driver_sql(f"{select} WHERE {column} IN ({marks})", chunk)
-            )
+        # The driver's own cursor and fetchall: a row at a time through
+        # SQLAlchemy's result costs more than the lookup.
+        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            for i in range(0, len(values), _IN_CHUNK):
+                chunk = tuple(values[i : i + _IN_CHUNK])
+                marks = ", ".join(["?"] * len(chunk))  # placeholders only
+                cursor.execute(f"{select} WHERE {column} IN ({marks})", chunk)
+                rows.extend(cursor.fetchall())
+        except sqlite3.Error as e:
+            # As SQLAlchemy would raise it: the callers' handling is for that.
+            raise sa.exc.DBAPIError(select, None, e) from e
+        finally:
+            cursor.close()
         return rows
 
     def _pages(

@@ -242,13 +242,50 @@ class SqlRecordIndex(SqlEngine):
         if schemas:
             wanted.append(records.c.schema_name.in_(list(schemas)))
         if containing is not None:
-            wanted.append(records.c.subject.contains(containing, autoescape=True))
+            yield from self._containing(end, wanted, containing, also, batch)
+            return
         either = sa.and_(*wanted)
         if also:
             either = sa.or_(either, records.c.schema_name.in_(list(also)))
         query = sa.select(*_RECORD_COLUMNS).where(records.c.idx < end, either)
         for row in self._pages(query, records.c.idx, 0, batch):
             yield _record_row(row)
+
+    def _containing(
+        self,
+        end: int,
+        wanted: list[Any],
+        containing: str,
+        also: Sequence[str],
+        batch: int,
+    ) -> Iterator[RecordRow]:
+        """``find_records`` of a substring: the subject index scanned, not the table.
+
+        The substring is looked for in the subject index (a covering scan, a
+        fraction of the table's pages), its rows then read by their index; the
+        ``also`` rows come from the schema index. One statement, its rows
+        streamed: keyset pages would scan the subject index once a page.
+        """
+        inner = sa.select(records.c.idx).where(
+            records.c.subject.contains(containing, autoescape=True)
+        )
+        parts = [
+            sa.select(*_RECORD_COLUMNS).where(
+                records.c.idx.in_(inner), records.c.idx < end, *wanted
+            )
+        ]
+        if also:
+            parts.append(
+                sa.select(*_RECORD_COLUMNS).where(
+                    records.c.schema_name.in_(list(also)), records.c.idx < end
+                )
+            )
+        union = sa.union(*parts).subquery()
+        query = sa.select(*union.c).order_by(union.c.idx)
+        with self._connect() as conn:
+            result = conn.execution_options(yield_per=batch).execute(query)
+            for row in result:
+                yield _record_row(row)
 
     def iter_records(self, batch: int = 4096) -> Iterator[RecordRow]:
         """Every record index row, in entry order, read in batches."""
