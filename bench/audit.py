@@ -84,11 +84,17 @@ def ceilings() -> dict[str, float]:
     return {"verify_one": one, "verify_all": every, "hash": hashing, "cores": cores}
 
 
-def build_log(entries: int) -> Path:
-    """A Saksi log of about ``entries`` records (kept for later runs)."""
+def build_log(entries: int, log_dir: Path | None = None) -> Path:
+    """A Saksi log of about ``entries`` records of the synthetic national election.
+
+    In ``log_dir`` (default: a directory in the temporary directory, kept for
+    later runs); the districts are taken in the region table's order, province
+    11 first, until their stations' forms make ``entries``.
+    """
     from cli.local import open_service
 
-    log_dir = Path(tempfile.gettempdir()) / f"saksi-audit-log-{entries}"
+    if log_dir is None:
+        log_dir = Path(tempfile.gettempdir()) / f"saksi-audit-log-{entries}"
     if (log_dir / "built").exists():
         return log_dir
     if log_dir.exists():

@@ -11,7 +11,8 @@ sequencer's writer thread, batch by batch and in order, so two writers racing fo
 one revision cannot both win: (7) a payload already logged is answered with its
 original entry (idempotent retries, re-signed copies included), (8) the signers
 are authorized by the key registry as of this entry (first, so that a writer who
-may not write a subject learns nothing about its chain), (9) the revision continues
+may not write a subject learns nothing about its chain; an audit plan's seed must
+lie beyond its own entry, ``verifier.sample.admit_plan``), (9) the revision continues
 the subject's chain (gapless, ``prev`` naming the current head). Accepted records
 become log entries ``{"envelope", "logged_at"}``; their index rows are written in
 the same transaction; a batch that does not commit leaves the gate as it was.
@@ -64,6 +65,7 @@ from verifier.rules.chain import chain_break
 from verifier.rules.state import (
     ElectionState,
 )
+from verifier.sample import PLAN, admit_plan
 from verifier.schema_registry import get_schema
 
 __all__ = [
@@ -215,6 +217,8 @@ class RecordGate:
                     check_election_record(
                         item.record, writer, self.election, children.get
                     )
+                if item.record.schema == PLAN.name:
+                    admit_plan(item.record, index)
                 self._check_chain(item.record, heads.get(item.record.subject))  # (9)
                 changes = self.registry.changes(item.record, index)
                 entry = format_log_entry(item.envelope, logged_at)

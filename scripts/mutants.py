@@ -667,6 +667,28 @@ MUTANTS = [
         "records.c.idx.in_(inner), records.c.idx < end",
         ("tests/integration/test_find_records.py",),
     ),
+    Mutant(
+        "plan-seed-at-its-own-entry-taken",
+        "verifier/sample.py",
+        '    if body["seed_size"] <= index:',
+        '    if body["seed_size"] < index:',
+        ("tests/integration/test_records.py",),
+    ),
+    Mutant(
+        "plan-not-asked-by-the-writer",
+        "ledger/admission.py",
+        "                if item.record.schema == PLAN.name:\n"
+        "                    admit_plan(item.record, index)",
+        "                pass",
+        ("tests/integration/test_records.py",),
+    ),
+    Mutant(
+        "plan-not-asked-by-the-audit",
+        "verifier/fullaudit/examiner.py",
+        "        if record.schema == PLAN.name:\n            admit_plan(record, index)",
+        "        pass",
+        SAMPLE,
+    ),
 ]
 
 

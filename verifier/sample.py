@@ -69,6 +69,7 @@ __all__ = [
     "PlanRefused",
     "Population",
     "Sample",
+    "admit_plan",
     "check_plan_body",
     "compare_samples",
     "detection_size",
@@ -170,6 +171,32 @@ def check_plan_body(region: str, body: Mapping[str, Any]) -> None:
         raise PlanRefused(
             f"method {APR} sizes a sample by the presidential margin (ppwp); "
             f"use {FIXED} for {body['ballot']}"
+        )
+
+
+def admit_plan(record: Record, index: int) -> None:
+    """Refuse a plan the log must not hold at entry ``index`` (writer and audit).
+
+    A plan whose fields contradict each other, or whose seed is not beyond its
+    own place (a seed known when the plan is logged, so one that could be
+    chosen), could never seed a sample: the writer refuses it, and the audit
+    finds it if a log holds one. ``parse_plan`` refuses it again at the draw.
+
+    Raises:
+        SchemaViolation: what ``check_plan_body`` refuses, or a ``seed_size``
+            at or before ``index``.
+    """
+    body = record.body
+    try:
+        check_plan_body(PLAN.region_of(record.subject) or "", body)
+    except PlanRefused as e:
+        raise SchemaViolation("body", str(e)) from e
+    if body["seed_size"] <= index:
+        raise SchemaViolation(
+            "body.seed_size",
+            f"{body['seed_size']:,} is not beyond this plan's place in the log "
+            f"(entry {index:,}): that tree's root is known already, so it cannot "
+            "seed a sample; name a tree size the log has not reached",
         )
 
 

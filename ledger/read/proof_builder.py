@@ -2,6 +2,8 @@
 
 Written top-down from the RFC's PATH and SUBPROOF definitions, independently of the
 bottom-up checking code in ``verifier.proof_check``; the two meet only at test vectors.
+Within a complete subtree PATH is the sibling at every height, so once the split
+reaches the entry's complete subtree the rest is read off the tiles over it.
 Every proof hash is the root of a complete subtree or of a right-edge range, taken
 from tiles: a complete subtree of height h lives in one tile at level h // 8, so a
 proof touches O(log n) tiles. Full tiles are immutable and cached with all their

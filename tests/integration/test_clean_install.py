@@ -4,7 +4,8 @@ A fresh virtual environment gets the project's wheel and its one dependency,
 PyNaCl, and nothing else: none of the server's packages can be imported there.
 Then observers' commands run from it: a published tlog-proof vector verifies,
 a tampered one is refused, ``checkpoint`` pins a log served on 127.0.0.1, and
-a proof bundle of a regency checks with networking disabled for the process.
+proof bundles (a regency of the real 2024 sample, a province of the synthetic
+national election) check with networking disabled for the process.
 
 The wheel is built as pip builds any project (setuptools from the package
 index); PyNaCl comes from the package index too, as it would for an observer.
@@ -165,8 +166,47 @@ def test_a_bundle_checks_offline_in_the_clean_environment(clean, tmp_path):
         cwd=ROOT,
     )
     assert made.returncode == 0, made.stderr
+    report = _check_offline(clean, out, tmp_path / "log.vkey", tmp_path)
+    assert report["selected"] > 0
+
+
+def test_a_synthetic_province_bundle_checks_offline_in_the_clean_environment(
+    clean, tmp_path, monkeypatch
+):
+    # The synthetic national election as the benchmarks build it (bench.audit),
+    # small: its first districts, of province 11, and the province's bundle.
+    from bench.audit import build_log
+    from bench.http import PASS
+
+    monkeypatch.setenv("SAKSI_KEY_PASSPHRASE", PASS)
+    log_dir = build_log(1500, tmp_path / "national")
+    out = tmp_path / "11.bundle"
+    made = run(
+        sys.executable,
+        "-m",
+        "api",
+        "export",
+        "bundle",
+        "--dir",
+        str(log_dir),
+        "--region",
+        "11",
+        "--out",
+        str(out),
+        "--json",
+        cwd=ROOT,
+    )
+    assert made.returncode == 0, made.stderr
+    exported = json.loads(made.stdout)
+    report = _check_offline(clean, out, log_dir / "log.vkey", tmp_path)
+    assert report["selected"] == exported["selected"] > 1000
+    assert report["entries"] == exported["entries"]
+
+
+def _check_offline(clean, bundle, key, work) -> dict:
+    """``saksi-verify check-bundle`` from the clean environment, no network."""
     # Any attempt to open a connection fails loudly in the checking process.
-    guard = tmp_path / "guard"
+    guard = work / "guard"
     guard.mkdir()
     (guard / "sitecustomize.py").write_text(
         "import socket\n"
@@ -181,19 +221,18 @@ def test_a_bundle_checks_offline_in_the_clean_environment(clean, tmp_path):
             [
                 str(clean / "bin" / "saksi-verify"),
                 "check-bundle",
-                str(out),
+                str(bundle),
                 "--key",
-                str(tmp_path / "log.vkey"),
+                str(key),
                 "--json",
             ]
         ),
-        cwd=tmp_path,
+        cwd=work,
         env={"PYTHONPATH": str(guard), "PATH": "/usr/bin:/bin"},
     )
     assert checked.returncode == 0, checked.stderr
     report = json.loads(checked.stdout)
     assert report["passed"] is True
-    assert report["selected"] > 0
     # The guard is live: the same environment cannot reach the network.
     probe = run(
         str(clean / "bin" / "python"),
@@ -202,6 +241,7 @@ def test_a_bundle_checks_offline_in_the_clean_environment(clean, tmp_path):
         env={"PYTHONPATH": str(guard), "PATH": "/usr/bin:/bin"},
     )
     assert "networking is disabled" in probe.stderr
+    return dict(report)
 
 
 def test_an_audit_sample_draws_offline_in_the_clean_environment(clean, tmp_path):

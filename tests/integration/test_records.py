@@ -538,3 +538,46 @@ def test_a_recap_child_must_be_logged_under_its_own_code(log):
     assert log.ledger.size == size
     log.submit(recap({first: digest[first], second: digest[second]}), [keys["village"]])
     assert log.ledger.size == size + 1
+
+
+def test_the_writer_refuses_a_plan_that_could_never_seed_a_sample(log):
+    # A plan's seed must be a tree the log has not reached when the plan is
+    # logged, and its fields must agree; the writer refuses any other (422,
+    # schema-violation) and the tree does not change. The edge: a seed of the
+    # plan's own index is refused, one more is taken.
+    from verifier.body_schema import SchemaViolation
+
+    auditor = Ed25519Signer("auditor", bytes([77]) * 32)
+    log.grant(auditor, "auditor", "")
+    good = {
+        "purpose": "manual recount",
+        "ballot": "ppwp",
+        "unit": "station",
+        "strata": 2,
+        "method": "fixed",
+        "size": 3,
+    }
+    refused = [
+        ("seed", dict(good, seed_size=log.ledger.size), "not beyond this plan"),
+        ("strata", dict(good, strata=0, seed_size=10**6), "no shorter than"),
+        ("mixed", dict(good, risk_limit="0.05", seed_size=10**6), "method fixed"),
+        (
+            "margin",
+            dict(good, ballot="pdpr", method="aslam-popa-rivest-2008", seed_size=10**6)
+            | {"risk_limit": "0.05", "max_shift": "0.2"},
+            "use fixed for pdpr",
+        ),
+    ]
+    del refused[3][1]["size"]
+    for name, body, words in refused:
+        size = log.ledger.size
+        region = "31" if name == "strata" else "national"
+        payload = log.payload("audit.plan/v1", f"audits/{region}/{name}", body)
+        with pytest.raises(SchemaViolation, match=words):
+            log.submit(payload, [auditor])
+        assert log.ledger.size == size
+    edge = dict(good, seed_size=log.ledger.size + 1)
+    receipt = log.submit(
+        log.payload("audit.plan/v1", "audits/national/edge", edge), [auditor]
+    )
+    assert receipt.index == edge["seed_size"] - 1

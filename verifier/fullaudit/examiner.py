@@ -36,6 +36,7 @@ from verifier.rules.arithmetic import tally_flags, totals_of
 from verifier.rules.forensics import LastDigits, extremes, station_figures
 from verifier.rules.state import ElectionState, recap_children
 from verifier.rules.watch import total_of
+from verifier.sample import PLAN, admit_plan
 from verifier.schema_registry import get_schema
 
 __all__ = ["SKEW", "Examined", "compact_json", "examine"]
@@ -104,6 +105,8 @@ def examine(
     try:
         schema = get_schema(record.schema)
         check(schema, record.body, subject)
+        if record.schema == PLAN.name:
+            admit_plan(record, index)
         lookup = public_key
         if record.schema == GENESIS.name:
             lookup = {a.keyid: a.public_key for a in parse_genesis(record).admins}.get

@@ -28,9 +28,11 @@ from tests.recordlog import (
     setup_election,
 )
 from tests.tilelog import view
+from verifier.body_schema import SchemaViolation
 from verifier.bundle import bundle_fetch, write_bundle
 from verifier.cosignature import WitnessPolicy, cosign, cosigner_key
 from verifier.errors import VerificationError
+from verifier.fullaudit import Auditor
 from verifier.note import Note, format_note, parse_note
 from verifier.record import (
     format_log_entry,
@@ -52,10 +54,11 @@ def sampled_log(path: Path) -> tuple[list[bytes], int, dict, int]:
     """A small election log with an auditor's plan, past its seed, at ``path``.
 
     Six stations in two provinces, five forms, a plan whose seed is ``AFTER``
-    entries past it, entries to pass the seed, then a plan that names a seed
-    the log had passed, and one more entry. Returns (the entries, the plan's
-    index, the operator's sample drawn from the database, the late plan's
-    index).
+    entries past it, entries to pass the seed; then a plan that names a seed
+    the log had passed, which the writer refuses and a lying operator appends
+    (it is in the entries, not in the database). Returns (the entries, the
+    plan's index, the operator's sample drawn from the database, the late
+    plan's index).
     """
     log = RecordLog(f"sqlite:///{path}", LOG_KEY)
     try:
@@ -81,11 +84,12 @@ def sampled_log(path: Path) -> tuple[list[bytes], int, dict, int]:
         for n in range(AFTER + 1):
             extra = Ed25519Signer(f"x{n}", hashlib.sha256(b"x%d" % n).digest())
             log.grant(extra, "tps", SIX_STATIONS[0])
-        late_body = dict(body, seed_size=plan)  # a tree the log had passed
-        late = log.submit(
-            log.payload("audit.plan/v1", "audits/national/late", late_body), [AUDITOR]
-        ).index
-        log.grant(Ed25519Signer("y", b"y" * 32), "tps", SIX_STATIONS[0])
+        # A plan that names a tree the log had passed: the writer refuses it
+        # (its seed is known), so a lying operator's log appends it below.
+        late_body = dict(body, seed_size=plan)
+        late_payload = log.payload("audit.plan/v1", "audits/national/late", late_body)
+        with pytest.raises(SchemaViolation, match="not beyond this plan's place"):
+            log.submit(late_payload, [AUDITOR])
         tiles = local_tiles(log.ledger.reader)
         sample = recompute_sample(
             tiles, tiles.checkpoint(), LOG_KEY.verifier_key, ORIGIN, plan
@@ -93,6 +97,13 @@ def sampled_log(path: Path) -> tuple[list[bytes], int, dict, int]:
         entries = [log.ledger.reader.entry_bytes(i) for i in range(log.ledger.size)]
     finally:
         log.close()
+    late = len(entries)
+    entries.append(
+        format_log_entry(
+            parse_envelope(envelope_bytes(late_payload, [AUDITOR])),
+            "2024-02-14T13:00:00.000Z",
+        )
+    )
     return entries, plan, sample, late
 
 
@@ -252,3 +263,21 @@ def test_a_plan_logged_after_its_seed_and_a_non_plan_are_refused(logged):
 
 def _payload(entry: bytes) -> bytes:
     return parse_log_entry(entry).envelope.payload
+
+
+def test_the_audit_finds_the_plan_the_writer_refused(logged):
+    # The writer and the audit ask the same of a plan: a log that holds one
+    # whose seed was known when it was logged fails its audit at that entry.
+    entries, _, _, late = logged
+    clean = Auditor()
+    for index, entry in enumerate(entries[:late]):
+        clean.add(index, entry)
+    assert clean.report(True)["passed"] is True
+    auditor = Auditor()
+    for index, entry in enumerate(entries):
+        auditor.add(index, entry)
+    report = auditor.report(True)
+    assert report["passed"] is False
+    failed = [f for f in report["findings"] if f["check"] == "schema"]
+    assert [f["index"] for f in failed] == [late]
+    assert "not beyond this plan's place" in failed[0]["detail"]
