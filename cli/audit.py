@@ -30,6 +30,7 @@ from cli.args import (
 )
 from cli.connect import head_of, open_log, receipt_out, send, write_flags
 from cli.run import EXIT_FAILED, EXIT_IO, EXIT_OK, EXIT_USAGE, CommandError, emit
+from verifier.commands.sample import MAX_SAMPLE_FILE
 
 __all__ = ["add_commands"]
 
@@ -45,7 +46,11 @@ def cmd_plan(args: argparse.Namespace) -> int:
     region = region_arg(args.region, "--region") if args.region else ""
     subject = f"audits/{region or 'national'}/{args.name}"
     if args.seed_after < 1:
-        raise CommandError("--seed-after must be at least 1", "", EXIT_USAGE)
+        raise CommandError(
+            "--seed-after must be at least 1",
+            "the seed is a tree the log has not reached: pass --seed-after 1 or more",
+            EXIT_USAGE,
+        )
     signer = load_signer(args.key, passphrase_of(args))
     with open_log(args, writes=True) as client:
         size = client.check_identity().size
@@ -134,7 +139,11 @@ def cmd_sample(args: argparse.Namespace) -> int:
             f"no sample: {e}", "see saksi-verify sample", EXIT_FAILED
         ) from e
     except FetchError as e:
-        raise CommandError(f"cannot read the log: {e}", "", EXIT_IO) from e
+        raise CommandError(
+            f"cannot read the log: {e}",
+            "check --dir and --db, and that the database is reachable",
+            EXIT_IO,
+        ) from e
     finally:
         log.close()
     text = json.dumps(sample, indent=1, sort_keys=True) + "\n"
@@ -142,7 +151,11 @@ def cmd_sample(args: argparse.Namespace) -> int:
         try:
             args.out.write_text(text)
         except OSError as e:
-            raise CommandError(f"cannot write {args.out}: {e}", "", EXIT_IO) from e
+            raise CommandError(
+                f"cannot write {args.out}: {e}",
+                "pass an --out in a directory you can write",
+                EXIT_IO,
+            ) from e
     size = sample["size"]
     emit(
         args,
@@ -176,10 +189,13 @@ def _audit_report(args: argparse.Namespace) -> dict[str, Any]:
 
     if args.audit is not None:
         try:
-            with args.audit.open("rb") as f:
-                audit = json.load(f)
+            audit = json.loads(_bounded(args.audit, MAX_AUDIT_FILE))
         except OSError as e:
-            raise CommandError(f"cannot read {args.audit}: {e}", "", EXIT_IO) from e
+            raise CommandError(
+                f"cannot read {args.audit}: {e}",
+                "check the --audit path",
+                EXIT_IO,
+            ) from e
         except ValueError as e:
             raise CommandError(
                 f"{args.audit} is not the JSON of saksi-verify audit: {e}",
@@ -219,6 +235,26 @@ def _audit_report(args: argparse.Namespace) -> dict[str, Any]:
     return audit
 
 
+# A national audit's JSON is about 260 MB (BENCHMARKS.md, "audit-report"), and
+# reading it takes about ten times that in memory: a larger file is refused
+# before it is read, as is a sample file beyond the verifier's own bound.
+MAX_AUDIT_FILE = 1 << 30
+
+
+def _bounded(path: Path, limit: int) -> bytes:
+    """The bytes of ``path``, at most ``limit`` of them.
+
+    Raises:
+        OSError: it cannot be read.
+        ValueError: it is larger than ``limit`` (the message says so).
+    """
+    with path.open("rb") as f:
+        data = f.read(limit + 1)
+    if len(data) > limit:
+        raise ValueError(f"larger than {limit:,} bytes, more than any can be")
+    return data
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     """Write the audit report's HTML (and PDF) for a log, a bundle or an audit."""
     from audit.fitness import controls
@@ -235,12 +271,16 @@ def cmd_report(args: argparse.Namespace) -> int:
     samples = []
     for path in args.sample or ():
         try:
-            sample = json.loads(path.read_text(encoding="utf-8"))
+            sample = json.loads(_bounded(path, MAX_SAMPLE_FILE))
         except OSError as e:
-            raise CommandError(f"cannot read {path}: {e}", "", EXIT_IO) from e
+            raise CommandError(
+                f"cannot read {path}: {e}", "check the --sample path", EXIT_IO
+            ) from e
         except ValueError as e:
             raise CommandError(
-                f"{path} is not a sample file: {e}", "", EXIT_USAGE
+                f"{path} is not a sample file: {e}",
+                "draw one with saksi-verify sample --out FILE",
+                EXIT_USAGE,
             ) from e
         parts = {"format", "plan", "seed", "population", "size", "strata", "units"}
         if (
@@ -258,11 +298,19 @@ def cmd_report(args: argparse.Namespace) -> int:
     try:
         checklist = controls(security) if security.exists() else []
     except OSError as e:
-        raise CommandError(f"cannot read {security}: {e}", "", EXIT_IO) from e
+        raise CommandError(
+            f"cannot read {security}: {e}",
+            "check the --security path (the project's SECURITY.md)",
+            EXIT_IO,
+        ) from e
     try:
         args.out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise CommandError(f"cannot make {args.out}: {e}", "", EXIT_IO) from e
+        raise CommandError(
+            f"cannot make {args.out}: {e}",
+            "pass an --out directory you can create",
+            EXIT_IO,
+        ) from e
     audit = _audit_report(args)
     generated = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     html = render(
@@ -280,7 +328,11 @@ def cmd_report(args: argparse.Namespace) -> int:
             paths["pdf"] = args.out / "report.pdf"
             print_pdf(paths["html"], paths["pdf"])
     except OSError as e:
-        raise CommandError(f"cannot write in {args.out}: {e}", "", EXIT_IO) from e
+        raise CommandError(
+            f"cannot write in {args.out}: {e}",
+            "pass an --out directory you can write, with room",
+            EXIT_IO,
+        ) from e
     except PdfError as e:
         raise CommandError(
             str(e), "or pass --no-pdf for the HTML alone", EXIT_IO

@@ -25,14 +25,17 @@ __all__ = ["add_commands"]
 
 def _read(path: Path, what: str) -> bytes:
     try:
-        data = path.read_bytes()
+        with path.open("rb") as f:
+            data = f.read(64 * 1024 + 1)
     except OSError as e:
         raise CommandError(
             f"cannot read {what} {path}: {e.strerror}", "check the path"
         ) from e
     if len(data) > 64 * 1024:
         raise CommandError(
-            f"{what} {path} is not a checkpoint (too large)", "", EXIT_USAGE
+            f"{what} {path} is not a checkpoint (too large)",
+            "pass a checkpoint note, as GET /log/checkpoint answers it",
+            EXIT_USAGE,
         )
     return data
 

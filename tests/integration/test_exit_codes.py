@@ -152,6 +152,11 @@ CASES: dict[tuple[str, ...], list[Case]] = {
             USAGE,
             "--audit {not_json} --sample {not_json} --out {tmp}/report",
         ),
+        Case(
+            "a sample file past the bound",
+            USAGE,
+            "--audit {not_json} --sample {huge} --out {tmp}/report",
+        ),
     ],
     ("saksi", "export", "bundle"): [
         Case("no selection", USAGE, "--dir {dir} --db {db} --out {tmp}/b.bundle"),
@@ -531,6 +536,9 @@ def world(tmp_path_factory):
     checks_json.write_text('{"checks": []}')
     not_json = base / "not.json"
     not_json.write_text("this is { not JSON\n")
+    huge = base / "huge.json"  # sparse: past every sample file's bound
+    with huge.open("wb") as f:
+        f.truncate((256 << 20) + 1)
     record = base / "record.json"
     record.write_text(
         json.dumps({"schema": "nothing.known/v1", "subject": "x/1", "body": {}})
@@ -598,6 +606,7 @@ def world(tmp_path_factory):
             "other_dir": str(other_dir),
             "junk_dir": str(junk_dir),
             "not_json": str(not_json),
+            "huge": str(huge),
             "checks_json": str(checks_json),
             "record": str(record),
             "private_pem": str(private_pem),
