@@ -168,6 +168,6 @@ def heat_map(
         body.append(
             _text(left + grid_w / 2, top_margin + grid_h + 30, x_label, "middle")
         )
-    if y_label:
-        body.append(_text(4, top_margin + grid_h + 30, y_label))
+    if y_label:  # beside the top row, whose name is left empty for it
+        body.append(_text(4, top_margin + cell - 2, y_label))
     return _svg(width, height, title, body)

@@ -431,9 +431,14 @@ def _forensics(page: _Page) -> None:
             + "</p>",
             charts.heat_map(
                 f"election fingerprint, province {code}",
-                [f"{100 * r // bins}%" if r % 5 == 0 else "" for r in range(bins)],
+                # Turnout up the page, as the paper draws it: the top row is
+                # the highest bin.
+                [
+                    f"{100 * r // bins}%" if r % 5 == 0 else ""
+                    for r in reversed(range(bins))
+                ],
                 ["0%", *[""] * (bins - 2), "100%"],
-                fingerprint["cells"],
+                list(reversed(fingerprint["cells"])),
                 cell=9,
                 x_label="leader's share",
                 y_label="turnout",
