@@ -4,8 +4,9 @@ Each command group has its own module in this package (``cli.log`` for init
 and check, ``cli.serve``, ``cli.keys``, ``cli.grants`` and ``cli.provision``
 for keys, ``cli.submit``, ``cli.demo``, ``cli.election`` for regions and
 results, ``cli.monitor`` for the security monitor, ``cli.export`` and
-``cli.audit`` for auditors' evidence and samples); this module only wires them
-together, in the order ``--help`` lists them.
+``cli.audit`` for auditors' evidence and samples, ``cli.backup`` for backup and
+restore); this module only wires them together, in the order ``--help`` lists
+them.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import logging
 
 from cli import (
     audit,
+    backup,
     demo,
     election,
     export,
@@ -52,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     monitor.add_command(sub)
     export.add_commands(sub)
     audit.add_commands(sub)
+    backup.add_commands(sub)
     return parser
 
 

@@ -97,6 +97,23 @@ CASES: dict[tuple[str, ...], list[Case]] = {
             "--dir {dir} --db {db} --trusted-checkpoint {tmp}/none",
         ),
     ],
+    ("saksi", "backup"): [
+        Case("no log in --dir", IO, "--dir {tmp} --out {tmp}/b.db"),
+        Case(
+            "another log's log.vkey",
+            FAILED,
+            "--dir {other_dir} --db {db} --out {tmp}/b",
+        ),
+        Case("an --out that exists", USAGE, "--dir {dir} --db {db} --out {not_json}"),
+        Case("unsupported --db", USAGE, "--dir {dir} --db bogus://x --out {tmp}/b"),
+        Case("--out in no directory", IO, "--dir {dir} --db {db} --out {tmp}/no/b"),
+    ],
+    ("saksi", "restore"): [
+        Case("no backup file", IO, "{tmp}/none.db --dir {dir}"),
+        Case("not a database", IO, "{not_json} --dir {dir}"),
+        Case("another log's copy", FAILED, "{db_file} --dir {other_dir}"),
+        Case("unsupported --db", USAGE, "{not_json} --dir {dir} --db bogus://x"),
+    ],
     ("saksi", "monitor"): [
         Case(
             "a checkpoint under another key", FAILED, "--config {monitor_other} --once"
@@ -600,6 +617,7 @@ def world(tmp_path_factory):
         yield {
             "dir": str(log),
             "db": f"sqlite:///{log / 'saksi.db'}",
+            "db_file": str(log / "saksi.db"),
             "admin": str(log / "admin.key"),
             "vkey": str(log / "log.vkey"),
             "other_vkey": other,
