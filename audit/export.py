@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -173,9 +174,21 @@ def export_bundle(
                 writer.close()
             raw.flush()
             os.fsync(raw.fileno())
-        with partial.open("rb") as raw:
+        with (
+            partial.open("rb") as raw,
+            tempfile.TemporaryDirectory(prefix="saksi-export-check-") as work,
+        ):
+            # The audit's state in a file, as saksi-verify check-bundle keeps
+            # it: in memory it would grow with the bundle (11 GB for a
+            # national one).
             report = check_bundle(
-                raw, log.verifier_key, log.origin, policy, pins, workers=workers
+                raw,
+                log.verifier_key,
+                log.origin,
+                policy,
+                pins,
+                store=Path(work) / "audit.sqlite",
+                workers=workers,
             )
         if not report["passed"]:
             raise ExportError(
