@@ -216,13 +216,23 @@ def cmd_backup(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _pg_dump(url: str, out: Path) -> None:
-    tool = shutil.which("pg_dump")
+def _pg_tool(name: str) -> str:
+    """The path of PostgreSQL's client tool ``name``.
+
+    Raises:
+        CommandError: it is not installed (exit 3).
+    """
+    tool = shutil.which(name)
     if tool is None:
         raise CommandError(
-            "pg_dump is not installed",
+            f"{name} is not installed",
             "install PostgreSQL's client tools (Debian: postgresql-client-15)",
         )
+    return tool
+
+
+def _pg_dump(url: str, out: Path) -> None:
+    tool = _pg_tool("pg_dump")
     done = subprocess.run(  # noqa: S603 - the tool found on PATH, our arguments
         [tool, "--format=custom", "--no-owner", "--file", str(out), _libpq(url)],
         capture_output=True,
@@ -403,12 +413,7 @@ def _put_in_place(staged: Path, target: Path) -> str | None:
 
 
 def _pg_restore(backup: Path, url: str, directory: Path) -> dict[str, Any]:
-    tool = shutil.which("pg_restore")
-    if tool is None:
-        raise CommandError(
-            "pg_restore is not installed",
-            "install PostgreSQL's client tools (Debian: postgresql-client-15)",
-        )
+    tool = _pg_tool("pg_restore")
     done = subprocess.run(  # noqa: S603 - the tool found on PATH, our arguments
         [
             tool,
