@@ -221,6 +221,12 @@ class Connection:
         self.writer: asyncio.StreamWriter | None = None
 
     async def request(self, method: str, path: str, body: bytes = b"") -> int:
+        return (await self.exchange(method, path, body))[0]
+
+    async def exchange(
+        self, method: str, path: str, body: bytes = b""
+    ) -> tuple[int, bytes]:
+        """One request on this connection: the answer's status and body."""
         if self.writer is None:
             self.reader, self.writer = await asyncio.open_connection(
                 self.host, self.port
@@ -241,8 +247,7 @@ class Connection:
             name, _, value = line.partition(b":")
             if name.strip().lower() == b"content-length":
                 length = int(value)
-        await self.reader.readexactly(length)
-        return status
+        return status, await self.reader.readexactly(length)
 
     def close(self) -> None:
         if self.writer is not None:

@@ -26,6 +26,9 @@ settings.load_profile("default")
 
 ORIGIN = "test.saksi.example/log"
 
+# The fitness size knob and the `evidence` fixture (tests/evidence.py).
+pytest_plugins = ["tests.evidence"]
+
 
 @pytest.fixture(autouse=True)
 def _observer_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
