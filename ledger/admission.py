@@ -73,6 +73,7 @@ __all__ = [
     "SUBMISSION_WEIGHT",
     "RecordGate",
     "Submission",
+    "check_window",
     "prepare_submission",
 ]
 
@@ -126,7 +127,29 @@ def prepare_submission(
     record = parse_record(envelope.payload)  # (3)
     schema = get_schema(record.schema)  # (4)
     check(schema, record.body, record.subject)
-    issued = parse_timestamp(record.issued_at, "issued_at")  # (5)
+    check_window(record, schema, now, skew, max_age)  # (5)
+    lookup = public_key
+    if record.schema == GENESIS.name:
+        lookup = {a.keyid: a.public_key for a in parse_genesis(record).admins}.get
+    signers = verify_envelope(envelope, lookup)  # (6)
+    return Submission(envelope, record, schema, signers)
+
+
+def check_window(
+    record: Record,
+    schema: Schema,
+    now: dt.datetime,
+    skew: dt.timedelta = DEFAULT_SKEW,
+    max_age: dt.timedelta | None = None,
+) -> None:
+    """Step (5): ``issued_at`` no later than ``now + skew``, no older than allowed.
+
+    Raises:
+        MalformedInput: ``issued_at`` is not an RFC 3339 UTC time.
+        IssuedAtOutOfWindow: it is in the future beyond ``skew``, or older than
+            the schema allows (or ``max_age``, if shorter).
+    """
+    issued = parse_timestamp(record.issued_at, "issued_at")
     if issued > now + skew:
         raise IssuedAtOutOfWindow(
             f"issued_at {record.issued_at} is in the future (now "
@@ -140,11 +163,6 @@ def prepare_submission(
             f"issued_at {record.issued_at} is older than the {oldest} "
             f"{schema.name} records may wait here"
         )
-    lookup = public_key
-    if record.schema == GENESIS.name:
-        lookup = {a.keyid: a.public_key for a in parse_genesis(record).admins}.get
-    signers = verify_envelope(envelope, lookup)  # (6)
-    return Submission(envelope, record, schema, signers)
 
 
 class RecordGate:
@@ -155,9 +173,15 @@ class RecordGate:
         storage: WriterStore,
         registry: KeyRegistry,
         election: ElectionState | None = None,
+        *,
+        skew: dt.timedelta = DEFAULT_SKEW,
+        max_age: dt.timedelta | None = None,
     ) -> None:
         self._storage = storage
         self.registry = registry
+        # The issued_at window, checked again against the time that is logged:
+        # the clock may have stepped since the envelope was prepared.
+        self.skew, self.max_age = skew, max_age
         self.election = election or ElectionState()
         self._rows: list[RecordRow] = []
         self._undo: list[tuple[str | None, Any]] = []
@@ -190,7 +214,8 @@ class RecordGate:
         """Decide each submission in order; accepted ones get consecutive indices."""
         self._rows, self._undo, self._election_undo = [], [], []
         subs = items
-        logged_at = format_timestamp(dt.datetime.fromtimestamp(now_ms / 1000, dt.UTC))
+        logged = dt.datetime.fromtimestamp(now_ms / 1000, dt.UTC)
+        logged_at = format_timestamp(logged)
         stored, heads = self._storage.chain_state(
             [s.payload_hash for s in subs], [s.record.subject for s in subs]
         )
@@ -210,6 +235,9 @@ class RecordGate:
                 decisions.append(Existing(known, _holds_payload(payload_hash)))
                 continue
             try:
+                # (5) again, at the time logged: an entry never carries an
+                # issued_at outside its window, however the clock stepped.
+                check_window(item.record, item.schema, logged, self.skew, self.max_age)
                 writer = self.registry.authorize(  # (8)
                     item.record, item.schema, item.signers, index, logged_at
                 )
@@ -224,7 +252,13 @@ class RecordGate:
                 entry = format_log_entry(item.envelope, logged_at)
                 self._apply(item.record, changes)
                 self._election_undo += self.election.apply(item.record)
-            except (VerificationError, StaleRevision, SkippedRevision, WrongPrev) as e:
+            except (
+                VerificationError,
+                IssuedAtOutOfWindow,
+                StaleRevision,
+                SkippedRevision,
+                WrongPrev,
+            ) as e:
                 decisions.append(Refuse(e))
                 continue
             row = RecordRow(

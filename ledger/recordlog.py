@@ -61,7 +61,9 @@ class RecordLog:
         self.verifier_key = verifier_key
         # Empty until the writer starts: it replays the registry from entries
         # it has proven against the signed tree (``Ledger.start``).
-        self.gate = RecordGate(storage, KeyRegistry(), ElectionState())
+        self.gate = RecordGate(
+            storage, KeyRegistry(), ElectionState(), skew=skew, max_age=max_age
+        )
         self.ledger: Ledger[Submission] = Ledger(
             storage,
             signer,

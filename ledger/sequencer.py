@@ -406,7 +406,7 @@ class Sequencer(Generic[T]):
                 index += 1
         try:
             existing = self._proven_existing(state, decisions)
-            committed = self._write(state, head, rows, gate.rows())
+            committed = self._write(state, head, rows, gate.rows(), now_ms)
         except BaseException:
             gate.finish(committed=False)
             raise
@@ -478,8 +478,14 @@ class Sequencer(Generic[T]):
         head: Head,
         rows: list[EntryRow],
         record_rows: Sequence[RecordRow] = (),
+        logged_ms: int = 0,
     ) -> Commit:
-        """Commit ``rows`` as the next leaves, with a newly signed checkpoint."""
+        """Commit ``rows`` as the next leaves, with a newly signed checkpoint.
+
+        The checkpoint's time is no earlier than ``logged_ms``, the time the
+        entries carry (RFC 6962 §3.5: a tree head is at least as new as every
+        entry in it), even if the clock stepped back since they were admitted.
+        """
         if not rows:
             return Commit(state, head, state.size, [])
         started = time.perf_counter()
@@ -493,7 +499,8 @@ class Sequencer(Generic[T]):
             # that is not stored is never signed.
             note = self._sign(new_state.size, new_state.root)
             seal = self._seal(new_state.size, new_state.root, records)
-            return Head(new_state.size, new_state.root, note, self._now_ms(head), seal)
+            made_at = max(self._now_ms(head), logged_ms)
+            return Head(new_state.size, new_state.root, note, made_at, seal)
 
         new_head = self._storage.commit_batch(
             state.size, rows, full_tiles, make_head, record_rows

@@ -269,6 +269,21 @@ MUTANTS = [
         WRITER,
     ),
     Mutant(
+        "window-not-checked-at-logged-time",
+        "ledger/admission.py",
+        "                check_window(item.record, item.schema, logged, self.skew, "
+        "self.max_age)",
+        "                pass",
+        ("tests/faults/test_clock.py",),
+    ),
+    Mutant(
+        "checkpoint-older-than-its-entries",
+        "ledger/sequencer.py",
+        "            made_at = max(self._now_ms(head), logged_ms)",
+        "            made_at = self._now_ms(head)",
+        ("tests/faults/test_clock.py",),
+    ),
+    Mutant(
         "repeat-answered-unproven",
         "ledger/sequencer.py",
         "            proven[index] = (prove(index, data), data)",

@@ -37,6 +37,8 @@ class RecordLog:
 
     # The genesis record's policy (a subclass may pin another).
     policy: dict = DEFAULT_POLICY
+    # How old an issued_at the writer accepts (None: what each schema allows).
+    max_age: dt.timedelta | None = None
 
     def __init__(self, url: str, log_signer: Ed25519Signer, threshold: int = 2):
         self.url = url
@@ -66,6 +68,7 @@ class RecordLog:
             self.log_signer.verifier_key,
             ORIGIN,
             clock=self.clock,
+            max_age=self.max_age,
         )
         self.storage = self.service.storage
         self.gate = self.service.gate
