@@ -156,6 +156,9 @@ def json_lines(
         except ValueError as e:
             report_bad(on_bad, BadLine(path, number, f"not JSON ({e})"))
             continue
+        except RecursionError:
+            report_bad(on_bad, BadLine(path, number, "not JSON (nested too deep)"))
+            continue
         if not isinstance(value, dict):
             found = type(value).__name__
             report_bad(

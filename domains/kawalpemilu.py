@@ -241,7 +241,10 @@ def _pages(photos: object) -> list[dict[str, Any]]:
         c1 = photo.get("c1") if isinstance(photo, Mapping) else None
         if not isinstance(c1, Mapping) or c1.get("type") != 1:
             continue
-        page = int(str(c1.get("halaman"))) if str(c1.get("halaman")).isdigit() else 0
+        halaman = str(c1.get("halaman"))
+        # ASCII digits only ("²".isdigit() is true), few enough for int()
+        short = len(halaman) <= 3 and halaman.isascii() and halaman.isdigit()
+        page = int(halaman) if short else 0
         secure = re.sub(r"^http://", "https://", str(url))
         if not 1 <= page <= 50 or not re.fullmatch(r"https://\S{1,492}", secure):
             continue

@@ -13,7 +13,9 @@ evidence as written.
 
 from __future__ import annotations
 
+import gzip
 import json
+import zlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +23,7 @@ from typing import Any, TypeGuard
 
 from domains.inputs import (
     BadLine,
+    MalformedInput,
     OnBad,
     Reading,
     json_lines,
@@ -76,14 +79,22 @@ _UNREADABLE = object()
 
 def _read_file(file: Path, on_bad: OnBad) -> object:
     """One station's JSON file (gzip or not); ``report_bad`` if unreadable."""
-    with open_binary(file) as handle:
-        raw = handle.read()
+    try:
+        with open_binary(file) as handle:
+            raw = handle.read()
+    except (EOFError, gzip.BadGzipFile, zlib.error) as e:
+        # As for every input file: broken gzip stops the read (not ``on_bad``).
+        raise MalformedInput(
+            BadLine(file, 0, f"the gzip data is corrupt or cut short ({e})")
+        ) from e
     try:
         return json.loads(raw.decode("utf-8-sig"))
     except UnicodeDecodeError:
         report_bad(on_bad, BadLine(file, 0, "not UTF-8 text"))
     except json.JSONDecodeError as e:
         report_bad(on_bad, BadLine(file, e.lineno, f"not JSON ({e.msg})"))
+    except (ValueError, RecursionError) as e:  # a number too long, nested too deep
+        report_bad(on_bad, BadLine(file, 0, f"not JSON ({e})"[:200]))
     return _UNREADABLE
 
 

@@ -168,7 +168,7 @@ def _read_sealed(path: Path) -> _Sealed:
         raise KeyLoadError(f"key file {path}: larger than {MAX_KEY_FILE} bytes")
     try:
         doc = json.loads(data)
-    except (ValueError, UnicodeDecodeError) as e:
+    except (ValueError, RecursionError) as e:  # RecursionError: nested too deep
         raise KeyLoadError(f"key file {path}: not JSON") from e
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         raise KeyLoadError(f"key file {path}: expected format {FORMAT!r}")
@@ -177,9 +177,12 @@ def _read_sealed(path: Path) -> _Sealed:
         raise KeyLoadError(f"key file {path}: unsupported key derivation")
     ops, mem = kdf.get("opslimit"), kdf.get("memlimit")
     min_ops, min_mem = KdfProfile.INTERACTIVE.value
+    # No more than the strongest profile writes: a file must not make the
+    # loader spend unbounded time and memory before the MAC check can fail.
+    max_ops, max_mem = KdfProfile.SENSITIVE.value
     if not isinstance(ops, int) or not isinstance(mem, int):
         raise KeyLoadError(f"key file {path}: bad KDF parameters")
-    if ops < min_ops or mem < min_mem or ops > 64 or mem > (4 << 30):
+    if ops < min_ops or mem < min_mem or ops > max_ops or mem > max_mem:
         raise KeyLoadError(f"key file {path}: KDF parameters out of range")
     name = doc.get("name")
     if not isinstance(name, str):

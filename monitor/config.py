@@ -116,6 +116,8 @@ def load_config(path: Path) -> MonitorConfig:
         raise ConfigError(f"{path} is not UTF-8 text") from e
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path} is not TOML: {e}") from e
+    except RecursionError as e:
+        raise ConfigError(f"{path} is not TOML: nested too deep") from e
     return parse_config(raw, path.parent)
 
 
@@ -313,7 +315,11 @@ def _num(
         raise ConfigError(f"{where} {key} must be a number")
     if kind is int and not isinstance(value, int):
         raise ConfigError(f"{where} {key} must be a whole number")
-    return kind(value)
+    try:
+        float(value)  # every figure is also compared and scaled as a float
+        return kind(value)
+    except OverflowError as e:
+        raise ConfigError(f"{where} {key} is out of range") from e
 
 
 def _positive(table: dict[str, Any], key: str, where: str, default: float) -> float:
@@ -326,7 +332,10 @@ def _positive(table: dict[str, Any], key: str, where: str, default: float) -> fl
 def _time(table: dict[str, Any], key: str, where: str) -> dt.datetime:
     value = table.get(key)
     if isinstance(value, dt.datetime) and value.tzinfo is not None:
-        return value.astimezone(dt.UTC)
+        try:
+            return value.astimezone(dt.UTC)
+        except OverflowError as e:  # 0001-01-01T00:00:00+01:00
+            raise ConfigError(f"{where}: {key} is out of range") from e
     if isinstance(value, str):
         try:
             return parse_timestamp(value, key)
@@ -342,6 +351,8 @@ def _vkey(path: Path, where: str) -> VerifierKey:
         raise ConfigError(f"{where}: cannot read {path}", io=True) from e
     except UnicodeDecodeError as e:
         raise ConfigError(f"{where}: {path} is not UTF-8 text") from e
+    except ValueError as e:  # a NUL in the path
+        raise ConfigError(f"{where}: {str(path)[:80]!r} is not a path") from e
     try:
         return VerifierKey.parse(text)
     except (ValueError, VerificationError) as e:

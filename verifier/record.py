@@ -294,8 +294,8 @@ def parse_log_entry(data: bytes) -> LogEntry:
                 entry = LogEntry(parse_envelope(raw["envelope"]), raw["logged_at"])
                 if format_log_entry(entry.envelope, entry.logged_at) == data:
                     return entry
-        except (ValueError, TypeError, VerificationError):
-            pass
+        except (ValueError, TypeError, RecursionError, VerificationError):
+            pass  # RecursionError: nested too deep; the strict parser says so
     raw = parse_canonical(data, MAX_ENTRY_SIZE, "log entry")
     if not isinstance(raw, dict) or set(raw) != {"envelope", "logged_at"}:
         raise MalformedInput("log entry: expected exactly envelope and logged_at")
@@ -343,7 +343,7 @@ def decode_logged_entry(data: bytes) -> tuple[LogEntry, Record]:
                 envelope.payload,
             )
             return LogEntry(envelope, raw["logged_at"]), record
-    except (ValueError, KeyError, TypeError, binascii.Error):
+    except (ValueError, KeyError, TypeError, RecursionError, binascii.Error):
         pass
     entry = parse_log_entry(data)
     return entry, parse_record(entry.envelope.payload)

@@ -53,6 +53,17 @@ def test_cut_short_gzip_always_stops(tmp_path):
         list(text_lines(path, lambda _: None))
 
 
+def test_a_station_file_of_broken_gzip_stops_the_read(tmp_path):
+    # Found by fuzzing (tests/fuzz/corpus/sirekap_file/crash-*): a per-TPS
+    # file cut short inside its gzip header escaped as EOFError.
+    from domains.sirekap import read_stations
+
+    for broken in (b"\x1f\x8b", gzip.compress(b'{"chart": {}}')[:-6]):
+        (tmp_path / "3171011001001.json").write_bytes(broken)
+        with pytest.raises(MalformedInput, match="corrupt or cut short"):
+            list(read_stations(tmp_path, lambda _: None))
+
+
 def test_csv_names_the_missing_column_and_the_short_row(tmp_path):
     path = tmp_path / "t.csv"
     path.write_text("kode,nama\n11,ACEH\n", encoding="utf-8")
@@ -84,3 +95,20 @@ def test_the_data_folder_does_not_depend_on_the_current_directory(
         tmp_path / "elsewhere",
         "SAKSI_DATA_DIR",
     )
+
+
+def test_deeply_nested_lines_and_station_files_are_bad_lines(tmp_path):
+    # RecursionError escaped json_lines and the per-TPS reader; a number too
+    # long for int() escaped the per-TPS reader (a ValueError, not JSON's).
+    from domains.sirekap import read_stations
+
+    path = tmp_path / "deep.jsonl"
+    path.write_bytes(b"[" * 3000 + b"\n" + b'{"a": 1}\n')
+    bad: list[BadLine] = []
+    assert list(json_lines(path, bad.append)) == [(2, {"a": 1})]
+    assert bad == [BadLine(path, 1, "not JSON (nested too deep)")]
+    for text in (b"[" * 3000, b"1" * 5000):
+        (tmp_path / "3171011001001.json").write_bytes(text)
+        refused: list[BadLine] = []
+        assert list(read_stations(tmp_path, refused.append)) == []
+        assert refused[0].reason.startswith("not JSON")

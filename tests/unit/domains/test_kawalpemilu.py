@@ -176,3 +176,16 @@ def test_a_reading_without_jum_from_the_commission_is_incomplete(matching, nodes
     (reading,) = [t for t in tally_bodies(nodes, matching, "kpu") if t.station == code]
     assert reading.why == "incomplete"
     assert reading.detail["missing"] == ["jum"]
+
+
+def test_a_page_number_of_other_digits_is_skipped_not_a_crash():
+    # Found writing the kawalpemilu fuzz target: "²".isdigit() is true, and
+    # int("²") raised ValueError (as did a page number too long for int()).
+    from domains.kawalpemilu import _pages
+
+    url = "https://lh3.example/photo"
+    photos = {
+        url + str(n): {"c1": {"type": 1, "halaman": page}}
+        for n, page in enumerate(["²", "1" * 5000, "٣", "2"])
+    }
+    assert _pages(photos) == [{"page": 2, "sha256": None, "url": url + "3"}]

@@ -93,3 +93,23 @@ def test_passphrase_sources(tmp_path, monkeypatch):
     secret.write_bytes(b"from-file\n")
     monkeypatch.setenv("SAKSI_KEY_PASSPHRASE_FILE", str(secret))
     assert read_passphrase() == b"from-file"
+
+
+def test_kdf_cost_beyond_the_strongest_profile_refused(key_path):
+    # Found writing the key_file fuzz target: a file asking for 64 passes over
+    # 4 GiB was accepted, and the loader would spend that before the MAC check.
+    max_ops, max_mem = KdfProfile.SENSITIVE.value
+    for ops, mem in ((max_ops + 1, max_mem), (max_ops, max_mem + 1), (64, 4 << 30)):
+        doc = json.loads(key_path.read_text())
+        doc["kdf"]["opslimit"], doc["kdf"]["memlimit"] = ops, mem
+        bad = key_path.with_name(f"cost-{ops}-{mem}.key")
+        bad.write_text(json.dumps(doc))
+        with pytest.raises(KeyLoadError, match="out of range"):
+            load_key_file(bad, PASS)
+
+
+def test_deeply_nested_key_file_refused(tmp_path):
+    path = tmp_path / "deep.key"
+    path.write_bytes(b"[" * 2500)
+    with pytest.raises(KeyLoadError, match="not JSON"):
+        load_key_file(path, PASS)

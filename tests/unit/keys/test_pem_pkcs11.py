@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import shutil
 import subprocess
@@ -37,6 +38,19 @@ def test_pem_roundtrip_encrypted_and_plain():
     public = public_key_to_pem(signer.public_key)
     assert public_key_from_pem(public) == signer.public_key
     assert public_key_from_pem(plain) == signer.public_key
+
+
+def test_pem_of_an_unknown_key_type_is_refused():
+    # Found by fuzzing (tests/fuzz/corpus/pem/crash-*): an OID that is not a
+    # key type cryptography knows raised UnsupportedAlgorithm, not KeyLoadError.
+    der = bytes.fromhex("302a300506032b7570032100") + bytes(32)  # 1.3.117.112
+    body = base64.b64encode(der)
+    for kind in (b"PUBLIC KEY", b"PRIVATE KEY"):
+        pem = b"-----BEGIN %s-----\n%s\n-----END %s-----\n" % (kind, body, kind)
+        with pytest.raises(KeyLoadError):
+            public_key_from_pem(pem)
+        with pytest.raises(KeyLoadError):
+            signer_from_pem(pem, None, "k")
 
 
 def test_pem_errors_never_echo_secrets():

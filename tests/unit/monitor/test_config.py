@@ -549,3 +549,34 @@ def test_a_typo_in_a_real_file_is_refused_naming_the_table(tmp_path):
 def test_config_error_is_a_value_error():
     # Callers that catch ValueError for bad input keep working.
     assert issubclass(ConfigError, ValueError)
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        ("a = " + "[" * 3000 + "]" * 3000, "nested too deep"),
+        (
+            MINIMAL + "\n[thresholds]\nreading_difference_ratio = 1" + "0" * 400,
+            "reading_difference_ratio is out of range",
+        ),
+        (
+            MINIMAL + "\n[thresholds]\nmax_revisions = 1" + "0" * 400,
+            "max_revisions is out of range",
+        ),
+        (MINIMAL + "poll_seconds = 1" + "0" * 400, "poll_seconds is out of range"),
+        (
+            MINIMAL + '\n[[timetable]]\nname = "x"\nschemas = []\n'
+            "from = 0001-01-01T00:00:00+01:00\nto = 2024-01-01T00:00:00Z\n",
+            "from is out of range",
+        ),
+        (MINIMAL.replace('"log.vkey"', '"log\\u0000.vkey"'), "is not a path"),
+    ],
+)
+def test_values_python_cannot_hold_are_config_errors(base, text, match):
+    # Found writing the monitor_config fuzz target (regression seeds in its
+    # corpus): RecursionError, OverflowError and ValueError (a NUL in a path)
+    # escaped instead of ConfigError.
+    path = base / "monitor.toml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError, match=match):
+        load_config(path)

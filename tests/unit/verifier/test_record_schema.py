@@ -222,3 +222,15 @@ def test_schema_violations_name_their_path(body, path):
 def test_schema_refuses_a_subject_spelled_otherwise():
     with pytest.raises(SchemaViolation, match="subject"):
         check(SCHEMA, GOOD, "things/317")
+
+
+def test_deeply_nested_entry_is_malformed_not_a_recursion_error():
+    # Found writing the fuzz targets (regression seed tests/fuzz/corpus/log_entry/
+    # crash-deep-nesting): the quick paths' json.loads raised RecursionError.
+    from verifier.record import decode_logged_entry
+
+    deep = b"[" * 3000 + b"]" * 3000
+    with pytest.raises(MalformedInput, match="nested too deep"):
+        parse_log_entry(deep)
+    with pytest.raises(MalformedInput, match="nested too deep"):
+        decode_logged_entry(deep)
