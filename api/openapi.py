@@ -70,6 +70,56 @@ _BODIES = {
     "/v1/entries": "Envelope",
     "/v1/entries/batch": "Batch",
 }
+# OpenAPI links: what a client (and schemathesis's stateful phase) can ask
+# next with a value from an answer. (path, method, status) -> link name ->
+# (path, method of the target, its parameters: name -> runtime expression).
+_LINKS: dict[tuple[str, str, str], dict[str, tuple[str, str, dict[str, str]]]] = {}
+for _status in ("200", "201"):
+    _LINKS[("/v1/entries", "post", _status)] = {
+        "TheEntry": ("/v1/entries/{index}", "get", {"index": "$response.body#/index"}),
+        "ItsInclusionProof": (
+            "/v1/proofs/inclusion",
+            "get",
+            {"index": "$response.body#/index"},
+        ),
+        "ItsLeaf": (
+            "/v1/proofs/inclusion",
+            "get",
+            {"leaf_hash": "$response.body#/leaf_hash"},
+        ),
+        "ConsistencyFromItsTree": (
+            "/v1/proofs/consistency",
+            "get",
+            {"old": "$response.body#/tree_size"},
+        ),
+    }
+_LINKS[("/v1/entries/{index}", "get", "200")] = {
+    "ItsInclusionProof": (
+        "/v1/proofs/inclusion",
+        "get",
+        {"index": "$response.body#/index", "leaf_hash": "$response.body#/leaf_hash"},
+    ),
+    "ItsSubjectHistory": (
+        "/v1/subjects/{subject}",
+        "get",
+        {"subject": "$response.body#/record/subject"},
+    ),
+}
+_LINKS[("/v1/log", "get", "200")] = {
+    "ConsistencyToNow": (
+        "/v1/proofs/consistency",
+        "get",
+        {"old": "$response.body#/tree_size"},
+    ),
+}
+_LINKS[("/v1/proofs/inclusion", "get", "200")] = {
+    "TheEntry": ("/v1/entries/{index}", "get", {"index": "$response.body#/index"}),
+    "ConsistencyFromItsTree": (
+        "/v1/proofs/consistency",
+        "get",
+        {"old": "$response.body#/tree_size"},
+    ),
+}
 _TITLES = {
     400: "malformed request (problem+json)",
     404: "not found or beyond the log (problem+json)",
@@ -91,6 +141,7 @@ def accurate_openapi(app: FastAPI) -> dict[str, Any]:
     for path, operations in schema["paths"].items():
         for operation in operations.values():
             _correct(path, operation)
+    _link(schema["paths"])
     schema["x-saksi-accurate"] = True
     app.openapi_schema = schema
     return schema
@@ -121,3 +172,22 @@ def _correct(path: str, operation: dict[str, Any]) -> None:
                 int(code), response.get("description") or "problem+json"
             )
             response["content"] = {PROBLEM: {"schema": _PROBLEM_REF}}
+
+
+def _link(paths: dict[str, Any]) -> None:
+    """Add ``_LINKS`` to the answers they start from (targets by operationId)."""
+    for (path, method, status), links in _LINKS.items():
+        response = paths.get(path, {}).get(method, {}).get("responses", {}).get(status)
+        if response is None:
+            continue
+        made = {}
+        for name, (target, target_method, parameters) in links.items():
+            operation = paths.get(target, {}).get(target_method)
+            if operation is None or "operationId" not in operation:
+                continue
+            made[name] = {
+                "operationId": operation["operationId"],
+                "parameters": dict(parameters),
+            }
+        if made:
+            response["links"] = made

@@ -11,6 +11,7 @@ the repository's ``schemathesis.toml`` and must report no failure.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -19,22 +20,26 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.evidence import scale
 from tests.helpers import ROOT, SHARED, cli_env, run_saksi, serving
 
 PASS = "openapi-truth-passphrase"
 DATA = SHARED / "data/sirekap2024/tps_ppwp_dki_sample/tps_ppwp_dki_sample.jsonl"
 
 
-@pytest.fixture(scope="module")
-def served(tmp_path_factory):
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def served(request, tmp_path_factory):
     directory = tmp_path_factory.mktemp("openapi") / "log"
+    db = f"sqlite:///{directory / 'saksi.db'}"
+    if request.param == "postgres":
+        db = request.getfixturevalue("pg_cluster").new_database()
     out = run_saksi(
         "init", "--origin", "openapi.saksi.example/log", "--dir", str(directory),
-        "--kdf", "interactive", passphrase=PASS,
+        "--db", db, "--kdf", "interactive", passphrase=PASS,
     )  # fmt: skip
     assert out.returncode == 0, out.stderr
     env = cli_env(PASS, SAKSI_CLIENT_RATE="1000000", SAKSI_CLIENT_BURST="1000000")
-    with serving(directory, f"sqlite:///{directory / 'saksi.db'}", env) as url:
+    with serving(directory, db, env) as url:
         out = run_saksi(
             "demo", "--url", url, "--dir", str(directory), "--data", str(DATA),
             "--count", "30", passphrase=PASS,
@@ -106,16 +111,61 @@ def test_every_answer_is_documented(served):
 ST = shutil.which("st", path=str(Path(sys.executable).parent))
 
 
+def test_the_document_links_answers_to_what_can_be_asked_next(served):
+    document = httpx.get(served + "/openapi.json").json()
+    operations = {
+        op["operationId"]: (path, method)
+        for path, ops in document["paths"].items()
+        for method, op in ops.items()
+    }
+    linked = set()
+    for path, ops in document["paths"].items():
+        for method, op in ops.items():
+            for status, response in op["responses"].items():
+                for name, link in response.get("links", {}).items():
+                    target = operations[link["operationId"]]  # a real operation
+                    parameters = {
+                        p["name"]
+                        for p in document["paths"][target[0]][target[1]].get(
+                            "parameters", []
+                        )
+                    }
+                    assert set(link["parameters"]) <= parameters, (path, name)
+                    linked.add((path, method, status))
+    assert ("/v1/entries", "post", "201") in linked
+    assert ("/v1/entries/{index}", "get", "200") in linked
+
+
 @pytest.mark.skipif(ST is None, reason="schemathesis is a dev dependency")
-def test_schemathesis_finds_nothing(served, tmp_path):
+def test_schemathesis_finds_nothing(served, tmp_path, request, evidence):
     st = str(ST)
+    examples = scale(40, 1000)
     out = subprocess.run(
         [
             st, "run", served + "/openapi.json", "--checks", "all",
-            "--phases", "examples,coverage,fuzzing", "--max-examples", "40",
-            "--seed", "1", "--no-color", "--report-dir", str(tmp_path),
+            "--phases", "examples,coverage,fuzzing,stateful",
+            "--max-examples", str(examples), "--seed", "1", "--no-color",
+            "--report", "junit", "--report-dir", str(tmp_path),
         ],
-        cwd=ROOT, capture_output=True, text=True, timeout=900, check=False,
+        cwd=ROOT, capture_output=True, text=True, timeout=3600, check=False,
     )  # fmt: skip
     assert out.returncode == 0, out.stdout[-4000:]
     assert "passed" in out.stdout
+    cases = _test_cases(out.stdout)
+    evidence.record(
+        "T12",
+        attempts=cases,
+        detected=cases,
+        backend=request.node.callspec.params["served"],
+        tool="schemathesis",
+        max_examples=examples,
+        server_errors=0,
+        schema_violations=0,
+    )
+
+
+def _test_cases(summary: str) -> int:
+    """The number of generated test cases schemathesis reports."""
+    match = re.search(r"Test cases:\s*([\d,]+) generated", summary)
+    assert match, summary[-2000:]
+    return int(match.group(1).replace(",", ""))
