@@ -146,7 +146,10 @@ def run_tests(nodes: list[str], size: str, out: Path) -> int:
     command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q"]
     command += ["-rfEs", *nodes]
     print(f"fitness: pytest, {len(nodes)} tests at {size} size", file=sys.stderr)
-    return subprocess.run(command, cwd=ROOT, env=env, check=False).returncode
+    # pytest's own report goes to stderr: stdout is the table (or the JSON).
+    return subprocess.run(
+        command, cwd=ROOT, env=env, stdout=sys.stderr, check=False
+    ).returncode
 
 
 def main(argv: list[str] | None = None) -> int:
