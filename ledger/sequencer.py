@@ -18,8 +18,9 @@ Before the first write it runs the start-up checks (``ledger.startup``): it acts
 only on what the signed tree proves, and every stored entry it acts on later
 (the registry replayed at start, a repeat answered with its original entry) is
 proven by an inclusion proof against the signed root first. A storage error
-fails the batch (nothing acknowledged) and the state is reloaded before the
-next one; an integrity failure stops all writes until an operator intervenes.
+fails the batch (nothing acknowledged) and the state is reloaded (and the
+writer lock taken again, if the database lost it) before the next one; an
+integrity failure stops all writes until an operator intervenes.
 """
 
 from __future__ import annotations
@@ -365,6 +366,8 @@ class Sequencer(Generic[T]):
         # After a failed commit: the head may or may not have moved (a commit
         # whose answer was lost). Whatever it is now, it must carry the seal of
         # the index this writer knows, extended by the rows it finds after it.
+        # A database that failed may have restarted and dropped the writer lock.
+        self._storage.keep_writer_lock()
         origin = self._publisher.origin
         known = self._records
         state, head = recover_state(self._storage, self._publisher.verifier_key, origin)
@@ -522,6 +525,8 @@ class Sequencer(Generic[T]):
     def _refresh(self) -> None:
         # While idle, the guards are looked at again: an administrator who
         # drops a trigger to edit rows stops the writes within an interval.
+        # So is the writer lock: a database restart the pool hid drops it.
+        self._storage.keep_writer_lock()
         refuse_changed_guards(self._storage)
         head = self.head
         note = self._sign(head.size, head.root)

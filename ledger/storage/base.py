@@ -157,6 +157,10 @@ class WriterStore(LogStore, RecordIndexStore, Protocol):
         """Become the only writer, or fail at once."""
         ...
 
+    def keep_writer_lock(self) -> None:
+        """Take the writer lock again if the database lost it (a restart)."""
+        ...
+
     def release_writer_lock(self) -> None:
         """Give up the writer lock."""
         ...

@@ -28,9 +28,16 @@ from ledger.storage.guards import trigger_problems
 from ledger.storage.rows import Head, LogMeta
 from ledger.storage.schema import checkpoints, log_meta, tree_head
 
-__all__ = ["SqlEngine", "normalize_url", "safe_message"]
+__all__ = ["DRIVER_ERRORS", "SqlEngine", "normalize_url", "safe_message"]
 
 _MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+# What a failing database raises. A driver can raise ``OSError`` itself, before
+# SQLAlchemy sees a DB-API error: psycopg does when the process has no file
+# descriptor left to wait on a new connection with. Either way the database is
+# unavailable, which the writer answers with 503 and recovers from; it is not
+# a bug that stops the writes.
+DRIVER_ERRORS: tuple[type[Exception], ...] = (sa.exc.SQLAlchemyError, OSError)
 _IN_CHUNK = 500
 
 
@@ -89,6 +96,14 @@ class SqlEngine:
                 cur.execute("PRAGMA cache_size=-32768")
                 cur.close()
 
+            @sa.event.listens_for(engine, "handle_error")
+            def _read_only(context: sa.engine.ExceptionContext) -> None:
+                # A connection opened while the file could not be written is
+                # read-only for good: drop it from the pool, so that writes
+                # work again once the file is writable.
+                if "readonly database" in str(context.original_exception):
+                    context.is_disconnect = True
+
         else:
             engine = sa.create_engine(
                 parsed, pool_size=8, max_overflow=16, pool_pre_ping=True
@@ -112,7 +127,7 @@ class SqlEngine:
         try:
             with self._engine.connect() as conn:
                 yield conn
-        except sa.exc.SQLAlchemyError as e:
+        except DRIVER_ERRORS as e:
             self.count_failure("read")
             raise StorageUnavailable(f"database read failed: {safe_message(e)}") from e
 

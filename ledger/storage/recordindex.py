@@ -209,6 +209,11 @@ class SqlRecordIndex(SqlEngine):
                 try:
                     cursor.execute(query, (position, end, batch))
                     rows = cursor.fetchall()
+                except conn.dialect.loaded_dbapi.Error as e:
+                    # As SQLAlchemy would raise it: ``_connect`` makes it
+                    # StorageUnavailable (a raw driver error would stop the
+                    # writer as if it were a bug).
+                    raise sa.exc.DBAPIError(query, None, e) from e
                 finally:
                     cursor.close()
             if not rows:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import logging
 import os
 from collections.abc import Callable, Sequence
 
@@ -18,11 +19,13 @@ from sqlalchemy.engine import Connection
 
 from ledger.errors import IntegrityFailure, StorageUnavailable, WriterLockHeld
 from ledger.integrate import FullTile
-from ledger.storage.engine import SqlEngine, safe_message
+from ledger.storage.engine import DRIVER_ERRORS, SqlEngine, safe_message
 from ledger.storage.rows import EntryRow, Head, RecordRow, leaf_key
 from ledger.storage.schema import tiles, tree_head
 
 __all__ = ["SqlWrites"]
+
+log = logging.getLogger("saksi.storage")
 
 _ADVISORY_KEY = 0x53414B5349  # "SAKSI"
 
@@ -40,6 +43,10 @@ _SQL = {
 
 class SqlWrites(SqlEngine):
     """The writer's lock and its commits."""
+
+    # Set while this writer means to hold PostgreSQL's advisory lock, even
+    # when the session that held it is gone (``keep_writer_lock``).
+    _lock_wanted = False
 
     def acquire_writer_lock(self) -> None:
         """Become the only writer of this database, or fail at once.
@@ -61,13 +68,18 @@ class SqlWrites(SqlEngine):
                 ) from e
             self._lock_file = fd
             return
+        conn: Connection | None = None
         try:
             conn = self._engine.connect()
             got = conn.exec_driver_sql(
                 f"SELECT pg_try_advisory_lock({_ADVISORY_KEY})"
             ).scalar()
             conn.commit()
-        except sa.exc.SQLAlchemyError as e:
+        except DRIVER_ERRORS as e:
+            if conn is not None:  # never left checked out of the pool
+                with contextlib.suppress(*DRIVER_ERRORS):
+                    conn.invalidate()
+                    conn.close()
             raise StorageUnavailable(
                 f"cannot take writer lock: {safe_message(e)}"
             ) from e
@@ -77,12 +89,45 @@ class SqlWrites(SqlEngine):
                 "another sequencer holds this database's writer lock; stop it first"
             )
         self._lock_conn = conn
+        self._lock_wanted = True
+
+    def keep_writer_lock(self) -> None:
+        """Make sure this writer still holds its lock; take it again if it was lost.
+
+        PostgreSQL's advisory lock lives as long as the session that took it:
+        a restart of the database server, or the session terminated, ends it
+        silently, and a second sequencer could then start beside this one.
+        (SQLite's lock file is this process's own and outlives any fault of
+        the database.)
+
+        Raises:
+            WriterLockHeld: another sequencer took the lock meanwhile.
+            StorageUnavailable: the database cannot be reached.
+        """
+        if not self._lock_wanted:
+            return
+        conn = self._lock_conn
+        if conn is not None:
+            try:
+                # Only an unlock or the session's end gives the lock up.
+                conn.exec_driver_sql("SELECT 1").scalar()
+                conn.commit()
+                return
+            except DRIVER_ERRORS:
+                pass  # that session is gone, and its lock with it
+            with contextlib.suppress(*DRIVER_ERRORS):
+                conn.invalidate()
+                conn.close()
+            self._lock_conn = None
+        self.acquire_writer_lock()
+        log.warning("the database lost the writer lock (restarted?): taken again")
 
     def release_writer_lock(self) -> None:
         """Give up the writer lock (also released when the process dies)."""
         if self._lock_file is not None:
             os.close(self._lock_file)
             self._lock_file = None
+        self._lock_wanted = False
         if self._lock_conn is not None:
             # Closing would only return the session to the pool, lock and all:
             # unlock, then drop the underlying connection.
@@ -149,7 +194,7 @@ class SqlWrites(SqlEngine):
             raise IntegrityFailure(
                 f"conflicting rows already stored: {safe_message(e)}"
             ) from e
-        except sa.exc.SQLAlchemyError as e:
+        except DRIVER_ERRORS as e:
             self.count_failure("write")
             raise StorageUnavailable(f"append not committed: {safe_message(e)}") from e
         return head
@@ -238,7 +283,7 @@ class SqlWrites(SqlEngine):
                 ).rowcount
                 if moved != 1:
                     raise IntegrityFailure("tree head moved during a refresh")
-        except sa.exc.SQLAlchemyError as e:
+        except DRIVER_ERRORS as e:
             self.count_failure("write")
             raise StorageUnavailable(f"refresh not committed: {safe_message(e)}") from e
 
