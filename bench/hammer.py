@@ -363,7 +363,7 @@ class Tally:
     full_read_entries: int = 0
     full_read_roots: int = 0
     full_read_mismatches: int = 0
-    lost: int = 0
+    lost: int = 0  # acknowledged, yet not read back at their index with their bytes
     kills: int = 0
     errors: collections.Counter[str] = field(default_factory=collections.Counter)
     latencies: list[float] = field(default_factory=list)
@@ -801,8 +801,13 @@ async def _settle(state: _State) -> None:
                 return
         await asyncio.sleep(0.1)
     with state.lock:
-        state.tally.lost += len(state.retry)
-        state.tally.error(f"not witnessed in time: {len(state.pending)} receipts")
+        if state.retry:
+            state.tally.error(f"no definite answer in time: {len(state.retry)} writes")
+        if state.pending or state.unread:
+            state.tally.error(
+                f"not shown in time: {len(state.pending)} receipts not in a "
+                f"witnessed checkpoint, {len(state.unread)} not read back"
+            )
 
 
 def hammer(served: Served, plan: Plan) -> dict[str, Any]:
@@ -852,6 +857,7 @@ def _flat(samples: list[tuple[float, int, int]]) -> dict[str, Any]:
 
 def _figures(state: _State, elapsed: float, growth: int) -> dict[str, Any]:
     t = state.tally
+    t.lost = len(state.unread) + t.full_read_mismatches
     figures = asdict(t)
     for name in ("latencies", "merge_delays", "samples", "errors"):
         figures.pop(name)
