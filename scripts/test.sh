@@ -23,9 +23,13 @@ fi
 # lower one to pass. Only pytest and the workers it forks are measured, not the
 # CLIs and servers the tests start as subprocesses (CONTRIBUTING.md says why).
 VERIFIER_FLOOR=87
+# One pytest worker per core, at most 4 (pytest-xdist; a module's tests stay in
+# one worker, so its module-scoped servers start once), each measured by
+# pytest-cov, which combines their data into .coverage.
+WORKERS=$(nproc 2>/dev/null || echo 2)
+if [ "$WORKERS" -gt 4 ]; then WORKERS=4; fi
 .venv/bin/coverage erase
-.venv/bin/coverage run -m pytest
-.venv/bin/coverage combine --quiet
+.venv/bin/python -m pytest -n "$WORKERS" --dist loadscope --cov --cov-report=
 .venv/bin/coverage report
 echo "verifier/: $(.venv/bin/coverage report --include='verifier/*' --format=total)%"
 .venv/bin/coverage report --include='verifier/*' --fail-under="$VERIFIER_FLOOR" \
