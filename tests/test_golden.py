@@ -46,13 +46,23 @@ def answers(tmp_path_factory) -> dict[str, dict]:
         log.close()
 
 
-def test_every_answer_is_as_kept(answers):
+def test_every_answer_is_as_kept(answers, evidence):
     assert [a["path"] for a in INDEX] == list(answers)
+    same = 0
     for kept in INDEX:
         now = answers[kept["path"]]
         assert now["status"] == kept["status"], kept["path"]
         assert now["content_type"] == kept["content_type"], kept["path"]
         assert now["body"] == _kept(kept["path"]), kept["path"]
+        same += 1
+    evidence.record(
+        "R11",
+        attempts=len(INDEX),
+        detected=same,
+        compared="status, content type and body, byte for byte",
+        kept_answers=len(INDEX),
+        of_them_checkpoint_and_tiles=sum(a["path"].startswith("/log/") for a in INDEX),
+    )
 
 
 def test_the_kept_answers_verify_on_their_own():
@@ -98,13 +108,21 @@ def test_the_kept_answers_verify_on_their_own():
     )
 
 
-def test_the_bundles_are_as_kept(tmp_path):
+def test_the_bundles_are_as_kept(tmp_path, evidence):
     """``saksi-proof-bundle/v1``, line for line: a region's bundle and a pinned
     one, exported from the golden log again."""
     now = bundles()
     assert sorted(now) == sorted(p.stem for p in BUNDLES.glob("*.jsonl"))
+    same = 0
     for name, lines in now.items():
         assert lines == (BUNDLES / f"{name}.jsonl").read_bytes(), name
+        same += 1
+    evidence.record(
+        "R11",
+        attempts=len(now),
+        detected=same,
+        compared="proof bundles, line for line",
+    )
 
 
 def test_the_kept_bundles_verify_on_their_own():

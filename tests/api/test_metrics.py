@@ -189,7 +189,7 @@ def test_the_security_log_says_who_wrote_what_and_why_it_was_refused(served):
 HOSTILE = "%3Cscript%3Ealert(1)%3C/script%3E%E2%80%AE%0A%7Bevil%7D"
 
 
-def test_nothing_a_client_sends_reaches_a_label_or_a_log_line(served):
+def test_nothing_a_client_sends_reaches_a_label_or_a_log_line(served, evidence):
     s = served()
     log = s.log
     keys = setup_election(log, STATIONS)
@@ -199,14 +199,16 @@ def test_nothing_a_client_sends_reaches_a_label_or_a_log_line(served):
     assert s.post(payload, [keys["tps"]]).status_code in (400, 422)
     envelope = json.loads(envelope_bytes(payload, [keys["tps"]]))
     envelope["signatures"][0]["keyid"] = marker.lower() * 8
-    s.client.post("/v1/entries", json=envelope)
+    hostile = [s.client.post("/v1/entries", json=envelope)]
     envelope["payloadType"] = marker + HOSTILE
-    s.client.post("/v1/entries", json=envelope)
-    s.client.get(f"/v1/subjects/{marker}{HOSTILE}")
-    s.client.get(f"/log/tile/0/{marker}")
-    s.client.get(f"/{marker}", headers={"user-agent": marker})
-    s.client.request(marker, "/v1/entries")
-    s.client.post(f"/v1/entries/batch?{marker}=1", json={"envelopes": [envelope]})
+    hostile.append(s.client.post("/v1/entries", json=envelope))
+    hostile.append(s.client.get(f"/v1/subjects/{marker}{HOSTILE}"))
+    hostile.append(s.client.get(f"/log/tile/0/{marker}"))
+    hostile.append(s.client.get(f"/{marker}", headers={"user-agent": marker}))
+    hostile.append(s.client.request(marker, "/v1/entries"))
+    hostile.append(
+        s.client.post(f"/v1/entries/batch?{marker}=1", json={"envelopes": [envelope]})
+    )
     scrape = s.client.get("/metrics").text
     s.app.state.security_log.flush()
     events = s.events.getvalue()
@@ -214,14 +216,29 @@ def test_nothing_a_client_sends_reaches_a_label_or_a_log_line(served):
         assert marker not in text
         assert marker.lower() not in text
         assert "<script>" not in text
+    hits = sum(
+        text.count(m) for text in (scrape, events) for m in (marker, marker.lower())
+    )
     assert 'route="(unmatched)"' in scrape
     assert 'method="OTHER"' in scrape
     assert all(ADMINS[0].keyid not in line for line in events.splitlines()[-3:])
+    injections = 1 + len(hostile)  # the subject, then one field each
+    evidence.record(
+        "T17",
+        attempts=injections,
+        detected=injections if hits == 0 else 0,
+        backend=log.storage.dialect,
+        fields="subject, key id, payload type, path, tile path, user agent, "
+        "method, query",
+        marker_hits_in_metrics_and_security_log=hits,
+        server_errors=sum(r.status_code >= 500 for r in hostile),
+    )
 
 
-def test_readyz_follows_the_checkpoint_age_and_a_stopped_writer(served):
+def test_readyz_follows_the_checkpoint_age_and_a_stopped_writer(served, evidence):
     fresh = served()
-    assert fresh.client.get("/readyz").status_code == 200
+    honest = fresh.client.get("/readyz").status_code
+    assert honest == 200
     assert fresh.client.get("/readyz").json()["status"] == "ready"
     stale = Served(fresh.log, ready_max_age=0.000001)
     answer = stale.client.get("/readyz")
@@ -236,6 +253,17 @@ def test_readyz_follows_the_checkpoint_age_and_a_stopped_writer(served):
     samples = fresh.scrape()
     assert value(samples, "saksi_stopped") == 1
     assert value(samples, "saksi_ready") == 0
+    # A stale checkpoint and a stopped writer: each one shown as not ready.
+    shown = [stale.client.get("/readyz").status_code, answer.status_code]
+    evidence.record(
+        "T5",
+        attempts=len(shown),
+        detected=shown.count(503),
+        false_alarms=int(honest != 200),
+        backend=fresh.log.storage.dialect,
+        scenario="checkpoint older than the readiness bound; writer stopped",
+        metrics="saksi_ready 0, saksi_stopped 1",
+    )
 
 
 def test_metrics_can_be_switched_off(db_url, signer):

@@ -5,9 +5,9 @@ could), applies one random mutation, and runs ``check_log``: it must report the
 problem and, where the mutation touched an entry, name that entry's index. The
 start-up check is run too and its detections counted (with the triggers dropped
 it refuses on the guards alone; ``test_writer_tamper.py`` puts them back and
-tries each tampering on the writer). Counts are printed; raise
-SAKSI_TAMPER_TRIALS for the fitness run (RELIABILITY.md T1 asks for 1,000 per
-backend).
+tries each tampering on the writer). An untouched copy is checked as well: it
+must pass. The fitness run tries 1,000 mutations per backend (RELIABILITY.md
+T1); SAKSI_TAMPER_TRIALS overrides the count.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from ledger.startup import recover_state
 from ledger.storage.rows import leaf_key
 from ledger.storage.sql import SqlStorage
 from tests.conftest import ORIGIN, FixedClock, create_log
+from tests.evidence import scale
 
 SIZE = 1300
 
@@ -250,8 +251,8 @@ def trials() -> int:
 
 
 @pytest.mark.slow
-def test_every_mutation_is_caught(backend, tmp_path, signer, request):
-    n_trials = trials() or (240 if backend == "sqlite" else 60)
+def test_every_mutation_is_caught(backend, tmp_path, signer, request, evidence):
+    n_trials = trials() or scale(240 if backend == "sqlite" else 60, 1_000)
     if backend == "sqlite":
         template = tmp_path / "clean.db"
         build_clean_log(f"sqlite:///{template}", signer)
@@ -282,6 +283,15 @@ def test_every_mutation_is_caught(backend, tmp_path, signer, request):
                 conn.execute(
                     sa.text(f'DROP DATABASE "{sa.engine.make_url(url).database}"')
                 )
+
+    # The clean control: an untouched copy passes both checks.
+    url = fresh(n_trials)
+    storage = SqlStorage.open(url)
+    clean_problems = check_log(storage, signer.verifier_key, ORIGIN).problems
+    recover_state(storage, signer.verifier_key, ORIGIN)
+    storage.close()
+    discard(url)
+    assert not clean_problems, clean_problems
 
     rng = random.Random(1234)
     caught = at_start = exact = named = 0
@@ -319,3 +329,15 @@ def test_every_mutation_is_caught(backend, tmp_path, signer, request):
         f"mutations named by exact index; kinds: {dict(kinds)}"
     )
     assert caught == n_trials
+    evidence.record(
+        "T1",
+        attempts=n_trials,
+        detected=caught,
+        false_alarms=len(clean_problems),
+        backend=storage.dialect,
+        kinds=len(kinds),
+        entry_mutations_index_named=named,
+        named_exactly=exact,
+        refused_at_start=at_start,
+        clean_copies_passed=1,
+    )

@@ -793,7 +793,9 @@ def test_restored_backup_starts_without_a_pin(restored, template):
         service.close()
 
 
-def test_restored_backup_is_refused_with_a_trusted_checkpoint(restored, template):
+def test_restored_backup_is_refused_with_a_trusted_checkpoint(
+    restored, template, evidence
+):
     from ledger.sequencer import SequencerConfig
     from ledger.trusted import load_trusted
 
@@ -808,12 +810,23 @@ def test_restored_backup_is_refused_with_a_trusted_checkpoint(restored, template
         clock=FixedClock(START + 3600),
         config=SequencerConfig(trusted=(trusted,)),
     )
+    refused = 0
     with pytest.raises(IntegrityFailure, match="older than the trusted checkpoint"):
         service.start()
+    refused += 1
     service.storage.close()
+    evidence.record(
+        "T5",
+        attempts=1,
+        detected=refused,
+        backend="sqlite",
+        scenario="older backup restored, pinned checkpoint: the writer refuses",
+        backup_size=template.old_checkpoint[0],
+        pinned_size=template.size,
+    )
 
 
-def test_restored_backup_is_reported_by_the_check(restored, template):
+def test_restored_backup_is_reported_by_the_check(restored, template, evidence):
     from ledger.fullcheck import check_log
     from ledger.trusted import load_trusted
 
@@ -831,10 +844,17 @@ def test_restored_backup_is_reported_by_the_check(restored, template):
         storage.close()
     assert [p.kind for p in report.problems] == ["rollback"]
     assert report.problems[0].index == template.size
+    evidence.record(
+        "T5",
+        attempts=1,
+        detected=len(report.problems),
+        backend="sqlite",
+        scenario="older backup restored: saksi check with a pin names the rollback",
+    )
 
 
 def test_restored_backup_is_refused_by_a_witness_that_saw_more(
-    restored, template, tmp_path
+    restored, template, tmp_path, evidence
 ):
     from ledger.cosigning import WitnessEndpoint
     from verifier.witness_protocol import WitnessKey, format_add_checkpoint
@@ -853,11 +873,23 @@ def test_restored_backup_is_refused_by_a_witness_that_saw_more(
         endpoint = WitnessEndpoint(
             f"http://127.0.0.1:{server.server_address[1]}", key.verifier_key
         )
+        refused = 0
         with pytest.raises(IntegrityFailure, match=rf"cosigned size {template.size}"):
             service.witness_with([endpoint])
+        refused += 1
         with pytest.raises(IntegrityFailure):
             service.ledger.submit(_prepare(service, template.form_envelope))
+        refused += 1
         assert service.ledger.size == template.old_checkpoint[0]
     finally:
         service.close()
         server.shutdown()
+    evidence.record(
+        "T5",
+        attempts=2,
+        detected=refused,
+        backend="sqlite",
+        scenario="older backup restored, a witness saw more: the writes stop",
+        cosigned_size=template.size,
+        restored_size=template.old_checkpoint[0],
+    )

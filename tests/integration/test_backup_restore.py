@@ -56,7 +56,7 @@ def _checkpoint(url: str) -> str:
     return httpx.get(f"{url}/log/checkpoint", timeout=30).text
 
 
-def test_backup_while_serving_then_a_rollback_refused_and_named(tmp_path):
+def test_backup_while_serving_then_a_rollback_refused_and_named(tmp_path, evidence):
     directory = tmp_path / "log"
     db = f"sqlite:///{directory / 'saksi.db'}"
     init_log(directory, db, ORIGIN, PASS)
@@ -142,9 +142,24 @@ def test_backup_while_serving_then_a_rollback_refused_and_named(tmp_path):
         )  # fmt: skip
     assert again.returncode == 1
     assert "rollback" in (again.stdout + again.stderr).lower()
+    # Three ways the older copy is caught: restore refuses it, the check with a
+    # kept checkpoint and an observer with state name it.
+    caught = [refused.returncode, named.returncode, again.returncode]
+    evidence.record(
+        "R10",
+        attempts=len(caught),
+        detected=caught.count(1),
+        false_alarms=int(checked.returncode != 0),
+        backend="sqlite",
+        method=copy["method"],
+        backup_size=copy["size"],
+        log_size=size,
+        backup_verified=checked.returncode == 0,
+        written_while_copied=True,
+    )
 
 
-def test_a_copy_of_another_log_or_of_a_fork_is_refused(tmp_path):
+def test_a_copy_of_another_log_or_of_a_fork_is_refused(tmp_path, evidence):
     one, two = tmp_path / "one", tmp_path / "two"
     init_log(one, f"sqlite:///{one / 'saksi.db'}", ORIGIN, PASS)
     init_log(two, f"sqlite:///{two / 'saksi.db'}", "other.saksi.example/log", PASS)
@@ -171,6 +186,13 @@ def test_a_copy_of_another_log_or_of_a_fork_is_refused(tmp_path):
     assert refused.returncode == 1
     assert "fork" in json.loads(refused.stdout)["hint"]
     assert json.loads(saksi("check", "--dir", str(one), "--json").stdout)["ok"]
+    evidence.record(
+        "R10",
+        attempts=2,
+        detected=[other.returncode, refused.returncode].count(1),
+        backend="sqlite",
+        refused="a copy of another log; a fork with --rollback",
+    )
 
 
 def test_backup_and_restore_usage_and_io_errors(tmp_path):
@@ -197,7 +219,9 @@ def test_backup_and_restore_usage_and_io_errors(tmp_path):
 
 
 @pytest.mark.usefixtures("pg_cluster")
-def test_postgres_dump_and_restore_into_an_empty_database(tmp_path, pg_cluster):
+def test_postgres_dump_and_restore_into_an_empty_database(
+    tmp_path, pg_cluster, evidence
+):
     directory = tmp_path / "log"
     db = pg_cluster.new_database()
     init_log(directory, db, ORIGIN, PASS)
@@ -221,3 +245,13 @@ def test_postgres_dump_and_restore_into_an_empty_database(tmp_path, pg_cluster):
     twice = saksi("restore", str(dump), "--dir", str(directory), "--db", target)
     assert twice.returncode == 3
     assert "empty database" in twice.stderr
+    evidence.record(
+        "R10",
+        attempts=1,
+        detected=int(twice.returncode != 0),
+        false_alarms=int(checked.returncode != 0),
+        backend="postgresql",
+        method="pg_dump",
+        restored_size=json.loads(restored.stdout)["size"],
+        restored_copy_verified=checked.returncode == 0,
+    )

@@ -16,6 +16,7 @@ from ledger.storage.rows import leaf_key
 from ledger.storage.sql import SqlStorage
 from tests import oracle
 from tests.conftest import ORIGIN, create_log
+from tests.evidence import scale
 from verifier.checkpoint import verify_inclusion_in_checkpoint
 from verifier.proof_check import verify_consistency
 
@@ -80,24 +81,46 @@ def test_oversized_entry_refused_and_nothing_written(make_ledger):
     assert ledger.size == 2
 
 
-def test_concurrent_callers_get_contiguous_unique_indices(make_ledger, signer):
+def test_concurrent_callers_get_contiguous_unique_indices(
+    make_ledger, signer, evidence
+):
+    # RELIABILITY.md R4: 100 writers x 500 appends in the fitness run.
+    writers, appends = scale(16, 100), scale(40, 500)
     ledger = make_ledger()
     results: dict[int, list] = {}
 
     def worker(n: int) -> None:
-        results[n] = [ledger.append(entry(n * 1000 + i)) for i in range(40)]
+        results[n] = [
+            (ledger.append(entry(n * 1000 + i)), n * 1000 + i) for i in range(appends)
+        ]
 
-    threads = [threading.Thread(target=worker, args=(n,)) for n in range(16)]
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(writers)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    indices = sorted(r.index for rs in results.values() for r in rs)
-    assert indices == list(range(640))
+    total = writers * appends
+    indices = sorted(r.index for rs in results.values() for r, _ in rs)
+    assert indices == list(range(total))
     for rs in results.values():
-        for r in rs[::7]:
+        for r, _ in rs[::7]:
             verify_receipt(r, signer)
     assert check_log(ledger.storage, signer.verifier_key, ORIGIN).ok
+    # The root, recomputed by the naive oracle from what each caller was told.
+    sent = {r.index: n for rs in results.values() for r, n in rs}
+    leaves = [oracle.leaf(entry(sent[i])) for i in range(total)]
+    recomputed = oracle.mth(leaves)
+    assert ledger.head.root == recomputed
+    evidence.record(
+        "R4",
+        attempts=total,
+        detected=len(set(indices)),
+        backend=ledger.storage.dialect,
+        writers=writers,
+        appends_each=appends,
+        gaps_or_duplicates=len(set(range(total)) ^ set(indices)),
+        root_matches_oracle=ledger.head.root == recomputed,
+    )
 
 
 def test_async_callers_are_handed_over_together_and_answered_alone(make_ledger, signer):
@@ -154,7 +177,7 @@ def test_restart_recovers_state(make_ledger, signer):
     verify_receipt(receipt, signer)
 
 
-def test_triggers_refuse_update_and_delete(db_url, signer):
+def test_triggers_refuse_update_and_delete(db_url, signer, evidence):
     storage = create_log(db_url, signer)
     ledger_rows = [
         (
@@ -187,15 +210,25 @@ def test_triggers_refuse_update_and_delete(db_url, signer):
     if storage.dialect == "postgresql":
         statements = [s.replace("X'00'", "'\\x00'::bytea") for s in statements]
         statements += ["TRUNCATE entries", "TRUNCATE tree_head"]
+    refused = 0
     for statement in statements:
         with (
             pytest.raises(sa.exc.DBAPIError, match="saksi"),
             storage.engine.begin() as conn,
         ):
             conn.execute(sa.text(statement))
+        refused += 1
     with storage.engine.connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM entries")).scalar() == 1
+    dialect = storage.dialect
     storage.close()
+    evidence.record(
+        "T1",
+        attempts=len(statements),
+        detected=refused,
+        backend=dialect,
+        updates_deletes_that_succeeded=len(statements) - refused,
+    )
 
 
 def test_leaf_lookup_confirms_the_full_hash(db_url, signer):
@@ -235,7 +268,7 @@ def test_second_writer_refused(make_ledger):
         make_ledger()
 
 
-def test_backends_give_identical_roots(tmp_path, signer, pg_cluster):
+def test_backends_give_identical_roots(tmp_path, signer, pg_cluster, evidence):
     from ledger.ledger import Ledger
     from tests.conftest import FixedClock
 
@@ -254,6 +287,13 @@ def test_backends_give_identical_roots(tmp_path, signer, pg_cluster):
         ledger.close()
         storage.close()
     assert roots[0] == roots[1]
+    evidence.record(
+        "R12",
+        attempts=len(roots[0]),
+        detected=sum(a == b for a, b in zip(*roots, strict=True)),
+        backends="sqlite and postgresql",
+        sizes=", ".join(str(size) for size, _ in roots[0]),
+    )
 
 
 def test_tampered_tail_refused_at_start(db_url, signer, make_ledger):

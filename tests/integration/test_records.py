@@ -15,6 +15,7 @@ from ledger.admission import prepare_submission
 from ledger.errors import SkippedRevision, StaleRevision, WrongPayloadType, WrongPrev
 from ledger.fullcheck import check_log
 from tests.conftest import ORIGIN
+from tests.evidence import scale
 from tests.recordlog import ADMINS, RecordLog, b64
 from verifier.checkpoint import verify_inclusion_in_checkpoint
 from verifier.dsse import UnknownKey, envelope_to_json, sign_envelope
@@ -376,7 +377,9 @@ def _matrix_payload(log, name, region, role, counter, victim):
     return log.payload(name, f"x/{region}", {})
 
 
-def test_authorization_matrix_through_the_write_path(db_url, signer, monkeypatch):
+def test_authorization_matrix_through_the_write_path(
+    db_url, signer, monkeypatch, evidence
+):
     # Every role x every schema x (in scope, out of scope, revoked, not yet
     # granted, expired), submitted through prepare + the writer's gate: each
     # gets exactly the policy's answer (with the election's own rules: forms are
@@ -443,6 +446,7 @@ def test_authorization_matrix_through_the_write_path(db_url, signer, monkeypatch
         log.grant(victim, "tps", TPS)
         counter = 0
         tried = set()
+        refusable = refused = allowed = 0
         for role in sorted(roles):
             for name in names:
                 for condition in ("in", "out", "revoked", "never", "expired"):
@@ -487,9 +491,15 @@ def test_authorization_matrix_through_the_write_path(db_url, signer, monkeypatch
                         assert not isinstance(outcome, Exception), (label, outcome)
                         assert log.ledger.size == size + 1, label
                         log.track(payload)
+                        allowed += 1
                     else:
+                        # Refusable for who signed (UnknownChild and
+                        # SkippedRevision are later checks of allowed writes).
+                        signer_refused = want not in (UnknownChild, SkippedRevision)
+                        refusable += signer_refused
                         assert isinstance(outcome, want), (label, outcome)
                         assert log.ledger.size == size, label
+                        refused += signer_refused
         # Every election schema was both accepted (or authorized) and refused.
         for name in (
             "results.tally/v1",
@@ -501,8 +511,19 @@ def test_authorization_matrix_through_the_write_path(db_url, signer, monkeypatch
             assert (name, RoleNotAllowed) in tried, name
         assert ("results.recap/v1", UnknownChild) in tried
         assert ("results.recap/v1", OutOfScope) in tried
+        dialect = log.storage.dialect
     finally:
         log.close()
+    evidence.record(
+        "T10",
+        attempts=refusable,
+        detected=refused,
+        backend=dialect,
+        roles=len(roles),
+        write_operations=len(names),
+        cells=counter,
+        cells_allowed_and_logged=allowed,
+    )
 
 
 def test_a_recap_child_must_be_logged_under_its_own_code(log):
@@ -581,3 +602,174 @@ def test_the_writer_refuses_a_plan_that_could_never_seed_a_sample(log):
         log.payload("audit.plan/v1", "audits/national/edge", edge), [auditor]
     )
     assert receipt.index == edge["seed_size"] - 1
+
+
+# RELIABILITY.md T4, T8 and T9 at the writer (both backends): each hostile write
+# is refused with the reason the policy gives and leaves the tree as it was; the
+# same write slipped into the log behind the writer's back is flagged by the
+# audit at its index. Honest writes beside them are logged (no false alarm).
+
+STATIONS = [f"3171011001{n:03d}" for n in range(1, 121)]
+TALLY = "results.tally/v1"
+
+
+def _slipped(log, payload: bytes, signers) -> bytes:
+    """The entry a database administrator would insert for ``payload``."""
+    from tests.recordlog import envelope_bytes
+    from verifier.dsse import parse_envelope
+    from verifier.record import format_log_entry
+
+    last = log.storage.read_entries(log.ledger.size - 1, log.ledger.size)[0].data
+    envelope = parse_envelope(envelope_bytes(payload, signers))
+    return format_log_entry(envelope, json.loads(last)["logged_at"])
+
+
+def _audit_flags(log, slipped: list[bytes], check: str) -> int:
+    """How many of ``slipped``, appended to the log's entries, fail ``check``
+    at their own index (the clean log must pass)."""
+    from tests.unit.verifier.test_audit import audit, failures
+
+    entries = [row.data for row in log.storage.read_entries(0, log.ledger.size)]
+    assert audit(entries)["passed"]
+    found = failures(audit(entries + slipped))
+    return sum((check, len(entries) + k) in found for k in range(len(slipped)))
+
+
+def test_a_revoked_key_is_refused_from_the_next_entry_on(log, evidence):
+    from tests.recordlog import form, setup_election
+
+    keys = setup_election(log, STATIONS[:2])
+    officer = keys["tps"]  # the first station's
+    subject = f"results/ppwp/{STATIONS[0]}"
+    before = log.submit(log.payload(TALLY, subject, form({"100025": 1})), [officer])
+    revoked_at = log.revoke(officer).index
+    size = log.ledger.size
+    attempts = scale(50, 500)
+    refused = 0
+    for n in range(attempts):
+        payload = log.payload(TALLY, subject, form({"100025": n + 2}), reason="x")
+        with pytest.raises(KeyRevoked):
+            log.ledger.submit(log.prepare(payload, [officer]))
+        refused += 1
+    assert log.ledger.size == size
+    # The station's other key (the reading system) still writes.
+    honest = log.submit(
+        log.payload(TALLY, f"results/ppwp/{STATIONS[1]}", form({"100025": 3})),
+        [keys["reader"]],
+    )
+    assert honest.index == size
+    slipped = _slipped(
+        log, log.payload(TALLY, subject, form({"100025": 9}), reason="x"), [officer]
+    )
+    flagged = _audit_flags(log, [slipped], "authorization")
+    assert flagged == 1
+    evidence.record(
+        "T4",
+        attempts=attempts + 1,
+        detected=refused + flagged,
+        backend=log.storage.dialect,
+        refused_after_revoke=refused,
+        slipped_entry_flagged=flagged,
+        refused_from_entry=revoked_at + 1,
+        written_before_revoke=before.index,
+    )
+
+
+def test_a_second_tally_for_a_station_is_refused_and_flagged(log, evidence):
+    from tests.recordlog import form, setup_election
+
+    pairs = scale(20, 100)
+    keys = setup_election(log, STATIONS[:pairs])
+    reader = keys["reader"]  # the province's reading system: every station
+    first = refused = 0
+    for n, station in enumerate(STATIONS[:pairs]):
+        subject = f"results/ppwp/{station}"
+        log.submit(log.payload(TALLY, subject, form({"100025": n})), [reader])
+        first += 1
+        rival = log.payload(
+            TALLY, subject, form({"100025": n + 1}), revision=0, prev=None
+        )
+        size = log.ledger.size
+        with pytest.raises(StaleRevision):
+            log.ledger.submit(log.prepare(rival, [reader]))
+        assert log.ledger.size == size
+        refused += 1
+    # The same rivals inserted behind the writer's back: the audit's chain check.
+    slipped = [
+        _slipped(
+            log,
+            log.payload(
+                TALLY, f"results/ppwp/{s}", form({"100025": 7}), revision=0, prev=None
+            ),
+            [reader],
+        )
+        for s in STATIONS[:pairs]
+    ]
+    flagged = _audit_flags(log, slipped, "revision-chain")
+    assert flagged == pairs
+    evidence.record(
+        "T8",
+        attempts=2 * pairs,
+        detected=refused + flagged,
+        backend=log.storage.dialect,
+        pairs=pairs,
+        refused_by_the_writer=refused,
+        flagged_by_the_audit=flagged,
+        first_tallies_logged=first,
+    )
+
+
+def test_an_officer_cannot_write_another_station(log, evidence):
+    from tests.recordlog import form, setup_election
+    from verifier.registry import OutOfScope
+
+    stations = STATIONS[:20]
+    setup_election(log, stations)
+    officers = [Ed25519Signer(f"o{i}", bytes([i + 1, 9]) * 16) for i in range(10)]
+    for officer, station in zip(officers, stations, strict=False):
+        log.grant(officer, "tps", station)
+    size = log.ledger.size
+    pairs = scale(60, 1000)
+    refused = 0
+    for n in range(pairs):
+        i = n % len(officers)
+        # Any station but its own, walking through all of them.
+        foreign = stations[(i + 1 + (n // len(officers)) % (len(stations) - 1)) % 20]
+        assert foreign != stations[i]
+        payload = log.payload(
+            TALLY, f"results/ppwp/{foreign}", form({"100025": n}), revision=0
+        )
+        with pytest.raises(OutOfScope):
+            log.ledger.submit(log.prepare(payload, [officers[i]]))
+        refused += 1
+    leaves_added = log.ledger.size - size
+    assert leaves_added == 0
+    # Each officer writes its own station (no false alarm).
+    own = sum(
+        not log.submit(
+            log.payload(TALLY, f"results/ppwp/{s}", form({"100025": 1})), [o]
+        ).duplicate
+        for o, s in zip(officers, stations, strict=False)
+    )
+    assert own == len(officers)
+    slipped = [
+        _slipped(
+            log,
+            log.payload(TALLY, f"results/ppwp/{stations[15 + k]}", form({"100025": k})),
+            [officers[k]],
+        )
+        for k in range(5)
+    ]
+    flagged = _audit_flags(log, slipped, "authorization")
+    assert flagged == len(slipped)
+    evidence.record(
+        "T9",
+        attempts=pairs + len(slipped),
+        detected=refused + flagged,
+        false_alarms=len(officers) - own,
+        backend=log.storage.dialect,
+        refused_by_the_writer=refused,
+        leaves_added=leaves_added,
+        rows_inserted_and_flagged=flagged,
+        own_station_writes_logged=own,
+    )

@@ -17,10 +17,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.evidence import scale
 from tests.helpers import ROOT, cli_env, run_saksi, serving
 
 PASS = "serve-hygiene-passphrase"
-SLOW_CLIENTS = 300
+SLOW_CLIENTS = scale(300, 1_000)  # RELIABILITY.md T11: 1,000 in the fitness run
 
 
 def saksi(*args: str):
@@ -78,7 +79,7 @@ def test_serve_says_where_it_listens(served):
     )
 
 
-def test_access_log_one_json_line_per_request(served):
+def test_access_log_one_json_line_per_request(served, evidence):
     url, log = served
     httpx.get(url + "/log/checkpoint")
     httpx.get(url + "/v1/entries/0")
@@ -101,6 +102,15 @@ def test_access_log_one_json_line_per_request(served):
     assert "forged" not in log.read_text()
     # A number no timestamp or duration holds, and a hex request id almost never.
     assert "424242424" not in log.read_text()
+    text = log.read_text()
+    evidence.record(
+        "T17",
+        attempts=1,
+        detected=int("forged" not in text),
+        injected="CR LF and a forged line in the query",
+        forged_lines=text.count("forged"),
+        access_log_lines=len(lines),
+    )
 
 
 @pytest.mark.parametrize("method", ["PUT", "DELETE", "TRACE", "PATCH"])
@@ -116,7 +126,7 @@ def test_a_wrong_method_is_405_with_a_405_problem(served, method):
         assert response.headers["allow"]
 
 
-def test_half_sent_requests_are_closed_while_reads_go_on(served):
+def test_half_sent_requests_are_closed_while_reads_go_on(served, evidence):
     url, _ = served
     port = _port(url)
     slow = []
@@ -127,8 +137,8 @@ def test_half_sent_requests_are_closed_while_reads_go_on(served):
     try:
         # The server still answers everyone else.
         with httpx.Client(timeout=5) as client:
-            for _ in range(20):
-                assert client.get(url + "/log/checkpoint").status_code == 200
+            reads = [client.get(url + "/log/checkpoint") for _ in range(20)]
+        assert {r.status_code for r in reads} == {200}
         # And closes every half-sent request once its headers are late.
         deadline = time.monotonic() + 15
         closed = 0
@@ -143,9 +153,18 @@ def test_half_sent_requests_are_closed_while_reads_go_on(served):
     finally:
         for sock in slow:
             sock.close()
+    evidence.record(
+        "T11",
+        attempts=SLOW_CLIENTS,
+        detected=closed,
+        false_alarms=sum(r.status_code != 200 for r in reads),
+        slow_connections_closed=closed,
+        honest_reads_meanwhile=len(reads),
+        honest_read_max_s=round(max(r.elapsed.total_seconds() for r in reads), 3),
+    )
 
 
-def test_a_body_that_never_finishes_gets_408(served):
+def test_a_body_that_never_finishes_gets_408(served, evidence):
     url, _ = served
     sock = socket.create_connection(("127.0.0.1", _port(url)), timeout=10)
     try:
@@ -161,6 +180,12 @@ def test_a_body_that_never_finishes_gets_408(served):
         sock.close()
     assert answer.startswith(b"HTTP/1.1 408")
     assert b"/problems/request-timeout" in answer
+    evidence.record(
+        "T11",
+        attempts=1,
+        detected=int(answer.startswith(b"HTTP/1.1 408")),
+        stalled_body="408 after SAKSI_BODY_TIMEOUT (1 s)",
+    )
 
 
 def test_a_client_leaving_mid_upload_logs_no_traceback(served):

@@ -21,6 +21,7 @@ import pytest
 
 from api.settings import ApiSettings
 from tests.api.conftest import Api, LiveServer
+from tests.evidence import scale
 from tests.recordlog import RecordLog, form, setup_election
 from tests.tilelog import NoteKey, TileServer, view
 from verifier.commands import main
@@ -171,3 +172,51 @@ def test_an_unreadable_trusted_checkpoint_is_an_io_error(saksi, tmp_path, capsys
     code, report = run(capsys, "checkpoint", *common)
     assert code == 3, report
     assert "cannot read the trusted checkpoint" in report["error"]
+
+
+def test_every_split_view_is_found_in_one_exchange(tmp_path, capsys, evidence):
+    """RELIABILITY.md T6: observer A follows the log, observer B is shown
+    another tree signed by the same key (self-consistent, of a random size and
+    fork point). One ``compare`` of A's log with B's source names the split
+    view every time; a peer that only lags never does (no false alarm)."""
+    key = NoteKey("example.org/split", bytes([8]) * 32)
+    vkey = str(key.verifier_key)
+    log, peer = TileServer(), TileServer()
+    trials = scale(5, 100)
+    found = lagging_consistent = 0
+    try:
+        for trial in range(trials):
+            rng = random.Random(trial)
+            entries = [f"t{trial}-{i}".encode() for i in range(rng.randint(2, 600))]
+            log.serve(view(entries, key, key.name))
+            state = ["--state", str(tmp_path / f"s{trial}")]
+            common = ["compare", "--log", log.url, "--key", vkey, *state]
+            # The honest peer: a prefix of the same log.
+            peer.serve(view(entries[: rng.randint(1, len(entries))], key, key.name))
+            code, report = run(capsys, *common, "--peer", peer.url)
+            assert code == 0, report
+            lagging_consistent += all(r["consistent"] for r in report["sources"])
+            # The split view: B's tree differs at one entry, then may grow.
+            other = entries[: rng.randint(1, len(entries))]
+            other[rng.randrange(len(other))] += b"!"
+            other += [f"b{i}".encode() for i in range(rng.choice([0, 50]))]
+            peer.serve(view(other, key, key.name))
+            code, report = run(capsys, *common, "--peer", peer.url)
+            assert code == 1, report
+            # Named against the larger tree: which of two signed histories is
+            # the lie, no observer can tell; that there are two, each can.
+            (split,) = report["split_views"]
+            assert {split["source"], split["anchor"]} == {log.url, peer.url}
+            found += 1
+    finally:
+        log.stop()
+        peer.stop()
+    assert lagging_consistent == trials
+    evidence.record(
+        "T6",
+        attempts=trials,
+        detected=found,
+        false_alarms=trials - lagging_consistent,
+        exchange_rounds=1,
+        honest_lagging_peers_consistent=lagging_consistent,
+    )

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -21,6 +22,7 @@ import urllib.request
 
 import pytest
 
+from tests.evidence import scale
 from tests.helpers import ROOT, load_vectors
 from tests.tilelog import NoteKey, TileServer, view
 from verifier.commands import main
@@ -321,3 +323,60 @@ def test_the_witness_command_runs_and_stops(tmp_path):
     )
     assert refused.returncode == 2
     assert "chmod 600" in refused.stderr
+
+
+def test_a_stolen_log_key_cannot_get_a_fork_cosigned(tmp_path, evidence):
+    """RELIABILITY.md T3: whoever holds the log key signs forks of every shape
+    (same size and another root, smaller, larger but inconsistent), each with
+    the best proof it can build from its own tiles. The witness refuses every
+    one (400, 409 or 422) and stays where it was; the honest log, growing
+    between the forks, is cosigned every time (no false alarm)."""
+    witness = Witness(
+        WitnessKey.generate("w.example.org"),
+        [LOG.verifier_key],
+        tmp_path / "w",
+        clock=lambda: 1_700_000_000,
+    )
+    rng = random.Random(3)
+    honest = history(rng.randint(2, 300))
+    assert witness.add_checkpoint(request(honest, 0)).status == 200
+    kinds = ["same size", "smaller", "larger"]
+    trials = scale(30, 100)
+    refused = honest_cosigned = 0
+    statuses: set[int] = set()
+    for trial in range(trials):
+        kind = kinds[trial % len(kinds)]
+        size = len(honest)
+        forked = list(honest)
+        forked[rng.randrange(size)] = b"forged %d" % trial
+        if kind == "smaller":
+            smaller = honest[: rng.randrange(1, size)]
+            # Claiming the witness's size, or its own (no proof can join them).
+            old = rng.choice([size, len(smaller)])
+            body = format_add_checkpoint(
+                old, [], view(smaller, LOG, ORIGIN)["checkpoint"]
+            )
+        else:
+            if kind == "larger":
+                forked += history(rng.randint(1, 200), f"f{trial}-")
+            body = request(forked, size, proof_from=forked)
+        status = witness.add_checkpoint(body).status
+        statuses.add(status)
+        if status in (400, 409, 422) and witness.latest(ORIGIN)[0] == size:
+            refused += 1
+        if trial % 3 == 2:  # the honest log grows and is cosigned
+            grown = honest + history(rng.randint(1, 100), f"h{trial}-")
+            if witness.add_checkpoint(request(grown, size)).status == 200:
+                honest_cosigned += 1
+            honest = grown
+    assert refused == trials, statuses
+    assert honest_cosigned == trials // 3
+    evidence.record(
+        "T3",
+        attempts=trials,
+        detected=refused,
+        false_alarms=trials // 3 - honest_cosigned,
+        kinds=", ".join(kinds),
+        statuses="/".join(str(s) for s in sorted(statuses)),
+        honest_checkpoints_cosigned=honest_cosigned,
+    )

@@ -4,8 +4,8 @@ Rules: append, append_many, repeat an earlier entry, prove inclusion, prove
 consistency between remembered checkpoints, remember a checkpoint, restart, and
 tamper with a copy of the database. Invariants after every step: size, root and
 stored entries equal the model's, and the signed checkpoint verifies.
-Fast profile (RELIABILITY R14): 30 examples x 30 steps; SAKSI_STATEFUL_EXAMPLES
-raises it for the fitness run.
+Fast profile: 30 examples x 30 steps; the fitness run takes RELIABILITY.md
+R14's 500 x 100 (SAKSI_STATEFUL_EXAMPLES overrides the examples).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections import Counter
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -25,6 +26,7 @@ from hypothesis.stateful import (
     invariant,
     precondition,
     rule,
+    run_state_machine_as_test,
 )
 
 from keys import Ed25519Signer
@@ -33,11 +35,15 @@ from ledger.ledger import Ledger
 from ledger.storage.sql import SqlStorage
 from tests import oracle
 from tests.conftest import ORIGIN, FixedClock, create_log
+from tests.evidence import scale
 from tests.helpers import TEST_SEED
 from verifier.checkpoint import verify_checkpoint, verify_inclusion_in_checkpoint
 from verifier.proof_check import verify_consistency, verify_inclusion
 
-EXAMPLES = int(os.environ.get("SAKSI_STATEFUL_EXAMPLES", "30"))
+EXAMPLES = int(os.environ.get("SAKSI_STATEFUL_EXAMPLES", scale(30, 500)))
+STEPS = scale(30, 100)
+# What the machines did, over every example of a run (the fitness figures).
+DONE: Counter[str] = Counter()
 entries = st.binary(min_size=0, max_size=64)
 
 
@@ -54,6 +60,7 @@ class LedgerMachine(RuleBasedStateMachine):
         self.model: list[bytes] = []
         self.ledger: Ledger | None = None
         self.open()
+        DONE["examples"] += 1
 
     def open(self) -> None:
         self.ledger = Ledger.of_entries(
@@ -94,6 +101,7 @@ class LedgerMachine(RuleBasedStateMachine):
         receipt = self.ledger.append(data)
         assert receipt.index == want
         self.check_receipt(receipt)
+        DONE["appends"] += 1
 
     @rule(batch=st.lists(entries, max_size=120))
     def append_many(self, batch: list[bytes]) -> None:
@@ -102,6 +110,7 @@ class LedgerMachine(RuleBasedStateMachine):
         assert [r.index for r in receipts] == want
         for r in receipts[::17]:
             self.check_receipt(r)
+        DONE["appends"] += len(batch)
 
     @precondition(lambda self: self.model)
     @rule(data=st.data())
@@ -110,6 +119,7 @@ class LedgerMachine(RuleBasedStateMachine):
         receipt = self.ledger.append(self.model[index])
         assert receipt.index == index
         assert receipt.duplicate
+        DONE["repeats"] += 1
 
     @precondition(lambda self: self.model)
     @rule(data=st.data())
@@ -119,6 +129,7 @@ class LedgerMachine(RuleBasedStateMachine):
         leaves = [oracle.leaf(x) for x in self.model[:size]]
         proof = self.ledger.reader.inclusion_proof(index, size)
         verify_inclusion(index, size, leaves[index], proof, oracle.mth(leaves))
+        DONE["inclusion_proofs"] += 1
 
     @rule(target=checkpoints)
     def checkpoint(self) -> tuple[int, bytes]:
@@ -134,12 +145,14 @@ class LedgerMachine(RuleBasedStateMachine):
             return
         proof = self.ledger.reader.consistency_proof(m, n)
         verify_consistency(m, n, root_m, root_n, proof)
+        DONE["consistency_proofs"] += 1
 
     @rule()
     def restart(self) -> None:
         self.ledger.close()
         self.ledger.storage.close()
         self.open()
+        DONE["restarts"] += 1
 
     @precondition(lambda self: self.model)
     @rule(data=st.data())
@@ -158,10 +171,12 @@ class LedgerMachine(RuleBasedStateMachine):
         report = check_log(storage, self.signer.verifier_key, ORIGIN)
         storage.close()
         copy.unlink()
+        DONE["tampered"] += 1
         assert not report.ok
         # The dropped trigger is reported first, then the edited entry.
         assert report.problems[0].kind == "guards"
         assert next(p for p in report.problems if p.kind != "guards").index == index
+        DONE["tamper_detected"] += 1
 
     @invariant()
     def matches_model(self) -> None:
@@ -170,9 +185,27 @@ class LedgerMachine(RuleBasedStateMachine):
         assert self.ledger.size == len(self.model)
         leaves = [oracle.leaf(x) for x in self.model]
         assert self.ledger.head.root == oracle.mth(leaves)
+        DONE["invariant_checks"] += 1
 
 
-LedgerMachine.TestCase.settings = settings(
-    max_examples=EXAMPLES, stateful_step_count=30, deadline=None
-)
-TestLedgerMachine = LedgerMachine.TestCase
+def test_the_ledger_follows_its_model(evidence):
+    DONE.clear()
+    run_state_machine_as_test(
+        LedgerMachine,
+        settings=settings(
+            max_examples=EXAMPLES, stateful_step_count=STEPS, deadline=None
+        ),
+    )
+    evidence.record(
+        "R14",
+        attempts=DONE["tampered"],
+        detected=DONE["tamper_detected"],
+        examples=DONE["examples"],
+        steps_at_most=STEPS,
+        appends=DONE["appends"],
+        repeats=DONE["repeats"],
+        restarts=DONE["restarts"],
+        inclusion_proofs=DONE["inclusion_proofs"],
+        consistency_proofs=DONE["consistency_proofs"],
+        invariant_checks=DONE["invariant_checks"],
+    )
