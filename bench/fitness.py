@@ -35,6 +35,9 @@ from bench.report import machine, write_section
 
 ROOT = Path(__file__).resolve().parent.parent
 SECURITY = ROOT / "SECURITY.md"
+# Every figure a --write run measured, by row: a run of some rows replaces
+# theirs and keeps the others', so the table can be filled a few rows at a time.
+ARCHIVE = ROOT / "bench" / "figures" / "fitness-evidence.json"
 BEGIN, END = "<!-- fitness:begin -->", "<!-- fitness:end -->"
 _ROW = re.compile(r"^\|\s*(?P<id>[TR]\d+)\s*\|(?P<rest>.*)\|\s*$")
 _NODE = re.compile(r"`(tests/[^`:]+\.py::[^`\s]+)`")
@@ -209,12 +212,14 @@ def main(argv: list[str] | None = None) -> int:
         command = "python -m bench.fitness" + (" --small" if args.small else "")
         if args.only:
             command += f" --only {args.only}"
-        write_table(SECURITY, every, command + " --write")  # the rest as they were
-        write_section(
-            ROOT / "BENCHMARKS.md",
-            "fitness",
-            _section(rows, command + " --write", size, seconds),
-        )
+        archive = _archive(rows, command + " --write", size, seconds)
+        for row in every:
+            kept = archive.get(row.ident)
+            if kept is not None and row.tests:
+                row.evidence = kept["evidence"]
+                row.figure = summarize(row.evidence)
+        write_table(SECURITY, every, "python -m bench.fitness --write")
+        write_section(ROOT / "BENCHMARKS.md", "fitness", _section(every, archive))
     return 0 if status == 0 and not missing else 1
 
 
@@ -234,21 +239,55 @@ def _as_json(row: Row) -> dict[str, Any]:
     }
 
 
-def _section(rows: list[Row], command: str, size: str, seconds: float) -> str:
+def _archive(
+    rows: list[Row], command: str, size: str, seconds: float
+) -> dict[str, dict[str, Any]]:
+    """Keep this run's rows in ARCHIVE (the others as they were); all of them."""
+    try:
+        archive = json.loads(ARCHIVE.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        archive = {}
+    run = {
+        "command": command,
+        "size": size,
+        "minutes": round(seconds / 60, 1),
+        "machine": machine("").rstrip(". "),
+    }
+    for row in rows:
+        if row.tests:
+            archive[row.ident] = {"run": run, "evidence": row.evidence}
+    ARCHIVE.parent.mkdir(parents=True, exist_ok=True)
+    ARCHIVE.write_text(json.dumps(archive, indent=1, sort_keys=True) + "\n", "utf-8")
+    return dict(archive)
+
+
+def _section(rows: list[Row], archive: dict[str, dict[str, Any]]) -> str:
+    runs: dict[str, dict[str, Any]] = {}
+    for ident, kept in archive.items():
+        runs.setdefault(kept["run"]["command"], kept["run"]).setdefault("ids", [])
+        runs[kept["run"]["command"]]["ids"].append(ident)
     lines = [
         "## The fitness run (uji kelaikan)",
         "",
-        f"Command: `{command}` ({size} size, {seconds / 60:,.0f} min; it also "
-        "writes the figures into SECURITY.md's evidence table).",
+        "Written by `python -m bench.fitness --write` (the figures also go into "
+        "SECURITY.md's evidence table). The rows come from these runs:",
         "",
-        machine("Each test starts its own servers on 127.0.0.1 and stops them."),
+    ]
+    for command, run in runs.items():
+        lines.append(
+            f"* `{command}` ({run['size']} size, {run['minutes']:,} min; "
+            f"{run['machine']}): {', '.join(sorted(run['ids'], key=_order))}"
+        )
+    lines += [
+        "",
+        "Each test starts its own servers on 127.0.0.1 and stops them.",
         "",
         "| # | test | backend | attempts | detected or refused | false alarms "
         "| figures |",
         "|---|---|---|---|---|---|---|",
     ]
     for row in rows:
-        for e in row.evidence:
+        for e in archive.get(row.ident, {}).get("evidence", []):
             figures = dict(e.get("figures") or {})
             backend = str(figures.pop("backend", "—"))
             shown = ", ".join(f"{k} {_show(v)}" for k, v in figures.items())
@@ -257,6 +296,10 @@ def _section(rows: list[Row], command: str, size: str, seconds: float) -> str:
                 f"| {_count(e['detected'])} | {_count(e['false_alarms'])} | {shown} |"
             )
     return "\n".join(lines)
+
+
+def _order(ident: str) -> tuple[str, int]:
+    return ("B" if ident.startswith("R") else "A"), int(ident[1:])
 
 
 if __name__ == "__main__":
