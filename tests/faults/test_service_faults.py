@@ -205,19 +205,25 @@ def _finish(
 # -- disk full --------------------------------------------------------------------
 
 
+def _fill_while_serving(directory: Path, db_url: str, space: Path, runs) -> Run:
+    """A new log on ``db_url`` served while ``space`` fills up, then empties."""
+    _new_log(directory, db_url)
+    with served(directory, db_url, env()) as server:
+        run = Run(server, directory, runs)
+        run.before()
+        with run.fault():
+            filler = fill(space)
+            run.refused()
+            filler.unlink()
+        run.after()
+    return run
+
+
 def test_disk_full_sqlite(tmp_path, runs, evidence):
     directory = tmp_path / "log"
     with small_tmpfs(tmp_path / "small", "24m") as small:
         db_url = f"sqlite:///{small / 'saksi.db'}"
-        _new_log(directory, db_url)
-        with served(directory, db_url, env()) as server:
-            run = Run(server, directory, runs)
-            run.before()
-            with run.fault():
-                filler = fill(small)
-                run.refused()
-                filler.unlink()
-            run.after()
+        run = _fill_while_serving(directory, db_url, small, runs)
         _finish(
             run, db_url, directory, evidence, "R3", backend="sqlite", fault="disk-full"
         )
@@ -248,15 +254,7 @@ def _tablespace_database(cluster: PgCluster, name: str) -> Iterator[tuple[str, P
 def test_disk_full_postgres(tmp_path, runs, cluster, evidence):
     directory = tmp_path / "log"
     with _tablespace_database(cluster, "full_disk") as (db_url, space):
-        _new_log(directory, db_url)
-        with served(directory, db_url, env()) as server:
-            run = Run(server, directory, runs)
-            run.before()
-            with run.fault():
-                filler = fill(space)
-                run.refused()
-                filler.unlink()
-            run.after()
+        run = _fill_while_serving(directory, db_url, space, runs)
         _finish(
             run,
             db_url,
