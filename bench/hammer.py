@@ -87,6 +87,7 @@ from verifier.trusted_log import Fork, TrustedLog
 __all__ = ["Plan", "Served", "hammer", "main", "served_log"]
 
 ORIGIN = "hammer.saksi.example/log"
+_POST, _CHECKPOINT = "POST /v1/entries", "GET /log/checkpoint"
 # A request whose answer never came: the server went away or cut it.
 _LOST = (OSError, IndexError, ValueError, asyncio.IncompleteReadError, TimeoutError)
 
@@ -366,6 +367,9 @@ class Tally:
     lost: int = 0  # acknowledged, yet not read back at their index with their bytes
     kills: int = 0
     errors: collections.Counter[str] = field(default_factory=collections.Counter)
+    # Per endpoint: requests sent, and those answered (any status below 500).
+    asked: collections.Counter[str] = field(default_factory=collections.Counter)
+    answered: collections.Counter[str] = field(default_factory=collections.Counter)
     latencies: list[float] = field(default_factory=list)
     merge_delays: list[float] = field(default_factory=list)
     samples: list[tuple[float, int, int]] = field(default_factory=list)
@@ -461,6 +465,7 @@ async def _write(
     """Send one envelope; account for its answer. Returns the connection to use next."""
     tally = state.tally
     started = time.perf_counter()
+    tally.asked[_POST] += 1
     try:
         status, answer = await asyncio.wait_for(
             connection.exchange("POST", "/v1/entries", body), 60
@@ -478,6 +483,8 @@ async def _write(
         await asyncio.sleep(0.05)
         return Connection("127.0.0.1", state.served.port)
     tally.latencies.append(time.perf_counter() - started)
+    if status < 500:
+        tally.answered[_POST] += 1
     if status in (200, 201):
         checked = _receipt(state, digest, answer)
         if checked is None:
@@ -572,16 +579,23 @@ async def _random_reader(state: _State, pace: Callable[[], float]) -> None:
                 tile = rng.randrange(max(1, size // TILE_WIDTH))
                 width = min(TILE_WIDTH, size - tile * TILE_WIDTH)
                 path = "/log/" + tile_path(0, tile, width)
+            endpoint = "GET /v1/proofs/inclusion" if "?" in path else "GET /log/tile"
+            tally.asked[endpoint] += 1
             try:
                 status, answer = await asyncio.wait_for(
                     connection.exchange("GET", path), 60
                 )
+            except asyncio.CancelledError:
+                tally.asked[endpoint] -= 1  # the run ended, not the server
+                raise
             except _LOST as e:
                 connection.close()
                 connection = Connection("127.0.0.1", state.served.port)
                 tally.error(f"GET: no answer ({type(e).__name__})")
                 await asyncio.sleep(0.05)
                 continue
+            if status < 500:
+                tally.answered[endpoint] += 1
             if status != 200:
                 tally.error(f"GET {status}")
                 continue
@@ -614,8 +628,10 @@ def _checker(state: _State) -> None:
     last = b""
     while True:
         finishing = state.stop.is_set()
+        tally.asked[_CHECKPOINT] += 1
         try:
             note = log.checkpoint()
+            tally.answered[_CHECKPOINT] += 1
             if note != last:
                 update = catch_up(trusted, note, log)
                 last = note
@@ -859,7 +875,7 @@ def _figures(state: _State, elapsed: float, growth: int) -> dict[str, Any]:
     t = state.tally
     t.lost = len(state.unread) + t.full_read_mismatches
     figures = asdict(t)
-    for name in ("latencies", "merge_delays", "samples", "errors"):
+    for name in ("latencies", "merge_delays", "samples", "errors", "asked", "answered"):
         figures.pop(name)
     distinct = len(state.index_of)
     figures.update(
@@ -877,6 +893,11 @@ def _figures(state: _State, elapsed: float, growth: int) -> dict[str, Any]:
         not_witnessed=len(state.pending),
         not_read_back=len(state.unread),
         errors=dict(t.errors.most_common()),
+        # What an outside prober sees (RELIABILITY.md R8): answered / asked.
+        availability={
+            endpoint: t.answered[endpoint] / asked
+            for endpoint, asked in sorted(t.asked.items())
+        },
         resources=_flat(t.samples),
     )
     figures["ok"] = (
@@ -956,6 +977,13 @@ def _section(backend: str, plan: Plan, figures: dict[str, Any], command: str) ->
             f"| server open files first quarter, last quarter, max | "
             f"{res['open_files_first']:,.0f}, {res['open_files_last']:,.0f}, "
             f"{res['open_files_max']:,.0f} |"
+        )
+    availability = figures["availability"]
+    if availability:
+        lines.append(
+            "| answered (below 500) per endpoint | "
+            + "; ".join(f"{k} {v:.2%}" for k, v in availability.items())
+            + " |"
         )
     errors = figures["errors"]
     lines += [

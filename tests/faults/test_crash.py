@@ -80,5 +80,6 @@ def test_sigkill_under_load_loses_nothing(
         answers_lost=figures["unknown"],
         recovered=figures["recovered"],
         checkpoints_consistent=figures["consistency_checks"],
+        writes_answered=f"{figures['availability']['POST /v1/entries']:.1%}",
         tree_size=check.get("size"),
     )

@@ -72,6 +72,22 @@ def test_soak_verifies_everything_and_stays_flat(tmp_path: Path, evidence) -> No
         open_files_first=res["open_files_first"],
         open_files_last=res["open_files_last"],
     )
+    availability = figures["availability"]
+    assert set(availability) == {
+        "GET /log/checkpoint",
+        "GET /log/tile",
+        "GET /v1/proofs/inclusion",
+        "POST /v1/entries",
+    }, availability
+    # Chrome's bar for a log (RELIABILITY.md R8): 99% per endpoint.
+    assert min(availability.values()) >= 0.99, availability
+    evidence.record(
+        "R8",
+        attempts=len(availability),
+        detected=sum(share >= 0.99 for share in availability.values()),
+        minutes=round(figures["seconds"] / 60, 1),
+        **{endpoint: f"{share:.4%}" for endpoint, share in availability.items()},
+    )
     evidence.record(
         "R5",
         attempts=figures["repeats"],
