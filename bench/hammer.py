@@ -860,8 +860,12 @@ def _flat(samples: list[tuple[float, int, int]]) -> dict[str, Any]:
         return {"samples": len(samples)}
     quarter = max(1, len(samples) // 4)
     first, last = samples[:quarter], samples[-quarter:]
+    quarters = [samples[i * quarter : (i + 1) * quarter] for i in range(4)]
     return {
         "samples": len(samples),
+        "rss_mib_quarters": [
+            round(statistics.median(s[1] for s in q) / 1024, 1) for q in quarters
+        ],
         "rss_mib_first": statistics.median(s[1] for s in first) / 1024,
         "rss_mib_last": statistics.median(s[1] for s in last) / 1024,
         "rss_mib_max": max(s[1] for s in samples) / 1024,

@@ -52,9 +52,10 @@ def test_soak_verifies_everything_and_stays_flat(tmp_path: Path, evidence) -> No
     res = figures["resources"]
     # Flat: the last quarter of the run holds no more files open than the first
     # (a few for the witness's and the readers' connections), and memory has
-    # not kept growing.
+    # not kept growing beyond what SQLite's page caches take as the database
+    # grows (32 MiB per connection at most: ledger/storage/engine.py).
     assert res["open_files_last"] <= res["open_files_first"] + 8, res
-    assert res["rss_mib_last"] <= res["rss_mib_first"] * (1.25 if FULL else 2.0), res
+    assert res["rss_mib_last"] <= res["rss_mib_first"] * (1.5 if FULL else 2.0), res
     evidence.record(
         "R6",
         attempts=figures["acked"],
@@ -69,6 +70,7 @@ def test_soak_verifies_everything_and_stays_flat(tmp_path: Path, evidence) -> No
         roots_recomputed=figures["full_read_roots"],
         rss_mib_first=res["rss_mib_first"],
         rss_mib_last=res["rss_mib_last"],
+        rss_mib_quarters=res["rss_mib_quarters"],
         open_files_first=res["open_files_first"],
         open_files_last=res["open_files_last"],
     )
