@@ -168,12 +168,20 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="put the figures in SECURITY.md and BENCHMARKS.md",
     )
+    parser.add_argument(
+        "--from-archive",
+        action="store_true",
+        help="run nothing: write SECURITY.md and BENCHMARKS.md from the figures "
+        "kept in bench/figures/fitness-evidence.json",
+    )
     args = parser.parse_args(argv)
     try:
         rows = read_table(SECURITY.read_text(encoding="utf-8"))
     except (OSError, ValueError) as e:
         print(f"fitness: {e}", file=sys.stderr)
         return 2
+    if args.from_archive:
+        return _from_archive(rows)
     every = rows
     if args.only:
         wanted = {i.strip() for i in args.only.split(",") if i.strip()}
@@ -212,15 +220,33 @@ def main(argv: list[str] | None = None) -> int:
         command = "python -m bench.fitness" + (" --small" if args.small else "")
         if args.only:
             command += f" --only {args.only}"
-        archive = _archive(rows, command + " --write", size, seconds)
-        for row in every:
-            kept = archive.get(row.ident)
-            if kept is not None and row.tests:
-                row.evidence = kept["evidence"]
-                row.figure = summarize(row.evidence)
-        write_table(SECURITY, every, "python -m bench.fitness --write")
-        write_section(ROOT / "BENCHMARKS.md", "fitness", _section(every, archive))
+        _write(every, _archive(rows, command + " --write", size, seconds))
     return 0 if status == 0 and not missing else 1
+
+
+def _write(rows: list[Row], archive: dict[str, dict[str, Any]]) -> None:
+    """SECURITY.md's table and BENCHMARKS.md's section, every row from ``archive``."""
+    for row in rows:
+        kept = archive.get(row.ident)
+        if kept is not None and row.tests:
+            row.evidence = kept["evidence"]
+            row.figure = summarize(row.evidence)
+    write_table(SECURITY, rows, "python -m bench.fitness --write")
+    write_section(ROOT / "BENCHMARKS.md", "fitness", _section(rows, archive))
+
+
+def _from_archive(rows: list[Row]) -> int:
+    try:
+        archive = json.loads(ARCHIVE.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        print(f"fitness: cannot read {ARCHIVE}: {e}", file=sys.stderr)
+        return 3
+    _write(rows, archive)
+    missing = [r.ident for r in rows if r.tests and not archive.get(r.ident)]
+    print(
+        f"written from {ARCHIVE.name}; rows without a figure: {', '.join(missing) or 0}"
+    )
+    return 0 if not missing else 1
 
 
 def _named(node: str, tests: tuple[str, ...]) -> bool:
