@@ -242,7 +242,11 @@ def _from_archive(rows: list[Row]) -> int:
         print(f"fitness: cannot read {ARCHIVE}: {e}", file=sys.stderr)
         return 3
     _write(rows, archive)
-    missing = [r.ident for r in rows if r.tests and not archive.get(r.ident)]
+    missing = [
+        r.ident
+        for r in rows
+        if r.tests and not (archive.get(r.ident) or {}).get("evidence")
+    ]
     print(
         f"written from {ARCHIVE.name}; rows without a figure: {', '.join(missing) or 0}"
     )
