@@ -7,7 +7,7 @@ unless the caller explicitly asks for an unencrypted export.
 
 from __future__ import annotations
 
-from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.exceptions import InternalError, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
@@ -44,7 +44,7 @@ def public_key_from_pem(data: bytes) -> bytes:
     """
     try:
         key = serialization.load_pem_public_key(data)
-    except (ValueError, UnsupportedAlgorithm):  # a key type it does not know
+    except (ValueError, UnsupportedAlgorithm, InternalError):  # not a public key
         try:
             return _private(data, None).public_key
         except KeyLoadError:
@@ -70,8 +70,10 @@ def private_key_to_pem(signer: Ed25519Signer, passphrase: bytes | None) -> bytes
 def _private(data: bytes, passphrase: bytes | None) -> Ed25519Signer:
     try:
         key = serialization.load_pem_private_key(data, password=passphrase)
-    except (ValueError, TypeError, UnsupportedAlgorithm) as e:
-        # Never echo the library's message: it may describe the key material.
+    except (ValueError, TypeError, UnsupportedAlgorithm, InternalError) as e:
+        # InternalError: OpenSSL refusing to set up a malformed key (an Ed448
+        # key of the wrong length). Never echo the library's message: it may
+        # describe the key material.
         raise KeyLoadError(
             "cannot read the PKCS#8 PEM (wrong passphrase, or not a private key)"
         ) from e

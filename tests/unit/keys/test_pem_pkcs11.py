@@ -53,6 +53,19 @@ def test_pem_of_an_unknown_key_type_is_refused():
             signer_from_pem(pem, None, "k")
 
 
+def test_pem_of_a_malformed_ed448_key_is_refused():
+    # Found by the full fuzzing run (tests/fuzz/corpus/pem/crash-ed448-*): an
+    # Ed448 private key whose seed is 32 bytes made OpenSSL fail to set the key
+    # up, which cryptography raises as InternalError.
+    der = bytes.fromhex("302e020100300506032b657104220420") + bytes(range(32))
+    body = base64.b64encode(der)  # 1.3.101.113 (Ed448), a 32-byte seed
+    pem = b"-----BEGIN PRIVATE KEY-----\n%s\n-----END PRIVATE KEY-----\n" % body
+    with pytest.raises(KeyLoadError):
+        public_key_from_pem(pem)
+    with pytest.raises(KeyLoadError):
+        signer_from_pem(pem, None, "k")
+
+
 def test_pem_errors_never_echo_secrets():
     signer = Ed25519Signer("k", SEED)
     encrypted = private_key_to_pem(signer, b"correct horse")
