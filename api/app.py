@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TextIO
 
-from fastapi import Request
+from fastapi import Depends, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -35,6 +35,26 @@ __all__ = ["create_app"]
 _HTTP_CAUSES = {404: "not-found", 405: "method-not-allowed", 413: "body-too-large"}
 
 
+def _one_value_each(request: Request) -> None:
+    """Refuse a query parameter of the route given more than once (400).
+
+    ``?index=1&index=2`` is ambiguous: taking either value would answer a
+    question the client may not have asked.
+    """
+    route = request.scope.get("route")
+    dependant = getattr(route, "dependant", None)
+    if dependant is None:
+        return
+    names = {param.alias for param in dependant.query_params}
+    seen: set[str] = set()
+    for name, _ in request.query_params.multi_items():
+        if name in names and name in seen:
+            raise ProblemError(
+                "malformed-request", f"query parameter {name!r} given more than once"
+            )
+        seen.add(name)
+
+
 def create_app(
     log: ServedLog,
     settings: ApiSettings | None = None,
@@ -53,6 +73,7 @@ def create_app(
     app = SaksiAPI(
         # /v1/entries/ is not /v1/entries: a 404, not a redirect to follow.
         redirect_slashes=False,
+        dependencies=[Depends(_one_value_each)],
         title="Saksi ledger API",
         version="0.1.0",
         description=(
