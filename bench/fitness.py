@@ -220,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
         command = "python -m bench.fitness" + (" --small" if args.small else "")
         if args.only:
             command += f" --only {args.only}"
-        _write(every, _archive(rows, command + " --write", size, seconds))
+        _write(every, _archive(rows, command + " --write", size, seconds, status))
     return 0 if status == 0 and not missing else 1
 
 
@@ -231,6 +231,13 @@ def _write(rows: list[Row], archive: dict[str, dict[str, Any]]) -> None:
         if kept is not None and row.tests:
             row.evidence = kept["evidence"]
             row.figure = summarize(row.evidence)
+            failed = kept["run"].get("pytest_exit", 0)
+            if failed:
+                # Some of the run's tests failed: what passed is shown, marked.
+                row.figure = (
+                    f"**a test failed in this run (pytest exit {failed})**; "
+                    + (row.figure)
+                )
     write_table(SECURITY, rows, "python -m bench.fitness --write")
     write_section(ROOT / "BENCHMARKS.md", "fitness", _section(rows, archive))
 
@@ -270,7 +277,7 @@ def _as_json(row: Row) -> dict[str, Any]:
 
 
 def _archive(
-    rows: list[Row], command: str, size: str, seconds: float
+    rows: list[Row], command: str, size: str, seconds: float, status: int
 ) -> dict[str, dict[str, Any]]:
     """Keep this run's rows in ARCHIVE (the others as they were); all of them."""
     try:
@@ -281,6 +288,7 @@ def _archive(
         "command": command,
         "size": size,
         "minutes": round(seconds / 60, 1),
+        "pytest_exit": status,
         "machine": machine("").rstrip(". "),
     }
     for row in rows:
