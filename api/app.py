@@ -9,8 +9,9 @@ response carries a stack trace.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
-from typing import TextIO
+from typing import TextIO, get_args
 
 from fastapi import Depends, Request
 from fastapi.exceptions import RequestValidationError
@@ -35,22 +36,37 @@ __all__ = ["create_app"]
 _HTTP_CAUSES = {404: "not-found", 405: "method-not-allowed", 413: "body-too-large"}
 
 
+_WHOLE = re.compile(r"0|[1-9][0-9]*")
+
+
 def _one_value_each(request: Request) -> None:
-    """Refuse a query parameter of the route given more than once (400).
+    """Refuse a query parameter of the route given twice, or a number not in digits.
 
     ``?index=1&index=2`` is ambiguous: taking either value would answer a
-    question the client may not have asked.
+    question the client may not have asked. An integer parameter takes plain
+    decimal digits only (``0.0``, ``1e3`` or ``+1`` are not an index, though a
+    lenient parser reads them as one). Both are 400 ``malformed-request``.
     """
     route = request.scope.get("route")
     dependant = getattr(route, "dependant", None)
     if dependant is None:
         return
+    whole = {
+        param.alias
+        for param in dependant.query_params
+        if int in (param.field_info.annotation, *get_args(param.field_info.annotation))
+    }
     names = {param.alias for param in dependant.query_params}
     seen: set[str] = set()
-    for name, _ in request.query_params.multi_items():
+    for name, value in request.query_params.multi_items():
         if name in names and name in seen:
             raise ProblemError(
                 "malformed-request", f"query parameter {name!r} given more than once"
+            )
+        if name in whole and not _WHOLE.fullmatch(value):
+            raise ProblemError(
+                "malformed-request",
+                f"query parameter {name!r} must be a whole number in plain digits",
             )
         seen.add(name)
 
