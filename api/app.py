@@ -114,7 +114,7 @@ def create_app(
         )
         writer = log.writer
         if writer is not None:
-            writer.ledger.observe(app.metrics)
+            writer.observe(app.metrics)
             genesis = writer.gate.registry.genesis
             app.metrics.prime(
                 () if genesis is None else genesis.policy.roles,

@@ -20,7 +20,7 @@ from ledger.health import LogHealth
 from ledger.read.entries import EntryReader
 from ledger.read.reader import LogReader
 from ledger.read.registry import RegistryReader
-from ledger.writer import RecordWriter
+from ledger.writer import Writer
 from results import ResultsIndex, ResultsReader
 from verifier.note import VerifierKey
 
@@ -51,7 +51,7 @@ class ServedLog(Protocol):
     registry: RegistryReader
 
     @property
-    def writer(self) -> RecordWriter | None:
+    def writer(self) -> Writer | None:
         """The writer; None in a read-only process."""
         ...
 
@@ -64,7 +64,7 @@ class ServedLog(Protocol):
         ...
 
 
-def writer_of(log: ServedLog) -> RecordWriter:
+def writer_of(log: ServedLog) -> Writer:
     """The log's writer, or the problem a read-only server answers writes with.
 
     Raises:

@@ -23,6 +23,7 @@ from typing import Any
 from cli.run import EXIT_FAILED, EXIT_IO, EXIT_USAGE, CommandError, key_error
 from keys import KeyLoadError, load_key_file, read_passphrase
 from ledger.admission import DEFAULT_SKEW
+from ledger.cluster import ClusterLog
 from ledger.errors import IntegrityFailure, LedgerError, WriterLockHeld
 from ledger.read.registry import keys_listing
 from ledger.recordlog import ReadOnlyLog, RecordLog
@@ -45,6 +46,7 @@ __all__ = [
     "default_db",
     "load_vkey",
     "meta_of",
+    "open_cluster",
     "open_reader",
     "open_service",
     "open_storage",
@@ -136,6 +138,49 @@ def open_service(
             for path in trusted
         )
         service = RecordLog(
+            storage,
+            signer,
+            signer.verifier_key,
+            meta.origin,
+            clock=time.time,
+            skew=skew,
+            max_age=max_age,
+            config=SequencerConfig(trusted=pinned),
+        )
+        service.start()
+    return service
+
+
+def open_cluster(
+    directory: Path,
+    db: str,
+    passphrase_file: Path | None,
+    *,
+    skew: dt.timedelta = DEFAULT_SKEW,
+    max_age: dt.timedelta | None = None,
+    trusted: Sequence[Path] = (),
+) -> ClusterLog:
+    """Join the cluster of ``saksi serve`` processes on the PostgreSQL ``db``.
+
+    The process serves at once; it sequences whenever it holds the lease
+    (``ledger.cluster``).
+
+    Raises:
+        CommandError: key or database problems, with a hint.
+    """
+    try:
+        signer = load_key_file(directory / KEY_FILE, read_passphrase(passphrase_file))
+    except KeyLoadError as e:
+        raise key_error(e, "check SAKSI_KEY_PASSPHRASE and --dir") from e
+    storage = open_storage(db)
+    with _closed_on_failure(storage, "run 'saksi check' to find what differs"):
+        storage.migrate()
+        meta = meta_of(storage, signer.verifier_key, directory)
+        pinned = tuple(
+            trusted_checkpoint(path, signer.verifier_key, meta.origin)
+            for path in trusted
+        )
+        service = ClusterLog(
             storage,
             signer,
             signer.verifier_key,

@@ -22,8 +22,9 @@ from pathlib import Path
 from typing import TextIO
 
 from cli.connect import SERVE_URL_FILE
-from cli.local import open_reader, open_service
+from cli.local import open_cluster, open_reader, open_service
 from cli.run import CommandError
+from ledger.cluster import ClusterLog
 from ledger.cosigning import parse_witnesses
 from ledger.errors import IntegrityFailure, LedgerError
 from ledger.recordlog import ReadOnlyLog, RecordLog
@@ -84,12 +85,23 @@ def cmd_serve(args: argparse.Namespace) -> int:
     sock = _bind(host, port)
     port = sock.getsockname()[1]
     try:
-        service: RecordLog | ReadOnlyLog
+        service: RecordLog | ReadOnlyLog | ClusterLog
         if args.read_only:
             service = open_reader(
                 args.dir,
                 args.db,
                 interval=args.refresh,
+                trusted=args.trusted_checkpoint or (),
+            )
+        elif _clustered(args.db) and not witnesses:
+            service = open_cluster(
+                args.dir,
+                args.db,
+                args.passphrase_file,
+                skew=dt.timedelta(seconds=settings.issued_at_skew),
+                max_age=dt.timedelta(days=settings.issued_at_max_age_days)
+                if settings.issued_at_max_age_days
+                else None,
                 trusted=args.trusted_checkpoint or (),
             )
         else:
@@ -177,6 +189,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
         _close(access)
         _close(security)
     return 0
+
+
+def _clustered(db: str | None) -> bool:
+    """On PostgreSQL every writing ``saksi serve`` is a member of the log's cluster."""
+    return db is not None and db.split(":", 1)[0].split("+", 1)[0] in (
+        "postgresql",
+        "postgres",
+    )
 
 
 def _entries(size: int) -> str:

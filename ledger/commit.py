@@ -107,10 +107,15 @@ class Ticket:
 class Pending(Generic[T]):
     """One submitted item waiting in the writer's queue, and where it answers."""
 
-    __slots__ = ("item", "slot", "ticket", "weight")
+    __slots__ = ("item", "slot", "tag", "ticket", "weight")
 
-    def __init__(self, item: T, ticket: Ticket, slot: int, weight: int) -> None:
+    def __init__(
+        self, item: T, ticket: Ticket, slot: int, weight: int, tag: int | None = None
+    ) -> None:
         self.item = item
         self.ticket = ticket
         self.slot = slot
         self.weight = weight
+        # The write queue's id of the item (``ledger.cluster``): its outcome is
+        # stored with the commit that decides it.
+        self.tag = tag

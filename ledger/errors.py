@@ -11,9 +11,11 @@ __all__ = [
     "EntryTooLarge",
     "IntegrityFailure",
     "IssuedAtOutOfWindow",
+    "LeaseLost",
     "LedgerError",
     "OutOfRange",
     "Pushback",
+    "Refused",
     "RevisionConflict",
     "SignerUnavailable",
     "SkippedRevision",
@@ -70,6 +72,26 @@ class StorageUnavailable(LedgerError):
 
 class WriterLockHeld(StorageUnavailable):
     """Another sequencer (a running ``saksi serve``) is this database's writer."""
+
+
+class LeaseLost(WriterLockHeld):
+    """Another process took the sequencer's lease: this one may commit nothing.
+
+    Raised inside a commit whose fencing token is no longer the lease's (the
+    transaction is rolled back) and by a renewal that finds it so.
+    """
+
+
+class Refused(LedgerError):
+    """A refusal decided in another process, carried over as its cause and text.
+
+    The sequencer of a cluster decides what a submission becomes; the process
+    that queued it answers its client with the same problem type.
+    """
+
+    def __init__(self, cause: str, detail: str) -> None:
+        super().__init__(detail)
+        self.cause = cause
 
 
 class IntegrityFailure(LedgerError):

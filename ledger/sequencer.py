@@ -38,12 +38,13 @@ from typing import Generic, TypeVar
 from ledger.commit import Commit, Committed, Outcome, Pending, Ticket
 from ledger.errors import (
     IntegrityFailure,
+    LeaseLost,
     LedgerError,
     Pushback,
     SignerUnavailable,
     StorageUnavailable,
 )
-from ledger.gate import Accept, Decision, Existing, Gate
+from ledger.gate import Accept, Decision, Existing, Gate, Refuse
 from ledger.integrate import TreeState, integrate
 from ledger.publisher import CheckpointPublisher
 from ledger.read.proof_builder import FullTileCache, NodeReader, TileNodes
@@ -56,17 +57,23 @@ from ledger.startup import (
     verify_records,
 )
 from ledger.storage.base import WriterStore
+from ledger.storage.queue import QueueRow
 from ledger.storage.rows import EntryRow, Head, RecordRow
 from ledger.telemetry import WriterEvents
 from ledger.trusted import rollback_problem
 from verifier.checkpoint import Checkpoint
 from verifier.rfc6962 import hash_leaf
 
-__all__ = ["Sequencer", "SequencerConfig"]
+__all__ = ["Outbox", "Sequencer", "SequencerConfig"]
 
 log = logging.getLogger("saksi.sequencer")
 
 T = TypeVar("T")
+
+# How a queued item's outcome is stored (``ledger.cluster``): its queue id,
+# then the entry index it got (None if refused), whether it was a repeat, and
+# the refusal (None if logged).
+Outbox = Callable[[int, int | None, bool, Exception | None], QueueRow]
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,8 +104,15 @@ class Sequencer(Generic[T]):
         gate: Gate[T],
         weigh: Callable[[T], int],
         config: SequencerConfig | None = None,
+        *,
+        outbox: Outbox | None = None,
+        leased: bool = False,
     ) -> None:
         self._storage = storage
+        self._outbox = outbox
+        # A cluster member's sequencer: its process took the lease already,
+        # and keeps it (``ledger.cluster``); this one never takes or drops it.
+        self._leased = leased
         self._gate = gate
         self._weigh = weigh
         self._publisher = publisher
@@ -134,11 +148,13 @@ class Sequencer(Generic[T]):
             )
         if meta.origin != self._publisher.origin:
             raise IntegrityFailure("the configured origin differs from the log's")
-        self._storage.acquire_writer_lock()
+        if not self._leased:
+            self._storage.acquire_writer_lock()
         try:
             self._open(meta.origin)
         except Exception:
-            self._storage.release_writer_lock()
+            if not self._leased:
+                self._storage.release_writer_lock()
             raise
         self._thread = threading.Thread(
             target=self._run, name="saksi-sequencer", daemon=True
@@ -205,7 +221,8 @@ class Sequencer(Generic[T]):
         if self._thread is not None:
             self._thread.join()
             self._thread = None
-        self._storage.release_writer_lock()
+        if not self._leased:
+            self._storage.release_writer_lock()
 
     def halt(self, error: IntegrityFailure) -> None:
         """Refuse every later write with ``error``.
@@ -237,6 +254,17 @@ class Sequencer(Generic[T]):
         return failed if isinstance(failed, IntegrityFailure) else None
 
     @property
+    def lease_lost(self) -> bool:
+        """True once another process took the lease: this writer is done."""
+        return isinstance(self._failed, LeaseLost)
+
+    @property
+    def running(self) -> bool:
+        """True while the writer thread runs."""
+        thread = self._thread
+        return thread is not None and thread.is_alive()
+
+    @property
     def state(self) -> TreeState:
         """The last committed tree state."""
         return self.tree().state
@@ -248,8 +276,13 @@ class Sequencer(Generic[T]):
 
     # -- submission -------------------------------------------------------------
 
-    def submit(self, items: Sequence[T]) -> Future[list[Outcome]]:
+    def submit(
+        self, items: Sequence[T], tags: Sequence[int] | None = None
+    ) -> Future[list[Outcome]]:
         """Queue items; the future resolves, in order, once all are decided.
+
+        ``tags``: the write queue's id of each item (``ledger.cluster``), whose
+        outcome is then stored in the transaction that decides it.
 
         An item the gate refuses gets its exception as its outcome (the others
         go on); every other outcome is a ``Committed``. A large submission may
@@ -267,9 +300,16 @@ class Sequencer(Generic[T]):
             ticket.future.set_result([])
             return ticket.future
         weigh = self._weigh
-        pending = [
-            Pending(item, ticket, slot, weigh(item)) for slot, item in enumerate(items)
-        ]
+        if tags is None:
+            pending = [
+                Pending(item, ticket, slot, weigh(item))
+                for slot, item in enumerate(items)
+            ]
+        else:
+            pending = [
+                Pending(item, ticket, slot, weigh(item), tag)
+                for slot, (item, tag) in enumerate(zip(items, tags, strict=True))
+            ]
         with self._cond:
             if self._failed is not None:
                 raise self._failed
@@ -308,6 +348,10 @@ class Sequencer(Generic[T]):
                 self._report_failure(e.cause)
                 self._stop_writes(e, batch)
                 return
+            except LeaseLost as e:
+                log.warning("sequencer lease lost; this writer stops: %s", e)
+                self._stop_writes(e, batch)
+                return
             except LedgerError as e:
                 log.warning("batch of %d not committed: %s", len(batch), e)
                 self._report_failure(e.cause)
@@ -335,7 +379,7 @@ class Sequencer(Generic[T]):
         except Exception:  # a report never stops the writer
             log.exception("reporting a failure failed")
 
-    def _stop_writes(self, error: IntegrityFailure, batch: list[Pending[T]]) -> None:
+    def _stop_writes(self, error: LedgerError, batch: list[Pending[T]]) -> None:
         """Refuse every later write with ``error``; fail what is waiting."""
         with self._cond:
             self._failed = error
@@ -409,7 +453,8 @@ class Sequencer(Generic[T]):
                 index += 1
         try:
             existing = self._proven_existing(state, decisions)
-            committed = self._write(state, head, rows, gate.rows(), now_ms)
+            decided = self._decided(batch, decisions, state.size)
+            committed = self._write(state, head, rows, gate.rows(), now_ms, decided)
         except BaseException:
             gate.finish(committed=False)
             raise
@@ -435,6 +480,29 @@ class Sequencer(Generic[T]):
                 )
             else:
                 p.ticket.settle(p.slot, decision.error)
+
+    def _decided(
+        self, batch: list[Pending[T]], decisions: Sequence[Decision], first: int
+    ) -> list[QueueRow]:
+        """The stored outcomes of the batch's queued items (``ledger.cluster``)."""
+        outbox = self._outbox
+        if outbox is None:
+            return []
+        out: list[QueueRow] = []
+        index = first
+        for p, decision in zip(batch, decisions, strict=True):
+            tag = p.tag
+            if type(decision) is Accept:
+                if tag is not None:
+                    out.append(outbox(tag, index, False, None))
+                index += 1
+            elif tag is None:
+                continue
+            elif isinstance(decision, Existing):
+                out.append(outbox(tag, decision.index, True, None))
+            elif isinstance(decision, Refuse):
+                out.append(outbox(tag, None, False, decision.error))
+        return out
 
     def _proven_existing(
         self, state: TreeState, decisions: Sequence[Decision]
@@ -482,14 +550,17 @@ class Sequencer(Generic[T]):
         rows: list[EntryRow],
         record_rows: Sequence[RecordRow] = (),
         logged_ms: int = 0,
+        decided: Sequence[QueueRow] = (),
     ) -> Commit:
         """Commit ``rows`` as the next leaves, with a newly signed checkpoint.
 
         The checkpoint's time is no earlier than ``logged_ms``, the time the
         entries carry (RFC 6962 §3.5: a tree head is at least as new as every
         entry in it), even if the clock stepped back since they were admitted.
+        ``decided``: outcomes of queued items, stored in the same transaction.
         """
         if not rows:
+            self._storage.settle_queue(decided)
             return Commit(state, head, state.size, [])
         started = time.perf_counter()
         hashes = [r.leaf_hash for r in rows]
@@ -506,7 +577,7 @@ class Sequencer(Generic[T]):
             return Head(new_state.size, new_state.root, note, made_at, seal)
 
         new_head = self._storage.commit_batch(
-            state.size, rows, full_tiles, make_head, record_rows
+            state.size, rows, full_tiles, make_head, record_rows, decided
         )
         for tile in full_tiles:
             nodes = (

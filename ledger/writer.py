@@ -11,12 +11,54 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from ledger.admission import DEFAULT_SKEW, RecordGate, Submission, prepare_submission
 from ledger.ledger import AppendReceipt, Ledger
+from ledger.telemetry import WriterEvents
+from verifier.registry import KeyRegistry
+from verifier.rules.state import ElectionState
 
-__all__ = ["RecordWriter"]
+__all__ = ["RecordWriter", "Writer", "WriterGate"]
+
+
+class WriterGate(Protocol):
+    """What the API reads of a writer's gate: the registries as they stand."""
+
+    @property
+    def registry(self) -> KeyRegistry:
+        """The key registry."""
+        ...
+
+    @property
+    def election(self) -> ElectionState:
+        """The region registry and candidate lists."""
+        ...
+
+
+class Writer(Protocol):
+    """A log's write interface as the HTTP API uses it.
+
+    ``RecordWriter`` (one process writes) and ``ledger.cluster.ClusterWriter``
+    (a cluster member, whose sequencer may run elsewhere) are both.
+    """
+
+    @property
+    def gate(self) -> WriterGate:
+        """The registries the writer checks against."""
+        ...
+
+    def observe(self, events: WriterEvents) -> None:
+        """Report every commit and failure to ``events``."""
+        ...
+
+    def prepare(self, envelope: bytes | dict[str, Any]) -> Submission:
+        """Check an envelope as far as it can be without the log's position."""
+        ...
+
+    async def submit(self, submission: Submission) -> AppendReceipt:
+        """Append a checked submission; its receipt once it is durable."""
+        ...
 
 
 class RecordWriter:
@@ -37,6 +79,10 @@ class RecordWriter:
         # The issued_at window: how far ahead of this clock, how far behind.
         self.skew = skew
         self.max_age = max_age
+
+    def observe(self, events: WriterEvents) -> None:
+        """Report every commit and failure of the writer to ``events``."""
+        self.ledger.observe(events)
 
     def prepare(self, envelope: bytes | dict[str, Any]) -> Submission:
         """Check an envelope (``prepare_submission`` with this log's keys and clock).

@@ -25,7 +25,7 @@ from api.views import entry_json
 from api.write_watch import WriteWatch
 from ledger.admission import Submission
 from ledger.ledger import AppendReceipt
-from ledger.writer import RecordWriter
+from ledger.writer import Writer
 
 __all__ = ["router"]
 
@@ -42,7 +42,7 @@ _CREATED: dict[int | str, dict[str, Any]] = {
 
 def _collaborators(
     request: Request,
-) -> tuple[RecordWriter, ApiSettings, RateLimits]:
+) -> tuple[Writer, ApiSettings, RateLimits]:
     # The write routes read these straight off the app: FastAPI's dependency
     # resolution costs more per request than the lookups it saves.
     state = request.app.state
@@ -84,7 +84,7 @@ def _check_in_flight(request: Request, settings: ApiSettings, count: int) -> Non
 
 
 async def _submit(
-    request: Request, writer: RecordWriter, submission: Submission
+    request: Request, writer: Writer, submission: Submission
 ) -> AppendReceipt:
     request.app.state.in_flight += 1
     try:

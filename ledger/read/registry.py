@@ -154,6 +154,17 @@ class RegistryReader:
         """
         if self._live is not None:
             return self._live()
+        return self.live()[1]
+
+    def live(self) -> tuple[KeyRegistry, ElectionState]:
+        """The key registry and the election state as of the latest signed tree.
+
+        Both are kept here and brought forward in place as the log grows (not
+        copies): for a process without a writer of its own.
+
+        Raises:
+            IntegrityFailure: a stored registry record no longer replays.
+        """
         tree = self._reader.tree()
         with self._lock:
             known = self._election
@@ -175,7 +186,7 @@ class RegistryReader:
                     prove=self._reader.prover(tree),
                 )
                 self._election = (tree.size, keys, state)
-            return state
+            return keys, state
 
 
 def keys_listing(registry: KeyRegistry, tree_size: int) -> dict[str, Any]:

@@ -77,6 +77,18 @@ class StoredTree:
         with self._lock:
             return self._look(self._clock())
 
+    def refresh(self) -> SignedTree:
+        """Look at the database now, whatever the interval (see ``tree``).
+
+        Raises:
+            IntegrityFailure: a stored head failed a check (now or before).
+            StorageUnavailable: the database cannot be read.
+        """
+        with self._lock:
+            if self._failed is not None:
+                raise self._failed
+            return self._look(self._clock())
+
     def tree(self) -> SignedTree:
         """The latest signed tree that passed, looked for again when it is due.
 

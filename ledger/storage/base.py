@@ -172,8 +172,17 @@ class WriterStore(LogStore, RecordIndexStore, Protocol):
         full_tiles: Sequence[FullTile],
         make_head: Callable[[], Head],
         record_rows: Sequence[RecordRow] = (),
+        decided: Sequence[tuple[int, bytes, bytes]] = (),
     ) -> Head:
-        """Write a batch and move the head from ``expected_size``, atomically."""
+        """Write a batch and move the head from ``expected_size``, atomically.
+
+        ``decided``: outcomes of queued submissions, stored in the same
+        transaction (a cluster's write queue).
+        """
+        ...
+
+    def settle_queue(self, decided: Sequence[tuple[int, bytes, bytes]]) -> None:
+        """Store outcomes of queued submissions that need no commit."""
         ...
 
     def refresh_head(

@@ -68,7 +68,6 @@ class SqlEngine:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
         self._lock_file: int | None = None
-        self._lock_conn: Connection | None = None
         # Database errors seen, by operation (``read``, ``write``): the
         # service's metrics report them.
         self._failures = {"read": 0, "write": 0}

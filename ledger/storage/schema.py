@@ -12,6 +12,7 @@ from sqlalchemy import (
     BigInteger,
     CheckConstraint,
     Column,
+    DateTime,
     Index,
     Integer,
     LargeBinary,
@@ -20,6 +21,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    func,
 )
 
 __all__ = [
@@ -28,8 +30,11 @@ __all__ = [
     "log_meta",
     "metadata",
     "records",
+    "sequencer_lease",
     "tiles",
     "tree_head",
+    "write_outcomes",
+    "write_queue",
 ]
 
 metadata = MetaData()
@@ -109,4 +114,39 @@ records = Table(
     UniqueConstraint("subject", "revision", name="records_subject_revision"),
     Index("ix_records_payload_key", "payload_key"),
     Index("ix_records_schema", "schema_name", "idx"),
+)
+
+# Many processes, one sequencer (migration 0004, ledger.storage.lease and
+# ledger.cluster): the lease with its fencing token, and the work in progress
+# between the API processes and the sequencer. Not part of the log.
+sequencer_lease = Table(
+    "sequencer_lease",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("token", BigInteger, nullable=False),
+    Column("holder", Text, nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    CheckConstraint("id = 1", name="sequencer_lease_single_row"),
+)
+
+write_queue = Table(
+    "write_queue",
+    metadata,
+    Column("id", _Index, primary_key=True, autoincrement=True),
+    Column("body", LargeBinary, nullable=False),
+    Column("mac", LargeBinary(32), nullable=False),
+)
+
+write_outcomes = Table(
+    "write_outcomes",
+    metadata,
+    Column("id", _Index, primary_key=True, autoincrement=False),
+    Column("body", LargeBinary, nullable=False),
+    Column("mac", LargeBinary(32), nullable=False),
+    Column(
+        "decided_at",
+        DateTime(timezone=True),
+        nullable=False,
+        server_default=func.current_timestamp(),
+    ),
 )

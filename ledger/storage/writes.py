@@ -1,14 +1,14 @@
 """The writer's side of storage: its lock, and each batch in one transaction.
 
 One writer at a time: SQLite takes an exclusive lock file beside the database,
-PostgreSQL a session advisory lock. Every write of a batch (entries, full tiles,
+PostgreSQL the sequencer lease (``lease``), whose fencing token is checked
+first in every write transaction. Every write of a batch (entries, full tiles,
 checkpoint, tree head) is one transaction, and the head moves by compare-and-swap
 on its size. Reads never take the writer's lock.
 """
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import logging
 import os
@@ -17,17 +17,22 @@ from collections.abc import Callable, Sequence
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from ledger.errors import IntegrityFailure, StorageUnavailable, WriterLockHeld
+from ledger.errors import (
+    IntegrityFailure,
+    LeaseLost,
+    StorageUnavailable,
+    WriterLockHeld,
+)
 from ledger.integrate import FullTile
-from ledger.storage.engine import DRIVER_ERRORS, SqlEngine, safe_message
+from ledger.storage.engine import DRIVER_ERRORS, safe_message
+from ledger.storage.lease import SqlLease
+from ledger.storage.queue import QueueRow, SqlQueue
 from ledger.storage.rows import EntryRow, Head, RecordRow, leaf_key
 from ledger.storage.schema import tiles, tree_head
 
 __all__ = ["SqlWrites"]
 
 log = logging.getLogger("saksi.storage")
-
-_ADVISORY_KEY = 0x53414B5349  # "SAKSI"
 
 # The writer's per-commit statements, straight to each driver (its paramstyle).
 _SQL = {
@@ -41,18 +46,18 @@ _SQL = {
 }
 
 
-class SqlWrites(SqlEngine):
+class SqlWrites(SqlLease, SqlQueue):
     """The writer's lock and its commits."""
-
-    # Set while this writer means to hold PostgreSQL's advisory lock, even
-    # when the session that held it is gone (``keep_writer_lock``).
-    _lock_wanted = False
 
     def acquire_writer_lock(self) -> None:
         """Become the only writer of this database, or fail at once.
 
+        SQLite: an exclusive lock file beside the database. PostgreSQL: the
+        sequencer lease, whose fencing token every later commit checks.
+
         Raises:
-            StorageUnavailable: another sequencer holds the lock.
+            WriterLockHeld: another sequencer holds the lock or the lease.
+            StorageUnavailable: the database cannot be reached.
         """
         if self.dialect == "sqlite":
             database = self._engine.url.database
@@ -68,76 +73,40 @@ class SqlWrites(SqlEngine):
                 ) from e
             self._lock_file = fd
             return
-        conn: Connection | None = None
-        try:
-            conn = self._engine.connect()
-            got = conn.exec_driver_sql(
-                f"SELECT pg_try_advisory_lock({_ADVISORY_KEY})"
-            ).scalar()
-            conn.commit()
-        except DRIVER_ERRORS as e:
-            if conn is not None:  # never left checked out of the pool
-                with contextlib.suppress(*DRIVER_ERRORS):
-                    conn.invalidate()
-                    conn.close()
-            raise StorageUnavailable(
-                f"cannot take writer lock: {safe_message(e)}"
-            ) from e
-        if not got:
-            conn.close()
+        if self.take_lease() is None:
             raise WriterLockHeld(
-                "another sequencer holds this database's writer lock; stop it first"
+                "another sequencer holds this database's lease; stop it first "
+                "(or wait: a lease runs out "
+                f"{self.lease_ttl:g} s after its holder stops renewing it)"
             )
-        self._lock_conn = conn
-        self._lock_wanted = True
+        self.keep_renewing()
 
     def keep_writer_lock(self) -> None:
-        """Make sure this writer still holds its lock; take it again if it was lost.
+        """Make sure this writer still holds its lease (PostgreSQL), renewing it.
 
-        PostgreSQL's advisory lock lives as long as the session that took it:
-        a restart of the database server, or the session terminated, ends it
-        silently, and a second sequencer could then start beside this one.
         (SQLite's lock file is this process's own and outlives any fault of
         the database.)
 
         Raises:
-            WriterLockHeld: another sequencer took the lock meanwhile.
+            LeaseLost: another process took the lease over.
             StorageUnavailable: the database cannot be reached.
         """
-        if not self._lock_wanted:
+        if self.dialect == "sqlite":
             return
-        conn = self._lock_conn
-        if conn is not None:
-            try:
-                # Only an unlock or the session's end gives the lock up.
-                conn.exec_driver_sql("SELECT 1").scalar()
-                conn.commit()
-                return
-            except DRIVER_ERRORS:
-                pass  # that session is gone, and its lock with it
-            with contextlib.suppress(*DRIVER_ERRORS):
-                conn.invalidate()
-                conn.close()
-            self._lock_conn = None
-        self.acquire_writer_lock()
-        log.warning("the database lost the writer lock (restarted?): taken again")
+        renewed = self.renew_lease()
+        if renewed is None:
+            raise StorageUnavailable("cannot renew the sequencer lease now")
+        if not renewed:
+            raise LeaseLost(
+                "another process took this sequencer's lease over: it writes no more"
+            )
 
     def release_writer_lock(self) -> None:
         """Give up the writer lock (also released when the process dies)."""
         if self._lock_file is not None:
             os.close(self._lock_file)
             self._lock_file = None
-        self._lock_wanted = False
-        if self._lock_conn is not None:
-            # Closing would only return the session to the pool, lock and all:
-            # unlock, then drop the underlying connection.
-            with contextlib.suppress(sa.exc.SQLAlchemyError):
-                self._lock_conn.exec_driver_sql(
-                    f"SELECT pg_advisory_unlock({_ADVISORY_KEY})"
-                )
-                self._lock_conn.invalidate()
-                self._lock_conn.close()
-            self._lock_conn = None
+        self.drop_lease()
 
     def commit_batch(
         self,
@@ -146,20 +115,29 @@ class SqlWrites(SqlEngine):
         full_tiles: Sequence[FullTile],
         make_head: Callable[[], Head],
         record_rows: Sequence[RecordRow] = (),
+        decided: Sequence[QueueRow] = (),
     ) -> Head:
         """Write a batch and move the head from ``expected_size``, in ONE transaction.
 
         ``make_head()`` (which signs the new checkpoint) is called inside the
         transaction once the rows are in, so nothing is signed for a batch that
-        cannot be stored. Returns the head it made.
+        cannot be stored. Returns the head it made. ``decided``: the outcomes
+        of queued submissions this batch decides (``ledger.cluster``), stored
+        and taken off the queue in the same transaction. A lease holder's
+        fencing token is checked first.
 
         Raises:
+            LeaseLost: another process holds the sequencer lease: nothing was
+                written.
             IntegrityFailure: the head was not at ``expected_size`` or an index
                 already exists (another writer): nothing was written.
             StorageUnavailable: the database failed; nothing was written.
         """
         try:
             with self._engine.begin() as conn:
+                self._check_fence(conn)
+                if decided:
+                    self._settle(conn, decided)
                 if rows:
                     self._insert_entries(conn, rows)
                 if record_rows:
@@ -198,6 +176,25 @@ class SqlWrites(SqlEngine):
             self.count_failure("write")
             raise StorageUnavailable(f"append not committed: {safe_message(e)}") from e
         return head
+
+    def settle_queue(self, decided: Sequence[QueueRow]) -> None:
+        """Store outcomes of queued submissions a batch decided without a commit.
+
+        (Every one refused, or a repeat of an entry already logged.)
+
+        Raises:
+            LeaseLost: another process holds the sequencer lease.
+            StorageUnavailable: the database failed; nothing was stored.
+        """
+        if not decided:
+            return
+        try:
+            with self._engine.begin() as conn:
+                self._check_fence(conn)
+                self._settle(conn, decided)
+        except DRIVER_ERRORS as e:
+            self.count_failure("write")
+            raise StorageUnavailable(f"outcomes not stored: {safe_message(e)}") from e
 
     def _insert_records(self, conn: Connection, rows: Sequence[RecordRow]) -> None:
         """Bulk-insert record index rows, straight to the driver like entries."""
@@ -269,6 +266,7 @@ class SqlWrites(SqlEngine):
         """
         try:
             with self._engine.begin() as conn:
+                self._check_fence(conn)
                 moved = conn.execute(
                     sa.update(tree_head)
                     .where(

@@ -1,0 +1,818 @@
+"""Many ``saksi serve`` processes on one PostgreSQL database, one sequencer at a time.
+
+Every process of a cluster is a ``ClusterLog``: it serves reads from the signed
+tree in the database (``ledger.read.stored.StoredTree``, checked as a read-only
+process checks it) and accepts writes. A write is checked in full where it
+arrives (``prepare``: envelope, schema, window, every signature, against the
+key registry replayed from entries proven in the signed tree), then queued in
+the database's write queue with a MAC (``QueueCodec``) and waited for.
+
+Exactly one process at a time integrates: the one that holds the sequencer
+lease (``ledger.storage.lease``). It runs the ordinary ``Sequencer`` (the
+record gate's steps 7 to 9, group commit, the checkpoint), fed from the queue
+by a ``Pump``; every transaction it commits first checks its fencing token, and
+stores the outcome of every queued submission it decides (and takes them off
+the queue) in the same transaction. A receipt is therefore given only after
+the durable commit, by the process that queued the write, from the signed tree
+in the database: it proves the entry and checks that it holds the submitted
+record before answering.
+
+When the sequencer dies, its lease runs out (``LEASE_TTL``) and another
+process takes it (``Candidate``): a new term, with a new sequencer and gate
+recovered from the signed tree by the start-up checks. What the dead one had
+queued but not committed is still in the queue and is decided by the next;
+what it had committed is answered from its stored outcomes. A sequencer that
+lost its lease (paused, cut off) commits nothing, ever: its fencing token no
+longer matches inside the transaction.
+
+Why a queue table: it needs nothing but the database the log already trusts
+for durability; a queued write survives the death of the sequencer (no
+forwarding to a process that may be gone, no discovery); ``NOTIFY`` is
+delivered only when a transaction commits, so it wakes the other side at the
+right moment, and both sides poll as well, so a lost notification costs a poll
+interval, never a write.
+
+Queue rows and outcomes carry an HMAC-SHA256 under a key derived from the log
+key (as the seal is, ``ledger.seal``): every member holds the log key (each
+may have to sequence), and a row inserted or edited by anyone else is refused.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import hashlib
+import hmac
+import json
+import logging
+import struct
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import Any
+
+from ledger.admission import (
+    DEFAULT_SKEW,
+    SUBMISSION_WEIGHT,
+    RecordGate,
+    Submission,
+    prepare_submission,
+)
+from ledger.commit import Outcome
+from ledger.errors import (
+    IntegrityFailure,
+    LedgerError,
+    Pushback,
+    Refused,
+    StorageUnavailable,
+)
+from ledger.health import LogHealth
+from ledger.ledger import AppendReceipt
+from ledger.publisher import CheckpointPublisher
+from ledger.read.entries import EntryReader
+from ledger.read.proof_builder import FullTileCache, build_inclusion_proof
+from ledger.read.reader import LogReader
+from ledger.read.registry import RegistryReader
+from ledger.read.stored import StoredTree
+from ledger.sequencer import Sequencer, SequencerConfig
+from ledger.storage.queue import DONE_CHANNEL, QUEUE_CHANNEL, QueueRow
+from ledger.storage.sql import SqlStorage
+from ledger.telemetry import WriterEvents
+from verifier.dsse import envelope_to_json, parse_envelope
+from verifier.errors import VerificationError
+from verifier.note import NoteSigner, VerifierKey
+from verifier.proof_check import verify_inclusion
+from verifier.record import parse_log_entry, parse_record
+from verifier.registry import KeyRegistry
+from verifier.rfc6962 import hash_leaf
+from verifier.rules.state import ElectionState
+from verifier.schema_registry import get_schema
+
+__all__ = [
+    "Candidate",
+    "ClusterLog",
+    "ClusterWriter",
+    "Pump",
+    "QueueCodec",
+    "derive_queue_key",
+]
+
+log = logging.getLogger("saksi.cluster")
+
+_KEY_MESSAGE = "saksi/queue-key/v1\n{origin} has no size here\n"
+_BODY_TAG = b"saksi queue row v1\x00"
+_OUTCOME_TAG = b"saksi queue outcome v1\x00"
+_ID = struct.Struct(">q")
+
+
+def derive_queue_key(signer: NoteSigner, origin: str) -> bytes:
+    """The 32-byte key of the write queue's MACs, from the log's signing key.
+
+    Raises:
+        IntegrityFailure: the signer is not deterministic.
+    """
+    message = _KEY_MESSAGE.format(origin=origin).encode("utf-8")
+    first, second = signer.sign(message), signer.sign(message)
+    if not hmac.compare_digest(first, second):
+        raise IntegrityFailure(
+            "the log signer is not deterministic: no queue key can be derived"
+        )
+    return hashlib.sha256(b"saksi queue key\x00" + first).digest()
+
+
+class QueueCodec:
+    """Queue rows and outcomes as bytes, each with its MAC."""
+
+    def __init__(self, key: bytes) -> None:
+        self._key = key
+
+    def _mac(self, *parts: bytes) -> bytes:
+        return hmac.new(self._key, b"".join(parts), hashlib.sha256).digest()
+
+    def submission(self, submission: Submission) -> tuple[bytes, bytes]:
+        """A checked submission as a queue row's ``(body, mac)``."""
+        body = json.dumps(
+            {
+                "envelope": envelope_to_json(submission.envelope),
+                "signers": list(submission.signers),
+            },
+            separators=(",", ":"),
+            sort_keys=True,
+        ).encode("utf-8")
+        return body, self._mac(_BODY_TAG, body)
+
+    def restore(self, body: bytes, mac: bytes) -> Submission:
+        """The submission a queue row holds, as the process that queued it checked it.
+
+        The signatures and the schema are not checked again: the MAC says a
+        member checked them (the window is checked again by the gate).
+
+        Raises:
+            IntegrityFailure: the MAC does not match (a row nobody of the
+                cluster wrote), or the row does not parse.
+        """
+        if not hmac.compare_digest(self._mac(_BODY_TAG, body), mac):
+            raise IntegrityFailure("a write queue row does not carry a valid MAC")
+        try:
+            doc = json.loads(body)
+            envelope = parse_envelope(doc["envelope"])
+            record = parse_record(envelope.payload)
+            schema = get_schema(record.schema)
+            signers = tuple(str(s) for s in doc["signers"])
+        except (ValueError, KeyError, TypeError, VerificationError) as e:
+            raise IntegrityFailure(
+                "a write queue row with a valid MAC does not parse "
+                f"({type(e).__name__})"
+            ) from e
+        return Submission(envelope, record, schema, signers)
+
+    def outcome(
+        self, tag: int, index: int | None, duplicate: bool, error: Exception | None
+    ) -> QueueRow:
+        """The stored outcome of queue row ``tag``."""
+        if error is None:
+            doc: dict[str, Any] = {"index": index, "duplicate": duplicate}
+        else:
+            doc = {
+                "cause": str(getattr(error, "cause", "internal-error")),
+                "detail": str(error)[:500],
+            }
+            retry = getattr(error, "retry_after", None)
+            if isinstance(retry, int | float):
+                doc["retry_after"] = float(retry)
+        body = json.dumps(doc, separators=(",", ":"), sort_keys=True).encode()
+        return tag, body, self._mac(_OUTCOME_TAG, _ID.pack(tag), body)
+
+    def read_outcome(self, tag: int, body: bytes, mac: bytes) -> tuple[int, bool]:
+        """The entry a queued submission became: ``(index, duplicate)``.
+
+        Raises:
+            Refused: the sequencer refused it (its problem type and text).
+            Pushback: it was refused for now (retry).
+            IntegrityFailure: the outcome's MAC does not match, or it is malformed.
+        """
+        if not hmac.compare_digest(self._mac(_OUTCOME_TAG, _ID.pack(tag), body), mac):
+            raise IntegrityFailure("a write outcome does not carry a valid MAC")
+        try:
+            doc = json.loads(body)
+            if "cause" in doc:
+                cause, detail = str(doc["cause"]), str(doc["detail"])
+                if "retry_after" in doc:
+                    raise Pushback(detail, retry_after=float(doc["retry_after"]))
+                raise Refused(cause, detail)
+            index, duplicate = doc["index"], doc["duplicate"]
+        except (ValueError, KeyError, TypeError) as e:
+            raise IntegrityFailure(
+                "a write outcome with a valid MAC does not parse"
+            ) from e
+        if type(index) is not int or index < 0 or type(duplicate) is not bool:
+            raise IntegrityFailure("a write outcome names no entry")
+        return index, duplicate
+
+
+class Pump:
+    """Feeds the write queue to this process's sequencer while it holds the lease."""
+
+    def __init__(
+        self,
+        storage: SqlStorage,
+        codec: QueueCodec,
+        sequencer: Sequencer[Submission],
+        *,
+        batch: int = 8192,
+        max_in_flight: int = 50_000,
+    ) -> None:
+        self._storage = storage
+        self._codec = codec
+        self._sequencer = sequencer
+        self._batch = batch
+        self._max_in_flight = max_in_flight
+        self._in_flight: set[int] = set()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._thread = threading.Thread(
+            target=self._run, name="saksi-pump", daemon=True
+        )
+
+    def start(self) -> None:
+        """Start pumping."""
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop pumping (what is in flight is the sequencer's to finish)."""
+        self._stop.set()
+        self._wake.set()
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        listener = self._storage.listener(QUEUE_CHANNEL)
+        try:
+            while not self._stop.is_set():
+                try:
+                    took = self._pump_once()
+                except LedgerError as e:
+                    log.warning("the write queue could not be read: %s", e)
+                    took = 0
+                if self._stop.is_set():
+                    return
+                if self._wake.is_set():
+                    self._wake.clear()
+                    continue
+                listener.wait(0.02 if took else 0.5)
+        finally:
+            listener.close()
+
+    def _pump_once(self) -> int:
+        with self._lock:
+            in_flight = len(self._in_flight)
+        if in_flight >= self._max_in_flight:
+            return 0
+        rows = self._storage.queued(self._batch + in_flight)
+        with self._lock:
+            fresh = [r for r in rows if r[0] not in self._in_flight]
+        if not fresh:
+            return 0
+        items: list[Submission] = []
+        tags: list[int] = []
+        broken: list[QueueRow] = []
+        for tag, body, mac in fresh:
+            try:
+                items.append(self._codec.restore(body, mac))
+                tags.append(tag)
+            except IntegrityFailure as e:
+                log.error("write queue row %d refused: %s", tag, e)
+                broken.append(
+                    self._codec.outcome(
+                        tag, None, False, StorageUnavailable(f"not queued intact: {e}")
+                    )
+                )
+        if broken:
+            self._storage.settle_queue(broken)
+        if not items:
+            return len(broken)
+        try:
+            future = self._sequencer.submit(items, tags)
+        except LedgerError as e:  # full, or this term ended
+            log.info("queue not handed over now: %s", e)
+            return 0
+        with self._lock:
+            self._in_flight.update(tags)
+
+        def done(_f: Future[list[Outcome]], tags: list[int] = tags) -> None:
+            with self._lock:
+                self._in_flight.difference_update(tags)
+            self._wake.set()
+
+        future.add_done_callback(done)
+        return len(items)
+
+
+class _Waiting:
+    """Submissions queued in one turn of an event loop, waiting to be inserted."""
+
+    __slots__ = ("items", "scheduled", "waiters")
+
+    def __init__(self) -> None:
+        self.items: list[tuple[bytes, bytes]] = []
+        self.waiters: list[asyncio.Future[tuple[int, bool]]] = []
+        self.scheduled = False
+
+
+class QueueClient:
+    """Queues checked submissions and waits for the sequencer's outcomes."""
+
+    def __init__(
+        self,
+        storage: SqlStorage,
+        codec: QueueCodec,
+        *,
+        max_waiting: int = 20_000,
+        timeout: float = 30.0,
+    ) -> None:
+        self._storage = storage
+        self._codec = codec
+        self._max_waiting = max_waiting
+        self._timeout = timeout
+        self._lock = threading.Lock()
+        self._waiting: dict[
+            int, tuple[asyncio.AbstractEventLoop, asyncio.Future[tuple[int, bool]]]
+        ] = {}
+        self._turns: dict[asyncio.AbstractEventLoop, _Waiting] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._collect, name="saksi-outcomes", daemon=True
+        )
+        self._thread.start()
+
+    @property
+    def waiting(self) -> int:
+        """Submissions of this process waiting for their outcome."""
+        with self._lock:
+            return len(self._waiting)
+
+    async def decide(self, submission: Submission) -> tuple[int, bool]:
+        """Queue ``submission``; the entry it became: ``(index, duplicate)``.
+
+        Raises:
+            Refused, Pushback, StorageUnavailable: refused, or not decided.
+        """
+        if self.waiting >= self._max_waiting:
+            raise Pushback("too many appends waiting; retry shortly", retry_after=1.0)
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[tuple[int, bool]] = loop.create_future()
+        turn = self._turns.get(loop)
+        if turn is None:
+            turn = self._turns[loop] = _Waiting()
+        turn.items.append(self._codec.submission(submission))
+        turn.waiters.append(waiter)
+        if not turn.scheduled:
+            turn.scheduled = True
+            loop.call_soon(self._flush, loop, turn)
+        try:
+            return await asyncio.wait_for(asyncio.shield(waiter), self._timeout)
+        except TimeoutError:
+            raise Pushback(
+                f"not decided within {self._timeout:g} s (the sequencer is changing "
+                "hands?); send it again: a repeat is answered with its entry",
+                retry_after=1.0,
+            ) from None
+
+    def _flush(self, loop: asyncio.AbstractEventLoop, turn: _Waiting) -> None:
+        items, waiters = turn.items, turn.waiters
+        turn.items, turn.waiters, turn.scheduled = [], [], False
+        task = loop.run_in_executor(None, self._storage.enqueue, items)
+
+        def queued(f: asyncio.Future[list[int]]) -> None:
+            error = f.exception()
+            if error is not None:
+                for w in waiters:
+                    if not w.done():
+                        w.set_exception(error)
+                return
+            with self._lock:
+                for tag, w in zip(f.result(), waiters, strict=True):
+                    self._waiting[tag] = (loop, w)
+
+        task.add_done_callback(queued)
+
+    def _collect(self) -> None:
+        listener = self._storage.listener(DONE_CHANNEL)
+        try:
+            while not self._stop.is_set():
+                listener.wait(0.1)
+                with self._lock:
+                    tags = list(self._waiting)
+                if not tags:
+                    continue
+                try:
+                    rows = self._storage.take_outcomes(tags)
+                except LedgerError as e:
+                    log.warning("outcomes not read: %s", e)
+                    continue
+                for tag, body, mac in rows:
+                    with self._lock:
+                        entry = self._waiting.pop(tag, None)
+                    if entry is None:
+                        continue
+                    loop, waiter = entry
+                    try:
+                        result: tuple[int, bool] | Exception = self._codec.read_outcome(
+                            tag, body, mac
+                        )
+                    except (LedgerError, VerificationError) as e:
+                        result = e
+                    loop.call_soon_threadsafe(_settle, waiter, result)
+                self._forget_abandoned()
+        finally:
+            listener.close()
+
+    def _forget_abandoned(self) -> None:
+        with self._lock:
+            gone = [t for t, (_, w) in self._waiting.items() if w.done()]
+            for tag in gone:
+                del self._waiting[tag]
+
+    def close(self) -> None:
+        """Stop collecting outcomes."""
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+
+def _settle(
+    waiter: asyncio.Future[tuple[int, bool]], result: tuple[int, bool] | Exception
+) -> None:
+    if waiter.done():
+        return
+    if isinstance(result, Exception):
+        waiter.set_exception(result)
+    else:
+        waiter.set_result(result)
+
+
+class FollowedGate:
+    """The key registry and election state as of the latest signed tree.
+
+    What the API asks of a writer's gate (``registry``, ``election``,
+    ``public_key``), replayed from entries proven in the signed tree.
+    """
+
+    def __init__(self, registries: RegistryReader) -> None:
+        self._registries = registries
+
+    @property
+    def registry(self) -> KeyRegistry:
+        """The key registry now."""
+        return self._registries.live()[0]
+
+    @property
+    def election(self) -> ElectionState:
+        """The region registry and candidate lists now."""
+        return self._registries.live()[1]
+
+    def public_key(self, keyid: str) -> bytes | None:
+        """The key of ``keyid`` if the registry ever granted it."""
+        return self.registry.public_key(keyid)
+
+
+class ClusterWriter:
+    """A cluster member's write interface: check here, decide in the sequencer."""
+
+    def __init__(
+        self,
+        cluster: ClusterLog,
+        clock: Callable[[], float],
+        *,
+        skew: dt.timedelta = DEFAULT_SKEW,
+        max_age: dt.timedelta | None = None,
+    ) -> None:
+        self._cluster = cluster
+        self.gate = FollowedGate(cluster.registry)
+        self.clock = clock
+        self.skew = skew
+        self.max_age = max_age
+
+    def observe(self, events: WriterEvents) -> None:
+        """Report every commit and failure of this process's sequencer terms."""
+        self._cluster.observe(events)
+
+    def prepare(self, envelope: bytes | dict[str, Any]) -> Submission:
+        """Check an envelope in full (``prepare_submission``), here.
+
+        A key granted moments ago in another process may not be in this
+        process's registry yet: the signed tree is looked at again once
+        before a signature by an unknown key is refused.
+
+        Raises:
+            VerificationError, EntryRejected: see ``prepare_submission``.
+        """
+        now = dt.datetime.fromtimestamp(self.clock(), dt.UTC)
+        known = self.gate.public_key
+
+        def lookup(keyid: str) -> bytes | None:
+            key = known(keyid)
+            if key is None:
+                self._cluster.tree.refresh()
+                key = self.gate.public_key(keyid)
+            return key
+
+        return prepare_submission(envelope, lookup, now, self.skew, self.max_age)
+
+    async def submit(self, submission: Submission) -> AppendReceipt:
+        """Queue one checked submission; its receipt once it is durable.
+
+        Raises:
+            Refused, Pushback, StorageUnavailable, IntegrityFailure.
+        """
+        index, duplicate = await self._cluster.queue.decide(submission)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(
+            None, self._cluster.receipt, index, duplicate, submission
+        )
+
+
+class Candidate:
+    """Takes the sequencer lease when it is free, and runs a term while held."""
+
+    def __init__(
+        self,
+        storage: SqlStorage,
+        start_term: Callable[[], Sequencer[Submission]],
+        codec: QueueCodec,
+        *,
+        interval: float | None = None,
+        tick: Callable[[], object] | None = None,
+    ) -> None:
+        self._storage = storage
+        self._start_term = start_term
+        # Called every interval besides: the member looks at the signed tree,
+        # so its health (the checkpoint's age) is current without any reads.
+        self._tick = tick
+        self._codec = codec
+        self._interval = interval or storage.lease_ttl / 5
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self.sequencer: Sequencer[Submission] | None = None
+        self._pump: Pump | None = None
+        self.terms = 0
+        self.failure: LedgerError | None = None
+        self._thread = threading.Thread(
+            target=self._run, name="saksi-candidate", daemon=True
+        )
+
+    @property
+    def active(self) -> bool:
+        """True while this process is the cluster's sequencer."""
+        sequencer = self.sequencer
+        return sequencer is not None and sequencer.running
+
+    def start(self) -> None:
+        """Start contending for the lease."""
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                if self.sequencer is None:
+                    self._try_take()
+                else:
+                    self._keep()
+            except LedgerError as e:
+                log.warning("sequencer lease: %s", e)
+            if self._tick is not None:
+                with contextlib.suppress(LedgerError):
+                    self._tick()
+            self._stop.wait(self._interval)
+
+    def _try_take(self) -> None:
+        token = self._storage.take_lease()
+        if token is None:
+            return
+        log.info("took the sequencer lease (token %d)", token)
+        # The start-up checks may take longer than the lease runs: renew it
+        # meanwhile, so nobody else takes over a term that is starting.
+        started = threading.Event()
+
+        def renew() -> None:
+            while not started.wait(self._interval):
+                self._storage.renew_lease()
+
+        keeper = threading.Thread(target=renew, name="saksi-lease-start", daemon=True)
+        keeper.start()
+        try:
+            sequencer = self._start_term()
+        except LedgerError as e:
+            self.failure = e
+            log.error("could not start sequencing (token %d): %s", token, e)
+            self._storage.drop_lease()
+            if isinstance(e, IntegrityFailure):
+                self._stop.wait(self._storage.lease_ttl * 6)
+            return
+        finally:
+            started.set()
+            keeper.join()
+        pump = Pump(self._storage, self._codec, sequencer)
+        pump.start()
+        with self._lock:
+            self.sequencer, self._pump = sequencer, pump
+            self.terms += 1
+            self.failure = None
+
+    def _keep(self) -> None:
+        sequencer = self.sequencer
+        if sequencer is None:
+            return
+        renewed = self._storage.renew_lease() if sequencer.running else False
+        if renewed is None:
+            return  # not known now: ask again next time
+        if renewed and sequencer.running:
+            return
+        log.warning("this process is no longer the sequencer")
+        self._end_term()
+
+    def _end_term(self) -> None:
+        with self._lock:
+            sequencer, pump = self.sequencer, self._pump
+            self.sequencer, self._pump = None, None
+        if pump is not None:
+            pump.stop()
+        if sequencer is not None:
+            if sequencer.failure is not None:
+                self.failure = sequencer.failure
+            with contextlib.suppress(LedgerError):
+                sequencer.stop()
+        self._storage.drop_lease()
+
+    def stop(self) -> None:
+        """Stop contending; end a term in progress and give the lease up."""
+        self._stop.set()
+        self._thread.join(timeout=30)
+        self._end_term()
+
+
+class ClusterLog:
+    """One process of a cluster: reads the signed tree, writes through the queue."""
+
+    def __init__(
+        self,
+        storage: SqlStorage,
+        signer: NoteSigner,
+        verifier_key: VerifierKey,
+        origin: str,
+        *,
+        clock: Callable[[], float] = time.time,
+        config: SequencerConfig | None = None,
+        skew: dt.timedelta = DEFAULT_SKEW,
+        max_age: dt.timedelta | None = None,
+        interval: float = 0.5,
+        cache_tiles: int = 4096,
+    ) -> None:
+        self.storage = storage
+        self.origin = origin
+        self.verifier_key = verifier_key
+        self._signer = signer
+        self._clock = clock
+        self._config = config or SequencerConfig()
+        self._skew, self._max_age = skew, max_age
+        self._events = WriterEvents()
+        cache = FullTileCache(cache_tiles)
+        self.tree = StoredTree(
+            storage,
+            verifier_key,
+            origin,
+            cache,
+            interval=interval,
+            trusted=self._config.trusted,
+        )
+        self.reader = LogReader(storage, self.tree, cache)
+        self.entries = EntryReader(self.reader, storage)
+        self.registry = RegistryReader(self.reader, storage)
+        self.codec = QueueCodec(derive_queue_key(signer, origin))
+        self.queue = QueueClient(storage, self.codec)
+        self.writer = ClusterWriter(self, clock, skew=skew, max_age=max_age)
+        self.candidate = Candidate(
+            storage, self._new_term, self.codec, tick=self.tree.tree
+        )
+
+    def start(self) -> None:
+        """Check the stored head, then serve and contend for the lease.
+
+        Raises:
+            IntegrityFailure: the stored head fails a check.
+            StorageUnavailable: the database cannot be read.
+        """
+        self.tree.start()
+        self.registry.election()
+        self.candidate.start()
+
+    def observe(self, events: WriterEvents) -> None:
+        """Report each term's commits and failures to ``events``."""
+        self._events = events
+        sequencer = self.candidate.sequencer
+        if sequencer is not None:
+            sequencer.events = events
+
+    def _new_term(self) -> Sequencer[Submission]:
+        storage = self.storage
+        gate = RecordGate(
+            storage,
+            KeyRegistry(),
+            ElectionState(),
+            skew=self._skew,
+            max_age=self._max_age,
+        )
+        publisher = CheckpointPublisher(self.origin, self._signer, self.verifier_key)
+        sequencer: Sequencer[Submission] = Sequencer(
+            storage,
+            publisher,
+            self._clock,
+            FullTileCache(1024),
+            gate,
+            lambda _s: SUBMISSION_WEIGHT,
+            self._config,
+            outbox=self.codec.outcome,
+            leased=True,
+        )
+        sequencer.events = self._events
+        sequencer.start()
+        return sequencer
+
+    def receipt(
+        self, index: int, duplicate: bool, submission: Submission
+    ) -> AppendReceipt:
+        """The receipt of entry ``index``, proven from the signed tree in the database.
+
+        Raises:
+            IntegrityFailure: the entry is not proven, or does not hold the
+                submitted record.
+            StorageUnavailable: the signed tree does not hold it yet.
+        """
+        tree = self.tree.tree()
+        deadline = time.monotonic() + 10
+        while tree.size <= index:
+            if time.monotonic() > deadline:
+                raise StorageUnavailable(
+                    f"entry {index} was decided but the signed tree does not hold "
+                    "it yet; send the record again for its receipt"
+                )
+            tree = self.tree.refresh()
+            if tree.size <= index:
+                time.sleep(0.02)
+        rows = self.storage.read_entries_at([index])
+        if not rows:
+            raise IntegrityFailure(f"entry {index} is not stored")
+        data = rows[0].data
+        leaf = hash_leaf(data)
+        proof = build_inclusion_proof(self.reader.nodes(tree), index, tree.size)
+        try:
+            verify_inclusion(index, tree.size, leaf, proof, tree.head.root)
+            logged = parse_log_entry(data)
+        except VerificationError as e:
+            raise IntegrityFailure(
+                f"entry {index} is not the one the signed tree holds: {e}"
+            ) from e
+        if hashlib.sha256(logged.envelope.payload).digest() != submission.payload_hash:
+            raise IntegrityFailure(
+                f"entry {index}, which the sequencer named, does not hold the "
+                "submitted record"
+            )
+        return AppendReceipt(
+            index, leaf, tree.size, tree.head.note, tuple(proof), duplicate, data
+        )
+
+    def witness_status(self) -> list[dict[str, object]]:
+        """None yet: a cluster's checkpoints are not witnessed by its members."""
+        return []
+
+    def health(self) -> LogHealth:
+        """A snapshot for readiness and metrics (no database read)."""
+        tree, failed = self.tree.last()
+        size = 0 if tree is None else tree.size
+        failure = self.candidate.failure
+        stopped = None
+        if failed is not None:
+            stopped = "the stored head failed its checks"
+        elif isinstance(failure, IntegrityFailure):
+            stopped = "writes stopped (integrity failure)"
+        sequencer = self.candidate.sequencer
+        return LogHealth(
+            integrated_size=size,
+            signed_at=0.0 if tree is None else tree.head.made_at_ms / 1000,
+            published_size=size,
+            queue_depth=self.queue.waiting
+            + (0 if sequencer is None else sequencer.queue_depth),
+            stopped=stopped,
+            pool=self.storage.pool_status(),
+            database_errors=self.storage.failures(),
+            now=self._clock(),
+        )
+
+    def close(self) -> None:
+        """Give the lease up, stop waiting for outcomes, close the database."""
+        try:
+            self.candidate.stop()
+            self.queue.close()
+        finally:
+            self.storage.close()
