@@ -116,11 +116,13 @@ def open_service(
     skew: dt.timedelta = DEFAULT_SKEW,
     max_age: dt.timedelta | None = None,
     trusted: Sequence[Path] = (),
+    wait_for_lease: bool = False,
 ) -> RecordLog:
     """Unlock the log key and start the record log in ``directory``.
 
     ``trusted`` are checkpoint files kept outside the database: the stored log
-    must extend each of them (``ledger.trusted``).
+    must extend each of them (``ledger.trusted``). ``wait_for_lease``: on
+    PostgreSQL, wait for a lease left by a writer that died to run out.
 
     Raises:
         CommandError: key or database problems, with a hint.
@@ -130,6 +132,10 @@ def open_service(
     except KeyLoadError as e:
         raise key_error(e, "check SAKSI_KEY_PASSPHRASE and --dir") from e
     storage = open_storage(db or default_db(directory))
+    if wait_for_lease:
+        # A writer killed a moment ago (PostgreSQL) leaves its lease behind
+        # until it runs out: a restarted service waits that long, no more.
+        storage.lease_wait = 2 * storage.lease_ttl
     with _closed_on_failure(storage, "run 'saksi check' to find what differs"):
         storage.migrate()  # a log made by an earlier version gets its new columns
         meta = storage.meta()

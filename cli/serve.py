@@ -114,6 +114,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 if settings.issued_at_max_age_days
                 else None,
                 trusted=args.trusted_checkpoint or (),
+                wait_for_lease=True,
             )
     except BaseException:
         sock.close()

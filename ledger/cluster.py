@@ -49,7 +49,7 @@ import logging
 import struct
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from typing import Any
 
@@ -223,10 +223,15 @@ class Pump:
         *,
         batch: int = 8192,
         max_in_flight: int = 50_000,
+        failed: Callable[[list[int], BaseException], None] | None = None,
     ) -> None:
         self._storage = storage
         self._codec = codec
         self._sequencer = sequencer
+        # Told which queued submissions a failed commit left undecided (this
+        # process's own waiters answer 503 at once instead of waiting).
+        self._failed = failed
+        self._backoff = False
         self._batch = batch
         self._max_in_flight = max_in_flight
         self._in_flight: set[int] = set()
@@ -258,6 +263,10 @@ class Pump:
                     took = 0
                 if self._stop.is_set():
                     return
+                if self._backoff:  # a commit failed: let the database recover
+                    self._backoff = False
+                    self._stop.wait(0.5)
+                    continue
                 if self._wake.is_set():
                     self._wake.clear()
                     continue
@@ -301,9 +310,14 @@ class Pump:
         with self._lock:
             self._in_flight.update(tags)
 
-        def done(_f: Future[list[Outcome]], tags: list[int] = tags) -> None:
+        def done(f: Future[list[Outcome]], tags: list[int] = tags) -> None:
             with self._lock:
                 self._in_flight.difference_update(tags)
+            error = f.exception()
+            if error is not None:
+                self._backoff = True
+                if self._failed is not None:
+                    self._failed(tags, error)
             self._wake.set()
 
         future.add_done_callback(done)
@@ -429,6 +443,20 @@ class QueueClient:
         finally:
             listener.close()
 
+    def fail(self, tags: Sequence[int], error: BaseException) -> None:
+        """Answer this process's waiters for ``tags`` with ``error`` now.
+
+        For a commit that failed: what it held stays queued (and may still be
+        logged later: a client that sends it again gets that entry).
+        """
+        with self._lock:
+            entries = [self._waiting.pop(t, None) for t in tags]
+        for entry in entries:
+            if entry is not None:
+                loop, waiter = entry
+                result = error if isinstance(error, Exception) else Exception(error)
+                loop.call_soon_threadsafe(_settle, waiter, result)
+
     def _forget_abandoned(self) -> None:
         with self._lock:
             gone = [t for t, (_, w) in self._waiting.items() if w.done()]
@@ -542,11 +570,13 @@ class Candidate:
         start_term: Callable[[], Sequencer[Submission]],
         codec: QueueCodec,
         *,
+        failed: Callable[[list[int], BaseException], None] | None = None,
         interval: float | None = None,
         tick: Callable[[], object] | None = None,
     ) -> None:
         self._storage = storage
         self._start_term = start_term
+        self._failed = failed
         # Called every interval besides: the member looks at the signed tree,
         # so its health (the checkpoint's age) is current without any reads.
         self._tick = tick
@@ -613,7 +643,7 @@ class Candidate:
         finally:
             started.set()
             keeper.join()
-        pump = Pump(self._storage, self._codec, sequencer)
+        pump = Pump(self._storage, self._codec, sequencer, failed=self._failed)
         pump.start()
         with self._lock:
             self.sequencer, self._pump = sequencer, pump
@@ -693,7 +723,11 @@ class ClusterLog:
         self.queue = QueueClient(storage, self.codec)
         self.writer = ClusterWriter(self, clock, skew=skew, max_age=max_age)
         self.candidate = Candidate(
-            storage, self._new_term, self.codec, tick=self.tree.tree
+            storage,
+            self._new_term,
+            self.codec,
+            failed=self.queue.fail,
+            tick=self.tree.tree,
         )
 
     def start(self) -> None:

@@ -21,6 +21,7 @@ SQLite has no lease: one process opens it, under a lock file (``writes``).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import socket
@@ -41,6 +42,8 @@ LEASE_TTL = 5.0
 # gives up for now (a commit of the holder is in flight).
 _LOCK_WAIT = "1s"
 _LOCK_NOT_AVAILABLE = "55P03"
+_SESSION_KEY = 0x53414B53  # "SAKS": the session locks' first key
+_INT4 = 1 << 31
 
 
 class LeaseState:
@@ -71,6 +74,7 @@ class SqlLease(SqlEngine):
     lease_holder: str = ""
     lease_ttl: float = LEASE_TTL
     _fence: int | None = None
+    _lock_conn: Connection | None = None
 
     @property
     def fence(self) -> int | None:
@@ -78,9 +82,16 @@ class SqlLease(SqlEngine):
         return self._fence
 
     def take_lease(self) -> int | None:
-        """Take the lease if it has run out (or is this process's); its new token.
+        """Take the lease if its holder is gone or it ran out; the new token.
 
         Returns None while another process holds it.
+
+        The holder of token T holds the session lock (K, T) for as long as its
+        session lives; it takes (K, T + 1) *before* it moves the row to T + 1,
+        so whoever finds (K, T) free knows no live session holds that term: its
+        process died, and the lease is taken at once instead of waited out.
+        Safety never rests on this (the token does that); it only spares a
+        takeover the wait.
 
         Raises:
             StorageUnavailable: the database cannot be reached.
@@ -88,25 +99,88 @@ class SqlLease(SqlEngine):
         if not self.lease_holder:
             self.lease_holder = _holder_name()
         try:
+            with self._connect() as conn:
+                token, holder, expired = conn.exec_driver_sql(
+                    "SELECT token, holder, expires_at < clock_timestamp() "
+                    "FROM sequencer_lease WHERE id = 1"
+                ).one()
+                conn.commit()
+            token = int(token)
+            mine = holder == self.lease_holder
+            if not (expired or mine or self._term_free(token)):
+                return None
+            if not self._claim(token + 1):
+                return None  # another process is claiming the next term
             with self._engine.begin() as conn:
                 conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{_LOCK_WAIT}'")
-                token = conn.exec_driver_sql(
+                taken = conn.exec_driver_sql(
                     "UPDATE sequencer_lease SET token = token + 1, holder = %s, "
                     "expires_at = clock_timestamp() + make_interval(secs => %s) "
-                    "WHERE id = 1 AND (expires_at < clock_timestamp() "
-                    "OR holder = %s) RETURNING token",
-                    (self.lease_holder, self.lease_ttl, self.lease_holder),
+                    "WHERE id = 1 AND token = %s RETURNING token",
+                    (self.lease_holder, self.lease_ttl, token),
                 ).scalar()
         except DRIVER_ERRORS as e:
+            self._close_lock_conn()
             if _lock_busy(e):
                 return None
             raise StorageUnavailable(
                 f"cannot take the sequencer lease: {safe_message(e)}"
             ) from e
-        if token is None:
+        if taken is None:
+            self._close_lock_conn()
             return None
-        self._fence = int(token)
+        self._fence = int(taken)
         return self._fence
+
+    def _term_free(self, token: int) -> bool:
+        """True if no live session holds term ``token``'s session lock."""
+        with self._connect() as conn:
+            free = bool(
+                conn.exec_driver_sql(
+                    "SELECT pg_try_advisory_lock(%s, %s)",
+                    (_SESSION_KEY, token % _INT4),
+                ).scalar()
+            )
+            if free:
+                conn.exec_driver_sql(
+                    "SELECT pg_advisory_unlock(%s, %s)", (_SESSION_KEY, token % _INT4)
+                )
+            conn.commit()
+        return free
+
+    def _claim(self, token: int) -> bool:
+        """Hold term ``token``'s session lock on a connection of its own."""
+        self._close_lock_conn()
+        conn = self._engine.connect()
+        try:
+            got = bool(
+                conn.exec_driver_sql(
+                    "SELECT pg_try_advisory_lock(%s, %s)",
+                    (_SESSION_KEY, token % _INT4),
+                ).scalar()
+            )
+            conn.commit()
+        except BaseException:
+            with contextlib.suppress(*DRIVER_ERRORS):
+                conn.invalidate()
+                conn.close()
+            raise
+        if not got:
+            conn.close()
+            return False
+        self._lock_conn = conn
+        return True
+
+    def _close_lock_conn(self) -> None:
+        conn, self._lock_conn = self._lock_conn, None
+        if conn is None:
+            return
+        # Returned to the pool it would keep the lock: drop the session.
+        with contextlib.suppress(*DRIVER_ERRORS):
+            conn.exec_driver_sql("SELECT pg_advisory_unlock_all()")
+        with contextlib.suppress(*DRIVER_ERRORS):
+            conn.invalidate()
+            conn.close()
 
     def renew_lease(self) -> bool | None:
         """Extend the lease this process holds: True, False if it was taken over.
@@ -129,12 +203,14 @@ class SqlLease(SqlEngine):
             return None
         if moved != 1:
             self._fence = None
+            self._close_lock_conn()
             return False
         return True
 
     def drop_lease(self) -> None:
         """Give the lease up at once, so another process need not wait it out."""
         token, self._fence = self._fence, None
+        self._close_lock_conn()
         if token is None:
             return
         try:
@@ -211,6 +287,7 @@ class SqlLease(SqlEngine):
         ).rowcount
         if moved != 1:
             self._fence = None
+            self._close_lock_conn()
             raise LeaseLost(
                 f"this process's sequencer lease (token {token}) was taken over "
                 "by another process: nothing was committed"

@@ -12,6 +12,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import time
 from collections.abc import Callable, Sequence
 
 import sqlalchemy as sa
@@ -49,6 +50,10 @@ _SQL = {
 class SqlWrites(SqlLease, SqlQueue):
     """The writer's lock and its commits."""
 
+    # How long ``acquire_writer_lock`` waits for a held lease to run out (a
+    # writer that was killed leaves one behind for ``lease_ttl`` seconds).
+    lease_wait = 0.0
+
     def acquire_writer_lock(self) -> None:
         """Become the only writer of this database, or fail at once.
 
@@ -73,7 +78,10 @@ class SqlWrites(SqlLease, SqlQueue):
                 ) from e
             self._lock_file = fd
             return
-        if self.take_lease() is None:
+        waited_until = time.monotonic() + self.lease_wait
+        while self.take_lease() is None and time.monotonic() < waited_until:
+            time.sleep(min(0.25, self.lease_ttl / 10))
+        if self.fence is None:
             raise WriterLockHeld(
                 "another sequencer holds this database's lease; stop it first "
                 "(or wait: a lease runs out "

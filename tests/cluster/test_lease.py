@@ -169,3 +169,22 @@ def test_renewals_in_flight_do_not_make_a_takeover_wait_for_ever(url):
     finally:
         a.close()
         b.close()
+
+
+def test_the_lease_of_a_process_that_died_is_taken_at_once(url):
+    """Its session, and the session lock of its term, die with it: nobody
+    waits for the lease to run out. A live holder's lease is never taken so."""
+    a, b = _storage(url, ttl=60.0), _storage(url, ttl=60.0)
+    try:
+        first = a.take_lease()
+        assert first is not None
+        assert b.take_lease() is None  # alive: 60 s to go
+        a._lock_conn.invalidate()  # the process dies: its sessions end
+        a._lock_conn = None
+        started = time.monotonic()
+        assert b.take_lease() == first + 1
+        assert time.monotonic() - started < 30  # not the 60 s lease
+        assert a.take_lease() is None  # b is alive and holds term first + 1
+    finally:
+        a.close()
+        b.close()
