@@ -100,14 +100,19 @@ class SqlLease(SqlEngine):
             self.lease_holder = _holder_name()
         try:
             with self._connect() as conn:
-                token, holder, expired = conn.exec_driver_sql(
-                    "SELECT token, holder, expires_at < clock_timestamp() "
-                    "FROM sequencer_lease WHERE id = 1"
+                token, holder, expired, quiet = conn.exec_driver_sql(
+                    "SELECT token, holder, expires_at < clock_timestamp(), "
+                    "expires_at < clock_timestamp() + make_interval(secs => %s) "
+                    "FROM sequencer_lease WHERE id = 1",
+                    (self.lease_ttl / 2,),
                 ).one()
                 conn.commit()
             token = int(token)
             mine = holder == self.lease_holder
-            if not (expired or mine or self._term_free(token)):
+            # Quiet: not renewed for half its time (a live holder renews
+            # every third of it at most), so a database restart that ended
+            # the holder's sessions does not hand its lease to another.
+            if not (expired or mine or (quiet and self._term_free(token))):
                 return None
             if not self._claim(token + 1):
                 return None  # another process is claiming the next term
@@ -171,6 +176,19 @@ class SqlLease(SqlEngine):
         self._lock_conn = conn
         return True
 
+    def _holding_term(self) -> bool:
+        """True while the session that holds this term's lock is alive."""
+        conn = self._lock_conn
+        if conn is None:
+            return False
+        try:
+            conn.exec_driver_sql("SELECT 1").scalar()
+            conn.commit()
+        except DRIVER_ERRORS:
+            self._close_lock_conn()
+            return False
+        return True
+
     def _close_lock_conn(self) -> None:
         conn, self._lock_conn = self._lock_conn, None
         if conn is None:
@@ -191,6 +209,9 @@ class SqlLease(SqlEngine):
         token = self._fence
         if token is None:
             return False
+        if not self._holding_term():
+            with contextlib.suppress(*DRIVER_ERRORS):
+                self._claim(token)  # the database restarted: take it again
         try:
             with self._engine.begin() as conn:
                 conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{_LOCK_WAIT}'")
