@@ -5,8 +5,8 @@ and check, ``cli.serve``, ``cli.keys``, ``cli.grants`` and ``cli.provision``
 for keys, ``cli.submit``, ``cli.demo``, ``cli.election`` for regions and
 results, ``cli.monitor`` for the security monitor, ``cli.export`` and
 ``cli.audit`` for auditors' evidence and samples, ``cli.backup`` for backup and
-restore); this module only wires them together, in the order ``--help`` lists
-them.
+restore, ``cli.publish`` for the static tiles); this module only wires them
+together, in the order ``--help`` lists them.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from cli import (
     log,
     monitor,
     provision,
+    publish,
     serve,
     submit,
 )
@@ -55,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_commands(sub)
     audit.add_commands(sub)
     backup.add_commands(sub)
+    publish.add_command(sub)
     return parser
 
 

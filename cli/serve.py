@@ -93,7 +93,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 interval=args.refresh,
                 trusted=args.trusted_checkpoint or (),
             )
-        elif _clustered(args.db) and not witnesses:
+        elif _clustered(args.db):
             service = open_cluster(
                 args.dir,
                 args.db,
@@ -124,7 +124,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     served = None if args.read_only else args.dir / SERVE_URL_FILE
     mode = " read-only" if args.read_only else ""
     try:
-        if witnesses and isinstance(service, RecordLog):
+        if witnesses and isinstance(service, RecordLog | ClusterLog):
             try:
                 service.witness_with(witnesses)
             except IntegrityFailure as e:

@@ -61,6 +61,7 @@ from ledger.admission import (
     prepare_submission,
 )
 from ledger.commit import Outcome
+from ledger.cosigning import WitnessEndpoint, Witnessing
 from ledger.errors import (
     IntegrityFailure,
     LedgerError,
@@ -76,6 +77,7 @@ from ledger.read.proof_builder import FullTileCache, build_inclusion_proof
 from ledger.read.reader import LogReader
 from ledger.read.registry import RegistryReader
 from ledger.read.stored import StoredTree
+from ledger.read.tree import SignedTree
 from ledger.sequencer import Sequencer, SequencerConfig
 from ledger.storage.queue import DONE_CHANNEL, QUEUE_CHANNEL, QueueRow
 from ledger.storage.sql import SqlStorage
@@ -105,6 +107,10 @@ _KEY_MESSAGE = "saksi/queue-key/v1\n{origin} has no size here\n"
 _BODY_TAG = b"saksi queue row v1\x00"
 _OUTCOME_TAG = b"saksi queue outcome v1\x00"
 _ID = struct.Struct(">q")
+# What a refusal carries besides its cause and text, back to the member that
+# answers it (the API puts them in the problem document).
+_CARRIED = ("revision", "payload_hash", "path")
+_NULLABLE = ("revision", "payload_hash")
 
 
 def derive_queue_key(signer: NoteSigner, origin: str) -> bytes:
@@ -177,8 +183,16 @@ class QueueCodec:
         else:
             doc = {
                 "cause": str(getattr(error, "cause", "internal-error")),
-                "detail": str(error)[:500],
+                "detail": str(error)[:1000],
             }
+            extra = {
+                name: getattr(error, name)
+                for name in _CARRIED
+                if isinstance(getattr(error, name, None), int | str)
+                or (name in _NULLABLE and hasattr(error, name))
+            }
+            if extra:
+                doc["extra"] = extra
             retry = getattr(error, "retry_after", None)
             if isinstance(retry, int | float):
                 doc["retry_after"] = float(retry)
@@ -201,7 +215,10 @@ class QueueCodec:
                 cause, detail = str(doc["cause"]), str(doc["detail"])
                 if "retry_after" in doc:
                     raise Pushback(detail, retry_after=float(doc["retry_after"]))
-                raise Refused(cause, detail)
+                extra = doc.get("extra", {})
+                raise Refused(
+                    cause, detail, **{k: extra[k] for k in _CARRIED if k in extra}
+                )
             index, duplicate = doc["index"], doc["duplicate"]
         except (ValueError, KeyError, TypeError) as e:
             raise IntegrityFailure(
@@ -682,6 +699,25 @@ class Candidate:
         self._end_term()
 
 
+class _Published:
+    """A member's tree source: the signed tree, and its witnessed checkpoint.
+
+    The tree is the one in the database (checked by ``StoredTree``); the
+    witnessed checkpoint is there once ``ClusterLog.witness_with`` runs.
+    """
+
+    def __init__(self, tree: StoredTree) -> None:
+        self._tree = tree
+        self.witnessed: Callable[[], bytes | None] | None = None
+
+    def tree(self) -> SignedTree:
+        return self._tree.tree()
+
+    def published(self) -> bytes | None:
+        witnessed = self.witnessed
+        return None if witnessed is None else witnessed()
+
+
 class ClusterLog:
     """One process of a cluster: reads the signed tree, writes through the queue."""
 
@@ -716,9 +752,11 @@ class ClusterLog:
             interval=interval,
             trusted=self._config.trusted,
         )
-        self.reader = LogReader(storage, self.tree, cache)
+        self._source = _Published(self.tree)
+        self.reader = LogReader(storage, self._source, cache)
         self.entries = EntryReader(self.reader, storage)
         self.registry = RegistryReader(self.reader, storage)
+        self.witnessing: Witnessing | None = None
         self.codec = QueueCodec(derive_queue_key(signer, origin))
         self.queue = QueueClient(storage, self.codec)
         self.writer = ClusterWriter(self, clock, skew=skew, max_age=max_age)
@@ -816,9 +854,47 @@ class ClusterLog:
             index, leaf, tree.size, tree.head.note, tuple(proof), duplicate, data
         )
 
+    def witness_with(self, endpoints: Sequence[WitnessEndpoint]) -> None:
+        """Have the signed tree cosigned by ``endpoints`` (after ``start``).
+
+        Every member asks the witnesses for the tree it sees (a witness
+        cosigns a checkpoint it holds already without fuss), so each publishes
+        a witnessed checkpoint of its own, and none depends on another. The
+        first round runs before this returns: a witness that cosigned a
+        larger tree than the database holds stops the member here.
+
+        Raises:
+            IntegrityFailure: a witness holds a larger tree (a rollback).
+        """
+
+        def current() -> tuple[int, bytes]:
+            head = self.tree.tree().head
+            return head.size, head.note
+
+        witnessing = Witnessing(
+            current,
+            lambda old, new: self.reader.consistency_proof(old, new),
+            self.verifier_key,
+            self.origin,
+            endpoints,
+            clock=self._clock,
+        )
+        size, note = current()
+        witnessing.round(size, note)
+        ahead = witnessing.ahead(size)
+        if ahead:
+            witnessing.stop()
+            raise IntegrityFailure(
+                f"the log is at size {size} but {'; '.join(ahead)}: the "
+                "database was rolled back, or the log key signed another tree"
+            )
+        self.witnessing = witnessing
+        self._source.witnessed = witnessing.published
+        witnessing.start(witnessed=note)
+
     def witness_status(self) -> list[dict[str, object]]:
-        """None yet: a cluster's checkpoints are not witnessed by its members."""
-        return []
+        """Each witness's state, as ``/v1/log`` lists it."""
+        return [] if self.witnessing is None else self.witnessing.status()
 
     def health(self) -> LogHealth:
         """A snapshot for readiness and metrics (no database read)."""
@@ -838,6 +914,7 @@ class ClusterLog:
             queue_depth=self.queue.waiting
             + (0 if sequencer is None else sequencer.queue_depth),
             stopped=stopped,
+            witnesses=() if self.witnessing is None else self.witnessing.health(),
             pool=self.storage.pool_status(),
             database_errors=self.storage.failures(),
             now=self._clock(),
@@ -846,6 +923,8 @@ class ClusterLog:
     def close(self) -> None:
         """Give the lease up, stop waiting for outcomes, close the database."""
         try:
+            if self.witnessing is not None:
+                self.witnessing.stop()
             self.candidate.stop()
             self.queue.close()
         finally:

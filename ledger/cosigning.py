@@ -27,6 +27,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from ledger.errors import LedgerError
 from verifier.cosignature import WitnessPolicy, verify_cosigned
 from verifier.errors import VerificationError
 from verifier.note import VerifierKey, parse_note
@@ -197,7 +198,12 @@ class Witnessing:
         done: bytes | None = witnessed
         last = time.monotonic() if witnessed is not None else 0.0
         while not self._stop.is_set():
-            size, note = self.head()
+            try:
+                size, note = self.head()
+            except LedgerError as e:  # the head cannot be read now: next time
+                log.warning("witnessing: the signed head is not readable: %s", e)
+                self._stop.wait(self.interval)
+                continue
             # An idle log is witnessed again now and then, so that its
             # cosignatures stay fresh: observers can tell it from a frozen view.
             if note != done or time.monotonic() - last >= self.refresh:

@@ -89,9 +89,13 @@ class Refused(LedgerError):
     that queued it answers its client with the same problem type.
     """
 
-    def __init__(self, cause: str, detail: str) -> None:
+    def __init__(self, cause: str, detail: str, **extra: object) -> None:
         super().__init__(detail)
         self.cause = cause
+        # What the refusal said besides (``revision`` and ``payload_hash`` of
+        # a chain conflict, a schema violation's ``path``).
+        for name, value in extra.items():
+            setattr(self, name, value)
 
 
 class IntegrityFailure(LedgerError):

@@ -1,10 +1,14 @@
 """A running log's health, as readiness checks and metrics read it.
 
-``RecordLog.health()`` and ``ReadOnlyLog.health()`` take one snapshot of
-what the process knows without a database round trip: the signed head it
-serves, the checkpoint it publishes, the writer's queue, whether writes are
-stopped, each witness's state, and the connection pool. ``ready`` decides
-readiness from a snapshot, as a load balancer wants it decided.
+``RecordLog.health()``, ``ReadOnlyLog.health()`` and ``ClusterLog.health()``
+take one snapshot of what the process knows: the signed head it serves, the
+checkpoint it publishes, the writer's queue, whether writes are stopped, each
+witness's state, and the connection pool. The writer's process knows its head
+without a database round trip; a read-only process looks at the stored head
+at most once per refresh interval (so that a server asked for nothing but its
+readiness still judges the head the database holds now); a cluster member
+looks every second in the background. ``ready`` decides readiness from a
+snapshot, as a load balancer wants it decided.
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ takes either.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import time
 from collections.abc import Callable, Sequence
@@ -207,7 +208,17 @@ class ReadOnlyLog:
         return []
 
     def health(self) -> LogHealth:
-        """A snapshot for readiness and metrics (no database read)."""
+        """A snapshot for readiness and metrics, of the head in the database.
+
+        The stored head is looked at first when a look is due (at most every
+        ``interval`` seconds, as for any read): a server asked for nothing but
+        its readiness, as a load balancer does before it sends traffic, must
+        judge the head the database holds now, not the one it loaded last.
+        A database it cannot read leaves the last tree that passed, whose age
+        then grows; a head that fails its checks stops the log.
+        """
+        with contextlib.suppress(LedgerError):
+            self.tree.tree()
         tree, failed = self.tree.last()
         size = 0 if tree is None else tree.size
         return LogHealth(

@@ -97,6 +97,22 @@ CASES: dict[tuple[str, ...], list[Case]] = {
             "--dir {dir} --db {db} --trusted-checkpoint {tmp}/none",
         ),
     ],
+    ("saksi", "publish"): [
+        Case("no log in --dir", IO, "--dir {tmp} --out {tmp}/out --once"),
+        Case(
+            "another log's log.vkey",
+            FAILED,
+            "--dir {other_dir} --db {db} --out {tmp}/out --once",
+        ),
+        Case(
+            "a malformed log.vkey",
+            USAGE,
+            "--dir {junk_dir} --db {db} --out {tmp}/out --once",
+        ),
+        Case("--out in no directory", IO, "--dir {dir} --out {tmp}/no/out --once"),
+        Case("--out is a file", USAGE, "--dir {dir} --out {not_json} --once"),
+        Case("--interval 0", USAGE, "--dir {dir} --out {tmp}/out --interval 0"),
+    ],
     ("saksi", "backup"): [
         Case("no log in --dir", IO, "--dir {tmp} --out {tmp}/b.db"),
         Case(
