@@ -11,6 +11,7 @@ head in the database (as many such processes as you like).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import errno
 import gc
@@ -18,16 +19,21 @@ import os
 import signal
 import socket
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from cli.connect import SERVE_URL_FILE
 from cli.local import open_cluster, open_reader, open_service
 from cli.run import CommandError
 from ledger.cluster import ClusterLog
-from ledger.cosigning import parse_witnesses
+from ledger.cosigning import WitnessEndpoint, parse_witnesses
 from ledger.errors import IntegrityFailure, LedgerError
 from ledger.recordlog import ReadOnlyLog, RecordLog
+
+if TYPE_CHECKING:
+    from api.settings import ApiSettings
 
 __all__ = ["add_command"]
 
@@ -38,12 +44,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     The address is bound before the log is opened, so a busy port costs
     nothing; then the writer starts (and proves what it will act on), the
     witnesses are asked once, and the server runs with its slow-client guards.
+    With ``--workers N`` that happens in N processes sharing the address.
     """
-    import uvicorn
-
-    from api.access import AccessLog
-    from api.app import create_app
-    from api.protocol import guarded_protocol
     from api.settings import ApiSettings
 
     try:
@@ -82,8 +84,44 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except BaseException:
         _close(access)
         raise
+    if args.workers < 1 or args.workers > 64:
+        raise CommandError(
+            f"--workers {args.workers} is not between 1 and 64", "e.g. --workers 4", 2
+        )
+    if args.workers > 1 and not args.read_only and not _clustered(args.db):
+        raise CommandError(
+            "SQLite is written by one process: --workers needs PostgreSQL",
+            "serve a PostgreSQL log (--db postgresql://...), or add --read-only",
+            2,
+        )
     sock = _bind(host, port)
     port = sock.getsockname()[1]
+    if args.workers == 1:
+        return _serve(args, sock, host, port, settings, witnesses, access, security)
+    return _supervise(
+        args.workers,
+        lambda: _serve(args, sock, host, port, settings, witnesses, access, security),
+        sock,
+    )
+
+
+def _serve(
+    args: argparse.Namespace,
+    sock: socket.socket,
+    host: str,
+    port: int,
+    settings: ApiSettings,
+    witnesses: list[WitnessEndpoint],
+    access: TextIO | None,
+    security: TextIO | None,
+) -> int:
+    """Open the log and serve it on ``sock`` in this process, until stopped."""
+    import uvicorn
+
+    from api.access import AccessLog
+    from api.app import create_app
+    from api.protocol import guarded_protocol
+
     try:
         service: RecordLog | ReadOnlyLog | ClusterLog
         if args.read_only:
@@ -192,6 +230,89 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _supervise(workers: int, serve: Callable[[], int], sock: socket.socket) -> int:
+    """Run ``serve`` in ``workers`` processes sharing ``sock``, until stopped.
+
+    Each worker opens the log itself (its own connections; on PostgreSQL each
+    is a member of the cluster). A worker that dies is started again after a
+    second; SIGTERM or SIGINT stops them all, and the exit status is the
+    first nonzero one a worker stopped with.
+    """
+    children: dict[int, int] = {}
+    stopping = False
+
+    def spawn(slot: int) -> None:
+        pid = os.fork()
+        if pid == 0:  # the worker
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            code = 1
+            try:
+                code = serve()
+            except CommandError as e:
+                print(
+                    f"saksi: error: {e}\nsaksi: hint: {e.hint}",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                code = e.code
+            except KeyboardInterrupt:
+                code = 0
+            finally:
+                os._exit(code)
+        children[pid] = slot
+
+    def stop(_signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+        for pid in list(children):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+
+    previous = {
+        signal.SIGTERM: signal.signal(signal.SIGTERM, stop),
+        signal.SIGINT: signal.signal(signal.SIGINT, stop),
+    }
+    status = 0
+    try:
+        for slot in range(workers):
+            spawn(slot)
+        print(
+            f"saksi: {workers} workers on one address (pids "
+            f"{', '.join(str(p) for p in children)})",
+            file=sys.stderr,
+            flush=True,
+        )
+        while children:
+            try:
+                pid, raw = os.wait()
+            except ChildProcessError:
+                break
+            except InterruptedError:
+                continue
+            if pid not in children:
+                continue
+            slot = children.pop(pid)
+            code = os.waitstatus_to_exitcode(raw)
+            if stopping:
+                if code > 0 and status == 0:
+                    status = code
+                continue
+            print(
+                f"saksi: worker {pid} stopped ({code}); starting another",
+                file=sys.stderr,
+                flush=True,
+            )
+            time.sleep(1.0)
+            if not stopping:
+                spawn(slot)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        sock.close()
+    return status
+
+
 def _clustered(db: str | None) -> bool:
     """On PostgreSQL every writing ``saksi serve`` is a member of the log's cluster."""
     return db is not None and db.split(":", 1)[0].split("+", 1)[0] in (
@@ -298,6 +419,14 @@ def add_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         type=Path,
         help="read the log key's passphrase from this file "
         "(default: SAKSI_KEY_PASSPHRASE)",
+    )
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="serve from N processes on the one address (PostgreSQL, where each "
+        "is a member of the log's cluster, or --read-only; default 1)",
     )
     serve.add_argument(
         "--read-only",

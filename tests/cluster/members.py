@@ -48,8 +48,9 @@ def _free_port() -> int:
 class Member:
     """One ``saksi serve`` process of the cluster."""
 
-    def __init__(self, directory: Path, db_url: str, name: str) -> None:
+    def __init__(self, directory: Path, db_url: str, name: str, *extra: str) -> None:
         self.directory, self.db_url, self.name = directory, db_url, name
+        self.extra = extra
         self.log_path = directory.parent / f"{name}.log"
         self.proc: subprocess.Popen[bytes] | None = None
         self.url = ""
@@ -61,7 +62,7 @@ class Member:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "api", "serve", "--db", self.db_url,
                  "--dir", str(self.directory), "--listen", f"127.0.0.1:{port}",
-                 "--no-access-log", "--no-security-log"],
+                 "--no-access-log", "--no-security-log", *self.extra],
                 env=cli_env(PASS), cwd=ROOT,
                 stdout=subprocess.DEVNULL, stderr=log_file,
             )  # fmt: skip

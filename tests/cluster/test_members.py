@@ -8,6 +8,7 @@ it commits nothing when it wakes, and the log verifies.
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 import time
@@ -205,3 +206,48 @@ def test_a_sequencer_paused_past_its_lease_commits_nothing_when_it_wakes(cluster
         time.sleep(0.1)
     _converged(members, key, after.index + 1)
     _audit(directory, successor.url)
+
+
+def _children(pid: int) -> set[int]:
+    with open(f"/proc/{pid}/task/{pid}/children") as f:
+        return {int(p) for p in f.read().split()}
+
+
+def test_workers_share_one_address_and_a_dead_one_is_replaced(tmp_path, pg_cluster):
+    db = pg_cluster.new_database()
+    directory = tmp_path / "log"
+    init_cluster_log(directory, db)
+    key = _key(directory)
+    admin = load_key_file(directory / "admin.key", PASS.encode())
+    server = Member(directory, db, "workers", "--workers", "3").start()
+    try:
+        deadline = time.monotonic() + 30
+        while len(_children(server.pid)) < 3:
+            assert time.monotonic() < deadline, server.log()
+            time.sleep(0.1)
+        workers = _children(server.pid)
+        client = SaksiClient(server.url, key)
+        first = [client.submit(grant_envelope(admin, 2000 + n)) for n in range(6)]
+        assert sorted(r.index for r in first) == list(range(1, 7))
+        token, holder, _ = lease(db)
+        assert holder in workers
+        os.kill(holder, signal.SIGKILL)  # the sequencing worker dies
+        deadline = time.monotonic() + 30
+        while len(_children(server.pid)) < 3 or holder in _children(server.pid):
+            assert time.monotonic() < deadline, server.log()
+            time.sleep(0.1)
+        after = client.submit(grant_envelope(admin, 2100))
+        assert after.index == 7
+        assert lease(db)[0] > token
+        assert "starting another" in server.log()
+    finally:
+        server.stop()
+    assert server.proc is not None
+    assert server.proc.returncode == 0
+    for pid in workers:
+        assert not os.path.exists(f"/proc/{pid}") or _zombie(pid)
+
+
+def _zombie(pid: int) -> bool:
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().split(")")[-1].split()[0] == "Z"

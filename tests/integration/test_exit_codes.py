@@ -225,6 +225,8 @@ CASES: dict[tuple[str, ...], list[Case]] = {
             IO,
             f"{SERVE} --trusted-checkpoint {{tmp}}/x",
         ),
+        Case("--workers 2 on SQLite", USAGE, f"{SERVE} --workers 2"),
+        Case("--workers 0", USAGE, f"{SERVE} --workers 0"),
     ],
     ("saksi", "keys", "new"): [
         Case("--out exists", USAGE, "--out {admin} --kdf interactive"),
