@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import signal
+import statistics
 import threading
 import time
 from collections.abc import Iterator
@@ -28,9 +29,11 @@ from tests.cluster.members import (
     leader,
     lease,
 )
+from tests.evidence import scale
 from tests.helpers import run_verify
 from verifier.checkpoint import verify_checkpoint
 from verifier.note import VerifierKey
+from verifier.tile_client import TileLog, http_fetch
 
 ORIGIN = "cluster.saksi.example/log"
 
@@ -118,9 +121,15 @@ def _write_through(
         n += 2
 
 
+KILLS = scale(3, 12)
+
+
 def test_a_killed_sequencer_is_replaced_and_nothing_acknowledged_is_lost(
     cluster, evidence
 ):
+    """Three members, writers going on all along, the sequencer SIGKILLed
+    again and again (and started again, as a supervisor would): another takes
+    over each time, and every acknowledged record is in the log, once."""
     directory, db, members = cluster
     key = _key(directory)
     admin = load_key_file(directory / "admin.key", PASS.encode())
@@ -134,10 +143,11 @@ def test_a_killed_sequencer_is_replaced_and_nothing_acknowledged_is_lost(
     ]
     for w in writers:
         w.start()
-    takeovers: list[float] = []
+    takeovers: list[float] = []  # the kill to the next term's lease
+    resumed: list[float] = []  # the kill to writes acknowledged again
     try:
         _, token = leader(db, members)
-        for _ in range(3):
+        for _ in range(KILLS):
             time.sleep(1.0)
             victim, token = leader(db, members, after=token - 1)
             before = len(acked)
@@ -145,11 +155,11 @@ def test_a_killed_sequencer_is_replaced_and_nothing_acknowledged_is_lost(
             killed = time.monotonic()
             _, token = leader(db, members, after=token)
             takeovers.append(time.monotonic() - killed)
-            # Writes go on after the takeover.
             deadline = time.monotonic() + 30
-            while len(acked) <= before + 5:
+            while len(acked) <= before + 2:
                 assert time.monotonic() < deadline, "no writes after the takeover"
-                time.sleep(0.05)
+                time.sleep(0.02)
+            resumed.append(time.monotonic() - killed)
             victim.start()  # the operator's supervisor brings it back
     finally:
         stop.set()
@@ -158,24 +168,33 @@ def test_a_killed_sequencer_is_replaced_and_nothing_acknowledged_is_lost(
     size = max(r.index for r in acked.values()) + 1
     note = _converged(members, key, size)
     checkpoint, _ = verify_checkpoint(note, key, ORIGIN)
-    assert checkpoint.size >= size
     # Every acknowledged record is in the log at its index, and each index
     # holds one record: nothing acknowledged was lost or logged twice.
     by_index = {r.index: r for r in acked.values()}
     assert len(by_index) == len(acked)
+    tiles = TileLog(http_fetch(f"{members[0].url}/log"))
+    entries = {
+        first + n: entry
+        for first, bundle in tiles.entries(0, checkpoint.size)
+        for n, entry in enumerate(bundle)
+    }
+    assert sorted(entries) == list(range(checkpoint.size))  # gapless
     for index, receipt in by_index.items():
-        got = httpx.get(f"{members[0].url}/v1/entries/{index}").json()
-        assert got["leaf_hash"] == receipt.leaf_hash.hex()
+        assert entries[index] == receipt.entry
     _audit(directory, members[0].url)
-    print(f"takeovers {takeovers}, {len(acked)} acknowledged")
     evidence.record(
         "R1",
         attempts=len(takeovers),
         detected=len(takeovers),
         false_alarms=0,
-        mode="cluster failover",
+        mode="cluster of 3, sequencer killed",
+        kills=len(takeovers),
         acknowledged=len(acked),
+        lost=0,
+        takeover_p50_s=round(statistics.median(takeovers), 2),
         takeover_max_s=round(max(takeovers), 2),
+        writes_again_p50_s=round(statistics.median(resumed), 2),
+        writes_again_max_s=round(max(resumed), 2),
     )
 
 
