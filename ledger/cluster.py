@@ -278,6 +278,10 @@ class Pump:
                 except LedgerError as e:
                     log.warning("the write queue could not be read: %s", e)
                     took = 0
+                except Exception:  # a bug: never leave the queue undrained
+                    log.exception("pumping the write queue failed")
+                    took = 0
+                    self._backoff = True
                 if self._stop.is_set():
                     return
                 if self._backoff:  # a commit failed: let the database recover
@@ -361,11 +365,17 @@ class QueueClient:
         codec: QueueCodec,
         *,
         max_waiting: int = 20_000,
+        max_backlog: int = 100_000,
         timeout: float = 30.0,
     ) -> None:
         self._storage = storage
         self._codec = codec
         self._max_waiting = max_waiting
+        # The whole cluster's queue, as last counted (every second or so): a
+        # queue that nobody drains (no sequencer) stops growing at this size.
+        self._max_backlog = max_backlog
+        self.backlog = 0
+        self._counted = 0.0
         self._timeout = timeout
         self._lock = threading.Lock()
         self._waiting: dict[
@@ -392,6 +402,12 @@ class QueueClient:
         """
         if self.waiting >= self._max_waiting:
             raise Pushback("too many appends waiting; retry shortly", retry_after=1.0)
+        if self.backlog >= self._max_backlog:
+            raise Pushback(
+                f"the cluster's write queue holds {self.backlog:,} submissions; "
+                "retry shortly",
+                retry_after=2.0,
+            )
         loop = asyncio.get_running_loop()
         waiter: asyncio.Future[tuple[int, bool]] = loop.create_future()
         turn = self._turns.get(loop)
@@ -405,6 +421,7 @@ class QueueClient:
         try:
             return await asyncio.wait_for(asyncio.shield(waiter), self._timeout)
         except TimeoutError:
+            waiter.cancel()  # its outcome, when it comes, is nobody's
             raise Pushback(
                 f"not decided within {self._timeout:g} s (the sequencer is changing "
                 "hands?); send it again: a repeat is answered with its entry",
@@ -434,31 +451,46 @@ class QueueClient:
         try:
             while not self._stop.is_set():
                 listener.wait(0.1)
-                with self._lock:
-                    tags = list(self._waiting)
-                if not tags:
-                    continue
                 try:
-                    rows = self._storage.take_outcomes(tags)
-                except LedgerError as e:
-                    log.warning("outcomes not read: %s", e)
-                    continue
-                for tag, body, mac in rows:
-                    with self._lock:
-                        entry = self._waiting.pop(tag, None)
-                    if entry is None:
-                        continue
-                    loop, waiter = entry
-                    try:
-                        result: tuple[int, bool] | Exception = self._codec.read_outcome(
-                            tag, body, mac
-                        )
-                    except (LedgerError, VerificationError) as e:
-                        result = e
-                    loop.call_soon_threadsafe(_settle, waiter, result)
-                self._forget_abandoned()
+                    self._collect_once()
+                except Exception:  # a bug: never leave writers waiting for good
+                    log.exception("collecting write outcomes failed")
         finally:
             listener.close()
+
+    def _collect_once(self) -> None:
+        self._count_backlog()
+        with self._lock:
+            tags = list(self._waiting)
+        if not tags:
+            return
+        try:
+            rows = self._storage.take_outcomes(tags)
+        except LedgerError as e:
+            log.warning("outcomes not read: %s", e)
+            return
+        for tag, body, mac in rows:
+            with self._lock:
+                entry = self._waiting.pop(tag, None)
+            if entry is None:
+                continue
+            loop, waiter = entry
+            try:
+                result: tuple[int, bool] | Exception = self._codec.read_outcome(
+                    tag, body, mac
+                )
+            except (LedgerError, VerificationError) as e:
+                result = e
+            _answer(loop, waiter, result)
+        self._forget_abandoned()
+
+    def _count_backlog(self) -> None:
+        now = time.monotonic()
+        if now - self._counted < 1.0:
+            return
+        self._counted = now
+        with contextlib.suppress(LedgerError):
+            self.backlog = self._storage.queue_length()
 
     def fail(self, tags: Sequence[int], error: BaseException) -> None:
         """Answer this process's waiters for ``tags`` with ``error`` now.
@@ -472,7 +504,7 @@ class QueueClient:
             if entry is not None:
                 loop, waiter = entry
                 result = error if isinstance(error, Exception) else Exception(error)
-                loop.call_soon_threadsafe(_settle, waiter, result)
+                _answer(loop, waiter, result)
 
     def _forget_abandoned(self) -> None:
         with self._lock:
@@ -484,6 +516,16 @@ class QueueClient:
         """Stop collecting outcomes."""
         self._stop.set()
         self._thread.join(timeout=5)
+
+
+def _answer(
+    loop: asyncio.AbstractEventLoop,
+    waiter: asyncio.Future[tuple[int, bool]],
+    result: tuple[int, bool] | Exception,
+) -> None:
+    """Resolve ``waiter`` in its loop (from another thread); a loop gone is fine."""
+    with contextlib.suppress(RuntimeError):  # the loop was closed meanwhile
+        loop.call_soon_threadsafe(_settle, waiter, result)
 
 
 def _settle(
@@ -628,6 +670,8 @@ class Candidate:
                     self._keep()
             except LedgerError as e:
                 log.warning("sequencer lease: %s", e)
+            except Exception:  # a bug: keep contending, never die silently
+                log.exception("contending for the sequencer lease failed")
             if self._tick is not None:
                 with contextlib.suppress(LedgerError):
                     self._tick()

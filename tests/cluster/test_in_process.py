@@ -16,7 +16,7 @@ import pytest
 
 from keys import Ed25519Signer
 from ledger.cluster import ClusterLog
-from ledger.errors import Refused
+from ledger.errors import Pushback, Refused
 from ledger.storage.sql import SqlStorage
 from tests.conftest import ORIGIN, FixedClock
 from tests.recordlog import ADMINS, START, RecordLog, envelope_bytes
@@ -129,3 +129,62 @@ def test_a_member_that_stops_hands_the_lease_over_at_once(members):
         _write(other, base.grant_payload(key, "tps", "3171011001001"))
     )
     assert receipt.index == other.tree.refresh().size - 1
+
+
+def test_without_a_sequencer_writes_wait_then_the_queue_stops_growing(
+    pg_cluster, signer
+):
+    """Another process holds the lease and sequences nothing: a write waits
+    its time and is answered 503 (retry), the queue refuses more once full, and
+    when a sequencer comes, what was queued is logged: a retry gets its entry."""
+    url = pg_cluster.new_database()
+    base = RecordLog(url, signer, threshold=1)
+    base.close()
+    stuck = SqlStorage.open(url)
+    stuck.lease_ttl = 600.0
+    assert stuck.take_lease() is not None  # alive, and never sequencing
+    member = ClusterLog(
+        SqlStorage.open(url),
+        signer,
+        signer.verifier_key,
+        ORIGIN,
+        clock=FixedClock(START),
+    )
+    member.start()
+    member.queue._timeout = 1.0  # type: ignore[attr-defined]
+    member.queue._max_backlog = 3  # type: ignore[attr-defined]
+    try:
+        keys = [Ed25519Signer.generate(f"late{i}") for i in range(3)]
+        payloads = [base.grant_payload(k, "tps", "3171011001001") for k in keys]
+
+        async def write_all():
+            return await asyncio.gather(
+                *(_write(member, p) for p in payloads), return_exceptions=True
+            )
+
+        waited = asyncio.run(write_all())
+        assert all(isinstance(w, Pushback) for w in waited), waited
+        assert "send it again" in str(waited[0])
+        deadline = time.monotonic() + 10
+        while member.queue.backlog < 3:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        extra = base.grant_payload(
+            Ed25519Signer.generate("more"), "tps", "3171011001001"
+        )
+        with pytest.raises(Pushback, match="write queue holds 3"):
+            asyncio.run(_write(member, extra))
+        assert member.storage.queue_length() == 3  # refused before it was queued
+        stuck.drop_lease()  # a sequencer at last
+        _active([member])
+        deadline = time.monotonic() + 30
+        while member.queue.backlog:  # counted again, every second
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        member.queue._timeout = 30.0  # type: ignore[attr-defined]
+        again = asyncio.run(_write(member, payloads[0]))
+        assert again.duplicate  # logged from the queue before the retry came
+        assert member.storage.queue_length() == 0
+    finally:
+        member.close()
+        stuck.close()
