@@ -337,6 +337,10 @@ def _pg_ctl(cluster: PgCluster, *args: str) -> None:
     )
 
 
+# How long PostgreSQL stays down (the fault: unreachable for 30 s).
+PG_OUTAGE = scale(2, 30)
+
+
 def test_postgres_stopped_immediately_and_restarted(tmp_path, runs, cluster, evidence):
     directory = tmp_path / "log"
     db_url = cluster.new_database()
@@ -348,6 +352,7 @@ def test_postgres_stopped_immediately_and_restarted(tmp_path, runs, cluster, evi
             with run.fault():
                 _pg_ctl(cluster, "-m", "immediate", "-w", "stop")
                 run.refused()
+                time.sleep(PG_OUTAGE)  # unreachable for a while, writes refused
                 cluster.start()
             run.after()
             _still_the_sequencer(server, directory, db_url)
@@ -361,6 +366,7 @@ def test_postgres_stopped_immediately_and_restarted(tmp_path, runs, cluster, evi
         "R2",
         backend="postgresql",
         fault="pg-stop-immediate",
+        outage_s=PG_OUTAGE,
     )
 
 
