@@ -21,6 +21,7 @@ from ledger.storage.sql import SqlStorage
 from tests.conftest import ORIGIN, FixedClock
 from tests.recordlog import ADMINS, START, RecordLog, envelope_bytes
 from verifier.checkpoint import verify_checkpoint
+from verifier.dsse import UnknownKey
 from verifier.proof_check import verify_inclusion
 
 
@@ -188,3 +189,21 @@ def test_without_a_sequencer_writes_wait_then_the_queue_stops_growing(
     finally:
         member.close()
         stuck.close()
+
+
+def test_a_key_granted_through_one_member_is_known_at_once_to_the_other(members):
+    """The other member's registry follows the signed tree: a signature by the
+    new key is checked there (and then refused by the gate for its role, not
+    as a signature by an unknown key)."""
+    base, pair = members
+    officer = Ed25519Signer.generate("officer")
+    asyncio.run(_write(pair[0], base.grant_payload(officer, "tps", "3171011001001")))
+    other = Ed25519Signer.generate("other")
+    payload = base.grant_payload(other, "tps", "3171011001001")
+    submission = pair[1].writer.prepare(envelope_bytes(payload, [officer]))
+    assert submission.signers == (officer.keyid,)
+    with pytest.raises(Refused) as refused:
+        asyncio.run(pair[1].writer.submit(submission))
+    assert refused.value.cause == "role-not-allowed"
+    with pytest.raises(UnknownKey):  # a key nobody granted stays unknown
+        pair[1].writer.prepare(envelope_bytes(payload, [other]))
