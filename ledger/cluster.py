@@ -137,6 +137,10 @@ class QueueCodec:
     def _mac(self, *parts: bytes) -> bytes:
         return hmac.new(self._key, b"".join(parts), hashlib.sha256).digest()
 
+    def _outcome_mac(self, tag: int, body: bytes) -> bytes:
+        # Bound to its queue row: an outcome moved to another row fails.
+        return self._mac(_OUTCOME_TAG, _ID.pack(tag), body)
+
     def submission(self, submission: Submission) -> tuple[bytes, bytes]:
         """A checked submission as a queue row's ``(body, mac)``."""
         body = json.dumps(
@@ -197,7 +201,7 @@ class QueueCodec:
             if isinstance(retry, int | float):
                 doc["retry_after"] = float(retry)
         body = json.dumps(doc, separators=(",", ":"), sort_keys=True).encode()
-        return tag, body, self._mac(_OUTCOME_TAG, _ID.pack(tag), body)
+        return tag, body, self._outcome_mac(tag, body)
 
     def read_outcome(self, tag: int, body: bytes, mac: bytes) -> tuple[int, bool]:
         """The entry a queued submission became: ``(index, duplicate)``.
@@ -207,7 +211,7 @@ class QueueCodec:
             Pushback: it was refused for now (retry).
             IntegrityFailure: the outcome's MAC does not match, or it is malformed.
         """
-        if not hmac.compare_digest(self._mac(_OUTCOME_TAG, _ID.pack(tag), body), mac):
+        if not hmac.compare_digest(self._outcome_mac(tag, body), mac):
             raise IntegrityFailure("a write outcome does not carry a valid MAC")
         try:
             doc = json.loads(body)

@@ -54,6 +54,7 @@ REPORT = (
     "tests/unit/verifier/test_audit_timeline.py",
     "tests/integration/test_audit_report.py",
 )
+CLUSTER = ("tests/cluster/test_lease.py", "tests/cluster/test_queue.py")
 PROOFS = (
     "tests/property/test_batch_proofs.py",
     "tests/property/test_tree_properties.py",
@@ -703,6 +704,49 @@ MUTANTS = [
         "        if record.schema == PLAN.name:\n            admit_plan(record, index)",
         "        pass",
         SAMPLE,
+    ),
+    # -- many processes, one sequencer (issue 25) --------------------------------
+    Mutant(
+        "commit-fence-ignores-the-token",
+        "ledger/storage/lease.py",
+        '"+ make_interval(secs => %s) WHERE id = 1 AND token = %s",\n'
+        "            (self.lease_ttl, token),\n        ).rowcount\n"
+        "        if moved != 1:\n            self._fence = None\n"
+        "            self._close_lock_conn()\n            raise LeaseLost(",
+        '"+ make_interval(secs => %s) WHERE id = 1 AND %s > 0",\n'
+        "            (self.lease_ttl, token),\n        ).rowcount\n"
+        "        if moved != 1:\n            self._fence = None\n"
+        "            self._close_lock_conn()\n            raise LeaseLost(",
+        CLUSTER,
+    ),
+    Mutant(
+        "commit-without-a-lease-allowed",
+        "ledger/storage/lease.py",
+        '            if self.dialect == "postgresql":\n'
+        "                raise LeaseLost(",
+        '            if False:\n                raise LeaseLost(',
+        CLUSTER,
+    ),
+    Mutant(
+        "takeover-of-a-live-lease",
+        "ledger/storage/lease.py",
+        "if not (expired or mine or (quiet and self._term_free(token))):",
+        "if not (expired or mine or quiet or self._term_free(token)):",
+        CLUSTER,
+    ),
+    Mutant(
+        "queue-row-mac-unchecked",
+        "ledger/cluster.py",
+        "        if not hmac.compare_digest(self._mac(_BODY_TAG, body), mac):",
+        "        if False:",
+        CLUSTER,
+    ),
+    Mutant(
+        "outcome-mac-not-bound-to-its-row",
+        "ledger/cluster.py",
+        "return self._mac(_OUTCOME_TAG, _ID.pack(tag), body)",
+        "return self._mac(_OUTCOME_TAG, _ID.pack(0), body)",
+        CLUSTER,
     ),
 ]
 
