@@ -724,7 +724,7 @@ MUTANTS = [
         "ledger/storage/lease.py",
         '            if self.dialect == "postgresql":\n'
         "                raise LeaseLost(",
-        '            if False:\n                raise LeaseLost(',
+        "            if False:\n                raise LeaseLost(",
         CLUSTER,
     ),
     Mutant(
