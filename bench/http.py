@@ -31,6 +31,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import IO
 
 import httpx
 import nacl.signing
@@ -57,9 +58,16 @@ def bench_env() -> dict[str, str]:
 
 
 def start_server(
-    log_dir: Path, port: int, *flags: str, env: dict[str, str]
+    log_dir: Path,
+    port: int,
+    *flags: str,
+    env: dict[str, str],
+    output: IO[bytes] | None = None,
 ) -> subprocess.Popen[bytes]:
-    """``saksi serve`` of ``log_dir`` on 127.0.0.1:``port`` (no access log)."""
+    """``saksi serve`` of ``log_dir`` on 127.0.0.1:``port`` (no access log).
+
+    Its stdout and stderr go to ``output`` if given (else to this process's).
+    """
     return subprocess.Popen(
         [
             sys.executable,
@@ -75,6 +83,8 @@ def start_server(
         ],
         env=env,
         cwd=ROOT,
+        stdout=output,
+        stderr=output,
     )
 
 
