@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from cli.run import EXIT_FAILED, EXIT_IO, EXIT_USAGE, CommandError, key_error
-from keys import KeyLoadError, load_key_file, read_passphrase
+from keys import Ed25519Signer, KeyLoadError, load_key_file, read_passphrase
 from ledger.admission import DEFAULT_SKEW
 from ledger.cluster import ClusterLog
 from ledger.errors import IntegrityFailure, LedgerError, WriterLockHeld
@@ -108,6 +108,35 @@ def _closed_on_failure(storage: SqlStorage, hint: str) -> Iterator[None]:
         ) from e
 
 
+def _log_signer(directory: Path, passphrase_file: Path | None) -> Ed25519Signer:
+    """The log key of ``directory``, unlocked.
+
+    Raises:
+        CommandError: the key file cannot be read or unlocked.
+    """
+    try:
+        return load_key_file(directory / KEY_FILE, read_passphrase(passphrase_file))
+    except KeyLoadError as e:
+        raise key_error(e, "check SAKSI_KEY_PASSPHRASE and --dir") from e
+
+
+def _writer_start(
+    storage: SqlStorage, signer: Ed25519Signer, directory: Path, trusted: Sequence[Path]
+) -> tuple[LogMeta, SequencerConfig]:
+    """Bring the schema up to date; the log's meta and the writer's settings.
+
+    Raises:
+        CommandError: another log's database, or a trusted checkpoint problem.
+        LedgerError: the database cannot be read or migrated.
+    """
+    storage.migrate()  # a log made by an earlier version gets its new tables
+    meta = meta_of(storage, signer.verifier_key, directory)
+    pinned = tuple(
+        trusted_checkpoint(path, signer.verifier_key, meta.origin) for path in trusted
+    )
+    return meta, SequencerConfig(trusted=pinned)
+
+
 def open_service(
     directory: Path,
     db: str | None,
@@ -127,22 +156,14 @@ def open_service(
     Raises:
         CommandError: key or database problems, with a hint.
     """
-    try:
-        signer = load_key_file(directory / KEY_FILE, read_passphrase(passphrase_file))
-    except KeyLoadError as e:
-        raise key_error(e, "check SAKSI_KEY_PASSPHRASE and --dir") from e
+    signer = _log_signer(directory, passphrase_file)
     storage = open_storage(db or default_db(directory))
     if wait_for_lease:
         # A writer killed a moment ago (PostgreSQL) leaves its lease behind
         # until it runs out: a restarted service waits that long, no more.
         storage.lease_wait = 2 * storage.lease_ttl
     with _closed_on_failure(storage, "run 'saksi check' to find what differs"):
-        storage.migrate()  # a log made by an earlier version gets its new columns
-        meta = storage.meta()
-        pinned = tuple(
-            trusted_checkpoint(path, signer.verifier_key, meta.origin)
-            for path in trusted
-        )
+        meta, pinned = _writer_start(storage, signer, directory, trusted)
         service = RecordLog(
             storage,
             signer,
@@ -151,7 +172,7 @@ def open_service(
             clock=time.time,
             skew=skew,
             max_age=max_age,
-            config=SequencerConfig(trusted=pinned),
+            config=pinned,
         )
         service.start()
     return service
@@ -174,18 +195,10 @@ def open_cluster(
     Raises:
         CommandError: key or database problems, with a hint.
     """
-    try:
-        signer = load_key_file(directory / KEY_FILE, read_passphrase(passphrase_file))
-    except KeyLoadError as e:
-        raise key_error(e, "check SAKSI_KEY_PASSPHRASE and --dir") from e
+    signer = _log_signer(directory, passphrase_file)
     storage = open_storage(db)
     with _closed_on_failure(storage, "run 'saksi check' to find what differs"):
-        storage.migrate()
-        meta = meta_of(storage, signer.verifier_key, directory)
-        pinned = tuple(
-            trusted_checkpoint(path, signer.verifier_key, meta.origin)
-            for path in trusted
-        )
+        meta, pinned = _writer_start(storage, signer, directory, trusted)
         service = ClusterLog(
             storage,
             signer,
@@ -194,7 +207,7 @@ def open_cluster(
             clock=time.time,
             skew=skew,
             max_age=max_age,
-            config=SequencerConfig(trusted=pinned),
+            config=pinned,
         )
         service.start()
     return service

@@ -131,29 +131,33 @@ def _serve(
                 interval=args.refresh,
                 trusted=args.trusted_checkpoint or (),
             )
-        elif _clustered(args.db):
-            service = open_cluster(
-                args.dir,
-                args.db,
-                args.passphrase_file,
-                skew=dt.timedelta(seconds=settings.issued_at_skew),
-                max_age=dt.timedelta(days=settings.issued_at_max_age_days)
-                if settings.issued_at_max_age_days
-                else None,
-                trusted=args.trusted_checkpoint or (),
-            )
         else:
-            service = open_service(
-                args.dir,
-                args.db,
-                args.passphrase_file,
-                skew=dt.timedelta(seconds=settings.issued_at_skew),
-                max_age=dt.timedelta(days=settings.issued_at_max_age_days)
+            skew = dt.timedelta(seconds=settings.issued_at_skew)
+            max_age = (
+                dt.timedelta(days=settings.issued_at_max_age_days)
                 if settings.issued_at_max_age_days
-                else None,
-                trusted=args.trusted_checkpoint or (),
-                wait_for_lease=True,
+                else None
             )
+            trusted = args.trusted_checkpoint or ()
+            if _clustered(args.db):
+                service = open_cluster(
+                    args.dir,
+                    args.db,
+                    args.passphrase_file,
+                    skew=skew,
+                    max_age=max_age,
+                    trusted=trusted,
+                )
+            else:
+                service = open_service(
+                    args.dir,
+                    args.db,
+                    args.passphrase_file,
+                    skew=skew,
+                    max_age=max_age,
+                    trusted=trusted,
+                    wait_for_lease=True,
+                )
     except BaseException:
         sock.close()
         raise

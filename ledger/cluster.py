@@ -930,18 +930,9 @@ class ClusterLog:
             endpoints,
             clock=self._clock,
         )
-        size, note = current()
-        witnessing.round(size, note)
-        ahead = witnessing.ahead(size)
-        if ahead:
-            witnessing.stop()
-            raise IntegrityFailure(
-                f"the log is at size {size} but {'; '.join(ahead)}: the "
-                "database was rolled back, or the log key signed another tree"
-            )
+        witnessing.begin()
         self.witnessing = witnessing
         self._source.witnessed = witnessing.published
-        witnessing.start(witnessed=note)
 
     def witness_status(self) -> list[dict[str, object]]:
         """Each witness's state, as ``/v1/log`` lists it."""

@@ -27,7 +27,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from ledger.errors import LedgerError
+from ledger.errors import IntegrityFailure, LedgerError
 from verifier.cosignature import WitnessPolicy, verify_cosigned
 from verifier.errors import VerificationError
 from verifier.note import VerifierKey, parse_note
@@ -175,6 +175,26 @@ class Witnessing:
             for e in self.endpoints
             if self._known[e.url].size > size
         ]
+
+    def begin(self) -> None:
+        """Run the first round now, then witness in the background.
+
+        A witness that has cosigned a larger tree than ``head()`` holds stops
+        it here, before anything else happens.
+
+        Raises:
+            IntegrityFailure: a witness holds a larger tree (a rollback).
+        """
+        size, note = self.head()
+        self.round(size, note)
+        ahead = self.ahead(size)
+        if ahead:
+            self.stop()
+            raise IntegrityFailure(
+                f"the log is at size {size} but {'; '.join(ahead)}: the "
+                "database was rolled back, or the log key signed another tree"
+            )
+        self.start(witnessed=note)
 
     def start(self, witnessed: bytes | None = None) -> None:
         """Witness in the background until ``stop``.

@@ -114,20 +114,13 @@ class RecordLog:
             endpoints,
             clock=self.writer.clock,
         )
-        size, note = current()
-        witnessing.round(size, note)
-        ahead = witnessing.ahead(size)
-        if ahead:
-            witnessing.stop()
-            error = IntegrityFailure(
-                f"the log is at size {size} but {'; '.join(ahead)}: the "
-                "database was rolled back, or the log key signed another tree"
-            )
-            ledger.halt(error)
-            raise error
+        try:
+            witnessing.begin()
+        except IntegrityFailure as e:
+            ledger.halt(e)
+            raise
         self.witnessing = witnessing
         ledger.publish_witnessed(witnessing.published)
-        witnessing.start(witnessed=note)
 
     def witness_status(self) -> list[dict[str, object]]:
         """Each witness's state, as ``/v1/log`` lists it."""
