@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import shutil
 import signal
 import subprocess
@@ -27,43 +26,11 @@ import time
 from pathlib import Path
 
 from bench.http import free_port, run_reads, wait_ready
+from bench.nginx import find_nginx, nginx_serving
 from bench.report import machine, write_section
 
 ROOT = Path(__file__).resolve().parent.parent
 ORIGIN = "bench.saksi.example/publish"
-
-NGINX_CONF = """\
-daemon off;
-worker_processes 1;
-pid {run}/nginx.pid;
-error_log {run}/error.log warn;
-events {{ worker_connections 1024; }}
-http {{
-    access_log off;
-    sendfile on;
-    client_body_temp_path {run}/body;
-    proxy_temp_path {run}/proxy;
-    fastcgi_temp_path {run}/fastcgi;
-    uwsgi_temp_path {run}/uwsgi;
-    scgi_temp_path {run}/scgi;
-    server {{
-        listen 127.0.0.1:{port};
-        root {root};
-        default_type application/octet-stream;
-        keepalive_requests 1000000;
-        location = /checkpoint {{
-            default_type "text/plain; charset=utf-8";
-            add_header Cache-Control "no-cache" always;
-        }}
-        location /tile/ {{
-            add_header Cache-Control "public, max-age=31536000, immutable" always;
-            location ~ "\\.p/[0-9]+$" {{
-                add_header Cache-Control "public, max-age=5" always;
-            }}
-        }}
-    }}
-}}
-"""
 
 
 def progress(text: str) -> None:
@@ -160,8 +127,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clients", type=int, default=64)
     parser.add_argument("--out", type=Path, help="write the section to this report")
     args = parser.parse_args(argv)
-    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
-    if not os.access(nginx, os.X_OK):
+    nginx = find_nginx()
+    if nginx is None:
         print("nginx is not installed (Debian: apt-get install nginx)", file=sys.stderr)
         return 3
     directory = Path(tempfile.gettempdir()) / f"saksi-publish-log-{args.entries}"
@@ -180,30 +147,10 @@ def main(argv: list[str] | None = None) -> int:
         second, second_s = publish(directory, out)
         size = second["size"]
 
-        run = work / "nginx"
-        run.mkdir()
-        port = free_port()
-        (run / "nginx.conf").write_text(NGINX_CONF.format(run=run, port=port, root=out))
-        user = None
-        if os.geteuid() == 0:
-            import pwd
-
-            nobody = pwd.getpwnam("nobody")
-            os.chown(run, nobody.pw_uid, nobody.pw_gid)
-            user = (nobody.pw_uid, nobody.pw_gid)
-        server = subprocess.Popen(
-            [nginx, "-p", str(run), "-c", str(run / "nginx.conf"),
-             "-e", str(run / "error.log")],
-            user=user[0] if user else None, group=user[1] if user else None,
-            extra_groups=[] if user else None,
-        )  # fmt: skip
-        try:
-            wait_ready(f"http://127.0.0.1:{port}/checkpoint")
+        with nginx_serving(nginx, out, work / "nginx") as url:
+            port = int(url.rsplit(":", 1)[1])
             progress("reads from nginx")
             from_nginx = reads(port, "", size, args.requests, args.clients)
-        finally:
-            server.send_signal(signal.SIGQUIT)
-            server.wait(timeout=30)
 
         port = free_port()
         server = subprocess.Popen(

@@ -22,10 +22,8 @@ import hashlib
 import io
 import json
 import os
-import pwd
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -37,6 +35,8 @@ from pathlib import Path
 
 import pytest
 
+from bench.nginx import find_nginx
+from bench.nginx import nginx_serving as serving_with_nginx
 from cli.main import main
 from keys import Ed25519Signer, KdfProfile, write_key_file
 from ledger.publish import DirectorySink
@@ -265,46 +265,9 @@ def test_published_files_are_what_serve_answers_and_growth_writes_only_the_new(
 
 # -- served by nginx ----------------------------------------------------------------
 
-NGINX_CONF = """\
-daemon off;
-worker_processes 1;
-pid {run}/nginx.pid;
-error_log {run}/error.log warn;
-events {{ worker_connections 256; }}
-http {{
-    access_log off;
-    client_body_temp_path {run}/body;
-    proxy_temp_path {run}/proxy;
-    fastcgi_temp_path {run}/fastcgi;
-    uwsgi_temp_path {run}/uwsgi;
-    scgi_temp_path {run}/scgi;
-    server {{
-        listen 127.0.0.1:{port};
-        root {root};
-        default_type application/octet-stream;
-        location = /checkpoint {{
-            default_type "text/plain; charset=utf-8";
-            add_header Cache-Control "no-cache" always;
-        }}
-        location /tile/ {{
-            add_header Cache-Control "public, max-age=31536000, immutable" always;
-            location ~ "\\.p/[0-9]+$" {{
-                add_header Cache-Control "public, max-age=5" always;
-            }}
-        }}
-        location / {{
-            return 404;
-        }}
-    }}
-}}
-"""
-
 
 def nginx_binary() -> str:
-    found = shutil.which("nginx") or next(
-        (p for p in ("/usr/sbin/nginx", "/sbin/nginx") if os.access(p, os.X_OK)),
-        None,
-    )
+    found = find_nginx()
     if found is None:
         if os.environ.get("CI"):
             pytest.fail("nginx is required in CI (.ci/run installs Debian's nginx)")
@@ -314,53 +277,9 @@ def nginx_binary() -> str:
 
 @contextlib.contextmanager
 def nginx_serving(root: Path, run: Path) -> Iterator[str]:
-    """nginx serving ``root`` on a free 127.0.0.1 port, as a non-root process."""
-    binary = nginx_binary()
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = int(s.getsockname()[1])
-    run.mkdir()
-    conf = run / "nginx.conf"
-    conf.write_text(NGINX_CONF.format(run=run, port=port, root=root))
-    user = None
-    if os.geteuid() == 0:  # never as root: as nobody, who may only read
-        nobody = pwd.getpwnam("nobody")
-        os.chown(run, nobody.pw_uid, nobody.pw_gid)
-        user = (nobody.pw_uid, nobody.pw_gid)
-    process = subprocess.Popen(
-        [binary, "-p", str(run), "-c", str(conf), "-e", str(run / "error.log")],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        user=user[0] if user else None,
-        group=user[1] if user else None,
-        extra_groups=[] if user else None,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                fetch(url + "/checkpoint")
-                break
-            except urllib.error.HTTPError:
-                break  # answering
-            except OSError:
-                if process.poll() is not None:
-                    error = process.stderr.read().decode(errors="replace")
-                    log = run / "error.log"
-                    raise RuntimeError(
-                        error + (log.read_text() if log.exists() else "")
-                    ) from None
-                assert time.monotonic() < deadline, "nginx did not start"
-                time.sleep(0.1)
+    """nginx serving ``root`` with the shipped configuration, on 127.0.0.1."""
+    with serving_with_nginx(nginx_binary(), root, run) as url:
         yield url
-    finally:
-        process.send_signal(signal.SIGQUIT)  # graceful
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 @pytest.fixture
