@@ -701,7 +701,8 @@ def _full_reader(state: _State) -> None:
                             tally.full_read_mismatches += 1
                             tally.error(f"full read: entry {index} changed")
                         tally.full_read_entries += 1
-            except (VerificationError, FetchError) as e:
+            except Exception as e:
+                # A reader that died here would leave every later entry unread.
                 tally.error(f"full read: {type(e).__name__}")
                 tree = TreeHasher()  # start again from entry 0
                 state.stop.wait(0.5)

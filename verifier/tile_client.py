@@ -16,6 +16,7 @@ with the standard library; anything else with a ``fetch(path) -> bytes`` works.
 
 from __future__ import annotations
 
+import http.client
 import urllib.error
 import urllib.request
 from collections import OrderedDict
@@ -64,8 +65,10 @@ def http_fetch(base: str, timeout: float = 30.0) -> Callable[[str], bytes]:
                 data = response.read(MAX_RESPONSE + 1)
         except urllib.error.HTTPError as e:
             raise FetchError(f"{url}: HTTP {e.code}", e.code) from e
-        except (urllib.error.URLError, TimeoutError, ConnectionError) as e:
-            raise FetchError(f"cannot reach {url}: {e}") from e
+        except (urllib.error.URLError, OSError, http.client.HTTPException) as e:
+            # OSError: refused, reset, timed out; HTTPException: the answer was
+            # cut off or garbled (IncompleteRead, BadStatusLine).
+            raise FetchError(f"cannot reach {url}: {type(e).__name__}: {e}") from e
         if len(data) > MAX_RESPONSE:
             raise FetchError(f"{url}: response larger than {MAX_RESPONSE} bytes")
         return bytes(data)

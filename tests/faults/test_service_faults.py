@@ -432,6 +432,9 @@ def test_descriptors_exhausted(tmp_path, runs, store, request, evidence):
                         f"WHERE datname = '{sa.make_url(db_url).database}'",
                     )
                     run.refused()
+                    # Sessions that ended gave their descriptors back: none
+                    # more than what is open now.
+                    _nofile(server.pid, server.open_fds())
                 else:
                     run.writers.wait_for(
                         "answers during the fault",
