@@ -10,7 +10,6 @@ on its size. Reads never take the writer's lock.
 from __future__ import annotations
 
 import fcntl
-import logging
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -32,8 +31,6 @@ from ledger.storage.rows import EntryRow, Head, RecordRow, leaf_key
 from ledger.storage.schema import tiles, tree_head
 
 __all__ = ["SqlWrites"]
-
-log = logging.getLogger("saksi.storage")
 
 # The writer's per-commit statements, straight to each driver (its paramstyle).
 _SQL = {
