@@ -1,7 +1,7 @@
 """Security monitor benchmark: its lag behind a log written at the country's rate,
 and the time from an attack to the alert at the receiver.
 
-    python -m bench.monitor [--forms 60000] [--trials 5]
+    python -m bench.monitor [--forms 60000] [--trials 5] [--busy 1]
                             [--orders station,ballot] [--out BENCHMARKS.md]
 
 In one run, all on 127.0.0.1:
@@ -16,7 +16,9 @@ In one run, all on 127.0.0.1:
   the monitor has not checked). p50, p99 and max while the writer runs; then
   the time to catch up after it stops. One run per ``--orders``: the forms
   station by station (as they arrive) and ballot by ballot (as
-  ``bench.election`` writes them).
+  ``bench.election`` writes them). With ``--busy N``, each order runs again
+  with N processes spinning on the CPU while the writer runs: the noisy
+  neighbour a shared machine has at times, made to happen.
 * time to alert: ``saksi monitor`` follows a log served as static tiles; the
   log is switched to a fork (``--trials`` times, each a different fork), or
   grown by a write of a revoked key; the time from the switch to the alert's
@@ -149,8 +151,14 @@ def _in_order(
             yield tally_subject(ballot, station), ballot, station
 
 
-def lag(forms: int, rate: float, work: Path, order: str) -> dict[str, Any]:
-    """The monitor's lag behind a log written at ``rate`` forms a second."""
+def lag(
+    forms: int, rate: float, work: Path, order: str, busy: int = 0
+) -> dict[str, Any]:
+    """The monitor's lag behind a log written at ``rate`` forms a second.
+
+    ``busy``: that many processes spin on the CPU while the writer runs (a
+    noisy neighbour, as on a shared machine).
+    """
     env = bench_env()
     log_dir = work / "log"
     saksi(
@@ -214,9 +222,18 @@ def lag(forms: int, rate: float, work: Path, order: str) -> dict[str, Any]:
         _wait_checked(mport, httpx.get(url + "/healthz").json()["tree_size"], 120)
         progress(f"writing {len(envelopes):,} forms while the monitor follows")
         sampler.start()
-        started = time.monotonic()
-        _send_paced(client, envelopes, rate)
-        wrote = time.monotonic() - started
+        spinners = [
+            subprocess.Popen([sys.executable, "-c", "while True: pass"])
+            for _ in range(busy)
+        ]
+        try:
+            started = time.monotonic()
+            _send_paced(client, envelopes, rate)
+            wrote = time.monotonic() - started
+        finally:
+            for spinner in spinners:
+                spinner.kill()
+                spinner.wait()
         during = list(samples)
         head = httpx.get(url + "/healthz").json()["tree_size"]
         caught = _wait_checked(mport, head, 600)
@@ -364,6 +381,13 @@ def main(argv: list[str] | None = None) -> int:
         "station's five ballots together, as they arrive) and ballot (ballot "
         "by ballot, as bench.election writes them)",
     )
+    parser.add_argument(
+        "--busy",
+        type=int,
+        default=0,
+        help="also run each order with this many processes spinning on the "
+        "CPU while the writer runs (a noisy neighbour taking a core)",
+    )
     parser.add_argument("--out", type=Path, default=Path("BENCHMARKS.md"))
     args = parser.parse_args(argv)
     orders = args.orders.split(",")
@@ -375,15 +399,23 @@ def main(argv: list[str] | None = None) -> int:
     alerts = time_to_alert(args.trials, work)
     runs = {}
     for order in orders:
-        progress(f"the monitor's lag behind the writer, forms {ORDERS[order]}")
-        (work / order / "m").mkdir(parents=True)
-        runs[order] = lag(args.forms, args.rate, work / order, order)
+        for busy in sorted({0, args.busy}):
+            label = ORDERS[order] + (
+                f", {busy} core{'s' if busy > 1 else ''} taken by a spinning process"
+                if busy
+                else ""
+            )
+            progress(f"the monitor's lag behind the writer, forms {label}")
+            run = work / f"{order}-{busy}"
+            (run / "m").mkdir(parents=True)
+            runs[label] = lag(args.forms, args.rate, run, order, busy)
     lines = [
         "## The security monitor: lag behind the writer, time to alert",
         "",
         f"Command: `python -m bench.monitor --forms {args.forms} --rate "
-        f"{args.rate:g} --trials {args.trials} --orders {args.orders}` (writes "
-        "this section).",
+        f"{args.rate:g} --trials {args.trials} --orders {args.orders}"
+        + (f" --busy {args.busy}" if args.busy else "")
+        + "` (writes this section).",
         "",
         machine("Server (SQLite), writer and monitor share the cores."),
         "",
@@ -397,16 +429,23 @@ def main(argv: list[str] | None = None) -> int:
         "by station is how forms arrive (each station's five ballots "
         "together); ballot by ballot puts the heaviest forms (the DPR's: "
         "party ballots with hundreds of counts, four times a presidential "
-        "form's bytes) in one stretch at the average rate.",
+        "form's bytes) in one stretch at the average rate."
+        + (
+            f" With a core taken: {args.busy} more process"
+            f"{'es' if args.busy > 1 else ''} spinning on the CPU while the "
+            "writer runs, as a noisy neighbour on a shared machine does."
+            if args.busy
+            else ""
+        ),
         "",
         "| forms | written at | samples | entries behind p50 / p99 / max "
         "| seconds behind p50 / p99 / max | caught up after the writer |",
         "|---|---|---|---|---|---|",
     ]
-    for order, figures in runs.items():
+    for label, figures in runs.items():
         entries, seconds = figures["entries"], figures["seconds"]
         lines.append(
-            f"| {ORDERS[order]} | {figures['rate']:,.0f}/s | {figures['samples']} "
+            f"| {label} | {figures['rate']:,.0f}/s | {figures['samples']} "
             f"| {statistics.median(entries):,.0f} / {pct(entries, 0.99):,.0f} / "
             f"{max(entries):,} | {statistics.median(seconds):.1f} / "
             f"{pct(seconds, 0.99):.1f} / {max(seconds):.1f} s "

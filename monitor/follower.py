@@ -32,7 +32,7 @@ from verifier.fullaudit import Auditor, AuditStore, ExaminerPool, run_audit
 from verifier.fullaudit.examiner import Examined
 from verifier.observe import ObserverState, catch_up
 from verifier.proof_check import verify_consistency
-from verifier.tile_client import FetchError, TileHashes, TileLog
+from verifier.tile_client import READ_AHEAD, FetchError, TileHashes, TileLog
 from verifier.trusted_log import Fork, TrustedLog
 
 __all__ = ["Follower", "StepResult"]
@@ -195,7 +195,7 @@ class Follower:
                 )
             pool = self._pool
         run_audit(
-            self.log.entries(start, size),
+            self.log.entries(start, size, READ_AHEAD),
             auditor,
             progress=progress,
             pool=pool,

@@ -381,6 +381,23 @@ MUTANTS = [
     ),
     # -- monitoring (issue 22) ----------------------------------------------
     Mutant(
+        "read-ahead-out-of-order",
+        "verifier/tile_client.py",
+        "            got = pending.popleft().result()",
+        "            got = pending.pop().result()",
+        ("tests/property/test_entries_ahead.py",),
+    ),
+    Mutant(
+        "read-ahead-error-dropped",
+        "verifier/tile_client.py",
+        "            got = pending.popleft().result()",
+        "            head = pending.popleft()\n"
+        "            if head.exception() is not None:\n"
+        "                return\n"
+        "            got = head.result()",
+        ("tests/property/test_entries_ahead.py",),
+    ),
+    Mutant(
         "monitor-trusts-entries-without-the-root",
         "monitor/follower.py",
         "if auditor.size != size or auditor.hasher.root() != root:",

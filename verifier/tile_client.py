@@ -19,8 +19,10 @@ from __future__ import annotations
 import http.client
 import urllib.error
 import urllib.request
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from itertools import islice
 
 from verifier.errors import MalformedInput
 from verifier.rfc6962 import EMPTY_ROOT, hash_children, hash_pairs
@@ -32,11 +34,12 @@ from verifier.tile_format import (
     tile_path,
 )
 
-__all__ = ["FetchError", "TileHashes", "TileLog", "http_fetch"]
+__all__ = ["READ_AHEAD", "FetchError", "TileHashes", "TileLog", "http_fetch"]
 
 TILE_HEIGHT = 8
 USER_AGENT = "saksi-verify"
 MAX_RESPONSE = 1 << 24  # the largest tile is 8 KiB, a full bundle under 17 MiB
+READ_AHEAD = 4  # entry bundles a long read fetches while earlier ones are checked
 
 
 class FetchError(Exception):
@@ -99,14 +102,27 @@ class TileLog:
         """The entries of one entry bundle, exactly ``width`` of them."""
         return parse_entry_bundle(self.fetch(entries_path(index, width)), width)
 
-    def entries(self, start: int, end: int) -> Iterator[tuple[int, list[bytes]]]:
+    def entries(
+        self, start: int, end: int, ahead: int = 0
+    ) -> Iterator[tuple[int, list[bytes]]]:
         """Entries [start, end) a bundle at a time: (index of the first, entries).
 
-        ``end`` is the tree size the bundle widths are for.
+        ``end`` is the tree size the bundle widths are for. With ``ahead`` > 0,
+        up to that many further bundles are fetched while the caller works on
+        one (threads; ``fetch`` must allow it, as ``http_fetch`` does): a
+        busy log's answer time then overlaps the caller's work. The bundles
+        still come in order, and a fetch's error comes where its bundle would.
         """
-        for tile in range(start // TILE_WIDTH, (end + TILE_WIDTH - 1) // TILE_WIDTH):
-            width = min(TILE_WIDTH, end - tile * TILE_WIDTH)
-            got = self.bundle(tile, width)
+        tiles = range(start // TILE_WIDTH, (end + TILE_WIDTH - 1) // TILE_WIDTH)
+
+        def bundle(tile: int) -> list[bytes]:
+            return self.bundle(tile, min(TILE_WIDTH, end - tile * TILE_WIDTH))
+
+        if ahead <= 0 or len(tiles) < 2:
+            fetched: Iterator[list[bytes]] = map(bundle, tiles)
+        else:
+            fetched = _fetched_ahead(bundle, tiles, ahead)
+        for tile, got in zip(tiles, fetched, strict=True):
             first = max(start, tile * TILE_WIDTH)
             yield first, got[first - tile * TILE_WIDTH :]
 
@@ -117,6 +133,27 @@ class TileLog:
         tile = index // TILE_WIDTH
         width = min(TILE_WIDTH, size - tile * TILE_WIDTH)
         return self.bundle(tile, width)[index % TILE_WIDTH]
+
+
+def _fetched_ahead(
+    fetch: Callable[[int], list[bytes]], tiles: range, ahead: int
+) -> Iterator[list[bytes]]:
+    """``fetch`` of each tile, in order, with up to ``ahead`` more under way."""
+    pool = ThreadPoolExecutor(min(ahead, len(tiles)), "saksi-fetch")
+    pending: deque[Future[list[bytes]]] = deque()
+    later = iter(tiles)
+    try:
+        for tile in islice(later, ahead + 1):
+            pending.append(pool.submit(fetch, tile))
+        while pending:
+            got = pending.popleft().result()
+            for tile in islice(later, 1):
+                pending.append(pool.submit(fetch, tile))
+            yield got
+    finally:
+        # Stopped early (an error, or the caller closed the generator): what
+        # was not started is dropped; fetches under way end by their timeout.
+        pool.shutdown(wait=False, cancel_futures=True)
 
 
 def _split(n: int) -> int:

@@ -45,7 +45,7 @@ from verifier.fullaudit import (
     default_workers,
     run_audit,
 )
-from verifier.tile_client import FetchError, TileLog
+from verifier.tile_client import READ_AHEAD, FetchError, TileLog
 
 __all__ = ["bundle_source", "forensics_lines", "register", "run", "summary"]
 
@@ -130,7 +130,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     show(start)
     try:
         run_audit(
-            _bounded(log.entries(start, size), upto),
+            _bounded(log.entries(start, size, READ_AHEAD), upto),
             auditor,
             args.workers,
             show,
@@ -138,7 +138,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         )
         if upto < size:
             hasher = TreeHasher(auditor.hasher.frontier)
-            for first, entries in log.entries(upto, size):
+            for first, entries in log.entries(upto, size, READ_AHEAD):
                 for entry in entries:
                     hasher.add(entry)
                 show(first + len(entries))
