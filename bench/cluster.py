@@ -1156,9 +1156,10 @@ def _held_back(case: Case) -> str:
         out += (
             f"; one serving process was at its one-core (GIL) ceiling, "
             f"{members[top]:.2f} cores, {roles.get('executor', 0.0) / wall:.2f} of "
-            "them in its executor threads (the receipts: a database read and a "
-            f"proof per envelope) and {roles.get('event loop', 0.0) / wall:.2f} in "
-            "its event loop"
+            "them in its executor threads (the write queue's inserts and the "
+            "receipts: a look at the signed tree and a read of the entries per "
+            "commit, a proof per envelope) and "
+            f"{roles.get('event loop', 0.0) / wall:.2f} in its event loop"
         )
     if len(members) > 1 and min(members.values()) < 0.5 * members[top]:
         out += (

@@ -73,7 +73,11 @@ from ledger.health import LogHealth
 from ledger.ledger import AppendReceipt
 from ledger.publisher import CheckpointPublisher
 from ledger.read.entries import EntryReader
-from ledger.read.proof_builder import FullTileCache, build_inclusion_proof
+from ledger.read.proof_builder import (
+    FullTileCache,
+    NodeReader,
+    build_inclusion_proof,
+)
 from ledger.read.reader import LogReader
 from ledger.read.registry import RegistryReader
 from ledger.read.stored import StoredTree
@@ -547,25 +551,81 @@ class FollowedGate:
     """The key registry and election state as of the latest signed tree.
 
     What the API asks of a writer's gate (``registry``, ``election``,
-    ``public_key``), replayed from entries proven in the signed tree.
+    ``public_key``), replayed from entries proven in the signed tree. The API
+    asks on its event loop: the answer is the registries as last replayed,
+    never a wait for the database, and a thread of its own brings them
+    forward when the signed tree has grown (``catch_up`` does it at once).
     """
 
     def __init__(self, registries: RegistryReader) -> None:
         self._registries = registries
+        self._due = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._started = threading.Lock()
+
+    def _now(self) -> tuple[KeyRegistry, ElectionState]:
+        snapshot = self._registries.snapshot()
+        if snapshot is None:
+            return self._registries.live()
+        keys, state, behind = snapshot
+        if behind:
+            self._follow()
+        return keys, state
+
+    def _follow(self) -> None:
+        if self._thread is None:
+            with self._started:
+                if self._thread is None and not self._stop.is_set():
+                    self._thread = threading.Thread(
+                        target=self._run, name="saksi-registry", daemon=True
+                    )
+                    self._thread.start()
+        self._due.set()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._due.wait()
+            self._due.clear()
+            if self._stop.is_set():
+                return
+            try:
+                self._registries.live()
+            except LedgerError as e:  # the next read asks again
+                log.warning("key registry not brought forward: %s", e)
+            except Exception:  # a bug: keep following, never die silently
+                log.exception("bringing the key registry forward failed")
+
+    def catch_up(self) -> None:
+        """Bring the registries to the latest signed tree now (blocking).
+
+        Raises:
+            IntegrityFailure: a stored registry record no longer replays.
+            StorageUnavailable: the database cannot be read.
+        """
+        self._registries.live()
 
     @property
     def registry(self) -> KeyRegistry:
         """The key registry now."""
-        return self._registries.live()[0]
+        return self._now()[0]
 
     @property
     def election(self) -> ElectionState:
         """The region registry and candidate lists now."""
-        return self._registries.live()[1]
+        return self._now()[1]
 
     def public_key(self, keyid: str) -> bytes | None:
         """The key of ``keyid`` if the registry ever granted it."""
         return self.registry.public_key(keyid)
+
+    def close(self) -> None:
+        """Stop following."""
+        self._stop.set()
+        self._due.set()
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout=5)
 
 
 class ClusterWriter:
@@ -581,6 +641,7 @@ class ClusterWriter:
     ) -> None:
         self._cluster = cluster
         self._looked = 0.0
+        self._receipts = _Receipts(cluster.receipts)
         self.gate = FollowedGate(cluster.registry)
         self.clock = clock
         self.skew = skew
@@ -609,6 +670,7 @@ class ClusterWriter:
             if key is None and time.monotonic() - self._looked >= 0.25:
                 self._looked = time.monotonic()
                 self._cluster.tree.refresh()
+                self.gate.catch_up()
                 key = self.gate.public_key(keyid)
             return key
 
@@ -621,10 +683,61 @@ class ClusterWriter:
             Refused, Pushback, StorageUnavailable, IntegrityFailure.
         """
         index, duplicate = await self._cluster.queue.decide(submission)
+        return await self._receipts.get(index, duplicate, submission)
+
+
+_Decided = tuple[int, bool, Submission]  # (index, duplicate, the submission)
+
+
+class _Receipts:
+    """Receipts made together for the writes decided together.
+
+    The outcomes of one commit wake their writers in the same turn of the
+    event loop; their receipts are then made in one call in a thread (one
+    look at the signed tree, one read of their entries, one node reader for
+    their proofs) instead of one call, and as many database reads, each.
+    """
+
+    def __init__(
+        self, make: Callable[[Sequence[_Decided]], list[AppendReceipt | LedgerError]]
+    ) -> None:
+        self._make = make
+        self._turns: dict[
+            asyncio.AbstractEventLoop,
+            list[tuple[_Decided, asyncio.Future[AppendReceipt]]],
+        ] = {}
+
+    async def get(
+        self, index: int, duplicate: bool, submission: Submission
+    ) -> AppendReceipt:
+        """The receipt of entry ``index``, made with the others of this turn."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(
-            None, self._cluster.receipt, index, duplicate, submission
-        )
+        waiter: asyncio.Future[AppendReceipt] = loop.create_future()
+        turn = self._turns.get(loop)
+        if turn is None:
+            turn = self._turns[loop] = []
+            loop.call_soon(self._flush, loop)
+        turn.append(((index, duplicate, submission), waiter))
+        return await waiter
+
+    def _flush(self, loop: asyncio.AbstractEventLoop) -> None:
+        turn = self._turns.pop(loop, [])
+        task = loop.run_in_executor(None, self._make, [d for d, _ in turn])
+
+        def made(f: asyncio.Future[list[AppendReceipt | LedgerError]]) -> None:
+            error = f.exception()
+            results: Sequence[AppendReceipt | BaseException] = (
+                [error] * len(turn) if error is not None else f.result()
+            )
+            for (_, waiter), result in zip(turn, results, strict=True):
+                if waiter.done():  # its writer went away
+                    continue
+                if isinstance(result, BaseException):
+                    waiter.set_exception(result)
+                else:
+                    waiter.set_result(result)
+
+        task.add_done_callback(made)
 
 
 class Candidate:
@@ -862,33 +975,64 @@ class ClusterLog:
         sequencer.start()
         return sequencer
 
-    def receipt(
-        self, index: int, duplicate: bool, submission: Submission
-    ) -> AppendReceipt:
-        """The receipt of entry ``index``, proven from the signed tree in the database.
+    def receipts(
+        self, decided: Sequence[_Decided]
+    ) -> list[AppendReceipt | LedgerError]:
+        """The receipt of each decided entry, or why it has none.
+
+        Each is proven from one signed tree in the database that holds them
+        all: its inclusion proof verified against the signed root, its entry
+        parsed and holding the submitted record (``IntegrityFailure`` if not).
 
         Raises:
-            IntegrityFailure: the entry is not proven, or does not hold the
-                submitted record.
-            StorageUnavailable: the signed tree does not hold it yet.
+            StorageUnavailable: the database cannot be read, or the signed
+                tree does not hold the entries yet.
+            IntegrityFailure: the signed tree fails its checks.
         """
+        if not decided:
+            return []
+        top = max(index for index, _, _ in decided)
         tree = self.tree.tree()
         deadline = time.monotonic() + 10
-        while tree.size <= index:
+        while tree.size <= top:
             if time.monotonic() > deadline:
                 raise StorageUnavailable(
-                    f"entry {index} was decided but the signed tree does not hold "
+                    f"entry {top} was decided but the signed tree does not hold "
                     "it yet; send the record again for its receipt"
                 )
             tree = self.tree.refresh()
-            if tree.size <= index:
+            if tree.size <= top:
                 time.sleep(0.02)
-        rows = self.storage.read_entries_at([index])
-        if not rows:
+        rows = {
+            row.index: row.data
+            for row in self.storage.read_entries_at([i for i, _, _ in decided])
+        }
+        nodes = self.reader.nodes(tree)
+        out: list[AppendReceipt | LedgerError] = []
+        for index, duplicate, submission in decided:
+            try:
+                out.append(
+                    self._proven(
+                        tree, nodes, index, rows.get(index), duplicate, submission
+                    )
+                )
+            except LedgerError as e:
+                out.append(e)
+        return out
+
+    @staticmethod
+    def _proven(
+        tree: SignedTree,
+        nodes: NodeReader,
+        index: int,
+        data: bytes | None,
+        duplicate: bool,
+        submission: Submission,
+    ) -> AppendReceipt:
+        if data is None:
             raise IntegrityFailure(f"entry {index} is not stored")
-        data = rows[0].data
         leaf = hash_leaf(data)
-        proof = build_inclusion_proof(self.reader.nodes(tree), index, tree.size)
+        proof = build_inclusion_proof(nodes, index, tree.size)
         try:
             verify_inclusion(index, tree.size, leaf, proof, tree.head.root)
             logged = parse_log_entry(data)
@@ -969,5 +1113,6 @@ class ClusterLog:
                 self.witnessing.stop()
             self.candidate.stop()
             self.queue.close()
+            self.writer.gate.close()
         finally:
             self.storage.close()

@@ -112,6 +112,9 @@ class RegistryReader:
         self._lock = threading.Lock()
         self._keys: tuple[int, KeyRegistry] | None = None
         self._election: tuple[int, KeyRegistry, ElectionState] | None = None
+        # The registries ``live`` brings forward in place, once made.
+        self._objects: tuple[KeyRegistry, ElectionState] | None = None
+        self._replayed = 0  # the tree size they were last brought to
 
     def registry_at(self, size: int) -> KeyRegistry:
         """The key registry as it stood after the first ``size`` entries.
@@ -186,7 +189,23 @@ class RegistryReader:
                     prove=self._reader.prover(tree),
                 )
                 self._election = (tree.size, keys, state)
+            self._objects, self._replayed = (keys, state), tree.size
             return keys, state
+
+    def snapshot(self) -> tuple[KeyRegistry, ElectionState, bool] | None:
+        """The registries as ``live`` last brought them forward, without waiting.
+
+        No database read and no lock: ``(keys, state, behind)``, where
+        ``behind`` says the latest signed tree has entries they do not hold
+        yet (``live`` brings them forward). A replay under way in another
+        thread may have applied part of the next entries already: the
+        registries only move forward with the log, so a read sees a later
+        tree's at worst. None before the first ``live``.
+        """
+        objects = self._objects
+        if objects is None:
+            return None
+        return (*objects, self._replayed < self._reader.tree().size)
 
 
 def keys_listing(registry: KeyRegistry, tree_size: int) -> dict[str, Any]:

@@ -92,18 +92,34 @@ class StoredTree:
     def tree(self) -> SignedTree:
         """The latest signed tree that passed, looked for again when it is due.
 
+        Never waits for another thread's look: while one is under way, the
+        last tree that passed is the answer (the event loop asks this).
+
         Raises:
             IntegrityFailure: a stored head failed a check (now or before).
             StorageUnavailable: the database cannot be read.
         """
         now = self._clock()
-        with self._lock:
+        failed, tree = self._failed, self._tree  # no lock: each read is atomic
+        if failed is not None:
+            raise failed
+        if tree is not None and now - self._looked < self._interval:
+            return tree
+        # A look under way in another thread (database reads, a signature and
+        # a consistency proof) is not waited for: the last tree that passed
+        # serves meanwhile. Callers that need a newer tree call ``refresh``.
+        if tree is not None and not self._lock.acquire(blocking=False):
+            return tree
+        if tree is None:
+            self._lock.acquire()
+        try:
             if self._failed is not None:
                 raise self._failed
-            tree = self._tree
-            if tree is not None and now - self._looked < self._interval:
-                return tree
+            if self._tree is not None and now - self._looked < self._interval:
+                return self._tree
             return self._look(now)
+        finally:
+            self._lock.release()
 
     def last(self) -> tuple[SignedTree | None, IntegrityFailure | None]:
         """The last tree that passed and the failure that stopped serving, if any.

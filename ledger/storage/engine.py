@@ -104,9 +104,7 @@ class SqlEngine:
                     context.is_disconnect = True
 
         else:
-            engine = sa.create_engine(
-                parsed, pool_size=8, max_overflow=16, pool_pre_ping=True
-            )
+            engine = sa.create_engine(parsed, pool_size=8, max_overflow=16)
         storage = cls(engine)
         storage._check_durability()
         return storage

@@ -31,12 +31,15 @@ QUEUE_CHANNEL = "saksi_queue"
 DONE_CHANNEL = "saksi_done"
 # An outcome nobody took (its process died first) is dropped after this long.
 OUTCOME_KEPT_S = 600
+OUTCOME_SWEEP_S = 10.0  # how often a sequencer sweeps them
 
 QueueRow = tuple[int, bytes, bytes]  # (id, body, mac)
 
 
 class SqlQueue(SqlEngine):
     """Queue rows and outcome rows, on PostgreSQL."""
+
+    _swept = -OUTCOME_SWEEP_S  # when outcomes were last swept (monotonic)
 
     def _needs_postgresql(self) -> None:
         if self.dialect != "postgresql":
@@ -134,11 +137,15 @@ class SqlQueue(SqlEngine):
         conn.exec_driver_sql(
             "DELETE FROM write_queue WHERE id = ANY(%b::bigint[])", (ids,)
         )
-        conn.exec_driver_sql(
-            "DELETE FROM write_outcomes WHERE decided_at < clock_timestamp() "
-            "- make_interval(secs => %s)",
-            (OUTCOME_KEPT_S,),
-        )
+        # Outcomes nobody took are swept now and then, not in every commit.
+        now = time.monotonic()
+        if now - self._swept >= OUTCOME_SWEEP_S:
+            conn.exec_driver_sql(
+                "DELETE FROM write_outcomes WHERE decided_at < clock_timestamp() "
+                "- make_interval(secs => %s)",
+                (OUTCOME_KEPT_S,),
+            )
+            self._swept = now
         conn.exec_driver_sql(f"NOTIFY {DONE_CHANNEL}")
 
     def listener(self, channel: str) -> Listener:

@@ -10,13 +10,14 @@ over at once, and the other goes on.
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 
 import pytest
 
 from keys import Ed25519Signer
 from ledger.cluster import ClusterLog
-from ledger.errors import Pushback, Refused
+from ledger.errors import IntegrityFailure, Pushback, Refused
 from ledger.storage.sql import SqlStorage
 from tests.conftest import ORIGIN, FixedClock
 from tests.recordlog import ADMINS, START, RecordLog, envelope_bytes
@@ -112,6 +113,82 @@ def test_writes_through_either_member_are_one_sequence(members, signer):
     health = pair[0].health()
     assert health.integrated_size >= 21
     assert health.stopped is None
+
+
+def test_receipts_are_made_together_and_each_is_checked(members, signer):
+    """Writes decided by one commit get their receipts from one call (one look
+    at the tree, one read of the entries); within it, an entry that does not
+    hold its submitted record fails alone."""
+    base, pair = members
+    member = pair[0]
+    made: list[int] = []
+    inner = member.writer._receipts._make  # counted here
+
+    def counted(decided):
+        made.append(len(decided))
+        return inner(decided)
+
+    member.writer._receipts._make = counted
+    keys = [Ed25519Signer.generate(f"clerk{i}") for i in range(12)]
+    payloads = [base.grant_payload(k, "tps", "3171011001003") for k in keys]
+
+    async def write_all():
+        return await asyncio.gather(*(_write(member, p) for p in payloads))
+
+    receipts = asyncio.run(write_all())
+    assert sum(made) == len(payloads)
+    assert len(made) < len(payloads)  # together, not one call each
+    for receipt in receipts:
+        checkpoint, _ = verify_checkpoint(
+            receipt.checkpoint, signer.verifier_key, ORIGIN
+        )
+        verify_inclusion(
+            receipt.index,
+            receipt.size,
+            receipt.leaf_hash,
+            receipt.proof,
+            checkpoint.root_hash,
+        )
+    # The sequencer names entries; each is checked to hold its submission.
+    first, second = receipts[0], receipts[1]
+    submitted = member.writer.prepare(envelope_bytes(payloads[0], ADMINS[:1]))
+    other = member.writer.prepare(envelope_bytes(payloads[1], ADMINS[:1]))
+    got = member.receipts(
+        [
+            (first.index, True, submitted),
+            (first.index, False, other),  # named the wrong entry
+            (second.index, True, other),
+        ]
+    )
+    assert got[0].entry == first.entry  # type: ignore[union-attr]
+    assert got[0].duplicate  # type: ignore[union-attr]
+    assert isinstance(got[1], IntegrityFailure)
+    assert "does not hold the submitted record" in str(got[1])
+    assert got[2].index == second.index  # type: ignore[union-attr]
+
+
+def test_the_gate_answers_without_waiting_and_follows_the_log(members):
+    """The API asks a member's gate on its event loop: the answer is the
+    registries as last replayed, even while a replay holds them; a thread of
+    the gate's own then brings them forward to the signed tree."""
+    base, (writing, other) = members
+    gate, registries = other.writer.gate, other.registry
+    gate.catch_up()
+    key = Ed25519Signer.generate("granted-elsewhere")
+    asyncio.run(_write(writing, base.grant_payload(key, "tps", "3171011001004")))
+    other.tree.refresh()
+    answered: list[bytes | None] = []
+    with registries._lock:  # a replay under way
+        asking = threading.Thread(
+            target=lambda: answered.append(gate.public_key(key.keyid))
+        )
+        asking.start()
+        asking.join(10)
+        assert answered == [None]  # at once, from the registries replayed
+    deadline = time.monotonic() + 10
+    while gate.public_key(key.keyid) is None:
+        assert time.monotonic() < deadline, "the gate did not follow the log"
+        time.sleep(0.02)
 
 
 def test_a_member_that_stops_hands_the_lease_over_at_once(members):

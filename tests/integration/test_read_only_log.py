@@ -285,3 +285,37 @@ def test_a_reader_behind_the_writer_answers_from_its_own_tree(writer, path):
         assert [r["record"]["revision"] for r in history["revisions"]] == [0]
     finally:
         reader.close()
+
+
+def test_a_look_under_way_is_not_waited_for(writer, path):
+    """While one thread looks at the database (reads, a signature, a proof),
+    another asking for the tree gets the last one that passed at once, not
+    after the look: the event loop asks. A refresh then serves the new head."""
+    import threading
+
+    reader = _reader(path)
+    try:
+        before = reader.tree.tree()
+        writer.grant(_officer(1), "tps", TPS)
+        looking, release = threading.Event(), threading.Event()
+        store = reader.tree._store  # slowed here: its head read waits
+        inner = store.head
+
+        def slow_head():
+            looking.set()
+            assert release.wait(30)
+            return inner()
+
+        store.head = slow_head
+        looker = threading.Thread(target=reader.tree.refresh)
+        looker.start()
+        try:
+            assert looking.wait(30)
+            assert reader.tree.tree() is before  # answered while the look waits
+        finally:
+            release.set()
+            looker.join(30)
+        store.head = inner
+        assert reader.tree.refresh().size == before.size + 1
+    finally:
+        reader.close()
