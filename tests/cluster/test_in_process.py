@@ -62,6 +62,19 @@ def _active(members: list[ClusterLog]) -> ClusterLog:
         time.sleep(0.02)
 
 
+def _proves_itself(receipt, signer) -> None:
+    """The receipt's checkpoint verifies, for its size, and proves its entry."""
+    checkpoint, _ = verify_checkpoint(receipt.checkpoint, signer.verifier_key, ORIGIN)
+    assert checkpoint.size == receipt.size
+    verify_inclusion(
+        receipt.index,
+        receipt.size,
+        receipt.leaf_hash,
+        receipt.proof,
+        checkpoint.root_hash,
+    )
+
+
 async def _write(member: ClusterLog, payload: bytes):
     submission = member.writer.prepare(envelope_bytes(payload, ADMINS[:1]))
     return await member.writer.submit(submission)
@@ -81,17 +94,7 @@ def test_writes_through_either_member_are_one_sequence(members, signer):
     receipts = asyncio.run(write_all())
     assert sorted(r.index for r in receipts) == list(range(1, 21))
     for receipt in receipts:
-        checkpoint, _ = verify_checkpoint(
-            receipt.checkpoint, signer.verifier_key, ORIGIN
-        )
-        assert checkpoint.size == receipt.size
-        verify_inclusion(
-            receipt.index,
-            receipt.size,
-            receipt.leaf_hash,
-            receipt.proof,
-            checkpoint.root_hash,
-        )
+        _proves_itself(receipt, signer)
         assert not receipt.duplicate
     # A repeat, through the member that did not log it: the same entry.
     first = receipts[0]
@@ -139,16 +142,7 @@ def test_receipts_are_made_together_and_each_is_checked(members, signer):
     assert sum(made) == len(payloads)
     assert len(made) < len(payloads)  # together, not one call each
     for receipt in receipts:
-        checkpoint, _ = verify_checkpoint(
-            receipt.checkpoint, signer.verifier_key, ORIGIN
-        )
-        verify_inclusion(
-            receipt.index,
-            receipt.size,
-            receipt.leaf_hash,
-            receipt.proof,
-            checkpoint.root_hash,
-        )
+        _proves_itself(receipt, signer)
     # The sequencer names entries; each is checked to hold its submission.
     first, second = receipts[0], receipts[1]
     submitted = member.writer.prepare(envelope_bytes(payloads[0], ADMINS[:1]))
