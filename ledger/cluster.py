@@ -553,12 +553,16 @@ class FollowedGate:
     What the API asks of a writer's gate (``registry``, ``election``,
     ``public_key``), replayed from entries proven in the signed tree. The API
     asks on its event loop: the answer is the registries as last replayed,
-    never a wait for the database, and a thread of its own brings them
-    forward when the signed tree has grown (``catch_up`` does it at once).
+    never a database read or a wait, and a thread of its own brings them
+    forward when the signed tree last checked (``signed_size``) has grown;
+    ``catch_up`` does it at once.
     """
 
-    def __init__(self, registries: RegistryReader) -> None:
+    def __init__(
+        self, registries: RegistryReader, signed_size: Callable[[], int]
+    ) -> None:
         self._registries = registries
+        self._signed_size = signed_size  # of the tree last checked: no reads
         self._due = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -568,8 +572,8 @@ class FollowedGate:
         snapshot = self._registries.snapshot()
         if snapshot is None:
             return self._registries.live()
-        keys, state, behind = snapshot
-        if behind:
+        keys, state, size = snapshot
+        if size < self._signed_size():
             self._follow()
         return keys, state
 
@@ -642,7 +646,7 @@ class ClusterWriter:
         self._cluster = cluster
         self._looked = 0.0
         self._receipts = _Receipts(cluster.receipts)
-        self.gate = FollowedGate(cluster.registry)
+        self.gate = FollowedGate(cluster.registry, cluster.signed_size)
         self.clock = clock
         self.skew = skew
         self.max_age = max_age
@@ -725,7 +729,11 @@ class _Receipts:
         task = loop.run_in_executor(None, self._make, [d for d, _ in turn])
 
         def made(f: asyncio.Future[list[AppendReceipt | LedgerError]]) -> None:
-            error = f.exception()
+            error = (
+                StorageUnavailable("the receipts were not made (shutting down)")
+                if f.cancelled()
+                else f.exception()
+            )
             results: Sequence[AppendReceipt | BaseException] = (
                 [error] * len(turn) if error is not None else f.result()
             )
@@ -942,6 +950,11 @@ class ClusterLog:
         self.tree.start()
         self.registry.election()
         self.candidate.start()
+
+    def signed_size(self) -> int:
+        """The size of the signed tree this member last checked (no reads)."""
+        tree, _ = self.tree.last()
+        return 0 if tree is None else tree.size
 
     def observe(self, events: WriterEvents) -> None:
         """Report each term's commits and failures to ``events``."""

@@ -765,6 +765,14 @@ MUTANTS = [
         "return self._mac(_OUTCOME_TAG, _ID.pack(0), body)",
         CLUSTER,
     ),
+    Mutant(
+        "receipt-for-an-entry-not-holding-the-submission",
+        "ledger/cluster.py",
+        "        if hashlib.sha256(logged.envelope.payload).digest() != "
+        "submission.payload_hash:",
+        "        if False:",
+        ("tests/cluster/test_in_process.py",),
+    ),
 ]
 
 

@@ -192,20 +192,19 @@ class RegistryReader:
             self._objects, self._replayed = (keys, state), tree.size
             return keys, state
 
-    def snapshot(self) -> tuple[KeyRegistry, ElectionState, bool] | None:
+    def snapshot(self) -> tuple[KeyRegistry, ElectionState, int] | None:
         """The registries as ``live`` last brought them forward, without waiting.
 
-        No database read and no lock: ``(keys, state, behind)``, where
-        ``behind`` says the latest signed tree has entries they do not hold
-        yet (``live`` brings them forward). A replay under way in another
-        thread may have applied part of the next entries already: the
-        registries only move forward with the log, so a read sees a later
-        tree's at worst. None before the first ``live``.
+        No database read and no lock: ``(keys, state, size)``, ``size`` the
+        tree size they were brought to (``live`` brings them further). A
+        replay under way in another thread may have applied part of the next
+        entries already: the registries only move forward with the log, so a
+        read sees a later tree's at worst. None before the first ``live``.
         """
         objects = self._objects
         if objects is None:
             return None
-        return (*objects, self._replayed < self._reader.tree().size)
+        return (*objects, self._replayed)
 
 
 def keys_listing(registry: KeyRegistry, tree_size: int) -> dict[str, Any]:
