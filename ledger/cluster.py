@@ -15,7 +15,8 @@ stores the outcome of every queued submission it decides (and takes them off
 the queue) in the same transaction. A receipt is therefore given only after
 the durable commit, by the process that queued the write, from the signed tree
 in the database: it proves the entry and checks that it holds the submitted
-record before answering.
+record before answering (``_Receipts``: the writes one commit decided get
+theirs together, from one look at the tree and one read of their entries).
 
 When the sequencer dies, its lease runs out (``LEASE_TTL``) and another
 process takes it (``Candidate``): a new term, with a new sequencer and gate
