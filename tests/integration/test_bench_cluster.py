@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from bench.cluster import measure, measure_takeover, section
 
-CASES = [(8, 1, 40), (3, 100, 300)]  # (clients, envelopes per request, envelopes)
+CASES = [(8, 1, 80), (3, 100, 600)]  # (clients, envelopes per request, envelopes)
 
 
 def _check(case, count: int) -> None:
@@ -37,8 +37,10 @@ def test_cluster_bench_small(tmp_path, pg_cluster):
     for case in members:
         assert case.backend == "postgres"
         assert len(case.usage.members) == 2  # both workers metered
-        assert case.usage.database > 0
         assert case.queue is not None
+    # PostgreSQL's processes are metered. /proc counts CPU in 10 ms ticks and a
+    # case lasts a fraction of a second: counted over both cases.
+    assert sum(case.usage.database for case in members) > 0
 
     takeover = measure_takeover(
         tmp_path / "takeover", pg_cluster, 1, rate=60, clients=4, settle=1.0
