@@ -568,8 +568,11 @@ class FollowedGate:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._started = threading.Lock()
+        self._failure: IntegrityFailure | None = None
 
     def _now(self) -> tuple[KeyRegistry, ElectionState]:
+        if self._failure is not None:  # a stored record no longer replays
+            raise self._failure
         snapshot = self._registries.snapshot()
         if snapshot is None:
             return self._registries.live()
@@ -596,10 +599,16 @@ class FollowedGate:
                 return
             try:
                 self._registries.live()
-            except LedgerError as e:  # the next read asks again
+            except IntegrityFailure as e:  # every later read raises it
+                log.error("the key registry no longer replays: %s", e)
+                self._failure = e
+                return
+            except LedgerError as e:  # the next read asks again, after a pause
                 log.warning("key registry not brought forward: %s", e)
+                self._stop.wait(0.5)
             except Exception:  # a bug: keep following, never die silently
                 log.exception("bringing the key registry forward failed")
+                self._stop.wait(0.5)
 
     def catch_up(self) -> None:
         """Bring the registries to the latest signed tree now (blocking).
@@ -953,8 +962,14 @@ class ClusterLog:
         self.candidate.start()
 
     def signed_size(self) -> int:
-        """The size of the signed tree this member last checked (no reads)."""
-        tree, _ = self.tree.last()
+        """The size of the signed tree this member last checked (no reads).
+
+        Raises:
+            IntegrityFailure: the stored head failed its checks.
+        """
+        tree, failed = self.tree.last()
+        if failed is not None:
+            raise failed
         return 0 if tree is None else tree.size
 
     def observe(self, events: WriterEvents) -> None:

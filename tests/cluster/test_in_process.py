@@ -185,6 +185,31 @@ def test_the_gate_answers_without_waiting_and_follows_the_log(members):
         time.sleep(0.02)
 
 
+def test_a_registry_that_no_longer_replays_stops_the_gate(members):
+    """A stored registry record that no longer replays (an edited database)
+    is an integrity failure: from then on the gate answers nothing."""
+    base, (writing, other) = members
+    gate = other.writer.gate
+    gate.catch_up()
+
+    def edited():
+        raise IntegrityFailure("entry 3 is not the one the signed tree holds")
+
+    other.registry.live = edited  # what replaying an edited record raises
+    key = Ed25519Signer.generate("after-the-edit")
+    asyncio.run(_write(writing, base.grant_payload(key, "tps", "3171011001005")))
+    other.tree.refresh()
+    deadline = time.monotonic() + 10
+    while gate._failure is None:  # the gate's thread finds it
+        gate.public_key(key.keyid)  # answers from the registries meanwhile
+        assert time.monotonic() < deadline, "the gate kept answering"
+        time.sleep(0.02)
+    with pytest.raises(IntegrityFailure, match="signed tree"):
+        gate.public_key(key.keyid)
+    with pytest.raises(IntegrityFailure):
+        _ = gate.registry
+
+
 def test_a_member_that_stops_hands_the_lease_over_at_once(members):
     base, pair = members
     first = _active(pair)
