@@ -381,6 +381,13 @@ MUTANTS = [
     ),
     # -- monitoring (issue 22) ----------------------------------------------
     Mutant(
+        "cut-off-answer-read-as-whole",
+        "verifier/tile_client.py",
+        "        if declared.isdigit() and len(data) < int(declared):",
+        "        if False:",
+        ("tests/unit/verifier/test_http_fetch.py",),
+    ),
+    Mutant(
         "read-ahead-out-of-order",
         "verifier/tile_client.py",
         "            got = pending.popleft().result()",

@@ -66,6 +66,7 @@ def http_fetch(base: str, timeout: float = 30.0) -> Callable[[str], bytes]:
         try:
             with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
                 data = response.read(MAX_RESPONSE + 1)
+                declared = response.headers.get("content-length", "")
         except urllib.error.HTTPError as e:
             raise FetchError(f"{url}: HTTP {e.code}", e.code) from e
         except (urllib.error.URLError, OSError, http.client.HTTPException) as e:
@@ -74,6 +75,14 @@ def http_fetch(base: str, timeout: float = 30.0) -> Callable[[str], bytes]:
             raise FetchError(f"cannot reach {url}: {type(e).__name__}: {e}") from e
         if len(data) > MAX_RESPONSE:
             raise FetchError(f"{url}: response larger than {MAX_RESPONSE} bytes")
+        # A read of at most N bytes returns what came before the connection
+        # closed, without IncompleteRead: an answer cut off (a server killed
+        # mid-answer) is a fetch failure, never a short tile to judge.
+        if declared.isdigit() and len(data) < int(declared):
+            raise FetchError(
+                f"cannot read {url}: the answer was cut off after {len(data)} "
+                f"of {declared} bytes"
+            )
         return bytes(data)
 
     return fetch
