@@ -124,10 +124,11 @@ class StoredTree:
     def last(self) -> tuple[SignedTree | None, IntegrityFailure | None]:
         """The last tree that passed and the failure that stopped serving, if any.
 
-        No database read: for health checks and metrics.
+        No database read and no wait: for health checks, metrics and the
+        event loop. A look under way holds the lock; each attribute is read
+        whole, the tree only moves forward and a failure is set once.
         """
-        with self._lock:
-            return self._tree, self._failed
+        return self._tree, self._failed
 
     def published(self) -> bytes | None:
         """None: cosignatures live in the writer's process only."""

@@ -311,7 +311,17 @@ def test_a_look_under_way_is_not_waited_for(writer, path):
         looker.start()
         try:
             assert looking.wait(30)
-            assert reader.tree.tree() is before  # answered while the look waits
+            # Asked from another thread: one that waited would not answer
+            # before the look ends, and the look waits for ``release``.
+            answered: list[object] = []
+            asking = threading.Thread(
+                target=lambda: answered.extend(
+                    [reader.tree.tree(), reader.tree.last()[0]]  # and health's
+                )
+            )
+            asking.start()
+            asking.join(10)
+            assert answered == [before, before]
         finally:
             release.set()
             looker.join(30)
