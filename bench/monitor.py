@@ -393,6 +393,8 @@ def main(argv: list[str] | None = None) -> int:
     orders = args.orders.split(",")
     if not orders or not set(orders) <= set(ORDERS):
         parser.error(f"--orders: a comma-separated list of {', '.join(ORDERS)}")
+    if not 0 <= args.busy <= 64:
+        parser.error("--busy: 0 to 64 spinning processes")
     work = Path(tempfile.mkdtemp(prefix="saksi-bench-monitor-"))
     (work / "t").mkdir()
     progress("time to alert")
