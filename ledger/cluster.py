@@ -47,6 +47,7 @@ import hashlib
 import hmac
 import json
 import logging
+import math
 import struct
 import threading
 import time
@@ -386,6 +387,12 @@ class QueueClient:
         self.backlog = 0
         self._counted = 0.0
         self._timeout = timeout
+        # When the database last failed this process's outcome reads: a
+        # submission not decided in time meanwhile is answered 503
+        # storage-unavailable, not overloaded.
+        self._failed_at = -math.inf
+        # Outcomes handed over, deleted by the next read (see take_outcomes).
+        self._delivered: list[int] = []
         self._lock = threading.Lock()
         self._waiting: dict[
             int, tuple[asyncio.AbstractEventLoop, asyncio.Future[tuple[int, bool]]]
@@ -427,10 +434,16 @@ class QueueClient:
         if not turn.scheduled:
             turn.scheduled = True
             loop.call_soon(self._flush, loop, turn)
+        began = time.monotonic()
         try:
             return await asyncio.wait_for(asyncio.shield(waiter), self._timeout)
         except TimeoutError:
             waiter.cancel()  # its outcome, when it comes, is nobody's
+            if self._failed_at >= began:
+                raise StorageUnavailable(
+                    f"not decided within {self._timeout:g} s: the database failed "
+                    "meanwhile; send it again: a repeat is answered with its entry"
+                ) from None
             raise Pushback(
                 f"not decided within {self._timeout:g} s (the sequencer is changing "
                 "hands?); send it again: a repeat is answered with its entry",
@@ -471,13 +484,16 @@ class QueueClient:
         self._count_backlog()
         with self._lock:
             tags = list(self._waiting)
-        if not tags:
+        delivered = self._delivered
+        if not tags and not delivered:
             return
         try:
-            rows = self._storage.take_outcomes(tags)
+            rows = self._storage.take_outcomes(tags, delivered)
         except LedgerError as e:
+            self._failed_at = time.monotonic()
             log.warning("outcomes not read: %s", e)
             return
+        self._delivered = [tag for tag, _, _ in rows]
         for tag, body, mac in rows:
             with self._lock:
                 entry = self._waiting.pop(tag, None)

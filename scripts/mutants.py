@@ -780,6 +780,20 @@ MUTANTS = [
         "        if False:",
         ("tests/cluster/test_in_process.py",),
     ),
+    Mutant(
+        "outcome-deleted-as-it-is-read",
+        "ledger/storage/queue.py",
+        "                        (list(delivered), list(ids)),",
+        "                        (list(delivered) + list(ids), list(ids)),",
+        ("tests/cluster/test_in_process.py",),
+    ),
+    Mutant(
+        "undecided-in-an-outage-called-busy",
+        "ledger/cluster.py",
+        "            if self._failed_at >= began:",
+        "            if False:",
+        ("tests/cluster/test_queue.py",),
+    ),
 ]
 
 

@@ -3,12 +3,12 @@
 An API process queues the submissions it has checked (``enqueue``) and waits
 for their outcomes; the sequencer reads the queue (``queued``), decides, and
 in the transaction of its commit stores each outcome and takes the decided
-rows off the queue (``_settle``); the process that queued them takes the
-outcomes (``take_outcomes``). ``NOTIFY`` (delivered only when a transaction
-commits) wakes each side: ``saksi_queue`` the sequencer, ``saksi_done`` the API
-processes; each also polls, so a lost notification costs a poll interval,
-never a write. Rows are opaque here: their bodies and MACs are
-``ledger.cluster``'s.
+rows off the queue (``_settle``); the process that queued them reads the
+outcomes (``take_outcomes``) and deletes them once handed over. ``NOTIFY``
+(delivered only when a transaction commits) wakes each side: ``saksi_queue``
+the sequencer, ``saksi_done`` the API processes; each also polls, so a lost
+notification costs a poll interval, never a write. Rows are opaque here:
+their bodies and MACs are ``ledger.cluster``'s.
 """
 
 from __future__ import annotations
@@ -103,23 +103,33 @@ class SqlQueue(SqlEngine):
                 conn.exec_driver_sql("SELECT count(*) FROM write_queue").scalar_one()
             )
 
-    def take_outcomes(self, ids: Sequence[int]) -> list[QueueRow]:
-        """The outcomes decided for these queue ids, deleted as they are taken.
+    def take_outcomes(
+        self, ids: Sequence[int], delivered: Sequence[int] = ()
+    ) -> list[QueueRow]:
+        """The outcomes decided for ``ids``; those ``delivered`` are deleted.
+
+        An outcome is read, handed over, and deleted only by a later call
+        (its id in ``delivered``): a database that fails after a delete
+        committed but before its answer arrived would otherwise lose the
+        outcome, and its writer would wait in vain. One statement: a
+        data-modifying ``WITH`` and the ``SELECT`` share one snapshot.
 
         Raises:
-            StorageUnavailable: the database failed.
+            StorageUnavailable: the database failed (nothing was deleted).
         """
         self._needs_postgresql()
-        if not ids:
+        if not ids and not delivered:
             return []
         try:
             with self._engine.begin() as conn:
                 return [
                     (int(r[0]), bytes(r[1]), bytes(r[2]))
                     for r in conn.exec_driver_sql(
-                        "DELETE FROM write_outcomes WHERE id = ANY(%b::bigint[]) "
-                        "RETURNING id, body, mac",
-                        (list(ids),),
+                        "WITH gone AS (DELETE FROM write_outcomes "
+                        "WHERE id = ANY(%b::bigint[])) "
+                        "SELECT id, body, mac FROM write_outcomes "
+                        "WHERE id = ANY(%b::bigint[])",
+                        (list(delivered), list(ids)),
                     ).all()
                 ]
         except DRIVER_ERRORS as e:

@@ -14,10 +14,11 @@ import threading
 import time
 
 import pytest
+import sqlalchemy as sa
 
 from keys import Ed25519Signer
-from ledger.cluster import ClusterLog
-from ledger.errors import IntegrityFailure, Pushback, Refused
+from ledger.cluster import ClusterLog, QueueClient
+from ledger.errors import IntegrityFailure, Pushback, Refused, StorageUnavailable
 from ledger.storage.sql import SqlStorage
 from tests.conftest import ORIGIN, FixedClock
 from tests.recordlog import ADMINS, START, RecordLog, envelope_bytes
@@ -285,6 +286,60 @@ def test_without_a_sequencer_writes_wait_then_the_queue_stops_growing(
     finally:
         member.close()
         stuck.close()
+
+
+def _count(engine: sa.Engine, table: str) -> int:
+    with engine.connect() as conn:
+        return int(conn.exec_driver_sql(f"SELECT count(*) FROM {table}").scalar_one())
+
+
+class _AnswerLost:
+    """The database, except that its first answer with outcomes never arrives:
+    the read committed, then the connection broke (as when PostgreSQL is
+    stopped at that moment)."""
+
+    def __init__(self, storage: SqlStorage) -> None:
+        self._storage = storage
+        self.lost = 0
+
+    def __getattr__(self, name: str):
+        return getattr(self._storage, name)
+
+    def take_outcomes(self, ids, delivered=()):
+        rows = self._storage.take_outcomes(ids, delivered)
+        if rows and not self.lost:
+            self.lost += 1
+            raise StorageUnavailable("outcomes not read: the connection broke")
+        return rows
+
+
+def test_an_outcome_whose_answer_was_lost_is_read_again(members):
+    """Reading an outcome deletes nothing: it is deleted by the read after the
+    one that handed it over, so an answer lost on the way costs one more read,
+    never the writer's outcome (it would wait its time out in vain)."""
+    base, pair = members
+    member = _active(pair)
+    storage = _AnswerLost(member.storage)
+    client = QueueClient(storage, member.codec, timeout=20.0)  # type: ignore[arg-type]
+    payload = base.grant_payload(Ed25519Signer.generate("k"), "tps", "3171011001001")
+    submission = member.writer.prepare(envelope_bytes(payload, ADMINS[:1]))
+    try:
+        index, duplicate = asyncio.run(client.decide(submission))
+        assert storage.lost == 1
+        assert not duplicate
+        engine = sa.create_engine(base.url)
+        deadline = time.monotonic() + 10
+        try:
+            while _count(engine, "write_outcomes"):
+                assert time.monotonic() < deadline, "a handed-over outcome was kept"
+                time.sleep(0.05)
+        finally:
+            engine.dispose()
+    finally:
+        client.close()
+    again = asyncio.run(member.writer.submit(submission))
+    assert again.duplicate
+    assert again.index == index
 
 
 def test_a_key_granted_through_one_member_is_known_at_once_to_the_other(members):

@@ -8,6 +8,7 @@ another row, is never answered with.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import time
 
@@ -15,12 +16,13 @@ import pytest
 
 from keys import Ed25519Signer
 from ledger.admission import Submission, prepare_submission
-from ledger.cluster import ClusterLog, QueueCodec, derive_queue_key
+from ledger.cluster import ClusterLog, QueueClient, QueueCodec, derive_queue_key
 from ledger.errors import (
     IntegrityFailure,
     Pushback,
     Refused,
     StaleRevision,
+    StorageUnavailable,
     WrongPrev,
 )
 from ledger.storage.sql import SqlStorage
@@ -121,3 +123,44 @@ def test_a_row_inserted_behind_the_cluster_logs_nothing(pg_cluster, signer):
         assert member.tree.refresh().size == size
     finally:
         member.close()
+
+
+class _Unreadable:
+    """The database, except that outcomes cannot be read (it is failing)."""
+
+    def __init__(self, storage: SqlStorage) -> None:
+        self._storage = storage
+
+    def __getattr__(self, name: str):
+        return getattr(self._storage, name)
+
+    def take_outcomes(self, ids, delivered=()):
+        raise StorageUnavailable("outcomes not read: connection refused")
+
+
+def test_not_decided_while_the_database_fails_is_storage_unavailable(
+    pg_cluster, signer
+):
+    """A write still undecided when its time is up is answered 503 either way
+    (send it again); while the database fails, the answer says so, not that
+    the log is busy (no sequencer runs here: nothing is ever decided)."""
+    url = pg_cluster.new_database()
+    create_log(url, signer).close()
+    storage = SqlStorage.open(url)
+    storage.migrate()
+    codec = _codec(signer)
+    admin = Ed25519Signer.generate("admin")
+    try:
+        for store, error in (
+            (_Unreadable(storage), StorageUnavailable),
+            (storage, Pushback),
+        ):
+            client = QueueClient(store, codec, timeout=1.0)  # type: ignore[arg-type]
+            try:
+                with pytest.raises(error, match="send it again") as raised:
+                    asyncio.run(client.decide(_submission(admin)))
+            finally:
+                client.close()
+            assert type(raised.value) is error
+    finally:
+        storage.close()
