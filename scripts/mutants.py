@@ -781,6 +781,36 @@ MUTANTS = [
         ("tests/cluster/test_in_process.py",),
     ),
     Mutant(
+        "grown-tree-root-unchecked",
+        "ledger/read/stored.py",
+        "        if state.root != head.root:",
+        "        if False:",
+        ("tests/integration/test_read_only_log.py",),
+    ),
+    Mutant(
+        "grown-tree-leaf-hash-unchecked",
+        "ledger/read/stored.py",
+        "            if row.index != known.size + offset or leaf != row.leaf_hash:",
+        "            if row.index != known.size + offset:",
+        ("tests/integration/test_read_only_log.py",),
+    ),
+    Mutant(
+        "grown-tree-short-read-accepted",
+        "ledger/read/stored.py",
+        "        if len(leaves) != head.size - known.size:",
+        "        if False:",
+        ("tests/integration/test_read_only_log.py",),
+    ),
+    Mutant(
+        "grown-tree-tile-cached-wrong",
+        "ledger/read/stored.py",
+        "            self._cache.put(tile.level, tile.index, "
+        "TileNodes.from_levels(tile.nodes))",
+        "            self._cache.put(tile.level, tile.index + 1, "
+        "TileNodes.from_levels(tile.nodes))",
+        ("tests/integration/test_read_only_log.py",),
+    ),
+    Mutant(
         "outcome-deleted-as-it-is-read",
         "ledger/storage/queue.py",
         "                        (list(delivered), list(ids)),",

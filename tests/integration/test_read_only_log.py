@@ -21,6 +21,7 @@ from api.app import create_app
 from keys import Ed25519Signer
 from ledger.errors import IntegrityFailure
 from ledger.read.registry import keys_listing
+from ledger.read.tree import rebuild_edge
 from ledger.recordlog import ReadOnlyLog
 from ledger.storage.sql import SqlStorage
 from tests.conftest import ORIGIN
@@ -199,6 +200,79 @@ def test_an_entry_edited_with_its_leaf_hash_is_never_served(writer, path):
         assert answer.json()["type"] == "/problems/integrity-failure"
     finally:
         reader.close()
+
+
+@pytest.mark.parametrize(
+    ("edit", "problem"),
+    [
+        ("data_and_leaf_hash", "not the served tree grown by them"),
+        ("leaf_hash", "does not match its stored leaf hash"),
+        ("data", "does not match its stored leaf hash"),
+        ("missing", "expected 4 stored entries"),
+    ],
+)
+def test_entries_edited_after_the_served_tree_are_never_served(
+    writer, path, edit, problem
+):
+    """A look grows the last tree by the entries stored since; each edit of
+    one of them (its bytes with a matching leaf hash, the leaf hash alone, the
+    bytes alone, the last one deleted) stops the reader, which keeps its last
+    tree meanwhile."""
+    reader = _reader(path)
+    try:
+        served = reader.reader.checkpoint()
+        size = _root(served)[0]
+        for n in range(4):
+            writer.grant(_officer(n), "tps", TPS)
+        writer.close()
+        forged = b'{"forged": true}'
+        values = {
+            "data_and_leaf_hash": f"data = X'{forged.hex()}', "
+            f"leaf_hash = X'{hash_leaf(forged).hex()}'",
+            "leaf_hash": f"leaf_hash = X'{hash_leaf(forged).hex()}'",
+            "data": f"data = X'{forged.hex()}'",
+        }.get(edit)
+        if values is None:
+            _edit(path, f"DELETE FROM entries WHERE idx = {size + 3}")
+        else:
+            _edit(path, f"UPDATE entries SET {values} WHERE idx = {size + 2}")
+        with pytest.raises(IntegrityFailure, match=problem):
+            reader.reader.checkpoint()
+        with pytest.raises(IntegrityFailure):  # and it does not heal
+            reader.reader.checkpoint()
+        assert reader.tree.last()[0].head.note == served
+    finally:
+        reader.close()
+
+
+def test_a_tree_grown_look_by_look_is_the_tree_rebuilt(writer, path):
+    """Across tile boundaries: the edge a reader grew, and the full tiles it
+    computed on the way, are the ones the database rebuilds and stores."""
+    reader = _reader(path)
+    try:
+        steps = [1, 40, 255, 3, 300]
+        for n, step in enumerate(steps):
+            for m in range(step):
+                writer.grant(_officer(1000 * n + m), "tps", TPS)
+            assert reader.reader.checkpoint() == writer.ledger.head.note
+        grown = reader.tree.last()[0]
+        assert grown.size > 2 * 256
+        storage = SqlStorage.open(f"sqlite:///{path}")
+        try:
+            rebuilt = rebuild_edge(storage, storage.head())
+            assert grown.state.partials == rebuilt.partials
+            assert grown.state.root == rebuilt.root == grown.head.root
+            for index in range(grown.size // 256):
+                cached = reader.reader.cache.get(0, index, _no_load)
+                assert cached.bottom() == storage.read_tile(0, index)
+        finally:
+            storage.close()
+    finally:
+        reader.close()
+
+
+def _no_load(level: int, index: int) -> bytes:
+    raise AssertionError(f"tile {level}/{index} was not computed while growing")
 
 
 def test_a_forged_registry_entry_stops_the_reader_at_start(writer, path):
