@@ -66,6 +66,7 @@ from ledger.commit import Outcome
 from ledger.cosigning import WitnessEndpoint, Witnessing
 from ledger.errors import (
     IntegrityFailure,
+    LeaseLost,
     LedgerError,
     Pushback,
     Refused,
@@ -405,6 +406,11 @@ class QueueClient:
         self._thread.start()
 
     @property
+    def timeout(self) -> float:
+        """Seconds a write waits for its outcome before it is answered 503."""
+        return self._timeout
+
+    @property
     def waiting(self) -> int:
         """Submissions of this process waiting for their outcome."""
         with self._lock:
@@ -707,13 +713,46 @@ class ClusterWriter:
         return prepare_submission(envelope, lookup, now, self.skew, self.max_age)
 
     async def submit(self, submission: Submission) -> AppendReceipt:
-        """Queue one checked submission; its receipt once it is durable.
+        """Decide one checked submission; its receipt once it is durable.
+
+        In the process that holds the sequencer lease, its own sequencer
+        decides it, with no trip through the write queue; in any other (or
+        when the term here ends first), through the queue.
 
         Raises:
             Refused, Pushback, StorageUnavailable, IntegrityFailure.
         """
-        index, duplicate = await self._cluster.queue.decide(submission)
-        return await self._receipts.get(index, duplicate, submission)
+        decided = await self._decide_here(submission)
+        if decided is None:
+            decided = await self._cluster.queue.decide(submission)
+        return await self._receipts.get(*decided, submission)
+
+    async def _decide_here(self, submission: Submission) -> tuple[int, bool] | None:
+        """``(index, duplicate)`` from this process's sequencer; None if none runs."""
+        sequencer = self._cluster.candidate.sequencer
+        if sequencer is None or not sequencer.running:
+            return None
+        try:
+            future = sequencer.submit([submission])
+        except (LeaseLost, StorageUnavailable):  # the term is ending
+            return None
+        try:
+            (outcome,) = await asyncio.wait_for(
+                asyncio.wrap_future(future), self._cluster.queue.timeout
+            )
+        except LeaseLost:  # fenced: nothing of it was committed here
+            return None
+        except TimeoutError:
+            raise Pushback(
+                f"not decided within {self._cluster.queue.timeout:g} s; send it "
+                "again: a repeat is answered with its entry",
+                retry_after=1.0,
+            ) from None
+        if isinstance(outcome, LeaseLost):
+            return None
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome.index, outcome.duplicate
 
 
 _Decided = tuple[int, bool, Submission]  # (index, duplicate, the submission)

@@ -18,7 +18,13 @@ import sqlalchemy as sa
 
 from keys import Ed25519Signer
 from ledger.cluster import ClusterLog, QueueClient
-from ledger.errors import IntegrityFailure, Pushback, Refused, StorageUnavailable
+from ledger.errors import (
+    IntegrityFailure,
+    LedgerError,
+    Pushback,
+    Refused,
+    StorageUnavailable,
+)
 from ledger.storage.sql import SqlStorage
 from tests.conftest import ORIGIN, FixedClock
 from tests.recordlog import ADMINS, START, RecordLog, envelope_bytes
@@ -106,14 +112,18 @@ def test_writes_through_either_member_are_one_sequence(members, signer):
         first.entry,
     )
     # A second revision 0 of a subject is refused as one writer refuses it,
-    # with the subject's current revision in the problem.
+    # with the subject's current revision in the problem: by the sequencer
+    # itself in its own process, carried over the queue in the other.
     base.heads.clear()
-    clash = base.grant_payload(keys[3], "tps", "3171011001002")
-    with pytest.raises(Refused) as refused:
-        asyncio.run(_write(pair[0], clash))
-    assert refused.value.cause == "stale-revision"
-    assert refused.value.revision == 0  # type: ignore[attr-defined]
+    for n, member in enumerate(pair):
+        clash = base.grant_payload(keys[3], "tps", f"317101100100{n + 2}")
+        with pytest.raises(LedgerError) as refused:
+            asyncio.run(_write(member, clash))
+        assert refused.value.cause == "stale-revision"
+        assert refused.value.revision == 0  # type: ignore[attr-defined]
+        assert isinstance(refused.value, Refused) == (member is not sequencer)
     assert _active(pair) is sequencer  # one term all along
+    pair[0].tree.refresh()  # its view is of its own last look
     health = pair[0].health()
     assert health.integrated_size >= 21
     assert health.stopped is None
