@@ -343,10 +343,10 @@ MUTANTS = [
     Mutant(
         "head-cas-unchecked",
         "ledger/storage/writes.py",
-        "    if moved != 1:\n        raise IntegrityFailure(\n"
-        '            f"tree head is no longer at size {expected_size}: another',
-        "    if False:\n        raise IntegrityFailure(\n"
-        '            f"tree head is no longer at size {expected_size}: another',
+        "                if moved != 1:\n                    raise IntegrityFailure(\n"
+        '                        f"tree head is no longer at size {expected_size}: "',
+        "                if False:\n                    raise IntegrityFailure(\n"
+        '                        f"tree head is no longer at size {expected_size}: "',
         STORAGE,
     ),
     # -- the reader apart from the writer ----------------------------------------
@@ -733,8 +733,14 @@ MUTANTS = [
     Mutant(
         "commit-fence-ignores-the-token",
         "ledger/storage/lease.py",
-        '"+ make_interval(secs => %s) WHERE id = 1 AND token = %s",',
-        '"+ make_interval(secs => %s) WHERE id = 1 AND %s > 0",',
+        '"+ make_interval(secs => %s) WHERE id = 1 AND token = %s",\n'
+        "            (self.lease_ttl, token),\n        ).rowcount\n"
+        "        if moved != 1:\n            self._fence = None\n"
+        "            self._close_lock_conn()\n            raise LeaseLost(",
+        '"+ make_interval(secs => %s) WHERE id = 1 AND %s > 0",\n'
+        "            (self.lease_ttl, token),\n        ).rowcount\n"
+        "        if moved != 1:\n            self._fence = None\n"
+        "            self._close_lock_conn()\n            raise LeaseLost(",
         CLUSTER,
     ),
     Mutant(

@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Self
 
@@ -28,14 +28,7 @@ from ledger.storage.guards import trigger_problems
 from ledger.storage.rows import Head, LogMeta
 from ledger.storage.schema import checkpoints, log_meta, tree_head
 
-__all__ = [
-    "DRIVER_ERRORS",
-    "INTEGRITY_ERRORS",
-    "Run",
-    "SqlEngine",
-    "normalize_url",
-    "safe_message",
-]
+__all__ = ["DRIVER_ERRORS", "SqlEngine", "normalize_url", "safe_message"]
 
 _MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -44,29 +37,7 @@ _MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 # descriptor left to wait on a new connection with. Either way the database is
 # unavailable, which the writer answers with 503 and recovers from; it is not
 # a bug that stops the writes.
-# A pipelined commit (``ledger.storage.writes``) talks to psycopg itself, and
-# gets its errors unwrapped.
-try:
-    import psycopg
-except ImportError:  # pragma: no cover - the server extra installs it
-    _PSYCOPG: tuple[type[Exception], ...] = ()
-    _PSYCOPG_INTEGRITY: tuple[type[Exception], ...] = ()
-else:
-    _PSYCOPG = (psycopg.Error,)
-    _PSYCOPG_INTEGRITY = (psycopg.IntegrityError,)
-DRIVER_ERRORS: tuple[type[Exception], ...] = (
-    sa.exc.SQLAlchemyError,
-    OSError,
-    *_PSYCOPG,
-)
-INTEGRITY_ERRORS: tuple[type[Exception], ...] = (
-    sa.exc.IntegrityError,
-    *_PSYCOPG_INTEGRITY,
-)
-# Runs one statement with its parameters (or None): a SQLAlchemy connection's
-# ``exec_driver_sql`` or a psycopg connection's ``execute``; the result has
-# ``rowcount`` (once a pipeline has synced).
-Run = Callable[[str, Any], Any]
+DRIVER_ERRORS: tuple[type[Exception], ...] = (sa.exc.SQLAlchemyError, OSError)
 _IN_CHUNK = 500
 
 

@@ -27,12 +27,11 @@ import secrets
 import socket
 import threading
 import time
-from typing import Any
 
 from sqlalchemy.engine import Connection
 
 from ledger.errors import LeaseLost, StorageUnavailable
-from ledger.storage.engine import DRIVER_ERRORS, Run, SqlEngine, safe_message
+from ledger.storage.engine import DRIVER_ERRORS, SqlEngine, safe_message
 
 __all__ = ["LEASE_TTL", "LeaseState", "SqlLease"]
 
@@ -289,47 +288,25 @@ class SqlLease(SqlEngine):
         Raises:
             LeaseLost: another process holds the lease (roll back).
         """
-        self._fence_held(self._send_fence(conn.exec_driver_sql))
-
-    def _send_fence(self, run: Run) -> tuple[int, Any] | None:
-        """``_check_fence``'s statements, run by ``run``; what ``_fence_held`` checks.
-
-        Apart, so that a pipelined commit sends them with its writes and
-        checks the answer before it signs anything.
-
-        Raises:
-            LeaseLost: this process holds no lease.
-        """
         token = self._fence
         if token is None:
             if self.dialect == "postgresql":
                 raise LeaseLost(
                     "this process holds no sequencer lease: nothing was committed"
                 )
-            return None
+            return
         # A holder stopped in the middle of this transaction would keep the
         # row locked, and every takeover waiting, for as long as it sleeps.
-        run(
+        conn.exec_driver_sql(
             "SET LOCAL idle_in_transaction_session_timeout = "
-            f"{int(self.lease_ttl * 1000)}",
-            None,
+            f"{int(self.lease_ttl * 1000)}"
         )
-        return token, run(
+        moved = conn.exec_driver_sql(
             "UPDATE sequencer_lease SET expires_at = clock_timestamp() "
             "+ make_interval(secs => %s) WHERE id = 1 AND token = %s",
             (self.lease_ttl, token),
-        )
-
-    def _fence_held(self, sent: tuple[int, Any] | None) -> None:
-        """Whether the fence statement renewed this process's lease.
-
-        Raises:
-            LeaseLost: another process holds the lease (roll back).
-        """
-        if sent is None:
-            return
-        token, moved = sent
-        if moved.rowcount != 1:
+        ).rowcount
+        if moved != 1:
             self._fence = None
             self._close_lock_conn()
             raise LeaseLost(

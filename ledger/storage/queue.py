@@ -18,10 +18,10 @@ import logging
 import time
 from collections.abc import Sequence
 
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from ledger.errors import StorageUnavailable
-from ledger.storage.engine import DRIVER_ERRORS, Run, SqlEngine, safe_message
+from ledger.storage.engine import DRIVER_ERRORS, SqlEngine, safe_message
 
 __all__ = ["DONE_CHANNEL", "QUEUE_CHANNEL", "Listener", "QueueRow", "SqlQueue"]
 
@@ -136,25 +136,27 @@ class SqlQueue(SqlEngine):
             self.count_failure("read")
             raise StorageUnavailable(f"outcomes not read: {safe_message(e)}") from e
 
-    def _settle(self, run: Run, decided: Sequence[QueueRow]) -> None:
+    def _settle(self, conn: Connection, decided: Sequence[QueueRow]) -> None:
         """In the deciding transaction: store outcomes, unqueue their rows, notify."""
         ids = [d[0] for d in decided]
-        run(
+        conn.exec_driver_sql(
             "INSERT INTO write_outcomes (id, body, mac) SELECT * FROM "
             "unnest(%b::bigint[], %b::bytea[], %b::bytea[]) ON CONFLICT DO NOTHING",
             (ids, [d[1] for d in decided], [d[2] for d in decided]),
         )
-        run("DELETE FROM write_queue WHERE id = ANY(%b::bigint[])", (ids,))
+        conn.exec_driver_sql(
+            "DELETE FROM write_queue WHERE id = ANY(%b::bigint[])", (ids,)
+        )
         # Outcomes nobody took are swept now and then, not in every commit.
         now = time.monotonic()
         if now - self._swept >= OUTCOME_SWEEP_S:
-            run(
+            conn.exec_driver_sql(
                 "DELETE FROM write_outcomes WHERE decided_at < clock_timestamp() "
                 "- make_interval(secs => %s)",
                 (OUTCOME_KEPT_S,),
             )
             self._swept = now
-        run(f"NOTIFY {DONE_CHANNEL}", None)
+        conn.exec_driver_sql(f"NOTIFY {DONE_CHANNEL}")
 
     def listener(self, channel: str) -> Listener:
         """A connection of its own that waits for ``NOTIFY channel``."""

@@ -12,8 +12,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from ledger.errors import StorageUnavailable
-from ledger.storage.engine import DRIVER_ERRORS, SqlEngine, safe_message
+from ledger.storage.engine import SqlEngine
 from ledger.storage.rows import RecordRow, leaf_key
 from ledger.storage.schema import records
 
@@ -91,53 +90,6 @@ class SqlRecordIndex(SqlEngine):
         """
         wanted = set(payload_hashes)
         keys = sorted({leaf_key(h) for h in wanted})
-        if self.dialect == "postgresql" and keys and subjects:
-            payload_rows, head_rows = self._chain_rows(keys, sorted(set(subjects)))
-        else:
-            payload_rows, head_rows = self._chain_rows_apart(keys, subjects)
-        found: dict[bytes, int] = {}
-        for stored, index in payload_rows:
-            if bytes(stored) in wanted:
-                found[bytes(stored)] = index
-        heads: dict[str, RecordRow] = {}
-        for row in map(_record_row, head_rows):
-            if below is not None and row.index >= below:
-                continue
-            known = heads.get(row.subject)
-            if known is None or row.revision > known.revision:
-                heads[row.subject] = row
-        return found, heads
-
-    def _chain_rows(
-        self, keys: list[int], subjects: list[str]
-    ) -> tuple[list[Any], list[Any]]:
-        """``chain_state``'s two reads on PostgreSQL, in one round trip.
-
-        Pipelined, each its own statement outside a transaction: READ
-        COMMITTED gave each statement its own snapshot anyway.
-        """
-        try:
-            with self._engine.connect() as conn:
-                conn = conn.execution_options(isolation_level="AUTOCOMMIT")
-                raw = conn.connection.driver_connection
-                with raw.pipeline():  # type: ignore[union-attr]
-                    payloads = raw.execute(  # type: ignore[union-attr]
-                        "SELECT payload_hash, idx FROM records "
-                        "WHERE payload_key = ANY(%b::bigint[])",
-                        (keys,),
-                    )
-                    heads = raw.execute(  # type: ignore[union-attr]
-                        f"{_RECORD_SELECT} WHERE subject = ANY(%b::text[])",
-                        (subjects,),
-                    )
-                return payloads.fetchall(), heads.fetchall()
-        except DRIVER_ERRORS as e:
-            self.count_failure("read")
-            raise StorageUnavailable(f"database read failed: {safe_message(e)}") from e
-
-    def _chain_rows_apart(
-        self, keys: list[int], subjects: Sequence[str]
-    ) -> tuple[list[Any], list[Any]]:
         with self._connect() as conn:
             payload_rows = (
                 self._where_in(
@@ -161,7 +113,18 @@ class SqlRecordIndex(SqlEngine):
                 if subjects
                 else []
             )
-        return payload_rows, head_rows
+        found: dict[bytes, int] = {}
+        for stored, index in payload_rows:
+            if bytes(stored) in wanted:
+                found[bytes(stored)] = index
+        heads: dict[str, RecordRow] = {}
+        for row in map(_record_row, head_rows):
+            if below is not None and row.index >= below:
+                continue
+            known = heads.get(row.subject)
+            if known is None or row.revision > known.revision:
+                heads[row.subject] = row
+        return found, heads
 
     def _rows_under(self, prefix: str, since: int = 0) -> list[RecordRow]:
         """Record rows of subjects starting with ``prefix`` (revision >= since).

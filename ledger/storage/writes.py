@@ -24,7 +24,7 @@ from ledger.errors import (
     WriterLockHeld,
 )
 from ledger.integrate import FullTile
-from ledger.storage.engine import DRIVER_ERRORS, INTEGRITY_ERRORS, Run, safe_message
+from ledger.storage.engine import DRIVER_ERRORS, safe_message
 from ledger.storage.lease import SqlLease
 from ledger.storage.queue import QueueRow, SqlQueue
 from ledger.storage.rows import EntryRow, Head, RecordRow, leaf_key
@@ -42,18 +42,6 @@ _SQL = {
     }
     for dialect, mark in (("sqlite", "?"), ("postgresql", "%s"))
 }
-
-
-def _moved_one(moved: int, expected_size: int) -> None:
-    """The head's compare-and-swap moved exactly the head row.
-
-    Raises:
-        IntegrityFailure: it was no longer at ``expected_size``.
-    """
-    if moved != 1:
-        raise IntegrityFailure(
-            f"tree head is no longer at size {expected_size}: another writer moved it"
-        )
 
 
 class SqlWrites(SqlLease, SqlQueue):
@@ -152,22 +140,13 @@ class SqlWrites(SqlLease, SqlQueue):
         """
         try:
             with self._engine.begin() as conn:
-                if self.dialect == "postgresql":
-                    return self._commit_pipelined(
-                        conn,
-                        expected_size,
-                        rows,
-                        full_tiles,
-                        make_head,
-                        record_rows,
-                        decided,
-                    )
-                run = conn.exec_driver_sql
                 self._check_fence(conn)
+                if decided:
+                    self._settle(conn, decided)
                 if rows:
-                    self._insert_entries(run, rows)
+                    self._insert_entries(conn, rows)
                 if record_rows:
-                    self._insert_records(run, record_rows)
+                    self._insert_records(conn, record_rows)
                 if full_tiles:
                     conn.execute(
                         sa.insert(tiles),
@@ -184,82 +163,23 @@ class SqlWrites(SqlLease, SqlQueue):
                 head = make_head()
                 values = (head.size, head.root, head.note, head.made_at_ms)
                 if head.size > expected_size:
-                    run(_SQL[self.dialect]["checkpoint"], values)
-                moved = run(
+                    conn.exec_driver_sql(_SQL[self.dialect]["checkpoint"], values)
+                moved = conn.exec_driver_sql(
                     _SQL[self.dialect]["move_head"],
                     (*values, head.seal, expected_size),
                 ).rowcount
-                _moved_one(moved, expected_size)
-        except INTEGRITY_ERRORS as e:
+                if moved != 1:
+                    raise IntegrityFailure(
+                        f"tree head is no longer at size {expected_size}: "
+                        "another writer moved it"
+                    )
+        except sa.exc.IntegrityError as e:
             raise IntegrityFailure(
                 f"conflicting rows already stored: {safe_message(e)}"
             ) from e
         except DRIVER_ERRORS as e:
             self.count_failure("write")
             raise StorageUnavailable(f"append not committed: {safe_message(e)}") from e
-        return head
-
-    def _commit_pipelined(
-        self,
-        conn: Connection,
-        expected_size: int,
-        rows: Sequence[EntryRow],
-        full_tiles: Sequence[FullTile],
-        make_head: Callable[[], Head],
-        record_rows: Sequence[RecordRow],
-        decided: Sequence[QueueRow],
-    ) -> Head:
-        """``commit_batch`` on PostgreSQL: its statements in two round trips.
-
-        psycopg's pipeline mode sends the fence and every row at once; only
-        when all of them went in (and the fence held) is the head signed, and
-        the checkpoint and the head's compare-and-swap follow, again at once.
-        One statement after another, a commit waited for a dozen round
-        trips, and the sequencer's thread for the GIL after each.
-        """
-        raw = conn.connection.driver_connection
-        run: Run = raw.execute  # type: ignore[union-attr]
-        fence = None
-        try:
-            with raw.pipeline() as pipeline:  # type: ignore[union-attr]
-                fence = self._send_fence(run)
-                if decided:
-                    self._settle(run, decided)
-                if rows:
-                    self._insert_entries(run, rows)
-                if record_rows:
-                    self._insert_records(run, record_rows)
-                if full_tiles:
-                    run(
-                        "INSERT INTO tiles (level, idx, hashes, root) SELECT * FROM "
-                        "unnest(%b::integer[], %b::bigint[], %b::bytea[], "
-                        "%b::bytea[])",
-                        (
-                            [t.level for t in full_tiles],
-                            [t.index for t in full_tiles],
-                            [t.hashes for t in full_tiles],
-                            [t.root for t in full_tiles],
-                        ),
-                    )
-                pipeline.sync()
-                self._fence_held(fence)
-                head = make_head()
-                values = (head.size, head.root, head.note, head.made_at_ms)
-                if head.size > expected_size:
-                    run(_SQL["postgresql"]["checkpoint"], values)
-                moved = run(
-                    _SQL["postgresql"]["move_head"],
-                    (*values, head.seal, expected_size),
-                )
-        except DRIVER_ERRORS as e:
-            if raw.closed or raw.broken:  # type: ignore[union-attr]
-                conn.invalidate(e)  # never back to the pool
-            if fence is not None and fence[1].rowcount == 0:
-                # The rows sent with the fence failed too (another sequencer
-                # wrote those indices): the lease lost is the cause.
-                self._fence_held(fence)
-            raise
-        _moved_one(moved.rowcount, expected_size)
         return head
 
     def settle_queue(self, decided: Sequence[QueueRow]) -> None:
@@ -276,15 +196,15 @@ class SqlWrites(SqlLease, SqlQueue):
         try:
             with self._engine.begin() as conn:
                 self._check_fence(conn)
-                self._settle(conn.exec_driver_sql, decided)
+                self._settle(conn, decided)
         except DRIVER_ERRORS as e:
             self.count_failure("write")
             raise StorageUnavailable(f"outcomes not stored: {safe_message(e)}") from e
 
-    def _insert_records(self, run: Run, rows: Sequence[RecordRow]) -> None:
+    def _insert_records(self, conn: Connection, rows: Sequence[RecordRow]) -> None:
         """Bulk-insert record index rows, straight to the driver like entries."""
         if self.dialect == "postgresql":
-            run(
+            conn.exec_driver_sql(
                 "INSERT INTO records (idx, subject, revision, schema_name, "
                 "payload_key, payload_hash) SELECT * FROM unnest(%b::bigint[], "
                 "%b::text[], %b::bigint[], %b::text[], %b::bigint[], %b::bytea[])",
@@ -298,7 +218,7 @@ class SqlWrites(SqlLease, SqlQueue):
                 ),
             )
         else:
-            run(
+            conn.exec_driver_sql(
                 "INSERT INTO records (idx, subject, revision, schema_name, "
                 "payload_key, payload_hash) VALUES (?, ?, ?, ?, ?, ?)",
                 [
@@ -314,13 +234,13 @@ class SqlWrites(SqlLease, SqlQueue):
                 ],
             )
 
-    def _insert_entries(self, run: Run, rows: Sequence[EntryRow]) -> None:
+    def _insert_entries(self, conn: Connection, rows: Sequence[EntryRow]) -> None:
         """Bulk-insert entries, straight to the driver (the hot path of appends).
 
         One ``unnest`` statement on PostgreSQL, one executemany on SQLite.
         """
         if self.dialect == "postgresql":
-            run(
+            conn.exec_driver_sql(
                 "INSERT INTO entries (idx, leaf_key, leaf_hash, data) "
                 "SELECT * FROM unnest(%b::bigint[], %b::bigint[], %b::bytea[], "
                 "%b::bytea[])",
@@ -332,7 +252,7 @@ class SqlWrites(SqlLease, SqlQueue):
                 ),
             )
         else:
-            run(
+            conn.exec_driver_sql(
                 "INSERT INTO entries (idx, leaf_key, leaf_hash, data) "
                 "VALUES (?, ?, ?, ?)",
                 [(r.index, leaf_key(r.leaf_hash), r.leaf_hash, r.data) for r in rows],
