@@ -5,7 +5,10 @@ tree in the database (``ledger.read.stored.StoredTree``, checked as a read-only
 process checks it) and accepts writes. A write is checked in full where it
 arrives (``prepare``: envelope, schema, window, every signature, against the
 key registry replayed from entries proven in the signed tree), then queued in
-the database's write queue with a MAC (``QueueCodec``) and waited for.
+the database's write queue with a MAC (``QueueCodec``) and waited for. The
+lease holder hands its own writes straight to its sequencer instead
+(``ClusterWriter._decide_here``): no queue row, no outcome row, the same
+decisions and the same receipts.
 
 Exactly one process at a time integrates: the one that holds the sequencer
 lease (``ledger.storage.lease``). It runs the ordinary ``Sequencer`` (the
