@@ -30,8 +30,10 @@ log = logging.getLogger("saksi.api")
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 # Server-side problems that are states, not failures: a load balancer polls
-# /readyz every few seconds, and the metrics say why it is not ready.
-_QUIET = frozenset({"not-ready"})
+# /readyz every few seconds, and the metrics say why it is not ready; back-
+# pressure (503 overloaded) comes in floods exactly when the server is busiest,
+# and saksi_http_requests_total counts it by status.
+_QUIET = frozenset({"not-ready", "overloaded"})
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,6 +6,7 @@ import base64
 import datetime as dt
 import hashlib
 import json
+import logging
 
 import pytest
 
@@ -342,12 +343,16 @@ def test_rate_limits_answer_429_with_retry_after(make_api, evidence):
     )
 
 
-def test_overload_answers_503_with_retry_after(make_api, evidence):
+def test_overload_answers_503_with_retry_after(make_api, evidence, caplog):
     api = make_api(max_in_flight=0)
     key = Ed25519Signer("o", bytes([99]) * 32)
-    response = api.post(api.log.grant_payload(key, "tps", TPS), ADMINS[:1])
+    with caplog.at_level(logging.INFO, logger="saksi"):
+        response = api.post(api.log.grant_payload(key, "tps", TPS), ADMINS[:1])
     assert response.status_code == 503
     assert response.headers["retry-after"] == "1"
+    assert response.json()["type"] == "/problems/overloaded"
+    # Back-pressure is counted, not logged: a flood of 503s writes no flood.
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
     evidence.record(
         "T11",
         attempts=1,
