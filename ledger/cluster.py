@@ -65,7 +65,7 @@ from ledger.admission import (
     Submission,
     prepare_submission,
 )
-from ledger.commit import Outcome
+from ledger.commit import Committed, Outcome
 from ledger.cosigning import WitnessEndpoint, Witnessing
 from ledger.errors import (
     IntegrityFailure,
@@ -82,6 +82,7 @@ from ledger.read.entries import EntryReader
 from ledger.read.proof_builder import (
     FullTileCache,
     NodeReader,
+    RunPaths,
     build_inclusion_proof,
 )
 from ledger.read.reader import LogReader
@@ -725,13 +726,16 @@ class ClusterWriter:
         Raises:
             Refused, Pushback, StorageUnavailable, IntegrityFailure.
         """
-        decided = await self._decide_here(submission)
-        if decided is None:
-            decided = await self._cluster.queue.decide(submission)
+        committed = await self._decide_here(submission)
+        if committed is not None and committed.index >= committed.commit.first:
+            return self._cluster.commit_receipt(committed)
+        if committed is not None:  # a repeat: proven as any member proves it
+            return await self._receipts.get(committed.index, True, submission)
+        decided = await self._cluster.queue.decide(submission)
         return await self._receipts.get(*decided, submission)
 
-    async def _decide_here(self, submission: Submission) -> tuple[int, bool] | None:
-        """``(index, duplicate)`` from this process's sequencer; None if none runs."""
+    async def _decide_here(self, submission: Submission) -> Committed | None:
+        """The entry this process's sequencer made it; None if none runs here."""
         sequencer = self._cluster.candidate.sequencer
         if sequencer is None or not sequencer.running:
             return None
@@ -755,7 +759,7 @@ class ClusterWriter:
             return None
         if isinstance(outcome, Exception):
             raise outcome
-        return outcome.index, outcome.duplicate
+        return outcome
 
 
 _Decided = tuple[int, bool, Submission]  # (index, duplicate, the submission)
@@ -939,19 +943,45 @@ class Candidate:
         self._end_term()
 
 
+# How often, at most, the lease holder looks at the stored tree after its
+# commits: each look has a fixed cost (reads, a signature), and looking after
+# every commit cost a quarter of the throughput; once a second (the lease
+# tick alone) made the looks, and the key registry's replay, bursts that held
+# the GIL long enough to triple the slowest answers.
+FOLLOW_EVERY_S = 0.1
+
+
 class _Published:
     """A member's tree source: the signed tree, and its witnessed checkpoint.
 
-    The tree is the one in the database (checked by ``StoredTree``); the
-    witnessed checkpoint is there once ``ClusterLog.witness_with`` runs.
+    The tree is the one in the database (checked by ``StoredTree``) or, in
+    the lease holder, its sequencer's latest when that is larger: its reads
+    are then as fresh as the receipts it gives (a client that just got one
+    finds at least that tree), as one writing process's are. Never a smaller
+    tree than one served before, when a term ends. The witnessed checkpoint
+    is there once ``ClusterLog.witness_with`` runs.
     """
 
-    def __init__(self, tree: StoredTree) -> None:
+    def __init__(
+        self, tree: StoredTree, local: Callable[[], SignedTree | None]
+    ) -> None:
         self._tree = tree
+        self._local = local
+        self._served: SignedTree | None = None
+        self._lock = threading.Lock()
         self.witnessed: Callable[[], bytes | None] | None = None
 
     def tree(self) -> SignedTree:
-        return self._tree.tree()
+        best = self._tree.tree()  # raises if the stored tree failed its checks
+        local = self._local()
+        if local is not None and local.size > best.size:
+            best = local
+        with self._lock:
+            served = self._served
+            if served is not None and served.size >= best.size:
+                return served
+            self._served = best
+        return best
 
     def published(self) -> bytes | None:
         witnessed = self.witnessed
@@ -992,8 +1022,18 @@ class ClusterLog:
             interval=interval,
             trusted=self._config.trusted,
         )
-        self._source = _Published(self.tree)
+        self._source = _Published(self.tree, self._sequenced)
         self.reader = LogReader(storage, self._source, cache)
+        self._paths_lock = threading.Lock()
+        # The lease holder's own receipts come from its commits, not from the
+        # stored tree: a thread looks at the stored tree after each of them
+        # (coalesced), so that its checks and the key registry's replay go on
+        # a commit at a time, never as a burst that holds the GIL.
+        self._look_soon = threading.Event()
+        self._closing = threading.Event()
+        self._follower = threading.Thread(
+            target=self._follow_commits, name="saksi-follow", daemon=True
+        )
         self.entries = EntryReader(self.reader, storage)
         self.registry = RegistryReader(self.reader, storage)
         self.witnessing: Witnessing | None = None
@@ -1017,7 +1057,33 @@ class ClusterLog:
         """
         self.tree.start()
         self.registry.election()
+        self._follower.start()
         self.candidate.start()
+
+    def _follow_commits(self) -> None:
+        while not self._closing.is_set():
+            self._look_soon.wait()
+            self._look_soon.clear()
+            if self._closing.is_set():
+                return
+            try:
+                self.tree.refresh()
+                self.writer.gate.catch_up()
+            except IntegrityFailure:  # the tree stopped serving: nothing to follow
+                return
+            except LedgerError as e:  # the next commit asks again
+                log.warning("the stored tree not looked at after a commit: %s", e)
+            self._closing.wait(FOLLOW_EVERY_S)  # commits meanwhile: one look
+
+    def _sequenced(self) -> SignedTree | None:
+        """The tree this process's sequencer last committed, while it runs."""
+        sequencer = self.candidate.sequencer
+        if sequencer is None or not sequencer.running:
+            return None
+        try:
+            return sequencer.tree()
+        except StorageUnavailable:  # its term is starting
+            return None
 
     def signed_size(self) -> int:
         """The size of the signed tree this member last checked (no reads).
@@ -1106,6 +1172,53 @@ class ClusterLog:
             except LedgerError as e:
                 out.append(e)
         return out
+
+    def commit_receipt(self, committed: Committed) -> AppendReceipt:
+        """The receipt of an entry this process's own sequencer just appended.
+
+        From the commit itself, as one process's writer makes it (no database
+        read, so on the event loop): the signed tree it committed and the
+        proofs of its run of new leaves, built once per commit (``RunPaths``)
+        and shared by its entries; each proof is checked against the commit's
+        signed root before it is given.
+
+        Raises:
+            IntegrityFailure: the proof does not lead to the signed root.
+            OutOfRange: the entry is not one the commit appended.
+        """
+        commit = committed.commit
+        tree = SignedTree(commit.head, commit.state)
+        index = committed.index
+        paths = commit.paths
+        if paths is None:
+            with self._paths_lock:
+                paths = commit.paths
+                if paths is None:
+                    paths = RunPaths(
+                        self.reader.nodes(tree),
+                        commit.first,
+                        commit.leaf_hashes,
+                        commit.left_edge,
+                    )
+                    commit.paths = paths
+                    self._look_soon.set()  # once a commit: see _follow_commits
+        proof = tuple(paths.path(index))
+        leaf = hash_leaf(committed.data)
+        try:
+            verify_inclusion(index, tree.size, leaf, list(proof), tree.head.root)
+        except VerificationError as e:
+            raise IntegrityFailure(
+                f"entry {index}, just committed, does not prove into its tree: {e}"
+            ) from e
+        return AppendReceipt(
+            index,
+            leaf,
+            tree.size,
+            tree.head.note,
+            proof,
+            committed.duplicate,
+            committed.data,
+        )
 
     @staticmethod
     def _proven(
@@ -1196,6 +1309,10 @@ class ClusterLog:
     def close(self) -> None:
         """Give the lease up, stop waiting for outcomes, close the database."""
         try:
+            self._closing.set()
+            self._look_soon.set()
+            if self._follower.is_alive():
+                self._follower.join(timeout=5)
             if self.witnessing is not None:
                 self.witnessing.stop()
             self.candidate.stop()

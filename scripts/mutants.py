@@ -811,6 +811,21 @@ MUTANTS = [
         ("tests/integration/test_read_only_log.py",),
     ),
     Mutant(
+        "holder-serves-an-older-tree-than-its-receipts",
+        "ledger/cluster.py",
+        "        if local is not None and local.size > best.size:",
+        "        if False:",
+        ("tests/cluster/test_in_process.py",),
+    ),
+    Mutant(
+        "holder-receipt-proof-unchecked",
+        "ledger/cluster.py",
+        "            verify_inclusion(index, tree.size, leaf, list(proof), "
+        "tree.head.root)",
+        "            pass",
+        ("tests/cluster/test_in_process.py",),
+    ),
+    Mutant(
         "outcome-deleted-as-it-is-read",
         "ledger/storage/queue.py",
         "                        (list(delivered), list(ids)),",

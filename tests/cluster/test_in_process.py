@@ -18,6 +18,7 @@ import sqlalchemy as sa
 
 from keys import Ed25519Signer
 from ledger.cluster import ClusterLog, QueueClient
+from ledger.commit import Committed
 from ledger.errors import (
     IntegrityFailure,
     LedgerError,
@@ -31,6 +32,8 @@ from tests.recordlog import ADMINS, START, RecordLog, envelope_bytes
 from verifier.checkpoint import verify_checkpoint
 from verifier.dsse import UnknownKey
 from verifier.proof_check import verify_inclusion
+
+TPS = "3171011001001"
 
 
 @pytest.fixture
@@ -350,6 +353,50 @@ def test_an_outcome_whose_answer_was_lost_is_read_again(members):
     again = asyncio.run(member.writer.submit(submission))
     assert again.duplicate
     assert again.index == index
+
+
+def test_the_lease_holder_serves_at_least_the_tree_of_its_receipts(pg_cluster, signer):
+    """The lease holder's receipts come from its commits, not from a look at
+    the stored tree: what it publishes is then its sequencer's tree, so a
+    client that got a receipt reads at least that tree there, at once (here
+    the stored tree is not looked at again meanwhile)."""
+    url = pg_cluster.new_database()
+    base = RecordLog(url, signer, threshold=1)
+    base.close()
+    holder = ClusterLog(
+        SqlStorage.open(url),
+        signer,
+        signer.verifier_key,
+        ORIGIN,
+        clock=FixedClock(START),
+        interval=600.0,
+    )
+    holder.start()
+    try:
+        _active([holder])
+        holder._look_soon = threading.Event()  # type: ignore[attr-defined]
+        looked = holder.tree.last()[0]
+        payload = base.grant_payload(Ed25519Signer.generate("k"), "tps", TPS)
+        receipt = asyncio.run(_write(holder, payload))
+        _proves_itself(receipt, signer)
+        assert holder.tree.last()[0] is looked  # no look since
+        served, _ = verify_checkpoint(
+            holder.reader.checkpoint(), signer.verifier_key, ORIGIN
+        )
+        assert served.size >= receipt.size > looked.size
+        # Each receipt's proof is checked against the commit's signed root
+        # before it is given: an entry that is not the one committed fails.
+        payload = base.grant_payload(Ed25519Signer.generate("k2"), "tps", TPS)
+        submission = holder.writer.prepare(envelope_bytes(payload, ADMINS[:1]))
+        (committed,) = holder.candidate.sequencer.submit([submission]).result(30)
+        forged = Committed(
+            committed.index, committed.leaf_hash, False, committed.commit, b"{}"
+        )
+        with pytest.raises(IntegrityFailure, match="does not prove"):
+            holder.commit_receipt(forged)
+        assert holder.commit_receipt(committed).index == committed.index
+    finally:
+        holder.close()
 
 
 def test_a_key_granted_through_one_member_is_known_at_once_to_the_other(members):
