@@ -1156,10 +1156,15 @@ class ClusterLog:
             tree = self.tree.refresh()
             if tree.size <= top:
                 time.sleep(0.02)
-        rows = {
-            row.index: row.data
-            for row in self.storage.read_entries_at([i for i, _, _ in decided])
-        }
+        # The entries the look that reached this tree proved, and only the
+        # others (repeats of older entries, a look that went further) read.
+        wanted = [i for i, _, _ in decided]
+        rows = self.tree.grown(wanted)
+        missing = [i for i in wanted if i not in rows]
+        if missing:
+            rows.update(
+                (row.index, row.data) for row in self.storage.read_entries_at(missing)
+            )
         nodes = self.reader.nodes(tree)
         out: list[AppendReceipt | LedgerError] = []
         for index, duplicate, submission in decided:

@@ -826,6 +826,15 @@ MUTANTS = [
         ("tests/cluster/test_in_process.py",),
     ),
     Mutant(
+        "grown-entries-off-by-one",
+        "ledger/read/stored.py",
+        "        return {i: data[i - first] for i in indices if 0 <= i - first < "
+        "len(data)}",
+        "        return {i: data[i - first - 1] for i in indices if 0 < i - first <= "
+        "len(data)}",
+        ("tests/integration/test_read_only_log.py", "tests/cluster/test_in_process.py"),
+    ),
+    Mutant(
         "outcome-deleted-as-it-is-read",
         "ledger/storage/queue.py",
         "                        (list(delivered), list(ids)),",

@@ -88,6 +88,9 @@ class StoredTree:
         self._tree: SignedTree | None = None
         self._looked = 0.0
         self._failed: IntegrityFailure | None = None
+        # The entries the last look grew the tree by (proven: they gave the
+        # signed root), for receipts of the writes they hold (``grown``).
+        self._grown: tuple[int, list[bytes]] = (0, [])
 
     def start(self) -> SignedTree:
         """Look at the database now (the first tree must pass before serving).
@@ -152,6 +155,15 @@ class StoredTree:
         """
         return self._tree, self._failed
 
+    def grown(self, indices: Sequence[int]) -> dict[int, bytes]:
+        """Those of ``indices`` the last look read and proved, with their bytes.
+
+        No database read: the entries that grew the tree to the last head
+        that passed (each re-hashed into its signed root).
+        """
+        first, data = self._grown
+        return {i: data[i - first] for i in indices if 0 <= i - first < len(data)}
+
     def published(self) -> bytes | None:
         """None: cosignatures live in the writer's process only."""
         return None
@@ -212,6 +224,7 @@ class StoredTree:
                 f"{known.size}, found {len(leaves)}"
             )
         state, full = integrate(known, leaves)
+        grown = (known.size, [row.data for row in rows])
         if state.root != head.root:
             raise IntegrityFailure(
                 f"the entries stored after index {known.size} give root "
@@ -220,6 +233,7 @@ class StoredTree:
             )
         for tile in full:
             self._cache.put(tile.level, tile.index, TileNodes.from_levels(tile.nodes))
+        self._grown = grown
         return state
 
     def _rebuilt(self, head: Head) -> TreeState:

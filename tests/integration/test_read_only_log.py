@@ -265,6 +265,13 @@ def test_a_tree_grown_look_by_look_is_the_tree_rebuilt(writer, path):
             for index in range(grown.size // 256):
                 cached = reader.reader.cache.get(0, index, _no_load)
                 assert cached.bottom() == storage.read_tile(0, index)
+            # The last look's entries are kept, proven, for receipts; no other.
+            last = range(grown.size - steps[-1], grown.size)
+            kept = reader.tree.grown([last[0] - 1, *last, grown.size])
+            assert sorted(kept) == list(last)
+            assert [kept[i] for i in last] == [
+                r.data for r in storage.read_entries(last[0], grown.size)
+            ]
         finally:
             storage.close()
     finally:
