@@ -82,7 +82,6 @@ from ledger.read.entries import EntryReader
 from ledger.read.proof_builder import (
     FullTileCache,
     NodeReader,
-    RunPaths,
     build_inclusion_proof,
 )
 from ledger.read.reader import LogReader
@@ -1194,19 +1193,9 @@ class ClusterLog:
         commit = committed.commit
         tree = SignedTree(commit.head, commit.state)
         index = committed.index
-        paths = commit.paths
-        if paths is None:
-            with self._paths_lock:
-                paths = commit.paths
-                if paths is None:
-                    paths = RunPaths(
-                        self.reader.nodes(tree),
-                        commit.first,
-                        commit.leaf_hashes,
-                        commit.left_edge,
-                    )
-                    commit.paths = paths
-                    self._look_soon.set()  # once a commit: see _follow_commits
+        if commit.paths is None:
+            self._look_soon.set()  # a new commit: see _follow_commits
+        paths = commit.run_paths(lambda: self.reader.nodes(tree), self._paths_lock)
         proof = tuple(paths.path(index))
         leaf = hash_leaf(committed.data)
         try:

@@ -9,11 +9,13 @@ land; a ``Pending`` is one of its items waiting in the writer's queue.
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Generic, TypeVar
 
 from ledger.integrate import TreeState
-from ledger.read.proof_builder import RunPaths
+from ledger.read.proof_builder import NodeReader, RunPaths
 from ledger.storage.rows import Head
 
 __all__ = ["Commit", "Committed", "Outcome", "Pending", "Ticket"]
@@ -46,6 +48,26 @@ class Commit:
         # every node left of the new leaves' proofs, with no hashing to find them.
         self.left_edge = left_edge
         self.paths: RunPaths | None = None
+
+    def run_paths(
+        self, nodes: Callable[[], NodeReader], lock: threading.Lock
+    ) -> RunPaths:
+        """The proofs of this commit's new leaves, built by the first who asks.
+
+        ``nodes`` gives a node reader of this commit's tree (for nodes left of
+        the run when ``left_edge`` is not known); ``lock`` is the caller's, so
+        that two receipts of one commit build them once.
+        """
+        paths = self.paths
+        if paths is None:
+            with lock:
+                paths = self.paths
+                if paths is None:
+                    paths = RunPaths(
+                        nodes(), self.first, self.leaf_hashes, self.left_edge
+                    )
+                    self.paths = paths
+        return paths
 
 
 class Committed:

@@ -26,7 +26,7 @@ from ledger.commit import Committed, Outcome
 from ledger.errors import IntegrityFailure
 from ledger.gate import Entry, EntryGate, Gate, check_entry_size
 from ledger.publisher import CheckpointPublisher
-from ledger.read.proof_builder import FullTileCache, RunPaths, build_inclusion_proof
+from ledger.read.proof_builder import FullTileCache, build_inclusion_proof
 from ledger.read.reader import LogReader
 from ledger.read.tree import SignedTree
 from ledger.sequencer import Sequencer, SequencerConfig
@@ -348,19 +348,10 @@ class Ledger(Generic[T]):
         if index >= commit.first:
             # A new leaf of this commit: its proof comes from the commit's shared
             # run of paths, built once by the first receipt that needs it.
-            paths = commit.paths
-            if paths is None:
-                with self._paths_lock:
-                    paths = commit.paths
-                    if paths is None:
-                        tree = SignedTree(commit.head, commit.state)
-                        paths = RunPaths(
-                            self.reader.nodes(tree),
-                            commit.first,
-                            commit.leaf_hashes,
-                            commit.left_edge,
-                        )
-                        commit.paths = paths
+            paths = commit.run_paths(
+                lambda: self.reader.nodes(SignedTree(commit.head, commit.state)),
+                self._paths_lock,
+            )
             proof = paths.path(index)
         else:
             # A repeat of an older entry: prove it in the tree it is answered in.
