@@ -36,24 +36,26 @@ from verifier.proof_check import verify_inclusion
 TPS = "3171011001001"
 
 
+def _member(url: str, signer, interval: float = 0.5) -> ClusterLog:
+    """A started member of the log at ``url``."""
+    member = ClusterLog(
+        SqlStorage.open(url),
+        signer,
+        signer.verifier_key,
+        ORIGIN,
+        clock=FixedClock(START),
+        interval=interval,
+    )
+    member.start()
+    return member
+
+
 @pytest.fixture
 def members(pg_cluster, signer):
     url = pg_cluster.new_database()
     base = RecordLog(url, signer, threshold=1)  # the genesis, by one process
     base.close()
-    started = [
-        ClusterLog(
-            SqlStorage.open(url),
-            signer,
-            signer.verifier_key,
-            ORIGIN,
-            clock=FixedClock(START),
-            interval=0.05,
-        )
-        for _ in range(2)
-    ]
-    for member in started:
-        member.start()
+    started = [_member(url, signer, interval=0.05) for _ in range(2)]
     try:
         yield base, started
     finally:
@@ -254,14 +256,7 @@ def test_without_a_sequencer_writes_wait_then_the_queue_stops_growing(
     stuck = SqlStorage.open(url)
     stuck.lease_ttl = 600.0
     assert stuck.take_lease() is not None  # alive, and never sequencing
-    member = ClusterLog(
-        SqlStorage.open(url),
-        signer,
-        signer.verifier_key,
-        ORIGIN,
-        clock=FixedClock(START),
-    )
-    member.start()
+    member = _member(url, signer)
     member.queue._timeout = 1.0  # type: ignore[attr-defined]
     member.queue._max_backlog = 3  # type: ignore[attr-defined]
     try:
@@ -363,15 +358,7 @@ def test_the_lease_holder_serves_at_least_the_tree_of_its_receipts(pg_cluster, s
     url = pg_cluster.new_database()
     base = RecordLog(url, signer, threshold=1)
     base.close()
-    holder = ClusterLog(
-        SqlStorage.open(url),
-        signer,
-        signer.verifier_key,
-        ORIGIN,
-        clock=FixedClock(START),
-        interval=600.0,
-    )
-    holder.start()
+    holder = _member(url, signer, interval=600.0)
     try:
         _active([holder])
         holder._look_soon = threading.Event()  # type: ignore[attr-defined]
