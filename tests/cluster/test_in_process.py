@@ -135,11 +135,13 @@ def test_writes_through_either_member_are_one_sequence(members, signer):
 
 
 def test_receipts_are_made_together_and_each_is_checked(members, signer):
-    """Writes decided by one commit get their receipts from one call (one look
-    at the tree, one read of the entries); within it, an entry that does not
-    hold its submitted record fails alone."""
+    """Queued writes decided by one commit get their receipts from one call
+    (one look at the tree, one read of the entries); within it, an entry that
+    does not hold its submitted record fails alone. (The lease holder's own
+    writes get theirs from the commit: the other member queues.)"""
     base, pair = members
-    member = pair[0]
+    sequencer = _active(pair)
+    member = next(m for m in pair if m is not sequencer)
     made: list[int] = []
     inner = member.writer._receipts._make  # counted here
 
