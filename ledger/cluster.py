@@ -946,7 +946,7 @@ class Candidate:
 # commits: each look has a fixed cost (reads, a signature), and looking after
 # every commit cost a quarter of the throughput; once a second (the lease
 # tick alone) made the looks, and the key registry's replay, bursts that held
-# the GIL long enough to triple the slowest answers.
+# the GIL long enough to more than double the slowest answers (p99).
 FOLLOW_EVERY_S = 0.1
 
 
