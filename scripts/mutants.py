@@ -789,16 +789,16 @@ MUTANTS = [
     ),
     Mutant(
         "grown-tree-leaf-hash-unchecked",
-        "ledger/read/stored.py",
-        "            if row.index != known.size + offset or leaf != row.leaf_hash:",
-        "            if row.index != known.size + offset:",
+        "ledger/read/tree.py",
+        "        if row.index != start + offset or leaf != row.leaf_hash:",
+        "        if row.index != start + offset:",
         ("tests/integration/test_read_only_log.py",),
     ),
     Mutant(
         "grown-tree-short-read-accepted",
-        "ledger/read/stored.py",
-        "        if len(leaves) != head.size - known.size:",
-        "        if False:",
+        "ledger/read/tree.py",
+        "    if len(leaves) != end - start:",
+        "    if False:",
         ("tests/integration/test_read_only_log.py",),
     ),
     Mutant(

@@ -43,7 +43,7 @@ from ledger.read.proof_builder import (
     TileNodes,
     build_consistency_proof,
 )
-from ledger.read.tree import SignedTree, rebuild_edge, signed_head
+from ledger.read.tree import SignedTree, proven_leaves, rebuild_edge, signed_head
 from ledger.storage.base import LogStore
 from ledger.storage.rows import Head
 from ledger.trusted import rollback_problem
@@ -51,7 +51,6 @@ from verifier.checkpoint import Checkpoint
 from verifier.errors import VerificationError
 from verifier.note import VerifierKey
 from verifier.proof_check import verify_consistency
-from verifier.rfc6962 import hash_leaf
 
 __all__ = ["StoredTree"]
 
@@ -210,20 +209,7 @@ class StoredTree:
     def _extended(self, known: TreeState, head: Head) -> TreeState:
         """``known`` grown by the entries stored after it; it must give the root."""
         rows = self._store.read_entries(known.size, head.size)
-        leaves = []
-        for offset, row in enumerate(rows):
-            leaf = hash_leaf(row.data)
-            if row.index != known.size + offset or leaf != row.leaf_hash:
-                raise IntegrityFailure(
-                    f"entry {known.size + offset} does not match its stored leaf hash"
-                )
-            leaves.append(leaf)
-        if len(leaves) != head.size - known.size:
-            raise IntegrityFailure(
-                f"expected {head.size - known.size} stored entries after index "
-                f"{known.size}, found {len(leaves)}"
-            )
-        state, full = integrate(known, leaves)
+        state, full = integrate(known, proven_leaves(rows, known.size, head.size))
         grown = (known.size, [row.data for row in rows])
         if state.root != head.root:
             raise IntegrityFailure(

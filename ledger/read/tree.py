@@ -10,6 +10,7 @@ reader (``ledger.read.stored``) both start from these; neither needs the other.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -17,7 +18,7 @@ from ledger.errors import IntegrityFailure, LedgerError
 from ledger.integrate import TreeState
 from ledger.read.proof_builder import NodeReader, build_inclusion_proof
 from ledger.storage.base import LogStore
-from ledger.storage.rows import Head
+from ledger.storage.rows import EntryRow, Head
 from ledger.tree.compact import perfect_root
 from ledger.tree.tiles import TILE_WIDTH, level_width
 from verifier.checkpoint import verify_checkpoint
@@ -26,7 +27,14 @@ from verifier.note import VerifierKey
 from verifier.proof_check import verify_inclusion
 from verifier.rfc6962 import hash_leaf
 
-__all__ = ["Prover", "SignedTree", "entry_prover", "rebuild_edge", "signed_head"]
+__all__ = [
+    "Prover",
+    "SignedTree",
+    "entry_prover",
+    "proven_leaves",
+    "rebuild_edge",
+    "signed_head",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +110,29 @@ def signed_head(store: LogStore, verifier_key: VerifierKey, origin: str) -> Head
     return head
 
 
+def proven_leaves(rows: Sequence[EntryRow], start: int, end: int) -> list[bytes]:
+    """The leaf hashes of the stored entries ``[start, end)``, each from its bytes.
+
+    Raises:
+        IntegrityFailure: an entry is missing or out of place, or its stored
+            leaf hash is not the hash of its bytes.
+    """
+    leaves = []
+    for offset, row in enumerate(rows):
+        leaf = hash_leaf(row.data)
+        if row.index != start + offset or leaf != row.leaf_hash:
+            raise IntegrityFailure(
+                f"entry {start + offset} does not match its stored leaf hash"
+            )
+        leaves.append(leaf)
+    if len(leaves) != end - start:
+        raise IntegrityFailure(
+            f"expected {end - start} stored entries from index {start}, "
+            f"found {len(leaves)}"
+        )
+    return leaves
+
+
 def rebuild_edge(store: LogStore, head: Head) -> TreeState:
     """The tree's right edge from stored entries and tiles; it must give the root.
 
@@ -119,13 +150,7 @@ def rebuild_edge(store: LogStore, head: Head) -> TreeState:
         width = level_width(size, level)
         start = width - width % TILE_WIDTH
         if level == 0:
-            rows = store.read_entries(start, width)
-            for offset, row in enumerate(rows):
-                if row.index != start + offset or hash_leaf(row.data) != row.leaf_hash:
-                    raise IntegrityFailure(
-                        f"entry {start + offset} does not match its stored leaf hash"
-                    )
-            hashes = [row.leaf_hash for row in rows]
+            hashes = proven_leaves(store.read_entries(start, width), start, width)
         else:
             tile_rows = store.read_tile_rows(level - 1, start, width)
             hashes = []
