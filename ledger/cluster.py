@@ -603,10 +603,11 @@ class FollowedGate:
             return self._registries.live()
         keys, state, size = snapshot
         if size < self._signed_size():
-            self._follow()
+            self.follow()
         return keys, state
 
-    def _follow(self) -> None:
+    def follow(self) -> None:
+        """Bring the registries forward soon, in the gate's own thread."""
         if self._thread is None:
             with self._started:
                 if self._thread is None and not self._stop.is_set():
@@ -1067,11 +1068,12 @@ class ClusterLog:
                 return
             try:
                 self.tree.refresh()
-                self.writer.gate.catch_up()
             except IntegrityFailure:  # the tree stopped serving: nothing to follow
                 return
             except LedgerError as e:  # the next commit asks again
                 log.warning("the stored tree not looked at after a commit: %s", e)
+            else:
+                self.writer.gate.follow()  # the replay, and its failures, are its
             self._closing.wait(FOLLOW_EVERY_S)  # commits meanwhile: one look
 
     def _sequenced(self) -> SignedTree | None:
