@@ -24,6 +24,7 @@ from cli.run import EXIT_FAILED, EXIT_IO, EXIT_USAGE, CommandError, key_error
 from keys import Ed25519Signer, KeyLoadError, load_key_file, read_passphrase
 from ledger.admission import DEFAULT_SKEW
 from ledger.cluster import ClusterLog
+from ledger.cosigning import WitnessEndpoint
 from ledger.errors import IntegrityFailure, LedgerError, WriterLockHeld
 from ledger.read.registry import keys_listing
 from ledger.recordlog import ReadOnlyLog, RecordLog
@@ -186,11 +187,12 @@ def open_cluster(
     skew: dt.timedelta = DEFAULT_SKEW,
     max_age: dt.timedelta | None = None,
     trusted: Sequence[Path] = (),
+    witnesses: Sequence[WitnessEndpoint] = (),
 ) -> ClusterLog:
     """Join the cluster of ``saksi serve`` processes on the PostgreSQL ``db``.
 
     The process serves at once; it sequences whenever it holds the lease
-    (``ledger.cluster``).
+    (``ledger.cluster``), and then asks ``witnesses`` to cosign.
 
     Raises:
         CommandError: key or database problems, with a hint.
@@ -208,6 +210,7 @@ def open_cluster(
             skew=skew,
             max_age=max_age,
             config=pinned,
+            witnesses=witnesses,
         )
         service.start()
     return service

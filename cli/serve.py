@@ -139,9 +139,9 @@ def _serve(
                 else None
             )
             trusted = args.trusted_checkpoint or ()
-            # With witnesses a PostgreSQL log is written by one process for
-            # now (the cluster's witnessing is not yet proven under kills).
-            if _clustered(args.db) and not witnesses:
+            if _clustered(args.db):
+                # The sequencer of the moment asks the witnesses; every
+                # member serves what they cosigned (ledger.cluster).
                 service = open_cluster(
                     args.dir,
                     args.db,
@@ -149,6 +149,7 @@ def _serve(
                     skew=skew,
                     max_age=max_age,
                     trusted=trusted,
+                    witnesses=witnesses,
                 )
             else:
                 service = open_service(
@@ -168,7 +169,7 @@ def _serve(
     served = None if args.read_only else args.dir / SERVE_URL_FILE
     mode = " read-only" if args.read_only else ""
     try:
-        if witnesses and isinstance(service, RecordLog | ClusterLog):
+        if witnesses and isinstance(service, RecordLog):
             try:
                 service.witness_with(witnesses)
             except IntegrityFailure as e:

@@ -3,7 +3,10 @@
 For a region and a ballot the builder reads, through the API, the state of every
 village under it, a page of villages at a time, then walks up: each village's
 recap sums the latest revision of each of its stations' tallies; each
-district's recap sums its villages' recaps, and so on to the national recap. A
+district's recap sums its villages' recaps, and so on to the national recap.
+The log adds each region's children up as it reads them (``totals=sum``: the
+sum, not every child's totals, crosses the wire), and names each child's
+latest revision, whose payload hash the recap records. A
 recap is (re)signed only when it is missing or no longer names exactly the
 current revisions of its children (a correction below made it stale); a rebuilt
 recap is the next revision of its subject and says so (``child_corrected``,
@@ -23,7 +26,7 @@ from typing import Any
 from saksi_client import Refused, SaksiClient
 from verifier.election import recap_subject
 from verifier.record import format_timestamp, record_payload
-from verifier.rules import add_totals, fold_totals
+from verifier.rules import fold_totals
 
 __all__ = ["RecapReport", "build_recaps"]
 
@@ -60,7 +63,7 @@ def _pages(
     def fetch(after: str) -> dict[str, Any]:
         return client.get(
             f"/v1/results/{ballot}/{root or 'national'}/below/{level}"
-            f"?limit={PAGE}&after={after}"
+            f"?limit={PAGE}&after={after}&totals=sum"
         )
 
     with ThreadPoolExecutor(1) as reader:
@@ -89,7 +92,7 @@ def _recap_of(
         and not [code for code in children if code in recap["unnamed_children"]]
     ):
         return "current"
-    totals = add_totals(c["totals"] for c in present)
+    totals = view["sum"]
     body: dict[str, Any] = {
         "totals": totals if view["counts_candidates"] else fold_totals(totals),
         "children": children,

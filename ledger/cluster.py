@@ -75,7 +75,7 @@ from ledger.errors import (
     Refused,
     StorageUnavailable,
 )
-from ledger.health import LogHealth
+from ledger.health import LogHealth, WitnessHealth
 from ledger.ledger import AppendReceipt
 from ledger.publisher import CheckpointPublisher
 from ledger.read.entries import EntryReader
@@ -88,6 +88,7 @@ from ledger.read.reader import LogReader
 from ledger.read.registry import RegistryReader
 from ledger.read.stored import StoredTree
 from ledger.read.tree import SignedTree
+from ledger.read.witnessed import StoredWitnessed
 from ledger.sequencer import Sequencer, SequencerConfig
 from ledger.storage.queue import DONE_CHANNEL, QUEUE_CHANNEL, QueueRow
 from ledger.storage.sql import SqlStorage
@@ -832,9 +833,11 @@ class Candidate:
         failed: Callable[[list[int], BaseException], None] | None = None,
         interval: float | None = None,
         tick: Callable[[], object] | None = None,
+        ended: Callable[[], None] | None = None,
     ) -> None:
         self._storage = storage
         self._start_term = start_term
+        self._ended = ended  # called as each term ends, after its sequencer stops
         self._failed = failed
         # Called every interval besides: the member looks at the signed tree,
         # so its health (the checkpoint's age) is current without any reads.
@@ -934,6 +937,8 @@ class Candidate:
                 self.failure = sequencer.failure
             with contextlib.suppress(LedgerError):
                 sequencer.stop()
+            if self._ended is not None:
+                self._ended()
         self._storage.drop_lease()
 
     def stop(self) -> None:
@@ -959,7 +964,7 @@ class _Published:
     are then as fresh as the receipts it gives (a client that just got one
     finds at least that tree), as one writing process's are. Never a smaller
     tree than one served before, when a term ends. The witnessed checkpoint
-    is there once ``ClusterLog.witness_with`` runs.
+    is there where witnesses are configured (``ClusterLog._witnessed_note``).
     """
 
     def __init__(
@@ -988,6 +993,19 @@ class _Published:
         return None if witnessed is None else witnessed()
 
 
+class _TermTree:
+    """The tree a term's sequencer last committed, as a ``TreeSource``."""
+
+    def __init__(self, sequencer: Sequencer[Submission]) -> None:
+        self._sequencer = sequencer
+
+    def tree(self) -> SignedTree:
+        return self._sequencer.tree()
+
+    def published(self) -> bytes | None:
+        return None
+
+
 class ClusterLog:
     """One process of a cluster: reads the signed tree, writes through the queue."""
 
@@ -1004,6 +1022,7 @@ class ClusterLog:
         max_age: dt.timedelta | None = None,
         interval: float = 0.5,
         cache_tiles: int = 4096,
+        witnesses: Sequence[WitnessEndpoint] = (),
     ) -> None:
         self.storage = storage
         self.origin = origin
@@ -1036,7 +1055,22 @@ class ClusterLog:
         )
         self.entries = EntryReader(self.reader, storage)
         self.registry = RegistryReader(self.reader, storage)
+        # Witnesses: the sequencer of the moment asks them and stores what
+        # they cosign (``witnessing``, for its term); every member serves the
+        # stored note once it has proven it (``witnessed``).
+        self._endpoints = tuple(witnesses)
         self.witnessing: Witnessing | None = None
+        self.witnessed: StoredWitnessed | None = None
+        if self._endpoints:
+            self.witnessed = StoredWitnessed(
+                storage.witnessed,
+                self._source.tree,
+                self.reader.consistency_proof,
+                verifier_key,
+                origin,
+                [e.key for e in self._endpoints],
+            )
+            self._source.witnessed = self._witnessed_note
         self.codec = QueueCodec(derive_queue_key(signer, origin))
         self.queue = QueueClient(storage, self.codec)
         self.writer = ClusterWriter(self, clock, skew=skew, max_age=max_age)
@@ -1045,7 +1079,8 @@ class ClusterLog:
             self._new_term,
             self.codec,
             failed=self.queue.fail,
-            tick=self.tree.tree,
+            tick=self._tick,
+            ended=self._term_ended,
         )
 
     def start(self) -> None:
@@ -1057,6 +1092,8 @@ class ClusterLog:
         """
         self.tree.start()
         self.registry.election()
+        if self.witnessed is not None:
+            self.witnessed.refresh()
         self._follower.start()
         self.candidate.start()
 
@@ -1075,6 +1112,20 @@ class ClusterLog:
             else:
                 self.writer.gate.follow()  # the replay, and its failures, are its
             self._closing.wait(FOLLOW_EVERY_S)  # commits meanwhile: one look
+
+    def _tick(self) -> None:
+        """Every lease interval: look at the stored tree and witnessed note."""
+        self.tree.tree()
+        if self.witnessed is not None:
+            self.witnessed.refresh()
+
+    def _witnessed_note(self) -> bytes | None:
+        """The checkpoint this member serves: its own term's, or the stored one."""
+        witnessing = self.witnessing
+        own = None if witnessing is None else witnessing.published()
+        if own is not None:
+            return own
+        return None if self.witnessed is None else self.witnessed.published()
 
     def _sequenced(self) -> SignedTree | None:
         """The tree this process's sequencer last committed, while it runs."""
@@ -1127,7 +1178,53 @@ class ClusterLog:
         )
         sequencer.events = self._events
         sequencer.start()
+        if self._endpoints:
+            try:
+                self._witness_term(sequencer)
+            except LedgerError:
+                with contextlib.suppress(LedgerError):
+                    sequencer.stop()
+                raise
         return sequencer
+
+    def _witness_term(self, sequencer: Sequencer[Submission]) -> None:
+        """Ask the witnesses for this term's checkpoints, the first round now.
+
+        A witness that cosigned a larger tree than the one this term starts
+        from (the largest the database holds) ends the term before any write:
+        the database was rolled back, or the key signed another tree.
+
+        Raises:
+            IntegrityFailure: a witness holds a larger tree.
+        """
+        # The served tree is the stored head now, as the term starts from it:
+        # the note published is never larger than the tree the reads prove to.
+        self.tree.refresh()
+        proofs = LogReader(self.storage, _TermTree(sequencer), self.reader.cache)
+
+        def current() -> tuple[int, bytes]:
+            head = sequencer.head
+            return head.size, head.note
+
+        witnessing = Witnessing(
+            current,
+            proofs.consistency_proof,
+            self.verifier_key,
+            self.origin,
+            self._endpoints,
+            clock=self._clock,
+            keep=self.storage.put_witnessed,
+        )
+        witnessing.begin()
+        self.witnessing = witnessing
+
+    def _term_ended(self) -> None:
+        witnessing, self.witnessing = self.witnessing, None
+        if witnessing is not None:
+            witnessing.stop()
+        if self.witnessed is not None:
+            with contextlib.suppress(LedgerError):
+                self.witnessed.refresh()
 
     def receipts(
         self, decided: Sequence[_Decided]
@@ -1245,38 +1342,32 @@ class ClusterLog:
             index, leaf, tree.size, tree.head.note, tuple(proof), duplicate, data
         )
 
-    def witness_with(self, endpoints: Sequence[WitnessEndpoint]) -> None:
-        """Have the signed tree cosigned by ``endpoints`` (after ``start``).
-
-        Every member asks the witnesses for the tree it sees (a witness
-        cosigns a checkpoint it holds already without fuss), so each publishes
-        a witnessed checkpoint of its own, and none depends on another. The
-        first round runs before this returns: a witness that cosigned a
-        larger tree than the database holds stops the member here.
-
-        Raises:
-            IntegrityFailure: a witness holds a larger tree (a rollback).
-        """
-
-        def current() -> tuple[int, bytes]:
-            head = self.tree.tree().head
-            return head.size, head.note
-
-        witnessing = Witnessing(
-            current,
-            lambda old, new: self.reader.consistency_proof(old, new),
-            self.verifier_key,
-            self.origin,
-            endpoints,
-            clock=self._clock,
-        )
-        witnessing.begin()
-        self.witnessing = witnessing
-        self._source.witnessed = witnessing.published
-
     def witness_status(self) -> list[dict[str, object]]:
-        """Each witness's state, as ``/v1/log`` lists it."""
-        return [] if self.witnessing is None else self.witnessing.status()
+        """Each witness's state, as ``/v1/log`` lists it.
+
+        The counters and errors are the asking process's: a member that does
+        not sequence now shows what the served note says (sizes only).
+        """
+        witnessing = self.witnessing
+        if witnessing is not None:
+            return witnessing.status()
+        return [
+            {
+                "witness": w.name,
+                "url": e.url,
+                "cosigned_size": w.cosigned_size,
+                "cosignatures": w.cosignatures,
+                "failures": w.failures,
+                "last_error": "",
+            }
+            for e, w in zip(self._endpoints, self._witness_health(), strict=True)
+        ]
+
+    def _witness_health(self) -> tuple[WitnessHealth, ...]:
+        witnessing = self.witnessing
+        if witnessing is not None:
+            return witnessing.health()
+        return () if self.witnessed is None else self.witnessed.health()
 
     def health(self) -> LogHealth:
         """A snapshot for readiness and metrics (no database read)."""
@@ -1296,7 +1387,7 @@ class ClusterLog:
             queue_depth=self.queue.waiting
             + (0 if sequencer is None else sequencer.queue_depth),
             stopped=stopped,
-            witnesses=() if self.witnessing is None else self.witnessing.health(),
+            witnesses=self._witness_health(),
             pool=self.storage.pool_status(),
             database_errors=self.storage.failures(),
             now=self._clock(),
@@ -1309,9 +1400,7 @@ class ClusterLog:
             self._look_soon.set()
             if self._follower.is_alive():
                 self._follower.join(timeout=5)
-            if self.witnessing is not None:
-                self.witnessing.stop()
-            self.candidate.stop()
+            self.candidate.stop()  # its term's witnessing stops with it
             self.queue.close()
             self.writer.gate.close()
         finally:

@@ -28,6 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from ledger.errors import IntegrityFailure, LedgerError
+from ledger.health import WitnessHealth
 from verifier.cosignature import WitnessPolicy, verify_cosigned
 from verifier.errors import VerificationError
 from verifier.note import VerifierKey, parse_note
@@ -80,26 +81,6 @@ def http_post(url: str, body: bytes, timeout: float) -> tuple[int, bytes]:
         return e.code, e.read(MAX_ANSWER)
 
 
-@dataclass(frozen=True, slots=True)
-class WitnessHealth:
-    """One witness as the metrics see it.
-
-    Attributes:
-        name: the witness's key name (from the operator's configuration).
-        cosigned_size: the size it last cosigned, as far as the log knows.
-        cosignatures: cosignatures received and verified since start.
-        failures: rounds it did not cosign (down, refusing, invalid answer).
-        last_cosigned_at: when its last verified cosignature came (Unix
-            seconds), None before the first.
-    """
-
-    name: str
-    cosigned_size: int
-    cosignatures: int
-    failures: int
-    last_cosigned_at: float | None
-
-
 @dataclass
 class _Known:
     size: int = 0  # what the witness last cosigned, as far as the log knows
@@ -123,6 +104,9 @@ class Witnessing:
     interval: float = 0.2
     refresh: float = 60.0  # seconds between rounds while the head stays the same
     clock: Callable[[], float] = time.time
+    # Where each cosigned checkpoint is kept for the log's other processes
+    # (``SqlStorage.put_witnessed``; see ``ledger.read.witnessed``).
+    keep: Callable[[int, bytes], None] | None = None
     _known: dict[str, _Known] = field(default_factory=dict)
     _published: bytes | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -242,6 +226,11 @@ class Witnessing:
         lines = self._pool.map(lambda e: self._cosign(e, size, note), self.endpoints)
         witnessed = note + b"".join(line for line in lines if line)
         self._published = witnessed
+        if self.keep is not None and witnessed != note:
+            try:
+                self.keep(size, witnessed)
+            except LedgerError as e:  # the next round stores a newer one
+                log.warning("the witnessed checkpoint was not stored: %s", e)
         return witnessed
 
     def _cosign(self, endpoint: WitnessEndpoint, size: int, note: bytes) -> bytes:

@@ -15,9 +15,27 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ledger.cosigning import WitnessHealth
+__all__ = ["LogHealth", "WitnessHealth", "ready"]
 
-__all__ = ["LogHealth", "ready"]
+
+@dataclass(frozen=True, slots=True)
+class WitnessHealth:
+    """One witness as the metrics see it.
+
+    Attributes:
+        name: the witness's key name (from the operator's configuration).
+        cosigned_size: the size it last cosigned, as far as the log knows.
+        cosignatures: cosignatures received and verified since start.
+        failures: rounds it did not cosign (down, refusing, invalid answer).
+        last_cosigned_at: when its last verified cosignature came (Unix
+            seconds), None before the first.
+    """
+
+    name: str
+    cosigned_size: int
+    cosignatures: int
+    failures: int
+    last_cosigned_at: float | None
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import math
 import time
 from collections.abc import Callable, Sequence
 
@@ -27,6 +28,8 @@ from ledger.read.proof_builder import FullTileCache
 from ledger.read.reader import LogReader
 from ledger.read.registry import RegistryReader
 from ledger.read.stored import StoredTree
+from ledger.read.tree import SignedTree
+from ledger.read.witnessed import StoredWitnessed
 from ledger.sequencer import SequencerConfig
 from ledger.storage.sql import SqlStorage
 from ledger.writer import RecordWriter
@@ -95,7 +98,8 @@ class RecordLog:
         The first round runs before this returns: a witness that has cosigned a
         larger tree than the log holds stops it here, before any write
         (``IntegrityFailure``). The reader's current checkpoint is the
-        witnessed note from then on.
+        witnessed note from then on; each is stored as well, for the log's
+        read-only processes (``ledger.read.witnessed``).
 
         Raises:
             IntegrityFailure: a witness holds a larger tree (a rollback).
@@ -113,6 +117,7 @@ class RecordLog:
             self.origin,
             endpoints,
             clock=self.writer.clock,
+            keep=self.storage.put_witnessed,
         )
         try:
             witnessing.begin()
@@ -157,6 +162,34 @@ class RecordLog:
             self.storage.close()
 
 
+class _StoredSource:
+    """A read-only process's tree source: the stored tree and witnessed note.
+
+    The witnessed checkpoint is served once proven, and read again at most
+    every ``interval`` seconds, as the head is.
+    """
+
+    def __init__(self, tree: StoredTree, interval: float) -> None:
+        self._tree = tree
+        self._interval = interval
+        self._looked = -math.inf
+        self.witnessed: StoredWitnessed | None = None
+
+    def tree(self) -> SignedTree:
+        return self._tree.tree()
+
+    def published(self) -> bytes | None:
+        witnessed = self.witnessed
+        if witnessed is None:
+            return None
+        now = time.monotonic()
+        if now - self._looked >= self._interval:
+            self._looked = now
+            with contextlib.suppress(LedgerError):
+                witnessed.refresh()
+        return witnessed.published()
+
+
 class ReadOnlyLog:
     """One record log's read side, over a database another process writes."""
 
@@ -181,7 +214,18 @@ class ReadOnlyLog:
         self.tree = StoredTree(
             storage, verifier_key, origin, cache, interval=interval, trusted=trusted
         )
-        self.reader = LogReader(storage, self.tree, cache)
+        source = _StoredSource(self.tree, interval)
+        self.reader = LogReader(storage, source, cache)
+        # The writer's witnessed checkpoint, as the database has it: served
+        # once proven (no witness is pinned here: observers check the
+        # cosignatures against their own policy).
+        self.witnessed = source.witnessed = StoredWitnessed(
+            storage.witnessed,
+            self.tree.tree,
+            self.reader.consistency_proof,
+            verifier_key,
+            origin,
+        )
         self.entries = EntryReader(self.reader, storage)
         self.registry = RegistryReader(self.reader, storage)
 
@@ -195,6 +239,8 @@ class ReadOnlyLog:
         """
         self.tree.start()
         self.registry.election()  # replayed now, not in the first request
+        with contextlib.suppress(LedgerError):
+            self.witnessed.refresh()
 
     def witness_status(self) -> list[dict[str, object]]:
         """None here: cosignatures are collected by the writer's process."""
@@ -214,10 +260,14 @@ class ReadOnlyLog:
             self.tree.tree()
         tree, failed = self.tree.last()
         size = 0 if tree is None else tree.size
+        try:
+            published = self.reader.current().size
+        except LedgerError:
+            published = size
         return LogHealth(
             integrated_size=size,
             signed_at=0.0 if tree is None else tree.head.made_at_ms / 1000,
-            published_size=size,
+            published_size=published,
             queue_depth=0,
             stopped=None if failed is None else "the stored head failed its checks",
             pool=self.storage.pool_status(),

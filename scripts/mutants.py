@@ -848,6 +848,71 @@ MUTANTS = [
         "            if False:",
         ("tests/cluster/test_queue.py",),
     ),
+    Mutant(
+        "witnessed-note-consistency-unchecked",
+        "ledger/read/witnessed.py",
+        "        verify_consistency(size, tree.size, root, tree.head.root, proof)\n",
+        "",
+        ("tests/integration/test_stored_witnessed.py",),
+    ),
+    Mutant(
+        "witnessed-note-older-served",
+        "ledger/read/witnessed.py",
+        "            if size < self._size or (size == self._size and note == "
+        "self._note):",
+        "            if size == self._size and note == self._note:",
+        ("tests/integration/test_stored_witnessed.py",),
+    ),
+    Mutant(
+        "witnessed-note-unpinned-lines-kept",
+        "ledger/read/witnessed.py",
+        "            data = format_note(Note(parsed.text, kept))\n",
+        "",
+        ("tests/integration/test_stored_witnessed.py",),
+    ),
+    Mutant(
+        "witnessed-note-refusal-not-remembered",
+        "ledger/read/witnessed.py",
+        "            self._seen = stored[1]\n",
+        "",
+        ("tests/integration/test_stored_witnessed.py",),
+    ),
+    Mutant(
+        "cluster-witnessed-note-not-stored",
+        "ledger/cluster.py",
+        "            keep=self.storage.put_witnessed,\n",
+        "",
+        ("tests/cluster/test_witnessing.py",),
+    ),
+    Mutant(
+        "witnessed-note-stored-uncosigned",
+        "ledger/cosigning.py",
+        "        if self.keep is not None and witnessed != note:",
+        "        if self.keep is not None:",
+        ("tests/integration/test_stored_witnessed.py",),
+    ),
+    Mutant(
+        "witnessed-row-replaced-by-smaller",
+        "ledger/storage/writes.py",
+        '            "WHERE witnessed_checkpoint.size <= excluded.size"',
+        '            ""',
+        ("tests/integration/test_stored_witnessed.py",),
+    ),
+    Mutant(
+        "recap-sum-of-a-recap-reads-its-top",
+        "verifier/rules/arithmetic.py",
+        '    return add_totals(body.get("totals", body) for body in bodies)',
+        "    return add_totals(body for body in bodies)",
+        ("tests/property/test_rules_properties.py",),
+    ),
+    Mutant(
+        "below-sum-misses-a-child",
+        "results/reader.py",
+        "                views[row.index].record.body for row in current.values()",
+        "                views[row.index].record.body "
+        "for row in [*current.values()][1:]",
+        ("tests/api/test_recaps.py",),
+    ),
 ]
 
 

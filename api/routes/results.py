@@ -76,17 +76,25 @@ async def regions_below(
     level: str = LEVEL,
     after: str = Query("", pattern="^[0-9]{0,10}$"),
     limit: int = Query(100, ge=1, le=500),
+    totals: str = Query(
+        "children",
+        pattern="^(children|sum)$",
+        description="children: each child's totals; sum: only each region's "
+        "sum of its present children's totals",
+    ),
 ) -> JSONResponse:
     """What a recap builder reads, for many regions in one request.
 
     For each region at ``level`` under ``region`` (codes after ``after``, at
     most ``limit``): its recap's revision, payload hash and stale or unnamed
     children, and each child's latest revision and totals. ``next`` is the
-    ``after`` of the next page (null on the last).
+    ``after`` of the next page (null on the last). With ``totals=sum``, each
+    region has ``sum`` (its present children's totals added up, before any
+    fold) and the children carry no totals.
     """
     code = _listed(results, region)
     try:
-        page = results.below(ballot, code, level, after, limit)
+        page = results.below(ballot, code, level, after, limit, summed=totals == "sum")
     except KeyError:
         raise ProblemError(
             "malformed-request",

@@ -21,6 +21,7 @@ from ledger.storage.schema import (
     records,
     tiles,
     tree_head,
+    witnessed_checkpoint,
 )
 
 __all__ = ["SqlLogReads"]
@@ -55,6 +56,20 @@ class SqlLogReads(SqlEngine):
             raise StorageUnavailable("no tree head in this database: run 'saksi init'")
         seal = None if row.seal is None else bytes(row.seal)
         return Head(row.size, bytes(row.root), bytes(row.note), row.made_at_ms, seal)
+
+    def witnessed(self) -> tuple[int, bytes] | None:
+        """(size, note) of the stored witnessed checkpoint, None if none is.
+
+        Unproven: see ``ledger.read.witnessed``.
+
+        Raises:
+            StorageUnavailable: the database failed.
+        """
+        with self._connect() as conn:
+            row = conn.execute(
+                sa.select(witnessed_checkpoint.c.size, witnessed_checkpoint.c.note)
+            ).first()
+        return None if row is None else (row.size, bytes(row.note))
 
     def find_leaf_hashes(self, leaf_hashes: Sequence[bytes]) -> dict[bytes, int]:
         """Map each already-stored leaf hash to its index (via the leaf_key index)."""

@@ -33,6 +33,7 @@ __all__ = [
     "sequencer_lease",
     "tiles",
     "tree_head",
+    "witnessed_checkpoint",
     "write_outcomes",
     "write_queue",
 ]
@@ -149,4 +150,18 @@ write_outcomes = Table(
         nullable=False,
         server_default=func.current_timestamp(),
     ),
+)
+
+# The latest checkpoint with its witnesses' cosignatures (migration 0005): the
+# process that asks the witnesses (the writer, or the cluster's sequencer)
+# stores it, and every other process serves it once it has proven it against
+# its own signed tree (``ledger.read.witnessed``). One row, replaced only by a
+# note of at least its size. Not part of the log.
+witnessed_checkpoint = Table(
+    "witnessed_checkpoint",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("size", BigInteger, nullable=False),
+    Column("note", LargeBinary, nullable=False),
+    CheckConstraint("id = 1", name="witnessed_checkpoint_single_row"),
 )

@@ -290,6 +290,30 @@ class SqlWrites(SqlLease, SqlQueue):
             self.count_failure("write")
             raise StorageUnavailable(f"refresh not committed: {safe_message(e)}") from e
 
+    def put_witnessed(self, size: int, note: bytes) -> None:
+        """Store ``note``, a checkpoint of ``size`` with its cosignatures.
+
+        Kept only if no note of a larger size is stored already: a process
+        whose round ran late never replaces a newer one.
+
+        Raises:
+            StorageUnavailable: the database failed.
+        """
+        statement = sa.text(
+            "INSERT INTO witnessed_checkpoint (id, size, note) "
+            "VALUES (1, :size, :note) ON CONFLICT (id) DO UPDATE "
+            "SET size = excluded.size, note = excluded.note "
+            "WHERE witnessed_checkpoint.size <= excluded.size"
+        ).bindparams(sa.bindparam("note", type_=sa.LargeBinary))
+        try:
+            with self._engine.begin() as conn:
+                conn.execute(statement, {"size": size, "note": note})
+        except DRIVER_ERRORS as e:
+            self.count_failure("write")
+            raise StorageUnavailable(
+                f"witnessed checkpoint not stored: {safe_message(e)}"
+            ) from e
+
     def close(self) -> None:
         """Release the writer lock and every pooled connection."""
         self.release_writer_lock()

@@ -12,9 +12,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from api.app import create_app
 from api.settings import ApiSettings
 from keys import Ed25519Signer
-from ledger.cosigning import WitnessHealth
 from ledger.errors import IntegrityFailure
-from ledger.health import LogHealth, ready
+from ledger.health import LogHealth, WitnessHealth, ready
 from tests.recordlog import ADMINS, RecordLog, envelope_bytes, form, setup_election
 from verifier.election import tally_subject
 

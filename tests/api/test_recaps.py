@@ -200,6 +200,23 @@ def _below_pages_agree_with_region_views(url: str, log, keys) -> None:
                     (c["code"], c["status"], c.get("payload_hash"), c.get("totals"))
                     for c in full["children"]
                 ]
+            # totals=sum: the same page, each region with its children's sum
+            # and no child's own totals.
+            (summed,) = [
+                httpx.get(
+                    f"{url}/v1/results/ppwp/{root or 'national'}/below/{level}",
+                    params={"limit": 500, "totals": "sum"},
+                ).json()["regions"]
+            ]
+            assert [v["code"] for v in summed] == expected
+            for compact, brief in zip(seen, summed, strict=True):
+                present = [c for c in compact["children"] if c["status"] == "present"]
+                assert brief["sum"] == add_totals(c["totals"] for c in present)
+                assert all("totals" not in c for c in brief["children"])
+                assert [{**c, "totals": None} for c in brief["children"]] == [
+                    {**c, "totals": None} for c in compact["children"]
+                ]
+                assert brief["recap"] == compact["recap"]
     stale = {
         v["code"]
         for v in httpx.get(f"{url}/v1/results/ppwp/national/below/village").json()[
@@ -213,6 +230,7 @@ def _below_pages_agree_with_region_views(url: str, log, keys) -> None:
         ("/v1/results/ppwp/3999/below/village", 404),
         ("/v1/results/ppwp/31/below/hamlet", 400),
         ("/v1/results/ppwp/31/below/village?limit=0", 400),
+        ("/v1/results/ppwp/31/below/village?totals=all", 400),
     ):
         response = httpx.get(url + path)
         assert response.status_code == status, (path, response.text)

@@ -3,7 +3,8 @@
 ``Member`` is one process on a free 127.0.0.1 port (its stderr in a file);
 ``leader`` finds which one holds the sequencer lease, from the lease row.
 ``grant_envelope`` makes the n-th distinct record an admin signs (a key grant),
-the same bytes every time it is asked for, so a retry is a true repeat.
+the same bytes every time it is asked for, so a retry is a true repeat;
+``write_through`` writes them over the live members until told to stop.
 """
 
 from __future__ import annotations
@@ -16,14 +17,17 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
 from typing import Any
 
 from ledger.storage.sql import SqlStorage
+from saksi_client import Receipt, SaksiClient
 from tests.helpers import ROOT, cli_env, run_saksi
 from verifier.dsse import envelope_to_json, sign_envelope
+from verifier.note import VerifierKey
 from verifier.record import RECORD_PAYLOAD_TYPE, format_timestamp, record_payload
 
 PASS = "cluster-passphrase"
@@ -160,3 +164,30 @@ def grant_envelope(admin: Any, n: int) -> dict[str, Any]:
         },
     )
     return envelope_to_json(sign_envelope(RECORD_PAYLOAD_TYPE, payload, [admin]))
+
+
+def write_through(
+    members: list[Member],
+    key: VerifierKey,
+    admin,
+    stop: threading.Event,
+    acked: dict[int, Receipt],
+    start: int,
+) -> None:
+    """Write distinct records round-robin over live members, retrying each
+    (through the next member) until it is acknowledged."""
+    n = start
+    while not stop.is_set():
+        envelope = grant_envelope(admin, n)
+        for attempt in range(200):
+            member = members[(n + attempt) % len(members)]
+            if not member.alive():
+                continue
+            try:
+                acked[n] = SaksiClient(member.url, key, timeout=10, retries=0).submit(
+                    envelope
+                )
+                break
+            except Exception:
+                time.sleep(0.05)
+        n += 2

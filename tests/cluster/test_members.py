@@ -28,6 +28,7 @@ from tests.cluster.members import (
     init_cluster_log,
     leader,
     lease,
+    write_through,
 )
 from tests.evidence import scale
 from tests.helpers import run_verify
@@ -94,33 +95,6 @@ def test_every_member_takes_writes_and_one_sequences(cluster):
     _audit(directory, members[1].url)
 
 
-def _write_through(
-    members: list[Member],
-    key: VerifierKey,
-    admin,
-    stop: threading.Event,
-    acked: dict[int, Receipt],
-    start: int,
-) -> None:
-    """Write distinct records round-robin over live members, retrying each
-    (through the next member) until it is acknowledged."""
-    n = start
-    while not stop.is_set():
-        envelope = grant_envelope(admin, n)
-        for attempt in range(200):
-            member = members[(n + attempt) % len(members)]
-            if not member.alive():
-                continue
-            try:
-                acked[n] = SaksiClient(member.url, key, timeout=10, retries=0).submit(
-                    envelope
-                )
-                break
-            except Exception:
-                time.sleep(0.05)
-        n += 2
-
-
 KILLS = scale(3, 12)
 
 
@@ -137,7 +111,7 @@ def test_a_killed_sequencer_is_replaced_and_nothing_acknowledged_is_lost(
     stop = threading.Event()
     writers = [
         threading.Thread(
-            target=_write_through, args=(members, key, admin, stop, acked, i)
+            target=write_through, args=(members, key, admin, stop, acked, i)
         )
         for i in range(2)
     ]

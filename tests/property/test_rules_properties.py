@@ -19,6 +19,7 @@ from verifier.rules import (
     add_totals,
     fold_totals,
     recap_flags,
+    sum_of,
     tally_flags,
     totals_of,
 )
@@ -286,3 +287,21 @@ def test_a_recap_counts_candidates_only_within_one_list(regions):
     for changes in reversed(undo):
         state.undo(changes)
     assert state.carries_candidates("pdpd", "")
+
+
+@given(
+    st.lists(
+        st.one_of(
+            consistent_forms(),
+            party_totals,
+            st.fixed_dictionaries({"totals": party_totals}),
+        ),
+        max_size=6,
+    )
+)
+def test_sum_of_is_the_sum_of_what_each_body_contributes(bodies):
+    # Tallies (totals at the top) and recaps (under "totals"), of either kind
+    # of ballot: summed without copies, the same sum, and no body changed.
+    before = copy.deepcopy(bodies)
+    assert sum_of(bodies) == add_totals(totals_of(b) for b in bodies)
+    assert bodies == before

@@ -14,6 +14,7 @@ from verifier.rules.arithmetic import (
     differences,
     fold_totals,
     recap_flags,
+    sum_of,
     tally_flags,
     totals_of,
 )
@@ -44,6 +45,7 @@ __all__ = [
     "fold_totals",
     "recap_children",
     "recap_flags",
+    "sum_of",
     "tally_flags",
     "totals_of",
     "unlogged_child",

@@ -53,6 +53,7 @@ __all__ = [
     "differences",
     "fold_totals",
     "recap_flags",
+    "sum_of",
     "tally_flags",
     "totals_of",
 ]
@@ -227,6 +228,15 @@ def add_totals(parts: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def sum_of(bodies: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """What ``bodies`` (tallies or recaps) contribute, summed.
+
+    ``add_totals`` of each body's ``totals_of``, without copying each body's
+    totals first: ``add_totals`` reads only the members ``totals_of`` keeps.
+    """
+    return add_totals(body.get("totals", body) for body in bodies)
+
+
 def fold_totals(totals: Mapping[str, Any]) -> dict[str, Any]:
     """Totals as a recap above the candidate lists counts them.
 
@@ -276,7 +286,7 @@ def recap_flags(
     ``candidates`` says whether the recap counts candidates (False above the
     candidate lists: then the sum is folded, see ``fold_totals``).
     """
-    summed = add_totals(totals_of(child) for child in children)
+    summed = sum_of(children)
     if not candidates:
         summed = fold_totals(summed)
     return [
