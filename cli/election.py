@@ -47,6 +47,7 @@ from domains.regions import TPS_FILE, WILAYAH_COLUMNS, WILAYAH_FILE, district_bo
 from keys.errors import KeyLoadError
 from keys.keyfile import KeyFileBatch
 from keys.signer import Ed25519Signer
+from saksi_client import SaksiClient
 
 __all__ = ["add_commands"]
 
@@ -161,8 +162,14 @@ def cmd_results_recap(args: argparse.Namespace) -> int:
             cache[region] = _open_key(batch, path) if path.exists() else None
         return cache[region]
 
-    with open_log(args) as client, client_errors("check --region"):
-        report = build_recaps(client, args.ballot, root, signer_for, _level_progress())
+    with open_log(args) as client, client_errors("check --region and --read-from"):
+        reader = None
+        if args.read_from:
+            reader = SaksiClient(args.read_from, client.log_key)
+            reader.check_identity()  # the same log, or WrongLog
+        report = build_recaps(
+            client, args.ballot, root, signer_for, _level_progress(), reader=reader
+        )
     missing = _missing_keys(args.keys, report.no_key)
     result = {
         "signed": report.signed,
@@ -301,6 +308,13 @@ def add_commands(sub: argparse._SubParsersAction[Any]) -> None:
         help="directory of recap keys named <region code>.key (national.key)",
     )
     recap.add_argument("--region", default="national", help="national or a code")
+    recap.add_argument(
+        "--read-from",
+        metavar="URL",
+        help="read the regions from this read-only server of the same log (the "
+        "reads are most of the work); each level is read there once it holds "
+        "the recaps of the level below. Default: the log written to",
+    )
     recap.add_argument(
         "--ballot",
         default="ppwp",

@@ -18,12 +18,13 @@ recap is signed at exactly the level of its signer's scope.
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from saksi_client import Refused, SaksiClient
+from saksi_client import Refused, SaksiClient, TransportError
 from verifier.election import recap_subject
 from verifier.record import format_timestamp, record_payload
 from verifier.rules import fold_totals
@@ -129,49 +130,80 @@ def build_recaps(
     signer_for: Callable[[str], Signer | None],
     progress: Callable[[str, int, int], None] = lambda *_: None,
     now: dt.datetime | None = None,
+    *,
+    reader: SaksiClient | None = None,
 ) -> RecapReport:
     """Bring every recap under ``root`` ("" national) up to date, bottom-up.
 
     Level by level from the villages up: every region's recap state and its
     children's latest revisions are read a page of regions at a time; the
-    recaps that are missing or stale are signed and sent in batches, and a
-    level is complete (every recap logged or refused) before the next is read.
+    recaps that are missing or stale are signed and sent in batches (one batch
+    on its way while the next pages are read and signed), and a level is
+    complete (every recap logged or refused) before the next is read.
     ``progress(level, done, total)`` is called as regions are read.
+
+    ``reader`` is where the pages are read, if not ``client``: a read-only
+    server of the same log, which takes the reads (the larger part of the
+    work) off the server that takes the writes. A level is read there only
+    once it serves a tree that holds every recap of the level below.
 
     Raises:
         Refused: the log cannot answer a read (e.g. an unknown region).
         TransportError, VerificationError: see ``SaksiClient``.
+        TransportError: also when ``reader`` did not come to serve the
+            recaps just logged within two minutes.
     """
     report = RecapReport()
     issued_at = format_timestamp(now or dt.datetime.now(dt.UTC))
-    for name, length in LEVELS:
-        if length < len(root):
-            continue
-        report.signed.setdefault(name, 0)
-        report.current.setdefault(name, 0)
-        pending: list[tuple[str, dict[str, Any]]] = []
-        done = 0
-        for page, total in _pages(client, ballot, root, name):
-            for view in page:
-                region = view["code"]
-                outcome = _recap_of(view, ballot, issued_at)
-                signer = signer_for(region)
-                if outcome == "empty":
-                    report.empty.append(region or "national")
-                elif outcome == "current":
-                    report.current[name] += 1
-                elif signer is None:
-                    report.no_key.append(region or "national")
-                elif not isinstance(outcome, str):
-                    subject, payload = outcome
-                    pending.append((subject, client.sign(payload, [signer])))
-            done += len(page)
-            progress(name, done, total)
-            if len(pending) >= BATCH:
-                _send(client, pending, report, name)
-                pending = []
-        _send(client, pending, report, name)
+    source = reader or client
+    logged = 0  # the tree size the next level's reads must include
+    with ThreadPoolExecutor(1, thread_name_prefix="recap-send") as sender:
+        for name, length in LEVELS:
+            if length < len(root):
+                continue
+            report.signed.setdefault(name, 0)
+            report.current.setdefault(name, 0)
+            if reader is not None and logged:
+                _caught_up(reader, logged)
+            pending: list[tuple[str, dict[str, Any]]] = []
+            sent: list[Future[int]] = []
+            done = 0
+            for page, total in _pages(source, ballot, root, name):
+                for view in page:
+                    region = view["code"]
+                    outcome = _recap_of(view, ballot, issued_at)
+                    signer = signer_for(region)
+                    if outcome == "empty":
+                        report.empty.append(region or "national")
+                    elif outcome == "current":
+                        report.current[name] += 1
+                    elif signer is None:
+                        report.no_key.append(region or "national")
+                    elif not isinstance(outcome, str):
+                        subject, payload = outcome
+                        pending.append((subject, client.sign(payload, [signer])))
+                done += len(page)
+                progress(name, done, total)
+                if len(pending) >= BATCH:
+                    if len(sent) > 1:
+                        sent[-2].result()  # at most one batch waiting to go
+                    sent.append(sender.submit(_send, client, pending, report, name))
+                    pending = []
+            sent.append(sender.submit(_send, client, pending, report, name))
+            logged = max([logged, *(f.result() for f in sent)])
     return report
+
+
+def _caught_up(reader: SaksiClient, size: int, timeout: float = 120.0) -> None:
+    """Wait until ``reader`` serves a tree of at least ``size`` entries."""
+    deadline = time.monotonic() + timeout
+    while reader.get("/healthz")["tree_size"] < size:
+        if time.monotonic() > deadline:
+            raise TransportError(
+                f"{reader.base_url} did not reach the {size} entries logged in "
+                f"{timeout:.0f} s: does it read the writer's database?"
+            )
+        time.sleep(0.02)
 
 
 def _send(
@@ -179,7 +211,9 @@ def _send(
     pending: list[tuple[str, dict[str, Any]]],
     report: RecapReport,
     level: str,
-) -> None:
+) -> int:
+    """Send ``pending``; the size of the largest tree a receipt came with."""
+    logged = 0
     for start in range(0, len(pending), BATCH):
         chunk = pending[start : start + BATCH]
         outcomes = client.submit_many([envelope for _, envelope in chunk])
@@ -190,3 +224,5 @@ def _send(
                 )
             else:
                 report.signed[level] += 1
+                logged = max(logged, outcome.tree_size)
+    return logged

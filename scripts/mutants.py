@@ -913,6 +913,43 @@ MUTANTS = [
         "for row in [*current.values()][1:]",
         ("tests/api/test_recaps.py",),
     ),
+    Mutant(
+        "proven-tile-unverified",
+        "ledger/read/tree.py",
+        "        verify_inclusion(first, size, nodes.at(0, 0), path, root)\n",
+        "",
+        (
+            "tests/integration/test_read_only_log.py",
+            "tests/faults/test_writer_tamper.py",
+        ),
+    ),
+    Mutant(
+        "entry-not-checked-in-its-proven-tile",
+        "ledger/read/tree.py",
+        "                if tile(block).at(0, index % TILE_WIDTH) != leaf:",
+        "                if tile(block) is None:",
+        (
+            "tests/integration/test_read_only_log.py",
+            "tests/faults/test_writer_tamper.py",
+        ),
+    ),
+    Mutant(
+        "edge-entry-inclusion-unchecked",
+        "ledger/read/tree.py",
+        "                verify_inclusion(index, size, leaf, proof, root)\n",
+        "",
+        (
+            "tests/integration/test_read_only_log.py",
+            "tests/faults/test_writer_tamper.py",
+        ),
+    ),
+    Mutant(
+        "recaps-read-before-the-reader-caught-up",
+        "domains/recaps.py",
+        "                _caught_up(reader, logged)\n",
+        "                pass\n",
+        ("tests/api/test_recaps.py",),
+    ),
 ]
 
 

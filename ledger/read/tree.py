@@ -3,26 +3,28 @@
 Nothing read from the database is trusted by itself. ``signed_head`` checks the
 head row against the log key; ``rebuild_edge`` rebuilds the tree's right edge
 from stored entries and tiles and insists that it gives the signed root; an
-``entry_prover`` proves a stored entry's bytes by an inclusion proof against the
-signed root before anyone uses them. The writer (``ledger.startup``) and the
-reader (``ledger.read.stored``) both start from these; neither needs the other.
+``entry_prover`` proves a stored entry's bytes against the signed root (through
+its proven tile, or its own inclusion proof) before anyone uses them. The writer
+(``ledger.startup``) and the reader (``ledger.read.stored``) both start from
+these; neither needs the other.
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 from ledger.errors import IntegrityFailure, LedgerError
 from ledger.integrate import TreeState
-from ledger.read.proof_builder import NodeReader, build_inclusion_proof
+from ledger.read.proof_builder import NodeReader, TileNodes, build_inclusion_proof
 from ledger.storage.base import LogStore
 from ledger.storage.rows import EntryRow, Head
 from ledger.tree.compact import perfect_root
-from ledger.tree.tiles import TILE_WIDTH, level_width
+from ledger.tree.tiles import TILE_HEIGHT, TILE_WIDTH, level_width
 from verifier.checkpoint import verify_checkpoint
-from verifier.errors import VerificationError
+from verifier.errors import ProofInvalid, VerificationError
 from verifier.note import VerifierKey
 from verifier.proof_check import verify_inclusion
 from verifier.rfc6962 import hash_leaf
@@ -66,14 +68,48 @@ class Prover(Protocol):
         ...
 
 
+# How many level-0 tiles one prover keeps once proven: a page of results reads
+# entries from a few dozen tiles; a prover kept for long holds no more.
+PROVEN_TILES = 64
+
+
 def entry_prover(reader: NodeReader, size: int, root: bytes) -> Prover:
-    """Proves entries by inclusion proofs (read through ``reader``) to ``root``."""
+    """Proves entries (read through ``reader``) to ``root``.
+
+    An entry in a full level-0 tile is proven by its leaf hash, found in that
+    tile, once the tile itself is proven: one inclusion proof of its first leaf
+    whose lower part is the tile's own nodes, so that it proves exactly the
+    tile's 256 leaf hashes (the last ``PROVEN_TILES`` tiles proven are kept).
+    An entry in the partial tile at the right edge gets its own inclusion proof.
+    """
+    proven: OrderedDict[int, TileNodes] = OrderedDict()
+    full = size // TILE_WIDTH
+
+    def tile(block: int) -> TileNodes:
+        nodes = proven.get(block)
+        if nodes is not None:
+            proven.move_to_end(block)
+            return nodes
+        nodes = reader.tile(0, block)
+        first = block * TILE_WIDTH
+        above = build_inclusion_proof(reader, first, size)[TILE_HEIGHT:]
+        path = nodes.siblings(0, TILE_HEIGHT) + above
+        verify_inclusion(first, size, nodes.at(0, 0), path, root)
+        proven[block] = nodes
+        if len(proven) > PROVEN_TILES:
+            proven.popitem(last=False)
+        return nodes
 
     def prove(index: int, data: bytes) -> bytes:
         leaf = hash_leaf(data)
         try:
-            proof = build_inclusion_proof(reader, index, size)
-            verify_inclusion(index, size, leaf, proof, root)
+            block = index // TILE_WIDTH
+            if index >= 0 and block < full:
+                if tile(block).at(0, index % TILE_WIDTH) != leaf:
+                    raise ProofInvalid("its leaf hash is not the one in its tile")
+            else:
+                proof = build_inclusion_proof(reader, index, size)
+                verify_inclusion(index, size, leaf, proof, root)
         except (VerificationError, LedgerError) as e:
             raise IntegrityFailure(
                 f"entry {index} as stored is not the entry the signed tree "

@@ -6,11 +6,15 @@ import hashlib
 
 import httpx
 
+from api.app import create_app
 from domains.recaps import build_recaps
 from domains.synthetic import ElectionSpec, candidate_lists, parties, tally
 from keys import Ed25519Signer
+from ledger.recordlog import ReadOnlyLog
+from ledger.storage.sql import SqlStorage
 from saksi_client import SaksiClient
 from tests.api.conftest import LiveServer
+from tests.conftest import ORIGIN
 from tests.recordlog import SIX_STATIONS, form, setup_election
 from verifier.election import tally_subject
 from verifier.fullaudit import Auditor
@@ -235,6 +239,51 @@ def _below_pages_agree_with_region_views(url: str, log, keys) -> None:
         response = httpx.get(url + path)
         assert response.status_code == status, (path, response.text)
         assert response.headers["content-type"].startswith("application/problem+json")
+
+
+def test_recaps_read_through_a_read_only_server_wait_for_its_tree(make_api, signer):
+    """Pages read from a read-only server of the same database (it looks for
+    new heads every half second) make the same recaps: each level is read
+    there only once it serves every recap of the level below."""
+    api = make_api(key_burst=10_000)
+    log = api.log
+    setup_election(log, STATIONS)
+    reader, recap_keys = _reader_and_committees(log)
+    for n, station in enumerate(STATIONS):
+        body = form({"100025": 10 + n, "100026": 20 - n, "100027": n})
+        log.submit(
+            log.payload("results.tally/v1", tally_subject("ppwp", station), body),
+            [reader],
+        )
+    reads = ReadOnlyLog(
+        SqlStorage.open(log.url), signer.verifier_key, ORIGIN, interval=0.5
+    )
+    reads.start()
+    writer_server, reads_server = (
+        LiveServer(api.client.app),
+        LiveServer(create_app(reads)),
+    )
+    try:
+        report = build_recaps(
+            SaksiClient(writer_server.url, signer.verifier_key),
+            "ppwp",
+            "",
+            recap_keys.get,
+            now=log.now(),
+            reader=SaksiClient(reads_server.url, signer.verifier_key),
+        )
+        assert report.signed == {level: len(codes) for level, codes in REGIONS.items()}
+        assert not report.refused
+        for codes in REGIONS.values():
+            for code in codes:
+                recap = results(writer_server.url, code)["recap"]
+                assert recap["flags"] == [], code
+                assert not recap["stale"], code
+                assert recap["unnamed_children"] == [], code
+    finally:
+        writer_server.stop()
+        reads_server.stop()
+        reads.close()
 
 
 def test_recaps_above_the_candidate_lists_fold_candidates_into_parties(

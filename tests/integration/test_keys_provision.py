@@ -219,14 +219,21 @@ def test_every_level_through_db_signs_the_recaps(tmp_path):
     assert roles["31"] == ("province", "31")
     assert roles[VILLAGES[0]] == ("village", VILLAGES[0])
 
-    with serving(directory, db_url, cli_env(PASS)) as url:
+    # The regions are read through a read-only server beside the writer.
+    with (
+        serving(directory, db_url, cli_env(PASS)) as url,
+        serving(directory, db_url, cli_env(PASS), "--read-only") as reads,
+    ):
         remote = ["--url", url, "--log-key", str(directory / "log.vkey")]
         imported = saksi(
             "results", "import", *remote, "--key", str(reader), "--format",
             "sirekap", "--prefix", PREFIX, str(SAMPLE),
         )  # fmt: skip
         assert imported.returncode == 0, imported.stderr
-        recap = saksi("results", "recap", *remote, "--keys", str(out), "--json")
+        recap = saksi(
+            "results", "recap", *remote, "--keys", str(out), "--read-from", reads,
+            "--json",
+        )  # fmt: skip
         assert recap.returncode == 0, recap.stderr
         signed = json.loads(recap.stdout)["signed"]
         assert signed == {

@@ -167,8 +167,11 @@ def test_an_edited_entry_on_the_right_edge_stops_the_start(writer, path):
         _reader(path)
 
 
-def test_an_entry_edited_with_its_leaf_hash_is_never_served(writer, path):
-    # Tallies (not replayed at start) in a full tile, one of them edited.
+@pytest.mark.parametrize("tile_too", [False, True], ids=["entry", "entry-and-tile"])
+def test_an_entry_edited_with_its_leaf_hash_is_never_served(writer, path, tile_too):
+    # Tallies (not replayed at start) in a full tile, one of them edited; or,
+    # once the reader runs, also its leaf hash in the stored tile (the tile then
+    # no longer proves to the signed root).
     stations = [f"317101100{v}{n:03d}" for v in (1, 2, 3) for n in range(1, 101)]
     keys = setup_election(writer, stations)
     first = writer.ledger.size
@@ -181,15 +184,33 @@ def test_an_entry_edited_with_its_leaf_hash_is_never_served(writer, path):
         )
     assert writer.ledger.size > 256
     writer.close()
+    reader = _reader(path) if tile_too else None  # checked its tiles at start
     forged = b'{"forged": true}'
     _edit(
         path,
         f"UPDATE entries SET data = X'{forged.hex()}', "
         f"leaf_hash = X'{hash_leaf(forged).hex()}' WHERE idx = {first + 5}",
     )
-    reader = _reader(path)  # the edge and the registries are intact
+    if tile_too:
+        block, offset = divmod(first + 5, 256)
+        with sqlite3.connect(path) as db:
+            (hashes,) = db.execute(
+                "SELECT hashes FROM tiles WHERE level = 0 AND idx = ?", (block,)
+            ).fetchone()
+        hashes = hashes[: 32 * offset] + hash_leaf(forged) + hashes[32 * offset + 32 :]
+        _edit(
+            path,
+            f"UPDATE tiles SET hashes = X'{hashes.hex()}' "
+            f"WHERE level = 0 AND idx = {block}",
+        )
+        reader.reader.clear_cache()  # type: ignore[union-attr]  # read afresh
+    reader = reader or _reader(path)  # the edge and the registries are intact
     try:
-        assert reader.entries.entry(first + 6).index == first + 6
+        if tile_too:  # no entry of a tile that does not prove is served
+            with pytest.raises(IntegrityFailure, match=f"entry {first + 6}"):
+                reader.entries.entry(first + 6)
+        else:
+            assert reader.entries.entry(first + 6).index == first + 6
         with pytest.raises(IntegrityFailure, match=f"entry {first + 5}"):
             reader.entries.entry(first + 5)
         with pytest.raises(IntegrityFailure, match=f"entry {first + 5}"):
@@ -198,6 +219,28 @@ def test_an_entry_edited_with_its_leaf_hash_is_never_served(writer, path):
         answer = client.get(f"/v1/entries/{first + 5}")
         assert answer.status_code == 500
         assert answer.json()["type"] == "/problems/integrity-failure"
+    finally:
+        reader.close()
+
+
+def test_an_entry_on_the_right_edge_edited_while_served_is_never_served(writer, path):
+    # The partial tile's hashes are the reader's own (checked at start): an
+    # entry there, edited with its leaf hash afterwards, fails its own proof.
+    for n in range(5):
+        writer.grant(_officer(n), "tps", TPS)
+    size = writer.ledger.size
+    assert size < 256
+    reader = _reader(path)
+    try:
+        forged = b'{"forged": true}'
+        _edit(
+            path,
+            f"UPDATE entries SET data = X'{forged.hex()}', "
+            f"leaf_hash = X'{hash_leaf(forged).hex()}' WHERE idx = {size - 2}",
+        )
+        with pytest.raises(IntegrityFailure, match=f"entry {size - 2}"):
+            reader.entries.entry(size - 2)
+        assert reader.entries.entry(size - 1).index == size - 1
     finally:
         reader.close()
 
