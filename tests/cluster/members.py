@@ -4,7 +4,8 @@
 ``leader`` finds which one holds the sequencer lease, from the lease row.
 ``grant_envelope`` makes the n-th distinct record an admin signs (a key grant),
 the same bytes every time it is asked for, so a retry is a true repeat;
-``write_through`` writes them over the live members until told to stop.
+``write_through`` writes them over the live members until told to stop (in
+``writer_threads``).
 """
 
 from __future__ import annotations
@@ -191,3 +192,20 @@ def write_through(
             except Exception:
                 time.sleep(0.05)
         n += 2
+
+
+def writer_threads(
+    members: list[Member],
+    key: VerifierKey,
+    admin,
+    stop: threading.Event,
+    acked: dict[int, Receipt],
+    count: int = 2,
+) -> list[threading.Thread]:
+    """``count`` threads of ``write_through``, each its own records (not started)."""
+    return [
+        threading.Thread(
+            target=write_through, args=(members, key, admin, stop, acked, i)
+        )
+        for i in range(count)
+    ]

@@ -28,7 +28,7 @@ from tests.cluster.members import (
     init_cluster_log,
     leader,
     lease,
-    write_through,
+    writer_threads,
 )
 from tests.evidence import scale
 from tests.helpers import run_verify
@@ -109,12 +109,7 @@ def test_a_killed_sequencer_is_replaced_and_nothing_acknowledged_is_lost(
     admin = load_key_file(directory / "admin.key", PASS.encode())
     acked: dict[int, Receipt] = {}
     stop = threading.Event()
-    writers = [
-        threading.Thread(
-            target=write_through, args=(members, key, admin, stop, acked, i)
-        )
-        for i in range(2)
-    ]
+    writers = writer_threads(members, key, admin, stop, acked)
     for w in writers:
         w.start()
     takeovers: list[float] = []  # the kill to the next term's lease

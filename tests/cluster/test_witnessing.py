@@ -24,7 +24,7 @@ from tests.cluster.members import (
     Member,
     init_cluster_log,
     leader,
-    write_through,
+    writer_threads,
 )
 from tests.evidence import scale
 from tests.helpers import run_verify
@@ -64,12 +64,7 @@ def test_the_sequencer_of_the_moment_asks_and_every_member_serves(
     admin = load_key_file(directory / "admin.key", PASS.encode())
     acked: dict[int, Receipt] = {}
     stop = threading.Event()
-    writers = [
-        threading.Thread(
-            target=write_through, args=(members, key, admin, stop, acked, i)
-        )
-        for i in range(2)
-    ]
+    writers = writer_threads(members, key, admin, stop, acked)
     try:
         for member in members:
             member.start()
