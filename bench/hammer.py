@@ -397,6 +397,10 @@ class _State:
         self.pending: dict[int, tuple[bytes, float]] = {}
         # index -> leaf hash: not yet read back by the full reader
         self.unread: dict[int, bytes] = {}
+        # The leaf hash of every entry the full reader has read, from 0: a
+        # receipt that comes after its entry was read (a write whose first
+        # answer was lost, answered again later) is checked against it.
+        self.read_leaves: list[bytes] = []
         self.reservoir: list[bytes] = []  # acknowledged bodies to repeat
         self.retry: list[tuple[bytes, bytes]] = []  # (digest, body): outcome unknown
         self.witnessed_size = 0
@@ -495,7 +499,12 @@ async def _write(
             if known is None:
                 state.index_of[digest] = index
                 state.pending[index] = (leaf, time.monotonic())
-                state.unread[index] = leaf
+                if index < len(state.read_leaves):
+                    if state.read_leaves[index] != leaf:
+                        tally.full_read_mismatches += 1
+                        tally.error(f"full read: entry {index} is not its receipt's")
+                else:
+                    state.unread[index] = leaf
                 tally.acked += 1
                 if status == 200:
                     tally.recovered += 1  # an unknown outcome that had landed
@@ -655,6 +664,11 @@ def _prove(state: _State, log: TileLog, size: int, root: bytes) -> None:
     """Every pending receipt below ``size``: proven from the tiles, delay noted."""
     now = time.monotonic()
     with state.lock:
+        if size < state.witnessed_size:
+            # Consistent (the observer checked it) but older than one served
+            # before: the full reader keeps reading to the larger one.
+            state.tally.error("checkpoint: older than one served before")
+            return
         due = sorted(i for i in state.pending if i < size)
         items = [(i, *state.pending.pop(i)) for i in due]
         state.witnessed_size, state.witnessed_root = size, root
@@ -697,6 +711,8 @@ def _full_reader(state: _State) -> None:
                         tree.add_leaf(leaf)
                         with state.lock:
                             expected = state.unread.pop(index, None)
+                            if index == len(state.read_leaves):
+                                state.read_leaves.append(leaf)
                         if expected is not None and expected != leaf:
                             tally.full_read_mismatches += 1
                             tally.error(f"full read: entry {index} changed")
@@ -705,6 +721,8 @@ def _full_reader(state: _State) -> None:
                 # A reader that died here would leave every later entry unread.
                 tally.error(f"full read: {type(e).__name__}")
                 tree = TreeHasher()  # start again from entry 0
+                with state.lock:
+                    state.read_leaves.clear()
                 state.stop.wait(0.5)
                 continue
             tally.full_read_roots += 1
