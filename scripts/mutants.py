@@ -950,6 +950,13 @@ MUTANTS = [
         "                pass\n",
         ("tests/api/test_recaps.py",),
     ),
+    Mutant(
+        "witnessed-note-size-unbounded",
+        "ledger/read/witnessed.py",
+        "        if not 0 < size <= tree.size:  # the row's size column said otherwise",
+        "        if False:",
+        ("tests/integration/test_stored_witnessed.py",),
+    ),
 ]
 
 

@@ -124,8 +124,10 @@ class StoredWitnessed:
             data, self._log_key, self._origin, WitnessPolicy(self._witnesses, 0)
         )
         size, root = checkpoint.size, checkpoint.root_hash
-        # Refused unless 0 < size <= the tree's: the empty tree, or one beyond
-        # the signed tree (the row's size column said otherwise), proves nothing.
+        if not 0 < size <= tree.size:  # the row's size column said otherwise
+            raise VerificationError(
+                f"it is of size {size}, not within the signed tree's {tree.size}"
+            )
         proof = self._consistency_proof(size, tree.size) if size < tree.size else []
         verify_consistency(size, tree.size, root, tree.head.root, proof)
         if self._witnesses:

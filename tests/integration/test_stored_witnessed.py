@@ -14,6 +14,7 @@ pinned witness did not make.
 from __future__ import annotations
 
 import base64
+import hashlib
 import logging
 import sqlite3
 import threading
@@ -184,6 +185,12 @@ def test_edits_of_the_stored_note_are_never_served(witnessed, caplog):
                 size,
                 sign_note(Checkpoint(ORIGIN, size + 5, bytes(32)).to_text(), [SIGNER]),
             ),
+            "the empty tree": (
+                size,
+                sign_note(
+                    Checkpoint(ORIGIN, 0, hashlib.sha256().digest()).to_text(), [SIGNER]
+                ),
+            ),
             "the older genuine note": (_size(older), older),
         }
         caplog.set_level(logging.ERROR, logger="saksi.witnessed")
@@ -196,7 +203,7 @@ def test_edits_of_the_stored_note_are_never_served(witnessed, caplog):
         refused = [r for r in caplog.records if "is not served" in r.getMessage()]
         # Each refusal said once, by each of the two; the older note and the
         # one beyond the tree are not refusals (not newer; not checkable yet).
-        assert len(refused) == 2 * 4, [r.getMessage() for r in refused]
+        assert len(refused) == 2 * 5, [r.getMessage() for r in refused]
         # A line by a key the process does not pin: dropped by the pinning
         # process (the same note as before, nothing new to serve).
         stranger = cosign(text, "stranger.example.org", SigningKey.generate(), 1)
