@@ -1114,9 +1114,13 @@ class ClusterLog:
             self._closing.wait(FOLLOW_EVERY_S)  # commits meanwhile: one look
 
     def _tick(self) -> None:
-        """Every lease interval: look at the stored tree and witnessed note."""
+        """Every lease interval: look at the stored tree and witnessed note.
+
+        The lease holder serves its own term's note: the stored one is read
+        again when the term ends (``_term_ended``), not every interval.
+        """
         self.tree.tree()
-        if self.witnessed is not None:
+        if self.witnessed is not None and self.witnessing is None:
             self.witnessed.refresh()
 
     def _witnessed_note(self) -> bytes | None:

@@ -14,6 +14,9 @@ tell observers the log is alive (``saksi-verify checkpoint --max-age``).
 
 A witness that claims a size larger than the log's is a loud error: the log was
 rolled back (a restored backup?) or someone else signs with its key.
+
+With ``keep``, each checkpoint that came back cosigned is also stored for the
+log's other processes, which serve it once proven (``ledger.read.witnessed``).
 """
 
 from __future__ import annotations
