@@ -56,7 +56,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
-from typing import Any
+from typing import Any, NamedTuple
 
 from ledger.admission import (
     DEFAULT_SKEW,
@@ -574,6 +574,13 @@ def _settle(
         waiter.set_result(result)
 
 
+class _Term(NamedTuple):
+    """A sequencer term of this process, and the gate that decides its writes."""
+
+    sequencer: Sequencer[Submission]
+    gate: RecordGate
+
+
 class FollowedGate:
     """The key registry and election state as of the latest signed tree.
 
@@ -583,13 +590,28 @@ class FollowedGate:
     never a database read or a wait, and a thread of its own brings them
     forward when the signed tree last checked (``signed_size``) has grown;
     ``catch_up`` does it at once.
+
+    While this process holds the sequencer lease, the answer is its term's
+    own gate instead (``own``): built from proven entries when the term began
+    and brought forward by each of its commits, it is the latest there is,
+    and every member replaying every record the sequencer just admitted was
+    a sixth of the lease holder's time (key grants written one a request).
     """
 
     def __init__(
-        self, registries: RegistryReader, signed_size: Callable[[], int]
+        self,
+        registries: RegistryReader,
+        signed_size: Callable[[], int],
+        own: Callable[[], _Term | None] = lambda: None,
     ) -> None:
         self._registries = registries
         self._signed_size = signed_size  # of the tree last checked: no reads
+        # This process's term while it runs: its gate's registries are kept
+        # current by every commit here (as a single process's writer keeps
+        # them), so nothing is replayed meanwhile. Once it ends they are
+        # still asked until the replay has caught up with what it committed.
+        self._own = own
+        self._last: _Term | None = None
         self._due = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -599,7 +621,17 @@ class FollowedGate:
     def _now(self) -> tuple[KeyRegistry, ElectionState]:
         if self._failure is not None:  # a stored record no longer replays
             raise self._failure
+        own = self._own()
+        if own is not None:
+            self._last = own
+            return own.gate.registry, own.gate.election
         snapshot = self._registries.snapshot()
+        last = self._last
+        if last is not None:
+            if snapshot is None or snapshot[2] < last.sequencer.state.size:
+                self.follow()
+                return last.gate.registry, last.gate.election
+            self._last = None
         if snapshot is None:
             return self._registries.live()
         keys, state, size = snapshot
@@ -608,7 +640,13 @@ class FollowedGate:
         return keys, state
 
     def follow(self) -> None:
-        """Bring the registries forward soon, in the gate's own thread."""
+        """Bring the registries forward soon, in the gate's own thread.
+
+        Not while this process's own term runs (its gate is current): once the
+        term ends, the first question asked of the gate brings them forward.
+        """
+        if self._own() is not None:
+            return
         if self._thread is None:
             with self._started:
                 if self._thread is None and not self._stop.is_set():
@@ -644,6 +682,8 @@ class FollowedGate:
             IntegrityFailure: a stored registry record no longer replays.
             StorageUnavailable: the database cannot be read.
         """
+        if self._own() is not None:  # the sequencer's own: the latest there is
+            return
         self._registries.live()
 
     @property
@@ -683,7 +723,10 @@ class ClusterWriter:
         self._cluster = cluster
         self._looked = 0.0
         self._receipts = _Receipts(cluster.receipts)
-        self.gate = FollowedGate(cluster.registry, cluster.signed_size)
+        self._here = _Here(lambda: cluster.queue.timeout)
+        self.gate = FollowedGate(
+            cluster.registry, cluster.signed_size, cluster.own_term
+        )
         self.clock = clock
         self.skew = skew
         self.max_age = max_age
@@ -740,27 +783,112 @@ class ClusterWriter:
         sequencer = self._cluster.candidate.sequencer
         if sequencer is None or not sequencer.running:
             return None
+        return await self._here.decide(sequencer, submission)
+
+
+class _Here:
+    """The submissions of one event-loop turn, handed to this process's sequencer.
+
+    As the single-process writer hands them over (``Ledger.submit_async``):
+    one ``Sequencer.submit`` for all the submissions a turn of the event loop
+    checked, one wake-up when their commit is decided, and one timer for the
+    turn, instead of a future, a task and a timer each.
+    """
+
+    def __init__(self, timeout: Callable[[], float]) -> None:
+        self._timeout = timeout
+        self._turns: dict[
+            tuple[asyncio.AbstractEventLoop, int],
+            list[tuple[Submission, asyncio.Future[Committed | None]]],
+        ] = {}
+
+    async def decide(
+        self, sequencer: Sequencer[Submission], submission: Submission
+    ) -> Committed | None:
+        """The entry ``sequencer`` made it; None if its term ended first.
+
+        Raises:
+            Pushback: not decided within the queue's timeout, or the
+                sequencer's queue is full.
+            IntegrityFailure: writes are stopped.
+            Exception: the gate's refusal of it.
+        """
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[Committed | None] = loop.create_future()
+        key = (loop, id(sequencer))
+        turn = self._turns.get(key)
+        if turn is None:
+            turn = self._turns[key] = []
+            loop.call_soon(self._flush, loop, key, sequencer)
+        turn.append((submission, waiter))
+        return await waiter
+
+    def _flush(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        key: tuple[asyncio.AbstractEventLoop, int],
+        sequencer: Sequencer[Submission],
+    ) -> None:
+        turn = self._turns.pop(key, [])
+        waiters = [w for _, w in turn]
         try:
-            future = sequencer.submit([submission])
-        except (LeaseLost, StorageUnavailable):  # the term is ending
-            return None
-        try:
-            (outcome,) = await asyncio.wait_for(
-                asyncio.wrap_future(future), self._cluster.queue.timeout
-            )
-        except LeaseLost:  # fenced: nothing of it was committed here
-            return None
-        except TimeoutError:
-            raise Pushback(
-                f"not decided within {self._cluster.queue.timeout:g} s; send it "
-                "again: a repeat is answered with its entry",
-                retry_after=1.0,
-            ) from None
-        if isinstance(outcome, LeaseLost):
-            return None
-        if isinstance(outcome, Exception):
-            raise outcome
-        return outcome
+            future = sequencer.submit([s for s, _ in turn])
+        except (LeaseLost, StorageUnavailable):  # the term is ending: the queue
+            _settle_all(waiters, None)
+            return
+        except Exception as e:  # full, writes stopped (or a bug): each is told
+            _settle_all(waiters, e)
+            return
+        timeout = self._timeout()
+        expiry = loop.call_later(timeout, _expire, waiters, timeout)
+
+        def done(f: Future[list[Outcome]]) -> None:
+            loop.call_soon_threadsafe(_resolve_here, f, waiters, expiry)
+
+        future.add_done_callback(done)
+
+
+def _settle_all(
+    waiters: Sequence[asyncio.Future[Committed | None]],
+    result: Committed | BaseException | None,
+) -> None:
+    for waiter in waiters:
+        if waiter.done():  # its writer went away
+            continue
+        if isinstance(result, BaseException):
+            waiter.set_exception(result)
+        else:
+            waiter.set_result(result)
+
+
+def _expire(
+    waiters: Sequence[asyncio.Future[Committed | None]], timeout: float
+) -> None:
+    _settle_all(
+        waiters,
+        Pushback(
+            f"not decided within {timeout:g} s; send it again: a repeat is "
+            "answered with its entry",
+            retry_after=1.0,
+        ),
+    )
+
+
+def _resolve_here(
+    future: Future[list[Outcome]],
+    waiters: Sequence[asyncio.Future[Committed | None]],
+    expiry: asyncio.TimerHandle,
+) -> None:
+    expiry.cancel()
+    error = future.exception()
+    if isinstance(error, LeaseLost):  # fenced: nothing of it was committed here
+        _settle_all(waiters, None)
+        return
+    if error is not None:
+        _settle_all(waiters, error)
+        return
+    for waiter, outcome in zip(waiters, future.result(), strict=True):
+        _settle_all([waiter], None if isinstance(outcome, LeaseLost) else outcome)
 
 
 _Decided = tuple[int, bool, Submission]  # (index, duplicate, the submission)
@@ -1061,6 +1189,7 @@ class ClusterLog:
         self._endpoints = tuple(witnesses)
         self.witnessing: Witnessing | None = None
         self.witnessed: StoredWitnessed | None = None
+        self._term: _Term | None = None
         if self._endpoints:
             self.witnessed = StoredWitnessed(
                 storage.witnessed,
@@ -1182,6 +1311,7 @@ class ClusterLog:
         )
         sequencer.events = self._events
         sequencer.start()
+        self._term = _Term(sequencer, gate)
         if self._endpoints:
             try:
                 self._witness_term(sequencer)
@@ -1222,7 +1352,18 @@ class ClusterLog:
         witnessing.begin()
         self.witnessing = witnessing
 
+    def own_term(self) -> _Term | None:
+        """This process's sequencer and its gate, while its term runs."""
+        term = self._term
+        if term is None:
+            return None
+        sequencer = term.sequencer
+        if sequencer is not self.candidate.sequencer or not sequencer.running:
+            return None
+        return term
+
     def _term_ended(self) -> None:
+        self._term = None
         witnessing, self.witnessing = self.witnessing, None
         if witnessing is not None:
             witnessing.stop()

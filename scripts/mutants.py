@@ -957,6 +957,27 @@ MUTANTS = [
         "        if False:",
         ("tests/integration/test_stored_witnessed.py",),
     ),
+    Mutant(
+        "holder-turn-fenced-answered-as-failed",
+        "ledger/cluster.py",
+        "committed here\n        _settle_all(waiters, None)",
+        "committed here\n        _settle_all(waiters, error)",
+        ("tests/cluster/test_in_process.py",),
+    ),
+    Mutant(
+        "holder-turn-never-expires",
+        "ledger/cluster.py",
+        "        expiry = loop.call_later(timeout, _expire, waiters, timeout)",
+        "        expiry = loop.call_later(3600, _expire, waiters, timeout)",
+        ("tests/cluster/test_in_process.py",),
+    ),
+    Mutant(
+        "ended-term-registries-forgotten",
+        "ledger/cluster.py",
+        "        if last is not None:\n",
+        "        if False:\n",
+        ("tests/cluster/test_in_process.py",),
+    ),
 ]
 
 

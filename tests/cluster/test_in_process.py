@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from concurrent.futures import Future
 
 import pytest
 import sqlalchemy as sa
@@ -21,6 +22,7 @@ from ledger.cluster import ClusterLog, QueueClient
 from ledger.commit import Committed
 from ledger.errors import (
     IntegrityFailure,
+    LeaseLost,
     LedgerError,
     Pushback,
     Refused,
@@ -32,6 +34,7 @@ from tests.recordlog import ADMINS, START, RecordLog, envelope_bytes
 from verifier.checkpoint import verify_checkpoint
 from verifier.dsse import UnknownKey
 from verifier.proof_check import verify_inclusion
+from verifier.registry.authorize import RoleNotAllowed
 
 TPS = "3171011001001"
 
@@ -404,3 +407,140 @@ def test_a_key_granted_through_one_member_is_known_at_once_to_the_other(members)
     assert refused.value.cause == "role-not-allowed"
     with pytest.raises(UnknownKey):  # a key nobody granted stays unknown
         pair[1].writer.prepare(envelope_bytes(payload, [other]))
+
+
+def test_the_writes_of_one_turn_reach_the_sequencer_together(members, signer):
+    """The lease holder hands the writes one turn of its event loop checked to
+    its sequencer in one call, as one process's writer does; each still gets
+    its own answer: receipts that prove themselves, a repeat answered with
+    the entry of its first copy, a refusal with its own cause."""
+    base, pair = members
+    holder = _active(pair)
+    officer = Ed25519Signer.generate("officer")
+    asyncio.run(_write(holder, base.grant_payload(officer, "tps", TPS)))
+    sequencer = holder.candidate.sequencer
+    calls: list[int] = []
+    submit = sequencer.submit
+
+    def counted(items, tags=None):
+        calls.append(len(items))
+        return submit(items, tags)
+
+    sequencer.submit = counted
+    granted = [Ed25519Signer.generate(f"turn-{i}") for i in range(3)]
+    envelopes = [
+        envelope_bytes(base.grant_payload(k, "tps", TPS), ADMINS[:1]) for k in granted
+    ]
+    envelopes.append(envelopes[0])  # the same write again, in the same turn
+    envelopes.append(  # an officer may not grant keys
+        envelope_bytes(
+            base.grant_payload(Ed25519Signer.generate("x"), "tps", TPS), [officer]
+        )
+    )
+
+    async def together():
+        prepared = [holder.writer.prepare(e) for e in envelopes]
+        return await asyncio.gather(
+            *(holder.writer.submit(s) for s in prepared), return_exceptions=True
+        )
+
+    *receipts, repeat, refused = asyncio.run(together())
+    assert calls == [5]
+    for receipt in receipts:
+        _proves_itself(receipt, signer)
+    first = receipts[0].index
+    assert [r.index for r in receipts] == [first, first + 1, first + 2]
+    assert not any(r.duplicate for r in receipts)
+    assert repeat.index == first
+    assert repeat.duplicate
+    assert isinstance(refused, RoleNotAllowed)  # the gate's own refusal, as here
+
+
+def test_a_turn_not_decided_in_time_is_answered_busy(members):
+    """A sequencer that does not decide within the queue's timeout: every
+    write of the turn is answered 503 (send it again), none waits on."""
+    base, pair = members
+    holder = _active(pair)
+    holder.queue._timeout = 0.2
+    holder.candidate.sequencer.submit = lambda items, tags=None: Future()
+
+    async def both():
+        prepared = [
+            holder.writer.prepare(
+                envelope_bytes(
+                    base.grant_payload(Ed25519Signer.generate(f"k{i}"), "tps", TPS),
+                    ADMINS[:1],
+                )
+            )
+            for i in range(2)
+        ]
+        return await asyncio.wait_for(
+            asyncio.gather(
+                *(holder.writer.submit(s) for s in prepared), return_exceptions=True
+            ),
+            10,
+        )
+
+    answers = asyncio.run(both())
+    assert [type(a) for a in answers] == [Pushback, Pushback]
+    assert all("send it again" in str(a) for a in answers)
+
+
+def test_a_turn_its_term_fenced_goes_through_the_queue(members, signer):
+    """A term that lost its lease as it was handed the writes committed none
+    of them: they are decided through the write queue instead, and proven."""
+    base, pair = members
+    holder = _active(pair)
+    sequencer = holder.candidate.sequencer
+    submit = sequencer.submit
+    fenced: list[int] = []
+
+    def fenced_once(items, tags=None):
+        if tags is None and not fenced:  # the holder's own turn, not the pump
+            fenced.append(len(items))
+            lost: Future = Future()
+            lost.set_exception(LeaseLost("another member holds the lease"))
+            return lost
+        return submit(items, tags)
+
+    sequencer.submit = fenced_once
+    key = Ed25519Signer.generate("after-the-fence")
+    receipt = asyncio.run(_write(holder, base.grant_payload(key, "tps", TPS)))
+    assert fenced == [1]
+    _proves_itself(receipt, signer)
+    assert holder.writer.gate.public_key(key.keyid) is not None
+
+
+def test_the_lease_holders_gate_is_its_terms_then_follows_the_log(members):
+    """While a member sequences, the API's gate is its term's own (brought
+    forward by each commit): a key granted there is known the moment its
+    receipt is given, with nothing replayed. When the term ends, the gate
+    keeps the term's registries until the replay has caught up with them,
+    then follows the log as every other member does."""
+    base, pair = members
+    holder = _active(pair)
+    other = pair[1] if holder is pair[0] else pair[0]
+    gate = holder.writer.gate
+    gate.catch_up()
+    replayed = holder.registry.snapshot()[2]
+    here = Ed25519Signer.generate("granted-here")
+    asyncio.run(_write(holder, base.grant_payload(here, "tps", TPS)))
+    term = holder.own_term()
+    assert term is not None
+    assert gate.registry is term.gate.registry
+    assert gate.public_key(here.keyid) is not None
+    time.sleep(0.3)  # the holder's look after its commit: no replay follows it
+    assert holder.registry.snapshot()[2] == replayed
+    holder.candidate.stop()  # the term ends; the other member takes the lease
+    assert _active(pair) is other
+    assert holder.own_term() is None
+    assert gate.public_key(here.keyid) is not None  # not forgotten meanwhile
+    there = Ed25519Signer.generate("granted-there")
+    asyncio.run(_write(other, base.grant_payload(there, "tps", TPS)))
+    holder.tree.refresh()
+    deadline = time.monotonic() + 10
+    while gate.public_key(there.keyid) is None:
+        assert time.monotonic() < deadline, "the gate did not follow the log"
+        time.sleep(0.02)
+    assert gate.public_key(here.keyid) is not None
+    assert holder.registry.snapshot()[2] > replayed
