@@ -978,6 +978,13 @@ MUTANTS = [
         "        if False:\n",
         ("tests/cluster/test_in_process.py",),
     ),
+    Mutant(
+        "fenced-commit-idles-unbounded",
+        "ledger/storage/lease.py",
+        "\"RETURNING set_config('idle_in_transaction_session_timeout', %s, true)\"",
+        '"RETURNING %s"',
+        ("tests/cluster/test_lease.py",),
+    ),
 ]
 
 
