@@ -733,14 +733,10 @@ MUTANTS = [
     Mutant(
         "commit-fence-ignores-the-token",
         "ledger/storage/lease.py",
-        '"+ make_interval(secs => %s) WHERE id = 1 AND token = %s",\n'
-        "            (self.lease_ttl, token),\n        ).rowcount\n"
-        "        if moved != 1:\n            self._fence = None\n"
-        "            self._close_lock_conn()\n            raise LeaseLost(",
-        '"+ make_interval(secs => %s) WHERE id = 1 AND %s > 0",\n'
-        "            (self.lease_ttl, token),\n        ).rowcount\n"
-        "        if moved != 1:\n            self._fence = None\n"
-        "            self._close_lock_conn()\n            raise LeaseLost(",
+        '"+ make_interval(secs => %s) WHERE id = 1 AND token = %s "\n'
+        '            "RETURNING set_config(',
+        '"+ make_interval(secs => %s) WHERE id = 1 AND %s > 0 "\n'
+        '            "RETURNING set_config(',
         CLUSTER,
     ),
     Mutant(
@@ -934,11 +930,23 @@ MUTANTS = [
         ),
     ),
     Mutant(
-        "edge-entry-inclusion-unchecked",
+        "edge-tile-unverified",
         "ledger/read/tree.py",
-        "                verify_inclusion(index, size, leaf, proof, root)\n",
+        "        verify_inclusion(first, size, leaves[0], proof, root)\n",
         "",
         (
+            "tests/property/test_entry_prover.py",
+            "tests/integration/test_read_only_log.py",
+            "tests/faults/test_writer_tamper.py",
+        ),
+    ),
+    Mutant(
+        "entry-not-checked-at-the-proven-edge",
+        "ledger/read/tree.py",
+        "                if edge_leaves()[index % TILE_WIDTH] != leaf:",
+        "                if edge_leaves() is None:",
+        (
+            "tests/property/test_entry_prover.py",
             "tests/integration/test_read_only_log.py",
             "tests/faults/test_writer_tamper.py",
         ),

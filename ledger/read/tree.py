@@ -80,10 +80,28 @@ def entry_prover(reader: NodeReader, size: int, root: bytes) -> Prover:
     tile, once the tile itself is proven: one inclusion proof of its first leaf
     whose lower part is the tile's own nodes, so that it proves exactly the
     tile's 256 leaf hashes (the last ``PROVEN_TILES`` tiles proven are kept).
-    An entry in the partial tile at the right edge gets its own inclusion proof.
+    The partial tile at the right edge is proven the same way, once: the
+    inclusion proof of its first leaf, whose lower part is hashed from the
+    tile's own leaf hashes, binds every one of them; its entries are then proven by
+    their leaf hashes too (a reader following the log's tip proves most of
+    its entries there).
     """
     proven: OrderedDict[int, TileNodes] = OrderedDict()
     full = size // TILE_WIDTH
+    edge: list[tuple[bytes, ...]] = []  # the right edge's leaf hashes, proven
+
+    def edge_leaves() -> tuple[bytes, ...]:
+        if edge:
+            return edge[0]
+        first = full * TILE_WIDTH
+        count = size - first
+        nodes = reader.tile(0, full)
+        leaves = tuple(nodes.at(0, i) for i in range(count))
+        # The proof's lower part is hashed from this same tile's nodes.
+        proof = build_inclusion_proof(reader, first, size)
+        verify_inclusion(first, size, leaves[0], proof, root)
+        edge.append(leaves)
+        return leaves
 
     def tile(block: int) -> TileNodes:
         nodes = proven.get(block)
@@ -107,6 +125,9 @@ def entry_prover(reader: NodeReader, size: int, root: bytes) -> Prover:
             if index >= 0 and block < full:
                 if tile(block).at(0, index % TILE_WIDTH) != leaf:
                     raise ProofInvalid("its leaf hash is not the one in its tile")
+            elif block == full and index < size:
+                if edge_leaves()[index % TILE_WIDTH] != leaf:
+                    raise ProofInvalid("its leaf hash is not the one at the edge")
             else:
                 proof = build_inclusion_proof(reader, index, size)
                 verify_inclusion(index, size, leaf, proof, root)
