@@ -129,9 +129,14 @@ class SqlEngine:
         return self._engine
 
     @contextlib.contextmanager
-    def _connect(self) -> Iterator[Connection]:
+    def _connect(self, *, streamed: bool = False) -> Iterator[Connection]:
+        """A connection for reads (autocommit on PostgreSQL).
+
+        ``streamed``: in a transaction instead, for a server-side cursor
+        (``yield_per``), which PostgreSQL declares only in one.
+        """
         try:
-            with self._reads.connect() as conn:
+            with (self._engine if streamed else self._reads).connect() as conn:
                 yield conn
         except DRIVER_ERRORS as e:
             self.count_failure("read")

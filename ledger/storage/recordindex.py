@@ -287,7 +287,7 @@ class SqlRecordIndex(SqlEngine):
             )
         union = sa.union(*parts).subquery()
         query = sa.select(*union.c).order_by(union.c.idx)
-        with self._connect() as conn:
+        with self._connect(streamed=True) as conn:
             result = conn.execution_options(yield_per=batch).execute(query)
             for row in result:
                 yield _record_row(row)
