@@ -563,12 +563,11 @@ def _answer(
         loop.call_soon_threadsafe(_settle, waiter, result)
 
 
-def _settle(
-    waiter: asyncio.Future[tuple[int, bool]], result: tuple[int, bool] | Exception
-) -> None:
-    if waiter.done():
+def _settle(waiter: asyncio.Future[Any], result: object) -> None:
+    """Give a waiter its result, or raise its error in it (if it still waits)."""
+    if waiter.done():  # its writer went away
         return
-    if isinstance(result, Exception):
+    if isinstance(result, BaseException):
         waiter.set_exception(result)
     else:
         waiter.set_result(result)
@@ -853,12 +852,7 @@ def _settle_all(
     result: Committed | BaseException | None,
 ) -> None:
     for waiter in waiters:
-        if waiter.done():  # its writer went away
-            continue
-        if isinstance(result, BaseException):
-            waiter.set_exception(result)
-        else:
-            waiter.set_result(result)
+        _settle(waiter, result)
 
 
 def _expire(
@@ -888,7 +882,7 @@ def _resolve_here(
         _settle_all(waiters, error)
         return
     for waiter, outcome in zip(waiters, future.result(), strict=True):
-        _settle_all([waiter], None if isinstance(outcome, LeaseLost) else outcome)
+        _settle(waiter, None if isinstance(outcome, LeaseLost) else outcome)
 
 
 _Decided = tuple[int, bool, Submission]  # (index, duplicate, the submission)
@@ -939,12 +933,7 @@ class _Receipts:
                 [error] * len(turn) if error is not None else f.result()
             )
             for (_, waiter), result in zip(turn, results, strict=True):
-                if waiter.done():  # its writer went away
-                    continue
-                if isinstance(result, BaseException):
-                    waiter.set_exception(result)
-                else:
-                    waiter.set_result(result)
+                _settle(waiter, result)
 
         task.add_done_callback(made)
 
