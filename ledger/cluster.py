@@ -842,7 +842,8 @@ class _Here:
         expiry = loop.call_later(timeout, _expire, waiters, timeout)
 
         def done(f: Future[list[Outcome]]) -> None:
-            loop.call_soon_threadsafe(_resolve_here, f, waiters, expiry)
+            with contextlib.suppress(RuntimeError):  # the loop was closed meanwhile
+                loop.call_soon_threadsafe(_resolve_here, f, waiters, expiry)
 
         future.add_done_callback(done)
 
