@@ -10,7 +10,7 @@ response carries a stack trace.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TextIO, get_args
 
 from fastapi import Depends, Request
@@ -23,13 +23,14 @@ from api.deps import RateLimits, ServedLog
 from api.errors import ProblemError, client_gone, problem_response
 from api.fastlane import FastLane, SaksiAPI
 from api.metrics import Metrics
-from api.routes import entries, health, keys, proofs, results, tiles
+from api.routes import entries, explorer, health, keys, proofs, results, tiles
 from api.security_log import SecurityLog
 from api.settings import ApiSettings
 from api.write_watch import WriteWatch
 from ledger.errors import LedgerError
 from results import ResultsIndex
 from verifier.errors import VerificationError
+from verifier.note import VerifierKey
 
 __all__ = ["create_app"]
 
@@ -78,12 +79,17 @@ def create_app(
     metrics: bool = True,
     security_log: TextIO | None = None,
     backend: str = "",
+    witnesses: Sequence[VerifierKey] = (),
+    quorum: int | None = None,
 ) -> SaksiAPI:
     """The FastAPI app serving ``log`` (already started by the caller).
 
     ``metrics``: count and serve ``/metrics`` (``api.metrics``);
     ``security_log``: where the security event lines go (None: nowhere);
-    ``backend``: the database's name, for ``saksi_build_info``.
+    ``backend``: the database's name, for ``saksi_build_info``;
+    ``witnesses``, ``quorum``: the witness policy the results explorer pins
+    (``/explorer/trust.json``): the witnesses' cosigner keys and how many of
+    them a checkpoint must carry (default: one, when there are witnesses).
     """
     settings = settings or ApiSettings()
     app = SaksiAPI(
@@ -99,6 +105,7 @@ def create_app(
         ),
     )
     app.state.log = log
+    app.state.explorer_trust = explorer_trust(log, witnesses, quorum)
     # Recap staleness and corrections per region, derived from the log.
     app.state.results_index = ResultsIndex(log.entries)
     app.state.settings = settings
@@ -163,10 +170,32 @@ def create_app(
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         return problem_response(exc, request.url.path, request.method)
 
-    for module in (entries, proofs, keys, results, tiles, health):
+    for module in (entries, proofs, keys, results, tiles, health, explorer):
         app.include_router(module.router)
     app.fast_lane = FastLane(app, log.reader)
     return app
+
+
+def explorer_trust(
+    log: ServedLog, witnesses: Sequence[VerifierKey], quorum: int | None
+) -> dict[str, object]:
+    """What the explorer pins: the log's origin and key, the witness policy.
+
+    Raises:
+        ValueError: a key that is not a cosigner's, or a quorum out of range.
+    """
+    for key in witnesses:
+        if not key.is_cosigner:
+            raise ValueError(f"witness key {key.name}: not a cosigner key (0x04)")
+    need = min(1, len(witnesses)) if quorum is None else quorum
+    if not 0 <= need <= len(witnesses):
+        raise ValueError(f"quorum {need}: need 0 to {len(witnesses)} witnesses")
+    return {
+        "origin": log.origin,
+        "log_key": str(log.verifier_key),
+        "witnesses": [str(key) for key in witnesses],
+        "quorum": need,
+    }
 
 
 def _roles_of(log: ServedLog) -> Callable[[str], str | None]:

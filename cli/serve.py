@@ -31,6 +31,8 @@ from ledger.cluster import ClusterLog
 from ledger.cosigning import WitnessEndpoint, parse_witnesses
 from ledger.errors import IntegrityFailure, LedgerError
 from ledger.recordlog import ReadOnlyLog, RecordLog
+from verifier.errors import MalformedInput
+from verifier.note import VerifierKey
 
 if TYPE_CHECKING:
     from api.settings import ApiSettings
@@ -70,6 +72,23 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise CommandError(
             str(e), "--witness takes a URL and the witness's cosigner key", 2
         ) from e
+    pinned = [w.key for w in witnesses]
+    try:
+        pinned += [VerifierKey.parse(text) for text in args.explorer_witness or ()]
+    except MalformedInput as e:
+        raise CommandError(
+            f"--explorer-witness: {e}", "give a witness's cosigner key (name+id+key)", 2
+        ) from e
+    if any(not key.is_cosigner for key in pinned) or not (
+        args.explorer_quorum is None or 0 <= args.explorer_quorum <= len(pinned)
+    ):
+        raise CommandError(
+            f"--explorer-quorum {args.explorer_quorum} of {len(pinned)} witnesses, "
+            "or a key that is not a cosigner's",
+            "pin cosigner keys (type 0x04) and a quorum from 0 to their number",
+            2,
+        )
+    args.explorer_pinned = pinned
     if not 0 < args.refresh < 3600:
         raise CommandError(
             f"--refresh {args.refresh} is not a number of seconds under an hour",
@@ -197,6 +216,8 @@ def _serve(
             metrics=not args.no_metrics,
             security_log=security,
             backend=service.storage.dialect,
+            witnesses=args.explorer_pinned,
+            quorum=args.explorer_quorum,
         )
         config = uvicorn.Config(
             app if access is None else AccessLog(app, access),
@@ -483,5 +504,19 @@ def add_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         metavar=("URL", "VKEY"),
         help="a C2SP tlog-witness to cosign every checkpoint (repeat; also "
         "SAKSI_WITNESSES='URL VKEY;URL VKEY')",
+    )
+    serve.add_argument(
+        "--explorer-witness",
+        action="append",
+        metavar="VKEY",
+        help="a witness the results explorer pins besides the --witness ones "
+        "(repeat; a read-only server has no --witness)",
+    )
+    serve.add_argument(
+        "--explorer-quorum",
+        type=int,
+        metavar="N",
+        help="how many pinned witnesses a checkpoint must carry for the results "
+        "explorer to show it as verified (default: 1 when any is pinned)",
     )
     serve.set_defaults(func=cmd_serve)

@@ -60,6 +60,7 @@ PROOFS = (
     "tests/property/test_tree_properties.py",
 )
 PAGE = ("tests/explorer/test_js_verifier.py",)
+BROWSER = ("tests/explorer/test_browser.py",)
 BUNDLE = (
     "tests/integration/test_bundle_mutations.py",
     "tests/integration/test_proof_bundle.py",
@@ -1091,6 +1092,41 @@ MUTANTS = [
         "if (toBase64(out) !== text) {",
         "if (false) {",
         PAGE,
+    ),
+    Mutant(
+        "page-rollback-accepted",
+        "explorer/static/js/trust.js",
+        "    if (sizeB < sizeA) {",
+        "    if (false) {",
+        BROWSER,
+    ),
+    Mutant(
+        "page-fork-accepted",
+        "explorer/static/js/trust.js",
+        "      if (toHex(a.checkpoint.rootHash) !== toHex(b.checkpoint.rootHash)) {",
+        "      if (false) {",
+        BROWSER,
+    ),
+    Mutant(
+        "page-quorum-ignored",
+        "explorer/static/js/verify/checkpoint.js",
+        "  if (cosigned.size < policy.quorum) {",
+        "  if (false) {",
+        PAGE,
+    ),
+    Mutant(
+        "page-view-totals-trusted",
+        "explorer/static/js/app.js",
+        'wrong.push("totals");',
+        "",
+        BROWSER,
+    ),
+    Mutant(
+        "page-entry-not-proven",
+        "explorer/static/js/trust.js",
+        "const out = await verifyTlogProof(parsed, await hashLeaf(parsed.extra),",
+        "const out = await verifyCosigned(parsed.checkpoint,",
+        BROWSER,
     ),
 ]
 

@@ -14,7 +14,12 @@ python3 -m venv .venv
 .venv/bin/pip install --quiet -e '.[server,dev]'
 .venv/bin/ruff format --check .
 .venv/bin/ruff check .
-.venv/bin/mypy verifier ledger keys api saksi_client domains results cli monitor audit
+.venv/bin/mypy verifier ledger keys api saksi_client domains results cli monitor audit explorer
+# The explorer's browser tests check accessibility with axe-core (a test tool
+# from npm, pinned in tests/explorer/package-lock.json; never shipped).
+if command -v npm >/dev/null 2>&1 && [ ! -e tests/explorer/node_modules/axe-core/axe.min.js ]; then
+  npm ci --prefix tests/explorer --no-audit --no-fund --silent || echo "npm ci failed: the accessibility checks will be skipped" >&2
+fi
 if [ $# -gt 0 ]; then
   exec .venv/bin/python -m pytest "$@"
 fi

@@ -12,7 +12,9 @@ import { fromBase64, fromHex, toBase64, toHex, utf8 } from "../../../explorer/st
 import {
   parseCheckpoint,
   verifyCheckpoint,
+  verifyCosigned,
   verifyInclusionInCheckpoint,
+  witnessPolicy,
 } from "../../../explorer/static/js/verify/checkpoint.js";
 import {
   Inconsistent,
@@ -36,6 +38,8 @@ import {
   VerifierKey,
   verifyNote,
 } from "../../../explorer/static/js/verify/note.js";
+import { decodeEntry } from "../../../explorer/static/js/verify/record.js";
+import { parseTlogProof, verifyTlogProof } from "../../../explorer/static/js/verify/tlogproof.js";
 import {
   encodeIndex,
   entriesPath,
@@ -424,4 +428,67 @@ test("the reference entry bundle gives the reference level-0 tile", async () => 
   assert.equal(leaves.map(toHex).join(""), t.level0_tile_hex);
   assert.throws(() => parseEntryBundle(fromHex(t.entries_bundle_hex).subarray(1)), MalformedInput);
   assert.throws(() => parseEntryBundle(fromHex(t.entries_bundle_hex), 7), MalformedInput);
+});
+
+// ---- Witness policy, C2SP tlog-proof, Saksi's own export ------------------
+
+test("a witness policy: the quorum counts only the pinned witnesses that verified", async () => {
+  const d = COSIG.derived_cosignature;
+  const log = await VerifierKey.parse(KEYS.PeterNeumann.vkey);
+  const witness = await VerifierKey.parse(d.vkey);
+  const note = utf8(d.cosigned_checkpoint);
+  const out = await verifyCosigned(note, log, "PeterNeumann", witnessPolicy([witness], 1));
+  assert.equal(out.cosigned.get("EnochRoot"), BigInt(d.timestamp));
+  const none = await verifyCosigned(note, log, "PeterNeumann", witnessPolicy([], 0));
+  assert.equal(none.cosigned.size, 0); // a witness not pinned counts for nothing
+  const plain = utf8(CHECKPOINTS.checkpoints.find((c) => c.id === "derived-reference-8").note);
+  await rejects(verifyCosigned(plain, log, "PeterNeumann", witnessPolicy([witness], 1)), SignatureInvalid);
+  assert.throws(() => witnessPolicy([log], 1), MalformedInput);
+  assert.throws(() => witnessPolicy([witness], 2), MalformedInput);
+});
+
+const PROOFS = load("tlog_proof.json");
+
+test("tlog-proof files parse and verify; a changed leaf or index does not", async () => {
+  for (const v of PROOFS.proofs) {
+    const parsed = parseTlogProof(utf8(v.proof_text));
+    const log = await VerifierKey.parse(v.vkey ?? v.log_vkey);
+    const witnesses = v.witness_vkey ? [await VerifierKey.parse(v.witness_vkey)] : [];
+    const policy = witnessPolicy(witnesses, witnesses.length);
+    const origin = parseCheckpoint(parseNote(parsed.checkpoint).text).origin;
+    const leaf = fromHex(v.leaf_hash_hex);
+    if (v.extra_b64) assert.equal(toBase64(parsed.extra), v.extra_b64);
+    const out = await verifyTlogProof(parsed, leaf, log, origin, policy);
+    assert.equal(out.cosigned.size, witnesses.length);
+    const other = leaf.slice();
+    other[0] ^= 1;
+    await rejects(verifyTlogProof(parsed, other, log, origin, policy), ProofInvalid);
+    await rejects(verifyTlogProof({ ...parsed, index: parsed.index + 1n }, leaf, log, origin, policy), ProofInvalid);
+  }
+  for (const bad of ["", "c2sp.org/tlog-proof@v2\nindex 1\n\nx\n", "c2sp.org/tlog-proof@v1\nindex 01\n\nx\n",
+    "c2sp.org/tlog-proof@v1\n\nx\n", "c2sp.org/tlog-proof@v1\nindex 1\nAAAA\n\nx\n"]) {
+    assert.throws(() => parseTlogProof(utf8(bad)), MalformedInput, JSON.stringify(bad));
+  }
+});
+
+const GOLDEN = resolve(here, "../../golden");
+
+test("Saksi's own export: the entry inside is proven, then decoded to its record", async () => {
+  const data = new Uint8Array(readFileSync(join(GOLDEN, "answers/011.body")));
+  const log = await VerifierKey.parse(readFileSync(join(GOLDEN, "log.vkey"), "utf8").trim());
+  const parsed = parseTlogProof(data);
+  const leaf = await hashLeaf(parsed.extra);
+  const { checkpoint } = await verifyTlogProof(parsed, leaf, log, "test.saksi.example/log", witnessPolicy());
+  assert.equal(checkpoint.size, 22n);
+  const entry = await decodeEntry(parsed.extra);
+  assert.equal(entry.record.subject, "recaps/ppwp/3171011001");
+  assert.equal(entry.record.revision, 1);
+  assert.equal(entry.payloadHash, "a4004d4f62113bcc4f5aab6b0c85ed3706da886003f1df42260aa1a2bd83d274");
+  assert.deepEqual(entry.record.body.totals.votes, { 100025: 181, 100026: 150, 100027: 15 });
+  // One byte of the entry changed: its leaf is not the proven one.
+  const changed = parsed.extra.slice();
+  changed[40] ^= 1;
+  await rejects(verifyTlogProof(parsed, await hashLeaf(changed), log, "test.saksi.example/log", witnessPolicy()), ProofInvalid);
+  await rejects(decodeEntry(utf8("{")), MalformedInput);
+  await rejects(decodeEntry(utf8('{"envelope": {"payloadType": "text/plain", "payload": "", "signatures": []}}')), MalformedInput);
 });

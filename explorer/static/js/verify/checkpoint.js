@@ -71,3 +71,38 @@ export async function verifyInclusionInCheckpoint(data, key, origin, index, leaf
   await verifyInclusion(index, checkpoint.size, leafHash, proof, checkpoint.rootHash);
   return checkpoint;
 }
+
+/**
+ * A witness policy: the witnesses' cosigner keys (type 0x04) and how many of
+ * them must have cosigned. Throws MalformedInput on a log key among them or
+ * an impossible quorum.
+ */
+export function witnessPolicy(witnesses = [], quorum = 0) {
+  for (const key of witnesses) {
+    if (!key.isCosigner) {
+      throw new MalformedInput(`witness key ${key.name}: expected a cosignature/v1 key (type 0x04)`);
+    }
+  }
+  if (!Number.isInteger(quorum) || quorum < 0 || quorum > witnesses.length) {
+    throw new MalformedInput(`witness policy: need 0 <= quorum <= ${witnesses.length}, found ${quorum}`);
+  }
+  return Object.freeze({ witnesses: [...witnesses], quorum });
+}
+
+/**
+ * The log's signature, the origin, then at least ``policy.quorum`` of the
+ * pinned witnesses (verifier/cosignature.py verify_cosigned). Resolves to
+ * { checkpoint, note, cosigned: Map(witness name -> timestamp BigInt) }.
+ */
+export async function verifyCosigned(data, logKey, origin, policy = witnessPolicy()) {
+  const { checkpoint, note, verified } = await verifyCheckpoint(data, logKey, origin, policy.witnesses);
+  const cosigned = new Map(verified.map((v) => [v.key.name, v.timestamp]));
+  if (cosigned.size < policy.quorum) {
+    const missing = policy.witnesses.map((k) => k.name).filter((n) => !cosigned.has(n));
+    throw new SignatureInvalid(
+      `checkpoint: cosigned by ${cosigned.size} of the pinned witnesses, the policy needs ` +
+        `${policy.quorum} (missing: ${missing.join(", ")})`,
+    );
+  }
+  return { checkpoint, note, cosigned };
+}

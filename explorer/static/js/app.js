@@ -1,0 +1,667 @@
+// The results explorer: routes, views and the verified state. Everything the
+// log says is put on the page as text (never as markup) and isolated for
+// bidirectional text; every record shown is proven in this browser (trust.js).
+
+import { language, number, percent, setLanguage, t } from "./i18n.js";
+import { Trust, TrustFailure } from "./trust.js";
+import { toHex } from "./verify/bytes.js";
+import { sha256 } from "./verify/merkle.js";
+
+const BALLOTS = ["ppwp", "pdpr", "pdpd", "pdprdp", "pdprdk"];
+const LEVEL_OF = { 0: "national", 2: "province", 4: "regency", 6: "district", 10: "village", 13: "station" };
+const PARALLEL = 6;
+
+// ---- the page's building blocks -------------------------------------------
+
+/** An element; strings among ``children`` become text nodes, never markup. */
+function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [name, value] of Object.entries(attrs)) {
+    if (value === undefined || value === null || value === false) continue;
+    if (name === "class") el.className = value;
+    else if (name.startsWith("on")) el.addEventListener(name.slice(2), value);
+    else el.setAttribute(name, value === true ? "" : String(value));
+  }
+  for (const child of children.flat(Infinity)) {
+    if (child === null || child === undefined || child === false) continue;
+    el.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return el;
+}
+
+/** Text from the log: isolated, so that a right-to-left trick cannot reorder the page. */
+function data(value) {
+  return h("bdi", {}, String(value));
+}
+
+async function get(path) {
+  const url = path.startsWith("/") ? path : new URL(path, document.baseURI).pathname;
+  let response;
+  try {
+    response = await fetch(url, { cache: "no-store", credentials: "omit" });
+  } catch (e) {
+    throw new ReadError(e.message);
+  }
+  if (!response.ok) {
+    let detail = `${response.status}`;
+    try {
+      detail = (await response.json()).detail ?? detail;
+    } catch {
+      /* not problem+json */
+    }
+    throw new ReadError(detail, response.status);
+  }
+  return new Uint8Array(await response.arrayBuffer());
+}
+
+async function getJson(path) {
+  return JSON.parse(new TextDecoder().decode(await get(path)));
+}
+
+class ReadError extends Error {
+  constructor(message, status = 0) {
+    super(message);
+    this.status = status;
+  }
+}
+
+/** Run ``work`` over ``items``, at most ``PARALLEL`` at once. */
+async function each(items, work) {
+  const queue = [...items];
+  await Promise.all(
+    Array.from({ length: Math.min(PARALLEL, queue.length) }, async () => {
+      while (queue.length) await work(queue.shift());
+    }),
+  );
+}
+
+// ---- what a record contributes (verifier/rules/arithmetic.py totals_of) ----
+
+function totalsOf(body) {
+  const source = body.totals ?? body;
+  const out = { valid: source.valid, invalid: source.invalid, total: source.total };
+  if (source.votes) out.votes = { ...source.votes };
+  if (source.parties) {
+    out.parties = Object.fromEntries(
+      Object.entries(source.parties).map(([pid, p]) => [pid, { party: p.party, candidates: { ...p.candidates } }]),
+    );
+  }
+  return out;
+}
+
+function canonical(value) {
+  if (Array.isArray(value)) return `[${value.map(canonical).join(",")}]`;
+  if (value && typeof value === "object") {
+    return `{${Object.keys(value)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${canonical(value[k])}`)
+      .join(",")}}`;
+  }
+  return JSON.stringify(value);
+}
+
+/** Rows (id, votes) of totals: candidates, or parties with their whole vote. */
+function contestants(totals) {
+  if (totals.votes) return Object.entries(totals.votes).map(([id, n]) => ({ id, votes: n }));
+  return Object.entries(totals.parties ?? {}).map(([id, p]) => ({
+    id,
+    votes: p.party + Object.values(p.candidates ?? {}).reduce((a, b) => a + b, 0),
+  }));
+}
+
+// ---- state -----------------------------------------------------------------
+
+const state = {
+  trust: null,
+  failure: null,
+  pending: 0,
+  names: new Map(), // candidate or party id -> name (from proven records)
+  regionNames: new Map(), // region code -> name (from proven registry records)
+  render: 0,
+};
+
+function route() {
+  const parts = location.hash.replace(/^#\/?/, "").split("/").filter(Boolean);
+  const ballot = BALLOTS.includes(parts[0]) ? parts[0] : "ppwp";
+  if (parts[1] === "corrections") return { view: "corrections", ballot, region: parts[2] ?? "national" };
+  const region = parts[1] && /^(national|\d{2}|\d{4}|\d{6}|\d{10}|\d{13})$/.test(parts[1]) ? parts[1] : "national";
+  return { view: region.length === 13 ? "station" : "region", ballot, region };
+}
+
+function link(ballot, region, label, extra = {}) {
+  return h("a", { href: `#/${ballot}/${region}`, ...extra }, label);
+}
+
+function levelName(code) {
+  return t(`levels.${LEVEL_OF[code === "national" ? 0 : code.length]}`);
+}
+
+function regionLabel(code) {
+  if (code === "national") return "Indonesia";
+  const name = state.regionNames.get(code);
+  return name ? `${name} (${code})` : code;
+}
+
+// ---- the verified state ----------------------------------------------------
+
+function fail(error) {
+  if (!(error instanceof TrustFailure)) {
+    if (error instanceof ReadError) return showError(t("readError", { detail: error.message }));
+    throw error;
+  }
+  if (state.failure) return;
+  state.failure = error;
+  showStatus();
+}
+
+function showStatus() {
+  const box = document.getElementById("trust");
+  box.replaceChildren();
+  box.className = "trust";
+  if (state.failure) {
+    const f = state.failure;
+    box.classList.add("trust-failed");
+    const blob = new Blob([JSON.stringify(f.evidence, null, 2)], { type: "application/json" });
+    box.append(
+      h("p", { class: "trust-head" }, h("span", { "aria-hidden": "true" }, "✗ "), t("failed")),
+      h("p", {}, f.kind === "unsupported" ? t("unsupported") : t(`failure.${f.kind}`)),
+      h("p", {}, t("failedDetail")),
+      h("p", { class: "mono" }, data(f.message)),
+      h("a", { class: "button", href: URL.createObjectURL(blob), download: `saksi-evidence-${Date.now()}.json`, id: "evidence" }, t("evidence")),
+    );
+    return;
+  }
+  const current = state.trust?.current;
+  if (!current || state.pending > 0) {
+    box.classList.add("trust-checking");
+    box.append(h("p", { class: "trust-head" }, t("checking")));
+    return;
+  }
+  box.classList.add("trust-verified");
+  box.append(
+    h("p", { class: "trust-head" }, h("span", { "aria-hidden": "true" }, "✓ "), t("verified")),
+    h(
+      "p",
+      {},
+      t("verifiedDetail", { cosigned: current.cosigned.size, witnesses: state.trust.policy.witnesses.length }),
+    ),
+    h("p", { class: "mono small" }, t("checkpoint", { size: number(current.checkpoint.size), signer: state.trust.origin })),
+  );
+}
+
+/** Prove entry ``index`` and check that ``expect`` is what it says; marks ``cell``. */
+async function proven(index, expect, cell) {
+  state.pending += 1;
+  showStatus();
+  try {
+    const { entry, evidence } = await state.trust.prove(index);
+    const record = entry.record;
+    const wrong = [];
+    if (expect.subject && record.subject !== expect.subject) wrong.push("subject");
+    if (expect.revision !== undefined && record.revision !== expect.revision) wrong.push("revision");
+    if (expect.payload_hash && entry.payloadHash !== expect.payload_hash) wrong.push("payload hash");
+    if (expect.totals && canonical(totalsOf(record.body)) !== canonical(expect.totals)) wrong.push("totals");
+    if (wrong.length) {
+      throw new TrustFailure("mismatch", `entry ${index}: the server's ${wrong.join(", ")} differ from the signed record`, {
+        ...evidence,
+        shown: expect,
+        signed: { subject: record.subject, revision: record.revision, payload_hash: entry.payloadHash, body: record.body },
+      });
+    }
+    if (cell) cell.replaceChildren(h("span", { class: "ok" }, "✓ ", t("proofOk")));
+    return entry;
+  } catch (e) {
+    if (cell) cell.replaceChildren(h("span", { class: "bad" }, "✗ ", t("proofFailed")));
+    fail(e);
+    return null;
+  } finally {
+    state.pending -= 1;
+    showStatus();
+  }
+}
+
+function proofCell(code) {
+  return h("td", { class: "proof", "data-proof": code }, h("span", { class: "pending" }, t("proofPending")));
+}
+
+// ---- names, proven like everything else --------------------------------------
+
+async function latestOf(subject) {
+  try {
+    const answer = await getJson(`/v1/subjects/${subject}`);
+    const last = answer.revisions?.[answer.revisions.length - 1];
+    return last ? proven(last.index, { subject }) : null;
+  } catch (e) {
+    if (e instanceof ReadError && e.status === 404) return null;
+    throw e;
+  }
+}
+
+async function loadCandidateNames(ballot) {
+  const entry = await latestOf(`candidates/${ballot}/national`);
+  for (const [id, spec] of Object.entries(entry?.record.body.candidates ?? {})) {
+    if (spec && typeof spec.name === "string") state.names.set(id, spec.name);
+  }
+}
+
+async function loadDistrictNames(district) {
+  if (state.regionNames.has(`loaded:${district}`)) return;
+  state.regionNames.set(`loaded:${district}`, "");
+  const entry = await latestOf(`regions/${district}`);
+  const body = entry?.record.body;
+  if (!body) return;
+  const put = (code, name) => typeof name === "string" && state.regionNames.set(code, name);
+  put(body.province?.code, body.province?.name);
+  put(body.regency?.code, body.regency?.name);
+  put(district, body.district?.name);
+  for (const [code, village] of Object.entries(body.villages ?? {})) put(code, village?.name);
+}
+
+// ---- views -------------------------------------------------------------------
+
+function crumbs(ballot, region) {
+  const nav = document.getElementById("crumbs");
+  const codes = ["national"];
+  for (const n of [2, 4, 6, 10, 13]) if (region !== "national" && region.length >= n) codes.push(region.slice(0, n));
+  nav.replaceChildren(
+    h(
+      "ol",
+      {},
+      codes.map((code, i) =>
+        h(
+          "li",
+          {},
+          i === codes.length - 1
+            ? h("span", { "aria-current": "page" }, `${levelName(code)}: `, data(regionLabel(code)))
+            : link(ballot, code, [`${levelName(code)}: `, data(regionLabel(code))]),
+        ),
+      ),
+    ),
+  );
+}
+
+function ballotPicker(ballot, region) {
+  return h(
+    "label",
+    { class: "ballot" },
+    `${t("ballot")}: `,
+    h(
+      "select",
+      {
+        id: "ballot",
+        onchange: (e) => {
+          location.hash = `#/${e.target.value}/${region}`;
+        },
+      },
+      BALLOTS.map((b) => h("option", { value: b, selected: b === ballot }, t(`ballots.${b}`))),
+    ),
+  );
+}
+
+function totalsTable(totals, caption) {
+  const rows = contestants(totals).sort((a, b) => b.votes - a.votes);
+  return h(
+    "table",
+    { class: "totals" },
+    h("caption", {}, caption),
+    h("thead", {}, h("tr", {}, h("th", { scope: "col" }, t("candidate")), h("th", { scope: "col" }, t("votes")), h("th", { scope: "col" }, t("share")))),
+    h(
+      "tbody",
+      {},
+      rows.map((row) =>
+        h(
+          "tr",
+          {},
+          h("th", { scope: "row" }, data(state.names.get(row.id) ?? row.id)),
+          h("td", { class: "num" }, number(row.votes)),
+          h(
+            "td",
+            { class: "share" },
+            h("span", { class: "bar", "aria-hidden": "true" }, h("span", { class: "fill", "data-share": (totals.valid ? row.votes / totals.valid : 0).toFixed(4) })),
+            percent(row.votes, totals.valid),
+          ),
+        ),
+      ),
+    ),
+    h(
+      "tfoot",
+      {},
+      h("tr", {}, h("th", { scope: "row" }, t("valid")), h("td", { class: "num" }, number(totals.valid)), h("td")),
+      h("tr", {}, h("th", { scope: "row" }, t("invalid")), h("td", { class: "num" }, number(totals.invalid)), h("td")),
+      h("tr", {}, h("th", { scope: "row" }, t("total")), h("td", { class: "num" }, number(totals.total)), h("td")),
+    ),
+  );
+}
+
+// CSP allows no inline style: bar widths are set through the CSSOM.
+function sizeBars(root) {
+  for (const fill of root.querySelectorAll(".fill[data-share]")) {
+    fill.style.width = `${Math.max(0, Math.min(1, Number(fill.dataset.share))) * 100}%`;
+  }
+}
+
+async function regionView(main, ballot, region, render) {
+  const view = await getJson(`/v1/results/${ballot}/${region}`);
+  if (render !== state.render) return;
+  const code = region === "national" ? "" : region;
+  const named = [loadCandidateNames(ballot)];
+  if (code.length >= 6) named.push(loadDistrictNames(code.slice(0, 6)));
+  if (code.length === 4) {
+    for (const child of view.children) named.push(loadDistrictNames(child.code));
+  }
+  await Promise.all(named);
+  if (render !== state.render) return;
+  crumbs(ballot, region);
+  const recap = view.recap;
+  const recapCell = h("span", {}, h("span", { class: "pending" }, t("proofPending")));
+  const recapProof = h("p", { class: "proof-line" }, `${t("proof")}: `, recapCell);
+  const c = view.completeness;
+  main.replaceChildren(
+    h("h2", { tabindex: "-1", id: "heading" }, `${levelName(region)}: `, data(regionLabel(region))),
+    ballotPicker(ballot, region),
+    recap
+      ? h(
+          "section",
+          { class: "card", "aria-labelledby": "totals-caption" },
+          totalsTable(recap.totals, h("span", { id: "totals-caption" }, `${t("totals")} · ${t(`ballots.${ballot}`)}`)),
+          recap.stale ? h("p", { class: "warn", role: "note" }, t("stale")) : null,
+          h("p", { class: "small" }, `${t("record")}: `, data(recap.subject), ` · ${t("revision")} ${recap.revision} · ${t("loggedAt")} `, data(recap.logged_at)),
+          recapProof,
+        )
+      : h("p", { class: "card" }, t("noRecap")),
+    h(
+      "section",
+      { class: "card" },
+      h("h3", {}, t("completeness")),
+      h(
+        "dl",
+        { class: "facts" },
+        [["listed", c.listed], ["present", c.present], ["missing", c.missing], ["flagged", c.flagged]].map(([k, v]) => [h("dt", {}, t(k)), h("dd", {}, number(v))]),
+      ),
+      h("p", {}, link(ballot, `corrections/${region}`, t("showCorrections"))),
+    ),
+    childrenTable(ballot, view),
+  );
+  sizeBars(main);
+  focusHeading();
+  const work = [];
+  if (recap) {
+    work.push(() => proven(recap.index, recap, recapCell));
+  }
+  for (const child of view.children) {
+    if (child.status !== "present") continue;
+    const cell = main.querySelector(`td[data-proof="${child.code}"]`);
+    work.push(() => proven(child.index, child, cell));
+  }
+  await each(work, (task) => task());
+}
+
+function childrenTable(ballot, view) {
+  return h(
+    "section",
+    { class: "card" },
+    h(
+      "table",
+      { class: "children" },
+      h("caption", {}, t("children")),
+      h(
+        "thead",
+        {},
+        h(
+          "tr",
+          {},
+          h("th", { scope: "col" }, t("name")),
+          h("th", { scope: "col" }, t("status")),
+          h("th", { scope: "col", class: "num" }, t("valid")),
+          h("th", { scope: "col" }, t("flags")),
+          h("th", { scope: "col" }, t("proof")),
+        ),
+      ),
+      h(
+        "tbody",
+        {},
+        view.children.map((child) => {
+          const present = child.status === "present";
+          return h(
+            "tr",
+            {},
+            h("th", { scope: "row" }, link(ballot, child.code, data(regionLabel(child.code)))),
+            h("td", {}, present ? t("statusPresent") : h("span", { class: "warn" }, t("statusMissing"))),
+            h("td", { class: "num" }, present ? number(child.totals.valid) : "–"),
+            h("td", {}, (child.flags ?? []).map((f) => h("span", { class: "flag" }, data(f.rule ?? f.check ?? "flag")))),
+            present ? proofCell(child.code) : h("td", {}, "–"),
+          );
+        }),
+      ),
+    ),
+  );
+}
+
+async function stationView(main, ballot, station, render) {
+  let answer;
+  try {
+    answer = await getJson(`/v1/subjects/results/${ballot}/${station}`);
+  } catch (e) {
+    if (e instanceof ReadError && e.status === 404) {
+      main.replaceChildren(h("h2", { tabindex: "-1", id: "heading" }, `${levelName(station)}: `, data(station)), h("p", {}, t("notFound")));
+      crumbs(ballot, station);
+      focusHeading();
+      return;
+    }
+    throw e;
+  }
+  await Promise.all([loadCandidateNames(ballot), loadDistrictNames(station.slice(0, 6))]);
+  if (render !== state.render) return;
+  crumbs(ballot, station);
+  const revisions = answer.revisions;
+  const entries = new Array(revisions.length);
+  await each(
+    revisions.map((r, i) => i),
+    async (i) => {
+      const r = revisions[i];
+      entries[i] = await proven(r.index, { subject: r.record.subject, revision: r.record.revision, payload_hash: r.record.payload_hash }, null);
+    },
+  );
+  if (render !== state.render || entries.some((e) => !e)) return;
+  const latest = entries[entries.length - 1];
+  const body = latest.record.body;
+  const signers = await Promise.all(latest.signatures.map((s) => signer(s.keyid)));
+  main.replaceChildren(
+    h("h2", { tabindex: "-1", id: "heading" }, `${levelName(station)}: `, data(regionLabel(station))),
+    ballotPicker(ballot, station),
+    h(
+      "section",
+      { class: "card" },
+      totalsTable(totalsOf(body), `${t("totals")} · ${t(`ballots.${ballot}`)}`),
+      h("p", {}, `${t("stage")}: `, data(t(`stages.${body.stage}`))),
+    ),
+    h(
+      "section",
+      { class: "card", "aria-labelledby": "prov" },
+      h("h3", { id: "prov" }, t("provenance")),
+      h("ol", { class: "revisions", reversed: true }, entries.map((entry, i) => revisionItem(entry, revisions[i], i === entries.length - 1 ? signers : null)).reverse()),
+    ),
+    formPages(body),
+  );
+  sizeBars(main);
+  focusHeading();
+}
+
+async function signer(keyid) {
+  const entry = await latestOf(`keys/${keyid}`);
+  return { keyid, grant: entry?.record.body ?? null };
+}
+
+function revisionItem(entry, meta, signers) {
+  const r = entry.record;
+  const correction = r.body.correction;
+  return h(
+    "li",
+    { class: "revision" },
+    h("p", {}, h("strong", {}, `${t("revision")} ${r.revision}`), " · ", data(t(`stages.${r.body.stage}`)), ` · ${t("loggedAt")} `, data(entry.loggedAt), " · ", h("span", { class: "ok" }, "✓ ", t("proofOk"))),
+    r.reason ? h("p", {}, `${t("reason")}: `, data(r.reason)) : null,
+    correction ? h("p", {}, `${t("reference")}: `, data(correction.reason_code), " · ", data(correction.reference ?? "")) : null,
+    h(
+      "p",
+      { class: "small" },
+      `${t("signedBy")}: `,
+      (signers ?? entry.signatures.map((s) => ({ keyid: s.keyid, grant: null }))).map((s) =>
+        h(
+          "span",
+          { class: "signer" },
+          s.grant ? [data(s.grant.holder ?? ""), ` (${t("role")} `, data(s.grant.role ?? ""), `, ${t("scope")} `, data(s.grant.scope || "national"), ") "] : null,
+          h("span", { class: "mono" }, `${t("keyId")} `, data(s.keyid.slice(0, 16)), "…"),
+        ),
+      ),
+    ),
+    h("p", { class: "small mono" }, `${t("record")} #${meta.index} · SHA-256 `, data(entry.payloadHash)),
+  );
+}
+
+function formPages(body) {
+  const pages = Array.isArray(body.form) ? body.form : [];
+  if (!pages.length) return null;
+  const result = h("p", { role: "status", "aria-live": "polite", id: "photo-result" });
+  const input = h("input", {
+    type: "file",
+    id: "photo",
+    accept: "image/*,application/pdf",
+    onchange: async (e) => {
+      const file = e.target.files?.[0];
+      if (!file) return;
+      const hash = toHex(await sha256(new Uint8Array(await file.arrayBuffer())));
+      const page = pages.find((p) => p.sha256 === hash);
+      result.textContent = page ? t("photoMatches", { page: page.page }) : t("photoDiffers", { hash });
+      result.className = page ? "ok" : "bad";
+    },
+  });
+  return h(
+    "section",
+    { class: "card" },
+    h("h3", {}, t("formPages")),
+    h(
+      "ul",
+      { class: "small" },
+      pages.map((p) =>
+        h(
+          "li",
+          {},
+          `${p.page}: `,
+          typeof p.sha256 === "string" ? h("span", { class: "mono" }, data(p.sha256)) : t("noHash"),
+          typeof p.url === "string" ? h("span", { class: "mono source" }, " · ", data(p.url)) : null,
+        ),
+      ),
+    ),
+    pages.some((p) => typeof p.sha256 === "string")
+      ? [h("label", { for: "photo" }, t("checkPhoto")), " ", input, result]
+      : null,
+  );
+}
+
+async function correctionsView(main, ballot, region, render) {
+  const answer = await getJson(`/v1/results/${ballot}/${region}/corrections`);
+  if (render !== state.render) return;
+  crumbs(ballot, region);
+  const items = [...answer.corrections].reverse();
+  const cells = items.map(() => h("span", { class: "pending" }, t("proofPending")));
+  main.replaceChildren(
+    h("h2", { tabindex: "-1", id: "heading" }, t("correctionsOf", { region: regionLabel(region) })),
+    ballotPicker(ballot, `corrections/${region}`),
+    items.length
+      ? h(
+          "ol",
+          { class: "corrections" },
+          items.map((c, i) =>
+            h(
+              "li",
+              { class: "card" },
+              h("p", {}, h("strong", {}, data(c.subject)), ` · ${t("revision")} ${c.revision} · `, data(c.logged_at), " · ", cells[i]),
+              c.reason ? h("p", {}, `${t("reason")}: `, data(c.reason)) : null,
+              c.correction ? h("p", {}, `${t("reference")}: `, data(c.correction.reason_code), " · ", data(c.correction.reference ?? "")) : null,
+              h(
+                "table",
+                { class: "changes" },
+                h("thead", {}, h("tr", {}, h("th", { scope: "col" }, t("where")), h("th", { scope: "col" }, t("before")), h("th", { scope: "col" }, t("after")))),
+                h("tbody", {}, (c.changed ?? []).map((d) => h("tr", {}, h("td", {}, data(d.where)), h("td", { class: "num" }, data(d.before)), h("td", { class: "num" }, data(d.after))))),
+              ),
+              h("p", { class: "small mono" }, `${t("signedBy")}: `, (c.signers ?? []).map((k) => data(`${k.slice(0, 16)}… `))),
+            ),
+          ),
+        )
+      : h("p", {}, t("noCorrections")),
+  );
+  focusHeading();
+  await each(
+    items.map((c, i) => [c, i]),
+    ([c, i]) => proven(c.index, { subject: c.subject, revision: c.revision, payload_hash: c.payload_hash, totals: c.totals }, cells[i]),
+  );
+}
+
+function focusHeading() {
+  if (state.render > 1) document.getElementById("heading")?.focus();
+}
+
+function showError(message) {
+  const main = document.getElementById("main");
+  main.replaceChildren(h("h2", { tabindex: "-1", id: "heading" }, t("notFound")), h("p", { class: "bad", role: "alert" }, message));
+}
+
+async function show() {
+  const render = ++state.render;
+  const main = document.getElementById("main");
+  main.setAttribute("aria-busy", "true");
+  main.replaceChildren(h("p", {}, t("loading")));
+  const where = route();
+  try {
+    if (!state.trust.current) await state.trust.refresh();
+    if (where.view === "station") await stationView(main, where.ballot, where.region, render);
+    else if (where.view === "corrections") await correctionsView(main, where.ballot, where.region, render);
+    else await regionView(main, where.ballot, where.region, render);
+  } catch (e) {
+    if (e instanceof ReadError) showError(t("readError", { detail: e.message }));
+    else fail(e);
+  } finally {
+    main.setAttribute("aria-busy", "false");
+    showStatus();
+  }
+}
+
+function chrome() {
+  document.title = t("title");
+  document.getElementById("title").textContent = t("title");
+  document.getElementById("skip").textContent = t("skip");
+  const button = document.getElementById("language");
+  button.textContent = t("language");
+  button.setAttribute("aria-label", t("languageLabel"));
+  document.getElementById("crumbs").setAttribute("aria-label", t("breadcrumb"));
+  const limits = document.getElementById("limits");
+  limits.replaceChildren(
+    h("p", {}, t("limits")),
+    state.trust?.trust ? h("p", { class: "mono small" }, t("pinned", { key: state.trust.trust.log_key })) : null,
+  );
+}
+
+async function main() {
+  // Indonesian first: the page is for the voters; English on request, remembered.
+  setLanguage(localStorage.getItem("saksi:language") ?? "id");
+  document.getElementById("language").addEventListener("click", () => {
+    setLanguage(language() === "id" ? "en" : "id");
+    localStorage.setItem("saksi:language", language());
+    chrome();
+    show();
+  });
+  state.trust = new Trust(get, localStorage);
+  chrome();
+  showStatus();
+  try {
+    await state.trust.load();
+  } catch (e) {
+    fail(e);
+    return;
+  }
+  chrome();
+  window.addEventListener("hashchange", show);
+  await show();
+}
+
+main();

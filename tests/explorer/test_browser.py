@@ -1,0 +1,360 @@
+"""The results explorer in a real browser: Debian's Chromium, driven by Selenium.
+
+A log written by ``saksi demo`` (real 2024 stations, recaps village to
+national, a correction) is served by ``saksi serve`` on 127.0.0.1; the browser
+reads it through a proxy the test controls, which can make "the server" lie:
+a tampered entry, a tampered view, a forked checkpoint (signed with the log's
+own key), a rolled-back checkpoint, and a witness policy the checkpoints do
+not meet. The page must show the verified state for the honest log and a
+failure, with evidence to download, for each lie.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import http.client
+import json
+import shutil
+import sqlite3
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import nacl.signing
+import pytest
+
+from keys import load_key_file
+from tests.helpers import cli_env, init_log, run_saksi, serving
+from verifier.checkpoint import Checkpoint, parse_checkpoint
+from verifier.cosignature import cosigner_key
+from verifier.note import parse_note, sign_note
+
+CHROMIUM = shutil.which("chromium")
+DRIVER = shutil.which("chromedriver")
+PASS = "explorer-browser-passphrase"
+
+pytestmark = pytest.mark.skipif(
+    not (CHROMIUM and DRIVER),
+    reason="needs Debian's chromium and chromium-driver (.ci/run installs them)",
+)
+
+webdriver = pytest.importorskip("selenium.webdriver")
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.common.keys import Keys  # noqa: E402
+from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+
+
+class Liar:
+    """A proxy in front of ``saksi serve`` that tells the lie it is set to."""
+
+    def __init__(self, upstream: str, lies: dict[str, Any]) -> None:
+        self.upstream = upstream.removeprefix("http://")
+        self.lies = lies
+        self.mode: str | None = None
+        liar = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                status, kind, body = liar.answer(self.path)
+                self.send_response(status)
+                self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(len(body)))
+                self.send_header("Cache-Control", "no-store")
+                self.end_headers()
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                    self.wfile.write(body)  # the page may move on before it reads
+
+            def log_message(self, *_args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def fetch(self, path: str) -> tuple[int, str, bytes]:
+        connection = http.client.HTTPConnection(self.upstream, timeout=30)
+        try:
+            connection.request("GET", path)
+            response = connection.getresponse()
+            return (
+                response.status,
+                response.getheader("Content-Type", ""),
+                response.read(),
+            )
+        finally:
+            connection.close()
+
+    def answer(self, path: str) -> tuple[int, str, bytes]:
+        status, kind, body = self.fetch(path)
+        mode, lies = self.mode, self.lies
+        if mode in ("fork", "rollback") and path == "/log/checkpoint":
+            return 200, kind, lies[mode]
+        if mode == "quorum" and path == "/explorer/trust.json":
+            trust = json.loads(body)
+            trust["witnesses"] = [lies["witness"]]
+            trust["quorum"] = 1
+            return 200, kind, json.dumps(trust).encode()
+        if mode == "tamper-entry" and path.startswith("/v1/proofs/export"):
+            head, _, rest = body.partition(b"\nindex ")
+            prefix, _, extra = head.partition(b"extra ")
+            entry = bytearray(base64.b64decode(extra))
+            entry[-5] ^= 1  # one byte of the logged_at time
+            return (
+                status,
+                kind,
+                prefix
+                + b"extra "
+                + base64.b64encode(bytes(entry))
+                + b"\nindex "
+                + rest,
+            )
+        if mode == "tamper-view" and path.startswith("/v1/results/") and status == 200:
+            view = json.loads(body)
+            for child in view.get("children", []):
+                if child.get("status") == "present":
+                    child["totals"]["valid"] += 100  # a number the form does not say
+                    break
+            return status, kind, json.dumps(view).encode()
+        return status, kind, body
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture(scope="module")
+def liar(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Liar]:
+    base = tmp_path_factory.mktemp("explorer")
+    directory = base / "log"
+    db = f"sqlite:///{base / 'saksi.db'}"
+    init_log(directory, db, "explorer.saksi.example/log", PASS)
+    with serving(directory, db, cli_env(PASS)) as url:
+        done = run_saksi(
+            "demo",
+            "--url",
+            url,
+            "--dir",
+            str(directory),
+            "--count",
+            "24",
+            passphrase=PASS,
+        )
+        assert done.returncode == 0, done.stderr
+        proxy = Liar(url, _lies(directory, base / "saksi.db"))
+        try:
+            yield proxy
+        finally:
+            proxy.close()
+
+
+def _lies(directory: Path, db: Path) -> dict[str, Any]:
+    """A fork (the latest size, another root, signed with the log's own key),
+    an older genuine checkpoint, and a witness nobody asked to cosign."""
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute(
+            "SELECT note FROM checkpoints ORDER BY size DESC LIMIT 5"
+        ).fetchall()
+    latest = parse_checkpoint(parse_note(rows[0][0]).text)
+    signer = load_key_file(directory / "log.key", PASS.encode())
+    forked = Checkpoint(latest.origin, latest.size, bytes(32), latest.extensions)
+    witness = nacl.signing.SigningKey(bytes(range(32)))
+    return {
+        "fork": sign_note(forked.to_text(), [signer]),
+        "rollback": bytes(rows[-1][0]),
+        "witness": str(cosigner_key("witness.example", bytes(witness.verify_key))),
+    }
+
+
+@pytest.fixture
+def browser(tmp_path: Path) -> Iterator[Any]:
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--window-size=1280,1600",
+        f"--user-data-dir={tmp_path / 'profile'}",
+    ):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=webdriver.ChromeService(DRIVER), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def trust_state(driver: Any) -> str:
+    classes = driver.find_element(By.ID, "trust").get_attribute("class")
+    for state in ("verified", "failed", "checking"):
+        if f"trust-{state}" in classes:
+            return state
+    return classes
+
+
+def settled(driver: Any, timeout: float = 60) -> str:
+    """Wait until the page has decided: 'verified' or 'failed'."""
+    WebDriverWait(driver, timeout).until(
+        lambda d: (
+            trust_state(d) in ("verified", "failed")
+            and d.find_element(By.ID, "main").get_attribute("aria-busy") == "false"
+        )
+    )
+    return trust_state(driver)
+
+
+def visit(driver: Any, liar: Liar, route: str) -> str:
+    driver.get(f"{liar.url}/explorer/#/{route}")
+    driver.refresh()  # a hash-only change would not reload the page
+    return settled(driver)
+
+
+def test_a_visitor_goes_from_the_nation_to_a_polling_station_and_every_level_verifies(
+    liar, browser
+):
+    liar.mode = None
+    assert visit(browser, liar, "ppwp/national") == "verified"
+    heading = browser.find_element(By.ID, "heading").text
+    assert heading.startswith("Nasional")
+    trail = []
+    for _ in range(5):  # province, regency, district, village, station
+        row = browser.find_element(By.CSS_SELECTOR, "table.children tbody tr th a")
+        trail.append(row.get_attribute("href").rsplit("/", 1)[1])
+        row.click()
+        WebDriverWait(browser, 30).until(
+            lambda d, c=trail[-1]: c in d.find_element(By.ID, "heading").text
+        )
+        assert settled(browser) == "verified", browser.find_element(By.ID, "trust").text
+        if len(trail[-1]) == 13:
+            break
+    assert [len(c) for c in trail] == [2, 4, 6, 10, 13]
+    provenance = browser.find_element(By.CSS_SELECTOR, "ol.revisions").text
+    assert "Revisi 0" in provenance
+    assert "terbukti" in provenance
+    assert "peran" in provenance  # who signed, as the key registry says
+    proofs = browser.find_elements(By.CSS_SELECTOR, "ol.revisions .ok")
+    assert proofs
+
+
+def test_the_language_switches_and_stays(liar, browser):
+    liar.mode = None
+    visit(browser, liar, "ppwp/national")
+    assert browser.find_element(By.TAG_NAME, "html").get_attribute("lang") == "id"
+    assert "TERVERIFIKASI" in browser.find_element(By.ID, "trust").text
+    browser.find_element(By.ID, "language").click()
+    WebDriverWait(browser, 30).until(
+        lambda d: d.find_element(By.TAG_NAME, "html").get_attribute("lang") == "en"
+    )
+    assert settled(browser) == "verified"
+    assert "VERIFIED" in browser.find_element(By.ID, "trust").text
+    assert browser.find_element(By.ID, "heading").text.startswith("National")
+    browser.refresh()
+    assert settled(browser) == "verified"
+    assert browser.find_element(By.TAG_NAME, "html").get_attribute("lang") == "en"
+
+
+def test_the_page_is_used_by_keyboard_alone(liar, browser):
+    liar.mode = None
+    visit(browser, liar, "ppwp/national")
+    body = browser.find_element(By.TAG_NAME, "body")
+    target = browser.find_element(By.CSS_SELECTOR, "table.children tbody tr th a")
+    code = target.get_attribute("href").rsplit("/", 1)[1]
+    focused = None
+    for _ in range(40):
+        body.send_keys(Keys.TAB) if focused is None else focused.send_keys(Keys.TAB)
+        focused = browser.switch_to.active_element
+        if focused.get_attribute("href") == target.get_attribute("href"):
+            break
+    else:
+        pytest.fail("Tab never reached the first region's link")
+    focused.send_keys(Keys.ENTER)
+    WebDriverWait(browser, 30).until(
+        lambda d: code in d.find_element(By.ID, "heading").text
+    )
+    assert settled(browser) == "verified"
+    # The new view's heading takes the focus, so a screen reader announces it.
+    assert browser.switch_to.active_element.get_attribute("id") == "heading"
+    first = browser.find_element(By.ID, "skip")
+    assert first.get_attribute("href").endswith("#main")
+
+
+@pytest.mark.parametrize(
+    ("lie", "route", "words"),
+    [
+        ("tamper-entry", "ppwp/national", "tidak terbukti ada"),
+        ("tamper-view", "ppwp/national", "berbeda dari catatan"),
+        ("fork", "ppwp/national", "TIDAK KONSISTEN"),
+        ("rollback", "ppwp/national", "LEBIH LAMA"),
+        ("quorum", "ppwp/national", "tanda tangan saksi"),
+    ],
+)
+def test_each_lie_is_shown_as_a_failure_with_its_evidence(
+    liar, browser, lie, route, words
+):
+    liar.mode = None
+    assert visit(browser, liar, route) == "verified"  # this browser has seen the log
+    liar.mode = lie
+    try:
+        assert visit(browser, liar, route) == "failed"
+    finally:
+        liar.mode = None
+    box = browser.find_element(By.ID, "trust")
+    assert "GAGAL DIVERIFIKASI" in box.text
+    assert words in box.text, box.text
+    link = browser.find_element(By.ID, "evidence")
+    assert link.get_attribute("download").startswith("saksi-evidence-")
+    evidence = json.loads(
+        browser.execute_async_script(
+            "const done = arguments[1];"
+            "fetch(arguments[0]).then(r => r.text()).then(done);",
+            link.get_attribute("href"),
+        )
+    )
+    assert evidence["kind"] in ("inclusion", "mismatch", "fork", "rollback", "quorum")
+    assert evidence["trust"]["log_key"]
+    if lie in ("fork", "rollback"):
+        assert evidence["seen_before"] != evidence["served"]
+    if lie in ("tamper-entry", "tamper-view"):
+        assert evidence["proof"].startswith("c2sp.org/tlog-proof@v1")
+
+
+AXE = Path(__file__).resolve().parent / "node_modules/axe-core/axe.min.js"
+
+
+@pytest.mark.skipif(
+    not AXE.exists(), reason="needs axe-core (scripts/test.sh installs it with npm)"
+)
+@pytest.mark.parametrize("width", [1280, 390], ids=["desktop", "phone"])
+def test_axe_finds_no_serious_or_critical_violation_in_any_view(liar, browser, width):
+    liar.mode = None
+    browser.set_window_size(width, 1600)
+    visit(browser, liar, "ppwp/national")
+    station = None
+    routes = ["ppwp/national"]
+    for _ in range(4):
+        link = browser.find_element(By.CSS_SELECTOR, "table.children tbody tr th a")
+        routes.append("ppwp/" + link.get_attribute("href").rsplit("/", 1)[1])
+        visit(browser, liar, routes[-1])
+    station = browser.find_element(By.CSS_SELECTOR, "table.children tbody tr th a")
+    routes.append("ppwp/" + station.get_attribute("href").rsplit("/", 1)[1])
+    routes.append("ppwp/corrections/national")
+    source = AXE.read_text(encoding="utf-8")
+    for route in routes:
+        assert visit(browser, liar, route) == "verified", route
+        browser.execute_script(source)  # WebDriver's own channel: no page CSP applies
+        found = browser.execute_async_script(
+            "const done = arguments[0];"
+            "axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a',"
+            " 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa', 'best-practice']}})"
+            ".then(r => done({passes: r.passes.length, violations: r.violations.map("
+            "v => ({id: v.id, impact: v.impact, nodes: v.nodes.length,"
+            " help: v.help}))}));"
+        )
+        assert found["passes"] > 10, found  # axe ran its rules on this page
+        serious = [
+            v for v in found["violations"] if v["impact"] in ("serious", "critical")
+        ]
+        assert not serious, (route, serious)
