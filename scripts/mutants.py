@@ -1128,6 +1128,13 @@ MUTANTS = [
         "const out = await verifyCosigned(parsed.checkpoint,",
         BROWSER,
     ),
+    Mutant(
+        "page-log-text-as-markup",
+        "explorer/static/js/app.js",
+        'return h("bdi", {}, String(value));',
+        'const el = h("bdi"); el.innerHTML = String(value); return el;',
+        BROWSER,
+    ),
 ]
 
 

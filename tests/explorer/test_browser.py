@@ -27,10 +27,11 @@ import nacl.signing
 import pytest
 
 from keys import load_key_file
-from tests.helpers import cli_env, init_log, run_saksi, serving
+from saksi_client import SaksiClient
+from tests.helpers import cli_env, granted_key, init_log, run_saksi, serving
 from verifier.checkpoint import Checkpoint, parse_checkpoint
 from verifier.cosignature import cosigner_key
-from verifier.note import parse_note, sign_note
+from verifier.note import VerifierKey, parse_note, sign_note
 
 CHROMIUM = shutil.which("chromium")
 DRIVER = shutil.which("chromedriver")
@@ -50,7 +51,9 @@ from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 class Liar:
     """A proxy in front of ``saksi serve`` that tells the lie it is set to."""
 
-    def __init__(self, upstream: str, lies: dict[str, Any]) -> None:
+    def __init__(self, upstream: str, lies: dict[str, Any], directory: Path) -> None:
+        self.served = upstream
+        self.directory = directory
         self.upstream = upstream.removeprefix("http://")
         self.lies = lies
         self.mode: str | None = None
@@ -143,7 +146,7 @@ def liar(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Liar]:
             passphrase=PASS,
         )
         assert done.returncode == 0, done.stderr
-        proxy = Liar(url, _lies(directory, base / "saksi.db"))
+        proxy = Liar(url, _lies(directory, base / "saksi.db"), directory)
         try:
             yield proxy
         finally:
@@ -358,3 +361,73 @@ def test_axe_finds_no_serious_or_critical_violation_in_any_view(liar, browser, w
             v for v in found["violations"] if v["impact"] in ("serious", "critical")
         ]
         assert not serious, (route, serious)
+
+
+# Markup, a script, and a right-to-left override that would turn "exe.png"
+# around: all of it must reach the visitor as the text it is.
+HOSTILE = (
+    '<img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script>'
+    "\u202egnp.exe <b>bold</b>"
+)
+
+
+def test_hostile_text_in_the_log_is_shown_as_text_never_as_markup(
+    liar, browser, tmp_path
+):
+    """A real correction (reason, reference) and candidate names carrying markup."""
+    liar.mode = None
+    url, directory = liar.served, liar.directory
+    vkey = (directory / "log.vkey").read_text().strip()
+    remote = ["--url", url, "--log-key", str(directory / "log.vkey")]
+    admin = str(directory / "admin.key")
+    client = SaksiClient(url, VerifierKey.parse(vkey))
+    village = client.get("/v1/results/ppwp/national/below/village?limit=1")
+    station = next(
+        c for c in village["regions"][0]["children"] if c["status"] == "present"
+    )
+    subject = station["subject"]
+    code = subject.rsplit("/", 1)[1]
+    district = granted_key(
+        tmp_path / "d.key", remote, admin, "district", code[:6], PASS
+    )
+    lists = granted_key(tmp_path / "l.key", remote, admin, "candidates", "all", PASS)
+    last = client.get(f"/v1/subjects/{subject}")["revisions"][-1]
+    body = json.loads(base64.b64decode(last["envelope"]["payload"]))["body"]
+    fixed = {
+        **{k: v for k, v in body.items() if k not in ("form", "source")},
+        "stage": "authority_correction",
+        "correction": {"reason_code": "plenary_decision", "reference": HOSTILE},
+    }
+    record = client.record(
+        "results.tally/v1", subject, fixed, reason=HOSTILE, after=client.head(subject)
+    )
+    client.submit(client.sign(record, [load_key_file(district, PASS.encode())]))
+    names = client.get("/v1/subjects/candidates/ppwp/national")["revisions"][-1]
+    listed = json.loads(base64.b64decode(names["envelope"]["payload"]))["body"]
+    renamed = {
+        "candidates": {
+            cid: {**spec, "name": f"{HOSTILE} {cid}"}
+            for cid, spec in listed["candidates"].items()
+        }
+    }
+    record = client.record(
+        "candidates.change/v1",
+        "candidates/ppwp/national",
+        renamed,
+        reason=HOSTILE,
+        after=client.head("candidates/ppwp/national"),
+    )
+    client.submit(client.sign(record, [load_key_file(lists, PASS.encode())]))
+    for route in (f"ppwp/{code}", "ppwp/corrections/national"):
+        assert visit(browser, liar, route) == "verified", route
+        text = browser.find_element(By.ID, "main").text
+        assert '<img src=x onerror="window.__pwned=1">' in text
+        assert browser.execute_script("return window.__pwned") is None
+        assert not browser.find_elements(
+            By.CSS_SELECTOR, "main img, main script, main b"
+        )
+        isolated = browser.execute_script(
+            "return [...document.querySelectorAll('main bdi')]"
+            ".filter(e => e.textContent.includes('\\u202e')).length"
+        )
+        assert isolated >= 1  # the override is held inside its own <bdi>

@@ -201,6 +201,10 @@ async function proven(index, expect, cell) {
     if (expect.revision !== undefined && record.revision !== expect.revision) wrong.push("revision");
     if (expect.payload_hash && entry.payloadHash !== expect.payload_hash) wrong.push("payload hash");
     if (expect.totals && canonical(totalsOf(record.body)) !== canonical(expect.totals)) wrong.push("totals");
+    if ("reason" in expect && (record.reason ?? null) !== (expect.reason ?? null)) wrong.push("reason");
+    if ("correction" in expect && canonical(record.body.correction ?? null) !== canonical(expect.correction ?? null)) {
+      wrong.push("correction");
+    }
     if (wrong.length) {
       throw new TrustFailure("mismatch", `entry ${index}: the server's ${wrong.join(", ")} differ from the signed record`, {
         ...evidence,
@@ -593,7 +597,12 @@ async function correctionsView(main, ballot, region, render) {
   focusHeading();
   await each(
     items.map((c, i) => [c, i]),
-    ([c, i]) => proven(c.index, { subject: c.subject, revision: c.revision, payload_hash: c.payload_hash, totals: c.totals }, cells[i]),
+    ([c, i]) =>
+      proven(
+        c.index,
+        { subject: c.subject, revision: c.revision, payload_hash: c.payload_hash, totals: c.totals, reason: c.reason, correction: c.correction },
+        cells[i],
+      ),
   );
 }
 
