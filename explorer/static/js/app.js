@@ -4,7 +4,8 @@
 
 import { language, number, percent, setLanguage, t } from "./i18n.js";
 import { Trust, TrustFailure } from "./trust.js";
-import { toHex } from "./verify/bytes.js";
+import { fromBase64, toHex } from "./verify/bytes.js";
+import { verifyEnvelopeSignature } from "./verify/dsse.js";
 import { sha256 } from "./verify/merkle.js";
 
 const BALLOTS = ["ppwp", "pdpr", "pdpd", "pdprdp", "pdprdk"];
@@ -469,7 +470,7 @@ async function stationView(main, ballot, station, render) {
   if (render !== state.render || entries.some((e) => !e)) return;
   const latest = entries[entries.length - 1];
   const body = latest.record.body;
-  const signers = await Promise.all(latest.signatures.map((s) => signer(s.keyid)));
+  const signers = await signersOf(latest);
   main.replaceChildren(
     h("h2", { tabindex: "-1", id: "heading" }, `${levelName(station)}: `, data(regionLabel(station))),
     ballotPicker(ballot, station),
@@ -491,9 +492,48 @@ async function stationView(main, ballot, station, render) {
   focusHeading();
 }
 
-async function signer(keyid) {
-  const entry = await latestOf(`keys/${keyid}`);
-  return { keyid, grant: entry?.record.body ?? null };
+/**
+ * Who signed ``entry``: for each signature, the key's grant as the log says it
+ * (proven), and the signature itself checked under the granted public key.
+ */
+async function signersOf(entry) {
+  return Promise.all(
+    entry.signatures.map(async (s) => {
+      const grant = await grantOf(s.keyid);
+      if (grant) {
+        try {
+          await verifyEnvelopeSignature(entry.payloadType, entry.payload, s.keyid, s.sig, grant.publicKey);
+        } catch (e) {
+          fail(new TrustFailure("signature", e.message, { keyid: s.keyid, record: entry.record.subject }));
+        }
+      }
+      return { keyid: s.keyid, grant: grant?.body ?? null, revoked: grant?.revoked ?? false };
+    }),
+  );
+}
+
+async function grantOf(keyid) {
+  let answer;
+  try {
+    answer = await getJson(`/v1/subjects/keys/${keyid}`);
+  } catch (e) {
+    if (e instanceof ReadError && e.status === 404) return null;
+    throw e;
+  }
+  const subject = `keys/${keyid}`;
+  const entries = await Promise.all(answer.revisions.map((r) => proven(r.index, { subject })));
+  if (entries.some((e) => !e)) return null;
+  const at = entries.map((e) => e.record.schema).lastIndexOf("keys.grant/v1");
+  if (at < 0) return null;
+  const body = entries[at].record.body;
+  let publicKey;
+  try {
+    publicKey = fromBase64(String(body.public_key), "grant public_key");
+  } catch {
+    return null;
+  }
+  const revoked = entries.slice(at + 1).some((e) => e.record.schema === "keys.revoke/v1");
+  return { body, publicKey, revoked };
 }
 
 function revisionItem(entry, meta, signers) {
@@ -513,7 +553,10 @@ function revisionItem(entry, meta, signers) {
         h(
           "span",
           { class: "signer" },
-          s.grant ? [data(s.grant.holder ?? ""), ` (${t("role")} `, data(s.grant.role ?? ""), `, ${t("scope")} `, data(s.grant.scope || "national"), ") "] : null,
+          s.grant
+            ? [data(s.grant.holder ?? ""), ` (${t("role")} `, data(s.grant.role ?? ""), `, ${t("scope")} `, data(s.grant.scope || "national"), ") "]
+            : h("span", { class: "warn" }, t("unknownKey"), " "),
+          s.revoked ? h("span", { class: "warn" }, t("revoked"), " ") : null,
           h("span", { class: "mono" }, `${t("keyId")} `, data(s.keyid.slice(0, 16)), "…"),
         ),
       ),

@@ -38,6 +38,7 @@ import {
   VerifierKey,
   verifyNote,
 } from "../../../explorer/static/js/verify/note.js";
+import { pae, verifyEnvelopeSignature } from "../../../explorer/static/js/verify/dsse.js";
 import { decodeEntry } from "../../../explorer/static/js/verify/record.js";
 import { parseTlogProof, verifyTlogProof } from "../../../explorer/static/js/verify/tlogproof.js";
 import {
@@ -491,4 +492,35 @@ test("Saksi's own export: the entry inside is proven, then decoded to its record
   await rejects(verifyTlogProof(parsed, await hashLeaf(changed), log, "test.saksi.example/log", witnessPolicy()), ProofInvalid);
   await rejects(decodeEntry(utf8("{")), MalformedInput);
   await rejects(decodeEntry(utf8('{"envelope": {"payloadType": "text/plain", "payload": "", "signatures": []}}')), MalformedInput);
+});
+
+// ---- DSSE (tests/vectors/data/dsse_vectors.json, secure-systems-lab/dsse) --
+
+const DSSE = JSON.parse(readFileSync(resolve(here, "../../vectors/data/dsse_vectors.json"), "utf8"));
+const lenient = (text) => Buffer.from(text.replace(/-/g, "+").replace(/_/g, "/"), "base64");
+
+test("DSSE pre-authentication encoding, byte for byte", () => {
+  for (const v of DSSE.vectors) {
+    const type = v.id === "payload-type-swapped" ? "application/vnd.in-toto+json" : v.envelope.payloadType;
+    assert.equal(toHex(pae(type, new Uint8Array(lenient(v.envelope.payload)))), v.pae, v.id);
+  }
+});
+
+test("a record's signature verifies under its key, by the key's ID, and nothing else does", async () => {
+  const v = DSSE.vectors.find((x) => x.id === "single-signature");
+  const publicKey = fromHex(DSSE.keys.A.public);
+  const keyid = toHex(await sha256(publicKey));
+  const payload = fromBase64(v.envelope.payload, "payload");
+  const sig = v.envelope.signatures[0].sig;
+  await verifyEnvelopeSignature(v.envelope.payloadType, payload, keyid, sig, publicKey);
+  await rejects(verifyEnvelopeSignature("text/plain", payload, keyid, sig, publicKey), SignatureInvalid);
+  const other = payload.slice();
+  other[0] ^= 1;
+  await rejects(verifyEnvelopeSignature(v.envelope.payloadType, other, keyid, sig, publicKey), SignatureInvalid);
+  const b = fromHex(DSSE.keys.B.public);
+  await rejects(verifyEnvelopeSignature(v.envelope.payloadType, payload, keyid, sig, b), SignatureInvalid);
+  await rejects(
+    verifyEnvelopeSignature(v.envelope.payloadType, payload, toHex(await sha256(b)), sig, b),
+    SignatureInvalid,
+  );
 });

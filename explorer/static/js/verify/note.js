@@ -45,7 +45,7 @@ function checkName(name, what) {
   }
 }
 
-async function ed25519Verify(publicKey, signature, message) {
+export async function ed25519Verify(publicKey, signature, message) {
   let key;
   try {
     key = await globalThis.crypto.subtle.importKey("raw", publicKey, { name: "Ed25519" }, false, [
