@@ -172,6 +172,7 @@ def create_app(
 
     for module in (entries, proofs, keys, results, tiles, health, explorer):
         app.include_router(module.router)
+    app.include_router(results.regions)
     app.fast_lane = FastLane(app, log.reader)
     return app
 

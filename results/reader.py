@@ -269,6 +269,42 @@ class ResultsReader:
         found = {**current, **{h: views[row.index] for h, row in rows.items()}}
         return [found[h].record.body for h in named.values() if h in found]
 
+    def names(self, region: str) -> dict[str, Any]:
+        """Where the names of ``region`` ("" national) and its children are said.
+
+        For the region and each child, the latest region registry record
+        (``regions/<district>``) of one district in it, which names the
+        province, regency, district and villages it holds: a reader proves
+        that entry and reads the name from it. Polling stations have no name.
+
+        Raises:
+            KeyError: ``region`` is not a recap level.
+        """
+        level_of(region)
+        election = self.election
+        codes = ([region] if region else []) + election.children_of(region)
+
+        def district_in(code: str) -> str | None:
+            while len(code) < 6:
+                below = election.children_of(code)
+                if not below:
+                    return None
+                code = below[0]
+            return code[:6]
+
+        wanted = {code: district_in(code) for code in codes}
+        subjects = sorted({f"regions/{d}" for d in wanted.values() if d})
+        size = self.entries.reader.size
+        heads = (
+            self.entries.index.record_heads(subjects, below=size) if subjects else {}
+        )
+        said = []
+        for code, district in wanted.items():
+            row = heads.get(f"regions/{district}") if district else None
+            if row is not None:
+                said.append({"code": code, "subject": row.subject, "index": row.index})
+        return {"region": region or "national", "names": said}
+
     def corrections(self, ballot: str, region: str) -> dict[str, Any]:
         """Every correction of a form or recap in ``region`` ("" national), in order.
 

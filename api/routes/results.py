@@ -9,9 +9,10 @@ from api.deps import Results
 from api.errors import ProblemError
 from results import ResultsReader
 
-__all__ = ["router"]
+__all__ = ["regions", "router"]
 
 router = APIRouter(prefix="/v1/results", tags=["results"])
+regions = APIRouter(prefix="/v1/regions", tags=["results"])
 
 BALLOT = Path(..., pattern="^(ppwp|pdpr|pdpd|pdprdp|pdprdk)$")
 REGION = Path(..., pattern="^(national|[0-9]{2}|[0-9]{4}|[0-9]{6}|[0-9]{10})$")
@@ -101,3 +102,18 @@ async def regions_below(
             f"level {level} is not below {region}: ask for a level at or under it",
         ) from None
     return JSONResponse(page)
+
+
+@regions.get(
+    "/{region}/names",
+    responses={404: {"description": "problem+json"}},
+    summary="Which registry records name a region and its children",
+)
+async def region_names(results: Results, region: str = REGION) -> JSONResponse:
+    """The registry records whose bodies name a region and its children.
+
+    For the region and each child: the latest ``regions/<district>`` record of
+    a district in it (subject and entry index). The names are read from those
+    entries, which a reader proves like any other.
+    """
+    return JSONResponse(results.names(_listed(results, region)))

@@ -234,6 +234,12 @@ def test_a_visitor_goes_from_the_nation_to_a_polling_station_and_every_level_ver
         if len(trail[-1]) == 13:
             break
     assert [len(c) for c in trail] == [2, 4, 6, 10, 13]
+    # Each level above the station is named, from the registry records the
+    # page proved (the demo's stations are in DKI Jakarta).
+    crumbs = browser.find_element(By.ID, "crumbs").text
+    assert "DKI JAKARTA (31)" in crumbs
+    assert f"({trail[3]})" in crumbs
+    assert crumbs.count("(") == 4  # province, regency, district, village named
     provenance = browser.find_element(By.CSS_SELECTOR, "ol.revisions").text
     assert "Revisi 0" in provenance
     assert "terbukti" in provenance
@@ -431,3 +437,21 @@ def test_hostile_text_in_the_log_is_shown_as_text_never_as_markup(
             ".filter(e => e.textContent.includes('\\u202e')).length"
         )
         assert isolated >= 1  # the override is held inside its own <bdi>
+
+
+def test_names_are_pointed_to_not_said_by_the_server(liar):
+    """/v1/regions/{region}/names gives entries; their bodies name the regions."""
+    client = SaksiClient(
+        liar.served,
+        VerifierKey.parse((liar.directory / "log.vkey").read_text().strip()),
+    )
+    national = client.get("/v1/regions/national/names")
+    assert national["region"] == "national"
+    pointed = {n["code"]: n for n in national["names"]}
+    assert "31" in pointed
+    entry = client.get(f"/v1/entries/{pointed['31']['index']}")
+    body = json.loads(base64.b64decode(entry["envelope"]["payload"]))["body"]
+    assert entry["record"]["subject"] == pointed["31"]["subject"]
+    assert body["province"] == {"code": "31", "name": "DKI JAKARTA"}
+    below = client.get("/v1/regions/31/names")["names"]
+    assert {n["code"] for n in below} >= {"31", "3101"}

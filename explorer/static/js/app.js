@@ -121,6 +121,11 @@ const state = {
   render: 0,
 };
 
+/** The regions above ``code`` whose names the breadcrumb shows. */
+function ancestors(code) {
+  return [2, 4, 6, 10].filter((n) => code.length > n).map((n) => code.slice(0, n));
+}
+
 function route() {
   const parts = location.hash.replace(/^#\/?/, "").split("/").filter(Boolean);
   const ballot = BALLOTS.includes(parts[0]) ? parts[0] : "ppwp";
@@ -249,17 +254,25 @@ async function loadCandidateNames(ballot) {
   }
 }
 
-async function loadDistrictNames(district) {
-  if (state.regionNames.has(`loaded:${district}`)) return;
-  state.regionNames.set(`loaded:${district}`, "");
-  const entry = await latestOf(`regions/${district}`);
+/** The names in a proven region registry record (its province, regency, district, villages). */
+function takeNames(entry) {
   const body = entry?.record.body;
-  if (!body) return;
-  const put = (code, name) => typeof name === "string" && state.regionNames.set(code, name);
+  const district = entry?.record.subject.split("/")[1];
+  if (!body || !district) return;
+  const put = (code, name) => typeof code === "string" && typeof name === "string" && state.regionNames.set(code, name);
   put(body.province?.code, body.province?.name);
   put(body.regency?.code, body.regency?.name);
   put(district, body.district?.name);
   for (const [code, village] of Object.entries(body.villages ?? {})) put(code, village?.name);
+}
+
+/** The names of ``region`` and its children, from the registry records the log points to. */
+async function loadNames(region) {
+  if (state.regionNames.has(`loaded:${region}`)) return;
+  state.regionNames.set(`loaded:${region}`, "");
+  const answer = await getJson(`/v1/regions/${region}/names`);
+  const records = new Map(answer.names.map((n) => [n.index, n.subject]));
+  await each([...records], async ([index, subject]) => takeNames(await proven(index, { subject })));
 }
 
 // ---- views -------------------------------------------------------------------
@@ -349,12 +362,7 @@ async function regionView(main, ballot, region, render) {
   const view = await getJson(`/v1/results/${ballot}/${region}`);
   if (render !== state.render) return;
   const code = region === "national" ? "" : region;
-  const named = [loadCandidateNames(ballot)];
-  if (code.length >= 6) named.push(loadDistrictNames(code.slice(0, 6)));
-  if (code.length === 4) {
-    for (const child of view.children) named.push(loadDistrictNames(child.code));
-  }
-  await Promise.all(named);
+  await Promise.all([loadCandidateNames(ballot), loadNames(region), ...ancestors(code).map(loadNames)]);
   if (render !== state.render) return;
   crumbs(ballot, region);
   const recap = view.recap;
@@ -381,7 +389,9 @@ async function regionView(main, ballot, region, render) {
       h(
         "dl",
         { class: "facts" },
-        [["listed", c.listed], ["present", c.present], ["missing", c.missing], ["flagged", c.flagged]].map(([k, v]) => [h("dt", {}, t(k)), h("dd", {}, number(v))]),
+        [["listed", c.listed], ["present", c.present], ["missing", c.missing], ["flagged", c.flagged]].map(([k, v]) =>
+          h("div", {}, h("dt", {}, t(k)), h("dd", {}, number(v))),
+        ),
       ),
       h("p", {}, link(ballot, `corrections/${region}`, t("showCorrections"))),
     ),
@@ -455,7 +465,7 @@ async function stationView(main, ballot, station, render) {
     }
     throw e;
   }
-  await Promise.all([loadCandidateNames(ballot), loadDistrictNames(station.slice(0, 6))]);
+  await Promise.all([loadCandidateNames(ballot), ...ancestors(station).map(loadNames)]);
   if (render !== state.render) return;
   crumbs(ballot, station);
   const revisions = answer.revisions;
