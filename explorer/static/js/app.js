@@ -14,6 +14,11 @@ const PARALLEL = 6;
 
 // ---- the page's building blocks -------------------------------------------
 
+/** A User Timing mark of this view (``saksi:<what>:<view number>``), for the benchmarks. */
+function mark(what) {
+  performance.mark(`saksi:${what}:${state.render}`);
+}
+
 /** An element; strings among ``children`` become text nodes, never markup. */
 function h(tag, attrs = {}, ...children) {
   const el = document.createElement(tag);
@@ -399,6 +404,7 @@ async function regionView(main, ballot, region, render) {
   );
   sizeBars(main);
   focusHeading();
+  mark("rendered");
   const work = [];
   if (recap) {
     work.push(() => proven(recap.index, recap, recapCell));
@@ -500,6 +506,7 @@ async function stationView(main, ballot, station, render) {
   );
   sizeBars(main);
   focusHeading();
+  mark("rendered");
 }
 
 /**
@@ -648,6 +655,7 @@ async function correctionsView(main, ballot, region, render) {
       : h("p", {}, t("noCorrections")),
   );
   focusHeading();
+  mark("rendered");
   await each(
     items.map((c, i) => [c, i]),
     ([c, i]) =>
@@ -670,6 +678,7 @@ function showError(message) {
 
 async function show() {
   const render = ++state.render;
+  mark("start");
   const main = document.getElementById("main");
   main.setAttribute("aria-busy", "true");
   main.replaceChildren(h("p", {}, t("loading")));
@@ -685,6 +694,7 @@ async function show() {
   } finally {
     main.setAttribute("aria-busy", "false");
     showStatus();
+    if (render === state.render) mark(state.failure ? "failed" : "verified");
   }
 }
 

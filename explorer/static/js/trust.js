@@ -15,10 +15,10 @@
 import { fromHex, toHex, utf8 } from "./verify/bytes.js";
 import { verifyCosigned, witnessPolicy } from "./verify/checkpoint.js";
 import { Inconsistent, ProofInvalid, SignatureInvalid, Unsupported, VerificationError } from "./verify/errors.js";
-import { hashLeaf, verifyConsistency } from "./verify/merkle.js";
+import { hashLeaf, verifyConsistency, verifyInclusion } from "./verify/merkle.js";
 import { VerifierKey } from "./verify/note.js";
 import { decodeEntry } from "./verify/record.js";
-import { parseTlogProof, verifyTlogProof } from "./verify/tlogproof.js";
+import { parseTlogProof } from "./verify/tlogproof.js";
 
 const decoder = new TextDecoder();
 
@@ -46,6 +46,7 @@ export class Trust {
     this.storage = storage;
     this.current = null; // { checkpoint, note (bytes), cosigned }
     this.checkpoints = new Map(); // size -> root hex, every checkpoint verified in this visit
+    this.notes = new Map(); // note text -> its verification, each note verified once
   }
 
   storageKey(name) {
@@ -103,6 +104,7 @@ export class Trust {
     }
     const size = out.checkpoint.size;
     this.storage.setItem(this.storageKey("checkpoint"), decoder.decode(note));
+    this.notes.set(decoder.decode(note), out);
     this.current = { ...out, noteBytes: note };
     this.checkpoints.set(size, toHex(out.checkpoint.rootHash));
     return this.current;
@@ -138,6 +140,23 @@ export class Trust {
   }
 
   /**
+   * The proof's checkpoint verified (once per distinct note: most proofs of
+   * a page come with the checkpoint just verified), then the entry inside
+   * proven in it.
+   */
+  async provenIn(parsed) {
+    const text = decoder.decode(parsed.checkpoint);
+    let verified = this.notes.get(text);
+    if (!verified) {
+      verified = await verifyCosigned(parsed.checkpoint, this.logKey, this.origin, this.policy);
+      this.notes.set(text, verified);
+    }
+    const { checkpoint } = verified;
+    await verifyInclusion(parsed.index, checkpoint.size, await hashLeaf(parsed.extra), parsed.proof, checkpoint.rootHash);
+    return verified;
+  }
+
+  /**
    * (4) Entry ``index``, proven: resolves to the decoded entry and its proof
    * file. The proof's checkpoint, when not the current one, is verified and
    * proven consistent with it.
@@ -151,7 +170,7 @@ export class Trust {
       if (parsed.index !== BigInt(index) || !parsed.extra) {
         throw new ProofInvalid(`the proof is for entry ${parsed.index}, not ${index}`);
       }
-      const out = await verifyTlogProof(parsed, await hashLeaf(parsed.extra), this.logKey, this.origin, this.policy);
+      const out = await this.provenIn(parsed);
       const size = out.checkpoint.size;
       const known = this.checkpoints.get(size);
       if (known === undefined) {
