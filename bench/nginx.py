@@ -40,6 +40,7 @@ http {{
     fastcgi_temp_path {run}/fastcgi;
     uwsgi_temp_path {run}/uwsgi;
     scgi_temp_path {run}/scgi;
+{http_extra}
     server {{
         listen 127.0.0.1:{port};
         root {root};
@@ -59,17 +60,29 @@ def find_nginx() -> str | None:
 
 
 @contextlib.contextmanager
-def nginx_serving(binary: str, root: Path, run: Path) -> Iterator[str]:
+def nginx_serving(
+    binary: str,
+    root: Path,
+    run: Path,
+    shipped: Path = SHIPPED,
+    http_extra: str = "",
+) -> Iterator[str]:
     """nginx serving ``root`` on a free 127.0.0.1 port; yields its URL.
 
-    ``run`` (created here) holds its configuration, pid and logs.
+    ``run`` (created here) holds its configuration, pid and logs; the server
+    block includes ``shipped`` (a configuration the project ships), and
+    ``http_extra`` goes in the ``http`` block (an ``upstream`` it names).
     """
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = int(s.getsockname()[1])
     run.mkdir(parents=True)
     conf = run / "nginx.conf"
-    conf.write_text(_CONF.format(run=run, port=port, root=root, shipped=SHIPPED))
+    conf.write_text(
+        _CONF.format(
+            run=run, port=port, root=root, shipped=shipped, http_extra=http_extra
+        )
+    )
     user = None
     if os.geteuid() == 0:  # never as root: as nobody, who may only read
         nobody = pwd.getpwnam("nobody")

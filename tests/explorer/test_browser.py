@@ -17,7 +17,9 @@ import http.client
 import json
 import shutil
 import sqlite3
+import tempfile
 import threading
+import urllib.request
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -26,9 +28,11 @@ from typing import Any
 import nacl.signing
 import pytest
 
+from bench.nginx import find_nginx, nginx_serving
+from explorer import STATIC
 from keys import load_key_file
 from saksi_client import SaksiClient
-from tests.helpers import cli_env, granted_key, init_log, run_saksi, serving
+from tests.helpers import ROOT, cli_env, granted_key, init_log, run_saksi, serving
 from verifier.checkpoint import Checkpoint, parse_checkpoint
 from verifier.cosignature import cosigner_key
 from verifier.note import VerifierKey, parse_note, sign_note
@@ -455,3 +459,39 @@ def test_names_are_pointed_to_not_said_by_the_server(liar):
     assert body["province"] == {"code": "31", "name": "DKI JAKARTA"}
     below = client.get("/v1/regions/31/names")["names"]
     assert {n["code"] for n in below} >= {"31", "3101"}
+
+
+def test_the_page_served_by_nginx_as_the_deployment_guide_says(liar, browser):
+    """The shipped nginx snippet: the page's files copied, trust.json written,
+    /v1/ and /log/ passed to the server; the page verifies through it."""
+    binary = find_nginx()
+    if binary is None:
+        pytest.skip("nginx is not installed (.ci/run installs Debian's nginx)")
+    liar.mode = None
+    public = Path(tempfile.mkdtemp(prefix="saksi-explorer-nginx-"))
+    public.chmod(0o755)  # nginx runs as nobody under root
+    try:
+        site = public / "site"
+        shutil.copytree(STATIC, site)
+        (site / "trust.json").write_bytes(_fetch(liar.served + "/explorer/trust.json"))
+        for path in [site, *site.rglob("*")]:
+            path.chmod(0o755 if path.is_dir() else 0o644)
+        snippet = public / "saksi-explorer.conf"
+        shipped = (ROOT / "deploy/nginx/saksi-explorer.conf").read_text()
+        snippet.write_text(shipped.replace("/var/www/saksi-explorer/", f"{site}/"))
+        upstream = liar.served.removeprefix("http://")
+        extra = f"    upstream saksi_readers {{ server {upstream}; }}"
+        with nginx_serving(binary, public, public / "run", snippet, extra) as url:
+            page = urllib.request.urlopen(url + "/explorer/")  # noqa: S310
+            assert "script-src 'self'" in page.headers["Content-Security-Policy"]
+            assert page.headers["Content-Type"].startswith("text/html")
+            browser.get(f"{url}/explorer/#/ppwp/national")
+            assert settled(browser) == "verified"
+            assert browser.find_element(By.ID, "heading").text.startswith("Nasional")
+    finally:
+        shutil.rmtree(public, ignore_errors=True)
+
+
+def _fetch(url: str) -> bytes:
+    with urllib.request.urlopen(url) as response:  # noqa: S310
+        return response.read()
