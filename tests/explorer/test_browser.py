@@ -28,6 +28,7 @@ from typing import Any
 import nacl.signing
 import pytest
 
+from bench.explorer import browser as chromium
 from bench.nginx import find_nginx, nginx_serving
 from explorer import STATIC
 from keys import load_key_file
@@ -177,17 +178,7 @@ def _lies(directory: Path, db: Path) -> dict[str, Any]:
 
 @pytest.fixture
 def browser(tmp_path: Path) -> Iterator[Any]:
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--window-size=1280,1600",
-        f"--user-data-dir={tmp_path / 'profile'}",
-    ):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=webdriver.ChromeService(DRIVER), options=options)
+    driver = chromium(tmp_path / "profile")  # what the benchmark drives
     try:
         yield driver
     finally:
