@@ -111,6 +111,7 @@ function contestants(totals) {
   if (totals.votes) return Object.entries(totals.votes).map(([id, n]) => ({ id, votes: n }));
   return Object.entries(totals.parties ?? {}).map(([id, p]) => ({
     id,
+    party: true,
     votes: p.party + Object.values(p.candidates ?? {}).reduce((a, b) => a + b, 0),
   }));
 }
@@ -121,7 +122,8 @@ const state = {
   trust: null,
   failure: null,
   pending: 0,
-  names: new Map(), // candidate or party id -> name (from proven records)
+  names: new Map(), // candidate id -> name (from proven records)
+  partyNames: new Map(), // party id -> name (from the proven parties record)
   regionNames: new Map(), // region code -> name (from proven registry records)
   render: 0,
 };
@@ -194,7 +196,9 @@ function showStatus() {
     h(
       "p",
       {},
-      t("verifiedDetail", { cosigned: current.cosigned.size, witnesses: state.trust.policy.witnesses.length }),
+      state.trust.policy.witnesses.length
+        ? t("verifiedDetail", { cosigned: current.cosigned.size, witnesses: state.trust.policy.witnesses.length })
+        : t("verifiedDetailNoWitness"),
     ),
     h("p", { class: "mono small" }, t("checkpoint", { size: number(current.checkpoint.size), signer: state.trust.origin })),
   );
@@ -253,6 +257,14 @@ async function latestOf(subject) {
 }
 
 async function loadCandidateNames(ballot) {
+  if (["pdpr", "pdprdp", "pdprdk"].includes(ballot)) {
+    if (state.partyNames.size) return;
+    const entry = await latestOf("parties/national");
+    for (const [id, spec] of Object.entries(entry?.record.body.parties ?? {})) {
+      if (spec && typeof spec.name === "string") state.partyNames.set(id, spec.name);
+    }
+    return;
+  }
   const entry = await latestOf(`candidates/${ballot}/national`);
   for (const [id, spec] of Object.entries(entry?.record.body.candidates ?? {})) {
     if (spec && typeof spec.name === "string") state.names.set(id, spec.name);
@@ -335,7 +347,7 @@ function totalsTable(totals, caption) {
         h(
           "tr",
           {},
-          h("th", { scope: "row" }, data(state.names.get(row.id) ?? row.id)),
+          h("th", { scope: "row" }, data((row.party ? state.partyNames : state.names).get(row.id) ?? row.id)),
           h("td", { class: "num" }, number(row.votes)),
           h(
             "td",

@@ -29,6 +29,10 @@ const WORDS = {
     verifiedDetail:
       "Peramban Anda memeriksa sendiri: tanda tangan log, {cosigned} dari {witnesses} saksi independen, " +
       "konsistensi dengan checkpoint yang pernah dilihat peramban ini, dan bukti inklusi setiap catatan di halaman ini.",
+    verifiedDetailNoWitness:
+      "Peramban Anda memeriksa sendiri: tanda tangan log, konsistensi dengan checkpoint yang pernah dilihat " +
+      "peramban ini, dan bukti inklusi setiap catatan di halaman ini. Tidak ada saksi independen yang dipatok " +
+      "untuk log ini: tanpa mereka, peramban lain bisa saja diperlihatkan log yang berbeda.",
     failed: "GAGAL DIVERIFIKASI",
     failedDetail: "Jangan percayai angka di halaman ini. Unduh bukti dan bagikan kepada pemantau.",
     evidence: "Unduh bukti",
@@ -137,6 +141,10 @@ const WORDS = {
     verifiedDetail:
       "Your browser checked for itself: the log's signature, {cosigned} of {witnesses} independent witnesses, " +
       "consistency with the checkpoint this browser saw before, and every record on this page's inclusion proof.",
+    verifiedDetailNoWitness:
+      "Your browser checked for itself: the log's signature, consistency with the checkpoint this browser saw " +
+      "before, and every record on this page's inclusion proof. No independent witness is pinned for this log: " +
+      "without them, other browsers could be shown a different log.",
     failed: "VERIFICATION FAILED",
     failedDetail: "Do not trust the numbers on this page. Download the evidence and share it with observers.",
     evidence: "Download the evidence",
