@@ -410,6 +410,7 @@ async function regionView(main, ballot, region, render) {
           h("div", {}, h("dt", {}, t(k)), h("dd", {}, number(v))),
         ),
       ),
+      h("p", { class: "small" }, t("completenessNote")),
       h("p", {}, link(ballot, `corrections/${region}`, t("showCorrections"))),
     ),
     childrenTable(ballot, view),

@@ -95,6 +95,9 @@ const WORDS = {
     where: "Bagian",
     noCorrections: "Tidak ada koreksi.",
     showCorrections: "Lihat koreksi di wilayah ini",
+    completenessNote:
+      "Setiap catatan yang masuk dibuktikan di atas. Jumlah yang terdaftar dan yang belum masuk dihitung server " +
+      "dari registri wilayah: halaman ini tidak dapat membuktikan bahwa sebuah catatan tidak ada.",
     limits:
       "Yang tidak dapat dibuktikan halaman ini: bahwa server menampilkan revisi terbaru dan tidak " +
       "menyembunyikan catatan apa pun. Itu dibuktikan oleh audit penuh para pemantau " +
@@ -207,6 +210,9 @@ const WORDS = {
     where: "Field",
     noCorrections: "No corrections.",
     showCorrections: "See the corrections in this region",
+    completenessNote:
+      "Every record that is in is proven here. The listed and missing counts are the server's, from the region " +
+      "registry: this page cannot prove that a record is absent.",
     limits:
       "What this page cannot prove: that the server showed the latest revision and hid no record. " +
       "The observers' full audit of the whole log (saksi-verify audit) proves that.",
