@@ -703,7 +703,12 @@ async function show() {
     else await regionView(main, where.ballot, where.region, render);
   } catch (e) {
     if (e instanceof ReadError) showError(t("readError", { detail: e.message }));
-    else fail(e);
+    else {
+      fail(e);
+      if (main.getAttribute("aria-busy") === "true" && !main.querySelector("#heading")) {
+        main.replaceChildren(h("p", { class: "bad" }, t("notShown")));
+      }
+    }
   } finally {
     main.setAttribute("aria-busy", "false");
     showStatus();

@@ -104,6 +104,7 @@ const WORDS = {
       "(saksi-verify audit) atas seluruh log.",
     pinned: "Kunci log yang dipatok: {key}. Bandingkan dengan pengumuman KPU.",
     loading: "Memuat…",
+    notShown: "Angka tidak ditampilkan: checkpoint log tidak terbukti.",
     notFound: "Tidak ditemukan.",
     readError: "Tidak dapat membaca dari server: {detail}",
     failure: {
@@ -218,6 +219,7 @@ const WORDS = {
       "The observers' full audit of the whole log (saksi-verify audit) proves that.",
     pinned: "Pinned log key: {key}. Compare it with the commission's announcement.",
     loading: "Loading…",
+    notShown: "No numbers are shown: the log's checkpoint is not proven.",
     notFound: "Not found.",
     readError: "Cannot read from the server: {detail}",
     failure: {
