@@ -305,30 +305,48 @@ class ResultsReader:
                 said.append({"code": code, "subject": row.subject, "index": row.index})
         return {"region": region or "national", "names": said}
 
-    def corrections(self, ballot: str, region: str) -> dict[str, Any]:
+    def corrections(
+        self,
+        ballot: str,
+        region: str,
+        latest: int | None = None,
+        before: int | None = None,
+    ) -> dict[str, Any]:
         """Every correction of a form or recap in ``region`` ("" national), in order.
 
         A correction is any later revision of a tally (authority correction,
         recount) or a recap (re-signed after a child changed): with who signed it,
         when, why (reason code, reference, free text), and what changed against
         the revision it supersedes.
+
+        ``latest``: only the ``latest`` newest (logged before entry ``before``,
+        if given), newest first, and ``next``, the ``before`` of the next page
+        (None on the last): a feed read a page at a time.
         """
         level_of(region)  # a recap level, or KeyError
-        rows = [
-            RecordRow(index, subject, revision, "", b"")
-            for index, subject, revision in self.index.corrections(ballot, region)
-        ]
+        rows = sorted(
+            (
+                RecordRow(index, subject, revision, "", b"")
+                for index, subject, revision in self.index.corrections(ballot, region)
+            ),
+            key=lambda r: r.index,
+        )
+        page: dict[str, Any] = {}
+        if latest is not None:
+            older = [r for r in reversed(rows) if before is None or r.index < before]
+            rows = older[:latest]
+            page["next"] = rows[-1].index if len(older) > latest else None
         items = []
-        for row in sorted(rows, key=lambda r: r.index):
+        for row in rows:
             view = self.entries.entry(row.index)
             indices = self.entries.index.subject_indices(row.subject)
-            before = self.entries.entry(indices[row.revision - 1]).record.body
+            earlier = self.entries.entry(indices[row.revision - 1]).record.body
             after = view.record.body
             item = self._summary(view, ballot)
             item["changed"] = [
                 {"where": where, "before": old, "after": new}
                 for where, old, new in differences(
-                    totals_of(before), totals_of(after), "totals"
+                    totals_of(earlier), totals_of(after), "totals"
                 )
             ]
             item["supersedes"] = indices[row.revision - 1]
@@ -337,4 +355,5 @@ class ResultsReader:
             "ballot": ballot,
             "region": region or "national",
             "corrections": items,
+            **page,
         }

@@ -16,6 +16,7 @@ regions = APIRouter(prefix="/v1/regions", tags=["results"])
 
 BALLOT = Path(..., pattern="^(ppwp|pdpr|pdpd|pdprdp|pdprdk)$")
 REGION = Path(..., pattern="^(national|[0-9]{2}|[0-9]{4}|[0-9]{6}|[0-9]{10})$")
+FEED_PAGE = 50  # corrections a feed page holds when ``before`` comes alone
 
 
 def _listed(results: ResultsReader, region: str) -> str:
@@ -54,9 +55,25 @@ async def region_corrections(
     results: Results,
     ballot: str = BALLOT,
     region: str = REGION,
+    latest: int | None = Query(
+        None, ge=1, le=500, description="only the newest N, newest first, paged"
+    ),
+    before: int | None = Query(
+        None,
+        ge=0,
+        description="a page of the feed (latest, default 50) of those logged "
+        "before this entry",
+    ),
 ) -> JSONResponse:
-    """Later revisions of forms (authority corrections, recounts) and of recaps."""
-    return JSONResponse(results.corrections(ballot, _listed(results, region)))
+    """Later revisions of forms (authority corrections, recounts) and of recaps.
+
+    By default all of them, in log order. With ``latest``, a page of the newest
+    (a feed): ``next`` is the ``before`` of the next page, null on the last.
+    """
+    if before is not None and latest is None:
+        latest = FEED_PAGE  # a page of the feed, of the default size
+    code = _listed(results, region)
+    return JSONResponse(results.corrections(ballot, code, latest, before))
 
 
 LEVEL = Path(..., pattern="^(village|district|regency|province|national)$")

@@ -141,6 +141,17 @@ def test_recaps_sum_their_children_and_a_correction_stales_exactly_its_ancestors
             f"{server.url}/v1/results/ppwp/national/corrections", timeout=30
         ).json()["corrections"]
         assert len(everywhere) == 6  # the form and the five recaps above it
+        # The same, as a feed: newest first, a page at a time.
+        feed = f"{server.url}/v1/results/ppwp/national/corrections?latest=4"
+        first = httpx.get(feed, timeout=30).json()
+        second = httpx.get(f"{feed}&before={first['next']}", timeout=30).json()
+        assert second["next"] is None
+        paged = [c["index"] for c in first["corrections"] + second["corrections"]]
+        assert paged == [c["index"] for c in reversed(everywhere)]
+        assert first["corrections"][0] == everywhere[-1]
+        assert "next" not in httpx.get(feed.split("?")[0], timeout=30).json()
+        lone = httpx.get(feed.split("?")[0] + f"?before={first['next']}", timeout=30)
+        assert lone.json()["corrections"] == second["corrections"]  # pages of 50
         again = results(server.url, "")["recap"]
         assert again["revision"] == 1
         assert again["totals"]["votes"]["100025"] == national["votes"]["100025"] - 1

@@ -635,48 +635,74 @@ function formPages(body) {
   );
 }
 
+const FEED_PAGE = 50;
+
 async function correctionsView(main, ballot, region, render) {
-  const answer = await getJson(`/v1/results/${ballot}/${region}/corrections`);
+  const answer = await getJson(`/v1/results/${ballot}/${region}/corrections?latest=${FEED_PAGE}`);
   if (render !== state.render) return;
   crumbs(ballot, region);
-  const items = [...answer.corrections].reverse();
-  const cells = items.map(() => h("span", { class: "pending" }, t("proofPending")));
+  const list = h("ol", { class: "corrections" });
+  const more = h("p");
   main.replaceChildren(
     h("h2", { tabindex: "-1", id: "heading" }, t("correctionsOf", { region: regionLabel(region) })),
     ballotPicker(ballot, `corrections/${region}`),
-    items.length
-      ? h(
-          "ol",
-          { class: "corrections" },
-          items.map((c, i) =>
-            h(
-              "li",
-              { class: "card" },
-              h("p", {}, h("strong", {}, data(c.subject)), ` · ${t("revision")} ${c.revision} · `, data(c.logged_at), " · ", cells[i]),
-              c.reason ? h("p", {}, `${t("reason")}: `, data(c.reason)) : null,
-              c.correction ? h("p", {}, `${t("reference")}: `, data(c.correction.reason_code), " · ", data(c.correction.reference ?? "")) : null,
-              h(
-                "table",
-                { class: "changes" },
-                h("thead", {}, h("tr", {}, h("th", { scope: "col" }, t("where")), h("th", { scope: "col" }, t("before")), h("th", { scope: "col" }, t("after")))),
-                h("tbody", {}, (c.changed ?? []).map((d) => h("tr", {}, h("td", {}, data(d.where)), h("td", { class: "num" }, data(d.before)), h("td", { class: "num" }, data(d.after))))),
-              ),
-              h("p", { class: "small mono" }, `${t("signedBy")}: `, (c.signers ?? []).map((k) => data(`${k.slice(0, 16)}… `))),
-            ),
-          ),
-        )
-      : h("p", {}, t("noCorrections")),
+    answer.corrections.length ? list : h("p", {}, t("noCorrections")),
+    more,
   );
   focusHeading();
   mark("rendered");
+  await feedPage(answer, list, more, ballot, region);
+}
+
+/** Show a page of the corrections feed and prove it; a button asks for the next one. */
+async function feedPage(answer, list, more, ballot, region) {
+  const cells = answer.corrections.map(() => h("span", { class: "pending" }, t("proofPending")));
+  list.append(...answer.corrections.map((c, i) => correctionItem(c, cells[i])));
+  more.replaceChildren();
+  if (answer.next !== null && answer.next !== undefined) {
+    more.append(
+      h(
+        "button",
+        {
+          type: "button",
+          id: "older",
+          onclick: async () => {
+            more.replaceChildren(t("loading"));
+            const page = await getJson(
+              `/v1/results/${ballot}/${region}/corrections?latest=${FEED_PAGE}&before=${answer.next}`,
+            );
+            await feedPage(page, list, more, ballot, region);
+          },
+        },
+        t("older"),
+      ),
+    );
+  }
   await each(
-    items.map((c, i) => [c, i]),
+    answer.corrections.map((c, i) => [c, i]),
     ([c, i]) =>
       proven(
         c.index,
         { subject: c.subject, revision: c.revision, payload_hash: c.payload_hash, totals: c.totals, reason: c.reason, correction: c.correction },
         cells[i],
       ),
+  );
+}
+
+function correctionItem(c, cell) {
+  return h(
+    "li",
+    { class: "card" },
+    h("p", {}, h("strong", {}, data(c.subject)), ` · ${t("revision")} ${c.revision} · `, data(c.logged_at), " · ", cell),
+    c.reason ? h("p", {}, `${t("reason")}: `, data(c.reason)) : null,
+    c.correction ? h("p", {}, `${t("reference")}: `, data(c.correction.reason_code), " · ", data(c.correction.reference ?? "")) : null,
+    h(
+      "table",
+      { class: "changes" },
+      h("thead", {}, h("tr", {}, h("th", { scope: "col" }, t("where")), h("th", { scope: "col" }, t("before")), h("th", { scope: "col" }, t("after")))),
+      h("tbody", {}, (c.changed ?? []).map((d) => h("tr", {}, h("td", {}, data(d.where)), h("td", { class: "num" }, data(d.before)), h("td", { class: "num" }, data(d.after))))),
+    ),
+    h("p", { class: "small mono" }, `${t("signedBy")}: `, (c.signers ?? []).map((k) => data(`${k.slice(0, 16)}… `))),
   );
 }
 

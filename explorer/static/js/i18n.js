@@ -94,6 +94,7 @@ const WORDS = {
     after: "Sesudah",
     where: "Bagian",
     noCorrections: "Tidak ada koreksi.",
+    older: "Koreksi yang lebih lama",
     showCorrections: "Lihat koreksi di wilayah ini",
     completenessNote:
       "Setiap catatan yang masuk dibuktikan di atas. Jumlah yang terdaftar dan yang belum masuk dihitung server " +
@@ -210,6 +211,7 @@ const WORDS = {
     after: "After",
     where: "Field",
     noCorrections: "No corrections.",
+    older: "Older corrections",
     showCorrections: "See the corrections in this region",
     completenessNote:
       "Every record that is in is proven here. The listed and missing counts are the server's, from the region " +
