@@ -422,10 +422,11 @@ async function regionView(main, ballot, region, render) {
   if (recap) {
     work.push(() => proven(recap.index, recap, recapCell));
   }
+  // Cells by the child they prove (a code is the server's text: never a selector).
+  const cells = new Map([...main.querySelectorAll("td[data-proof]")].map((td) => [td.dataset.proof, td]));
   for (const child of view.children) {
     if (child.status !== "present") continue;
-    const cell = main.querySelector(`td[data-proof="${child.code}"]`);
-    work.push(() => proven(child.index, child, cell));
+    work.push(() => proven(child.index, child, cells.get(String(child.code)) ?? null));
   }
   await each(work, (task) => task());
 }
