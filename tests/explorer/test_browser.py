@@ -207,7 +207,11 @@ def settled(driver: Any, timeout: float = 60) -> str:
 def visit(driver: Any, liar: Liar, route: str) -> str:
     driver.get(f"{liar.url}/explorer/#/{route}")
     driver.refresh()  # a hash-only change would not reload the page
-    return settled(driver)
+    state = settled(driver)
+    shown = driver.find_element(By.TAG_NAME, "body").text
+    assert "[object " not in shown  # an element printed as text: a page bug
+    assert "undefined" not in shown
+    return state
 
 
 def test_a_visitor_goes_from_the_nation_to_a_polling_station_and_every_level_verifies(

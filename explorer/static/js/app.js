@@ -124,6 +124,7 @@ const state = {
   pending: 0,
   names: new Map(), // candidate id -> name (from proven records)
   partyNames: new Map(), // party id -> name (from the proven parties record)
+  grants: new Map(), // key id -> its proven grant (a promise, each read once)
   regionNames: new Map(), // region code -> name (from proven registry records)
   render: 0,
 };
@@ -385,6 +386,7 @@ async function regionView(main, ballot, region, render) {
   const recap = view.recap;
   const recapCell = h("span", {}, h("span", { class: "pending" }, t("proofPending")));
   const recapProof = h("p", { class: "proof-line" }, `${t("proof")}: `, recapCell);
+  const recapSigners = h("p", { class: "small" });
   const c = view.completeness;
   main.replaceChildren(
     h("h2", { tabindex: "-1", id: "heading" }, `${levelName(region)}: `, data(regionLabel(region))),
@@ -397,6 +399,7 @@ async function regionView(main, ballot, region, render) {
           recap.stale ? h("p", { class: "warn", role: "note" }, t("stale")) : null,
           h("p", { class: "small" }, `${t("record")}: `, data(recap.subject), ` · ${t("revision")} ${recap.revision} · ${t("loggedAt")} `, data(recap.logged_at)),
           recapProof,
+          recapSigners,
         )
       : h("p", { class: "card" }, t("noRecap")),
     h(
@@ -420,7 +423,7 @@ async function regionView(main, ballot, region, render) {
   mark("rendered");
   const work = [];
   if (recap) {
-    work.push(() => proven(recap.index, recap, recapCell));
+    work.push(async () => fillSigners(recapSigners, await proven(recap.index, recap, recapCell)));
   }
   // Cells by the child they prove (a code is the server's text: never a selector).
   const cells = new Map([...main.querySelectorAll("td[data-proof]")].map((td) => [td.dataset.proof, td]));
@@ -500,7 +503,7 @@ async function stationView(main, ballot, station, render) {
   if (render !== state.render || entries.some((e) => !e)) return;
   const latest = entries[entries.length - 1];
   const body = latest.record.body;
-  const signers = await signersOf(latest);
+  const signers = await Promise.all(entries.map((entry) => signersOf(entry)));
   main.replaceChildren(
     h("h2", { tabindex: "-1", id: "heading" }, `${levelName(station)}: `, data(regionLabel(station))),
     ballotPicker(ballot, station),
@@ -514,7 +517,7 @@ async function stationView(main, ballot, station, render) {
       "section",
       { class: "card", "aria-labelledby": "prov" },
       h("h3", { id: "prov" }, t("provenance")),
-      h("ol", { class: "revisions", reversed: true }, entries.map((entry, i) => revisionItem(entry, revisions[i], i === entries.length - 1 ? signers : null)).reverse()),
+      h("ol", { class: "revisions", reversed: true }, entries.map((entry, i) => revisionItem(entry, revisions[i], signers[i])).reverse()),
     ),
     formPages(body),
   );
@@ -543,7 +546,36 @@ async function signersOf(entry) {
   );
 }
 
-async function grantOf(keyid) {
+/** "Signed by" and each signer: holder, role, scope, key ID (a grant proven, its signature checked). */
+function signerNodes(signers) {
+  return [
+    `${t("signedBy")}: `,
+    signers.map((s) =>
+      h(
+        "span",
+        { class: "signer" },
+        s.grant
+          ? [data(s.grant.holder ?? ""), ` (${t("role")} `, data(s.grant.role ?? ""), `, ${t("scope")} `, data(s.grant.scope || "national"), ") "]
+          : h("span", { class: "warn" }, t("unknownKey"), " "),
+        s.revoked ? h("span", { class: "warn" }, t("revoked"), " ") : null,
+        h("span", { class: "mono" }, `${t("keyId")} `, data(s.keyid.slice(0, 16)), "…"),
+      ),
+    ),
+  ];
+}
+
+/** Put ``entry``'s checked signers into ``element``. */
+async function fillSigners(element, entry) {
+  if (!entry) return;
+  element.replaceChildren(...signerNodes(await signersOf(entry)).flat(Infinity));
+}
+
+function grantOf(keyid) {
+  if (!state.grants.has(keyid)) state.grants.set(keyid, readGrant(keyid));
+  return state.grants.get(keyid);
+}
+
+async function readGrant(keyid) {
   let answer;
   try {
     answer = await getJson(`/v1/subjects/keys/${keyid}`);
@@ -576,22 +608,7 @@ function revisionItem(entry, meta, signers) {
     h("p", {}, h("strong", {}, `${t("revision")} ${r.revision}`), " · ", data(t(`stages.${r.body.stage}`)), ` · ${t("loggedAt")} `, data(entry.loggedAt), " · ", h("span", { class: "ok" }, "✓ ", t("proofOk"))),
     r.reason ? h("p", {}, `${t("reason")}: `, data(r.reason)) : null,
     correction ? h("p", {}, `${t("reference")}: `, data(correction.reason_code), " · ", data(correction.reference ?? "")) : null,
-    h(
-      "p",
-      { class: "small" },
-      `${t("signedBy")}: `,
-      (signers ?? entry.signatures.map((s) => ({ keyid: s.keyid, grant: null }))).map((s) =>
-        h(
-          "span",
-          { class: "signer" },
-          s.grant
-            ? [data(s.grant.holder ?? ""), ` (${t("role")} `, data(s.grant.role ?? ""), `, ${t("scope")} `, data(s.grant.scope || "national"), ") "]
-            : h("span", { class: "warn" }, t("unknownKey"), " "),
-          s.revoked ? h("span", { class: "warn" }, t("revoked"), " ") : null,
-          h("span", { class: "mono" }, `${t("keyId")} `, data(s.keyid.slice(0, 16)), "…"),
-        ),
-      ),
-    ),
+    h("p", { class: "small" }, signerNodes(signers)),
     h("p", { class: "small mono" }, `${t("record")} #${meta.index} · SHA-256 `, data(entry.payloadHash)),
   );
 }
@@ -640,6 +657,8 @@ const FEED_PAGE = 50;
 
 async function correctionsView(main, ballot, region, render) {
   const answer = await getJson(`/v1/results/${ballot}/${region}/corrections?latest=${FEED_PAGE}`);
+  const code = region === "national" ? "" : region;
+  await Promise.all([loadNames(region), ...ancestors(code).map(loadNames)]);
   if (render !== state.render) return;
   crumbs(ballot, region);
   const list = h("ol", { class: "corrections" });
@@ -658,7 +677,10 @@ async function correctionsView(main, ballot, region, render) {
 /** Show a page of the corrections feed and prove it; a button asks for the next one. */
 async function feedPage(answer, list, more, ballot, region) {
   const cells = answer.corrections.map(() => h("span", { class: "pending" }, t("proofPending")));
-  list.append(...answer.corrections.map((c, i) => correctionItem(c, cells[i])));
+  const signed = answer.corrections.map((c) =>
+    h("p", { class: "small mono" }, `${t("signedBy")}: `, (c.signers ?? []).map((k) => data(`${k.slice(0, 16)}… `))),
+  );
+  list.append(...answer.corrections.map((c, i) => correctionItem(c, cells[i], signed[i])));
   more.replaceChildren();
   if (answer.next !== null && answer.next !== undefined) {
     more.append(
@@ -681,29 +703,31 @@ async function feedPage(answer, list, more, ballot, region) {
   }
   await each(
     answer.corrections.map((c, i) => [c, i]),
-    ([c, i]) =>
-      proven(
+    async ([c, i]) => {
+      const entry = await proven(
         c.index,
         { subject: c.subject, revision: c.revision, payload_hash: c.payload_hash, totals: c.totals, reason: c.reason, correction: c.correction },
         cells[i],
-      ),
+      );
+      await fillSigners(signed[i], entry);
+    },
   );
 }
 
-function correctionItem(c, cell) {
+function correctionItem(c, cell, signed) {
   return h(
     "li",
     { class: "card" },
     h("p", {}, h("strong", {}, data(c.subject)), ` · ${t("revision")} ${c.revision} · `, data(c.logged_at), " · ", cell),
     c.reason ? h("p", {}, `${t("reason")}: `, data(c.reason)) : null,
     c.correction ? h("p", {}, `${t("reference")}: `, data(c.correction.reason_code), " · ", data(c.correction.reference ?? "")) : null,
-    h(
+    !(c.changed ?? []).length ? h("p", {}, t("noChange")) : h(
       "table",
       { class: "changes" },
       h("thead", {}, h("tr", {}, h("th", { scope: "col" }, t("where")), h("th", { scope: "col" }, t("before")), h("th", { scope: "col" }, t("after")))),
       h("tbody", {}, (c.changed ?? []).map((d) => h("tr", {}, h("td", {}, data(d.where)), h("td", { class: "num" }, data(d.before)), h("td", { class: "num" }, data(d.after))))),
     ),
-    h("p", { class: "small mono" }, `${t("signedBy")}: `, (c.signers ?? []).map((k) => data(`${k.slice(0, 16)}… `))),
+    signed,
   );
 }
 

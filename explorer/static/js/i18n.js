@@ -95,6 +95,7 @@ const WORDS = {
     where: "Bagian",
     noCorrections: "Tidak ada koreksi.",
     older: "Koreksi yang lebih lama",
+    noChange: "Angka perolehan suara tidak berubah.",
     showCorrections: "Lihat koreksi di wilayah ini",
     completenessNote:
       "Setiap catatan yang masuk dibuktikan di atas. Jumlah yang terdaftar dan yang belum masuk dihitung server " +
@@ -212,6 +213,7 @@ const WORDS = {
     where: "Field",
     noCorrections: "No corrections.",
     older: "Older corrections",
+    noChange: "The vote counts did not change.",
     showCorrections: "See the corrections in this region",
     completenessNote:
       "Every record that is in is proven here. The listed and missing counts are the server's, from the region " +
