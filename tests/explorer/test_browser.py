@@ -105,6 +105,11 @@ class Liar:
             trust["witnesses"] = [lies["witness"]]
             trust["quorum"] = 1
             return 200, kind, json.dumps(trust).encode()
+        if mode == "unavailable" and path.startswith("/v1/proofs/export"):
+            problem = (
+                b'{"type": "/problems/overloaded", "status": 503, "detail": "busy"}'
+            )
+            return 503, "application/problem+json", problem
         if mode == "tamper-entry" and path.startswith("/v1/proofs/export"):
             head, _, rest = body.partition(b"\nindex ")
             prefix, _, extra = head.partition(b"extra ")
@@ -297,6 +302,7 @@ def test_the_page_is_used_by_keyboard_alone(liar, browser):
         ("fork", "ppwp/national", "TIDAK KONSISTEN"),
         ("rollback", "ppwp/national", "LEBIH LAMA"),
         ("quorum", "ppwp/national", "tanda tangan saksi"),
+        ("unavailable", "ppwp/national", "tidak mengirim bukti"),
     ],
 )
 def test_each_lie_is_shown_as_a_failure_with_its_evidence(
@@ -321,7 +327,8 @@ def test_each_lie_is_shown_as_a_failure_with_its_evidence(
             link.get_attribute("href"),
         )
     )
-    assert evidence["kind"] in ("inclusion", "mismatch", "fork", "rollback", "quorum")
+    kinds = ("inclusion", "mismatch", "fork", "rollback", "quorum", "unavailable")
+    assert evidence["kind"] in kinds
     assert evidence["trust"]["log_key"]
     if lie in ("fork", "rollback"):
         assert evidence["seen_before"] != evidence["served"]

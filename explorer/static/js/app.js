@@ -61,7 +61,12 @@ async function get(path) {
 }
 
 async function getJson(path) {
-  return JSON.parse(new TextDecoder().decode(await get(path)));
+  const text = new TextDecoder().decode(await get(path));
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new ReadError(`the answer to ${path} is not JSON`);
+  }
 }
 
 class ReadError extends Error {
@@ -159,9 +164,10 @@ function regionLabel(code) {
 // ---- the verified state ----------------------------------------------------
 
 function fail(error) {
+  if (error instanceof ReadError) return showError(t("readError", { detail: error.message }));
   if (!(error instanceof TrustFailure)) {
-    if (error instanceof ReadError) return showError(t("readError", { detail: error.message }));
-    throw error;
+    // Anything else the server's bytes caused fails closed: never "verified".
+    error = new TrustFailure("malformed", String(error?.message ?? error), { trust: state.trust?.trust });
   }
   if (state.failure) return;
   state.failure = error;
@@ -232,7 +238,8 @@ async function proven(index, expect, cell) {
     return entry;
   } catch (e) {
     if (cell) cell.replaceChildren(h("span", { class: "bad" }, "✗ ", t("proofFailed")));
-    fail(e);
+    // A proof the server cannot send is a number this page cannot vouch for.
+    fail(e instanceof ReadError ? new TrustFailure("unavailable", e.message, { trust: state.trust.trust, index }) : e);
     return null;
   } finally {
     state.pending -= 1;

@@ -118,6 +118,7 @@ const WORDS = {
       inclusion: "Sebuah catatan tidak terbukti ada di log yang ditandatangani.",
       mismatch: "Angka yang ditampilkan server berbeda dari catatan yang ditandatangani.",
       malformed: "Server mengirim data yang rusak.",
+      unavailable: "Server tidak mengirim bukti untuk sebuah catatan di halaman ini.",
     },
   },
   en: {
@@ -235,6 +236,7 @@ const WORDS = {
       inclusion: "A record is not proven to be in the signed log.",
       mismatch: "The numbers the server shows differ from the signed record.",
       malformed: "The server sent malformed data.",
+      unavailable: "The server did not send the proof of a record on this page.",
     },
   },
 };

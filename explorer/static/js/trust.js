@@ -128,7 +128,13 @@ export class Trust {
       return;
     }
     if (sizeA === 0n) return;
-    const raw = JSON.parse(decoder.decode(await this.get(`/v1/proofs/consistency?old=${sizeA}&new=${sizeB}`)));
+    const answer = decoder.decode(await this.get(`/v1/proofs/consistency?old=${sizeA}&new=${sizeB}`));
+    let raw;
+    try {
+      raw = JSON.parse(answer);
+    } catch {
+      throw new TrustFailure("malformed", "the consistency proof is not JSON", { ...evidence, consistency_proof: answer });
+    }
     evidence.consistency_proof = raw;
     try {
       const proof = (raw.consistency_proof ?? []).map((h) => fromHex(h, "consistency proof"));
