@@ -29,10 +29,11 @@ from api.settings import ApiSettings
 from api.write_watch import WriteWatch
 from ledger.errors import LedgerError
 from results import ResultsIndex
-from verifier.errors import VerificationError
+from verifier.cosignature import WitnessPolicy
+from verifier.errors import MalformedInput, VerificationError
 from verifier.note import VerifierKey
 
-__all__ = ["create_app"]
+__all__ = ["create_app", "explorer_policy", "explorer_trust"]
 
 _HTTP_CAUSES = {404: "not-found", 405: "method-not-allowed", 413: "body-too-large"}
 
@@ -177,25 +178,36 @@ def create_app(
     return app
 
 
+def explorer_policy(
+    witnesses: Sequence[VerifierKey], quorum: int | None = None
+) -> WitnessPolicy:
+    """The witness policy the explorer pins (quorum: one, when any is pinned).
+
+    Raises:
+        ValueError: a key that is not a cosigner's, or a quorum out of range
+            (the verifier's ``WitnessPolicy`` decides both).
+    """
+    need = min(1, len(witnesses)) if quorum is None else quorum
+    try:
+        return WitnessPolicy(tuple(witnesses), need)
+    except MalformedInput as e:
+        raise ValueError(str(e)) from e
+
+
 def explorer_trust(
     log: ServedLog, witnesses: Sequence[VerifierKey], quorum: int | None
 ) -> dict[str, object]:
     """What the explorer pins: the log's origin and key, the witness policy.
 
     Raises:
-        ValueError: a key that is not a cosigner's, or a quorum out of range.
+        ValueError: see ``explorer_policy``.
     """
-    for key in witnesses:
-        if not key.is_cosigner:
-            raise ValueError(f"witness key {key.name}: not a cosigner key (0x04)")
-    need = min(1, len(witnesses)) if quorum is None else quorum
-    if not 0 <= need <= len(witnesses):
-        raise ValueError(f"quorum {need}: need 0 to {len(witnesses)} witnesses")
+    policy = explorer_policy(witnesses, quorum)
     return {
         "origin": log.origin,
         "log_key": str(log.verifier_key),
-        "witnesses": [str(key) for key in witnesses],
-        "quorum": need,
+        "witnesses": [str(key) for key in policy.witnesses],
+        "quorum": policy.quorum,
     }
 
 

@@ -72,23 +72,19 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise CommandError(
             str(e), "--witness takes a URL and the witness's cosigner key", 2
         ) from e
+    from api.app import explorer_policy
+
     pinned = [w.key for w in witnesses]
     try:
         pinned += [VerifierKey.parse(text) for text in args.explorer_witness or ()]
-    except MalformedInput as e:
+        explorer_policy(pinned, args.explorer_quorum)  # refused here, not at start
+    except (MalformedInput, ValueError) as e:
         raise CommandError(
-            f"--explorer-witness: {e}", "give a witness's cosigner key (name+id+key)", 2
-        ) from e
-    if any(not key.is_cosigner for key in pinned) or not (
-        args.explorer_quorum is None or 0 <= args.explorer_quorum <= len(pinned)
-    ):
-        raise CommandError(
-            f"--explorer-quorum {args.explorer_quorum} of {len(pinned)} witnesses, "
-            "or a key that is not a cosigner's",
-            "pin cosigner keys (type 0x04) and a quorum from 0 to their number",
+            f"--explorer-witness/--explorer-quorum: {e}",
+            "pin witnesses' cosigner keys (name+id+key, type 0x04) and a quorum "
+            "from 0 to their number",
             2,
-        )
-    args.explorer_pinned = pinned
+        ) from e
     if not 0 < args.refresh < 3600:
         raise CommandError(
             f"--refresh {args.refresh} is not a number of seconds under an hour",
@@ -116,10 +112,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
     sock = _bind(host, port)
     port = sock.getsockname()[1]
     if args.workers == 1:
-        return _serve(args, sock, host, port, settings, witnesses, access, security)
+        return _serve(
+            args, sock, host, port, settings, witnesses, pinned, access, security
+        )
     return _supervise(
         args.workers,
-        lambda: _serve(args, sock, host, port, settings, witnesses, access, security),
+        lambda: _serve(
+            args, sock, host, port, settings, witnesses, pinned, access, security
+        ),
         sock,
     )
 
@@ -131,10 +131,15 @@ def _serve(
     port: int,
     settings: ApiSettings,
     witnesses: list[WitnessEndpoint],
+    pinned: list[VerifierKey],
     access: TextIO | None,
     security: TextIO | None,
 ) -> int:
-    """Open the log and serve it on ``sock`` in this process, until stopped."""
+    """Open the log and serve it on ``sock`` in this process, until stopped.
+
+    ``pinned``: the witnesses the results explorer pins (with
+    ``--explorer-quorum``).
+    """
     import uvicorn
 
     from api.access import AccessLog
@@ -216,7 +221,7 @@ def _serve(
             metrics=not args.no_metrics,
             security_log=security,
             backend=service.storage.dialect,
-            witnesses=args.explorer_pinned,
+            witnesses=pinned,
             quorum=args.explorer_quorum,
         )
         config = uvicorn.Config(

@@ -75,7 +75,7 @@ def test_trust_pins_the_log_and_its_witness_policy(make_api):
     assert explorer_trust(log, two, 2)["witnesses"] == [str(k) for k in two]
     with pytest.raises(ValueError, match="quorum"):
         explorer_trust(log, two, 3)
-    with pytest.raises(ValueError, match="cosigner"):
+    with pytest.raises(ValueError, match="expected a cosignature/v1 key"):
         explorer_trust(log, [log.verifier_key], 0)
     app = TestClient(create_app(log, witnesses=two, quorum=2))
     assert json.loads(app.get("/explorer/trust.json").content)["quorum"] == 2
