@@ -131,6 +131,7 @@ const state = {
   partyNames: new Map(), // party id -> name (from the proven parties record)
   grants: new Map(), // key id -> its proven grant (a promise, each read once)
   regionNames: new Map(), // region code -> name (from proven registry records)
+  read: new Set(), // the name lists already read in this visit (firstRead)
   render: 0,
 };
 
@@ -253,26 +254,40 @@ function proofCell(code) {
 
 // ---- names, proven like everything else --------------------------------------
 
-async function latestOf(subject) {
+/** The revisions the log lists under ``subject`` (none when it has none). */
+async function revisionsOf(subject) {
   try {
-    const answer = await getJson(`/v1/subjects/${subject}`);
-    const last = answer.revisions?.[answer.revisions.length - 1];
-    return last ? proven(last.index, { subject }) : null;
+    return (await getJson(`/v1/subjects/${subject}`)).revisions ?? [];
   } catch (e) {
-    if (e instanceof ReadError && e.status === 404) return null;
+    if (e instanceof ReadError && e.status === 404) return [];
     throw e;
   }
 }
 
+/** The latest revision of ``subject``, proven; null when it has none. */
+async function latestOf(subject) {
+  const revisions = await revisionsOf(subject);
+  const last = revisions[revisions.length - 1];
+  return last ? proven(last.index, { subject }) : null;
+}
+
+/** True the first time ``what`` is asked for in this visit: each name list is read once. */
+function firstRead(what) {
+  if (state.read.has(what)) return false;
+  state.read.add(what);
+  return true;
+}
+
 async function loadCandidateNames(ballot) {
   if (["pdpr", "pdprdp", "pdprdk"].includes(ballot)) {
-    if (state.partyNames.size) return;
+    if (!firstRead("parties")) return;
     const entry = await latestOf("parties/national");
     for (const [id, spec] of Object.entries(entry?.record.body.parties ?? {})) {
       if (spec && typeof spec.name === "string") state.partyNames.set(id, spec.name);
     }
     return;
   }
+  if (!firstRead(`candidates:${ballot}`)) return;
   const entry = await latestOf(`candidates/${ballot}/national`);
   for (const [id, spec] of Object.entries(entry?.record.body.candidates ?? {})) {
     if (spec && typeof spec.name === "string") state.names.set(id, spec.name);
@@ -293,8 +308,7 @@ function takeNames(entry) {
 
 /** The names of ``region`` and its children, from the registry records the log points to. */
 async function loadNames(region) {
-  if (state.regionNames.has(`loaded:${region}`)) return;
-  state.regionNames.set(`loaded:${region}`, "");
+  if (!firstRead(`names:${region}`)) return;
   const answer = await getJson(`/v1/regions/${region}/names`);
   const records = new Map(answer.names.map((n) => [n.index, n.subject]));
   await each([...records], async ([index, subject]) => takeNames(await proven(index, { subject })));
@@ -583,16 +597,9 @@ function grantOf(keyid) {
 }
 
 async function readGrant(keyid) {
-  let answer;
-  try {
-    answer = await getJson(`/v1/subjects/keys/${keyid}`);
-  } catch (e) {
-    if (e instanceof ReadError && e.status === 404) return null;
-    throw e;
-  }
   const subject = `keys/${keyid}`;
-  const entries = await Promise.all(answer.revisions.map((r) => proven(r.index, { subject })));
-  if (entries.some((e) => !e)) return null;
+  const entries = await Promise.all((await revisionsOf(subject)).map((r) => proven(r.index, { subject })));
+  if (!entries.length || entries.some((e) => !e)) return null;
   const at = entries.map((e) => e.record.schema).lastIndexOf("keys.grant/v1");
   if (at < 0) return null;
   const body = entries[at].record.body;
