@@ -1123,9 +1123,9 @@ MUTANTS = [
     ),
     Mutant(
         "page-entry-not-proven",
-        "explorer/static/js/trust.js",
-        "await verifyInclusion(parsed.index, checkpoint.size, await hashLeaf(",
-        "void (parsed.index, checkpoint.size, await hashLeaf(",
+        "explorer/static/js/verify/tlogproof.js",
+        "  await verifyInclusion(parsed.index, out.checkpoint.size, leafHash,",
+        "  void (parsed.index, out.checkpoint.size, leafHash,",
         BROWSER,
     ),
     Mutant(

@@ -15,10 +15,10 @@
 import { fromHex, toHex, utf8 } from "./verify/bytes.js";
 import { verifyCosigned, witnessPolicy } from "./verify/checkpoint.js";
 import { Inconsistent, ProofInvalid, SignatureInvalid, Unsupported, VerificationError } from "./verify/errors.js";
-import { hashLeaf, verifyConsistency, verifyInclusion } from "./verify/merkle.js";
+import { hashLeaf, verifyConsistency } from "./verify/merkle.js";
 import { VerifierKey } from "./verify/note.js";
 import { decodeEntry } from "./verify/record.js";
-import { parseTlogProof } from "./verify/tlogproof.js";
+import { parseTlogProof, verifyTlogProof } from "./verify/tlogproof.js";
 
 const decoder = new TextDecoder();
 
@@ -146,23 +146,6 @@ export class Trust {
   }
 
   /**
-   * The proof's checkpoint verified (once per distinct note: most proofs of
-   * a page come with the checkpoint just verified), then the entry inside
-   * proven in it.
-   */
-  async provenIn(parsed) {
-    const text = decoder.decode(parsed.checkpoint);
-    let verified = this.notes.get(text);
-    if (!verified) {
-      verified = await verifyCosigned(parsed.checkpoint, this.logKey, this.origin, this.policy);
-      this.notes.set(text, verified);
-    }
-    const { checkpoint } = verified;
-    await verifyInclusion(parsed.index, checkpoint.size, await hashLeaf(parsed.extra), parsed.proof, checkpoint.rootHash);
-    return verified;
-  }
-
-  /**
    * (4) Entry ``index``, proven: resolves to the decoded entry and its proof
    * file. The proof's checkpoint, when not the current one, is verified and
    * proven consistent with it.
@@ -176,7 +159,10 @@ export class Trust {
       if (parsed.index !== BigInt(index) || !parsed.extra) {
         throw new ProofInvalid(`the proof is for entry ${parsed.index}, not ${index}`);
       }
-      const out = await this.provenIn(parsed);
+      // Each distinct note verified once a visit: most proofs of a page come
+      // with the checkpoint just verified.
+      const leaf = await hashLeaf(parsed.extra);
+      const out = await verifyTlogProof(parsed, leaf, this.logKey, this.origin, this.policy, this.notes);
       const size = out.checkpoint.size;
       const known = this.checkpoints.get(size);
       if (known === undefined) {

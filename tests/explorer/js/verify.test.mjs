@@ -464,6 +464,11 @@ test("tlog-proof files parse and verify; a changed leaf or index does not", asyn
     const other = leaf.slice();
     other[0] ^= 1;
     await rejects(verifyTlogProof(parsed, other, log, origin, policy), ProofInvalid);
+    // A note verified before is not verified again, but every proof still is.
+    const known = new Map();
+    await verifyTlogProof(parsed, leaf, log, origin, policy, known);
+    assert.equal(known.size, 1);
+    await rejects(verifyTlogProof(parsed, other, log, origin, policy, known), ProofInvalid);
     await rejects(verifyTlogProof({ ...parsed, index: parsed.index + 1n }, leaf, log, origin, policy), ProofInvalid);
   }
   for (const bad of ["", "c2sp.org/tlog-proof@v2\nindex 1\n\nx\n", "c2sp.org/tlog-proof@v1\nindex 01\n\nx\n",

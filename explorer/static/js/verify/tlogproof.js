@@ -61,9 +61,16 @@ export function parseTlogProof(data) {
 /**
  * The checkpoint under the pinned key and policy, then that ``leafHash`` is
  * entry ``index`` in it. Resolves to { checkpoint, note, cosigned }.
+ * ``verified`` (note text -> that result) keeps each note's verification, for
+ * a reader whose proofs mostly come with the same checkpoint.
  */
-export async function verifyTlogProof(parsed, leafHash, logKey, origin, policy) {
-  const out = await verifyCosigned(parsed.checkpoint, logKey, origin, policy);
+export async function verifyTlogProof(parsed, leafHash, logKey, origin, policy, verified = new Map()) {
+  const text = new TextDecoder().decode(parsed.checkpoint);
+  let out = verified.get(text);
+  if (!out) {
+    out = await verifyCosigned(parsed.checkpoint, logKey, origin, policy);
+    verified.set(text, out);
+  }
   await verifyInclusion(parsed.index, out.checkpoint.size, leafHash, parsed.proof, out.checkpoint.rootHash);
   return out;
 }
