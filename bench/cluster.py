@@ -1110,10 +1110,14 @@ def extrapolation(cases: list[Case], cores: int = 16) -> list[str]:
         sequencer = u.roles.get(best.holder, {}).get("sequencer", 0.0) / n
         session = u.database_busiest / n
         limits = {
-            "the members and PostgreSQL together": cores / (server + database),
+            "the members and PostgreSQL together": (
+                cores / (server + database) if server + database else 0.0
+            ),
             "the sequencer's thread": 1 / sequencer if sequencer else 0.0,
             "PostgreSQL's busiest process": 1 / session if session else 0.0,
         }
+        if not any(limits.values()):
+            continue  # a run too short for the CPU clock to count anything
         first_value, first = min((v, k) for k, v in limits.items() if v)
         serial = min(
             [v for k, v in limits.items() if v and not k.startswith("the members")]
@@ -1131,8 +1135,8 @@ def extrapolation(cases: list[Case], cores: int = 16) -> list[str]:
             + ", ".join(f"{k} {v:,.0f}/s" for k, v in limits.items() if v)
             + f"; the first to saturate is {first}, at about {first_value:,.0f} "
             f"appends/s. Members on N {cores}-core machines, PostgreSQL on its "
-            f"own: N x {cores / server:,.0f}/s for the members, "
-            f"{cores / database:,.0f}/s for PostgreSQL's CPU, {serial:,.0f}/s "
+            f"own: N x {_ceiling(cores, server)} for the members, "
+            f"{_ceiling(cores, database)} for PostgreSQL's CPU, {serial:,.0f}/s "
             f"for the one sequencer and its session, so "
             + (
                 f"beyond about {serial * server / cores:,.1f} machines more members "
@@ -1143,6 +1147,13 @@ def extrapolation(cases: list[Case], cores: int = 16) -> list[str]:
             + f". {_held_back(best)}"
         )
     return out
+
+
+def _ceiling(cores: int, cost: float) -> str:
+    """``cores`` seconds of CPU a second over ``cost`` seconds per append."""
+    if not cost:
+        return "(too little CPU in this run to measure)"
+    return f"{cores / cost:,.0f}/s"
 
 
 def _held_back(case: Case) -> str:

@@ -7,7 +7,15 @@ measured. No timing is asserted (speed is the benchmark's business).
 
 from __future__ import annotations
 
-from bench.cluster import measure, measure_takeover, section
+from bench.cluster import (
+    Case,
+    Tally,
+    Usage,
+    extrapolation,
+    measure,
+    measure_takeover,
+    section,
+)
 
 CASES = [(8, 1, 80), (3, 100, 600)]  # (clients, envelopes per request, envelopes)
 
@@ -57,3 +65,32 @@ def test_cluster_bench_small(tmp_path, pg_cluster):
     assert "| PostgreSQL, --workers 2 | 8 | 1 |" in text
     assert "| SQLite, one process | 3 | 100 |" in text
     assert "the lease's token moving on" in text
+
+
+def _case(server: float, database: float, sequencer: float) -> Case:
+    usage = Usage(
+        seconds=1.0,
+        server=server,
+        members={7: server},
+        roles={7: {"sequencer": sequencer}},
+        database=database,
+        database_busiest=database / 2,
+        load=0.1,
+    )
+    tally = Tally(acked=100, seconds=1.0)
+    return Case("postgres", 1, 8, 1, tally, usage, 100, 4, 7, {}, None)
+
+
+def test_extrapolation_from_cpu_per_append():
+    (line,) = extrapolation([_case(0.2, 0.1, 0.05)])
+    # 2 ms + 1 ms per append over 16 cores; the sequencer 0.5 ms on one core.
+    assert "the members and PostgreSQL together 5,333/s" in line
+    assert "the sequencer's thread 2,000/s" in line
+    assert "N x 8,000/s for the members, 16,000/s for PostgreSQL's CPU" in line
+
+
+def test_extrapolation_with_too_little_cpu_counted():
+    # A short run: /proc counted no tick of PostgreSQL, or none at all.
+    (line,) = extrapolation([_case(0.2, 0.0, 0.05)])
+    assert "(too little CPU in this run to measure) for PostgreSQL's CPU" in line
+    assert extrapolation([_case(0.0, 0.0, 0.0)]) == []
