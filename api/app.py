@@ -27,13 +27,13 @@ from api.routes import entries, explorer, health, keys, proofs, results, tiles
 from api.security_log import SecurityLog
 from api.settings import ApiSettings
 from api.write_watch import WriteWatch
+from explorer import trust_document
 from ledger.errors import LedgerError
 from results import ResultsIndex
-from verifier.cosignature import WitnessPolicy
-from verifier.errors import MalformedInput, VerificationError
+from verifier.errors import VerificationError
 from verifier.note import VerifierKey
 
-__all__ = ["create_app", "explorer_policy", "explorer_trust"]
+__all__ = ["create_app"]
 
 _HTTP_CAUSES = {404: "not-found", 405: "method-not-allowed", 413: "body-too-large"}
 
@@ -106,7 +106,9 @@ def create_app(
         ),
     )
     app.state.log = log
-    app.state.explorer_trust = explorer_trust(log, witnesses, quorum)
+    app.state.explorer_trust = trust_document(
+        log.origin, log.verifier_key, witnesses, quorum
+    )
     # Recap staleness and corrections per region, derived from the log.
     app.state.results_index = ResultsIndex(log.entries)
     app.state.settings = settings
@@ -176,39 +178,6 @@ def create_app(
     app.include_router(results.regions)
     app.fast_lane = FastLane(app, log.reader)
     return app
-
-
-def explorer_policy(
-    witnesses: Sequence[VerifierKey], quorum: int | None = None
-) -> WitnessPolicy:
-    """The witness policy the explorer pins (quorum: one, when any is pinned).
-
-    Raises:
-        ValueError: a key that is not a cosigner's, or a quorum out of range
-            (the verifier's ``WitnessPolicy`` decides both).
-    """
-    need = min(1, len(witnesses)) if quorum is None else quorum
-    try:
-        return WitnessPolicy(tuple(witnesses), need)
-    except MalformedInput as e:
-        raise ValueError(str(e)) from e
-
-
-def explorer_trust(
-    log: ServedLog, witnesses: Sequence[VerifierKey], quorum: int | None
-) -> dict[str, object]:
-    """What the explorer pins: the log's origin and key, the witness policy.
-
-    Raises:
-        ValueError: see ``explorer_policy``.
-    """
-    policy = explorer_policy(witnesses, quorum)
-    return {
-        "origin": log.origin,
-        "log_key": str(log.verifier_key),
-        "witnesses": [str(key) for key in policy.witnesses],
-        "quorum": policy.quorum,
-    }
 
 
 def _roles_of(log: ServedLog) -> Callable[[str], str | None]:

@@ -13,6 +13,14 @@ With ``--once`` it publishes the current tree and exits; otherwise it follows
 the log every ``--interval`` seconds until SIGINT/SIGTERM, and a failed write
 (a full disk) is retried until it succeeds. The checkpoint published is the
 log's latest signed one: witnesses' cosignatures live in the writer's process.
+
+With ``--explorer PATH`` it also writes the public results explorer there,
+once at the start: the page's files and its ``trust.json`` (this log's origin
+and key, the witnesses ``--explorer-witness`` pins and the
+``--explorer-quorum`` they must reach), the same as ``saksi serve`` answers
+under ``/explorer/``. Serve PATH as ``/explorer/`` beside the tiles
+(``deploy/nginx/saksi-explorer.conf``); the page's reads under ``/v1/`` and
+``/log/checkpoint`` (cosigned) go to read-only ``saksi serve`` processes.
 """
 
 from __future__ import annotations
@@ -137,10 +145,89 @@ def _progress(args: argparse.Namespace) -> Callable[[int, int], None] | None:
     return report
 
 
-def _report(args: argparse.Namespace, done: Publication, out: Path) -> None:
-    """One line on stdout for a publish (JSON with --json)."""
+def _site(args: argparse.Namespace, log: ReadOnlyLog) -> dict[str, Any] | None:
+    """Write the explorer's page to ``--explorer`` (None without it).
+
+    Raises:
+        CommandError: a file cannot be written (3).
+    """
+    from explorer import trust_document, write_site
+
+    site: Path | None = args.explorer
+    if site is None:
+        return None
+    trust = trust_document(
+        log.origin, log.verifier_key, args.pinned, args.explorer_quorum
+    )
+    try:
+        written = write_site(site, trust)
+    except OSError as e:
+        raise _write_error(e, site) from e
+    return {"out": str(site), "written": written, "quorum": trust["quorum"]}
+
+
+def _explorer_args(args: argparse.Namespace) -> None:
+    """``--explorer``'s place and pins, checked before anything is read.
+
+    Raises:
+        CommandError: a bad key or quorum, pins without ``--explorer``, or
+            ``--explorer`` that is (or is in, or holds) ``--out`` (2); no
+            parent directory for it (3).
+    """
+    from explorer import trust_policy
+    from verifier.errors import MalformedInput
+    from verifier.note import VerifierKey
+
+    site: Path | None = args.explorer
+    if site is None:
+        if args.explorer_witness or args.explorer_quorum is not None:
+            raise CommandError(
+                "--explorer-witness and --explorer-quorum pin what the page "
+                "written by --explorer trusts",
+                "add --explorer PATH (the directory to write the page in)",
+                EXIT_USAGE,
+            )
+        args.pinned = []
+        return
+    try:
+        args.pinned = [VerifierKey.parse(text) for text in args.explorer_witness]
+        trust_policy(args.pinned, args.explorer_quorum)
+    except (MalformedInput, ValueError) as e:
+        raise CommandError(
+            f"--explorer-witness/--explorer-quorum: {e}",
+            "pin witnesses' cosigner keys (name+id+key, type 0x04) and a quorum "
+            "from 0 to their number",
+            EXIT_USAGE,
+        ) from e
+    here, tiles = site.resolve(), args.out.resolve()
+    if here == tiles or here.is_relative_to(tiles) or tiles.is_relative_to(here):
+        raise CommandError(
+            f"--explorer {site} and --out {args.out} overlap",
+            "give the page a directory of its own beside the tiles, e.g. "
+            "--out /var/www/saksi/log --explorer /var/www/saksi/explorer",
+            EXIT_USAGE,
+        )
+    if site.exists() and not site.is_dir():
+        raise CommandError(
+            f"--explorer {site} is not a directory",
+            "pass the directory to write the page in (it is made if missing)",
+            EXIT_USAGE,
+        )
+    if not site.exists() and not site.parent.is_dir():
+        raise CommandError(
+            f"no directory {site.parent} for --explorer", "create it first", EXIT_IO
+        )
+
+
+def _report(
+    args: argparse.Namespace,
+    done: Publication,
+    out: Path,
+    site: dict[str, Any] | None = None,
+) -> None:
+    """One line on stdout for a publish (JSON with --json); ``site`` the page's."""
     files = len(done.written)
-    result = {
+    result: dict[str, Any] = {
         "ok": True,
         "out": str(out),
         "size": done.size,
@@ -149,6 +236,8 @@ def _report(args: argparse.Namespace, done: Publication, out: Path) -> None:
         "bytes": done.bytes,
         "present": done.present,
     }
+    if site is not None:
+        result["explorer"] = site
     if args.json:
         print(json.dumps(result, sort_keys=True), flush=True)
     elif files:
@@ -159,6 +248,14 @@ def _report(args: argparse.Namespace, done: Publication, out: Path) -> None:
         )
     else:
         print(f"saksi: {out} is up to date at {done.size:,} entries", flush=True)
+    if site is not None and not args.json:
+        changed = len(site["written"])
+        print(
+            f"saksi: the results explorer is in {site['out']} ("
+            + (f"{changed} files written" if changed else "up to date")
+            + f", quorum {site['quorum']}): serve it as /explorer/",
+            flush=True,
+        )
 
 
 def _interrupt(_signum: int, _frame: object) -> NoReturn:
@@ -179,16 +276,19 @@ def cmd_publish(args: argparse.Namespace) -> int:
         )
     out: Path = args.out
     _out_dir(out)
+    _explorer_args(args)
     # Looked at only when a publish asks (``refresh``): one tree per publish.
     log = open_reader(args.dir, args.db, interval=math.inf)
     previous = signal.signal(signal.SIGTERM, _interrupt)  # stops as Ctrl-C does
     try:
         with _sink(out) as sink:
             publisher = TilePublisher(log.reader, sink, log.verifier_key, log.origin)
+            site = _site(args, log)
             if args.once:
-                _report(args, _publish_once(publisher, log, out, _progress(args)), out)
+                done = _publish_once(publisher, log, out, _progress(args))
+                _report(args, done, out, site)
                 return EXIT_OK
-            return _follow(args, publisher, log, out, interval)
+            return _follow(args, publisher, log, out, interval, site)
     finally:
         signal.signal(signal.SIGTERM, previous)
         log.close()
@@ -200,6 +300,7 @@ def _follow(
     log: ReadOnlyLog,
     out: Path,
     interval: float,
+    site: dict[str, Any] | None = None,
 ) -> int:
     """Publish every ``interval`` seconds until SIGINT/SIGTERM.
 
@@ -236,7 +337,7 @@ def _follow(
                     print("saksi: publishing again", file=sys.stderr, flush=True)
                     failing = ""
                 if done.written or not reported:
-                    _report(args, done, out)
+                    _report(args, done, out, None if reported else site)
                     reported = True
             time.sleep(interval)
     except KeyboardInterrupt:
@@ -288,6 +389,27 @@ def add_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         type=float,
         metavar="SECONDS",
         help=f"how often to look for a new tree (default {DEFAULT_INTERVAL:g})",
+    )
+    publish.add_argument(
+        "--explorer",
+        type=Path,
+        metavar="PATH",
+        help="also write the public results explorer (its files and trust.json) "
+        "in this directory, to serve as /explorer/ (made if missing)",
+    )
+    publish.add_argument(
+        "--explorer-witness",
+        action="append",
+        default=[],
+        metavar="VKEY",
+        help="a witness's cosigner key the explorer's trust.json pins (repeatable)",
+    )
+    publish.add_argument(
+        "--explorer-quorum",
+        type=int,
+        metavar="N",
+        help="how many pinned witnesses must have cosigned a checkpoint for the "
+        "explorer to show it as verified (default: 1 when any is pinned)",
     )
     publish.add_argument("--json", action="store_true", help="print JSON")
     publish.set_defaults(func=cmd_publish)

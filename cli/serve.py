@@ -72,12 +72,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise CommandError(
             str(e), "--witness takes a URL and the witness's cosigner key", 2
         ) from e
-    from api.app import explorer_policy
+    from explorer import trust_policy
 
     pinned = [w.key for w in witnesses]
     try:
         pinned += [VerifierKey.parse(text) for text in args.explorer_witness or ()]
-        explorer_policy(pinned, args.explorer_quorum)  # refused here, not at start
+        trust_policy(pinned, args.explorer_quorum)  # refused here, not at start
     except (MalformedInput, ValueError) as e:
         raise CommandError(
             f"--explorer-witness/--explorer-quorum: {e}",

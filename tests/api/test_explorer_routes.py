@@ -8,9 +8,9 @@ import nacl.signing
 import pytest
 from fastapi.testclient import TestClient
 
-from api.app import create_app, explorer_trust
+from api.app import create_app
 from api.routes.explorer import SECURITY_HEADERS
-from explorer import STATIC
+from explorer import STATIC, trust_document
 from tests.helpers import run_saksi
 from verifier.cosignature import cosigner_key
 from verifier.note import VerifierKey
@@ -71,12 +71,14 @@ def test_trust_pins_the_log_and_its_witness_policy(make_api):
         "quorum": 0,
     }
     two = [witness(1), witness(2)]
-    assert explorer_trust(log, two, None)["quorum"] == 1
-    assert explorer_trust(log, two, 2)["witnesses"] == [str(k) for k in two]
+    assert trust_document(log.origin, log.verifier_key, two, None)["quorum"] == 1
+    assert trust_document(log.origin, log.verifier_key, two, 2)["witnesses"] == [
+        str(k) for k in two
+    ]
     with pytest.raises(ValueError, match="quorum"):
-        explorer_trust(log, two, 3)
+        trust_document(log.origin, log.verifier_key, two, 3)
     with pytest.raises(ValueError, match="expected a cosignature/v1 key"):
-        explorer_trust(log, [log.verifier_key], 0)
+        trust_document(log.origin, log.verifier_key, [log.verifier_key], 0)
     app = TestClient(create_app(log, witnesses=two, quorum=2))
     assert json.loads(app.get("/explorer/trust.json").content)["quorum"] == 2
 

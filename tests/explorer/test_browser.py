@@ -30,7 +30,6 @@ import pytest
 
 from bench.explorer import browser as chromium
 from bench.nginx import find_nginx, nginx_serving
-from explorer import STATIC
 from keys import load_key_file
 from saksi_client import SaksiClient
 from tests.helpers import ROOT, cli_env, granted_key, init_log, run_saksi, serving
@@ -464,8 +463,9 @@ def test_names_are_pointed_to_not_said_by_the_server(liar):
 
 
 def test_the_page_served_by_nginx_as_the_deployment_guide_says(liar, browser):
-    """The shipped nginx snippet: the page's files copied, trust.json written,
-    /v1/ and /log/ passed to the server; the page verifies through it."""
+    """The shipped nginx snippet: the page written by ``saksi publish
+    --explorer`` beside the tiles, /v1/ and /log/ passed to the server; the
+    page verifies through it."""
     binary = find_nginx()
     if binary is None:
         pytest.skip("nginx is not installed (.ci/run installs Debian's nginx)")
@@ -474,10 +474,17 @@ def test_the_page_served_by_nginx_as_the_deployment_guide_says(liar, browser):
     public.chmod(0o755)  # nginx runs as nobody under root
     try:
         site = public / "site"
-        shutil.copytree(STATIC, site)
-        (site / "trust.json").write_bytes(_fetch(liar.served + "/explorer/trust.json"))
-        for path in [site, *site.rglob("*")]:
-            path.chmod(0o755 if path.is_dir() else 0o644)
+        done = run_saksi(
+            "publish", "--dir", str(liar.directory),
+            "--db", f"sqlite:///{liar.directory.parent / 'saksi.db'}",
+            "--out", str(public / "tiles"), "--once", "--explorer", str(site),
+            passphrase=None,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        assert f"the results explorer is in {site}" in done.stdout
+        assert json.loads((site / "trust.json").read_bytes()) == json.loads(
+            _fetch(liar.served + "/explorer/trust.json")
+        )
         snippet = public / "saksi-explorer.conf"
         shipped = (ROOT / "deploy/nginx/saksi-explorer.conf").read_text()
         snippet.write_text(shipped.replace("/var/www/saksi-explorer/", f"{site}/"))

@@ -33,11 +33,16 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+import nacl.signing
 import pytest
+from fastapi.testclient import TestClient
 
+from api.app import create_app
 from bench.nginx import find_nginx
 from bench.nginx import nginx_serving as serving_with_nginx
+from cli.local import open_reader
 from cli.main import main
+from explorer import STATIC
 from keys import Ed25519Signer, KdfProfile, write_key_file
 from ledger.publish import DirectorySink
 from ledger.tree.tiles import tiles_for_size
@@ -54,6 +59,8 @@ from tests.helpers import (
     serving,
 )
 from tests.recordlog import ADMINS, START, RecordLog
+from verifier.cosignature import cosigner_key
+from verifier.note import VerifierKey
 from verifier.tile_format import entries_path, tile_path
 
 SIGNER = Ed25519Signer(ORIGIN, TEST_SEED)
@@ -423,6 +430,109 @@ def test_bad_input_fails_with_its_exit_code_and_a_hint(template, tmp_path):
     assert done.returncode == 3, done.stderr
     assert "another publisher is writing to" in done.stderr
     assert "saksi: hint: stop the other 'saksi publish' first" in done.stderr
+
+
+# -- the results explorer beside the tiles ------------------------------------------
+
+
+def _witness(name: str) -> str:
+    seed = hashlib.sha256(name.encode()).digest()
+    return str(cosigner_key(name, bytes(nacl.signing.SigningKey(seed).verify_key)))
+
+
+def test_the_explorer_is_written_beside_the_tiles_as_serve_answers_it(
+    template, tmp_path
+):
+    directory = copy_log(template, tmp_path)
+    out, site = tmp_path / "www/log", tmp_path / "www/explorer"
+    (tmp_path / "www").mkdir()
+    pins = [_witness("bawaslu.example"), _witness("univ.example")]
+    argv = ["--once", "--json", "--explorer", str(site)]
+    argv += [a for pin in pins for a in ("--explorer-witness", pin)]
+    done = publish(directory, out, *argv)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["size"] == SIZE
+    assert report["explorer"]["out"] == str(site)
+    assert report["explorer"]["quorum"] == 1  # one, when any is pinned
+    written = files(site)
+    assert sorted(report["explorer"]["written"]) == sorted(written)
+    # The page's files as the package has them, and as serve sends them.
+    shipped = {
+        p.relative_to(STATIC).as_posix(): p.read_bytes()
+        for p in STATIC.rglob("*")
+        if p.is_file()
+    }
+    assert {k: v for k, v in written.items() if k != "trust.json"} == shipped
+    assert {"index.html", "js/app.js", "js/verify/merkle.js"} <= set(shipped)
+    trust = json.loads(written["trust.json"])
+    reader = open_reader(directory, None)
+    try:
+        pinned = [VerifierKey.parse(pin) for pin in pins]
+        with TestClient(create_app(reader, witnesses=pinned)) as client:
+            assert client.get("/explorer/trust.json").json() == trust
+    finally:
+        reader.close()
+    assert trust["log_key"] == (directory / "log.vkey").read_text().strip()
+    assert trust["witnesses"] == pins
+    for path in [site, *site.rglob("*")]:  # readable by a web server's user
+        assert path.stat().st_mode & 0o777 == (0o755 if path.is_dir() else 0o644)
+    # Run again: nothing rewritten (a CDN's copies stay valid); a file changed
+    # by hand is put back; a quorum of two is pinned.
+    before = stats(site)
+    (site / "js/app.js").write_text("alert(1)")
+    again = publish(directory, out, *argv, "--explorer-quorum", "2")
+    assert again.returncode == 0, again.stderr
+    assert sorted(json.loads(again.stdout)["explorer"]["written"]) == [
+        "js/app.js",
+        "trust.json",
+    ]
+    assert files(site)["js/app.js"] == shipped["js/app.js"]
+    assert json.loads(files(site)["trust.json"])["quorum"] == 2
+    after = stats(site)
+    assert {n for n in before if before[n] != after[n]} == {"js/app.js", "trust.json"}
+    assert not list(site.rglob(".tmp-*"))
+    said = publish(directory, out, "--once", "--explorer", str(site))
+    assert said.returncode == 0, said.stderr
+    assert (
+        f"the results explorer is in {site} (up to date, quorum 0)" not in said.stdout
+    )
+    assert (
+        f"the results explorer is in {site} (1 files written, quorum 0)" in said.stdout
+    )
+
+
+def test_bad_explorer_input_fails_with_its_exit_code_and_writes_nothing(
+    template, tmp_path
+):
+    directory = copy_log(template, tmp_path)
+    out = tmp_path / "tiles"
+    a_file = tmp_path / "a-file"
+    a_file.write_text("x")
+    log_key = (directory / "log.vkey").read_text().strip()
+    pin = _witness("bawaslu.example")
+    cases = [
+        (("--explorer-witness", pin), 2, "add --explorer PATH"),
+        (("--explorer-quorum", "1"), 2, "add --explorer PATH"),
+        (("--explorer", str(out)), 2, "overlap"),
+        (("--explorer", str(out / "explorer")), 2, "overlap"),
+        (("--explorer", str(tmp_path)), 2, "overlap"),
+        (("--explorer", str(a_file)), 2, "is not a directory"),
+        (("--explorer", str(tmp_path / "no/site")), 3, "no directory"),
+        (("--explorer", str(tmp_path / "s"), "--explorer-witness", "junk"), 2, "0x04"),
+        (("--explorer", str(tmp_path / "s"), "--explorer-witness", log_key), 2,
+         "expected a cosignature/v1 key"),
+        (("--explorer", str(tmp_path / "s"), "--explorer-witness", pin,
+          "--explorer-quorum", "2"), 2, "quorum"),
+    ]  # fmt: skip
+    for extra, code, says in cases:
+        done = publish(directory, out, "--once", *extra)
+        assert done.returncode == code, (extra, done.stderr)
+        assert says in done.stderr, done.stderr
+        assert "saksi: hint: " in done.stderr
+        assert "Traceback" not in done.stderr
+    assert not out.exists()  # refused before anything was written
+    assert not (tmp_path / "s").exists()
 
 
 def test_a_rolled_back_database_never_rolls_the_published_checkpoint_back(
