@@ -61,6 +61,7 @@ PROOFS = (
 )
 PAGE = ("tests/explorer/test_js_verifier.py",)
 BROWSER = ("tests/explorer/test_browser.py",)
+ARITHMETIC = ("tests/explorer/test_js_arithmetic.py",)
 BUNDLE = (
     "tests/integration/test_bundle_mutations.py",
     "tests/integration/test_proof_bundle.py",
@@ -1133,6 +1134,69 @@ MUTANTS = [
         "explorer/static/js/app.js",
         'return h("bdi", {}, String(value));',
         'const el = h("bdi"); el.innerHTML = String(value); return el;',
+        BROWSER,
+    ),
+    Mutant(
+        "page-flags-dpt-voters-at-limit",
+        "explorer/static/js/verify/arithmetic.js",
+        "if (voters.dpt.total > dpt)",
+        "if (voters.dpt.total >= dpt)",
+        ARITHMETIC,
+    ),
+    Mutant(
+        "page-flags-margin-rounded-down",
+        "explorer/static/js/verify/arithmetic.js",
+        "dpt + Math.ceil(dpt * rules.marginRatio)",
+        "dpt + Math.floor(dpt * rules.marginRatio)",
+        ARITHMETIC,
+    ),
+    Mutant(
+        "page-flags-registered-at-limit",
+        "explorer/static/js/verify/arithmetic.js",
+        "if (dpt > rules.maxRegistered)",
+        "if (dpt >= rules.maxRegistered)",
+        ARITHMETIC,
+    ),
+    Mutant(
+        "page-flags-party-votes-dropped",
+        "explorer/static/js/verify/arithmetic.js",
+        "return a + count(party.party, `parties.${id}.party`) + sumOf(",
+        "return a + 0 * count(party.party, `parties.${id}.party`) + sumOf(",
+        ARITHMETIC,
+    ),
+    Mutant(
+        "page-flags-damaged-papers-ignored",
+        "explorer/static/js/verify/arithmetic.js",
+        "received !== used + unused + damaged",
+        "received !== used + unused",
+        ARITHMETIC,
+    ),
+    Mutant(
+        "page-flags-registered-sexes-unchecked",
+        "explorer/static/js/verify/arithmetic.js",
+        'groups.push(["registered.dpt", registered.dpt]);',
+        "void registered.dpt;",
+        ARITHMETIC,
+    ),
+    Mutant(
+        "page-flags-negative-count-accepted",
+        "explorer/static/js/verify/arithmetic.js",
+        "if (!Number.isSafeInteger(value) || value < 0)",
+        "if (!Number.isSafeInteger(value))",
+        ARITHMETIC,
+    ),
+    Mutant(
+        "page-flags-missing-section-as-zero",
+        "explorer/static/js/verify/arithmetic.js",
+        'if (!("parties" in body)) return null;',
+        'if (!("parties" in body)) return 0;',
+        ARITHMETIC,
+    ),
+    Mutant(
+        "page-form-flags-trusted",
+        "explorer/static/js/app.js",
+        'if ("flags" in expect && record.schema === TALLY',
+        "if (false && record.schema === TALLY",
         BROWSER,
     ),
 ]

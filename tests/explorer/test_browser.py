@@ -130,6 +130,24 @@ class Liar:
                     child["totals"]["valid"] += 100  # a number the form does not say
                     break
             return status, kind, json.dumps(view).encode()
+        if mode == "flags" and path.startswith("/v1/results/") and status == 200:
+            view = json.loads(body)
+            for child in view.get("children", []):
+                if child.get("status") == "present" and len(child["code"]) == 13:
+                    # Hide a misread form's flags, or flag a clean one.
+                    child["flags"] = (
+                        []
+                        if child.get("flags")
+                        else [
+                            {
+                                "check": "votes-sum",
+                                "where": "votes",
+                                "detail": "made up",
+                            }
+                        ]
+                    )
+                    break
+            return status, kind, json.dumps(view).encode()
         return status, kind, body
 
     def close(self) -> None:
@@ -249,6 +267,11 @@ def test_a_visitor_goes_from_the_nation_to_a_polling_station_and_every_level_ver
     assert "peran" in provenance  # who signed, as the key registry says
     proofs = browser.find_elements(By.CSS_SELECTOR, "ol.revisions .ok")
     assert proofs
+    # The form's arithmetic, recomputed in the browser: the first station of
+    # the real sample was misread (its flags are the verifier's, by name).
+    arithmetic = browser.find_element(By.CSS_SELECTOR, "[aria-labelledby=arith]").text
+    assert "Pemeriksaan aritmetika" in arithmetic
+    assert "jumlah suara ≠ pengguna hak pilih" in arithmetic
 
 
 def test_the_language_switches_and_stays(liar, browser):
@@ -302,6 +325,7 @@ def test_the_page_is_used_by_keyboard_alone(liar, browser):
         ("rollback", "ppwp/national", "LEBIH LAMA"),
         ("quorum", "ppwp/national", "tanda tangan saksi"),
         ("unavailable", "ppwp/national", "tidak mengirim bukti"),
+        ("flags", "ppwp/3101011001", "berbeda dari catatan"),
     ],
 )
 def test_each_lie_is_shown_as_a_failure_with_its_evidence(
@@ -331,8 +355,10 @@ def test_each_lie_is_shown_as_a_failure_with_its_evidence(
     assert evidence["trust"]["log_key"]
     if lie in ("fork", "rollback"):
         assert evidence["seen_before"] != evidence["served"]
-    if lie in ("tamper-entry", "tamper-view"):
+    if lie in ("tamper-entry", "tamper-view", "flags"):
         assert evidence["proof"].startswith("c2sp.org/tlog-proof@v1")
+    if lie == "flags":
+        assert "arithmetic flags" in evidence["message"]
 
 
 AXE = Path(__file__).resolve().parent / "node_modules/axe-core/axe.min.js"

@@ -5,6 +5,7 @@
 import { language, number, percent, setLanguage, t } from "./i18n.js";
 import { Trust, TrustFailure } from "./trust.js";
 import { fromBase64, toHex } from "./verify/bytes.js";
+import { TALLY_CHECKS, tallyFlags } from "./verify/arithmetic.js";
 import { verifyEnvelopeSignature } from "./verify/dsse.js";
 import { sha256 } from "./verify/merkle.js";
 
@@ -212,6 +213,17 @@ function showStatus() {
   );
 }
 
+const TALLY = "results.tally/v1";
+
+/** The arithmetic flags of a proven tally record (its ballot from its subject); null when unreadable. */
+function flagsOf(record) {
+  try {
+    return tallyFlags(record.body, record.subject.split("/")[1]);
+  } catch {
+    return null;
+  }
+}
+
 /** Prove entry ``index`` and check that ``expect`` is what it says; marks ``cell``. */
 async function proven(index, expect, cell) {
   state.pending += 1;
@@ -227,6 +239,10 @@ async function proven(index, expect, cell) {
     if ("reason" in expect && (record.reason ?? null) !== (expect.reason ?? null)) wrong.push("reason");
     if ("correction" in expect && canonical(record.body.correction ?? null) !== canonical(expect.correction ?? null)) {
       wrong.push("correction");
+    }
+    // A form's flags are its own arithmetic: recomputed here, not taken from the server.
+    if ("flags" in expect && record.schema === TALLY && canonical(flagsOf(record)) !== canonical(expect.flags)) {
+      wrong.push("arithmetic flags");
     }
     if (wrong.length) {
       throw new TrustFailure("mismatch", `entry ${index}: the server's ${wrong.join(", ")} differ from the signed record`, {
@@ -438,6 +454,7 @@ async function regionView(main, ballot, region, render) {
       h("p", {}, link(ballot, `corrections/${region}`, t("showCorrections"))),
     ),
     childrenTable(ballot, view),
+    h("p", { class: "small" }, t("flagsNote")),
   );
   sizeBars(main);
   focusHeading();
@@ -450,7 +467,8 @@ async function regionView(main, ballot, region, render) {
   const cells = new Map([...main.querySelectorAll("td[data-proof]")].map((td) => [td.dataset.proof, td]));
   for (const child of view.children) {
     if (child.status !== "present") continue;
-    work.push(() => proven(child.index, child, cells.get(String(child.code)) ?? null));
+    const shown = { ...child, flags: Array.isArray(child.flags) ? child.flags : [] };
+    work.push(() => proven(child.index, shown, cells.get(String(child.code)) ?? null));
   }
   await each(work, (task) => task());
 }
@@ -487,7 +505,7 @@ function childrenTable(ballot, view) {
             h("th", { scope: "row" }, link(ballot, child.code, data(regionLabel(child.code)))),
             h("td", {}, present ? t("statusPresent") : h("span", { class: "warn" }, t("statusMissing"))),
             h("td", { class: "num" }, present ? number(child.totals.valid) : "–"),
-            h("td", {}, (child.flags ?? []).map((f) => h("span", { class: "flag" }, data(f.rule ?? f.check ?? "flag")))),
+            h("td", {}, (Array.isArray(child.flags) ? child.flags : []).map((f) => h("span", { class: "flag" }, checkName(f?.check)))),
             present ? proofCell(child.code) : h("td", {}, "–"),
           );
         }),
@@ -534,6 +552,7 @@ async function stationView(main, ballot, station, render) {
       totalsTable(totalsOf(body), `${t("totals")} · ${t(`ballots.${ballot}`)}`),
       h("p", {}, `${t("stage")}: `, data(t(`stages.${body.stage}`))),
     ),
+    arithmeticCard(latest.record),
     h(
       "section",
       { class: "card", "aria-labelledby": "prov" },
@@ -624,6 +643,33 @@ function revisionItem(entry, meta, signers) {
     correction ? h("p", {}, `${t("reference")}: `, data(correction.reason_code), " · ", data(correction.reference ?? "")) : null,
     h("p", { class: "small" }, signerNodes(signers)),
     h("p", { class: "small mono" }, `${t("record")} #${meta.index} · SHA-256 `, data(entry.payloadHash)),
+  );
+}
+
+/** A check's name in the page's language; a check the page does not know, as text. */
+function checkName(check) {
+  return CHECK_NAMES.includes(check) ? t(`checks.${check}`) : data(String(check ?? "?"));
+}
+
+const CHECK_NAMES = [...TALLY_CHECKS, "recap-sum"];
+
+/** The latest form's arithmetic, checked here from the signed numbers. */
+function arithmeticCard(record) {
+  const flags = flagsOf(record);
+  return h(
+    "section",
+    { class: "card", "aria-labelledby": "arith" },
+    h("h3", { id: "arith" }, t("arithmetic")),
+    h("p", { class: "small" }, t("arithmeticNote")),
+    flags === null
+      ? h("p", { class: "warn" }, t("arithmeticUnreadable"))
+      : flags.length === 0
+        ? h("p", { class: "ok" }, "✓ ", t("arithmeticPass"))
+        : h(
+            "ul",
+            { class: "flags" },
+            flags.map((f) => h("li", {}, h("span", { class: "flag" }, checkName(f.check)), " ", data(f.detail))),
+          ),
   );
 }
 

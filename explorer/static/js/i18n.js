@@ -88,6 +88,27 @@ const WORDS = {
     photoMatches: "Cocok dengan halaman {page} formulir ini.",
     photoDiffers: "TIDAK cocok dengan halaman mana pun formulir ini. SHA-256 file: {hash}",
     flags: "Tanda aritmetika",
+    arithmetic: "Pemeriksaan aritmetika",
+    arithmeticNote:
+      "Dihitung di peramban Anda dari angka formulir yang ditandatangani, dengan aturan yang sama seperti " +
+      "pemverifikasi para pemantau. Tanda bukan penolakan: formulir dicatat apa adanya.",
+    arithmeticPass: "Semua pemeriksaan aritmetika lolos.",
+    arithmeticUnreadable: "Angka formulir ini tidak dapat dibaca untuk diperiksa.",
+    flagsNote:
+      "Tanda sebuah TPS dihitung ulang di peramban Anda dari formulirnya yang ditandatangani; tanda sebuah " +
+      "rekap (jumlahnya dibanding jumlah wilayah di bawahnya) adalah hitungan server.",
+    checks: {
+      "votes-sum": "jumlah suara calon ≠ suara sah",
+      "valid-invalid-total": "sah + tidak sah ≠ jumlah suara",
+      "total-voters": "jumlah suara ≠ pengguna hak pilih",
+      "voter-lists": "DPT + DPTb + DPK ≠ pengguna hak pilih",
+      "male-female": "laki-laki + perempuan ≠ jumlah",
+      "registered-over-limit": "pemilih terdaftar melebihi batas TPS",
+      "dpt-voters-over-registered": "pemilih DPT melebihi yang terdaftar",
+      "voters-over-registered": "pemilih melebihi yang terdaftar",
+      "ballot-papers": "surat suara tidak cocok",
+      "recap-sum": "rekap ≠ jumlah wilayah di bawahnya",
+    },
     corrections: "Koreksi terbaru",
     correctionsOf: "Koreksi di {region}",
     before: "Sebelum",
@@ -207,6 +228,27 @@ const WORDS = {
     photoMatches: "Matches page {page} of this form.",
     photoDiffers: "Does NOT match any page of this form. The file's SHA-256: {hash}",
     flags: "Arithmetic flags",
+    arithmetic: "Arithmetic checks",
+    arithmeticNote:
+      "Computed in your browser from the signed form's numbers, by the same rules as the observers' " +
+      "verifier. A flag is not a refusal: the form is logged as written.",
+    arithmeticPass: "Every arithmetic check passes.",
+    arithmeticUnreadable: "This form's numbers cannot be read to check them.",
+    flagsNote:
+      "A polling station's flags are recomputed in your browser from its signed form; a recap's flags (its " +
+      "totals against those of the regions below it) are the server's.",
+    checks: {
+      "votes-sum": "candidate votes ≠ valid votes",
+      "valid-invalid-total": "valid + invalid ≠ total votes",
+      "total-voters": "total votes ≠ voters",
+      "voter-lists": "DPT + DPTb + DPK ≠ voters",
+      "male-female": "male + female ≠ total",
+      "registered-over-limit": "more registered than a station may have",
+      "dpt-voters-over-registered": "more DPT voters than registered",
+      "voters-over-registered": "more voters than registered",
+      "ballot-papers": "ballot papers do not add up",
+      "recap-sum": "recap ≠ sum of the regions below",
+    },
     corrections: "Latest corrections",
     correctionsOf: "Corrections in {region}",
     before: "Before",
