@@ -373,6 +373,10 @@ function ballotPicker(ballot, region) {
 
 function totalsTable(totals, caption) {
   const rows = contestants(totals).sort((a, b) => b.votes - a.votes);
+  // Shares of the votes the participants got, as the commission shows them: a
+  // misread "valid" total (flagged by the arithmetic checks) never makes a
+  // share over 100%.
+  const counted = rows.reduce((a, row) => a + row.votes, 0);
   return h(
     "table",
     { class: "totals" },
@@ -390,8 +394,8 @@ function totalsTable(totals, caption) {
           h(
             "td",
             { class: "share" },
-            h("span", { class: "bar", "aria-hidden": "true" }, h("span", { class: "fill", "data-share": (totals.valid ? row.votes / totals.valid : 0).toFixed(4) })),
-            percent(row.votes, totals.valid),
+            h("span", { class: "bar", "aria-hidden": "true" }, h("span", { class: "fill", "data-share": (counted ? row.votes / counted : 0).toFixed(4) })),
+            percent(row.votes, counted),
           ),
         ),
       ),
