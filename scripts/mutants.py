@@ -1199,6 +1199,13 @@ MUTANTS = [
         "if (false && record.schema === TALLY",
         BROWSER,
     ),
+    Mutant(
+        "page-record-signature-unchecked",
+        "explorer/static/js/app.js",
+        "await verifyEnvelopeSignature(entry.payloadType, entry.payload, s.keyid, s.sig, grant.publicKey);",
+        "void grant.publicKey;",
+        BROWSER,
+    ),
 ]
 
 

@@ -32,10 +32,12 @@ from bench.explorer import browser as chromium
 from bench.nginx import find_nginx, nginx_serving
 from keys import load_key_file
 from saksi_client import SaksiClient
+from tests import oracle
 from tests.helpers import ROOT, cli_env, granted_key, init_log, run_saksi, serving
 from verifier.checkpoint import Checkpoint, parse_checkpoint
 from verifier.cosignature import cosigner_key
 from verifier.note import VerifierKey, parse_note, sign_note
+from verifier.tlog_proof import TlogProof, format_tlog_proof
 
 CHROMIUM = shutil.which("chromium")
 DRIVER = shutil.which("chromedriver")
@@ -130,6 +132,10 @@ class Liar:
                     child["totals"]["valid"] += 100  # a number the form does not say
                     break
             return status, kind, json.dumps(view).encode()
+        if mode == "forged" and path == "/log/checkpoint":
+            return 200, kind, self.forged()["note"]
+        if mode == "forged" and path.startswith("/v1/proofs/export?index="):
+            return 200, kind, self.forged()["proof"](int(path.rpartition("=")[2]))
         if mode == "flags" and path.startswith("/v1/results/") and status == 200:
             view = json.loads(body)
             for child in view.get("children", []):
@@ -149,6 +155,16 @@ class Liar:
                     break
             return status, kind, json.dumps(view).encode()
         return status, kind, body
+
+    def forged(self) -> dict[str, Any]:
+        """The operator's own lie: its log admitted a form whose signature does
+        not verify. The log as it is now, but for one byte of the signature on
+        the first form; its checkpoint signed with the log's own key (a new
+        browser has no checkpoint to compare it with, and no witness is pinned).
+        """
+        if "forged" not in self.lies:
+            self.lies["forged"] = _forge(self.directory)
+        return self.lies["forged"]
 
     def close(self) -> None:
         self.server.shutdown()
@@ -196,6 +212,42 @@ def _lies(directory: Path, db: Path) -> dict[str, Any]:
         "rollback": bytes(rows[-1][0]),
         "witness": str(cosigner_key("witness.example", bytes(witness.verify_key))),
     }
+
+
+def _forge(directory: Path) -> dict[str, Any]:
+    """See ``Liar.forged``: the note, a tlog-proof per index, the form's route."""
+    with sqlite3.connect(directory.parent / "saksi.db") as conn:
+        (note,) = conn.execute(
+            "SELECT note FROM checkpoints ORDER BY size DESC LIMIT 1"
+        ).fetchone()
+        latest = parse_checkpoint(parse_note(note).text)
+        entries = [
+            bytes(data)
+            for (data,) in conn.execute(
+                "SELECT data FROM entries WHERE idx < ? ORDER BY idx", (latest.size,)
+            )
+        ]
+        subject, target = conn.execute(
+            "SELECT subject, idx FROM records WHERE schema_name = 'results.tally/v1' "
+            "ORDER BY idx LIMIT 1"
+        ).fetchone()
+    sig = json.loads(entries[target])["envelope"]["signatures"][0]["sig"]
+    flipped = bytearray(base64.b64decode(sig))
+    flipped[0] ^= 1
+    entries[target] = entries[target].replace(
+        sig.encode(), base64.b64encode(bytes(flipped))
+    )
+    hashes = [oracle.leaf(e) for e in entries]
+    signer = load_key_file(directory / "log.key", PASS.encode())
+    forged = Checkpoint(latest.origin, latest.size, oracle.mth(hashes), ())
+    signed = sign_note(forged.to_text(), [signer])
+
+    def proof(index: int) -> bytes:
+        path = oracle.path(index, hashes)
+        return format_tlog_proof(TlogProof(index, tuple(path), signed, entries[index]))
+
+    _, ballot, station = subject.split("/")
+    return {"note": signed, "proof": proof, "route": f"{ballot}/{station}"}
 
 
 @pytest.fixture
@@ -359,6 +411,31 @@ def test_each_lie_is_shown_as_a_failure_with_its_evidence(
         assert evidence["proof"].startswith("c2sp.org/tlog-proof@v1")
     if lie == "flags":
         assert "arithmetic flags" in evidence["message"]
+
+
+def test_a_forged_form_in_the_signed_log_is_caught_by_its_signers_key(liar, browser):
+    """The log itself lies (an operator who admitted a forged form and signed
+    the tree): every proof holds, but the form's signature does not verify
+    under its signer's proven grant."""
+    liar.mode = "forged"
+    try:
+        route = liar.forged()["route"]
+        assert visit(browser, liar, route) == "failed"
+        box = browser.find_element(By.ID, "trust").text
+        assert "log menerima catatan palsu" in box, box
+        evidence = json.loads(
+            browser.execute_async_script(
+                "const done = arguments[1];"
+                "fetch(arguments[0]).then(r => r.text()).then(done);",
+                browser.find_element(By.ID, "evidence").get_attribute("href"),
+            )
+        )
+    finally:
+        liar.mode = None
+    assert evidence["kind"] == "recordSignature"
+    assert evidence["record"] == "results/" + route
+    assert evidence["proof"].startswith("c2sp.org/tlog-proof@v1")
+    assert evidence["keyid"]
 
 
 AXE = Path(__file__).resolve().parent / "node_modules/axe-core/axe.min.js"

@@ -214,6 +214,7 @@ function showStatus() {
 }
 
 const TALLY = "results.tally/v1";
+const provenBy = new WeakMap(); // a proven entry -> the evidence of its proof
 
 /** The arithmetic flags of a proven tally record (its ballot from its subject); null when unreadable. */
 function flagsOf(record) {
@@ -252,6 +253,7 @@ async function proven(index, expect, cell) {
       });
     }
     if (cell) cell.replaceChildren(h("span", { class: "ok" }, "✓ ", t("proofOk")));
+    provenBy.set(entry, evidence);
     return entry;
   } catch (e) {
     if (cell) cell.replaceChildren(h("span", { class: "bad" }, "✗ ", t("proofFailed")));
@@ -582,7 +584,13 @@ async function signersOf(entry) {
         try {
           await verifyEnvelopeSignature(entry.payloadType, entry.payload, s.keyid, s.sig, grant.publicKey);
         } catch (e) {
-          fail(new TrustFailure("signature", e.message, { keyid: s.keyid, record: entry.record.subject }));
+          fail(
+            new TrustFailure("recordSignature", e.message, {
+              ...provenBy.get(entry),
+              keyid: s.keyid,
+              record: entry.record.subject,
+            }),
+          );
         }
       }
       return { keyid: s.keyid, grant: grant?.body ?? null, revoked: grant?.revoked ?? false };

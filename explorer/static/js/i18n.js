@@ -139,6 +139,9 @@ const WORDS = {
       inclusion: "Sebuah catatan tidak terbukti ada di log yang ditandatangani.",
       mismatch: "Angka yang ditampilkan server berbeda dari catatan yang ditandatangani.",
       malformed: "Server mengirim data yang rusak.",
+      recordSignature:
+        "Sebuah catatan di log yang ditandatangani tidak ditandatangani dengan benar oleh kunci yang diberi " +
+        "wewenang: log menerima catatan palsu.",
       unavailable: "Server tidak mengirim bukti untuk sebuah catatan di halaman ini.",
     },
   },
@@ -278,6 +281,9 @@ const WORDS = {
       inclusion: "A record is not proven to be in the signed log.",
       mismatch: "The numbers the server shows differ from the signed record.",
       malformed: "The server sent malformed data.",
+      recordSignature:
+        "A record in the signed log is not correctly signed by the key it was granted to: the log admitted " +
+        "a forged record.",
       unavailable: "The server did not send the proof of a record on this page.",
     },
   },
