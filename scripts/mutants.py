@@ -1202,7 +1202,8 @@ MUTANTS = [
     Mutant(
         "page-record-signature-unchecked",
         "explorer/static/js/app.js",
-        "await verifyEnvelopeSignature(entry.payloadType, entry.payload, s.keyid, s.sig, grant.publicKey);",
+        "await verifyEnvelopeSignature(entry.payloadType, entry.payload, s.keyid, "
+        "s.sig, grant.publicKey);",
         "void grant.publicKey;",
         BROWSER,
     ),
