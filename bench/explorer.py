@@ -11,8 +11,11 @@ the checkpoint it kept). The page marks when a view is on screen
 (``saksi:rendered``) and when every proof on it has checked out
 (``saksi:verified``); the figures are those marks from the start of the
 navigation, and the bytes every request of the visit transferred
-(Resource Timing). Views: the national one, the first province's, and a
-polling station's (its provenance with every revision, signer and proof).
+(Resource Timing). Views: the national one, the first province's, a
+village's (a proof per polling station) and a polling station's (its
+provenance with every revision, signer and proof). The baseline, measured in
+the same run: the view's main API read (its JSON, fetched from Python with no
+browser and no verification), the floor any page showing that data pays.
 Writes BENCHMARKS.md's ``explorer`` section.
 """
 
@@ -76,8 +79,9 @@ def browser(profile: Path):  # returns a selenium WebDriver
     return driver
 
 
-def views(url: str) -> list[tuple[str, str]]:
-    """(name, route): national, the first province, a (corrected) station."""
+def views(url: str) -> list[tuple[str, str, str]]:
+    """(name, route, main read): national, the first province, a (corrected)
+    station's village, and that station."""
 
     def get(path: str) -> dict:
         with urllib.request.urlopen(url + path, timeout=600) as response:  # noqa: S310
@@ -94,11 +98,29 @@ def views(url: str) -> list[tuple[str, str]]:
     else:
         village = get(f"/v1/results/ppwp/{province}/below/village?limit=1")
         station = village["regions"][0]["children"][0]["code"]
+    village = station[:10]
     return [
-        ("national", "ppwp/national"),
-        (f"province {province}", f"ppwp/{province}"),
-        (f"polling station {station}", f"ppwp/{station}"),
+        ("national", "ppwp/national", "/v1/results/ppwp/national"),
+        (f"province {province}", f"ppwp/{province}", f"/v1/results/ppwp/{province}"),
+        (f"village {village}", f"ppwp/{village}", f"/v1/results/ppwp/{village}"),
+        (
+            f"polling station {station}",
+            f"ppwp/{station}",
+            f"/v1/subjects/results/ppwp/{station}",
+        ),
     ]
+
+
+def api_read(url: str, path: str, times: int) -> float:
+    """The median seconds of one GET of ``path`` (after one to warm it)."""
+    samples = []
+    for n in range(times + 1):
+        t = time.perf_counter()
+        with urllib.request.urlopen(url + path, timeout=600) as response:  # noqa: S310
+            response.read()
+        if n:
+            samples.append(time.perf_counter() - t)
+    return statistics.median(samples)
 
 
 def measure(url: str, route: str, trials: int) -> dict[str, list[dict]]:
@@ -117,7 +139,8 @@ def measure(url: str, route: str, trials: int) -> dict[str, list[dict]]:
     return out
 
 
-def summary(samples: list[dict]) -> str:
+def summary(samples: list[dict], read: float) -> str:
+    """A table row's cells; ``read`` the baseline (seconds of the main API read)."""
     rendered = statistics.median(s["rendered"] for s in samples)
     settled = statistics.median(s["settled"] for s in samples)
     states = {s["state"] for s in samples}
@@ -125,7 +148,8 @@ def summary(samples: list[dict]) -> str:
     requests = statistics.median(s["requests"] for s in samples)
     return (
         f"{rendered:,.0f} ms | {settled:,.0f} ms | {'/'.join(sorted(states))} | "
-        f"{kb:,.0f} KB | {requests:,.0f}"
+        f"{kb:,.0f} KB | {requests:,.0f} | {read * 1000:,.1f} ms | "
+        f"{settled / (read * 1000):,.1f}x"
     )
 
 
@@ -152,11 +176,13 @@ def main(argv: list[str] | None = None) -> int:
         size = json.load(urllib.request.urlopen(url + "/healthz"))["tree_size"]  # noqa: S310
         progress(f"serving {size:,} entries after {time.perf_counter() - t:.1f} s")
         rows = []
-        for name, route in views(url):
+        for name, route, main_read in views(url):
             progress(f"{name}: {args.trials} first visits and returns")
             found = measure(url, route, args.trials)
+            read = api_read(url, main_read, 2 * args.trials)
             for visit in ("first", "return"):
-                rows.append(f"| {name} | {visit} visit | {summary(found[visit])} |")
+                cells = summary(found[visit], read)
+                rows.append(f"| {name} | {visit} visit | {cells} |")
     finally:
         server.terminate()
         server.wait(timeout=120)
@@ -174,12 +200,15 @@ def main(argv: list[str] | None = None) -> int:
                 "checked in the browser (checkpoint signature and cosignatures, "
                 "consistency, each record's inclusion), both from the start of "
                 "the navigation. A first visit keeps nothing; a return asks a "
-                "consistency proof from the checkpoint it kept."
+                "consistency proof from the checkpoint it kept. Baseline, in "
+                "the same run: the view's main API read alone (its JSON from "
+                "Python: no browser, nothing verified); the last column is "
+                "verified over it."
             ),
             "",
             "| view | visit | first render | verified | state | transferred | "
-            "requests |",
-            "|---|---|---|---|---|---|---|",
+            "requests | main API read | verified / read |",
+            "|---|---|---|---|---|---|---|---|---|",
             *rows,
         ]
     )

@@ -29,6 +29,7 @@ import nacl.signing
 import pytest
 
 from bench.explorer import browser as chromium
+from bench.explorer import main as bench_explorer
 from bench.nginx import find_nginx, nginx_serving
 from keys import load_key_file
 from saksi_client import SaksiClient
@@ -602,6 +603,36 @@ def test_the_page_served_by_nginx_as_the_deployment_guide_says(liar, browser):
             assert browser.find_element(By.ID, "heading").text.startswith("Nasional")
     finally:
         shutil.rmtree(public, ignore_errors=True)
+
+
+def test_the_benchmark_times_every_view_small(liar, tmp_path, capsys):
+    """``python -m bench.explorer`` on this log, one trial: the same code the
+    whole-country figures come from, so that it cannot rot (no time asserted)."""
+    out = tmp_path / "BENCHMARKS.md"
+    db = f"sqlite:///{liar.directory.parent / 'saksi.db'}"
+    code = bench_explorer(
+        ["--dir", str(liar.directory), "--db", db, "--trials", "1", "--out", str(out)]
+    )
+    assert code == 0
+    section = out.read_text()
+    rows = [
+        line
+        for line in section.splitlines()
+        if " first visit | " in line or " return visit | " in line
+    ]
+    names = [row.split(" | ")[0].removeprefix("| ") for row in rows[::2]]
+    assert names[:2] == ["national", "province 31"]
+    village, station = names[2].split()[-1], names[3].split()[-1]
+    assert names[2:] == [f"village {village}", f"polling station {station}"]
+    assert station.startswith(village)
+    assert len(station) == 13
+    assert len(rows) == 8  # a first visit and a return for each view
+    for row in rows:
+        cells = row.split(" | ")
+        assert cells[4] == "verified", row
+        assert cells[-1].endswith("x |"), row  # over the view's own API read
+    assert "<!-- explorer:end -->" in section
+    assert "| view | visit |" in capsys.readouterr().out
 
 
 def _fetch(url: str) -> bytes:
