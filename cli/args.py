@@ -7,6 +7,7 @@ in output. Where the log is (``--url``, ``--db``) is ``cli.connect``.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 from pathlib import Path
 
 from cli.run import EXIT_USAGE, CommandError, key_error
@@ -20,6 +21,7 @@ from verifier.note import VerifierKey
 
 __all__ = [
     "common_flags",
+    "explorer_pins",
     "load_signer",
     "passphrase_of",
     "public_key_of",
@@ -122,3 +124,32 @@ def witness_policy(args: argparse.Namespace) -> WitnessPolicy:
         return WitnessPolicy(tuple(witnesses), quorum)
     except MalformedInput as e:
         raise CommandError(str(e), "--witness takes a cosigner key", EXIT_USAGE) from e
+
+
+def explorer_pins(
+    texts: Sequence[str] | None,
+    quorum: int | None,
+    given: Sequence[VerifierKey] = (),
+) -> list[VerifierKey]:
+    """``--explorer-witness`` keys after ``given`` ones, checked with the quorum.
+
+    The keys the results explorer's ``trust.json`` pins (``saksi serve``,
+    ``saksi publish --explorer``); ``explorer.trust_policy`` decides.
+
+    Raises:
+        CommandError: a key that does not parse or is not a cosigner's, or a
+            quorum out of range (2).
+    """
+    from explorer import trust_policy
+
+    try:
+        pinned = [*given, *(VerifierKey.parse(text) for text in texts or ())]
+        trust_policy(pinned, quorum)
+    except (MalformedInput, ValueError) as e:
+        raise CommandError(
+            f"--explorer-witness/--explorer-quorum: {e}",
+            "pin witnesses' cosigner keys (name+id+key, type 0x04) and a quorum "
+            "from 0 to their number",
+            EXIT_USAGE,
+        ) from e
+    return pinned

@@ -37,11 +37,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
+from cli.args import explorer_pins
 from cli.run import EXIT_FAILED, EXIT_IO, EXIT_OK, EXIT_USAGE, CommandError
 
 if TYPE_CHECKING:
     from ledger.publish import Publication, TilePublisher
     from ledger.recordlog import ReadOnlyLog
+    from verifier.note import VerifierKey
 
 __all__ = ["add_command"]
 
@@ -49,17 +51,19 @@ DEFAULT_INTERVAL = 1.0
 _PROGRESS_EVERY = 2.0  # seconds between progress lines on stderr
 
 
-def _out_dir(path: Path) -> None:
-    """``--out`` must be a directory, or a new one in an existing directory."""
+def _out_dir(
+    path: Path, flag: str = "--out", what: str = "publish the tiles in"
+) -> None:
+    """``flag`` must be a directory, or a new one in an existing directory."""
     if path.exists() and not path.is_dir():
         raise CommandError(
-            f"--out {path} is not a directory",
-            "pass the directory to publish the tiles in (it is made if missing)",
+            f"{flag} {path} is not a directory",
+            f"pass the directory to {what} (it is made if missing)",
             EXIT_USAGE,
         )
     if not path.exists() and not path.parent.is_dir():
         raise CommandError(
-            f"no directory {path.parent} for --out", "create it first", EXIT_IO
+            f"no directory {path.parent} for {flag}", "create it first", EXIT_IO
         )
 
 
@@ -145,7 +149,9 @@ def _progress(args: argparse.Namespace) -> Callable[[int, int], None] | None:
     return report
 
 
-def _site(args: argparse.Namespace, log: ReadOnlyLog) -> dict[str, Any] | None:
+def _site(
+    args: argparse.Namespace, log: ReadOnlyLog, pinned: list[VerifierKey]
+) -> dict[str, Any] | None:
     """Write the explorer's page to ``--explorer`` (None without it).
 
     Raises:
@@ -156,9 +162,7 @@ def _site(args: argparse.Namespace, log: ReadOnlyLog) -> dict[str, Any] | None:
     site: Path | None = args.explorer
     if site is None:
         return None
-    trust = trust_document(
-        log.origin, log.verifier_key, args.pinned, args.explorer_quorum
-    )
+    trust = trust_document(log.origin, log.verifier_key, pinned, args.explorer_quorum)
     try:
         written = write_site(site, trust)
     except OSError as e:
@@ -166,18 +170,14 @@ def _site(args: argparse.Namespace, log: ReadOnlyLog) -> dict[str, Any] | None:
     return {"out": str(site), "written": written, "quorum": trust["quorum"]}
 
 
-def _explorer_args(args: argparse.Namespace) -> None:
-    """``--explorer``'s place and pins, checked before anything is read.
+def _explorer_args(args: argparse.Namespace) -> list[VerifierKey]:
+    """``--explorer``'s place, checked before anything is read, and its pins.
 
     Raises:
         CommandError: a bad key or quorum, pins without ``--explorer``, or
             ``--explorer`` that is (or is in, or holds) ``--out`` (2); no
             parent directory for it (3).
     """
-    from explorer import trust_policy
-    from verifier.errors import MalformedInput
-    from verifier.note import VerifierKey
-
     site: Path | None = args.explorer
     if site is None:
         if args.explorer_witness or args.explorer_quorum is not None:
@@ -187,18 +187,8 @@ def _explorer_args(args: argparse.Namespace) -> None:
                 "add --explorer PATH (the directory to write the page in)",
                 EXIT_USAGE,
             )
-        args.pinned = []
-        return
-    try:
-        args.pinned = [VerifierKey.parse(text) for text in args.explorer_witness]
-        trust_policy(args.pinned, args.explorer_quorum)
-    except (MalformedInput, ValueError) as e:
-        raise CommandError(
-            f"--explorer-witness/--explorer-quorum: {e}",
-            "pin witnesses' cosigner keys (name+id+key, type 0x04) and a quorum "
-            "from 0 to their number",
-            EXIT_USAGE,
-        ) from e
+        return []
+    pinned = explorer_pins(args.explorer_witness, args.explorer_quorum)
     here, tiles = site.resolve(), args.out.resolve()
     if here == tiles or here.is_relative_to(tiles) or tiles.is_relative_to(here):
         raise CommandError(
@@ -207,16 +197,8 @@ def _explorer_args(args: argparse.Namespace) -> None:
             "--out /var/www/saksi/log --explorer /var/www/saksi/explorer",
             EXIT_USAGE,
         )
-    if site.exists() and not site.is_dir():
-        raise CommandError(
-            f"--explorer {site} is not a directory",
-            "pass the directory to write the page in (it is made if missing)",
-            EXIT_USAGE,
-        )
-    if not site.exists() and not site.parent.is_dir():
-        raise CommandError(
-            f"no directory {site.parent} for --explorer", "create it first", EXIT_IO
-        )
+    _out_dir(site, "--explorer", "write the page in")
+    return pinned
 
 
 def _report(
@@ -276,14 +258,14 @@ def cmd_publish(args: argparse.Namespace) -> int:
         )
     out: Path = args.out
     _out_dir(out)
-    _explorer_args(args)
+    pinned = _explorer_args(args)
     # Looked at only when a publish asks (``refresh``): one tree per publish.
     log = open_reader(args.dir, args.db, interval=math.inf)
     previous = signal.signal(signal.SIGTERM, _interrupt)  # stops as Ctrl-C does
     try:
         with _sink(out) as sink:
             publisher = TilePublisher(log.reader, sink, log.verifier_key, log.origin)
-            site = _site(args, log)
+            site = _site(args, log, pinned)
             if args.once:
                 done = _publish_once(publisher, log, out, _progress(args))
                 _report(args, done, out, site)

@@ -24,6 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
+from cli.args import explorer_pins
 from cli.connect import SERVE_URL_FILE
 from cli.local import open_cluster, open_reader, open_service
 from cli.run import CommandError
@@ -31,7 +32,6 @@ from ledger.cluster import ClusterLog
 from ledger.cosigning import WitnessEndpoint, parse_witnesses
 from ledger.errors import IntegrityFailure, LedgerError
 from ledger.recordlog import ReadOnlyLog, RecordLog
-from verifier.errors import MalformedInput
 from verifier.note import VerifierKey
 
 if TYPE_CHECKING:
@@ -72,19 +72,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise CommandError(
             str(e), "--witness takes a URL and the witness's cosigner key", 2
         ) from e
-    from explorer import trust_policy
-
-    pinned = [w.key for w in witnesses]
-    try:
-        pinned += [VerifierKey.parse(text) for text in args.explorer_witness or ()]
-        trust_policy(pinned, args.explorer_quorum)  # refused here, not at start
-    except (MalformedInput, ValueError) as e:
-        raise CommandError(
-            f"--explorer-witness/--explorer-quorum: {e}",
-            "pin witnesses' cosigner keys (name+id+key, type 0x04) and a quorum "
-            "from 0 to their number",
-            2,
-        ) from e
+    pinned = explorer_pins(
+        args.explorer_witness, args.explorer_quorum, [w.key for w in witnesses]
+    )
     if not 0 < args.refresh < 3600:
         raise CommandError(
             f"--refresh {args.refresh} is not a number of seconds under an hour",
