@@ -113,7 +113,11 @@ def _node(tmp_path: Path, cases: list[dict[str, Any]]) -> list[dict[str, Any]]:
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    answers = json.loads(done.stdout)
+    out = json.loads(done.stdout)
+    # The page names the verifier's checks, in its order (its list of them
+    # is a copy: this keeps the two the same).
+    assert out["checks"] == list(TALLY_CHECKS)
+    answers = out["answers"]
     assert len(answers) == len(cases)
     return answers
 
